@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make run` (the toy study) and `make test`. Both bootstrap .venv
+# from the pinned requirements on a fresh machine (CPU torch: torch==2.13.0 is a local wheel here).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+CONFIG ?= config.yaml
+STUDY = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('$(CONFIG)'))['study'])")
+
+.PHONY: run test bench report dry-run clean
+
+$(BIN)/snakemake: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+run: $(BIN)/snakemake
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/$(STUDY)/report.html
+
+dry-run: $(BIN)/snakemake
+	$(BIN)/snakemake -n --configfile $(CONFIG)
+
+test: $(BIN)/snakemake
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: $(BIN)/snakemake
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf results/ .snakemake/

@@ -1,0 +1,28 @@
+# ftscale: how LLM finetuning scales with model size, pretraining data, PET size and finetuning
+# data, and which method (FMT, prompt tuning, LoRA) wins where. See README.md and STUDY.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/pretrain.smk"
+include: "rules/finetune.smk"
+include: "rules/evaluate.smk"
+include: "rules/analysis.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/metrics.csv",
+        f"{RESULTS}/metrics_mean.csv",
+        FIT_TABLES,
+        FIGURES,
+    default_target: True

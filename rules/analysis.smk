@@ -1,0 +1,77 @@
+# Analysis: one tidy table of all runs, the scaling-law fits, the figures.
+
+FIT_TABLE_NAMES = ["single_variable", "heldout_error", "params", "critical", "correlation", "which_method"]
+FIT_TABLES = expand(f"{RESULTS}/fits/{{name}}.{{ext}}", name=FIT_TABLE_NAMES, ext=["csv", "md"])
+FIGURE_NAMES = {
+    "fig01_single_variable": "Fig 1: loss vs finetuning data, single-variable fit per model size.",
+    "fig02_model_size": "Fig 2: joint multiplicative fit, model size x finetuning data.",
+    "fig03_pretrain_data": "Fig 3: joint multiplicative fit, pretraining data x finetuning data.",
+    "fig04_pet_size": "Fig 4: joint multiplicative fit, PET size x finetuning data.",
+    "fig05_critical_size": "Fig 5: critical finetuning-data size between methods.",
+    "fig10_pretraining": "Fig 10: pretraining loss vs model size.",
+}
+FIGURES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])
+
+
+rule aggregate:
+    input:
+        evals=[f"{run_dir(c.id, s)}/eval.json" for c, s in all_runs()],
+        summaries=[f"{run_dir(c.id, s)}/train.json" for c, s in all_runs()],
+        pretrain=[f"{pretrain_dir(*run)}" for run in PRETRAIN_RUNS.values()],
+    output:
+        metrics=f"{RESULTS}/metrics.csv",
+        mean=f"{RESULTS}/metrics_mean.csv",
+        pretrain=f"{RESULTS}/pretrain.csv",
+    params:
+        runs=[{"task": c.task, "family": c.family, "model": c.model, "pretrain_tokens": c.pretrain_tokens,
+               "method": c.method, "pet_size": c.pet_size, "finetune_examples": c.finetune_examples,
+               "seed": s, "axes": sorted(c.axes)} for c, s in all_runs()],
+        pretrain_runs=list(PRETRAIN_RUNS.values()),
+    log:
+        f"{LOGS}/analysis/aggregate.log",
+    benchmark:
+        f"{BENCH}/analysis/aggregate.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/aggregate.py"
+
+
+rule fit:
+    input:
+        metrics=f"{RESULTS}/metrics.csv",
+        pretrain=f"{RESULTS}/pretrain.csv",
+    output:
+        FIT_TABLES,
+        json=f"{RESULTS}/fits/fits.json",
+    params:
+        options=config["analysis"],
+    log:
+        f"{LOGS}/analysis/fit.log",
+    benchmark:
+        f"{BENCH}/analysis/fit.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/fit.py"
+
+
+rule figures:
+    input:
+        metrics=f"{RESULTS}/metrics.csv",
+        pretrain=f"{RESULTS}/pretrain.csv",
+        fits=f"{RESULTS}/fits/fits.json",
+    output:
+        [report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{name}.rst", category="Figures")
+         for name in FIGURE_NAMES],
+        expand(f"{RESULTS}/figures/{{name}}.pdf", name=FIGURE_NAMES),
+    params:
+        options=config["analysis"],
+    log:
+        f"{LOGS}/analysis/figures.log",
+    benchmark:
+        f"{BENCH}/analysis/figures.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,23 @@
+# Finetuning: one job per condition and seed; FMT, prompt tuning or LoRA from a shared base.
+
+
+rule finetune:
+    input:
+        base=base_checkpoint,
+        train=lambda wc: f"{RESULTS}/data/tokens/{condition_of(wc).task}/train",
+        dev=lambda wc: f"{RESULTS}/data/tokens/{condition_of(wc).task}/dev",
+    output:
+        checkpoint=directory(f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/checkpoint"),
+        summary=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/train.json",
+    params:
+        run=finetune_params,
+        resume=lambda wc: resume_path("finetune", f"{wc.condition}/seed{wc.seed}"),
+    threads: config["finetune"]["threads"]
+    log:
+        f"{LOGS}/finetune/{{condition}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/finetune/{{condition}}/seed{{seed}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/finetune.py"

@@ -1,0 +1,16 @@
+"""Collect every run into metrics.csv, metrics_mean.csv and pretrain.csv."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
+from ftscale.jobs import log_to_file  # noqa: E402
+
+log_to_file(snakemake.log[0])
+from ftscale import aggregate  # noqa: E402
+
+pretrain = aggregate.pretrain_table(snakemake.input.pretrain, snakemake.params.pretrain_runs)
+metrics = aggregate.metrics_table(snakemake.params.runs, snakemake.input.summaries, snakemake.input.evals, pretrain)
+pretrain.to_csv(snakemake.output.pretrain, index=False)
+metrics.to_csv(snakemake.output.metrics, index=False)
+aggregate.mean_over_seeds(metrics).to_csv(snakemake.output.mean, index=False)
+print(f"{len(metrics)} runs ({(metrics.status != 'ok').sum()} not ok), {len(pretrain)} base models")

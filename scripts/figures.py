@@ -1,0 +1,14 @@
+"""Draw the paper's figures from the study's runs and fits."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
+from ftscale.jobs import log_to_file  # noqa: E402
+
+log_to_file(snakemake.log[0])
+import pandas as pd  # noqa: E402
+
+from ftscale import figures  # noqa: E402
+
+figures.draw_figures(pd.read_csv(snakemake.input.metrics), pd.read_csv(snakemake.input.pretrain),
+                     Path(snakemake.input.fits).parent, Path(snakemake.output[0]).parent)

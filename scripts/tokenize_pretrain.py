@@ -1,0 +1,15 @@
+"""Tokenize one family's pretraining text once into memory-mappable token streams."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
+from ftscale.jobs import log_to_file  # noqa: E402
+
+log_to_file(snakemake.log[0])
+from ftscale.data import tokens  # noqa: E402
+
+tokenizer = tokens.load_tokenizer(snakemake.input.tokenizer)
+for split in ("train", "val"):
+    lines = Path(snakemake.input[split]).read_text(encoding="utf-8").splitlines()
+    count = tokens.write_pretrain_stream(tokenizer, lines, Path(snakemake.output[split]))
+    print(f"{split}: {len(lines)} lines, {count} tokens")

@@ -1,0 +1,14 @@
+"""Train the byte-level BPE tokenizer of one family on its pretraining text."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
+from ftscale.jobs import log_to_file  # noqa: E402
+
+log_to_file(snakemake.log[0])
+from ftscale.data import tokens  # noqa: E402
+
+lines = Path(snakemake.input[0]).read_text(encoding="utf-8").splitlines()
+tokenizer = tokens.train_tokenizer(lines, snakemake.params.vocab_size)
+tokenizer.save(snakemake.output[0])
+print(f"trained on {len(lines)} lines: vocabulary {tokenizer.get_vocab_size()}")

@@ -1,0 +1,61 @@
+"""Evaluation of a finetuned model: test token-level loss, greedy generation, BLEU/chrF or ROUGE-L."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
+from ftscale.finetune import split_loss
+
+
+@torch.no_grad()
+def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int) -> list[list[int]]:
+    """Batched greedy decoding of `<s> source <sep>`.
+
+    A batch holds prompts of one length only: no padding, so a batch decodes exactly as each
+    prompt would alone. (Left padding would shift a soft prompt's distance to the text under
+    RoPE, since peft ignores position ids.)"""
+    model.eval()
+    prompts = [[BOS_ID, *split.example(i, max_source, 0)[0].tolist(), SEP_ID] for i in range(len(split))]
+    by_length: dict[int, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        by_length.setdefault(len(prompt), []).append(i)
+    outputs: list[list[int]] = [[] for _ in prompts]
+    for length, rows_of_length in sorted(by_length.items()):
+        for start in range(0, len(rows_of_length), batch_size):
+            rows = rows_of_length[start:start + batch_size]
+            input_ids = torch.tensor([prompts[i] for i in rows])
+            generated = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                       do_sample=False, max_new_tokens=max_new_tokens,
+                                       eos_token_id=EOS_ID, pad_token_id=PAD_ID)
+            for r, i in enumerate(rows):
+                new = generated[r, length:].tolist()
+                outputs[i] = new[:new.index(EOS_ID)] if EOS_ID in new else new
+    return outputs
+
+
+def translation_metrics(hypotheses: list[str], references: list[str]) -> dict:
+    from sacrebleu.metrics import BLEU, CHRF
+
+    bleu, chrf = BLEU(), CHRF()
+    return {"bleu": bleu.corpus_score(hypotheses, [references]).score,
+            "chrf": chrf.corpus_score(hypotheses, [references]).score,
+            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+
+
+def summarization_metrics(hypotheses: list[str], references: list[str]) -> dict:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    scores = [scorer.score(ref, hyp)["rougeL"].fmeasure for hyp, ref in zip(hypotheses, references)]
+    return {"rougeL": 100 * float(np.mean(scores))}
+
+
+def evaluate(model, tokenizer, test: TaskSplit, references: list[str], task_type: str, *,
+             max_source: int, max_target: int, max_new_tokens: int, batch_size: int) -> dict:
+    test_loss = split_loss(model, test, np.arange(len(test)), batch_size, max_source, max_target)
+    generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size)
+    hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated]
+    metrics = (translation_metrics if task_type == "translation" else summarization_metrics)(hypotheses, references)
+    return {"test_loss": test_loss, **metrics,
+            "samples": [{"hypothesis": h, "reference": r} for h, r in list(zip(hypotheses, references))[:5]]}

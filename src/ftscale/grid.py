@@ -1,0 +1,107 @@
+"""The study grid: one source of truth for which runs exist.
+
+`expand_conditions(config)` turns the config into finetuning conditions, one per distinct
+(task, model, pretraining budget, method, PET size, finetuning-data size). A condition shared by
+two axes (the base model on the full corpus at the default PET size) appears once, with both axes
+recorded. Pure Python: the Snakefile imports it, so it must stay cheap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AXES = ("model", "pretrain", "pet")
+METHODS = ("fmt", "prompt", "lora")
+PET_METHODS = ("prompt", "lora")
+
+
+@dataclass(frozen=True)
+class Condition:
+    task: str
+    family: str
+    model: str
+    pretrain_tokens: int
+    method: str
+    pet_size: int | None          # prompt length or LoRA rank; None for full finetuning
+    finetune_examples: int
+    axes: frozenset[str]
+
+    @property
+    def pretrain_id(self) -> str:
+        return pretrain_id(self.family, self.model, self.pretrain_tokens)
+
+    @property
+    def method_id(self) -> str:
+        return self.method if self.pet_size is None else f"{self.method}-{self.pet_size}"
+
+    @property
+    def id(self) -> str:
+        """Path-like name: task/model-budget/method[-size]/df<N>."""
+        return f"{self.task}/{self.model}-{self.pretrain_tokens}tok/{self.method_id}/df{self.finetune_examples}"
+
+
+def pretrain_id(family: str, model: str, tokens: int) -> str:
+    return f"{family}/{model}-{tokens}tok"
+
+
+def full_budget(config: dict, family: str) -> int:
+    """The full pretraining corpus of a family: its largest budget (used by the model-size axis)."""
+    return max(config["pretrain"]["budgets"][family])
+
+
+def expand_conditions(config: dict) -> dict[str, Condition]:
+    """All finetuning conditions of the study, keyed by Condition.id, in a stable order."""
+    models = list(config["models"])
+    base_model = config["pretrain"]["base_model"]
+    methods = config["finetune"]["methods"]
+    axes_of: dict[tuple, set[str]] = {}
+
+    for task_name, task in config["tasks"].items():
+        family = task["family"]
+        budgets = sorted(config["pretrain"]["budgets"][family])
+        full = budgets[-1]
+        task_axes = task.get("axes", list(AXES))
+        for method, method_cfg in methods.items():
+            default_pet = method_cfg.get("default_size")
+            # (model, budget, pet_size, axis) points of each axis; finetuning data crosses all.
+            points = []
+            if "model" in task_axes:
+                points += [(m, full, default_pet, "model") for m in models]
+            if "pretrain" in task_axes:
+                points += [(base_model, b, default_pet, "pretrain") for b in budgets]
+            if "pet" in task_axes and method in PET_METHODS:
+                points += [(base_model, full, s, "pet") for s in method_cfg["sizes"]]
+            for df in task["finetune_examples"][method]:
+                for model, budget, pet, axis in points:
+                    key = (task_name, family, model, budget, method, pet, df)
+                    axes_of.setdefault(key, set()).add(axis)
+
+    conditions = {}
+    for key, axes in axes_of.items():
+        condition = Condition(*key, axes=frozenset(axes))
+        conditions[condition.id] = condition
+    return conditions
+
+
+def pretrain_runs(config: dict, conditions: dict[str, Condition]) -> dict[str, tuple[str, str, int]]:
+    """Base checkpoints to train: those the conditions need, plus every model size on the full
+    corpus of each family (the pretraining-scaling figure). Keyed by pretrain_id."""
+    runs = {c.pretrain_id: (c.family, c.model, c.pretrain_tokens) for c in conditions.values()}
+    for family in config["families"]:
+        if family in config["pretrain"]["budgets"]:
+            for model in config["models"]:
+                tokens = full_budget(config, family)
+                runs.setdefault(pretrain_id(family, model, tokens), (family, model, tokens))
+    return dict(sorted(runs.items()))
+
+
+def seeds(config: dict) -> list[int]:
+    return list(range(config["finetune"]["seeds"]))
+
+
+def axis_counts(conditions: dict[str, Condition]) -> dict[tuple[str, str, str], int]:
+    """Conditions per (task, method, axis): a shared condition counts on each of its axes."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for c in conditions.values():
+        for axis in c.axes:
+            counts[(c.task, c.method, axis)] = counts.get((c.task, c.method, axis), 0) + 1
+    return counts

@@ -1,0 +1,13 @@
+"""What every rule's script does first: send all output to the rule's log."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def log_to_file(path: str) -> None:
+    """Redirect stdout and stderr (file descriptors too, so C libraries' output lands there)."""
+    log = open(path, "w", buffering=1)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log

@@ -1,0 +1,102 @@
+"""Pretraining: causal LM over one pass of the first `tokens` tokens of a family's corpus.
+
+The paper used a UL2-style objective; plain next-token prediction is our documented substitute.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ftscale import training
+from ftscale.model import count_parameters, new_model
+
+
+def windows(stream: np.ndarray, start: int, count: int, seq_len: int) -> torch.Tensor:
+    """`count` consecutive windows of seq_len tokens starting at token `start`."""
+    chunk = np.asarray(stream[start:start + count * seq_len], dtype=np.int64)
+    return torch.from_numpy(chunk.reshape(count, seq_len))
+
+
+@torch.no_grad()
+def stream_loss(model, stream: np.ndarray, seq_len: int, batch_size: int, max_windows: int = 64) -> float:
+    model.eval()
+    n = min(max_windows, len(stream) // seq_len)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        batch = windows(stream, start * seq_len, count, seq_len)
+        total += model(input_ids=batch, labels=batch).loss.item() * count
+    model.train()
+    return total / n
+
+
+def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Path, tokens: int,
+             seq_len: int, batch_size: int, lr_max: float, lr_min: float, warmup_steps: int, parameter_scaling: bool,
+             seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int = 50,
+             checkpoint_every: int = 200, log=print) -> dict:
+    stream = np.load(train_tokens, mmap_mode="r")
+    val_stream = np.load(val_tokens, mmap_mode="r")
+    tokens_per_step = batch_size * seq_len
+    total_steps = tokens // tokens_per_step
+    if tokens > len(stream):
+        raise ValueError(f"pretrain budget {tokens} tokens exceeds the corpus ({len(stream)} tokens): "
+                         f"raise data.pretrain_lines or lower pretrain.budgets")
+    if total_steps < 1:
+        raise ValueError(f"pretrain budget {tokens} tokens is less than one batch ({tokens_per_step})")
+
+    training.seed_everything(seed)
+    model = new_model(size, vocab_size, seq_len, seed)
+    optimizer = training.adafactor(model.parameters(), lr_max, parameter_scaling)
+    step, history, diverged = 0, [], False
+    state = training.load_resume_state(resume_path)
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, history = state["step"], state["history"]
+        log(f"resumed from {resume_path} at step {step}")
+    log(f"pretraining {count_parameters(model):,} parameters on {tokens:,} tokens: {total_steps} steps")
+
+    model.train()
+    started = time.perf_counter()
+    running = torch.zeros(())
+    while step < total_steps:
+        lr = training.cosine_lr(step, total_steps, lr_max, lr_min, warmup_steps)
+        training.set_lr(optimizer, lr)
+        batch = windows(stream, step * tokens_per_step, batch_size, seq_len)
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        running += loss.detach()
+        step += 1
+        if step % log_every == 0 or step == total_steps:
+            mean = running.item() / (log_every if step % log_every == 0 else step % log_every)
+            running.zero_()
+            history.append({"step": step, "train_loss": mean, "lr": lr})
+            log(f"step {step}/{total_steps} loss {mean:.4f} lr {lr:.2e}")
+            if not np.isfinite(mean):
+                diverged = True
+                log("loss is not finite: recorded as diverged")
+                break
+        if resume_path and step % checkpoint_every == 0 and step < total_steps:
+            training.save_resume_state(resume_path, {"model": model.state_dict(), "step": step,
+                                                     "optimizer": optimizer.state_dict(), "history": history})
+
+    val_loss = float("nan") if diverged else stream_loss(model, val_stream, seq_len, batch_size)
+    summary = {
+        "params": count_parameters(model), "pretrain_tokens": tokens, "steps": step,
+        "train_loss": history[-1]["train_loss"] if history else float("nan"), "val_loss": val_loss,
+        "status": "diverged" if diverged else "ok",
+        "train_seconds": time.perf_counter() - started, "history": history,
+    }
+    log(f"done: val loss {val_loss:.4f}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    (out_dir / "pretrain.json").write_text(json.dumps(summary, indent=1))
+    if resume_path and resume_path.exists():
+        resume_path.unlink()
+    return summary

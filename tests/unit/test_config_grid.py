@@ -1,0 +1,62 @@
+"""Config validation errors and grid expansion."""
+import pytest
+
+from ftscale import config, grid
+
+
+def test_default_and_tiny_configs_validate(toy_config, tiny_config):
+    config.validate(toy_config)
+    config.validate(tiny_config)
+
+
+@pytest.mark.parametrize("mutate, key, fragment", [
+    (lambda c: c.update(colour="red"), "<top level>", "unknown key"),
+    (lambda c: c["models"]["m1"].update(layers=-2), "models.m1.layers", "-2"),
+    (lambda c: c["models"]["m1"].update(layers="two"), "models.m1.layers", "'two'"),
+    (lambda c: c["finetune"]["methods"].update(adapters={"learning_rate": 1.0}), "finetune.methods", "adapters"),
+    (lambda c: c["analysis"]["heldout"].update(model=["m9"]), "analysis.heldout.model", "'m9'"),
+    (lambda c: c["pretrain"].update(base_model="m9"), "pretrain.base_model", "'m9'"),
+    (lambda c: c["tasks"]["translation_ende"].update(family="klingon"), "tasks.translation_ende.family", "klingon"),
+    (lambda c: c["finetune"]["methods"]["lora"].update(default_size=3), "finetune.methods.lora.default_size", "3"),
+    (lambda c: c["tasks"]["translation_ende"]["finetune_examples"].update(fmt=[10**6]),
+     "tasks.translation_ende.finetune_examples.fmt", "exceed"),
+])
+def test_bad_config_is_one_line_naming_the_key(tiny_config, mutate, key, fragment):
+    mutate(tiny_config)
+    with pytest.raises(config.ConfigError) as error:
+        config.validate(tiny_config)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(key + ":"), message
+    assert fragment in message
+
+
+def test_grid_counts_and_shared_conditions(toy_config):
+    conditions = grid.expand_conditions(toy_config)
+    counts = grid.axis_counts(conditions)
+    models, dfs = len(toy_config["models"]), 5
+    budgets = len(toy_config["pretrain"]["budgets"]["ende"])
+    assert counts[("translation_ende", "fmt", "model")] == models * dfs
+    assert counts[("translation_ende", "fmt", "pretrain")] == budgets * dfs
+    assert counts[("translation_ende", "lora", "pet")] == 3 * dfs
+    assert ("translation_ende", "fmt", "pet") not in counts          # FMT has no PET axis
+    assert ("translation_enzh", "fmt", "pretrain") not in counts     # axes: [model]
+    # The base model on the full corpus at the default PET size is one condition on three axes.
+    shared = [c for c in conditions.values() if c.task == "translation_ende" and c.method == "lora"
+              and c.axes == {"model", "pretrain", "pet"}]
+    assert len(shared) == dfs
+    per_task_lora = sum(1 for c in conditions.values() if c.task == "translation_ende" and c.method == "lora")
+    assert per_task_lora == (models + budgets + 3 - 2) * dfs
+
+
+def test_pretrain_runs_deduplicated(toy_config):
+    runs = grid.pretrain_runs(toy_config, grid.expand_conditions(toy_config))
+    # ende: 4 sizes on the full corpus + 2 smaller budgets of the base; enzh: 4 sizes.
+    assert len(runs) == 4 + 2 + 4
+    assert len(set(runs.values())) == len(runs)
+
+
+def test_condition_ids_are_unique_paths(tiny_config):
+    conditions = grid.expand_conditions(tiny_config)
+    assert all(cid == c.id for cid, c in conditions.items())
+    assert len({c.id for c in conditions.values()}) == len(conditions)
