@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# `--configfile X` replaces the toy default rather than merging into it: a study's grid is exactly
+# the one its config file states. (`--config key=value` still overrides single keys.)
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "report/workflow.rst"

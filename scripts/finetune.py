@@ -6,12 +6,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
-from ftscale import finetune, training  # noqa: E402
+from ftscale import worker  # noqa: E402
 
-run = snakemake.params.run
-training.set_threads(snakemake.threads)
-finetune.finetune(base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
-                  dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
-                  resume_path=Path(snakemake.params.resume),
-                  log=training.Log(f"finetune {snakemake.wildcards.condition} seed {snakemake.wildcards.seed}"),
-                  **run)
+wc = snakemake.wildcards
+worker.run("ftscale.finetune:finetune", log=snakemake.log[0], threads=snakemake.threads,
+           base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
+           dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
+           resume_path=Path(snakemake.params.resume), log_name=f"finetune {wc.condition} seed {wc.seed}",
+           **snakemake.params.run)

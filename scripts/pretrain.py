@@ -6,15 +6,14 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
-from ftscale import pretrain, training  # noqa: E402
-from ftscale.data.tokens import save_hf_tokenizer  # noqa: E402
+from ftscale import worker  # noqa: E402
+from ftscale.training import derive_seed  # noqa: E402
 
 p, wc = snakemake.params, snakemake.wildcards
-training.set_threads(snakemake.threads)
-out_dir = Path(snakemake.output[0])
-pretrain.pretrain(size=p.size, vocab_size=p.vocab_size, train_tokens=Path(snakemake.input.train) / "tokens.npy",
-                  val_tokens=Path(snakemake.input.val) / "tokens.npy", tokens=int(wc.tokens), seq_len=p.seq_len,
-                  batch_size=p.batch_size, lr_max=p.lr_max, lr_min=p.lr_min, warmup_steps=p.warmup_steps, parameter_scaling=p.parameter_scaling,
-                  seed=training.derive_seed(p.seed, wc.family, wc.model), out_dir=out_dir,
-                  resume_path=Path(p.resume), log=training.Log(f"pretrain {wc.family}/{wc.model}-{wc.tokens}tok"))
-save_hf_tokenizer(snakemake.input.tokenizer, out_dir)
+worker.run("ftscale.pretrain:pretrain", log=snakemake.log[0], threads=snakemake.threads,
+           size=p.size, vocab_size=p.vocab_size, train_tokens=Path(snakemake.input.train) / "tokens.npy",
+           val_tokens=Path(snakemake.input.val) / "tokens.npy", tokens=int(wc.tokens), seq_len=p.seq_len,
+           batch_size=p.batch_size, lr_max=p.lr_max, lr_min=p.lr_min, warmup_steps=p.warmup_steps,
+           parameter_scaling=p.parameter_scaling, seed=derive_seed(p.seed, wc.family, wc.model),
+           out_dir=Path(snakemake.output[0]), resume_path=Path(p.resume),
+           tokenizer_file=Path(snakemake.input.tokenizer), log_name=f"pretrain {wc.family}/{wc.model}-{wc.tokens}tok")

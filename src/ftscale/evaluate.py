@@ -1,6 +1,9 @@
 """Evaluation of a finetuned model: test token-level loss, greedy generation, BLEU/chrF or ROUGE-L."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -59,3 +62,26 @@ def evaluate(model, tokenizer, test: TaskSplit, references: list[str], task_type
     metrics = (translation_metrics if task_type == "translation" else summarization_metrics)(hypotheses, references)
     return {"test_loss": test_loss, **metrics,
             "samples": [{"hypothesis": h, "reference": r} for h, r in list(zip(hypotheses, references))[:5]]}
+
+
+def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, references: Path, tokenizer: Path,
+            out: Path, task_type: str, method: str, max_source: int, max_target: int,
+            max_new_tokens: int, batch_size: int, threads: int) -> dict:
+    """The evaluate rule: a diverged run is recorded as such, with no metrics."""
+    from ftscale.data import sources, tokens
+    from ftscale.finetune import load_finetuned
+
+    torch.set_num_threads(threads)
+    status = json.loads(Path(summary).read_text())["status"]
+    result = {"status": status}
+    if status == "ok":
+        model = load_finetuned(Path(base), Path(checkpoint), method)
+        reference_texts = [r["target"] for r in sources.read_jsonl(Path(references))]
+        result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test), reference_texts,
+                           task_type, max_source=max_source, max_target=max_target,
+                           max_new_tokens=max_new_tokens, batch_size=batch_size)
+        print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
+    else:
+        print(f"training {status}: no evaluation")
+    Path(out).write_text(json.dumps(result, indent=1))
+    return result

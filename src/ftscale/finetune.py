@@ -103,7 +103,9 @@ def subset(split: TaskSplit, size: int, seed: int) -> np.ndarray:
 def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate: float,
              batch_size: int, parameter_scaling: bool, max_steps: int, max_epochs: int, eval_every: int, train_dir: Path,
              dev_dir: Path, finetune_examples: int, max_source: int, max_target: int, seed: int,
-             out_dir: Path, resume_path: Path | None = None, log=print) -> dict:
+             out_dir: Path, resume_path: Path | None = None, log_name: str = "finetune", threads: int = 1) -> dict:
+    log = training.Log(log_name)
+    training.set_threads(threads)
     train, dev = TaskSplit(train_dir), TaskSplit(dev_dir)
     examples = subset(train, finetune_examples, seed)
     steps_per_epoch = math.ceil(len(examples) / batch_size)

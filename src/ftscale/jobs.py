@@ -7,7 +7,8 @@ import sys
 
 def log_to_file(path: str) -> None:
     """Redirect stdout and stderr (file descriptors too, so C libraries' output lands there)."""
-    log = open(path, "w", buffering=1)
+    open(path, "w").close()
+    log = open(path, "a", buffering=1)   # append: a warm worker's child writes to the same file
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log

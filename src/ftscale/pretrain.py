@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ftscale import training
+from ftscale.data.tokens import save_hf_tokenizer
 from ftscale.model import count_parameters, new_model
 
 
@@ -37,7 +38,9 @@ def stream_loss(model, stream: np.ndarray, seq_len: int, batch_size: int, max_wi
 def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Path, tokens: int,
              seq_len: int, batch_size: int, lr_max: float, lr_min: float, warmup_steps: int, parameter_scaling: bool,
              seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int = 50,
-             checkpoint_every: int = 200, log=print) -> dict:
+             checkpoint_every: int = 200, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1) -> dict:
+    log = training.Log(log_name)
+    training.set_threads(threads)
     stream = np.load(train_tokens, mmap_mode="r")
     val_stream = np.load(val_tokens, mmap_mode="r")
     tokens_per_step = batch_size * seq_len
@@ -96,6 +99,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     log(f"done: val loss {val_loss:.4f}")
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
+    if tokenizer_file:   # so that AutoTokenizer.from_pretrained(out_dir) works too
+        save_hf_tokenizer(tokenizer_file, out_dir)
     (out_dir / "pretrain.json").write_text(json.dumps(summary, indent=1))
     if resume_path and resume_path.exists():
         resume_path.unlink()
