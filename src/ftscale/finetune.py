@@ -171,7 +171,8 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     model.save_pretrained(str(out_dir / "checkpoint"))
     summary = {
         "method": method, "pet_size": pet_size, "finetune_examples": finetune_examples, "seed": seed,
-        "status": status, "steps": step, "best_step": best["step"], "dev_loss": best["dev_loss"],
+        "status": status, "steps": step, "best_step": best["step"],
+        "dev_loss": best["dev_loss"] if math.isfinite(best["dev_loss"]) else None,
         "trainable_params": count_parameters(model, trainable_only=True),
         "train_seconds": time.perf_counter() - started, "history": history,
     }

@@ -1,0 +1,99 @@
+"""The tiny study end to end through Snakemake: outputs, determinism, staleness."""
+import copy
+import math
+
+import pandas as pd
+import pytest
+import yaml
+
+from ftscale import grid
+from tests.workflow.conftest import TINY, planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+TINY_CONFIG = yaml.safe_load(TINY.read_text())
+RESULTS = "results/tiny"
+
+
+def test_dry_run_counts_match_the_grid(tmp_path):
+    conditions = grid.expand_conditions(TINY_CONFIG)
+    runs = len(conditions) * TINY_CONFIG["finetune"]["seeds"]
+    counts = planned_jobs(tmp_path)
+    assert counts["finetune"] == counts["evaluate"] == runs
+    assert counts["pretrain"] == len(grid.pretrain_runs(TINY_CONFIG, conditions))
+    assert counts["tokenize_task"] == len(TINY_CONFIG["tasks"])
+    assert counts["aggregate"] == counts["fit"] == counts["figures"] == 1
+
+
+def test_outputs_exist_and_are_sane(tiny_run):
+    metrics = pd.read_csv(tiny_run / RESULTS / "metrics.csv")
+    conditions = grid.expand_conditions(TINY_CONFIG)
+    assert len(metrics) == len(conditions) * TINY_CONFIG["finetune"]["seeds"]
+    required = ["task", "family", "model", "params", "pretrain_tokens", "method", "pet_size", "finetune_examples",
+                "seed", "dev_loss", "test_loss", "bleu", "chrf", "rougeL", "steps", "train_seconds", "status"]
+    assert set(required) <= set(metrics.columns)
+    assert (metrics.status == "ok").all()
+    ceiling = math.log(TINY_CONFIG["data"]["tokenizer_vocab_size"])
+    assert metrics.test_loss.between(0, ceiling).all()          # better than a uniform guess
+    translation = metrics.task == "translation_ende"
+    assert metrics.loc[translation, ["bleu", "chrf"]].notna().all().all()
+    assert metrics.loc[translation, "rougeL"].isna().all()
+    assert metrics.loc[~translation, "rougeL"].notna().all()
+    assert metrics.loc[~translation, ["bleu", "chrf"]].isna().all().all()
+    assert metrics.loc[metrics.method == "fmt", "pet_size"].isna().all()
+    mean = pd.read_csv(tiny_run / RESULTS / "metrics_mean.csv")
+    assert len(mean) == len(conditions) and (mean.runs == TINY_CONFIG["finetune"]["seeds"]).all()
+    pretrain = pd.read_csv(tiny_run / RESULTS / "pretrain.csv")
+    assert pretrain.val_loss.lt(ceiling).all()
+    for path in ["fits/fits.json", "fits/params.md", "fits/heldout_error.csv",
+                 "figures/fig01_single_variable.png", "figures/fig10_pretraining.pdf"]:
+        assert (tiny_run / RESULTS / path).stat().st_size > 0, path
+    # Checkpoints load as they are: transformers for the base, peft for the adapters.
+    from ftscale.finetune import load_finetuned
+    lora = next(c for c in conditions.values() if c.method == "lora")
+    base = tiny_run / RESULTS / "pretrain" / lora.pretrain_id
+    model = load_finetuned(base, tiny_run / RESULTS / "finetune" / lora.id / "seed0" / "checkpoint", "lora")
+    assert type(model).__name__.startswith("Peft")
+
+
+def test_rerun_from_scratch_gives_identical_metrics(tiny_run, tmp_path):
+    snakemake(tmp_path, "--cores", "2")
+    first = pd.read_csv(tiny_run / RESULTS / "metrics.csv").drop(columns="train_seconds")
+    second = pd.read_csv(tmp_path / RESULTS / "metrics.csv").drop(columns="train_seconds")
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_nothing_to_do_after_a_full_run(tiny_run):
+    assert planned_jobs(tiny_run) == {}
+
+
+def test_changing_a_fit_option_reruns_only_the_analysis(tiny_copy, tmp_path):
+    config = copy.deepcopy(TINY_CONFIG)
+    config["analysis"]["huber_delta"] = 0.01
+    assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {"fit": 1, "figures": 1}
+
+
+def test_adding_a_finetuning_size_adds_only_its_runs(tiny_copy, tmp_path):
+    config = copy.deepcopy(TINY_CONFIG)
+    config["tasks"]["translation_ende"]["finetune_examples"]["lora"].append(48)
+    new_conditions = set(grid.expand_conditions(config)) - set(grid.expand_conditions(TINY_CONFIG))
+    runs = len(new_conditions) * config["finetune"]["seeds"]
+    assert runs > 0
+    assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
+        "finetune": runs, "evaluate": runs, "aggregate": 1, "fit": 1, "figures": 1}
+
+
+def test_changing_one_learning_rate_reruns_only_that_method(tiny_copy, tmp_path):
+    config = copy.deepcopy(TINY_CONFIG)
+    config["finetune"]["methods"]["prompt"]["learning_rate"] = 0.1
+    prompt_runs = sum(c.method == "prompt" for c in grid.expand_conditions(config).values())
+    prompt_runs *= config["finetune"]["seeds"]
+    assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
+        "finetune": prompt_runs, "evaluate": prompt_runs, "aggregate": 1, "fit": 1, "figures": 1}
+
+
+def test_bad_config_stops_with_one_line(tmp_path):
+    config = copy.deepcopy(TINY_CONFIG)
+    config["models"]["m1"]["layers"] = -1
+    result = snakemake(tmp_path, "--dry-run", config=write_config(tmp_path / "bad.yaml", config), check=False)
+    assert result.returncode != 0
+    assert "Config error: models.m1.layers: -1 is less than the minimum of 1" in result.stderr + result.stdout
