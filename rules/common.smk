@@ -85,3 +85,68 @@ def all_runs():
 def base_checkpoint(wildcards):
     c = condition_of(wildcards)
     return pretrain_dir(c.family, c.model, c.pretrain_tokens)
+
+
+# Resources for a scheduler: estimated from parameters and tokens, times a safety factor, with
+# per-rule overrides in config["cluster"]. A local run ignores mem_mb/runtime beyond scheduling.
+CLUSTER = {"gpus": 0, "gpu_model": None, "flops_per_second": 2.0e10, "safety_factor": 3.0,
+           "min_runtime_minutes": 10, "mem_mb": {}, "runtime_minutes": {}} | config.get("cluster", {})
+BASE_MEM_MB = 2500   # Python, torch, transformers and peft resident before any model
+
+
+def model_parameters(model):
+    """Parameter count of a model size from the config table (tied embeddings, one KV head)."""
+    s, vocab = config["models"][model], config["data"]["tokenizer_vocab_size"]
+    attention = s["model_dim"] * s["heads"] * s["head_dim"] * 2 + s["model_dim"] * s["head_dim"] * 2
+    feed_forward = 3 * s["model_dim"] * s["ffn_dim"]
+    return s["layers"] * (attention + feed_forward + 2 * s["model_dim"]) + vocab * s["model_dim"]
+
+
+def estimate(rule, model, tokens, flops_per_token, batch_tokens):
+    """mem_mb and runtime (minutes) of a job that pushes `tokens` through a model size."""
+    size, params = config["models"][model], model_parameters(model)
+    weights_mb = 16 * params / 1e6                 # fp32 weights, gradients, optimiser state, a copy
+    activations_mb = batch_tokens * (34 * size["model_dim"] * size["layers"]
+                                     + 8 * config["data"]["tokenizer_vocab_size"]) / 1e6
+    mem = BASE_MEM_MB + CLUSTER["safety_factor"] * (weights_mb + activations_mb)
+    minutes = CLUSTER["safety_factor"] * flops_per_token * params * tokens / CLUSTER["flops_per_second"] / 60
+    return {
+        "mem_mb": CLUSTER["mem_mb"].get(rule, int(mem)),
+        "runtime": CLUSTER["runtime_minutes"].get(rule, max(CLUSTER["min_runtime_minutes"], int(minutes) + 1)),
+        "gpu": CLUSTER["gpus"],
+        **({"gpu_model": CLUSTER["gpu_model"]} if CLUSTER["gpu_model"] and CLUSTER["gpus"] else {}),
+    }
+
+
+def pretrain_resources(wildcards):
+    p = config["pretrain"]
+    return estimate("pretrain", wildcards.model, int(wildcards.tokens), 6,
+                    p["batch_size"] * p["seq_len"])
+
+
+def finetune_tokens(c):
+    task, method = config["tasks"][c.task], config["finetune"]["methods"][c.method]
+    example = task["max_source_tokens"] + task["max_target_tokens"] + (c.pet_size or 0)
+    steps = config["finetune"]["max_steps"]
+    dev = steps // config["finetune"]["eval_every"] * task["dev_examples"]
+    return (steps * method["batch_size"] + dev) * example, method["batch_size"] * example
+
+
+def finetune_resources(wildcards):
+    c = condition_of(wildcards)
+    tokens, batch_tokens = finetune_tokens(c)
+    return estimate("finetune", c.model, tokens, 6, batch_tokens)
+
+
+def evaluate_resources(wildcards):
+    c = condition_of(wildcards)
+    task = config["tasks"][c.task]
+    # Greedy decoding re-reads the growing prefix through the KV cache: ~ one forward per new token.
+    tokens = task["test_examples"] * (task["max_source_tokens"] + 2 * config["evaluate"]["max_new_tokens"])
+    return estimate("evaluate", c.model, tokens, 2, config["evaluate"]["batch_size"] * 64)
+
+
+def resources_of(estimator):
+    """Per-job resource callables for a rule's `resources:` from one estimator function."""
+    keys = ["mem_mb", "runtime", "gpu"] + (["gpu_model"] if CLUSTER["gpu_model"] and CLUSTER["gpus"] else [])
+    return {key: (lambda wildcards, key=key: estimator(wildcards)[key]) for key in keys}

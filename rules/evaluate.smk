@@ -19,6 +19,8 @@ rule evaluate:
         max_new_tokens=config["evaluate"]["max_new_tokens"],
         batch_size=config["evaluate"]["batch_size"],
     threads: config["finetune"]["threads"]
+    resources:
+        **resources_of(evaluate_resources),
     log:
         f"{LOGS}/evaluate/{{condition}}/seed{{seed}}.log",
     benchmark:

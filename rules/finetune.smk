@@ -13,6 +13,8 @@ rule finetune:
         run=finetune_params,
         resume=lambda wc: resume_path("finetune", f"{wc.condition}/seed{wc.seed}"),
     threads: config["finetune"]["threads"]
+    resources:
+        **resources_of(finetune_resources),
     log:
         f"{LOGS}/finetune/{{condition}}/seed{{seed}}.log",
     benchmark:

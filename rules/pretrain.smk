@@ -21,6 +21,8 @@ rule pretrain:
         seed=config["seed"],
         resume=lambda wc: resume_path("pretrain", grid.pretrain_id(wc.family, wc.model, wc.tokens)),
     threads: config["pretrain"]["threads"]
+    resources:
+        **resources_of(pretrain_resources),
     log:
         f"{LOGS}/pretrain/{{family}}/{{model}}-{{tokens}}tok.log",
     benchmark:
