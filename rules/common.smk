@@ -20,8 +20,8 @@ SEEDS = grid.seeds(config)
 
 
 wildcard_constraints:
-    family=r"[A-Za-z0-9_]+",
-    task=r"[A-Za-z0-9_]+",
+    family="|".join(config["families"]),
+    task="|".join(config["tasks"]),
     model=r"[A-Za-z0-9_.]+",
     tokens=r"\d+",
     seed=r"\d+",
