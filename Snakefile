@@ -1,5 +1,7 @@
 # ftscale: how LLM finetuning scales with model size, pretraining data, PET size and finetuning
 # data, and which method (FMT, prompt tuning, LoRA) wins where. See README.md and STUDY.md.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,7 +11,7 @@ min_version("9.0")
 # the one its config file states. (`--config key=value` still overrides single keys.)
 if not workflow.overwrite_configfiles:
 
-    configfile: "config.yaml"
+    configfile: str(Path(workflow.basedir) / "config.yaml")
 
 
 report: "report/workflow.rst"
