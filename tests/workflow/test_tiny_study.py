@@ -97,3 +97,11 @@ def test_bad_config_stops_with_one_line(tmp_path):
     result = snakemake(tmp_path, "--dry-run", config=write_config(tmp_path / "bad.yaml", config), check=False)
     assert result.returncode != 0
     assert "Config error: models.m1.layers: -1 is less than the minimum of 1" in result.stderr + result.stdout
+
+
+def test_report_has_every_figure_with_its_caption(tiny_copy):
+    report = tiny_copy / "report.html"
+    snakemake(tiny_copy, "--report", str(report))
+    html = report.read_text(errors="replace")
+    assert "fig02_model_size.png" in html and "fig10_pretraining.png" in html
+    assert "Critical finetuning-data size between two methods" in html   # a caption
