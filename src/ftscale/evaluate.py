@@ -12,28 +12,36 @@ from ftscale.finetune import split_loss
 
 
 @torch.no_grad()
-def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int) -> list[list[int]]:
-    """Batched greedy decoding of `<s> source <sep>`.
+def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int,
+                  exact_lengths: bool = False) -> list[list[int]]:
+    """Batched greedy decoding of `<s> source <sep>`, prompts sorted by length and left-padded
+    (the attention mask gives each row its own positions, so a batch decodes as each prompt alone).
 
-    A batch holds prompts of one length only: no padding, so a batch decodes exactly as each
-    prompt would alone. (Left padding would shift a soft prompt's distance to the text under
-    RoPE, since peft ignores position ids.)"""
+    exact_lengths: batch only prompts of one length, no padding at all. Prompt tuning needs it:
+    peft ignores position ids, so padding would shift the soft prompt's distance to the text."""
     model.eval()
     prompts = [[BOS_ID, *split.example(i, max_source, 0)[0].tolist(), SEP_ID] for i in range(len(split))]
-    by_length: dict[int, list[int]] = {}
-    for i, prompt in enumerate(prompts):
-        by_length.setdefault(len(prompt), []).append(i)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    batches, current = [], []
+    for i in order:
+        if current and (len(current) == batch_size or (exact_lengths and len(prompts[i]) != len(prompts[current[0]]))):
+            batches.append(current)
+            current = []
+        current.append(i)
+    batches += [current] if current else []
     outputs: list[list[int]] = [[] for _ in prompts]
-    for length, rows_of_length in sorted(by_length.items()):
-        for start in range(0, len(rows_of_length), batch_size):
-            rows = rows_of_length[start:start + batch_size]
-            input_ids = torch.tensor([prompts[i] for i in rows])
-            generated = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                       do_sample=False, max_new_tokens=max_new_tokens,
-                                       eos_token_id=EOS_ID, pad_token_id=PAD_ID)
-            for r, i in enumerate(rows):
-                new = generated[r, length:].tolist()
-                outputs[i] = new[:new.index(EOS_ID)] if EOS_ID in new else new
+    for rows in batches:
+        length = max(len(prompts[i]) for i in rows)
+        input_ids = torch.full((len(rows), length), PAD_ID, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        for r, i in enumerate(rows):
+            input_ids[r, length - len(prompts[i]):] = torch.tensor(prompts[i])
+            attention_mask[r, length - len(prompts[i]):] = 1
+        generated = model.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=False,
+                                   max_new_tokens=max_new_tokens, eos_token_id=EOS_ID, pad_token_id=PAD_ID)
+        for r, i in enumerate(rows):
+            new = generated[r, length:].tolist()
+            outputs[i] = new[:new.index(EOS_ID)] if EOS_ID in new else new
     return outputs
 
 
@@ -55,9 +63,10 @@ def summarization_metrics(hypotheses: list[str], references: list[str]) -> dict:
 
 
 def evaluate(model, tokenizer, test: TaskSplit, references: list[str], task_type: str, *,
-             max_source: int, max_target: int, max_new_tokens: int, batch_size: int) -> dict:
+             max_source: int, max_target: int, max_new_tokens: int, batch_size: int,
+             exact_lengths: bool = False) -> dict:
     test_loss = split_loss(model, test, np.arange(len(test)), batch_size, max_source, max_target)
-    generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size)
+    generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size, exact_lengths)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated]
     metrics = (translation_metrics if task_type == "translation" else summarization_metrics)(hypotheses, references)
     return {"test_loss": test_loss, **metrics,
@@ -79,7 +88,8 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
         reference_texts = [r["target"] for r in sources.read_jsonl(Path(references))]
         result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test), reference_texts,
                            task_type, max_source=max_source, max_target=max_target,
-                           max_new_tokens=max_new_tokens, batch_size=batch_size)
+                           max_new_tokens=max_new_tokens, batch_size=batch_size,
+                           exact_lengths=method == "prompt")
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
     else:
         print(f"training {status}: no evaluation")

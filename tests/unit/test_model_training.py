@@ -100,14 +100,28 @@ def test_cosine_schedule():
     assert training.cosine_lr(0, 100, 1.0, 0.1, warmup_steps=10) == pytest.approx(0.1)
 
 
+@pytest.fixture(scope="module")
+def varied_split(tmp_path_factory, tokenizer):
+    """Prompts of many lengths, so that batches need padding."""
+    from ftscale.data import synthetic
+
+    directory = tmp_path_factory.mktemp("varied")
+    tokens.write_task_split(tokenizer, synthetic.translation_pairs("en", "de", 24, 0), directory)
+    split = tokens.TaskSplit(directory)
+    assert len({len(split.example(i, 64, 0)[0]) for i in range(len(split))}) >= 8
+    return split
+
+
 @pytest.mark.parametrize("method, size", [("fmt", None), ("prompt", 4), ("lora", 2)])
-def test_batched_greedy_decoding_equals_one_at_a_time(task_split, method, size):
+def test_batched_greedy_decoding_equals_one_at_a_time(varied_split, method, size):
+    task_split = varied_split
     model = finetune.attach_method(new_model(SIZE, 300, 128, seed=0), method, size, seed=0)
     torch.manual_seed(1)
     with torch.no_grad():   # large random weights make varied, non-trivial outputs
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.5)
-    batched = evaluate.greedy_decode(model, task_split, 64, 6, batch_size=16)
+    exact = method == "prompt"      # as evaluate() decodes each method
+    batched = evaluate.greedy_decode(model, task_split, 64, 6, batch_size=16, exact_lengths=exact)
     single = evaluate.greedy_decode(model, task_split, 64, 6, batch_size=1)
     assert batched == single
     assert any(len(o) > 0 for o in batched)
