@@ -40,6 +40,7 @@ rule aggregate:
 rule fit:
     input:
         metrics=f"{RESULTS}/metrics.csv",
+        pretrain=f"{RESULTS}/pretrain.csv",
     output:
         FIT_TABLES,
         json=f"{RESULTS}/fits/fits.json",

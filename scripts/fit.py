@@ -10,5 +10,5 @@ import pandas as pd  # noqa: E402
 
 from ftscale import analysis  # noqa: E402
 
-analysis.run_analysis(pd.read_csv(snakemake.input.metrics), dict(snakemake.params.options),
-                      Path(snakemake.output.json).parent)
+analysis.run_analysis(pd.read_csv(snakemake.input.metrics), pd.read_csv(snakemake.input.pretrain),
+                      dict(snakemake.params.options), Path(snakemake.output.json).parent)

@@ -1,113 +1,176 @@
-"""The `ftscale` command. Subcommands:
+"""The `ftscale` console script.
+
+Subcommands live in SUBCOMMANDS: name -> (add_arguments, run). `add_arguments(parser)` declares the
+options; `run(args)` does the work and returns the exit status (None means 0). A run that meets bad
+input raises InputError: main prints its one line on stderr and exits 2, without a traceback.
+Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale --help` stays fast.
 
     ftscale fit TABLE.csv --law {power,multiplicative,additive} --x COLUMN [--df COLUMN] --loss COLUMN
-                [--objective huber|log-huber] [--delta D] [--heldout "pandas query"] [--bootstrap N] [--json OUT]
-
-fits a scaling law to any CSV and prints the parameters and errors (Delta_e on fitted points,
-Delta_h on held-out ones). For `power`, --x is the single variable (finetuning-data size).
-Bad input ends with exit status 2 and one line on stderr.
+                [--objective huber|log-huber] [--delta D] [--heldout "pandas query"] [--bootstrap N]
+                [--seed S] [--json OUT]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from typing import Callable
+
+
+class InputError(ValueError):
+    """Bad input from the user; str() is the one line to show."""
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("table", help="CSV file, one row per point (or per run)")
     parser.add_argument("--law", required=True, choices=["power", "multiplicative", "additive"])
-    parser.add_argument("--x", required=True, help="column of the factor X (for power: of Df)")
+    parser.add_argument("--x", required=True, help="column of the factor X (for the power law: of Df)")
     parser.add_argument("--df", help="column of the finetuning-data size (joint laws)")
     parser.add_argument("--loss", required=True, help="column of the observed loss")
-    parser.add_argument("--objective", default="huber", choices=["huber", "log-huber"])
+    parser.add_argument("--objective", default="huber", choices=["huber", "log-huber"],
+                        help="huber on (prediction - loss), the paper's; log-huber on logs (default huber)")
     parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
     parser.add_argument("--heldout", help='pandas query selecting held-out rows, e.g. "params > 1e9"')
-    parser.add_argument("--bootstrap", type=int, default=0, help="resamples for 95%% intervals")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", help="write the result as JSON here")
+    parser.add_argument("--bootstrap", type=int, default=0, help="rows resampled N times for 95%% intervals")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--json", help="also write the result as JSON to this file")
 
 
-def run_fit(args: argparse.Namespace) -> dict:
-    import numpy as np
+def _read_table(path: str):
     import pandas as pd
+
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise InputError(f"{path}: cannot read it as CSV ({str(error).splitlines()[0]})")
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the table is empty")
+    if table.empty:
+        raise InputError(f"{path}: the table has no rows")
+    return table
+
+
+def _numeric(table, column: str):
+    import pandas as pd
+
+    values = pd.to_numeric(table[column], errors="coerce")
+    text = values.isna() & table[column].notna()
+    if text.any():
+        raise InputError(f"column {column!r} is not numeric (row {int(text.to_numpy().argmax()) + 2}: "
+                         f"{table[column][text].iloc[0]!r})")
+    return values.to_numpy(dtype=float)
+
+
+def fit_table(args: argparse.Namespace) -> dict:
+    """The `fit` subcommand's result as a JSON-ready dict (raises InputError on bad input)."""
+    import numpy as np
 
     from ftscale import fitting
 
-    try:
-        table = pd.read_csv(args.table)
-    except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError) as error:
-        raise fitting.FitError(f"{args.table}: {str(error).splitlines()[0]}")
-    if table.empty:
-        raise fitting.FitError(f"{args.table}: the table has no rows")
+    if args.delta <= 0 or not math.isfinite(args.delta):
+        raise InputError(f"--delta must be positive, got {args.delta}")
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    table = _read_table(args.table)
     df_column = args.x if args.law == "power" else args.df
     if df_column is None:
-        raise fitting.FitError(f"--df is required for the {args.law} law")
-    for column in {args.x, df_column, args.loss}:
+        raise InputError(f"--df is required for the {args.law} law")
+    for column in dict.fromkeys([args.x, df_column, args.loss]):
         if column not in table.columns:
-            raise fitting.FitError(f"column {column!r} is not in {args.table} (columns: {', '.join(table.columns)})")
+            columns = ", ".join(map(str, table.columns))
+            raise InputError(f"column {column!r} is not in {args.table} (columns: {columns})")
     held = np.zeros(len(table), dtype=bool)
     if args.heldout:
         try:
-            held = table.eval(args.heldout).to_numpy(dtype=bool)
-        except Exception as error:  # noqa: BLE001 - any bad query is the user's input
-            raise fitting.FitError(f"--heldout {args.heldout!r}: {str(error).splitlines()[0]}")
+            held = np.asarray(table.eval(args.heldout), dtype=bool).reshape(len(table))
+        except Exception as error:  # noqa: BLE001 - any failure of the query is the user's input
+            raise InputError(f"--heldout {args.heldout!r}: {(str(error).splitlines() or [type(error).__name__])[0]}")
     if held.all():
-        raise fitting.FitError("every point is held out: nothing left to fit")
+        raise InputError("every point is held out: nothing left to fit")
+    df, loss = _numeric(table, df_column), _numeric(table, args.loss)
+    x = None if args.law == "power" else _numeric(table, args.x)
 
-    def group(rows):
-        return fitting.Group(rows[df_column], rows[args.loss], None if args.law == "power" else rows[args.x])
+    def group(rows, weight=None):
+        return fitting.Group(df[rows], loss[rows], None if x is None else x[rows], weight)
 
-    kw = {"objective": args.objective, "delta": args.delta}
-    result = fitting.fit(args.law, [group(table[~held])], **kw)
+    options = {"objective": args.objective, "delta": args.delta}
+    try:
+        result = fitting.fit(args.law, [group(~held)], **options)
+    except fitting.FitError as error:
+        raise InputError(str(error))
     params = result.params[0]
-    x = None if args.law == "power" else table[args.x]
-    predicted = fitting.predict(args.law, params, table[df_column], x)
+    predicted = fitting.predict(args.law, params, df, x)
     keys = [k for k in ("A", "alpha", "B", "beta", "E") if k in params]
-    out = {"law": args.law, "objective": args.objective, "delta": args.delta,
-           "params": {k: params[k] for k in keys},
-           "delta_e": fitting.mean_absolute_deviation(predicted[~held], table[args.loss][~held]),
-           "delta_h": fitting.mean_absolute_deviation(predicted[held], table[args.loss][held]),
+    out = {"law": args.law, "formula": fitting.LAWS[args.law].formula, "objective": args.objective,
+           "delta": args.delta, "params": {k: params[k] for k in keys},
+           "delta_e": fitting.mean_absolute_deviation(predicted[~held], loss[~held]),
+           "delta_h": fitting.mean_absolute_deviation(predicted[held], loss[held]),
            "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
     if args.bootstrap:
-        rng, fitted = np.random.default_rng(args.seed), table[~held]
-        samples = [fitting.fit(args.law, [group(fitted.iloc[rng.integers(0, len(fitted), len(fitted))])],
-                               starts=result.vector, **kw).params[0] for _ in range(args.bootstrap)]
-        out["intervals"] = {k: fitting.percentile_interval([s[k] for s in samples]) for k in keys}
+        # case bootstrap of the fitted rows, as multiplicity weights: every replicate in one batch
+        weights = fitting.case_resample_weights(out["n_fit"], args.bootstrap, np.random.default_rng(args.seed))
+        replicates = fitting.fit(args.law, [group(~held, weights)], starts=result.start, **options).params[0]
+        out["bootstrap"] = args.bootstrap
+        out["intervals"] = {k: fitting.percentile_interval(replicates[k]) for k in keys}
     return out
 
 
-def print_fit(result: dict) -> None:
-    print(f"{result['law']} law, {result['objective']} objective: {result['n_fit']} points fitted, "
-          f"{result['n_heldout']} held out")
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Fit a scaling law to any CSV; print a summary and optionally write JSON."""
+    result = fit_table(args)
+    if args.json:
+        try:
+            with open(args.json, "w") as out:
+                json.dump(_json_value(result), out, indent=1)
+        except OSError as error:
+            raise InputError(f"--json {args.json}: {error.strerror}")
+    print(f"{result['law']} law {result['formula']}, {result['objective']} objective (delta {result['delta']:g}): "
+          f"{result['n_fit']} points fitted, {result['n_heldout']} held out")
     for key, value in result["params"].items():
         interval = result.get("intervals", {}).get(key)
-        print(f"  {key:>5} = {value:.6g}" + (f"  [{interval[0]:.6g}, {interval[1]:.6g}]" if interval else ""))
+        print(f"  {key:>5} = {value:.6g}" + (f"   95% [{interval[0]:.6g}, {interval[1]:.6g}]" if interval else ""))
     print(f"  Delta_e = {result['delta_e']:.6g}   Delta_h = {result['delta_h']:.6g}")
+    return 0
 
 
-SUBCOMMANDS = {"fit": (add_fit_arguments, run_fit, print_fit)}
+SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {
+    "fit": (add_fit_arguments, run_fit),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line too (exit status 2, as argparse's own)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ftscale", description="ftscale: scaling laws of LLM finetuning")
+    parser = _Parser(prog="ftscale", description="ftscale: scaling laws of LLM finetuning")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, (add_arguments, _, _) in SUBCOMMANDS.items():
-        add_arguments(commands.add_parser(name, help=(run_fit.__doc__ or name)))
+    for name, (add_arguments, run) in SUBCOMMANDS.items():
+        summary = (run.__doc__ or name).strip().splitlines()[0]
+        add_arguments(commands.add_parser(name, help=summary, description=summary))
     args = parser.parse_args(argv)
-    _, run, show = SUBCOMMANDS[args.command]
-    from ftscale.fitting import FitError
-
+    _, run = SUBCOMMANDS[args.command]
     try:
-        result = run(args)
-    except FitError as error:
+        return run(args) or 0
+    except InputError as error:
         print(f"ftscale {args.command}: {error}", file=sys.stderr)
         return 2
-    show(result)
-    if getattr(args, "json", None):
-        with open(args.json, "w") as out:
-            json.dump(result, out, indent=1)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
-"""The paper's figures from a study's runs and fits (PNG and PDF). Each file always exists: a panel
-without data says so, so the workflow's outputs are fixed whatever the grid."""
+"""The paper's figures from a study's runs and fits, each as PNG and PDF (matplotlib, Agg).
+
+Every file always exists, whatever the grid: a panel without data (or without a fit) says so, so the
+workflow's outputs are fixed. Fitted points are filled markers, held-out points hollow ones; fitted
+curves are drawn, with Delta_e / Delta_h written in each panel. The fits come from `fits.json` (or
+the value `analysis.run_analysis` returns), so the figures show exactly what the tables report.
+"""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -14,10 +20,31 @@ import pandas as pd  # noqa: E402
 
 from ftscale import analysis, fitting  # noqa: E402
 
-METHODS = ("fmt", "prompt", "lora")
-AXIS_FIGURES = {"model": ("fig02_model_size", "model parameters"),
-                "pretrain": ("fig03_pretrain_data", "pretraining tokens"),
-                "pet": ("fig04_pet_size", "PET size")}
+FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
+           "fig05_critical_size", "fig10_pretraining")
+AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", "model parameters"),
+                "pretrain": ("fig03_pretrain_data", "Fig 3", "pretraining tokens"),
+                "pet": ("fig04_pet_size", "Fig 4", "PET size (prompt length / LoRA rank)")}
+PAIR_STYLE = {("fmt", "prompt"): "tab:blue", ("fmt", "lora"): "tab:orange", ("prompt", "lora"): "tab:green"}
+
+
+def load_fits(fits_dir_or_results) -> dict:
+    """fits.json's dict from a directory holding it, its path, run_analysis's result, or the dict."""
+    if hasattr(fits_dir_or_results, "fits"):
+        return fits_dir_or_results.fits
+    if isinstance(fits_dir_or_results, dict):
+        return fits_dir_or_results
+    path = Path(fits_dir_or_results)
+    return json.loads((path / "fits.json" if path.is_dir() else path).read_text())
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _fmt(value, digits: int = 4) -> str:
+    value = _number(value)
+    return "n/a" if not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _save(fig, out_dir: Path, name: str) -> None:
@@ -27,120 +54,204 @@ def _save(fig, out_dir: Path, name: str) -> None:
     plt.close(fig)
 
 
-def _grid(tasks: list[str], title: str):
-    rows = max(1, len(tasks))
-    fig, axes = plt.subplots(rows, len(METHODS), figsize=(4.2 * len(METHODS), 3.3 * rows), squeeze=False)
-    fig.suptitle(title)
+def _panels(rows: int, columns: int, title: str):
+    fig, axes = plt.subplots(max(1, rows), max(1, columns), figsize=(4.2 * max(1, columns), 3.3 * max(1, rows)),
+                             squeeze=False)
+    fig.suptitle(title, fontsize=10)
     return fig, axes
 
 
-def _empty(ax, text="no data for this panel") -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray")
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray", wrap=True)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def _curves(ax, means: pd.DataFrame, law: str, params_of, label_of) -> None:
-    """Points (held-out hollow) and fitted curves of loss vs Df, one colour per X."""
-    colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["x"].nunique())))
-    df_line = np.geomspace(means["finetune_examples"].min(), means["finetune_examples"].max(), 50)
-    for colour, (x, group) in zip(colours, means.groupby("x")):
-        for held, marker_face in ((False, colour), (True, "none")):
-            part = group[group["heldout"] == held]
-            ax.scatter(part["finetune_examples"], part["test_loss"], color=colour, facecolors=marker_face, s=22)
-        params = params_of(x)
-        if params:
-            ax.plot(df_line, fitting.predict(law, params, df_line, x), color=colour, lw=1, label=label_of(x, group))
+def _scatter(ax, df, loss, held, colour) -> None:
+    df, loss, held = np.asarray(df, float), np.asarray(loss, float), np.asarray(held, bool)
+    ax.scatter(df[~held], loss[~held], color=colour, s=20, zorder=3)
+    ax.scatter(df[held], loss[held], facecolors="none", edgecolors=colour, s=26, zorder=3)
+
+
+def _loss_axes(ax, title: str) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("finetuning examples (Df)")
     ax.set_ylabel("test loss")
-    ax.legend(fontsize=6)
+    ax.set_title(title, fontsize=8)
 
 
-def _label(x: float) -> str:
-    return f"{x:.3g}"
+def _deltas_text(ax, delta_e, delta_h) -> None:
+    ax.text(0.02, 0.03, f"Δe={_fmt(delta_e)}  Δh={_fmt(delta_h)}", transform=ax.transAxes, fontsize=7,
+            bbox={"facecolor": "white", "alpha": 0.7, "lw": 0})
+
+
+def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
+    """Means of an axis that has runs but no fit: drawn without curves. False when there are none."""
+    points = analysis.axis_points(runs[(runs.task == task) & (runs.method == method)], axis, heldout)
+    if points.empty or points["x"].isna().all():
+        return False
+    means = analysis.condition_means(points)
+    colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["x"].nunique())))
+    for colour, (_, group) in zip(colours, means.groupby("x")):
+        _scatter(ax, group["finetune_examples"], group["test_loss"], group["heldout"], colour)
+    ax.text(0.5, 0.92, "not fitted: too few points", transform=ax.transAxes, ha="center", fontsize=7, color="gray")
+    return True
+
+
+def _tasks_methods(runs: pd.DataFrame, fits: dict) -> tuple[list[str], list[str]]:
+    tasks = set(runs["task"]) | {r["task"] for r in fits.get("joint", []) + fits.get("single_variable", [])}
+    methods = set(runs["method"]) | {r["method"] for r in fits.get("joint", [])}
+    return sorted(tasks), analysis._method_order(methods or analysis.METHODS)
 
 
 def single_variable_figure(runs, fits, out_dir) -> None:
-    tasks = sorted(runs["task"].unique())
-    fig, axes = _grid(tasks, "Fig 1: single-variable fits L(Df) = A/Df^beta + E, one curve per model size")
-    fitted = {(f["task"], f["method"], f["params"]): f for f in fits["single_variable"]}
-    for row, task in enumerate(tasks):
-        for col, method in enumerate(METHODS):
-            ax = axes[row, col]
-            points = analysis.axis_points(runs[(runs.task == task) & (runs.method == method)], "model",
-                                          fits["options"]["heldout"])
-            if points.empty:
-                _empty(ax)
-                continue
-            means = analysis.condition_means(points)
-            _curves(ax, means, "power", lambda x: fitted.get((task, method, x)),
-                    lambda x, g: f"{_label(x)} params")
-            ax.set_title(f"{task} / {method}", fontsize=9)
+    tasks, methods = _tasks_methods(runs, fits)
+    fig, axes = _panels(len(tasks), len(methods), "Fig 1: L(Df) = A / Df^beta + E, one fit per model size "
+                                                  "(hollow: held out)")
+    by_panel = {}
+    for row in fits.get("single_variable", []):
+        by_panel.setdefault((row["task"], row["method"]), []).append(row)
+    for i, task in enumerate(tasks):
+        for j, method in enumerate(methods):
+            ax, rows = axes[i, j], sorted(by_panel.get((task, method), []), key=lambda r: r["params"])
+            if not rows:
+                if not _raw_points(ax, runs, task, method, "model", fits["options"]["heldout"]):
+                    _empty(ax, f"{task} / {method}\nno data")
+                    continue
+            colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(rows))))
+            for colour, row in zip(colours, rows):
+                p = row["points"]
+                _scatter(ax, p["finetune_examples"], p["loss"], p["heldout"], colour)
+                line = np.geomspace(min(p["finetune_examples"]), max(p["finetune_examples"]), 60)
+                ax.plot(line, fitting.predict("power", row, line), color=colour, lw=1,
+                        label=f"{row['model']} ({row['params']:.3g}): β={row['beta']:.3f}")
+            _loss_axes(ax, f"{task} / {method}")
+            if rows:
+                ax.legend(fontsize=6)
+                _deltas_text(ax, _nanmean([r["delta_e"] for r in rows]), _nanmean([r["delta_h"] for r in rows]))
     _save(fig, out_dir, "fig01_single_variable")
 
 
+def _nanmean(values) -> float:
+    values = np.array([_number(v) for v in values])
+    return float(np.mean(values[np.isfinite(values)])) if np.isfinite(values).any() else float("nan")
+
+
 def joint_figure(runs, fits, axis: str, out_dir) -> None:
-    name, x_label = AXIS_FIGURES[axis]
-    tasks = sorted(runs["task"].unique())
-    fig, axes = _grid(tasks, f"{name[:5].replace('fig0', 'Fig ')}: L = A X^-alpha Df^-beta + E, X = {x_label}")
-    fitted = {(f["task"], f["method"]): f for f in fits["joint"] if f["axis"] == axis and f["law"] == "multiplicative"}
-    for row, task in enumerate(tasks):
-        for col, method in enumerate(METHODS):
-            ax, fit = axes[row, col], fitted.get((task, method))
+    name, label, x_label = AXIS_FIGURES[axis]
+    tasks, methods = _tasks_methods(runs, fits)
+    fig, axes = _panels(len(tasks), len(methods), f"{label}: L = A X^-alpha Df^-beta + E, X = {x_label} "
+                                                  "(one curve per X; hollow: held out)")
+    fitted = {(f["task"], f["method"]): f for f in fits.get("joint", [])
+              if f["axis"] == axis and f["law"] == "multiplicative"}
+    for i, task in enumerate(tasks):
+        for j, method in enumerate(methods):
+            ax, fit = axes[i, j], fitted.get((task, method))
             if fit is None:
-                _empty(ax, "no fit on this axis")
+                if not _raw_points(ax, runs, task, method, axis, fits["options"]["heldout"]):
+                    _empty(ax, f"{task} / {method}\nno {axis} axis in this study")
+                else:
+                    _loss_axes(ax, f"{task} / {method}")
                 continue
-            points = analysis.axis_points(runs[(runs.task == task) & (runs.method == method)], axis,
-                                          fits["options"]["heldout"])
-            _curves(ax, analysis.condition_means(points), "multiplicative", lambda x: fit["params"],
-                    lambda x, g: f"X={_label(x)}")
-            p = fit["params"]
-            ax.set_title(f"{task} / {method}: alpha={p['alpha']:.3f} beta={p['beta']:.3f}", fontsize=8)
-            ax.text(0.02, 0.03, f"Δe={fit['delta_e']:.4f}  Δh={fit['delta_h']:.4f}", transform=ax.transAxes, fontsize=7)
+            p, points = fit["params"], pd.DataFrame(fit["points"])
+            colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, points["x"].nunique())))
+            line = np.geomspace(points["finetune_examples"].min(), points["finetune_examples"].max(), 60)
+            for colour, (x, group) in zip(colours, points.groupby("x")):
+                _scatter(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
+                ax.plot(line, fitting.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={x:.3g}")
+            _loss_axes(ax, f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}")
+            ax.legend(fontsize=6)
+            _deltas_text(ax, fit["delta_e"], fit["delta_h"])
     _save(fig, out_dir, name)
 
 
 def critical_figure(fits, out_dir) -> None:
-    rows = pd.DataFrame(fits["critical"])
-    pairs = sorted({(r["task"], r["axis"]) for r in fits["critical"]})
-    fig, axes = plt.subplots(1, max(1, len(pairs)), figsize=(4.2 * max(1, len(pairs)), 3.3), squeeze=False)
-    fig.suptitle("Fig 5: critical finetuning-data size between methods")
-    if not pairs:
-        _empty(axes[0, 0], "no pair of methods with fits")
-    for ax, (task, axis) in zip(axes[0], pairs):
-        part = rows[(rows.task == task) & (rows.axis == axis)]
-        for (first, second), curve in part.groupby(["method_1", "method_2"]):
-            ax.plot(curve["x"], curve["critical_df"], marker="o", label=f"{first} vs {second}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(AXIS_FIGURES[axis][1])
-        ax.set_ylabel("critical Df")
-        ax.set_title(task, fontsize=9)
-        ax.legend(fontsize=6)
+    rows = pd.DataFrame(fits.get("critical", []))
+    tasks = sorted(rows["task"].unique()) if len(rows) else []
+    fig, axes = _panels(len(tasks), 2, "Fig 5: critical finetuning-data size between methods "
+                                       "(band: bootstrap interval)")
+    if not tasks:
+        for ax in axes[0]:
+            _empty(ax, "no pair of methods with joint fits")
+    for i, task in enumerate(tasks):
+        for j, axis in enumerate(("model", "pretrain")):
+            ax = axes[i, j]
+            part = rows[(rows.task == task) & (rows.axis == axis)]
+            if part.empty:
+                _empty(ax, f"{task}\nno {axis} axis fits for two methods")
+                continue
+            drawn = False
+            for (first, second), curve in part.groupby(["method_1", "method_2"], sort=False):
+                colour = PAIR_STYLE.get((first, second), None)
+                y = curve["critical_df"].map(_number)
+                if np.isfinite(y).any():
+                    ax.plot(curve["x"], y, marker="o", color=colour, label=f"{first} vs {second}")
+                    drawn = True
+                if "critical_df_low" in curve:
+                    low, high = curve["critical_df_low"].map(_number), curve["critical_df_high"].map(_number)
+                    if np.isfinite(low).any():
+                        ax.fill_between(curve["x"], low, high, color=colour, alpha=0.2)
+            ax.set_xscale("log")
+            ax.set_title(f"{task} / {axis}", fontsize=8)
+            ax.set_xlabel(AXIS_FIGURES[axis][2])
+            if drawn:
+                ax.set_yscale("log")
+                ax.set_ylabel("critical Df")
+                ax.legend(fontsize=6)
+            else:
+                ax.text(0.5, 0.5, "no crossing in range", transform=ax.transAxes, ha="center", color="gray")
     _save(fig, out_dir, "fig05_critical_size")
 
 
-def pretraining_figure(pretrain: pd.DataFrame, out_dir) -> None:
-    fig, ax = plt.subplots(figsize=(4.5, 3.3))
-    full = pretrain.loc[pretrain.groupby("family")["pretrain_tokens"].transform("max") == pretrain["pretrain_tokens"]]
-    for family, part in full.groupby("family"):
-        part = part.sort_values("params")
-        ax.plot(part["params"], part["val_loss"], marker="o", label=family)
-    ax.set_xscale("log")
-    ax.set_xlabel("model parameters")
-    ax.set_ylabel("pretraining validation loss")
-    ax.set_title("Fig 10: pretraining scaling (full corpus)")
-    ax.legend()
+def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
+    fig, axes = _panels(1, 2, "Fig 10: pretraining scaling")
+    by_size, by_tokens = axes[0]
+    if pretrain is None or len(pretrain) == 0:
+        _empty(by_size, "no pretraining table")
+        _empty(by_tokens, "no pretraining table")
+        _save(fig, out_dir, "fig10_pretraining")
+        return
+    if "status" in pretrain:
+        pretrain = pretrain[pretrain["status"] == "ok"]
+    laws = {row["family"]: row.get("fit") for row in fits.get("pretraining", [])}
+    for colour, (family, table) in zip(plt.cm.tab10.colors, pretrain.groupby("family", sort=True)):
+        full = table.loc[table.groupby("model")["pretrain_tokens"].idxmax()].sort_values("params")
+        by_size.plot(full["params"], full["val_loss"], "o", color=colour, label=family)
+        law = laws.get(family)
+        if law:
+            line = np.geomspace(full["params"].min(), full["params"].max(), 60)
+            by_size.plot(line, law["A"] * line ** -law["alpha"] + law["E"], color=colour, lw=1,
+                         label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}")
+        for model, runs in table.groupby("model"):
+            if runs["pretrain_tokens"].nunique() >= 2:
+                runs = runs.sort_values("pretrain_tokens")
+                by_tokens.plot(runs["pretrain_tokens"], runs["val_loss"], marker="o", color=colour,
+                               label=f"{family} {model}")
+    by_size.set(xscale="log", xlabel="model parameters", ylabel="pretraining validation loss",
+                title="full corpus, by model size")
+    by_size.legend(fontsize=6)
+    if by_tokens.lines:
+        by_tokens.set(xscale="log", xlabel="pretraining tokens", ylabel="pretraining validation loss",
+                      title="by pretraining tokens")
+        by_tokens.legend(fontsize=6)
+    else:
+        _empty(by_tokens, "no model pretrained on several token counts")
     _save(fig, out_dir, "fig10_pretraining")
 
 
-def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame, fits_dir: Path, out_dir: Path) -> None:
+def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_or_results,
+                 out_dir: Path) -> list[Path]:
+    """Write every figure of FIGURES as .png and .pdf into out_dir; returns the paths written."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fits = json.loads((Path(fits_dir) / "fits.json").read_text())
-    runs = analysis.usable_runs(metrics)
+    fits = load_fits(fits_dir_or_results)
+    fits.setdefault("options", analysis.resolve_options({}))
+    with warnings.catch_warnings():     # run_analysis already warned about the diverged runs
+        warnings.simplefilter("ignore", UserWarning)
+        runs = analysis.usable_runs(metrics)
     single_variable_figure(runs, fits, out_dir)
     for axis in AXIS_FIGURES:
         joint_figure(runs, fits, axis, out_dir)
     critical_figure(fits, out_dir)
-    pretraining_figure(pretrain, out_dir)
+    pretraining_figure(pretrain, fits, out_dir)
+    return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]

@@ -1,32 +1,64 @@
-"""Scaling laws of finetuning, as formulas, a fitter and metrics. Pure functions on numpy arrays.
+"""Scaling laws of finetuning: the laws as formulas, a fitter, and metrics. Pure functions on numpy
+arrays (no pandas, no files).
 
-Laws (Zhang et al. 2024; X is model size, pretraining tokens or PET size; Df finetuning examples):
+Laws (Zhang et al. 2024; X = model size, pretraining tokens or PET size; Df = finetuning examples):
     power            L(Df)    = A / Df^beta + E
-    multiplicative   L(X, Df) = A * X^-alpha * Df^-beta + E
-    additive         L(X, Df) = A / X^alpha + B / Df^beta + E
-Scales are fitted in log space (A = e^a, B = e^b, E = e^e). A fit may span several groups of
-points (factors) that share beta and E while each has its own a, alpha (and b): that is the
-paper's joint step; a single group is the plain law.
+    multiplicative   L(X, Df) = A * X^-alpha * Df^-beta + E          (the paper's proposal)
+    additive         L(X, Df) = A / X^alpha + B / Df^beta + E         (Chinchilla form)
+Scales are fitted in log space: A = e^a, B = e^b, E = e^e.
 
-Objectives: `huber` on (prediction - loss), as the paper; `log-huber` on (log prediction - log loss),
-as Hoffmann et al. fitted the additive law. Minimiser: L-BFGS-B with analytic gradients from every
-start of a grid; the best end point wins. Deterministic: no randomness but the bootstrap's seed.
+Groups. One fit may span several groups of points (factors) that share beta and e while each group
+has its own a, alpha (and b): the paper's joint step. A single group is the plain law. Parameter
+names carry the group index (a0, alpha0, a1, ...); the shared ones do not (beta, e).
+
+Every law is a sum of exponentials of terms that are LINEAR in the parameters, e.g. for the
+multiplicative law log(A X^-alpha Df^-beta) = a - alpha log X - beta log Df and log E = e. A fit is
+therefore described by one design array D (points x terms x parameters): log_terms = D @ theta.
+That makes predictions, Jacobians and both objectives a few vectorised numpy lines for any number of
+parameter vectors at once, which is what the multi-start and the bootstrap need.
+
+Objectives: `huber` on (prediction - observed loss), delta 1e-3, summed over points (the paper);
+`log-huber` on (log prediction - log observed), the log prediction taken as log-sum-exp of the log
+terms (Hoffmann et al.), so no exponential can overflow.
+
+Minimiser (two stages, both deterministic):
+ 1. screen: every start of the grid (and every bootstrap replicate) is improved at once by a numpy-
+    vectorised Levenberg-Marquardt on the Huber objective (iteratively reweighted Gauss-Newton:
+    weights min(1, delta/|r|) make the step a majoriser of the Huber loss, so accepted steps only
+    ever lower it) for a few steps; the best `survivors` per data set continue to convergence
+    (stragglers stuck on plateaus no longer hold the whole batch);
+ 2. refine: per data set the best `refine` end points are polished by scipy's L-BFGS-B
+    with the analytic gradient; the lowest objective wins (ties: the earlier start). For a batch of
+    bootstrap replicates the polish is ONE L-BFGS-B over the stacked replicates (the objective is a
+    sum of independent blocks), which keeps a thousand refits one scipy call.
+`strategy="loop"` is the plain reference: one scipy L-BFGS-B per start, best wins (the bench compares).
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, stats
 
-LAWS = {  # parameters of each group, then parameters shared by all groups
-    "power": (("a",), ("beta", "e")),
-    "multiplicative": (("a", "alpha"), ("beta", "e")),
-    "additive": (("a", "alpha", "b"), ("beta", "e")),
+
+@dataclass(frozen=True)
+class Law:
+    name: str
+    group_params: tuple[str, ...]    # each group (factor) has its own
+    shared_params: tuple[str, ...]   # one value across groups
+    formula: str
+
+
+LAWS = {
+    "power": Law("power", ("a",), ("beta", "e"), "L(Df) = A / Df^beta + E"),
+    "multiplicative": Law("multiplicative", ("a", "alpha"), ("beta", "e"), "L(X, Df) = A * X^-alpha * Df^-beta + E"),
+    "additive": Law("additive", ("a", "alpha", "b"), ("beta", "e"), "L(X, Df) = A / X^alpha + B / Df^beta + E"),
 }
+OBJECTIVES = ("huber", "log-huber")
 INIT_KIND = {"a": "log_scale", "b": "log_scale", "alpha": "exponent", "beta": "exponent", "e": "log_irreducible"}
 DEFAULT_INIT_GRID = {"log_scale": [0.0, 2.5, 5.0], "exponent": [0.0, 0.5, 1.0], "log_irreducible": [-2.0, -0.5, 0.5]}
+_HUBER_LOG_TERM_CAP = 50.0   # e^50 ~ 5e21: far beyond any loss, yet its square stays finite
 
 
 class FitError(ValueError):
@@ -35,184 +67,519 @@ class FitError(ValueError):
 
 @dataclass
 class Group:
-    """Points of one factor: X (None for the power law), Df and observed loss."""
+    """Points of one factor. `loss` is (n,) for one data set or (B, n) for B data sets on the same
+    design (bootstrap replicates); `weight` (same shapes) counts each point, e.g. case-bootstrap
+    multiplicities; `x` is None for the power law."""
     finetune_examples: np.ndarray
     loss: np.ndarray
     x: np.ndarray | None = None
+    weight: np.ndarray | None = None
 
     def __post_init__(self):
         self.finetune_examples = np.asarray(self.finetune_examples, dtype=float)
         self.loss = np.asarray(self.loss, dtype=float)
         self.x = None if self.x is None else np.asarray(self.x, dtype=float)
+        self.weight = None if self.weight is None else np.asarray(self.weight, dtype=float)
 
 
-@dataclass
-class Fit:
-    law: str
-    params: list[dict]                 # per group: {A, alpha, B, beta, E, a, e, ...} as they apply
-    objective_value: float
-    n_points: int
-    vector: np.ndarray = field(repr=False)
-
-
-def _names(law: str, n_groups: int) -> list[str]:
-    per_group, shared = LAWS[law]
-    return [f"{name}{g}" for g in range(n_groups) for name in per_group] + list(shared)
-
-
-def _log_terms(law: str, theta: dict, group: int, log_x, log_df) -> list[np.ndarray]:
-    a, beta = theta[f"a{group}"], theta["beta"]
-    if law == "power":
-        return [a - beta * log_df]
-    if law == "multiplicative":
-        return [a - theta[f"alpha{group}"] * log_x - beta * log_df]
-    return [a - theta[f"alpha{group}"] * log_x, theta[f"b{group}"] - beta * log_df]
-
+# ----------------------------------------------------------------------------------- laws as formulas
 
 def predict(law: str, params: dict, finetune_examples, x=None) -> np.ndarray:
-    """Loss predicted by one group's parameters ({A, alpha, B, beta, E} as the law uses them)."""
+    """Loss the law predicts with one group's parameters ({A, alpha, B, beta, E} as it uses them).
+    Parameters may be arrays (one value per bootstrap replicate): they broadcast against the data."""
     df = np.asarray(finetune_examples, dtype=float)
     if law == "power":
         return params["A"] * df ** -params["beta"] + params["E"]
     x = np.asarray(x, dtype=float)
     if law == "multiplicative":
         return params["A"] * x ** -params["alpha"] * df ** -params["beta"] + params["E"]
-    return params["A"] * x ** -params["alpha"] + params["B"] * df ** -params["beta"] + params["E"]
+    if law == "additive":
+        return params["A"] * x ** -params["alpha"] + params["B"] * df ** -params["beta"] + params["E"]
+    raise FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
 
 
-def _objective(theta_free, free, template, names, law, groups, logs, objective, delta):
-    theta_vec = template.copy()
-    theta_vec[free] = theta_free
-    theta = dict(zip(names, theta_vec))
-    value, grad = 0.0, np.zeros_like(theta_vec)
+def parameter_names(law: str, n_groups: int = 1) -> list[str]:
+    spec = LAWS[law]
+    return [f"{name}{g}" for g in range(n_groups) for name in spec.group_params] + list(spec.shared_params)
+
+
+def _base(name: str) -> str:
+    return name.rstrip("0123456789")
+
+
+def _design(law: str, groups: list[Group], names: list[str]) -> np.ndarray:
+    """D[point, term, parameter] with log_terms = D @ theta (the last term is always log E = e)."""
     index = {n: i for i, n in enumerate(names)}
-    for g, (group, (log_x, log_df)) in enumerate(zip(groups, logs)):
-        log_terms = [np.minimum(t, 60.0) for t in _log_terms(law, theta, g, log_x, log_df)]
-        terms = [np.exp(t) for t in log_terms]
-        irreducible = np.exp(min(theta["e"], 60.0))
-        prediction = sum(terms) + irreducible
-        if objective == "huber":
-            residual, scale = prediction - group.loss, 1.0
-        else:   # log-huber: residual of logs; d log(pred) = d pred / pred
-            residual, scale = np.log(prediction) - np.log(group.loss), 1.0 / prediction
-        small = np.abs(residual) <= delta
-        value += np.sum(np.where(small, 0.5 * residual ** 2, delta * (np.abs(residual) - 0.5 * delta)))
-        psi = np.clip(residual, -delta, delta) * scale
-        # d prediction / d parameter, one per parameter name
-        grad[index[f"a{g}"]] += np.sum(psi * terms[0])
-        grad[index["e"]] += np.sum(psi) * irreducible
+    blocks = []
+    for g, group in enumerate(groups):
+        log_df = np.log(group.finetune_examples)
+        log_x = None if group.x is None else np.log(group.x)
+        n_terms = 3 if law == "additive" else 2
+        block = np.zeros((len(log_df), n_terms, len(names)))
+        block[:, 0, index[f"a{g}"]] = 1.0
         if law == "power":
-            grad[index["beta"]] -= np.sum(psi * terms[0] * log_df)
+            block[:, 0, index["beta"]] = -log_df
         elif law == "multiplicative":
-            grad[index[f"alpha{g}"]] -= np.sum(psi * terms[0] * log_x)
-            grad[index["beta"]] -= np.sum(psi * terms[0] * log_df)
+            block[:, 0, index[f"alpha{g}"]] = -log_x
+            block[:, 0, index["beta"]] = -log_df
         else:
-            grad[index[f"alpha{g}"]] -= np.sum(psi * terms[0] * log_x)
-            grad[index[f"b{g}"]] += np.sum(psi * terms[1])
-            grad[index["beta"]] -= np.sum(psi * terms[1] * log_df)
-    return value, grad[free]
+            block[:, 0, index[f"alpha{g}"]] = -log_x
+            block[:, 1, index[f"b{g}"]] = 1.0
+            block[:, 1, index["beta"]] = -log_df
+        block[:, -1, index["e"]] = 1.0
+        blocks.append(block)
+    return np.concatenate(blocks, axis=0)
 
 
-def check_points(groups: list[Group], law: str) -> None:
-    n = sum(len(g.loss) for g in groups)
+# ------------------------------------------------------------------------------------ checks
+
+def check_points(law: str, groups: list[Group], n_free: int | None = None) -> None:
+    """Raise FitError (one line) for anything a fit cannot use."""
+    if law not in LAWS:
+        raise FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
+    if not groups:
+        raise FitError("no groups of points to fit")
+    n = sum(len(g.finetune_examples) for g in groups)
     if n == 0:
         raise FitError("no points to fit (empty table, or every point held out)")
     for g in groups:
-        if len(g.loss) != len(g.finetune_examples) or (g.x is not None and len(g.x) != len(g.loss)):
-            raise FitError("columns have different lengths")
-        if not np.all(np.isfinite(g.loss)) or np.any(g.loss <= 0):
-            raise FitError("losses must be finite and positive")
-        if np.any(~np.isfinite(g.finetune_examples)) or np.any(g.finetune_examples <= 0):
-            raise FitError("finetuning-data sizes must be positive")
-        if law != "power" and (g.x is None or np.any(~np.isfinite(g.x)) or np.any(g.x <= 0)):
-            raise FitError("factor sizes (X) must be positive")
-    n_params = len(_names(law, len(groups)))
-    if n < n_params:
-        raise FitError(f"{n} points cannot determine the {n_params} parameters of the {law} law")
+        n_g = len(g.finetune_examples)
+        if g.loss.shape[-1:] != (n_g,) or (g.x is not None and g.x.shape != (n_g,)) or \
+                (g.weight is not None and g.weight.shape[-1:] != (n_g,)):
+            raise FitError("loss, finetuning-data size, X and weight columns have different lengths")
+        if not np.all(np.isfinite(g.loss)):
+            raise FitError("losses must be finite (found NaN or inf)")
+        if np.any(g.loss <= 0):
+            raise FitError("losses must be positive")
+        if not np.all(np.isfinite(g.finetune_examples)) or np.any(g.finetune_examples <= 0):
+            raise FitError("finetuning-data sizes (Df) must be positive and finite")
+        if law != "power":
+            if g.x is None:
+                raise FitError(f"the {law} law needs factor sizes (X)")
+            if not np.all(np.isfinite(g.x)) or np.any(g.x <= 0):
+                raise FitError("factor sizes (X) must be positive and finite")
+        if g.weight is not None and (not np.all(np.isfinite(g.weight)) or np.any(g.weight < 0)):
+            raise FitError("weights must be finite and non-negative")
+    n_free = len(parameter_names(law, len(groups))) if n_free is None else n_free
+    if n < n_free:
+        raise FitError(f"{n} points cannot determine the {n_free} free parameters of the {law} law")
+
+
+# ------------------------------------------------------------------------------------ the problem
+
+class _Problem:
+    """The objective of one fit, evaluated for P parameter vectors at once. Vector p belongs to data
+    set member[p] (a bootstrap replicate, or 0). Arrays are kept per law term, (P, n) each, and the
+    Jacobian transposed, (P, q, n): contiguous layouts for the batched products of the hot loop."""
+
+    def __init__(self, law, groups, names, free, template, objective, delta):
+        design = _design(law, groups, names)                                      # (n, K, p)
+        free_design = design[:, :, free]
+        self.n_terms = design.shape[1]
+        self.q = int(free.sum())
+        # log term k = theta @ term_design[k] + offset[k]; offset: the fixed parameters, per data set
+        self.term_design = [np.ascontiguousarray(free_design[:, k, :].T) for k in range(self.n_terms)]   # (q, n)
+        self.offset = [template[:, ~free] @ design[:, k, ~free].T for k in range(self.n_terms)]         # (B, n)
+        # each term touches two or three parameters: the Jacobian is built from those columns only
+        self.term_columns = [[(c, free_design[:, k, c]) for c in range(self.q) if np.any(free_design[:, k, c])]
+                             for k in range(self.n_terms)]
+        self.loss = _stack([g.loss for g in groups])
+        self.log_loss = np.log(self.loss)
+        weights = [g.weight for g in groups]
+        self.weight = None if all(w is None for w in weights) else \
+            _stack([np.ones(len(g.finetune_examples)) if g.weight is None else g.weight for g in groups])
+        self.huber = objective == "huber"
+        self.delta = delta
+
+    def residuals(self, theta, member):
+        """Residuals r (P, n) and, per term, d r / d(log term) (K arrays (P, n))."""
+        log_terms = [theta @ d + _rows(o, member) for d, o in zip(self.term_design, self.offset)]
+        if self.huber:
+            exp = [np.exp(np.minimum(t, _HUBER_LOG_TERM_CAP)) for t in log_terms]
+            r = sum(exp) - _rows(self.loss, member)
+            for e, t in zip(exp, log_terms):
+                if t.max(initial=-np.inf) >= _HUBER_LOG_TERM_CAP:           # a capped term does not move
+                    e[t >= _HUBER_LOG_TERM_CAP] = 0.0
+            return r, exp                                       # d prediction / d log term = the term
+        # log prediction = log-sum-exp of the log terms; its derivative is their softmax
+        top = log_terms[0].copy()
+        for t in log_terms[1:]:
+            np.maximum(top, t, out=top)
+        exp = [np.exp(t - top) for t in log_terms]
+        total = sum(exp)
+        return top + np.log(total) - _rows(self.log_loss, member), [e / total for e in exp]
+
+    def jacobian_t(self, sensitivity):
+        """(d r / d theta) transposed, (P, q, n)."""
+        jac_t = np.zeros((len(sensitivity[0]), self.q, sensitivity[0].shape[1]))
+        for share, columns in zip(sensitivity, self.term_columns):
+            for column, coefficient in columns:
+                jac_t[:, column, :] += share * coefficient
+        return jac_t
+
+    def value(self, r, member):
+        """Huber loss summed over points: rho = c (|r| - c/2) with c = min(|r|, delta)."""
+        a = np.abs(r)
+        c = np.minimum(a, self.delta)
+        rho = c * (a - 0.5 * c)
+        if self.weight is not None:
+            rho *= _rows(self.weight, member)
+        return rho.sum(axis=-1)
+
+    def value_and_gradient(self, theta, member):
+        r, sensitivity = self.residuals(theta, member)
+        psi = np.clip(r, -self.delta, self.delta)            # d rho / d r
+        if self.weight is not None:
+            psi *= _rows(self.weight, member)
+        return self.value(r, member), np.matmul(self.jacobian_t(sensitivity), psi[:, :, None])[:, :, 0]
+
+
+def _rows(per_set: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """Each vector's row of a per-data-set array; one data set broadcasts without a copy."""
+    return per_set if len(per_set) == 1 else per_set[member]
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """Concatenate per-group (n_g,) or (B, n_g) arrays along points into (B or 1, n)."""
+    rows = max(np.atleast_2d(a).shape[0] for a in arrays)
+    return np.concatenate([np.broadcast_to(np.atleast_2d(a), (rows, np.shape(a)[-1])) for a in arrays], axis=1)
+
+
+def _levenberg_marquardt(problem: _Problem, theta, member, iterations: int, tolerance: float = 1e-13):
+    """Vectorised damped Gauss-Newton on the Huber objective for P parameter vectors at once.
+    The Huber Hessian is approximated by J^T W J with IRLS weights w = min(1, delta/|r|) (a majoriser:
+    every accepted step lowers the objective); Marquardt's diagonal scaling makes it invariant to the
+    parameters' units, which matters when e must travel to log(5e-4). The working arrays hold only
+    the vectors still moving; a finished vector is written out and dropped from them."""
+    out_theta = theta.copy()
+    r, sensitivity = problem.residuals(theta, member)
+    out_value = problem.value(r, member)
+    keep = np.isfinite(out_value)
+    rows = np.flatnonzero(keep)                         # original index of each working vector
+    theta, r, member, value = out_theta[keep], r[keep], member[keep], out_value[keep]
+    jac_t = problem.jacobian_t([s[keep] for s in sensitivity])
+    damping = np.full(len(rows), 1e-3)
+    eye = np.eye(theta.shape[1])
+    for _ in range(iterations):
+        if len(rows) == 0:
+            break
+        irls = np.minimum(1.0, problem.delta / np.maximum(np.abs(r), 1e-300))
+        if problem.weight is not None:
+            irls *= _rows(problem.weight, member)
+        weighted_t = jac_t * irls[:, None, :]
+        gradient = np.matmul(weighted_t, r[:, :, None])[:, :, 0]    # = J^T (w * clip(r)): the exact gradient
+        hessian = np.matmul(weighted_t, jac_t.transpose(0, 2, 1))
+        diagonal = np.diagonal(hessian, axis1=1, axis2=2)
+        scale = np.maximum(diagonal, 1e-12 * diagonal.max(axis=1, keepdims=True) + 1e-300)
+        system = hessian + (damping[:, None] * scale)[:, :, None] * eye
+        step = -np.linalg.solve(system, gradient[..., None])[..., 0]
+        candidate = theta + step
+        r_new, sensitivity = problem.residuals(candidate, member)
+        value_new = problem.value(r_new, member)
+        better = np.isfinite(value_new) & (value_new < value)
+        gain = np.where(better, (value - value_new) / np.maximum(value, 1e-300), 0.0)
+        if better.all():
+            theta, r, value, jac_t = candidate, r_new, value_new, problem.jacobian_t(sensitivity)
+        elif better.any():
+            theta[better], r[better], value[better] = candidate[better], r_new[better], value_new[better]
+            jac_t[better] = problem.jacobian_t([s[better] for s in sensitivity])   # only where a step was taken
+        damping = np.where(better, np.maximum(damping / 3.0, 1e-12), damping * 4.0)
+        # a vector is done when its accepted step gains nothing, or when no step is accepted any more
+        done = (better & (gain < tolerance)) | (damping > 1e10)
+        if done.any():
+            out_theta[rows[done]], out_value[rows[done]] = theta[done], value[done]
+            going = ~done
+            rows, theta, r, value, jac_t, member, damping = (
+                rows[going], theta[going], r[going], value[going], jac_t[going], member[going], damping[going])
+    out_theta[rows], out_value[rows] = theta, value
+    return out_theta, out_value
+
+
+def _lbfgs(problem: _Problem, theta, member, max_iterations: int):
+    """One scipy L-BFGS-B over the stacked vectors (a sum of independent blocks, so its optimum is each
+    block's optimum). Returns the end vectors and each block's objective."""
+    shape = theta.shape
+
+    def objective(flat):
+        value, gradient = problem.value_and_gradient(flat.reshape(shape), member)
+        total = value.sum()
+        if not np.isfinite(total):
+            return np.inf, np.zeros_like(flat)
+        return total, gradient.ravel()
+
+    result = optimize.minimize(objective, theta.ravel(), jac=True, method="L-BFGS-B",
+                               options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-12})
+    end = result.x.reshape(shape)
+    r, _ = problem.residuals(end, member)
+    return end, problem.value(r, member)
+
+
+# ------------------------------------------------------------------------------------ the fitter
+
+@dataclass
+class Fit:
+    """Result of a fit. `theta` holds every parameter (logs for scales) in `names` order: shape (p,)
+    for one data set, (B, p) for a batch. `start` is the free part, usable as `starts=` of a warm refit."""
+    law: str
+    names: list[str]
+    theta: np.ndarray
+    free: np.ndarray
+    objective_value: float | np.ndarray
+    n_points: int
+    n_starts: int
+
+    @property
+    def start(self) -> np.ndarray:
+        return self.theta[..., self.free]
+
+    @property
+    def n_groups(self) -> int:
+        return sum(1 for n in self.names if _base(n) == "a")
+
+    @property
+    def params(self) -> list[dict]:
+        """Per group: {a, A, alpha, b, B, beta, e, E} as the law has them (floats, or (B,) arrays)."""
+        value = {n: self.theta[..., i] for i, n in enumerate(self.names)}
+        scalar = self.theta.ndim == 1
+        out = []
+        for g in range(self.n_groups):
+            p = {"a": value[f"a{g}"], "A": np.exp(value[f"a{g}"])}
+            if f"alpha{g}" in value:
+                p["alpha"] = value[f"alpha{g}"]
+            if f"b{g}" in value:
+                p |= {"b": value[f"b{g}"], "B": np.exp(value[f"b{g}"])}
+            p |= {"beta": value["beta"], "e": value["e"], "E": np.exp(value["e"])}
+            out.append({k: float(v) for k, v in p.items()} if scalar else p)
+        return out
+
+
+def grid_starts(free_names: list[str], init_grid: dict | None = None) -> np.ndarray:
+    """All combinations of per-parameter start values, (S, q). Parameters of different groups with
+    the same role (a0, a1) start alike: the groups move apart during the fit anyway, and the grid
+    stays |values|^(number of roles) instead of growing with the number of groups."""
+    grid = DEFAULT_INIT_GRID | {k: list(v) for k, v in (init_grid or {}).items()}
+    unknown = set(grid) - set(DEFAULT_INIT_GRID)
+    if unknown:
+        raise FitError(f"unknown init_grid key(s) {sorted(unknown)}; use {sorted(DEFAULT_INIT_GRID)}")
+    roles = list(dict.fromkeys(_base(n) for n in free_names))
+    if any(len(grid[INIT_KIND[role]]) == 0 for role in roles):
+        raise FitError("init_grid lists must not be empty")
+    combos = itertools.product(*(grid[INIT_KIND[role]] for role in roles))
+    return np.array([[dict(zip(roles, combo))[_base(n)] for n in free_names] for combo in combos], dtype=float)
+
+
+def _batch_size(groups: list[Group], fixed: dict) -> int | None:
+    sizes = {np.shape(g.loss)[0] for g in groups if np.ndim(g.loss) == 2}
+    sizes |= {np.shape(g.weight)[0] for g in groups if g.weight is not None and np.ndim(g.weight) == 2}
+    sizes |= {np.size(v) for v in fixed.values() if np.ndim(v) == 1}
+    if len(sizes) > 1:
+        raise FitError(f"batch sizes disagree: {sorted(sizes)}")
+    return sizes.pop() if sizes else None
 
 
 def fit(law: str, groups: list[Group], *, objective: str = "huber", delta: float = 1e-3,
-        init_grid: dict | None = None, fixed: dict | None = None, starts: np.ndarray | None = None) -> Fit:
-    """Fit `law` to the groups (shared beta and e across groups); `fixed` holds parameters by name
-    (e.g. {"beta": 0.3, "e": -1.0}); `starts` overrides the grid with explicit start vectors."""
-    if law not in LAWS:
-        raise FitError(f"unknown law {law!r}; choose from {sorted(LAWS)}")
-    if objective not in ("huber", "log-huber"):
-        raise FitError(f"unknown objective {objective!r}; choose huber or log-huber")
-    check_points(groups, law)
-    names = _names(law, len(groups))
-    fixed = fixed or {}
-    free = np.array([n not in fixed for n in names])
-    template = np.array([fixed.get(n, 0.0) for n in names], dtype=float)
-    logs = [(None if g.x is None else np.log(g.x), np.log(g.finetune_examples)) for g in groups]
-    if starts is None:
-        grid = DEFAULT_INIT_GRID | (init_grid or {})
-        kinds = sorted({INIT_KIND[n.rstrip("0123456789")] for n, f in zip(names, free) if f})
-        starts = []
-        for combo in itertools.product(*(grid[k] for k in kinds)):   # groups start alike
-            value = dict(zip(kinds, combo))
-            starts.append([value[INIT_KIND[n.rstrip("0123456789")]] for n, f in zip(names, free) if f])
-    best = None
-    for start in np.atleast_2d(np.asarray(starts, dtype=float)):
-        result = optimize.minimize(_objective, start, jac=True, method="L-BFGS-B",
-                                   args=(free, template, names, law, groups, logs, objective, delta),
-                                   options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
-        if np.isfinite(result.fun) and (best is None or result.fun < best.fun - 1e-15):
-            best = result
-    theta_vec = template.copy()
-    theta_vec[free] = best.x
-    theta = dict(zip(names, theta_vec))
-    params = []
-    for g in range(len(groups)):
-        p = {"a": theta[f"a{g}"], "A": float(np.exp(theta[f"a{g}"])), "beta": theta["beta"],
-             "e": theta["e"], "E": float(np.exp(theta["e"]))}
-        if law != "power":
-            p["alpha"] = theta[f"alpha{g}"]
-        if law == "additive":
-            p |= {"b": theta[f"b{g}"], "B": float(np.exp(theta[f"b{g}"]))}
-        params.append({k: float(v) for k, v in p.items()})
-    return Fit(law, params, float(best.fun), sum(len(g.loss) for g in groups), best.x)
+        init_grid: dict | None = None, fixed: dict | None = None, starts=None, refine: int = 3,
+        screen_iterations: int = 30, survivors: int = 16, max_iterations: int = 500,
+        strategy: str = "batched") -> Fit:
+    """Fit `law` to the groups (beta and e shared across groups), best over a grid of starts.
 
+    fixed: parameters held at given values, by name ("beta", "e", "a0", ...; a role without index such
+        as "alpha" fixes it in every group). A value may be a (B,) array: one per data set of a batch.
+    starts: explicit start vectors of the free parameters, (S, q) or (q,); replaces the grid.
+    screen_iterations, survivors, max_iterations: every start gets `screen_iterations` LM steps; the
+        best `survivors` per data set continue up to `max_iterations`;
+    refine: how many of those L-BFGS-B then polishes, per data set (the lowest objective wins).
+    strategy: "batched" (vectorised screen + refine) or "loop" (plain scipy L-BFGS-B per start).
+    A batch (losses of shape (B, n), or (B,) fixed values) returns a Fit whose theta is (B, p).
+    """
+    if objective not in OBJECTIVES:
+        raise FitError(f"unknown objective {objective!r}; choose huber or log-huber")
+    if not (np.isfinite(delta) and delta > 0):
+        raise FitError(f"the Huber delta must be positive, got {delta}")
+    if law not in LAWS:
+        raise FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
+    names = parameter_names(law, len(groups)) if groups else []
+    unknown = [key for key in (fixed or {}) if key not in names and key not in {_base(n) for n in names}]
+    if unknown:
+        raise FitError(f"cannot fix {unknown}: the {law} law's parameters are {names}")
+    fixed = {n: v for key, v in (fixed or {}).items()
+             for n in ([key] if key in names else [m for m in names if _base(m) == key])}
+    free = np.array([n not in fixed for n in names])
+    check_points(law, groups, int(free.sum()))
+    batch = _batch_size(groups, fixed)
+    n_sets = batch or 1
+    template = np.zeros((n_sets, len(names)))
+    for i, n in enumerate(names):
+        if n in fixed:
+            template[:, i] = np.broadcast_to(np.asarray(fixed[n], dtype=float), (n_sets,))
+    problem = _Problem(law, groups, names, free, template, objective, delta)
+    free_names = [n for n, f in zip(names, free) if f]
+    starts = grid_starts(free_names, init_grid) if starts is None else np.atleast_2d(np.asarray(starts, float))
+    if starts.shape[-1] != len(free_names):
+        raise FitError(f"start vectors have {starts.shape[-1]} values, the free parameters are {free_names}")
+    if strategy == "loop":
+        best_free, best_value = _fit_loop(problem, starts, n_sets)
+    elif strategy == "batched":
+        best_free, best_value = _fit_batched(problem, starts, n_sets, max(1, refine), screen_iterations,
+                                             max(1, survivors, refine), max_iterations)
+    else:
+        raise FitError(f"unknown strategy {strategy!r}; choose batched or loop")
+    failed = ~np.isfinite(best_value)
+    if failed.all():
+        raise FitError(f"no start of the {law} fit reached a finite objective; try other init_grid values")
+    theta = template.copy()
+    theta[:, free] = best_free
+    theta[failed] = np.nan                     # a batch member that failed: NaN, dropped by the intervals
+    n_points = sum(len(g.finetune_examples) for g in groups)
+    if batch is None:
+        return Fit(law, names, theta[0], free, float(best_value[0]), n_points, len(starts))
+    return Fit(law, names, theta, free, best_value, n_points, len(starts))
+
+
+def _best_rows(value, n_sets, per_set, keep):
+    """Rows of the `keep` lowest values of each data set's `per_set` consecutive rows (ties: earlier)."""
+    value = np.where(np.isfinite(value), value, np.inf).reshape(n_sets, per_set)
+    order = np.argsort(value, axis=1, kind="stable")[:, :keep]
+    return (np.arange(n_sets)[:, None] * per_set + order).ravel()
+
+
+def _fit_batched(problem, starts, n_sets, refine, screen_iterations, survivors, max_iterations):
+    n_starts = len(starts)
+    # every (data set, start) pair is one vector: data set d, start s -> row d * n_starts + s
+    member = np.repeat(np.arange(n_sets), n_starts)
+    theta = np.tile(starts, (n_sets, 1))
+    # screen: a few LM steps from every start, enough to find each start's basin
+    theta, value = _levenberg_marquardt(problem, theta, member, min(screen_iterations, max_iterations))
+    # the best `survivors` per data set go on to convergence; the rest would only cost time
+    per_set = min(survivors, n_starts)
+    rows = _best_rows(value, n_sets, n_starts, per_set)
+    theta, member = theta[rows], member[rows]
+    theta, value = _levenberg_marquardt(problem, theta, member, max_iterations)
+    keep = min(refine, per_set)
+    rows = _best_rows(value, n_sets, per_set, keep)
+    candidates, screened, members = theta[rows], value[rows], member[rows]
+    screened = np.where(np.isfinite(screened), screened, np.inf)
+    if n_sets == 1:   # the paper's single fit: each candidate polished on its own (exact stopping rule)
+        polished = [_lbfgs(problem, candidates[i:i + 1], members[i:i + 1], 2000) for i in range(len(rows))]
+        refined = np.concatenate([p[0] for p in polished])
+        refined_value = np.concatenate([p[1] for p in polished])
+    else:             # bootstrap replicates: one L-BFGS-B over the stacked candidates
+        refined, refined_value = _lbfgs(problem, candidates, members, 500)
+    # L-BFGS-B never worsens a lone vector, but a stacked run may trade one block for another: keep the better
+    worse = ~(refined_value <= screened)
+    refined[worse], refined_value[worse] = candidates[worse], screened[worse]
+    refined_value = np.where(np.isfinite(refined_value), refined_value, np.inf).reshape(n_sets, keep)
+    best = np.argmin(refined_value, axis=1)                                   # argmin: first of equals
+    pick = np.arange(n_sets) * keep + best
+    return refined[pick], refined_value[np.arange(n_sets), best]
+
+
+def _fit_loop(problem, starts, n_sets):
+    """The plain reference: scipy L-BFGS-B from every start, one data set at a time."""
+    best_free = np.zeros((n_sets, starts.shape[1]))
+    best_value = np.full(n_sets, np.inf)
+    for d in range(n_sets):
+        member = np.array([d])
+        for start in starts:
+            end, value = _lbfgs(problem, start[None, :], member, 2000)
+            if value[0] < best_value[d]:
+                best_free[d], best_value[d] = end[0], value[0]
+    return best_free, best_value
+
+
+def fit_joint(law: str, axes: dict[str, Group], *, shared_axes=("model", "pretrain"),
+              warm: dict | None = None, **fit_options) -> dict[str, Fit]:
+    """The paper's joint procedure. Step one: one fit over the `shared_axes` present (each its own a,
+    alpha; PET excluded) estimates the shared beta and e. Step two: with beta and e fixed at those
+    values, each axis (shared ones and the rest, e.g. PET) is refit on its own. Without any shared
+    axis, each axis is fitted freely. Returns {"step_one": Fit (if any), axis: Fit, ...}.
+    `warm` ({"step_one": start, axis: start} from an earlier result) replaces the init grid; with
+    batched losses each replicate's step two uses that replicate's own beta and e."""
+    warm = warm or {}
+    joint = [a for a in shared_axes if a in axes]
+    results, fixed = {}, {}
+    if joint:
+        step_one = fit(law, [axes[a] for a in joint], starts=warm.get("step_one"), **fit_options)
+        results["step_one"] = step_one
+        fixed = {"beta": step_one.theta[..., step_one.names.index("beta")],
+                 "e": step_one.theta[..., step_one.names.index("e")]}
+    for axis, group in axes.items():
+        results[axis] = fit(law, [group], fixed=fixed, starts=warm.get(axis), **fit_options)
+    return results
+
+
+def warm_starts(results: dict[str, Fit]) -> dict[str, np.ndarray]:
+    """Start vectors for `fit_joint(..., warm=...)` from an earlier fit_joint result."""
+    return {name: result.start for name, result in results.items()}
+
+
+# ------------------------------------------------------------------------------------ metrics
 
 def mean_absolute_deviation(predicted, observed) -> float:
+    """Delta_e on fitted points, Delta_h on held-out points; NaN when there are none."""
     predicted, observed = np.asarray(predicted, float), np.asarray(observed, float)
-    return float(np.mean(np.abs(predicted - observed))) if len(observed) else float("nan")
+    return float(np.mean(np.abs(predicted - observed))) if observed.size else float("nan")
 
 
-def critical_size(law: str, params_1: dict, params_2: dict, x: float | None,
-                  low: float = 1.0, high: float = 1e12) -> float:
-    """The Df where methods 1 and 2 predict the same loss at X, or NaN when the curves do not cross
-    in [low, high]. Bracketing (brentq on log Df after a scan for a sign change) rather than fsolve:
-    it cannot wander outside the range or report a non-root, and "no crossing" is explicit."""
-    log_df = np.linspace(np.log(low), np.log(high), 400)
+def critical_size(law: str, params_1: dict, params_2: dict, x=None, low: float = 1.0, high: float = 1e12,
+                  scan_points: int = 400):
+    """The finetuning-data size where methods 1 and 2 predict the same loss at X, NaN where their
+    curves do not cross in [low, high] (a result, not an error); with several crossings, the smallest.
+    Parameters may be (B,) arrays (bootstrap replicates): then the result is a (B,) array.
 
-    def gap(log_d):
-        d = np.exp(log_d)
-        return predict(law, params_1, d, x) - predict(law, params_2, d, x)
+    Root finder: a scan of the loss gap on a log-spaced Df grid finds the first sign change, then
+    bisection on log Df inside that bracket (a bracketing method, like brentq, vectorised over the
+    replicates). Chosen over fsolve because fsolve from one start can stop at a non-root or outside
+    the range, and with E1 != E2 the gap can cross zero twice or never: "no crossing" must be explicit."""
+    log_grid = np.linspace(np.log(low), np.log(high), scan_points)
+    b1 = {k: np.asarray(v, float)[..., None] for k, v in params_1.items()}
+    b2 = {k: np.asarray(v, float)[..., None] for k, v in params_2.items()}
 
-    values = gap(log_df)
-    change = np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)
-    if values[0] == 0:
-        return float(low)
-    if len(change) == 0:
-        return float("nan")
-    i = change[0]
-    return float(np.exp(optimize.brentq(gap, log_df[i], log_df[i + 1], xtol=1e-12)))
+    def gap(log_df):
+        df = np.exp(log_df)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return predict(law, b1, df, x) - predict(law, b2, df, x)
+
+    values = np.atleast_2d(gap(log_grid))                                     # (B, G)
+    sign = np.sign(values)
+    change = (sign[:, :-1] * sign[:, 1:] < 0) | (sign[:, :-1] == 0)
+    found = change.any(axis=1)
+    first = np.argmax(change, axis=1)
+    lo, hi = log_grid[first], log_grid[first + 1]
+    lo_value = np.take_along_axis(values, first[:, None], axis=1)[:, 0]
+    exact = lo_value == 0
+    for _ in range(64):             # each halves the bracket: 0.07 in log Df -> below float spacing
+        mid = 0.5 * (lo + hi)
+        mid_value = gap(mid[:, None]).reshape(-1)                             # one midpoint per row
+        same = np.sign(mid_value) == np.sign(lo_value)
+        lo, lo_value = np.where(same, mid, lo), np.where(same, mid_value, lo_value)
+        hi = np.where(same, hi, mid)
+    root = np.where(exact, log_grid[first], 0.5 * (lo + hi))
+    result = np.where(found, np.exp(root), np.nan)
+    return float(result[0]) if np.ndim(params_1["beta"]) == 0 else result
 
 
-def critical_closed_form(params_1: dict, params_2: dict) -> tuple[float, float]:
-    """H and gamma of Df_c = H * X^gamma for the multiplicative law, exact when E1 == E2:
-    A1 X^-a1 D^-b1 = A2 X^-a2 D^-b2  =>  D = (A1/A2)^(1/(b1-b2)) * X^((a2-a1)/(b1-b2))."""
-    beta_gap = params_1["beta"] - params_2["beta"]
-    if beta_gap == 0:
-        return float("nan"), float("nan")
-    with np.errstate(over="ignore"):   # a huge H is a result (no practical crossing), not an error
-        h = float(np.exp((params_1["a"] - params_2["a"]) / beta_gap))
-    return h, (params_2["alpha"] - params_1["alpha"]) / beta_gap
+def critical_closed_form(params_1: dict, params_2: dict):
+    """H and gamma of Df_c = H * X^gamma for the multiplicative law, exact when E1 == E2.
+    Sign convention (the paper's, with the law written A X^-alpha Df^-beta):
+        A1 X^-alpha1 Df^-beta1 = A2 X^-alpha2 Df^-beta2
+        <=>  Df^(beta1 - beta2) = (A1/A2) X^(alpha2 - alpha1)
+        <=>  Df = (A1/A2)^(1/(beta1-beta2)) * X^((alpha2-alpha1)/(beta1-beta2)) = H X^gamma.
+    Computed from the log scales (log H = (a1 - a2)/(beta1 - beta2)) so a huge H is inf, not an
+    overflow error; equal betas give NaN (parallel curves: no crossing or everywhere)."""
+    beta_gap = np.asarray(params_1["beta"], float) - np.asarray(params_2["beta"], float)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        safe = np.where(beta_gap == 0, np.nan, beta_gap)
+        h = np.exp((np.asarray(params_1["a"], float) - np.asarray(params_2["a"], float)) / safe)
+        gamma = (np.asarray(params_2["alpha"], float) - np.asarray(params_1["alpha"], float)) / safe
+    if np.ndim(h) == 0:
+        return float(h), float(gamma)
+    return h, gamma
 
 
 def pearson(loss, metric) -> tuple[float, float]:
-    """Pearson r and its p-value; NaN when fewer than three points or a constant column."""
+    """Pearson r and its two-sided p-value (scipy.stats.pearsonr) over the points where both are
+    finite; NaN when fewer than three such points or either column is constant."""
     loss, metric = np.asarray(loss, float), np.asarray(metric, float)
     keep = np.isfinite(loss) & np.isfinite(metric)
     if keep.sum() < 3 or np.ptp(loss[keep]) == 0 or np.ptp(metric[keep]) == 0:
@@ -221,10 +588,37 @@ def pearson(loss, metric) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+# ------------------------------------------------------------------------------------ bootstrap
+
+def resample_condition_means(run_losses: list[np.ndarray], n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(B, C) means of each condition's runs resampled with replacement (as many draws as it has
+    runs). Resampling within conditions keeps the design fixed, so all replicates fit as one batch;
+    the unit of noise is the run (the paper's runs differ in the finetuning-data subset)."""
+    counts = np.array([len(r) for r in run_losses])
+    if np.any(counts == 0):
+        raise FitError("a condition has no runs to resample")
+    width = counts.max()
+    padded = np.zeros((len(run_losses), width))
+    for c, runs in enumerate(run_losses):
+        padded[c, :len(runs)] = runs
+    draws = np.floor(rng.random((n_resamples, len(run_losses), width)) * counts[None, :, None]).astype(int)
+    used = np.arange(width)[None, None, :] < counts[None, :, None]
+    picked = np.take_along_axis(np.broadcast_to(padded, draws.shape), draws, axis=2)
+    return np.sum(picked * used, axis=2) / counts
+
+
+def case_resample_weights(n_points: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(B, n) multiplicities of a case bootstrap (n draws of the n points with replacement): a fit
+    weighted by them equals a fit on the resampled rows."""
+    draws = rng.integers(0, n_points, (n_resamples, n_points))
+    return np.stack([np.bincount(row, minlength=n_points) for row in draws]).astype(float)
+
+
 def percentile_interval(samples, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the finite bootstrap values; NaN when there are none."""
     samples = np.asarray(samples, float)
     samples = samples[np.isfinite(samples)]
-    if len(samples) == 0:
+    if samples.size == 0:
         return float("nan"), float("nan")
     tail = 100 * (1 - level) / 2
     return float(np.percentile(samples, tail)), float(np.percentile(samples, 100 - tail))

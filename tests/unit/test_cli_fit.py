@@ -1,4 +1,5 @@
-"""`ftscale fit` on a small CSV: the fit, the JSON, and one-line errors."""
+"""`ftscale fit` on a small CSV: the fit, the JSON, one-line errors with exit status 2, and the
+installed console script."""
 import json
 import subprocess
 import sys
@@ -10,44 +11,106 @@ import pytest
 
 from ftscale import cli, fitting
 
+TRUTH = {"A": 30.0, "alpha": 0.2, "beta": 0.3, "E": 0.4}
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
 def table(tmp_path) -> Path:
     x, df = (a.ravel() for a in np.meshgrid([1e5, 2e5, 4e5, 8e5], [64, 128, 256, 512, 1024], indexing="ij"))
-    loss = fitting.predict("multiplicative", {"A": 30.0, "alpha": 0.2, "beta": 0.3, "E": 0.4}, df, x)
+    loss = fitting.predict("multiplicative", TRUTH, df, x)
     path = tmp_path / "runs.csv"
-    pd.DataFrame({"params": x, "examples": df, "test_loss": loss}).to_csv(path, index=False)
+    pd.DataFrame({"params": x, "examples": df, "test_loss": loss, "name": "run"}).to_csv(path, index=False)
     return path
 
 
-def test_fit_writes_json_with_parameters_and_errors(table, tmp_path, capsys):
+def fit(table, *args) -> list[str]:
+    return ["fit", str(table), "--loss", "test_loss", *args]
+
+
+def test_fit_writes_json_with_parameters_errors_and_counts(table, tmp_path, capsys):
     out = tmp_path / "fit.json"
-    assert cli.main(["fit", str(table), "--law", "multiplicative", "--x", "params", "--df", "examples",
-                     "--loss", "test_loss", "--heldout", "params == 8e5", "--bootstrap", "5", "--json", str(out)]) == 0
+    assert cli.main(fit(table, "--law", "multiplicative", "--x", "params", "--df", "examples",
+                        "--heldout", "params == 8e5", "--bootstrap", "20", "--json", str(out))) == 0
     result = json.loads(out.read_text())
-    assert result["params"]["alpha"] == pytest.approx(0.2, abs=1e-3)
+    assert set(result["params"]) == {"A", "alpha", "beta", "E"}
+    for key, value in TRUTH.items():
+        assert result["params"][key] == pytest.approx(value, rel=1e-3)
     assert result["n_fit"] == 15 and result["n_heldout"] == 5
-    assert result["delta_h"] < 1e-3 and set(result["intervals"]) == {"A", "alpha", "beta", "E"}
-    assert "Delta_h" in capsys.readouterr().out
+    assert result["delta_e"] < 1e-5 and result["delta_h"] < 1e-4
+    assert set(result["intervals"]) == {"A", "alpha", "beta", "E"}
+    low, high = result["intervals"]["alpha"]
+    assert low <= result["params"]["alpha"] <= high
+    printed = capsys.readouterr().out
+    assert "multiplicative law" in printed and "Delta_h" in printed
+
+
+def test_additive_and_log_huber(table, tmp_path):
+    out = tmp_path / "fit.json"
+    assert cli.main(fit(table, "--law", "additive", "--x", "params", "--df", "examples", "--objective", "log-huber",
+                        "--delta", "0.01", "--json", str(out))) == 0
+    result = json.loads(out.read_text())
+    assert set(result["params"]) == {"A", "alpha", "B", "beta", "E"} and result["objective"] == "log-huber"
+    assert result["delta_h"] is None and result["n_heldout"] == 0          # NaN is written as null
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--x", "nope", "--df", "examples"], "column 'nope' is not in"),
-    (["--x", "params"], "--df is required"),
-    (["--x", "params", "--df", "examples", "--heldout", "params > 0"], "every point is held out"),
+    (["--law", "multiplicative", "--x", "nope", "--df", "examples"], "column 'nope' is not in"),
+    (["--law", "multiplicative", "--x", "params"], "--df is required"),
+    (["--law", "multiplicative", "--x", "params", "--df", "examples", "--heldout", "params > 0"],
+     "every point is held out"),
+    (["--law", "multiplicative", "--x", "params", "--df", "examples", "--heldout", "params >"], "--heldout"),
+    (["--law", "power", "--x", "name"], "not numeric"),
+    (["--law", "power", "--x", "examples", "--heldout", "examples > 64 or params > 1e5"], "cannot determine"),
+    (["--law", "power", "--x", "examples", "--delta", "0"], "--delta must be positive"),
 ])
-def test_bad_input_exits_2_with_one_line(table, capsys, args, message):
-    assert cli.main(["fit", str(table), "--law", "multiplicative", "--loss", "test_loss", *args]) == 2
+def test_bad_arguments_exit_2_with_one_line(table, capsys, args, message):
+    assert cli.main(fit(table, *args)) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
 
-def test_console_script(table):
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.iloc[:0], "no rows"),
+    (lambda t: t.assign(examples=t["examples"] - 64), "must be positive"),
+    (lambda t: t.assign(test_loss=t["test_loss"].where(t.index != 3)), "finite"),
+    (lambda t: t.assign(params=-t["params"]), "X"),
+])
+def test_bad_tables_exit_2_with_one_line(table, tmp_path, capsys, change, message):
+    bad = tmp_path / "bad.csv"
+    change(pd.read_csv(table)).to_csv(bad, index=False)
+    assert cli.main(fit(bad, "--law", "multiplicative", "--x", "params", "--df", "examples")) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_missing_and_empty_files(tmp_path, capsys):
+    assert cli.main(fit(tmp_path / "missing.csv", "--law", "power", "--x", "examples")) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "empty.csv").write_text("")
+    assert cli.main(fit(tmp_path / "empty.csv", "--law", "power", "--x", "examples")) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_subcommands_are_a_registry():
+    add_arguments, run = cli.SUBCOMMANDS["fit"]
+    assert callable(add_arguments) and callable(run)
+
+
+def _console_script() -> Path:
     script = Path(sys.executable).parent / "ftscale"
+    if not script.exists():     # the package is editable; only the entry point may be missing
+        subprocess.run([str(Path(sys.executable).parent / "pip"), "install", "-q", "--no-deps",
+                        "--no-build-isolation", "-e", str(ROOT)], check=True)
+    return script
+
+
+def test_console_script(table):
+    script = _console_script()
     result = subprocess.run([str(script), "fit", str(table), "--law", "power", "--x", "examples", "--loss",
                              "test_loss"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "power law" in result.stdout
     missing = subprocess.run([str(script), "fit", "/nonexistent.csv", "--law", "power", "--x", "a", "--loss", "b"],
                              capture_output=True, text=True)
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr

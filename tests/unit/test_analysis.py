@@ -1,0 +1,168 @@
+"""Analysis and figures: every file written, the joint procedure on a metrics table, held-out
+bookkeeping, diverged runs, tiny tables, options, determinism."""
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ftscale import analysis, figures
+
+FIGURE_FILES = {f"{name}.{ext}" for name in figures.FIGURES for ext in ("png", "pdf")}
+TABLE_FILES = {f"{name}.{ext}" for name in analysis.TABLES for ext in ("csv", "md")} | {"fits.json"}
+PRETRAIN = pd.DataFrame({"family": ["ende"] * 4, "model": ["m1", "m1", "m2", "m3"], "params": [1e5, 1e5, 2e5, 4e5],
+                         "pretrain_tokens": [5e5, 1e6, 1e6, 1e6], "train_loss": [3.1, 2.9, 2.6, 2.4],
+                         "val_loss": [3.0, 2.8, 2.5, 2.3]})
+OPTIONS = {"heldout": {"model": ["m4"]}, "bootstrap": 40}
+SMALL_GRID = {"log_scale": [0.0, 5.0], "exponent": [0.0, 1.0], "log_irreducible": [-2.0, 0.5]}  # quicker
+
+
+@pytest.fixture(scope="module")
+def metrics() -> pd.DataFrame:
+    return analysis.synthetic_metrics(tasks=("translation_ende",), noise=1e-3)
+
+
+@pytest.fixture(scope="module")
+def analysed(metrics, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fits")
+    return analysis.run_analysis(metrics, PRETRAIN, OPTIONS, out), out
+
+
+def test_run_analysis_writes_every_file(analysed):
+    results, out = analysed
+    assert {p.name for p in out.iterdir()} == TABLE_FILES
+    assert set(results) == set(analysis.TABLES) and all(len(results[name]) for name in analysis.TABLES)
+    fits = json.loads((out / "fits.json").read_text())          # strict JSON: NaN written as null
+    assert {"options", "notes", "single_variable", "joint", "critical", "correlation", "which_method",
+            "pretraining"} <= set(fits)
+    params_md = (out / "params.md").read_text()
+    assert "Table 4" in params_md and " [" in params_md        # "value [low, high]"
+    assert pd.read_csv(out / "heldout_error.csv").shape == results["heldout_error"].shape
+
+
+def test_joint_fits_recover_the_generating_laws(analysed):
+    """synthetic_metrics: alpha 0.2 (model), 0.08 (pretraining), 0.002 (PET); beta 0.45/0.25/0.3."""
+    params = analysed[0]["params"].set_index(["axis", "method"])
+    for (axis, method), alpha in {("model", "fmt"): 0.2, ("pretrain", "prompt"): 0.08, ("pet", "lora"): 0.002}.items():
+        assert params.loc[(axis, method), "alpha"] == pytest.approx(alpha, abs=0.01)
+    for method, beta in {"fmt": 0.45, "prompt": 0.25, "lora": 0.3}.items():
+        betas = params.xs(method, level="method")["beta"]
+        assert np.ptp(betas) == 0 and betas.iloc[0] == pytest.approx(beta, abs=0.01)   # shared across axes
+    row = params.loc[("model", "fmt")]
+    assert row["alpha_low"] <= row["alpha"] <= row["alpha_high"] and row["n_bootstrap"] == 40
+    assert set(params.loc[("pet", "prompt"), ["shared_from"]]) == {"model+pretrain"}
+
+
+def test_heldout_points_only_measure_extrapolation(metrics, analysed, tmp_path):
+    """Delta_h comes from the held-out model alone: shifting its losses moves Delta_h by the shift and
+    leaves the fitted parameters and Delta_e untouched."""
+    shifted = metrics.copy()
+    on_m4 = shifted["model"] == "m4"
+    shifted.loc[on_m4, "test_loss"] += 0.05
+    result = analysis.run_analysis(shifted, None, OPTIONS | {"bootstrap": 0}, tmp_path)
+    before = analysed[0]["heldout_error"].set_index(["axis", "method"]).loc[("model", "fmt")]
+    after = result["heldout_error"].set_index(["axis", "method"]).loc[("model", "fmt")]
+    assert after["n_heldout"] == 5 and after["n_fit"] == 15           # m4's five Df values; means, not runs
+    assert after["delta_e_multiplicative"] == pytest.approx(before["delta_e_multiplicative"], rel=1e-9)
+    assert after["delta_h_multiplicative"] == pytest.approx(0.05, abs=3 * before["delta_h_multiplicative"])
+    p_before = analysed[0]["params"].set_index(["axis", "method"]).loc[("model", "fmt"), ["A", "alpha", "beta", "E"]]
+    p_after = result["params"].set_index(["axis", "method"]).loc[("model", "fmt"), ["A", "alpha", "beta", "E"]]
+    np.testing.assert_allclose(p_after.to_numpy(float), p_before.to_numpy(float), rtol=1e-9)
+    # held-out Df values leave every axis and the single-variable fits
+    by_df = analysis.run_analysis(metrics, None, {"heldout": {"finetune_examples": [1024]}, "bootstrap": 0}, tmp_path)
+    assert set(by_df["single_variable"]["n_heldout"]) == {1} and set(by_df["heldout_error"]["n_heldout"]) \
+        == {4, 3}  # model axis: four sizes x one Df; pretraining and PET axes: three X values x one Df
+
+
+def test_diverged_runs_are_excluded_with_a_warning_naming_them(metrics, tmp_path):
+    broken = metrics.copy()
+    index = broken.index[(broken.method == "fmt") & (broken.model == "m2") & (broken.finetune_examples == 256)][0]
+    broken.loc[index, ["status", "test_loss"]] = ["diverged", np.nan]
+    seed = broken.loc[index, "seed"]
+    with pytest.warns(UserWarning, match=rf"translation_ende/m2/1000000/fmt-<NA>/df256/seed{seed}"):
+        result = analysis.run_analysis(broken, None, {"bootstrap": 0, "init_grid": SMALL_GRID}, tmp_path / "a")
+    reference = analysis.run_analysis(metrics.drop(index), None, {"bootstrap": 0, "init_grid": SMALL_GRID},
+                                      tmp_path / "b")
+    pd.testing.assert_frame_equal(result["params"], reference["params"])
+
+
+def test_tiny_table_skips_axes_with_one_x_value(tmp_path, caplog):
+    """Two model sizes x three Df, FMT and LoRA; the pretraining axis has one X value: skipped with a
+    note, the rest still fitted, every file written."""
+    table = analysis.synthetic_metrics(tasks=("t",), methods=("fmt", "lora"), model_sizes=(1e5, 4e5),
+                                       pretrain_tokens=(1e6,), pet_sizes={"lora": (2,)},
+                                       finetune_examples=(64, 256, 1024), seeds=1)
+    with caplog.at_level(logging.INFO, logger="ftscale.analysis"):
+        result = analysis.run_analysis(table, None, {"bootstrap": 5}, tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == TABLE_FILES
+    assert any("skipped t/fmt/pretrain" in m for m in caplog.messages)
+    assert set(result["params"]["axis"]) == {"model"}
+    assert "zero width" in " ".join(result.fits["notes"])            # one seed: nothing to resample
+    figures.draw_figures(table, None, tmp_path, tmp_path / "figures")
+    assert {p.name for p in (tmp_path / "figures").iterdir()} == FIGURE_FILES
+
+
+def test_fmt_only_table_still_writes_every_file(tmp_path):
+    table = analysis.synthetic_metrics(tasks=("t",), methods=("fmt",), seeds=2)
+    result = analysis.run_analysis(table, None, {"bootstrap": 3}, tmp_path)
+    assert result["critical"].empty and result["which_method"].empty
+    assert "No results" in (tmp_path / "critical.md").read_text()
+    assert {p.name for p in tmp_path.iterdir()} == TABLE_FILES
+
+
+def test_critical_and_which_method_tables(analysed):
+    results = analysed[0]
+    critical = results["critical"]
+    assert set(zip(critical.method_1, critical.method_2)) == {("fmt", "prompt"), ("fmt", "lora"), ("prompt", "lora")}
+    assert set(critical["axis"]) == {"model", "pretrain"}
+    assert not critical["closed_form_exact"].any()                    # fitted E differ between methods
+    crossing = critical.dropna(subset=["critical_df"])
+    assert len(crossing) and crossing["critical_df"].between(*analysis.CRITICAL_RANGE).all()
+    which = results["which_method"]
+    assert which["probability"].between(0, 1).all()
+    losses = which[["loss_fmt", "loss_prompt", "loss_lora"]].to_numpy()
+    assert (which["best_method"].to_numpy() == np.array(["fmt", "prompt", "lora"])[losses.argmin(axis=1)]).all()
+    # the synthetic laws make prompt tuning best with little data and FMT best with the most
+    model_axis = which[(which.axis == "model") & (which.x == 1e5)].set_index("finetune_examples")["best_method"]
+    assert model_axis[64.0] == "prompt" and model_axis[1024.0] == "fmt"
+    assert (which["observed_best"] == which["best_method"]).mean() > 0.8
+
+
+def test_which_method_queries_and_correlations(metrics, tmp_path):
+    queries = [{"task": "translation_ende", "axis": "model", "x": "m3", "finetune_examples": 64},
+               {"task": "translation_ende", "axis": "pet", "x": 4, "finetune_examples": 64}]   # PET: no pairs
+    result = analysis.run_analysis(metrics, None, {"bootstrap": 10, "which_method": queries, "init_grid": SMALL_GRID},
+                                   tmp_path)
+    assert result["which_method"][["x", "best_method"]].values.tolist() == [[4e5, "prompt"]]
+    assert any("LoRA rank" in n for n in result.fits["notes"])
+    correlation = result["correlation"]
+    assert set(correlation["metric"]) == {"bleu", "chrf"} and (correlation["r"] < -0.9).all()
+
+
+def test_options_defaults_and_errors():
+    assert set(analysis.DEFAULT_OPTIONS) == {"objective", "huber_delta", "init_grid", "heldout", "bootstrap", "seed",
+                                             "which_method"}
+    resolved = analysis.resolve_options({"heldout": {"model": ["m5"]}, "init_grid": {"exponent": [0.3]}})
+    assert resolved["heldout"] == {"model": ["m5"], "pretrain": [], "pet": [], "finetune_examples": []}
+    assert resolved["init_grid"]["exponent"] == [0.3] and resolved["init_grid"]["log_scale"] == [0.0, 2.5, 5.0]
+    for bad, message in (({"objective": "l1"}, "objective"), ({"bootstrp": 3}, "bootstrp"),
+                         ({"heldout": {"models": []}}, "models")):
+        with pytest.raises(ValueError, match=message):
+            analysis.resolve_options(bad)
+
+
+def test_run_analysis_is_deterministic(metrics, analysed, tmp_path):
+    again = analysis.run_analysis(metrics, PRETRAIN, OPTIONS, tmp_path)
+    for name in analysis.TABLES:
+        pd.testing.assert_frame_equal(again[name], analysed[0][name])
+    assert (tmp_path / "fits.json").read_text() == (analysed[1] / "fits.json").read_text()
+
+
+def test_draw_figures_writes_every_file(metrics, analysed, tmp_path):
+    results, out = analysed
+    written = figures.draw_figures(metrics, PRETRAIN, out, tmp_path / "from_dir")
+    assert {p.name for p in (tmp_path / "from_dir").iterdir()} == FIGURE_FILES == {p.name for p in written}
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert figures.load_fits(results) is results.fits                                # run_analysis's value
+    assert figures.load_fits(out / "fits.json") == figures.load_fits(out)
