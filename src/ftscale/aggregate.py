@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ftscale.grid import AXES
+
 CONDITION_COLUMNS = ["task", "family", "model", "params", "pretrain_tokens", "method", "pet_size",
                      "finetune_examples"]
 METRIC_COLUMNS = ["dev_loss", "test_loss", "bleu", "chrf", "rougeL", "steps", "train_seconds"]
-AXES = ("model", "pretrain", "pet")
 
 
 def read_json(path) -> dict:

@@ -32,13 +32,12 @@ import numpy as np
 import pandas as pd
 
 from ftscale import fitting
+from ftscale.grid import AXES, METHODS  # one list of axes and methods for the whole package
 
 log = logging.getLogger("ftscale.analysis")
 
-AXES = ("model", "pretrain", "pet")
 AXIS_X = {"model": "params", "pretrain": "pretrain_tokens", "pet": "pet_size"}           # X of each axis
 AXIS_HELDOUT_COLUMN = {"model": "model", "pretrain": "pretrain_tokens", "pet": "pet_size"}  # what heldout lists
-METHODS = ("fmt", "prompt", "lora")
 JOINT_LAWS = ("multiplicative", "additive")
 GENERATION_METRICS = ("bleu", "chrf", "rougeL")
 CONDITION = ["model", "params", "pretrain_tokens", "pet_size", "finetune_examples"]  # within a task and method
