@@ -27,6 +27,8 @@ rule aggregate:
                "method": c.method, "pet_size": c.pet_size, "finetune_examples": c.finetune_examples,
                "seed": s, "axes": sorted(c.axes)} for c, s in all_runs()],
         pretrain_runs=list(PRETRAIN_RUNS.values()),
+    group:
+        "analysis"
     log:
         f"{LOGS}/analysis/aggregate.log",
     benchmark:
@@ -46,6 +48,8 @@ rule fit:
         json=f"{RESULTS}/fits/fits.json",
     params:
         options=config["analysis"],
+    group:
+        "analysis"
     log:
         f"{LOGS}/analysis/fit.log",
     benchmark:
@@ -67,6 +71,8 @@ rule figures:
         expand(f"{RESULTS}/figures/{{name}}.pdf", name=FIGURE_NAMES),
     params:
         options=config["analysis"],
+    group:
+        "analysis"
     log:
         f"{LOGS}/analysis/figures.log",
     benchmark:

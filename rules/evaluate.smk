@@ -21,6 +21,8 @@ rule evaluate:
     threads: config["finetune"]["threads"]
     resources:
         **resources_of(evaluate_resources),
+    group:
+        "run"
     log:
         f"{LOGS}/evaluate/{{condition}}/seed{{seed}}.log",
     benchmark:

@@ -15,6 +15,8 @@ rule finetune:
     threads: config["finetune"]["threads"]
     resources:
         **resources_of(finetune_resources),
+    group:
+        "run"
     log:
         f"{LOGS}/finetune/{{condition}}/seed{{seed}}.log",
     benchmark:

@@ -45,8 +45,14 @@ def test_study_runs_through_slurm_like_a_local_run(cluster, tmp_path):
     first = through_slurm(tmp_path / "slurm", CONFIG)
     log = first.stdout + first.stderr
     assert first.returncode == 0, log[-4000:]
-    submitted = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout
-    assert "rule_finetune" in submitted and "rule_evaluate" in submitted      # jobs went through sbatch
+    submitted = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %k %Z"], capture_output=True, text=True).stdout
+    submitted = "\n".join(line for line in submitted.splitlines() if line.endswith(str(tmp_path / "slurm")))
+    # Jobs went through sbatch; finetune+evaluate of a run share one allocation (group "run"), and
+    # aggregate, fit and figures another (group "analysis"): 8 runs -> 8 group jobs, not 16.
+    comments = [line.split()[1] for line in submitted.splitlines()]
+    assert comments.count("rule_run_evaluate_finetune") == 8, submitted
+    assert comments.count("rule_analysis_aggregate_figures_fit") == 1, submitted
+    assert not any(c.startswith(("rule_finetune", "rule_evaluate")) for c in comments), submitted
     assert list((tmp_path / "slurm" / ".snakemake" / "slurm_logs").rglob("*.log"))
 
     snakemake(tmp_path / "local", "--cores", "2", config=CONFIG)
@@ -73,7 +79,7 @@ def test_cancelled_finetune_resumes_from_its_checkpoint(cluster, tmp_path):
     while time.monotonic() < deadline and run.poll() is None and cancelled is None:
         if log.exists() and "step 100/400" in log.read_text():
             jobs = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout
-            finetune = [line.split()[0] for line in jobs.splitlines() if "rule_finetune" in line]
+            finetune = [line.split()[0] for line in jobs.splitlines() if "rule_run_" in line]
             if finetune:
                 subprocess.run(["scancel", finetune[0]], check=True)
                 cancelled = finetune[0]

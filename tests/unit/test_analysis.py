@@ -166,3 +166,27 @@ def test_draw_figures_writes_every_file(metrics, analysed, tmp_path):
     assert all(p.stat().st_size > 1000 for p in written)
     assert figures.load_fits(results) is results.fits                                # run_analysis's value
     assert figures.load_fits(out / "fits.json") == figures.load_fits(out)
+
+
+def test_critical_size_intervals_cover_the_generating_laws(analysed):
+    """The bootstrap interval of each critical Df brackets its estimate, and on most rows of the
+    model axis also the Df where the laws that generated the data cross (from their formulas)."""
+    from scipy.optimize import brentq
+
+    truth = {"fmt": (0.45, 0.55, 2.0, 1), "prompt": (0.25, 0.62, 1.0, 4), "lora": (0.3, 0.58, 1.2, 2)}
+
+    def true_loss(method, x, df):          # analysis.synthetic_metrics' formula on the model axis
+        beta, irreducible, scale, pet_size = truth[method]
+        return 20.0 * scale * x ** -0.2 * 1e6 ** -0.08 * pet_size ** -0.002 * (df / 40) ** -beta + irreducible
+
+    critical = analysed[0]["critical"]
+    rows = critical[(critical.axis == "model") & critical.critical_df.notna()]
+    assert len(rows) >= 3
+    assert (rows.critical_df_low <= rows.critical_df).all() and (rows.critical_df <= rows.critical_df_high).all()
+    covered = []
+    for row in rows.itertuples():
+        gap = lambda log_df: true_loss(row.method_1, row.x, np.exp(log_df)) - true_loss(row.method_2, row.x, np.exp(log_df))
+        true_df = np.exp(brentq(gap, np.log(1.0), np.log(1e9)))
+        covered.append(row.critical_df_low <= true_df <= row.critical_df_high)
+        assert abs(np.log(row.critical_df / true_df)) < np.log(1.5), (row.method_1, row.method_2, row.x)
+    assert np.mean(covered) >= 0.7, covered
