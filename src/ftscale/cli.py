@@ -8,12 +8,14 @@ Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale -
     ftscale fit TABLE.csv --law {power,multiplicative,additive} --x COLUMN [--df COLUMN] --loss COLUMN
                 [--objective huber|log-huber] [--delta D] [--heldout "pandas query"] [--bootstrap N]
                 [--seed S] [--json OUT]
+    ftscale grid [CONFIG] [--gpu-peak-tflops T] [--utilisation U] [--json OUT]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Callable
 
@@ -146,8 +148,46 @@ def run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", default="config.yaml", help="study config (default config.yaml)")
+    parser.add_argument("--gpu-peak-tflops", type=float, default=312.0,
+                        help="peak FLOP/s of one GPU, in TFLOP/s (default 312, an A100 in bf16)")
+    parser.add_argument("--utilisation", type=float, default=0.4,
+                        help="share of the peak a job sustains, for GPU-hours (default 0.4)")
+    parser.add_argument("--json", help="where to write grid.json (default results/<study>/grid.json)")
+
+
+def run_grid(args: argparse.Namespace) -> int:
+    """Preview a study's grid: jobs per rule, conditions per axis, compute and GPU-hours."""
+    import yaml
+
+    from ftscale import config as study_config, plan
+
+    try:
+        with open(args.config, encoding="utf-8") as f:
+            config = study_config.validate(yaml.safe_load(f))
+    except OSError as error:
+        raise InputError(f"{args.config}: {error.strerror}")
+    except (yaml.YAMLError, study_config.ConfigError) as error:
+        raise InputError(f"{args.config}: {str(error).splitlines()[0]}")
+    if not (args.gpu_peak_tflops > 0 and 0 < args.utilisation <= 1):
+        raise InputError("--gpu-peak-tflops must be > 0 and --utilisation in (0, 1]")
+    summary = plan.summarize(config, args.gpu_peak_tflops, args.utilisation)
+    print(plan.format_summary(summary))
+    out = args.json or f"results/{config['study']}/grid.json"
+    try:
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        with open(out, "w") as f:
+            json.dump(summary, f, indent=1)
+    except OSError as error:
+        raise InputError(f"{out}: {error.strerror}")
+    print(f"\nwritten to {out}")
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {
     "fit": (add_fit_arguments, run_fit),
+    "grid": (add_grid_arguments, run_grid),
 }
 
 
