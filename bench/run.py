@@ -78,7 +78,8 @@ def main() -> None:
     summary["naive_import_s"] = naive_import_seconds()
     out = ROOT / "results" / "bench" / "summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1))
+    earlier = json.loads(out.read_text()) if out.exists() else {}   # other benches' figures stay
+    out.write_text(json.dumps(earlier | summary, indent=1))
     print(json.dumps(summary, indent=1))
     print(f"written to {out}")
 
