@@ -25,8 +25,11 @@ dry-run: $(BIN)/snakemake
 test: $(BIN)/snakemake
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# Figures, not assertions: each prints its table and merges it into results/bench/summary.json.
 bench: $(BIN)/snakemake
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_fitting.py
+	$(BIN)/python bench/bench_slurm.py
 
 clean:
 	rm -rf results/ .snakemake/
