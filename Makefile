@@ -28,6 +28,7 @@ test: $(BIN)/snakemake
 # Figures, not assertions: each prints its table and merges it into results/bench/summary.json.
 bench: $(BIN)/snakemake
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_fitting.py
 	$(BIN)/python bench/bench_slurm.py
 

@@ -7,7 +7,7 @@
 - naive_import_s: a fresh interpreter importing torch + transformers (Llama) + peft, the cost each
   job would pay without the warm worker.
 
-Usage: .venv/bin/python bench/run.py [--config config.yaml] [--cores 2]
+Usage: .venv/bin/python bench/run.py [--config config.yaml] [--cores 2] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -65,10 +65,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="run in this new directory and keep its results (default: a temporary one)")
     args = parser.parse_args()
     study = yaml.safe_load(args.config.read_text())["study"]
+    if args.keep and args.keep.exists():
+        parser.error(f"--keep {args.keep}: exists; a cold run needs a new directory")
     with tempfile.TemporaryDirectory(prefix="ftscale-bench-") as scratch:
-        workdir = Path(scratch)
+        workdir = args.keep or Path(scratch)
         summary = {"config": str(args.config), "cores": args.cores, "jobs": job_counts(workdir, args.config)}
         summary["toy_cold_s"] = run_study(workdir, args.config, args.cores)
         summary["toy_noop_s"] = run_study(workdir, args.config, args.cores)

@@ -11,7 +11,7 @@ from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
 from ftscale.finetune import split_loss
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int,
                   exact_lengths: bool = False) -> list[list[int]]:
     """Batched greedy decoding of `<s> source <sep>`, prompts sorted by length and left-padded

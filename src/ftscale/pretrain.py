@@ -22,7 +22,7 @@ def windows(stream: np.ndarray, start: int, count: int, seq_len: int) -> torch.T
     return torch.from_numpy(chunk.reshape(count, seq_len))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def stream_loss(model, stream: np.ndarray, seq_len: int, batch_size: int, max_windows: int = 64) -> float:
     model.eval()
     n = min(max_windows, len(stream) // seq_len)
@@ -30,7 +30,7 @@ def stream_loss(model, stream: np.ndarray, seq_len: int, batch_size: int, max_wi
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
         batch = windows(stream, start * seq_len, count, seq_len)
-        total += model(input_ids=batch, labels=batch).loss.item() * count
+        total += model(input_ids=batch, labels=batch, use_cache=False).loss.item() * count
     model.train()
     return total / n
 
@@ -70,7 +70,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
         lr = training.cosine_lr(step, total_steps, lr_max, lr_min, warmup_steps)
         training.set_lr(optimizer, lr)
         batch = windows(stream, step * tokens_per_step, batch_size, seq_len)
-        loss = model(input_ids=batch, labels=batch).loss
+        loss = model(input_ids=batch, labels=batch, use_cache=False).loss   # no KV cache in training
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -89,12 +89,14 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
             training.save_resume_state(resume_path, {"model": model.state_dict(), "step": step,
                                                      "optimizer": optimizer.state_dict(), "history": history})
 
+    loop_seconds = time.perf_counter() - started
     val_loss = float("nan") if diverged else stream_loss(model, val_stream, seq_len, batch_size)
     summary = {
         "params": count_parameters(model), "pretrain_tokens": tokens, "steps": step,
         "train_loss": history[-1]["train_loss"] if history else float("nan"), "val_loss": val_loss,
         "status": "diverged" if diverged else "ok",
         "train_seconds": time.perf_counter() - started, "history": history,
+        "loop_seconds": loop_seconds,   # the training steps run in this process, without validation and saving
     }
     log(f"done: val loss {val_loss:.4f}")
     out_dir.mkdir(parents=True, exist_ok=True)
