@@ -11,16 +11,23 @@ from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
 from ftscale.finetune import split_loss
 
 
-@torch.inference_mode()
 def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int,
                   exact_lengths: bool = False) -> list[list[int]]:
-    """Batched greedy decoding of `<s> source <sep>`, prompts sorted by length and left-padded
-    (the attention mask gives each row its own positions, so a batch decodes as each prompt alone).
+    """Greedy continuations of each example's `<s> source <sep>` (see decode_prompts)."""
+    prompts = [[BOS_ID, *split.example(i, max_source, 0)[0].tolist(), SEP_ID] for i in range(len(split))]
+    return decode_prompts(model, prompts, max_new_tokens, batch_size, exact_lengths)
+
+
+@torch.inference_mode()
+def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
+                   exact_lengths: bool = False) -> list[list[int]]:
+    """Batched greedy decoding, prompts sorted by length and left-padded (the attention mask gives
+    each row its own positions, so a batch decodes as each prompt alone); each output stops before
+    </s> or at max_new_tokens.
 
     exact_lengths: batch only prompts of one length, no padding at all. Prompt tuning needs it:
     peft ignores position ids, so padding would shift the soft prompt's distance to the text."""
     model.eval()
-    prompts = [[BOS_ID, *split.example(i, max_source, 0)[0].tolist(), SEP_ID] for i in range(len(split))]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     batches, current = [], []
     for i in order:
