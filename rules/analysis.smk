@@ -8,7 +8,9 @@ FIGURE_NAMES = {
     "fig03_pretrain_data": "Fig 3: joint multiplicative fit, pretraining data x finetuning data.",
     "fig04_pet_size": "Fig 4: joint multiplicative fit, PET size x finetuning data.",
     "fig05_critical_size": "Fig 5: critical finetuning-data size between methods.",
+    "fig06_zero_shot": "Fig 6: zero-shot translation after finetuning, by model size.",
     "fig10_pretraining": "Fig 10: pretraining loss vs model size.",
+    "fig11_few_shot": "Few-shot prompting of finetuned and base models.",
 }
 FIGURES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])
 
@@ -18,15 +20,21 @@ rule aggregate:
         evals=[f"{run_dir(c.id, s)}/eval.json" for c, s in all_runs()],
         summaries=[f"{run_dir(c.id, s)}/train.json" for c, s in all_runs()],
         pretrain=[f"{pretrain_dir(*run)}" for run in PRETRAIN_RUNS.values()],
+        transfers=[f"{run_dir(c.id, s)}/transfer.json" for c, s in transfer_runs()],
+        base_transfers=[f"{RESULTS}/base_transfer/{task}/{model}-{tokens}tok.json"
+                        for task, model, tokens in grid.base_transfer_runs(config, CONDITIONS)],
     output:
         metrics=f"{RESULTS}/metrics.csv",
         mean=f"{RESULTS}/metrics_mean.csv",
         pretrain=f"{RESULTS}/pretrain.csv",
+        base_transfer=f"{RESULTS}/base_transfer.csv",
     params:
         runs=[{"task": c.task, "family": c.family, "model": c.model, "pretrain_tokens": c.pretrain_tokens,
                "method": c.method, "pet_size": c.pet_size, "finetune_examples": c.finetune_examples,
-               "seed": s, "axes": sorted(c.axes)} for c, s in all_runs()],
+               "seed": s, "axes": sorted(c.axes), "transfer": has_transfer(c)} for c, s in all_runs()],
         pretrain_runs=list(PRETRAIN_RUNS.values()),
+        base_transfer_runs=[{"task": task, "family": config["tasks"][task]["family"], "model": model,
+                             "pretrain_tokens": tokens} for task, model, tokens in grid.base_transfer_runs(config, CONDITIONS)],
     group:
         "analysis"
     log:
@@ -65,6 +73,7 @@ rule figures:
         metrics=f"{RESULTS}/metrics.csv",
         pretrain=f"{RESULTS}/pretrain.csv",
         fits=f"{RESULTS}/fits/fits.json",
+        base_transfer=f"{RESULTS}/base_transfer.csv",
     output:
         [report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{name}.rst", category="Figures")
          for name in FIGURE_NAMES],

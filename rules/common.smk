@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from ftscale import config as study_config, grid  # noqa: E402
+from ftscale import config as study_config, grid, plan  # noqa: E402
 
 try:
     study_config.validate(config)
@@ -26,6 +26,7 @@ wildcard_constraints:
     tokens=r"\d+",
     seed=r"\d+",
     split=r"train|dev|test",
+    lang=r"[A-Za-z0-9_-]+",
     condition=r"[A-Za-z0-9_]+/[A-Za-z0-9_.]+-\d+tok/(fmt|prompt-\d+|lora-\d+)/df\d+",
 
 
@@ -150,3 +151,57 @@ def resources_of(estimator):
     """Per-job resource callables for a rule's `resources:` from one estimator function."""
     keys = ["mem_mb", "runtime", "gpu"] + (["gpu_model"] if CLUSTER["gpu_model"] and CLUSTER["gpus"] else [])
     return {key: (lambda wildcards, key=key: estimator(wildcards)[key]) for key in keys}
+
+
+# Zero- and few-shot translation (evaluate.transfer): translation runs on the chosen axes get a
+# transfer job; their base models get the few-shot baseline (ftscale.grid decides which).
+TRANSFER = grid.transfer_options(config)
+
+
+def zero_shot_languages(task_name):
+    return grid.zero_shot_languages(config, task_name)
+
+
+def has_transfer(c):
+    return grid.has_transfer(config, c)
+
+
+def transfer_runs():
+    return [(c, seed) for c, seed in all_runs() if has_transfer(c)]
+
+
+def transfer_task(wildcards):
+    return wildcards.task if "task" in wildcards.keys() else condition_of(wildcards).task
+
+
+def transfer_data(wildcards):
+    """Tokenized test and dev (the demonstrations) splits, and for finetuned runs the zero-shot sets."""
+    task = transfer_task(wildcards)
+    family = config["tasks"][task]["family"]
+    languages = zero_shot_languages(task) if "condition" in wildcards.keys() else []
+    return {"tokenizer": f"{RESULTS}/data/tokenizer/{family}/tokenizer.json",
+            "test": f"{RESULTS}/data/tokens/{task}/test", "references": f"{RESULTS}/data/raw/{task}/test.jsonl",
+            "demos": f"{RESULTS}/data/tokens/{task}/dev",
+            "zero_shot": [f"{RESULTS}/data/tokens/{task}/zero_shot_{lang}" for lang in languages],
+            "zero_shot_raw": [f"{RESULTS}/data/raw/{task}/zero_shot_{lang}.jsonl" for lang in languages]}
+
+
+transfer_params = {
+    "shots": TRANSFER["few_shot_shots"],
+    "few_shot_examples": TRANSFER["few_shot_examples"],
+    "max_source": lambda wc: config["tasks"][transfer_task(wc)]["max_source_tokens"],
+    "max_target": lambda wc: config["tasks"][transfer_task(wc)]["max_target_tokens"],
+    "max_new_tokens": config["evaluate"]["max_new_tokens"],
+    "batch_size": config["evaluate"]["batch_size"],
+    "seed": config["seed"],
+}
+
+
+def transfer_resources(wildcards):
+    c = condition_of(wildcards)
+    return estimate("evaluate", c.model, plan.transfer_tokens(config, c.task, True), 2, config["evaluate"]["batch_size"] * 64)
+
+
+def base_transfer_resources(wildcards):
+    return estimate("evaluate", wildcards.model, plan.transfer_tokens(config, wildcards.task, False), 2,
+                    config["evaluate"]["batch_size"] * 64)

@@ -87,3 +87,39 @@ rule tokenize_task:
         "../envs/data.yaml"
     script:
         "../scripts/tokenize_task.py"
+
+
+# Zero-shot sets (evaluate.transfer): a translation task's target language from source languages
+# it is never finetuned on; test records only, tokenized once like the task's own splits.
+rule zero_shot_data:
+    output:
+        f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.jsonl",
+    params:
+        source=config["data"]["source"],
+        seed=config["seed"],
+        task=lambda wc: {"type": "translation", "source_lang": wc.lang, "target_lang": task_of(wc)["target_lang"],
+                         "test_examples": TRANSFER["zero_shot_examples"]},
+    log:
+        f"{LOGS}/data/zero_shot_data_{{task}}_{{lang}}.log",
+    benchmark:
+        f"{BENCH}/data/zero_shot_data_{{task}}_{{lang}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/zero_shot_data.py"
+
+
+rule tokenize_zero_shot:
+    input:
+        tokenizer=lambda wc: f"{RESULTS}/data/tokenizer/{task_of(wc)['family']}/tokenizer.json",
+        splits=[f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.jsonl"],
+    output:
+        directory(f"{RESULTS}/data/tokens/{{task}}/zero_shot_{{lang}}"),
+    log:
+        f"{LOGS}/data/tokenize_zero_shot_{{task}}_{{lang}}.log",
+    benchmark:
+        f"{BENCH}/data/tokenize_zero_shot_{{task}}_{{lang}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/tokenize_task.py"

@@ -31,3 +31,55 @@ rule evaluate:
         "../envs/train.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+# Zero- and few-shot translation (evaluate.transfer): the runs of the chosen axes, and the base
+# models they start from as the few-shot baseline. Shares the run's allocation (group "run").
+rule transfer:
+    input:
+        unpack(transfer_data),
+        base=base_checkpoint,
+        checkpoint=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/checkpoint",
+        summary=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/train.json",
+    output:
+        f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/transfer.json",
+    params:
+        **transfer_params,
+        method=lambda wc: condition_of(wc).method,
+        languages=lambda wc: zero_shot_languages(condition_of(wc).task),
+    threads: config["finetune"]["threads"]
+    resources:
+        **resources_of(transfer_resources),
+    group:
+        "run"
+    log:
+        f"{LOGS}/transfer/{{condition}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/transfer/{{condition}}/seed{{seed}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/transfer.py"
+
+
+rule base_transfer:
+    input:
+        unpack(transfer_data),
+        base=lambda wc: pretrain_dir(task_of(wc)["family"], wc.model, wc.tokens),
+    output:
+        f"{RESULTS}/base_transfer/{{task}}/{{model}}-{{tokens}}tok.json",
+    params:
+        **transfer_params,
+        method="base",
+        languages=[],
+    threads: config["finetune"]["threads"]
+    resources:
+        **resources_of(base_transfer_resources),
+    log:
+        f"{LOGS}/base_transfer/{{task}}/{{model}}-{{tokens}}tok.log",
+    benchmark:
+        f"{BENCH}/base_transfer/{{task}}/{{model}}-{{tokens}}tok.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/transfer.py"

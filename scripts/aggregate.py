@@ -1,4 +1,4 @@
-"""Collect every run into metrics.csv, metrics_mean.csv and pretrain.csv."""
+"""Collect every run into metrics.csv, metrics_mean.csv, pretrain.csv and base_transfer.csv."""
 import sys
 from pathlib import Path
 
@@ -13,4 +13,6 @@ metrics = aggregate.metrics_table(snakemake.params.runs, snakemake.input.summari
 pretrain.to_csv(snakemake.output.pretrain, index=False)
 metrics.to_csv(snakemake.output.metrics, index=False)
 aggregate.mean_over_seeds(metrics).to_csv(snakemake.output.mean, index=False)
+base = aggregate.base_transfer_table(snakemake.input.base_transfers, snakemake.params.base_transfer_runs, pretrain)
+base.to_csv(snakemake.output.base_transfer, index=False)
 print(f"{len(metrics)} runs ({(metrics.status != 'ok').sum()} not ok), {len(pretrain)} base models")

@@ -10,5 +10,7 @@ import pandas as pd  # noqa: E402
 
 from ftscale import figures  # noqa: E402
 
+base_transfer = pd.read_csv(snakemake.input.base_transfer)
 figures.draw_figures(pd.read_csv(snakemake.input.metrics), pd.read_csv(snakemake.input.pretrain),
-                     Path(snakemake.input.fits).parent, Path(snakemake.output[0]).parent)
+                     Path(snakemake.input.fits).parent, Path(snakemake.output[0]).parent,
+                     base_transfer if len(base_transfer) else None)

@@ -1,5 +1,8 @@
-"""One tidy table of all runs: metrics.csv (a row per finetuning run), its mean over seeds, and
-pretrain.csv (a row per base model)."""
+"""One tidy table of all runs: metrics.csv (a row per finetuning run), its mean over seeds,
+pretrain.csv (a row per base model) and base_transfer.csv (few-shot scores of base models).
+
+Runs with a zero-/few-shot evaluation (transfer.json beside eval.json) get its scores as columns
+zero_shot_bleu, zero_shot_chrf, few_shot_<k>_bleu, few_shot_<k>_chrf; other runs leave them empty."""
 from __future__ import annotations
 
 import json
@@ -40,6 +43,8 @@ def metrics_table(runs: list[dict], summaries: list[str], evals: list[str], pret
                 "steps": summary["steps"], "train_seconds": summary["train_seconds"],
                 "status": summary["status"], "trainable_params": summary["trainable_params"]}
         row |= {f"axis_{axis}": axis in run["axes"] for axis in AXES}
+        if run.get("transfer"):
+            row |= transfer_scores(read_json(Path(eval_path).with_name("transfer.json")))
         rows.append(row)
     table = pd.DataFrame(rows)
     table["pet_size"] = table["pet_size"].astype("Int64")          # empty for FMT
@@ -47,11 +52,27 @@ def metrics_table(runs: list[dict], summaries: list[str], evals: list[str], pret
     return table[first + [c for c in table.columns if c not in first]]
 
 
+def transfer_scores(result: dict) -> dict:
+    """The flat scores of a transfer.json: zero_shot_bleu, few_shot_1_chrf, ..."""
+    return {k: v for k, v in result.items() if k.startswith(("zero_shot_", "few_shot_")) and not isinstance(v, dict)}
+
+
+def base_transfer_table(paths: list[str], runs: list[dict], pretrain: pd.DataFrame) -> pd.DataFrame:
+    """Few-shot scores of the base models: a row per (task, base model)."""
+    params_of = {(r.family, r.model, r.pretrain_tokens): r.params for r in pretrain.itertuples()}
+    rows = [{"task": run["task"], "family": run["family"], "model": run["model"],
+             "params": params_of[(run["family"], run["model"], run["pretrain_tokens"])],
+             "pretrain_tokens": run["pretrain_tokens"], **transfer_scores(read_json(path))}
+            for path, run in zip(paths, runs)]
+    return pd.DataFrame(rows, columns=["task", "family", "model", "params", "pretrain_tokens"] if not rows else None)
+
+
 def mean_over_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
     """Mean of each metric over a condition's successful runs; counts of ok and diverged runs."""
     keys = CONDITION_COLUMNS + [f"axis_{axis}" for axis in AXES]
     ok = metrics[metrics["status"] == "ok"]
-    mean = ok.groupby(keys, dropna=False)[METRIC_COLUMNS].mean().reset_index()
+    scores = METRIC_COLUMNS + [c for c in metrics.columns if c.startswith(("zero_shot_", "few_shot_"))]
+    mean = ok.groupby(keys, dropna=False)[scores].mean().reset_index()
     counts = metrics.groupby(keys, dropna=False)["status"].agg(
         runs="size", diverged=lambda s: int((s == "diverged").sum())).reset_index()
     return counts.merge(mean, on=keys, how="left")

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from ftscale import analysis, fitting  # noqa: E402
 
 FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
-           "fig05_critical_size", "fig10_pretraining")
+           "fig05_critical_size", "fig06_zero_shot", "fig10_pretraining", "fig11_few_shot")
 AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", "model parameters"),
                 "pretrain": ("fig03_pretrain_data", "Fig 3", "pretraining tokens"),
                 "pet": ("fig04_pet_size", "Fig 4", "PET size (prompt length / LoRA rank)")}
@@ -239,8 +239,61 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
     _save(fig, out_dir, "fig10_pretraining")
 
 
+def _model_axis_runs(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Runs of the model-size axis that have `column` (a transfer metric)."""
+    if column not in runs:
+        return runs.iloc[:0]
+    return runs[analysis._as_bool(runs["axis_model"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
+
+
+def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
+    """Fig 6: zero-shot BLEU (mean over the unseen source languages) by model size, a line per Df."""
+    data = _model_axis_runs(runs, "zero_shot_bleu")
+    tasks, methods = sorted(set(data["task"])), analysis._method_order(set(data["method"]))
+    fig, axes = _panels(len(tasks), len(methods), "Fig 6: zero-shot translation after finetuning, by model size")
+    if data.empty:
+        _empty(axes[0][0], "no zero-shot evaluation in this study (evaluate.transfer)")
+    for row, task in enumerate(tasks):
+        for column, method in enumerate(methods):
+            ax, sub = axes[row][column], data[(data.task == task) & (data.method == method)]
+            means = sub.groupby(["finetune_examples", "params"])["zero_shot_bleu"].mean().reset_index()
+            colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["finetune_examples"].nunique())))
+            for colour, (df, group) in zip(colours, means.groupby("finetune_examples")):
+                ax.plot(group["params"], group["zero_shot_bleu"], marker="o", color=colour, label=f"Df={df}")
+            ax.set(xscale="log", xlabel="model parameters", ylabel="zero-shot BLEU (mean)")
+            ax.set_title(f"{task} / {method}", fontsize=8)
+            ax.legend(fontsize=6)
+    _save(fig, out_dir, "fig06_zero_shot")
+
+
+def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, out_dir) -> None:
+    """k-shot BLEU by model size: each method at its largest Df, and the base models (dashed)."""
+    shots = sorted({int(c.split("_")[2]) for c in runs if c.startswith("few_shot_") and c.endswith("_bleu")})
+    data = {k: _model_axis_runs(runs, f"few_shot_{k}_bleu") for k in shots}
+    tasks = sorted({t for table in data.values() for t in table["task"]})
+    fig, axes = _panels(len(tasks), len(shots), "Few-shot prompting after finetuning, with the base model as baseline")
+    if not tasks:
+        _empty(axes[0][0], "no few-shot evaluation in this study (evaluate.transfer)")
+    for row, task in enumerate(tasks):
+        for column, k in enumerate(shots):
+            ax, sub = axes[row][column], data[k][data[k].task == task]
+            for colour, method in zip(plt.cm.tab10.colors, analysis._method_order(set(sub["method"]))):
+                runs_of = sub[sub.method == method]
+                largest = runs_of[runs_of.finetune_examples == runs_of.finetune_examples.max()]
+                means = largest.groupby("params")[f"few_shot_{k}_bleu"].mean()
+                ax.plot(means.index, means.values, marker="o", color=colour,
+                        label=f"{method} (Df={runs_of.finetune_examples.max()})")
+            if base is not None and f"few_shot_{k}_bleu" in base:
+                baseline = base[base.task == task].sort_values("params")
+                ax.plot(baseline["params"], baseline[f"few_shot_{k}_bleu"], "k--", marker="s", label="base model")
+            ax.set(xscale="log", xlabel="model parameters", ylabel=f"{k}-shot BLEU")
+            ax.set_title(f"{task}: {k}-shot", fontsize=8)
+            ax.legend(fontsize=6)
+    _save(fig, out_dir, "fig11_few_shot")
+
+
 def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_or_results,
-                 out_dir: Path) -> list[Path]:
+                 out_dir: Path, base_transfer: pd.DataFrame | None = None) -> list[Path]:
     """Write every figure of FIGURES as .png and .pdf into out_dir; returns the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -253,5 +306,7 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     for axis in AXIS_FIGURES:
         joint_figure(runs, fits, axis, out_dir)
     critical_figure(fits, out_dir)
+    zero_shot_figure(runs, out_dir)
     pretraining_figure(pretrain, fits, out_dir)
+    few_shot_figure(runs, base_transfer, out_dir)
     return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]

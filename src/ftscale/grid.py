@@ -105,3 +105,36 @@ def axis_counts(conditions: dict[str, Condition]) -> dict[tuple[str, str, str], 
         for axis in c.axes:
             counts[(c.task, c.method, axis)] = counts.get((c.task, c.method, axis), 0) + 1
     return counts
+
+
+# Zero- and few-shot translation (config evaluate.transfer): which runs and base models get it.
+TRANSFER_DEFAULTS = {"axes": [], "zero_shot_examples": 0, "few_shot_shots": [], "few_shot_examples": 0}
+
+
+def transfer_options(config: dict) -> dict:
+    return TRANSFER_DEFAULTS | config["evaluate"].get("transfer", {})
+
+
+def zero_shot_languages(config: dict, task_name: str) -> list[str]:
+    return config["tasks"][task_name].get("zero_shot_sources", [])
+
+
+def has_transfer(config: dict, condition: Condition) -> bool:
+    """Translation runs on the axes of evaluate.transfer, when there is a zero- or few-shot set."""
+    options = transfer_options(config)
+    return (config["tasks"][condition.task]["type"] == "translation" and bool(condition.axes & set(options["axes"]))
+            and bool(zero_shot_languages(config, condition.task) or options["few_shot_shots"]))
+
+
+def base_transfer_runs(config: dict, conditions: dict[str, Condition]) -> list[tuple[str, str, int]]:
+    """(task, model, pretraining tokens) of the base models behind the transfer runs: the few-shot
+    baseline. None without few-shot settings."""
+    if not transfer_options(config)["few_shot_shots"]:
+        return []
+    return sorted({(c.task, c.model, c.pretrain_tokens) for c in conditions.values() if has_transfer(config, c)})
+
+
+def zero_shot_sets(config: dict, conditions: dict[str, Condition]) -> list[tuple[str, str]]:
+    """(task, source language) of every zero-shot set the transfer runs need."""
+    tasks = sorted({c.task for c in conditions.values() if has_transfer(config, c)})
+    return [(task, lang) for task in tasks for lang in zero_shot_languages(config, task)]

@@ -51,6 +51,19 @@ def evaluate_tokens(config: dict, condition: grid.Condition) -> int:
     return task["test_examples"] * per_example
 
 
+def transfer_tokens(config: dict, task_name: str, zero_shot: bool) -> int:
+    """A transfer job's tokens: k-shot prompts (k demonstrations and the query) and their greedy
+    steps, and for finetuned runs the zero-shot prompts and steps."""
+    task, new = config["tasks"][task_name], config["evaluate"]["max_new_tokens"]
+    options = grid.transfer_options(config)
+    example = task["max_source_tokens"] + task["max_target_tokens"]
+    tokens = sum(options["few_shot_examples"] * ((k + 1) * example + new) for k in options["few_shot_shots"])
+    if zero_shot:
+        languages = grid.zero_shot_languages(config, task_name)
+        tokens += len(languages) * options["zero_shot_examples"] * (task["max_source_tokens"] + new)
+    return tokens
+
+
 def summarize(config: dict, gpu_peak_tflops: float = DEFAULT_GPU_PEAK_TFLOPS,
               utilisation: float = DEFAULT_UTILISATION) -> dict:
     """The grid's size and cost, as grid.json holds it."""
@@ -60,14 +73,22 @@ def summarize(config: dict, gpu_peak_tflops: float = DEFAULT_GPU_PEAK_TFLOPS,
     runs = len(conditions) * seeds
     families = sorted({family for family, _, _ in pretrain.values()})
     tasks = sorted({c.task for c in conditions.values()})
+    transfer = [c for c in conditions.values() if grid.has_transfer(config, c)]
+    base_transfer = grid.base_transfer_runs(config, conditions)
+    zero_shot_sets = grid.zero_shot_sets(config, conditions)
     jobs = {"pretrain_corpus": len(families), "tokenizer": len(families), "tokenize_pretrain": len(families),
-            "task_data": len(tasks), "tokenize_task": len(tasks), "pretrain": len(pretrain),
-            "finetune": runs, "evaluate": runs, "aggregate": 1, "fit": 1, "figures": 1}
+            "task_data": len(tasks), "tokenize_task": len(tasks), "zero_shot_data": len(zero_shot_sets),
+            "tokenize_zero_shot": len(zero_shot_sets), "pretrain": len(pretrain), "finetune": runs,
+            "evaluate": runs, "transfer": len(transfer) * seeds, "base_transfer": len(base_transfer),
+            "aggregate": 1, "fit": 1, "figures": 1}
+    jobs = {rule: n for rule, n in jobs.items() if n}      # as Snakemake's job stats, which omit rules with none
 
     params = {model: model_parameters(config, model) for model in config["models"]}
     flops = {"pretrain": sum(6 * params[model] * tokens for _, model, tokens in pretrain.values()),
              "finetune": seeds * sum(6 * params[c.model] * finetune_tokens(config, c)[0] for c in conditions.values()),
-             "evaluate": seeds * sum(2 * params[c.model] * evaluate_tokens(config, c) for c in conditions.values())}
+             "evaluate": seeds * sum(2 * params[c.model] * evaluate_tokens(config, c) for c in conditions.values()),
+             "transfer": seeds * sum(2 * params[c.model] * transfer_tokens(config, c.task, True) for c in transfer)
+             + sum(2 * params[model] * transfer_tokens(config, task, False) for task, model, _ in base_transfer)}
     gpu_hours = {stage: f / (gpu_peak_tflops * 1e12 * utilisation) / 3600 for stage, f in flops.items()}
 
     per_task_axis: dict[str, dict[str, int]] = {}
