@@ -44,8 +44,15 @@ def test_outputs_exist_and_are_sane(tiny_run):
     assert len(mean) == len(conditions) and (mean.runs == TINY_CONFIG["finetune"]["seeds"]).all()
     pretrain = pd.read_csv(tiny_run / RESULTS / "pretrain.csv")
     assert pretrain.val_loss.lt(ceiling).all()
-    for path in ["fits/fits.json", "fits/params.md", "fits/heldout_error.csv",
-                 "figures/fig01_single_variable.png", "figures/fig10_pretraining.pdf"]:
+    # Zero- and few-shot scores exactly on the translation runs of the model-size axis (evaluate.transfer).
+    transfer = translation & metrics.axis_model
+    scores = ["zero_shot_bleu", "zero_shot_chrf", "few_shot_1_bleu", "few_shot_2_chrf"]
+    assert metrics.loc[transfer, scores].notna().all().all() and metrics.loc[~transfer, scores].isna().all().all()
+    assert metrics.loc[transfer, scores].apply(lambda column: column.between(0, 100)).all().all()
+    base = pd.read_csv(tiny_run / RESULTS / "base_transfer.csv")
+    assert sorted(base.model) == sorted(TINY_CONFIG["models"]) and base.few_shot_2_bleu.notna().all()
+    for path in ["fits/fits.json", "fits/params.md", "fits/heldout_error.csv", "figures/fig06_zero_shot.png",
+                 "figures/fig11_few_shot.pdf", "figures/fig01_single_variable.png", "figures/fig10_pretraining.pdf"]:
         assert (tiny_run / RESULTS / path).stat().st_size > 0, path
     # Checkpoints load as they are: transformers for the base, peft for the adapters.
     from ftscale.finetune import load_finetuned
@@ -77,18 +84,31 @@ def test_adding_a_finetuning_size_adds_only_its_runs(tiny_copy, tmp_path):
     config["tasks"]["translation_ende"]["finetune_examples"]["lora"].append(48)
     new_conditions = set(grid.expand_conditions(config)) - set(grid.expand_conditions(TINY_CONFIG))
     runs = len(new_conditions) * config["finetune"]["seeds"]
-    assert runs > 0
+    transfers = sum(grid.has_transfer(config, c) for cid, c in grid.expand_conditions(config).items() if cid in new_conditions)
+    assert runs > 0 and transfers > 0
     assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
-        "finetune": runs, "evaluate": runs, "aggregate": 1, "fit": 1, "figures": 1}
+        "finetune": runs, "evaluate": runs, "transfer": transfers * config["finetune"]["seeds"],
+        "aggregate": 1, "fit": 1, "figures": 1}
 
 
 def test_changing_one_learning_rate_reruns_only_that_method(tiny_copy, tmp_path):
     config = copy.deepcopy(TINY_CONFIG)
     config["finetune"]["methods"]["prompt"]["learning_rate"] = 0.1
-    prompt_runs = sum(c.method == "prompt" for c in grid.expand_conditions(config).values())
-    prompt_runs *= config["finetune"]["seeds"]
+    prompt = [c for c in grid.expand_conditions(config).values() if c.method == "prompt"]
+    seeds = config["finetune"]["seeds"]
+    transfers = sum(grid.has_transfer(config, c) for c in prompt) * seeds
     assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
-        "finetune": prompt_runs, "evaluate": prompt_runs, "aggregate": 1, "fit": 1, "figures": 1}
+        "finetune": len(prompt) * seeds, "evaluate": len(prompt) * seeds, "transfer": transfers,
+        "aggregate": 1, "fit": 1, "figures": 1}
+
+
+def test_changing_few_shot_settings_reruns_only_transfer_and_analysis(tiny_copy, tmp_path):
+    config = copy.deepcopy(TINY_CONFIG)
+    config["evaluate"]["transfer"]["few_shot_examples"] = 6
+    transfers = sum(grid.has_transfer(config, c) for c in grid.expand_conditions(config).values())
+    assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
+        "transfer": transfers * config["finetune"]["seeds"], "base_transfer": len(config["models"]),
+        "aggregate": 1, "fit": 1, "figures": 1}
 
 
 def test_bad_config_stops_with_one_line(tmp_path):
