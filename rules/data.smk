@@ -1,16 +1,65 @@
 # Data: raw splits from the configured source, a BPE tokenizer per family, then everything
 # tokenized once into arrays that later jobs memory-map.
+#
+# data.source picks the source (ftscale.data.sources): synthetic, hf (Hugging Face datasets named
+# under data.hf) or local (the user's files under data.local). Each raw-data job gets only its own
+# part of data.<source> as a parameter, so changing one task's dataset reruns that task alone; for
+# local files the files are inputs too. Nothing here reads a dataset while the DAG is built: an hf
+# source touches the network only inside its jobs.
+from ftscale.data import local as local_files  # noqa: E402
+
+DATA_SOURCE = config["data"]["source"]
+SOURCE_OPTIONS = config["data"].get(DATA_SOURCE, {}) if DATA_SOURCE != "synthetic" else {}
+
+
+def source_part(**parts):
+    """The slice of data.<source> one job reads, shaped like the config's `data` section."""
+    if DATA_SOURCE == "synthetic":
+        return {}
+    keep = {k: SOURCE_OPTIONS[k] for k in ("summarization_prefix",) if k in SOURCE_OPTIONS}
+    return {DATA_SOURCE: keep | parts}
+
+
+def pretrain_source(wildcards):
+    languages = config["families"][wildcards.family]["languages"]
+    return source_part(pretrain={lang: SOURCE_OPTIONS.get("pretrain", {}).get(lang) for lang in languages})
+
+
+def task_source(wildcards):
+    return source_part(tasks={wildcards.task: SOURCE_OPTIONS.get("tasks", {}).get(wildcards.task)})
+
+
+def zero_shot_source(wildcards):
+    spec = SOURCE_OPTIONS.get("zero_shot", {}).get(wildcards.task, {}).get(wildcards.lang)
+    return source_part(zero_shot={wildcards.task: {wildcards.lang: spec}})
+
+
+def local_inputs(part_of):
+    """The user's files a job reads (local source only): inputs, so an edited file reruns the job."""
+    def files(wildcards):
+        if DATA_SOURCE != "local":
+            return []
+        part = part_of(wildcards)["local"]
+        specs = [spec for key in ("pretrain", "tasks", "zero_shot") for value in part.get(key, {}).values()
+                 for spec in (value.values() if key != "pretrain" and isinstance(value, dict) else [value])
+                 if spec is not None]
+        return [f for spec in specs for f in local_files.files_of(spec)]
+    return files
 
 
 rule pretrain_corpus:
+    input:
+        local_inputs(pretrain_source),
     output:
         train=f"{RESULTS}/data/raw/pretrain_{{family}}/train.txt",
         val=f"{RESULTS}/data/raw/pretrain_{{family}}/val.txt",
+        manifest=f"{RESULTS}/data/raw/pretrain_{{family}}/manifest.json",
     params:
         source=config["data"]["source"],
         seed=config["seed"],
         lines=config["data"]["pretrain_lines"],
         languages=lambda wc: config["families"][wc.family]["languages"],
+        data=pretrain_source,
     log:
         f"{LOGS}/data/pretrain_corpus_{{family}}.log",
     benchmark:
@@ -22,12 +71,18 @@ rule pretrain_corpus:
 
 
 rule task_data:
+    input:
+        local_inputs(task_source),
     output:
-        expand(f"{RESULTS}/data/raw/{{{{task}}}}/{{split}}.jsonl", split=["train", "dev", "test"]),
+        train=f"{RESULTS}/data/raw/{{task}}/train.jsonl",
+        dev=f"{RESULTS}/data/raw/{{task}}/dev.jsonl",
+        test=f"{RESULTS}/data/raw/{{task}}/test.jsonl",
+        manifest=f"{RESULTS}/data/raw/{{task}}/manifest.json",
     params:
         source=config["data"]["source"],
         seed=config["seed"],
         task=task_data_params,
+        data=task_source,
     log:
         f"{LOGS}/data/task_data_{{task}}.log",
     benchmark:
@@ -92,11 +147,15 @@ rule tokenize_task:
 # Zero-shot sets (evaluate.transfer): a translation task's target language from source languages
 # it is never finetuned on; test records only, tokenized once like the task's own splits.
 rule zero_shot_data:
+    input:
+        local_inputs(zero_shot_source),
     output:
-        f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.jsonl",
+        records=f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.jsonl",
+        manifest=f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.manifest.json",
     params:
         source=config["data"]["source"],
         seed=config["seed"],
+        data=zero_shot_source,
         task=lambda wc: {"type": "translation", "source_lang": wc.lang, "target_lang": task_of(wc)["target_lang"],
                          "test_examples": TRANSFER["zero_shot_examples"]},
     log:

@@ -1,16 +1,26 @@
-"""Raw pretraining text of one family, from the configured source."""
+"""Raw pretraining text of one family, from the configured source, with a manifest.
+
+Written under temporary names and renamed into place with manifest.json (lines and sha256 of
+each split, which datasets or files were read), so nothing half-written looks complete. A data
+problem stops the job with one line, in the log and on the terminal.
+"""
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import log_to_file  # noqa: E402
 
+terminal = os.fdopen(os.dup(2), "w")
 log_to_file(snakemake.log[0])
 from ftscale.data import sources  # noqa: E402
 
-p = snakemake.params
-source = sources.get_source(p.source, p.seed)
-splits = sources.pretrain_splits(source, snakemake.wildcards.family, p.languages, p.lines)
-for split, lines in splits.items():
-    sources.write_lines(lines, Path(snakemake.output[split]))
-    print(f"{split}: {len(lines)} lines")
+p, family = snakemake.params, snakemake.wildcards.family
+source = sources.get_source(p.source, p.seed, p.data)
+splits = sources.read_or_stop(f"pretraining corpus {family}",
+                              lambda: sources.pretrain_splits(source, family, p.languages, p.lines), terminal)
+outputs = {split: (snakemake.output[split], lines) for split, lines in splits.items()}
+manifest = sources.write_outputs(outputs, sources.write_lines, snakemake.output.manifest,
+                                 {"family": family, "languages": p.languages, **source.manifest()})
+for split, entry in manifest["files"].items():
+    print(f"{split}: {entry['rows']} lines, sha256 {entry['sha256'][:12]}")

@@ -1,15 +1,21 @@
-"""Raw test records of one zero-shot direction (another source language into a task's target)."""
+"""Raw test records of one zero-shot direction (another source language into a task's target),
+from the configured source, with a manifest; a data problem stops the job with one line."""
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import log_to_file  # noqa: E402
 
+terminal = os.fdopen(os.dup(2), "w")
 log_to_file(snakemake.log[0])
 from ftscale.data import sources  # noqa: E402
 
 p, wc = snakemake.params, snakemake.wildcards
-source = sources.get_source(p.source, p.seed)
-records = source.task_records(f"{wc.task}_zero_shot_{wc.lang}", p.task, "test", p.task["test_examples"])
-sources.write_jsonl(records, Path(snakemake.output[0]))
-print(f"{wc.lang} -> {p.task['target_lang']}: {len(records)} records")
+source = sources.get_source(p.source, p.seed, p.data)
+records = sources.read_or_stop(f"zero-shot set {wc.lang} of {wc.task}",
+                               lambda: source.zero_shot_records(wc.task, wc.lang, p.task, p.task["test_examples"]),
+                               terminal)
+manifest = sources.write_outputs({"test": (snakemake.output.records, records)}, sources.write_jsonl,
+                                 snakemake.output.manifest, {"task": wc.task, "lang": wc.lang, **source.manifest()})
+print(f"{wc.lang} -> {p.task['target_lang']}: {manifest['files']['test']['rows']} records")

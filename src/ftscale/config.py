@@ -77,6 +77,9 @@ def _check_references(config: dict) -> None:
             if method not in task["finetune_examples"]:
                 fail(f"{key}.finetune_examples", f"no finetuning-data sizes for method {method!r}")
 
+    _check_transfer(config, fail)
+    _check_data_source(config, fail)
+
     heldout = config["analysis"].get("heldout", {})
     grid_values = {
         "model": set(models),
@@ -89,6 +92,54 @@ def _check_references(config: dict) -> None:
         for value in values:
             if value not in grid_values[axis]:
                 fail(f"analysis.heldout.{axis}", f"{value!r} is not in the grid ({sorted(grid_values[axis])})")
+
+
+def _check_transfer(config: dict, fail) -> None:
+    """Zero-shot sources only on translation tasks, other than the task's own two languages; and
+    enough dev examples to draw the largest few-shot prompt's demonstrations from."""
+    shots = config["evaluate"].get("transfer", {}).get("few_shot_shots", [])
+    for name, task in config["tasks"].items():
+        sources = task.get("zero_shot_sources", [])
+        if sources and task["type"] != "translation":
+            fail(f"tasks.{name}.zero_shot_sources", "only a translation task has zero-shot directions")
+        own = [lang for lang in sources if lang in (task.get("source_lang"), task.get("target_lang"))]
+        if own:
+            fail(f"tasks.{name}.zero_shot_sources", f"{own[0]!r} is the task's own source or target language")
+        if task["type"] == "translation" and shots and max(shots) > task["dev_examples"]:
+            fail("evaluate.transfer.few_shot_shots",
+                 f"{max(shots)} demonstrations exceed tasks.{name}.dev_examples {task['dev_examples']}")
+
+
+def _check_data_source(config: dict, fail) -> None:
+    """An hf or local source names a dataset (or files) for every split the grid reads; the
+    synthetic source generates only the languages it has grammars for."""
+    data = config["data"]
+    source = data["source"]
+    if source == "synthetic":
+        from ftscale.data.synthetic import LANGUAGES
+        for name, family in config["families"].items():
+            for lang in family["languages"]:
+                if lang not in LANGUAGES:
+                    fail(f"families.{name}.languages", f"the synthetic source has no language {lang!r} ({list(LANGUAGES)})")
+        for name, task in config["tasks"].items():
+            for key in ("source_lang", "target_lang", "languages", "zero_shot_sources"):
+                for lang in [task[key]] if isinstance(task.get(key), str) else task.get(key, []):
+                    if lang not in LANGUAGES:
+                        fail(f"tasks.{name}.{key}", f"the synthetic source has no language {lang!r} ({list(LANGUAGES)})")
+        return
+    if source not in data:
+        fail(f"data.{source}", f"required when data.source is {source!r} (the datasets or files to read)")
+    options = data[source]
+    for family in config["pretrain"]["budgets"]:
+        for lang in config["families"].get(family, {}).get("languages", []):
+            if lang not in options.get("pretrain", {}):
+                fail(f"data.{source}.pretrain", f"no corpus for language {lang!r} of family {family!r}")
+    for name, task in config["tasks"].items():
+        if name not in options.get("tasks", {}):
+            fail(f"data.{source}.tasks", f"no train/dev/test data for task {name!r}")
+        for lang in task.get("zero_shot_sources", []):
+            if lang not in options.get("zero_shot", {}).get(name, {}):
+                fail(f"data.{source}.zero_shot", f"no zero-shot set {lang!r} for task {name!r} (tasks.{name}.zero_shot_sources)")
 
 
 def load(path: str | Path) -> dict:

@@ -20,6 +20,16 @@ def test_default_and_tiny_configs_validate(toy_config, tiny_config):
     (lambda c: c["finetune"]["methods"]["lora"].update(default_size=3), "finetune.methods.lora.default_size", "3"),
     (lambda c: c["tasks"]["translation_ende"]["finetune_examples"].update(fmt=[10**6]),
      "tasks.translation_ende.finetune_examples.fmt", "exceed"),
+    (lambda c: c["tasks"]["summarization"].update(zero_shot_sources=["fr"]),
+     "tasks.summarization.zero_shot_sources", "only a translation task"),
+    (lambda c: c["tasks"]["translation_ende"].update(zero_shot_sources=["de"]),
+     "tasks.translation_ende.zero_shot_sources", "'de'"),
+    (lambda c: c["evaluate"]["transfer"].update(few_shot_shots=[1, 10**6]), "evaluate.transfer.few_shot_shots", "dev_examples"),
+    (lambda c: c["tasks"]["translation_ende"].update(zero_shot_sources=["xx"]),
+     "tasks.translation_ende.zero_shot_sources", "no language 'xx'"),
+    (lambda c: c["families"]["ende"].update(languages=["en", "xx"]), "families.ende.languages", "'xx'"),
+    (lambda c: c["data"].update(source="local"), "data.local", "required"),
+    (lambda c: c["data"].update(source="hf", hf={"tasks": {}}), "data.hf.pretrain", "no corpus"),
 ])
 def test_bad_config_is_one_line_naming_the_key(tiny_config, mutate, key, fragment):
     mutate(tiny_config)

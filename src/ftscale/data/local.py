@@ -1,0 +1,217 @@
+"""The `local` source: raw splits from the user's own files, as named in the config (`data.local`).
+
+A file spec (the config's `data.local.tasks.<task>.<split>`, `data.local.pretrain.<lang>`,
+`data.local.zero_shot.<task>.<lang>`; a list of specs is concatenated):
+
+    path:    a file, or a list of files read one after another; relative paths are relative to
+             the directory Snakemake runs in
+    format:  jsonl | parquet | csv | tsv | text; by default from the extension (.jsonl/.json,
+             .parquet, .csv, .tsv; anything else is text)
+    columns: the column names to read, {source, target, lang} for tasks ({text} for pretraining);
+             the defaults are source, target, lang and text
+    lang:    the records' language when no column holds it
+
+or a Moses-style parallel pair of plain-text files, line i of one translating line i of the other:
+
+    source: train.en
+    target: train.de
+    lang:   en
+
+Pretraining text is a plain-text file of one document per line (or jsonl/parquet/csv with a
+`text` column). Every problem (missing file, empty file, bytes that are not UTF-8, a missing
+column, unequal line counts of a pair) is a DataError naming the file.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ftscale.data import sources, synthetic
+from ftscale.data.sources import DataError
+
+FORMATS = ("jsonl", "parquet", "csv", "tsv", "text")
+EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv", ".tsv": "tsv"}
+
+
+def spec_files(spec: dict) -> list[str]:
+    """The files a spec reads (rule inputs, so a changed file reruns its data job)."""
+    if "path" in spec:
+        return [str(p) for p in sources.as_list(spec["path"])]
+    return [str(spec["source"]), str(spec["target"])]
+
+
+def files_of(specs) -> list[str]:
+    return [f for spec in sources.as_list(specs) for f in spec_files(spec)]
+
+
+def file_format(path: Path, spec: dict) -> str:
+    fmt = spec.get("format") or EXTENSIONS.get(path.suffix.lower(), "text")
+    if fmt not in FORMATS:
+        raise DataError(f"{path}: unknown format {fmt!r} (one of {list(FORMATS)})")
+    return fmt
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file")
+
+
+def _text(path: Path) -> str:
+    _check_file(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (undecodable byte at offset {error.start})") from None
+
+
+def read_lines(path: Path, keep_empty: bool) -> list[str]:
+    lines = _text(path).splitlines()
+    if lines and lines[0].startswith("\ufeff"):
+        lines[0] = lines[0][1:]
+    lines = [" ".join(line.split()) for line in lines]
+    return lines if keep_empty else [line for line in lines if line]
+
+
+def read_rows(path: Path, fmt: str, columns: list[str], optional: tuple[str, ...] = ()) -> list[dict]:
+    """Rows of a table file as dicts holding at least `columns` (a missing one is an error), and
+    the `optional` columns the file has."""
+    if fmt == "parquet":
+        _check_file(path)
+        import pyarrow.parquet as pq
+        try:
+            table = pq.read_table(path)
+        except Exception as error:  # noqa: BLE001 - corrupt or not parquet
+            raise DataError(f"{path}: not a readable Parquet file ({' '.join(str(error).split())[:200]})") from None
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise DataError(f"{path}: no column {missing[0]!r} (columns: {table.column_names})")
+        if table.num_rows == 0:
+            raise DataError(f"{path}: no rows")
+        extra = [c for c in optional if c in table.column_names and c not in columns]
+        return table.select(columns + extra).to_pylist()
+    text = _text(path).lstrip("\ufeff")
+    if fmt == "jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}: line {number} is not valid JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {number} is not a JSON object")
+            missing = [c for c in columns if c not in row]
+            if missing:
+                raise DataError(f"{path}: line {number} has no column {missing[0]!r} (columns: {sorted(row)})")
+            rows.append(row)
+        if not rows:
+            raise DataError(f"{path}: empty file (no records)")
+        return rows
+    if fmt in ("csv", "tsv"):
+        reader = csv.DictReader(text.splitlines(), delimiter="," if fmt == "csv" else "\t")
+        header = reader.fieldnames or []
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise DataError(f"{path}: no column {missing[0]!r} (header: {header})")
+        rows = list(reader)
+        if not rows:
+            raise DataError(f"{path}: no rows below the header")
+        return rows
+    raise DataError(f"{path}: format {fmt!r} has no columns (use jsonl, parquet, csv or tsv, or a source/target pair)")
+
+
+def spec_records(spec: dict, where: str) -> list[dict]:
+    """Records {"source", "target", "lang"} of one spec."""
+    if "path" not in spec:
+        source, target = Path(spec["source"]).expanduser(), Path(spec["target"]).expanduser()
+        src, tgt = read_lines(source, keep_empty=True), read_lines(target, keep_empty=True)
+        if len(src) != len(tgt):
+            raise DataError(f"{source}: {len(src)} lines but its pair {target} has {len(tgt)}: "
+                            f"a parallel pair must align line by line")
+        return [{"source": s, "target": t, "lang": spec.get("lang", "")} for s, t in zip(src, tgt) if s and t]
+    names = {"source": "source", "target": "target"} | spec.get("columns", {})
+    records = []
+    for path in sources.as_list(spec["path"]):
+        path = Path(path).expanduser()
+        fmt = file_format(path, spec)
+        wanted = [names["source"], names["target"]] + ([names["lang"]] if "lang" in names else [])
+        lang_column = names.get("lang", "lang")    # a configured one must exist; the default may not
+        rows = read_rows(path, fmt, wanted, optional=(lang_column,))
+        for row in rows:
+            lang = row.get(lang_column) if lang_column else None
+            records.append({"source": str(row[names["source"]]), "target": str(row[names["target"]]),
+                            "lang": str(lang if lang not in (None, "") else spec.get("lang", ""))})
+    return records
+
+
+def spec_texts(spec: dict) -> list[str]:
+    """Pretraining lines of one spec (empty ones dropped)."""
+    lines = []
+    for path in sources.as_list(spec["path"]):
+        path = Path(path).expanduser()
+        fmt = file_format(path, spec)
+        if fmt == "text":
+            lines += read_lines(path, keep_empty=False)
+        else:
+            column = ({"text": "text"} | spec.get("columns", {}))["text"]
+            lines += [t for t in (" ".join(str(r[column]).split()) for r in read_rows(path, fmt, [column])) if t]
+    return lines
+
+
+class LocalSource:
+    """Raw splits from the files of `data.local`; records {"source", "target", "lang"}."""
+
+    def __init__(self, seed: int, options: dict):
+        self.seed, self.options = seed, options
+        self.read: list[dict] = []        # what was read, for the manifest
+
+    def _records(self, specs: list[dict], n: int, split: str, task: dict, seed_name: str, where: str) -> list[dict]:
+        records = []
+        for spec in specs:
+            got = spec_records(spec, where)
+            self.read.append({"files": spec_files(spec), "rows": len(got),
+                              "sha256": [sources.sha256(Path(f).expanduser()) for f in spec_files(spec)]})
+            records += got
+        label = " + ".join(f for spec in specs for f in spec_files(spec))
+        keep = sources.choose(len(records), n, synthetic.split_seed(self.seed, seed_name), split, label)
+        if keep is not None:
+            records = [records[i] for i in keep]
+        return sources.finish_records(records, task, self.options, label)
+
+    def task_records(self, task_name: str, task: dict, split: str, n: int) -> list[dict]:
+        specs = sources.task_specs(self.options, "local", task_name, split)
+        return self._records(specs, n, split, task, f"task/{task_name}/{split}", f"data.local.tasks.{task_name}.{split}")
+
+    def zero_shot_records(self, task_name: str, lang: str, task: dict, n: int) -> list[dict]:
+        specs = sources.zero_shot_specs(self.options, "local", task_name, lang)
+        direction = {"type": "translation", "source_lang": lang, "target_lang": task["target_lang"]}
+        return self._records(specs, n, "test", direction, f"zero_shot/{task_name}/{lang}",
+                             f"data.local.zero_shot.{task_name}.{lang}")
+
+    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> list[str]:
+        """n_lines of each language (val: a corpus's first lines, train: the lines after them)."""
+        skip, take = sources.split_offsets(split, n_lines)
+        per_language = []
+        for lang in languages:
+            lines = []
+            for spec in sources.pretrain_specs(self.options, "local", lang):
+                lines += spec_texts(spec)
+                self.read.append({"files": spec_files(spec), "language": lang,
+                                  "sha256": [sources.sha256(Path(f).expanduser()) for f in spec_files(spec)]})
+                if len(lines) >= skip + take:
+                    break
+            chosen = lines[skip:skip + take]
+            if len(chosen) < take:
+                print(f"note: {lang}: only {len(chosen)} of {take} {split} lines available")
+            per_language.append(chosen)
+        return sources.interleave(per_language)
+
+    def manifest(self) -> dict:
+        return {"source": "local", "seed": self.seed, "files": self.read}
