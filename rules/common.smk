@@ -69,7 +69,7 @@ def finetune_params(wildcards):
         "batch_size": method["batch_size"],
         "parameter_scaling": config["finetune"]["parameter_scaling"],
         "finetune_examples": c.finetune_examples,
-        "max_steps": config["finetune"]["max_steps"],
+        "max_steps": grid.max_steps(config, c.task, c.method),
         "max_epochs": config["finetune"]["max_epochs"],
         "eval_every": config["finetune"]["eval_every"],
         "max_source": task["max_source_tokens"],
@@ -95,17 +95,9 @@ CLUSTER = {"gpus": 0, "gpu_model": None, "flops_per_second": 2.0e10, "safety_fac
 BASE_MEM_MB = 2500   # Python, torch, transformers and peft resident before any model
 
 
-def model_parameters(model):
-    """Parameter count of a model size from the config table (tied embeddings, one KV head)."""
-    s, vocab = config["models"][model], config["data"]["tokenizer_vocab_size"]
-    attention = s["model_dim"] * s["heads"] * s["head_dim"] * 2 + s["model_dim"] * s["head_dim"] * 2
-    feed_forward = 3 * s["model_dim"] * s["ffn_dim"]
-    return s["layers"] * (attention + feed_forward + 2 * s["model_dim"]) + vocab * s["model_dim"]
-
-
 def estimate(rule, model, tokens, flops_per_token, batch_tokens):
     """mem_mb and runtime (minutes) of a job that pushes `tokens` through a model size."""
-    size, params = config["models"][model], model_parameters(model)
+    size, params = config["models"][model], plan.model_parameters(config, model)
     weights_mb = 16 * params / 1e6                 # fp32 weights, gradients, optimiser state, a copy
     activations_mb = batch_tokens * (34 * size["model_dim"] * size["layers"]
                                      + 8 * config["data"]["tokenizer_vocab_size"]) / 1e6
@@ -125,26 +117,15 @@ def pretrain_resources(wildcards):
                     p["batch_size"] * p["seq_len"])
 
 
-def finetune_tokens(c):
-    task, method = config["tasks"][c.task], config["finetune"]["methods"][c.method]
-    example = task["max_source_tokens"] + task["max_target_tokens"] + (c.pet_size or 0)
-    steps = config["finetune"]["max_steps"]
-    dev = steps // config["finetune"]["eval_every"] * task["dev_examples"]
-    return (steps * method["batch_size"] + dev) * example, method["batch_size"] * example
-
-
 def finetune_resources(wildcards):
     c = condition_of(wildcards)
-    tokens, batch_tokens = finetune_tokens(c)
+    tokens, batch_tokens = plan.finetune_tokens(config, c)
     return estimate("finetune", c.model, tokens, 6, batch_tokens)
 
 
 def evaluate_resources(wildcards):
     c = condition_of(wildcards)
-    task = config["tasks"][c.task]
-    # Greedy decoding re-reads the growing prefix through the KV cache: ~ one forward per new token.
-    tokens = task["test_examples"] * (task["max_source_tokens"] + 2 * config["evaluate"]["max_new_tokens"])
-    return estimate("evaluate", c.model, tokens, 2, config["evaluate"]["batch_size"] * 64)
+    return estimate("evaluate", c.model, plan.evaluate_tokens(config, c), 2, config["evaluate"]["batch_size"] * 64)
 
 
 def resources_of(estimator):

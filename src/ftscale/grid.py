@@ -94,6 +94,12 @@ def pretrain_runs(config: dict, conditions: dict[str, Condition]) -> dict[str, t
     return dict(sorted(runs.items()))
 
 
+def max_steps(config: dict, task_name: str, method: str) -> int:
+    """The step cap of a task's runs with `method`: tasks.<task>.max_steps.<method> where set
+    (the paper: 300K for En-Zh FMT), else finetune.max_steps."""
+    return config["tasks"][task_name].get("max_steps", {}).get(method, config["finetune"]["max_steps"])
+
+
 def seeds(config: dict) -> list[int]:
     return list(range(config["finetune"]["seeds"]))
 

@@ -29,7 +29,7 @@ def finetune_steps(config: dict, condition: grid.Condition) -> int:
     """Optimizer steps of one finetuning run: the step cap or the epoch cap, whichever comes first."""
     batch_size = config["finetune"]["methods"][condition.method]["batch_size"]
     epoch_steps = config["finetune"]["max_epochs"] * math.ceil(condition.finetune_examples / batch_size)
-    return min(config["finetune"]["max_steps"], epoch_steps)
+    return min(grid.max_steps(config, condition.task, condition.method), epoch_steps)
 
 
 def finetune_tokens(config: dict, condition: grid.Condition) -> tuple[int, int]:

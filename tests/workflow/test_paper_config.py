@@ -1,0 +1,78 @@
+"""configs/paper.yaml: the grid of ../shared/STUDY.md, validated and dry-run (no data, no GPU).
+
+The expected counts are the study's arithmetic written out by hand, not ftscale.grid's: per task
+and method, (model sizes + pretraining budgets [+ PET sizes] - shared) x finetuning-data sizes.
+"""
+import re
+
+import pytest
+import yaml
+
+from ftscale import config as study_config
+from tests.workflow.conftest import ROOT, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+PAPER = ROOT / "configs" / "paper.yaml"
+
+MODEL_SIZES = 5                                   # 1B 2B 4B 8B 16B
+BUDGETS = {"ende": 5, "enzh": 6}                  # pretraining-data sizes of the 1B model
+PET_SIZES = 7                                     # prompt lengths / LoRA ranks
+PET_DF = 11                                       # 8K, 10K, 20K ... 100K
+FMT_DF = {"translation_ende": 10, "translation_enzh": 9, "summarization": 9}
+FAMILY = {"translation_ende": "ende", "translation_enzh": "enzh", "summarization": "ende"}
+SEEDS = 3
+
+
+def conditions(task: str) -> int:
+    # The 1B model on the full corpus (at the default PET size) sits on every axis: counted once.
+    budgets = BUDGETS[FAMILY[task]]
+    fmt = (MODEL_SIZES + budgets - 1) * FMT_DF[task]
+    pet = (MODEL_SIZES + budgets + PET_SIZES - 2) * PET_DF
+    return fmt + 2 * pet
+
+
+def test_paper_config_is_the_study_grid():
+    paper = study_config.load(PAPER)
+    assert {name: tuple(m.values()) for name, m in paper["models"].items()} == {
+        "1B": (16, 8, 256, 8192, 2048), "2B": (20, 10, 256, 10240, 2560), "4B": (24, 12, 256, 12288, 3072),
+        "8B": (32, 16, 256, 16384, 4096), "16B": (40, 20, 256, 20480, 5120)}
+    assert paper["pretrain"]["budgets"]["ende"] == [b * 10**9 for b in (84, 126, 167, 209, 283)]
+    assert paper["pretrain"]["budgets"]["enzh"] == [b * 10**9 for b in (84, 105, 126, 147, 167, 206)]
+    methods = paper["finetune"]["methods"]
+    assert methods["prompt"]["sizes"] == [50, 100, 150, 200, 300, 400, 600] and methods["prompt"]["default_size"] == 100
+    assert methods["lora"]["sizes"] == [4, 8, 16, 32, 48, 64, 128] and methods["lora"]["default_size"] == 4
+    assert [(m["learning_rate"], m["batch_size"]) for m in methods.values()] == [(1e-3, 128), (0.3, 16), (1e-2, 16)]
+    pet_df = [8000] + list(range(10000, 100001, 10000))
+    for name, task in paper["tasks"].items():
+        assert task["finetune_examples"]["prompt"] == task["finetune_examples"]["lora"] == pet_df
+        assert len(task["finetune_examples"]["fmt"]) == FMT_DF[name]
+        limits = (256, 256) if task["type"] == "translation" else (512, 256)
+        assert (task["max_source_tokens"], task["max_target_tokens"]) == limits
+    assert paper["tasks"]["translation_enzh"]["finetune_examples"]["fmt"][-1] == 25_000_000
+    assert paper["finetune"]["seeds"] == SEEDS and "16B" in paper["analysis"]["heldout"]["model"]
+
+
+def test_paper_dry_run_counts_equal_the_study_arithmetic(tmp_path):
+    runs = SEEDS * sum(conditions(task) for task in FAMILY)
+    assert runs == 3819                            # 1,273 conditions x 3 seeds
+    # Zero/few-shot: translation runs on the model-size axis; the few-shot baseline per base model.
+    transfer = SEEDS * sum(MODEL_SIZES * (FMT_DF[task] + 2 * PET_DF) for task in ("translation_ende", "translation_enzh"))
+    pretrain = sum(MODEL_SIZES + budgets - 1 for budgets in BUDGETS.values())
+    assert planned_jobs(tmp_path, config=PAPER) == {
+        "pretrain_corpus": 2, "task_data": 3, "zero_shot_data": 10, "tokenizer": 2, "tokenize_pretrain": 2,
+        "tokenize_task": 3, "tokenize_zero_shot": 10, "pretrain": pretrain, "base_transfer": 2 * MODEL_SIZES,
+        "finetune": runs, "evaluate": runs, "transfer": transfer, "aggregate": 1, "fit": 1, "figures": 1}
+
+
+def test_a_16b_finetune_asks_for_more_than_a_1b_one(tmp_path):
+    targets = [f"results/paper/finetune/translation_ende/{model}-283000000000tok/fmt/df100000/seed0/train.json"
+               for model in ("1B", "16B")]
+    out = snakemake(tmp_path, "--dry-run", "--cores", "1", *targets, config=PAPER).stdout
+    resources = {}
+    for block in out.split("rule finetune:")[1:]:
+        model = re.search(r"wildcards: condition=translation_ende/(\w+)-", block).group(1)
+        resources[model] = {key: int(value) for key, value in re.findall(r"(mem_mb|runtime|gpu)=(\d+)", block)}
+    assert set(resources) == {"1B", "16B"}
+    assert resources["16B"]["mem_mb"] > 4 * resources["1B"]["mem_mb"]
+    assert resources["16B"]["runtime"] > 8 * resources["1B"]["runtime"]
+    assert resources["1B"]["gpu"] == resources["16B"]["gpu"] == yaml.safe_load(PAPER.read_text())["cluster"]["gpus"]
