@@ -34,6 +34,8 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import summary as bench_summary  # noqa: E402  (bench/summary.py)
+
 import numpy as np  # noqa: E402
 
 from ftscale import analysis, figures, fitting  # noqa: E402
@@ -139,19 +141,10 @@ def main() -> None:
     print(f"    step two with the batched step one's beta and e: (batched - loop) / loop min {np.min(gaps):+.1e}, "
           f"max {np.max(gaps):+.1e}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (timings above are wall clock on a shared machine)")
-    write_summary({"fitting_paper_analysis_s": analysis_s, "fitting_paper_figures_s": figures_s,
-                   "fitting_multistart_speedup_vs_scipy_loop": loop_s / batched_s,
-                   "fitting_bootstrap_speedup_vs_scipy_loop": per_replicate * args.bootstrap / batch_s})
-
-
-def write_summary(figures: dict) -> None:
-    """Merge these figures into results/bench/summary.json, beside the other benches'."""
-    import json
-
-    out = Path(__file__).resolve().parents[1] / "results" / "bench" / "summary.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    summary = json.loads(out.read_text()) if out.exists() else {}
-    out.write_text(json.dumps(summary | figures, indent=1))
+    measured = {"fitting_paper_analysis_s": analysis_s, "fitting_paper_figures_s": figures_s,
+               "fitting_multistart_speedup_vs_scipy_loop": loop_s / batched_s,
+               "fitting_bootstrap_speedup_vs_scipy_loop": per_replicate * args.bootstrap / batch_s}
+    print(f"merged into {bench_summary.merge(measured)}")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ Usage: .venv/bin/python bench/bench_slurm.py
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import summary as bench_summary  # bench/summary.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -55,10 +56,7 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key:28s} {value:10.1f}" if isinstance(value, float) else f"{key:28s} {value:10d}")
 
-    out = ROOT / "results" / "bench" / "summary.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    summary = json.loads(out.read_text()) if out.exists() else {}
-    out.write_text(json.dumps(summary | figures, indent=1))
+    print(f"merged into {bench_summary.merge(figures)}")
 
 
 if __name__ == "__main__":

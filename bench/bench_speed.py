@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import summary as bench_summary  # bench/summary.py
+
 import yaml
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")      # no loading progress bars in the table
@@ -37,7 +39,6 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("PYTHONWARNINGS", "ignore")              # nor deprecation notes (here and in jobs)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-SUMMARY = ROOT / "results" / "bench" / "summary.json"
 METHODS = {"fmt": None, "prompt": "default_size", "lora": "default_size"}
 TASKS = {"translation": "translation_ende", "summarization": "summarization"}   # config.yaml task names
 
@@ -390,10 +391,7 @@ def main() -> None:
             except Exception as exc:   # noqa: BLE001 - the CPU figures stand on their own
                 figures["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
     print_table(figures)
-    summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
-    SUMMARY.parent.mkdir(parents=True, exist_ok=True)
-    SUMMARY.write_text(json.dumps(summary | figures, indent=1))
-    print(f"merged into {SUMMARY}")
+    print(f"merged into {bench_summary.merge(figures)}")
 
 
 def print_table(f: dict) -> None:

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import summary as bench_summary  # bench/summary.py
+
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,12 +81,8 @@ def main() -> None:
         summary["finetune_job"] = per_job_split(results, "finetune", "train_seconds")
         summary["evaluate_job"] = per_job_split(results, "evaluate", None)
     summary["naive_import_s"] = naive_import_seconds()
-    out = ROOT / "results" / "bench" / "summary.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    earlier = json.loads(out.read_text()) if out.exists() else {}   # other benches' figures stay
-    out.write_text(json.dumps(earlier | summary, indent=1))
     print(json.dumps(summary, indent=1))
-    print(f"written to {out}")
+    print(f"merged into {bench_summary.merge(summary)}")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,6 @@ rule aggregate:
         pretrain_runs=list(PRETRAIN_RUNS.values()),
         base_transfer_runs=[{"task": task, "family": config["tasks"][task]["family"], "model": model,
                              "pretrain_tokens": tokens} for task, model, tokens in grid.base_transfer_runs(config, CONDITIONS)],
-    group:
-        "analysis"
     log:
         f"{LOGS}/analysis/aggregate.log",
     benchmark:
@@ -56,8 +54,6 @@ rule fit:
         json=f"{RESULTS}/fits/fits.json",
     params:
         options=config["analysis"],
-    group:
-        "analysis"
     log:
         f"{LOGS}/analysis/fit.log",
     benchmark:
@@ -80,8 +76,6 @@ rule figures:
         expand(f"{RESULTS}/figures/{{name}}.pdf", name=FIGURE_NAMES),
     params:
         options=config["analysis"],
-    group:
-        "analysis"
     log:
         f"{LOGS}/analysis/figures.log",
     benchmark:

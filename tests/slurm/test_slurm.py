@@ -47,11 +47,11 @@ def test_study_runs_through_slurm_like_a_local_run(cluster, tmp_path):
     assert first.returncode == 0, log[-4000:]
     submitted = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %k %Z"], capture_output=True, text=True).stdout
     submitted = "\n".join(line for line in submitted.splitlines() if line.endswith(str(tmp_path / "slurm")))
-    # Jobs went through sbatch; finetune+evaluate of a run share one allocation (group "run"), and
-    # aggregate, fit and figures another (group "analysis"): 8 runs -> 8 group jobs, not 16.
+    # Jobs went through sbatch; finetune+evaluate of a run share one allocation (group "run"):
+    # 8 runs -> 8 group jobs, not 16. Aggregate, fit and figures are one job each.
     comments = [line.split()[1] for line in submitted.splitlines()]
     assert comments.count("rule_run_evaluate_finetune") == 8, submitted
-    assert comments.count("rule_analysis_aggregate_figures_fit") == 1, submitted
+    assert [comments.count(f"rule_{rule}") for rule in ("aggregate", "fit", "figures")] == [1, 1, 1], submitted
     assert not any(c.startswith(("rule_finetune", "rule_evaluate")) for c in comments), submitted
     assert list((tmp_path / "slurm" / ".snakemake" / "slurm_logs").rglob("*.log"))
 
