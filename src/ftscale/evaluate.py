@@ -9,6 +9,7 @@ import torch
 
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
 from ftscale.finetune import split_loss
+from ftscale.model import autocast, device, model_device
 
 
 def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int,
@@ -44,10 +45,14 @@ def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_s
         for r, i in enumerate(rows):
             input_ids[r, length - len(prompts[i]):] = torch.tensor(prompts[i])
             attention_mask[r, length - len(prompts[i]):] = 1
-        generated = model.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=False,
-                                   max_new_tokens=max_new_tokens, eos_token_id=EOS_ID, pad_token_id=PAD_ID)
+        device = model_device(model)
+        with autocast(model):
+            generated = model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                                       do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=EOS_ID,
+                                       pad_token_id=PAD_ID)
+        generated = generated[:, length:].tolist()       # one copy to the host per batch
         for r, i in enumerate(rows):
-            new = generated[r, length:].tolist()
+            new = generated[r]
             outputs[i] = new[:new.index(EOS_ID)] if EOS_ID in new else new
     return outputs
 
@@ -91,7 +96,7 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
     status = json.loads(Path(summary).read_text())["status"]
     result = {"status": status}
     if status == "ok":
-        model = load_finetuned(Path(base), Path(checkpoint), method)
+        model = load_finetuned(Path(base), Path(checkpoint), method).to(device())
         reference_texts = [r["target"] for r in sources.read_jsonl(Path(references))]
         result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test), reference_texts,
                            task_type, max_source=max_source, max_target=max_target,

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ftscale import training
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
-from ftscale.model import count_parameters, load_model
+from ftscale.model import autocast, count_parameters, device, load_model, model_device
 
 IGNORE = -100
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -115,8 +115,11 @@ def is_prompt_tuned(model) -> bool:
 
 
 def make_batch(model, sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
-    """Packed rows; prompt tuning reserves its soft prompt's slots before each example."""
-    return pack(sequences, model.active_peft_config.num_virtual_tokens if is_prompt_tuned(model) else 0)
+    """Packed rows on the model's device; prompt tuning reserves its soft prompt's slots before
+    each example."""
+    batch = pack(sequences, model.active_peft_config.num_virtual_tokens if is_prompt_tuned(model) else 0)
+    device = model_device(model)
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
 def collate(examples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
@@ -157,8 +160,9 @@ def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     this equals the loss from the model's full logits, example by example."""
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE                      # position t predicts token t + 1
-    hidden = hidden_states(model, batch)
-    logits = (model.get_base_model() if hasattr(model, "get_base_model") else model).lm_head(hidden[:, :-1][keep])
+    with autocast(model):
+        hidden = hidden_states(model, batch)
+        logits = (model.get_base_model() if hasattr(model, "get_base_model") else model).lm_head(hidden[:, :-1][keep])
     return F.cross_entropy(logits.float(), labels[keep], reduction="sum"), keep.sum()
 
 
@@ -167,7 +171,7 @@ def sequences_loss(model, sequences: list[tuple[np.ndarray, int]], batch_size: i
     was_training = model.training
     model.eval()
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i][0]))
-    total, count = torch.zeros((), dtype=torch.float64), 0
+    total, count = torch.zeros((), dtype=torch.float64, device=model_device(model)), 0
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             nll, n = target_nll(model, make_batch(model, [sequences[i] for i in order[start:start + batch_size]]))
@@ -240,15 +244,15 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     total_steps = min(max_steps, max_epochs * steps_per_epoch)
 
     training.seed_everything(seed)
-    model = attach_method(load_model(base_dir), method, pet_size, seed)
+    model = attach_method(load_model(base_dir), method, pet_size, seed).to(device())
     if method == "fmt":
         model.requires_grad_(True)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)
     trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
 
-    def snapshot():
-        return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    def snapshot():   # on the host: a GPU keeps only the weights it trains
+        return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
     step, history, best = 0, [], {"dev_loss": math.inf, "step": 0, "weights": snapshot()}
     state = training.load_resume_state(resume_path)
@@ -261,7 +265,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         f"{len(examples)} examples, {total_steps} steps")
 
     status, started, first_step_at = "ok", time.perf_counter(), time.time()
-    target_tokens = torch.zeros((), dtype=torch.long)   # trained on, for throughput figures
+    target_tokens = torch.zeros((), dtype=torch.long, device=model_device(model))   # trained on, for throughput figures
     batches, batches_epoch = [], None
     model.train()
     while step < total_steps:

@@ -2,9 +2,32 @@
 sized by the paper's table (layers, heads, head dim, FFN dim, model dim)."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
+
+
+def device() -> torch.device:
+    """Where a job computes: its GPU where it has one (a SLURM allocation), else the CPU (the toy,
+    the tests). FTSCALE_DEVICE=cpu forces the CPU. On a GPU, matmuls may use TF32."""
+    if os.environ.get("FTSCALE_DEVICE", "") != "cpu" and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def autocast(model):
+    """bf16 autocast for a model on a GPU (weights and optimizer state stay fp32); nothing on the
+    CPU, where the tests compare losses exactly."""
+    on_gpu = model_device(model).type == "cuda"
+    return torch.autocast("cuda" if on_gpu else "cpu", dtype=torch.bfloat16, enabled=on_gpu)
 
 
 def llama_config(size: dict, vocab_size: int, max_positions: int):

@@ -13,7 +13,7 @@ import torch
 
 from ftscale import training
 from ftscale.data.tokens import save_hf_tokenizer
-from ftscale.model import count_parameters, new_model
+from ftscale.model import autocast, count_parameters, device, model_device, new_model
 
 
 def windows(stream: np.ndarray, start: int, count: int, seq_len: int) -> torch.Tensor:
@@ -29,8 +29,9 @@ def stream_loss(model, stream: np.ndarray, seq_len: int, batch_size: int, max_wi
     total = 0.0
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
-        batch = windows(stream, start * seq_len, count, seq_len)
-        total += model(input_ids=batch, labels=batch, use_cache=False).loss.item() * count
+        batch = windows(stream, start * seq_len, count, seq_len).to(model_device(model))
+        with autocast(model):
+            total += model(input_ids=batch, labels=batch, use_cache=False).loss.item() * count
     model.train()
     return total / n
 
@@ -52,7 +53,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
         raise ValueError(f"pretrain budget {tokens} tokens is less than one batch ({tokens_per_step})")
 
     training.seed_everything(seed)
-    model = new_model(size, vocab_size, seq_len, seed)
+    model = new_model(size, vocab_size, seq_len, seed).to(device())
     optimizer = training.adafactor(model.parameters(), lr_max, parameter_scaling)
     step, history, diverged = 0, [], False
     state = training.load_resume_state(resume_path)
@@ -65,12 +66,13 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
 
     model.train()
     started = time.perf_counter()
-    running = torch.zeros(())
+    running = torch.zeros((), device=model_device(model))
     while step < total_steps:
         lr = training.cosine_lr(step, total_steps, lr_max, lr_min, warmup_steps)
         training.set_lr(optimizer, lr)
-        batch = windows(stream, step * tokens_per_step, batch_size, seq_len)
-        loss = model(input_ids=batch, labels=batch, use_cache=False).loss   # no KV cache in training
+        batch = windows(stream, step * tokens_per_step, batch_size, seq_len).to(model_device(model), non_blocking=True)
+        with autocast(model):
+            loss = model(input_ids=batch, labels=batch, use_cache=False).loss   # no KV cache in training
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -61,7 +61,8 @@ def save_resume_state(path: Path, state: dict) -> None:
     """Atomic: a kill mid-write leaves the previous state intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {**state, "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-             "python_rng": random.getstate()}
+             "python_rng": random.getstate(),
+             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -70,10 +71,12 @@ def save_resume_state(path: Path, state: dict) -> None:
 def load_resume_state(path: Path | None) -> dict | None:
     if path is None or not path.exists():
         return None
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=False, map_location="cpu")   # load_state_dict moves it to the model
     torch.set_rng_state(state["torch_rng"])
     np.random.set_state(state["numpy_rng"])
     random.setstate(state["python_rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state
 
 

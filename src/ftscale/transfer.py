@@ -60,7 +60,7 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
 
     from ftscale.data import sources, tokens
     from ftscale.finetune import load_finetuned
-    from ftscale.model import load_model
+    from ftscale.model import device, load_model
 
     torch.set_num_threads(threads)
     status = json.loads(Path(summary).read_text())["status"] if summary else "ok"
@@ -70,6 +70,7 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
         Path(out).write_text(json.dumps(result, indent=1))
         return result
     model = load_model(base) if checkpoint is None else load_finetuned(Path(base), Path(checkpoint), method)
+    model = model.to(device())
     tok = tokens.load_tokenizer(tokenizer)
     options = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "exact_lengths": method == "prompt"}
 
