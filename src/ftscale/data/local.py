@@ -214,4 +214,4 @@ class LocalSource:
         return sources.interleave(per_language)
 
     def manifest(self) -> dict:
-        return {"source": "local", "seed": self.seed, "files": self.read}
+        return {"source": "local", "seed": self.seed, "files_read": self.read}
