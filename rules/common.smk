@@ -106,8 +106,6 @@ def estimate(rule, model, tokens, flops_per_token, batch_tokens):
     return {
         "mem_mb": CLUSTER["mem_mb"].get(rule, int(mem)),
         "runtime": CLUSTER["runtime_minutes"].get(rule, max(CLUSTER["min_runtime_minutes"], int(minutes) + 1)),
-        "gpu": CLUSTER["gpus"],
-        **({"gpu_model": CLUSTER["gpu_model"]} if CLUSTER["gpu_model"] and CLUSTER["gpus"] else {}),
     }
 
 
@@ -129,9 +127,10 @@ def evaluate_resources(wildcards):
 
 
 def resources_of(estimator):
-    """Per-job resource callables for a rule's `resources:` from one estimator function."""
-    keys = ["mem_mb", "runtime", "gpu"] + (["gpu_model"] if CLUSTER["gpu_model"] and CLUSTER["gpus"] else [])
-    return {key: (lambda wildcards, key=key: estimator(wildcards)[key]) for key in keys}
+    """A rule's `resources:`: memory and runtime per job from one estimator function; the GPUs as
+    configured, as plain values (a callable costs Snakemake a signature inspection per job)."""
+    gpus = {"gpu": CLUSTER["gpus"]} | ({"gpu_model": CLUSTER["gpu_model"]} if CLUSTER["gpu_model"] and CLUSTER["gpus"] else {})
+    return {key: (lambda wildcards, key=key: estimator(wildcards)[key]) for key in ("mem_mb", "runtime")} | gpus
 
 
 # Zero- and few-shot translation (evaluate.transfer): translation runs on the chosen axes get a
