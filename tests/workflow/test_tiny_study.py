@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ftscale import grid
-from tests.workflow.conftest import TINY, planned_jobs, snakemake, write_config
+from tests.workflow.conftest import ROOT, TINY, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 TINY_CONFIG = yaml.safe_load(TINY.read_text())
@@ -121,7 +121,11 @@ def test_bad_config_stops_with_one_line(tmp_path):
 
 def test_report_has_every_figure_with_its_caption(tiny_copy):
     report = tiny_copy / "report.html"
-    snakemake(tiny_copy, "--report", str(report))
+    made = snakemake(tiny_copy, "--report", str(report))
+    assert "(ERROR/" not in made.stderr and "(WARNING/" not in made.stderr, made.stderr   # captions are valid RST
     html = report.read_text(errors="replace")
-    assert "fig02_model_size.png" in html and "fig10_pretraining.png" in html
-    assert "Critical finetuning-data size between two methods" in html   # a caption
+    figures = sorted(path.name for path in (tiny_copy / RESULTS / "figures").glob("*.png"))
+    assert len(figures) == 8 and all(name in html for name in figures), figures
+    captions = sorted((ROOT / "report").glob("fig*.rst"))
+    assert [c.stem for c in captions] == [f[:-4] for f in figures]       # a caption file per figure
+    assert all(c.read_text().split(".")[0] in html for c in captions)   # each caption's first sentence
