@@ -179,6 +179,23 @@ def test_hf_lang_from_a_column_or_fixed(tmp_path):
     assert [r["lang"] for r in fixed.task_records("t", TRANSLATION, "test", 5)] == ["pl", "pl"]
 
 
+def test_hf_empty_lang_cell_falls_back_to_the_specs_lang(tmp_path):
+    path = save_dict(tmp_path / "d", test={"source": ["a", "b"], "target": ["x", "y"], "language": ["fr", ""]})
+    spec = {"dataset": path, "split": "test", "columns": {"lang": "language"}, "lang": "pl"}
+    assert [r["lang"] for r in hf_source(**task_opts(test=spec)).task_records("t", TRANSLATION, "test", 5)] == ["fr", "pl"]
+
+
+def test_hf_saved_dataset_split_slices(tmp_path):
+    spec = wmt_spec(wmt_like(tmp_path), "train[1:3]")
+    records = hf_source(**task_opts(test=spec)).task_records("t", TRANSLATION, "test", 10)
+    assert [r["source"] for r in records] == ["tr en 1", "tr en 2"]
+    tail = wmt_spec(spec["dataset"], "train[-2:]")
+    assert [r["source"] for r in hf_source(**task_opts(test=tail)).task_records("t", TRANSLATION, "test", 10)] == [
+        "tr en 4", "tr en 5"]
+    with pytest.raises(DataError, match=r"split 'train\[:10%\]': a saved dataset takes row slices"):
+        hf_source(**task_opts(test=wmt_spec(spec["dataset"], "train[:10%]"))).task_records("t", TRANSLATION, "test", 10)
+
+
 def test_hf_specs_list_is_concatenated_keeping_the_language_mix(tmp_path):
     de = save_dict(tmp_path / "de", validation={"text": ["Ein Text.", "Noch einer."], "summary": ["E", "N"]})
     en = save_dict(tmp_path / "en", validation={"article": ["An article."], "highlights": ["A"]})

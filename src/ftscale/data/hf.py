@@ -21,6 +21,7 @@ with one line naming it and how to pre-fetch it.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ftscale.data import sources
@@ -69,10 +70,13 @@ def open_dataset(spec: dict, streaming: bool = False, config_name: str | None = 
             loaded = datasets.load_from_disk(str(path))
         except Exception as error:  # noqa: BLE001 - any failure becomes one line
             raise DataError(f"{where}: cannot read the saved dataset: {_one_line(error)}") from None
+        name, rows = split_slice(spec["split"], where)
         if isinstance(loaded, datasets.DatasetDict):
-            if spec["split"] not in loaded:
-                raise DataError(f"{where}: no split {spec['split']!r} (splits: {list(loaded)})")
-            loaded = loaded[spec["split"]]
+            if name not in loaded:
+                raise DataError(f"{where}: no split {name!r} (splits: {list(loaded)})")
+            loaded = loaded[name]
+        if rows is not None:
+            loaded = loaded.select(range(*rows.indices(len(loaded))))
         return loaded.to_iterable_dataset() if streaming else loaded
     local = path.exists() or spec.get("data_files") is not None
     kwargs = {"split": spec["split"], "streaming": streaming}
@@ -86,6 +90,18 @@ def open_dataset(spec: dict, streaming: bool = False, config_name: str | None = 
         if local:
             raise DataError(f"{where}: cannot load it: {_one_line(error)}") from None
         raise DataError(f"{where}: cannot load it ({_one_line(error)}); {_offline_hint(spec)}") from None
+
+
+def split_slice(split: str, where: str) -> tuple[str, slice | None]:
+    """`train[100:1000]` -> ("train", slice(100, 1000)), as `load_dataset` reads a split; for
+    saved datasets, which `load_from_disk` opens whole. Percent slices only through the Hub."""
+    match = re.fullmatch(r"(\w+)\[(-?\d*):(-?\d*)\]", split)
+    if match:
+        start, stop = (int(v) if v else None for v in match.group(2, 3))
+        return match.group(1), slice(start, stop)
+    if "[" in split:
+        raise DataError(f"{where}: split {split!r}: a saved dataset takes row slices such as train[:1000]")
+    return split, None
 
 
 def field(row: dict, column: str, where: str):
@@ -125,7 +141,7 @@ class HFSource:
             chosen = dataset if keep is None else dataset.select(rows)
             targets = chosen if target is None else (target if keep is None else target.select(rows))
             for row, target_row in zip(chosen, targets):
-                lang = field(row, columns["lang"], describe(spec)) if columns.get("lang") else spec.get("lang", "")
+                lang = (field(row, columns["lang"], describe(spec)) if columns.get("lang") else "") or spec.get("lang", "")
                 records.append({"source": str(field(row, columns["source"], describe(spec))),
                                 "target": str(field(target_row, columns["target"], describe(spec))),
                                 "lang": str(lang or "")})
