@@ -222,8 +222,7 @@ def bench_decode(root: Path, config: dict, tasks: dict, base: Path, finetuned: d
         test = _first(test, min(examples, len(test)))
         model = load_finetuned(base, Path(run["checkpoint"]), method)
         started = time.perf_counter()
-        ours = evaluate.greedy_decode(model, test, task["max_source"], ev["max_new_tokens"], ev["batch_size"],
-                                      exact_lengths=method == "prompt")
+        ours = evaluate.greedy_decode(model, test, task["max_source"], ev["max_new_tokens"], ev["batch_size"])
         ours_s = time.perf_counter() - started
         started = time.perf_counter()
         plain = []

@@ -8,49 +8,54 @@ import numpy as np
 import torch
 
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
-from ftscale.finetune import split_loss
+from ftscale.finetune import is_prompt_tuned, split_loss
 from ftscale.model import autocast, device, model_device
 
 
-def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int,
-                  exact_lengths: bool = False) -> list[list[int]]:
+def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int) -> list[list[int]]:
     """Greedy continuations of each example's `<s> source <sep>` (see decode_prompts)."""
     prompts = [[BOS_ID, *split.example(i, max_source, 0)[0].tolist(), SEP_ID] for i in range(len(split))]
-    return decode_prompts(model, prompts, max_new_tokens, batch_size, exact_lengths)
+    return decode_prompts(model, prompts, max_new_tokens, batch_size)
 
 
 @torch.inference_mode()
-def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
-                   exact_lengths: bool = False) -> list[list[int]]:
+def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_size: int) -> list[list[int]]:
     """Batched greedy decoding, prompts sorted by length and left-padded (the attention mask gives
     each row its own positions, so a batch decodes as each prompt alone); each output stops before
     </s> or at max_new_tokens.
 
-    exact_lengths: batch only prompts of one length, no padding at all. Prompt tuning needs it:
-    peft ignores position ids, so padding would shift the soft prompt's distance to the text."""
+    Prompt tuning: peft's generate prepends the soft prompt before the padding and ignores position
+    ids, so a padded row would decode differently from the prompt alone. Here the soft prompt goes
+    after the padding, right before the text, and the base model generates from these embeddings:
+    each row sees `soft prompt, text` at positions 0.. as peft does for one unpadded prompt."""
     model.eval()
+    prefix = model.active_peft_config.num_virtual_tokens if is_prompt_tuned(model) else 0
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    batches, current = [], []
-    for i in order:
-        if current and (len(current) == batch_size or (exact_lengths and len(prompts[i]) != len(prompts[current[0]]))):
-            batches.append(current)
-            current = []
-        current.append(i)
-    batches += [current] if current else []
     outputs: list[list[int]] = [[] for _ in prompts]
-    for rows in batches:
-        length = max(len(prompts[i]) for i in rows)
+    device = model_device(model)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        length = prefix + max(len(prompts[i]) for i in rows)
         input_ids = torch.full((len(rows), length), PAD_ID, dtype=torch.long)
         attention_mask = torch.zeros_like(input_ids)
         for r, i in enumerate(rows):
             input_ids[r, length - len(prompts[i]):] = torch.tensor(prompts[i])
-            attention_mask[r, length - len(prompts[i]):] = 1
-        device = model_device(model)
+            attention_mask[r, length - len(prompts[i]) - prefix:] = 1
+        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+        options = {"attention_mask": attention_mask, "do_sample": False, "max_new_tokens": max_new_tokens,
+                   "eos_token_id": EOS_ID, "pad_token_id": PAD_ID}
         with autocast(model):
-            generated = model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                                       do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=EOS_ID,
-                                       pad_token_id=PAD_ID)
-        generated = generated[:, length:].tolist()       # one copy to the host per batch
+            if prefix:
+                causal_lm = model.get_base_model()
+                embeds = causal_lm.get_input_embeddings()(input_ids)
+                soft = model.get_prompt(batch_size=1)[0].to(embeds.dtype)
+                for r, i in enumerate(rows):
+                    at = length - len(prompts[i]) - prefix
+                    embeds[r, at:at + prefix] = soft
+                generated = causal_lm.generate(inputs_embeds=embeds, **options)   # new tokens only
+            else:
+                generated = model.generate(input_ids=input_ids, **options)[:, length:]
+        generated = generated.tolist()       # one copy to the host per batch
         for r, i in enumerate(rows):
             new = generated[r]
             outputs[i] = new[:new.index(EOS_ID)] if EOS_ID in new else new
@@ -75,10 +80,9 @@ def summarization_metrics(hypotheses: list[str], references: list[str]) -> dict:
 
 
 def evaluate(model, tokenizer, test: TaskSplit, references: list[str], task_type: str, *,
-             max_source: int, max_target: int, max_new_tokens: int, batch_size: int,
-             exact_lengths: bool = False) -> dict:
+             max_source: int, max_target: int, max_new_tokens: int, batch_size: int) -> dict:
     test_loss = split_loss(model, test, np.arange(len(test)), batch_size, max_source, max_target)
-    generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size, exact_lengths)
+    generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated]
     metrics = (translation_metrics if task_type == "translation" else summarization_metrics)(hypotheses, references)
     return {"test_loss": test_loss, **metrics,
@@ -100,8 +104,7 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
         reference_texts = [r["target"] for r in sources.read_jsonl(Path(references))]
         result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test), reference_texts,
                            task_type, max_source=max_source, max_target=max_target,
-                           max_new_tokens=max_new_tokens, batch_size=batch_size,
-                           exact_lengths=method == "prompt")
+                           max_new_tokens=max_new_tokens, batch_size=batch_size)
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
     else:
         print(f"training {status}: no evaluation")

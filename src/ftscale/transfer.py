@@ -41,8 +41,8 @@ def few_shot_prompts(test: TaskSplit, demos: TaskSplit, shots: int, count: int, 
 
 
 def scores(model, tokenizer, prompts: list[list[int]], references: list[str], *, max_new_tokens: int,
-           batch_size: int, exact_lengths: bool) -> dict:
-    outputs = decode_prompts(model, prompts, max_new_tokens, batch_size, exact_lengths)
+           batch_size: int) -> dict:
+    outputs = decode_prompts(model, prompts, max_new_tokens, batch_size)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
     metrics = translation_metrics(hypotheses, references[:len(prompts)])
     return {"bleu": metrics["bleu"], "chrf": metrics["chrf"], "sample": hypotheses[0] if hypotheses else ""}
@@ -72,7 +72,7 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
     model = load_model(base) if checkpoint is None else load_finetuned(Path(base), Path(checkpoint), method)
     model = model.to(device())
     tok = tokens.load_tokenizer(tokenizer)
-    options = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "exact_lengths": method == "prompt"}
+    options = {"max_new_tokens": max_new_tokens, "batch_size": batch_size}
 
     def references_of(path) -> list[str]:
         return [r["target"] for r in sources.read_jsonl(Path(path))]
