@@ -4,15 +4,13 @@ Written under temporary names and renamed into place with manifest.json (lines a
 each split, which datasets or files were read), so nothing half-written looks complete. A data
 problem stops the job with one line, in the log and on the terminal.
 """
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import log_to_file  # noqa: E402
 
-terminal = os.fdopen(os.dup(2), "w")
-log_to_file(snakemake.log[0])
+terminal = log_to_file(snakemake.log[0])
 from ftscale.data import sources  # noqa: E402
 
 p, family = snakemake.params, snakemake.wildcards.family

@@ -1,14 +1,12 @@
 """Raw test records of one zero-shot direction (another source language into a task's target),
 from the configured source, with a manifest; a data problem stops the job with one line."""
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import log_to_file  # noqa: E402
 
-terminal = os.fdopen(os.dup(2), "w")
-log_to_file(snakemake.log[0])
+terminal = log_to_file(snakemake.log[0])
 from ftscale.data import sources  # noqa: E402
 
 p, wc = snakemake.params, snakemake.wildcards

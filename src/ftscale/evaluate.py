@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
-from ftscale.finetune import is_prompt_tuned, split_loss
+from ftscale.finetune import soft_prompt_length, split_loss
 from ftscale.model import autocast, device, model_device
 
 
@@ -29,7 +29,7 @@ def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_s
     after the padding, right before the text, and the base model generates from these embeddings:
     each row sees `soft prompt, text` at positions 0.. as peft does for one unpadded prompt."""
     model.eval()
-    prefix = model.active_peft_config.num_virtual_tokens if is_prompt_tuned(model) else 0
+    prefix = soft_prompt_length(model)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     outputs: list[list[int]] = [[] for _ in prompts]
     device = model_device(model)

@@ -114,10 +114,15 @@ def is_prompt_tuned(model) -> bool:
     return hasattr(model, "peft_config") and model.active_peft_config.is_prompt_learning
 
 
+def soft_prompt_length(model) -> int:
+    """Virtual tokens a prompt-tuned model puts before each example; 0 for FMT and LoRA."""
+    return model.active_peft_config.num_virtual_tokens if is_prompt_tuned(model) else 0
+
+
 def make_batch(model, sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
     """Packed rows on the model's device; prompt tuning reserves its soft prompt's slots before
     each example."""
-    batch = pack(sequences, model.active_peft_config.num_virtual_tokens if is_prompt_tuned(model) else 0)
+    batch = pack(sequences, soft_prompt_length(model))
     device = model_device(model)
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
