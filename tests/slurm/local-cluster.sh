@@ -3,7 +3,8 @@
 #
 #   tests/slurm/local-cluster.sh start    # install (apt) if needed, configure, start, wait until idle
 #   tests/slurm/local-cluster.sh status   # exit 0 iff slurmctld answers and the node is usable
-#   tests/slurm/local-cluster.sh stop     # cancel this cluster's jobs, stop the daemons it started
+#   tests/slurm/local-cluster.sh stop     # cancel this cluster's jobs, stop the daemons it started,
+#                                         # remove its /etc/slurm/slurm.conf
 #   tests/slurm/local-cluster.sh purge    # stop, then delete the state directory (job ids restart at 1)
 #
 # Debian's slurm-wlm (22.05) and munge. Daemons run as root with state, logs and pid files under
@@ -279,7 +280,15 @@ cmd_stop() {
         rm -f /run/munge/munged.pid
     fi
     rm -f "$STATE_DIR/run/munged.pid"
+    remove_etc_conf
     log "stopped"
+}
+
+# Ours in /etc/slurm only while the cluster runs: with it and no slurmctld, every client call
+# (Snakemake's SLURM plugin runs `scontrol show config` at start-up, even for local runs) waits
+# 10 s for a controller that is gone; with no slurm.conf at all it fails at once.
+remove_etc_conf() {
+    if [[ -f $ETC_CONF ]] && head -n1 "$ETC_CONF" | grep -qF "$MARKER"; then rm -f "$ETC_CONF"; fi
 }
 
 cmd_status() {
@@ -294,7 +303,6 @@ cmd_status() {
 cmd_purge() {
     cmd_stop
     rm -rf "$STATE_DIR"
-    if [[ -f $ETC_CONF ]] && head -n1 "$ETC_CONF" | grep -qF "$MARKER"; then rm -f "$ETC_CONF"; fi
     log "purged $STATE_DIR"
 }
 
