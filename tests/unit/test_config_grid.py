@@ -44,7 +44,7 @@ def test_bad_config_is_one_line_naming_the_key(tiny_config, mutate, key, fragmen
 def test_grid_counts_and_shared_conditions(toy_config):
     conditions = grid.expand_conditions(toy_config)
     counts = grid.axis_counts(conditions)
-    models, dfs = len(toy_config["models"]), 5
+    models, dfs = len(toy_config["models"]), len(toy_config["tasks"]["translation_ende"]["finetune_examples"]["fmt"])
     budgets = len(toy_config["pretrain"]["budgets"]["ende"])
     assert counts[("translation_ende", "fmt", "model")] == models * dfs
     assert counts[("translation_ende", "fmt", "pretrain")] == budgets * dfs
