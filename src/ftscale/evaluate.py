@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
-from ftscale.finetune import soft_prompt_length, split_loss
+from ftscale.finetune import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
 from ftscale.model import autocast, device, model_device
 
 
@@ -46,9 +46,9 @@ def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_s
                    "eos_token_id": EOS_ID, "pad_token_id": PAD_ID}
         with autocast(model):
             if prefix:
-                causal_lm = model.get_base_model()
+                causal_lm = causal_lm_of(model)
                 embeds = causal_lm.get_input_embeddings()(input_ids)
-                soft = model.get_prompt(batch_size=1)[0].to(embeds.dtype)
+                soft = soft_prompt(model)
                 for r, i in enumerate(rows):
                     at = length - len(prompts[i]) - prefix
                     embeds[r, at:at + prefix] = soft

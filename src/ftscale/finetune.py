@@ -119,6 +119,16 @@ def soft_prompt_length(model) -> int:
     return model.active_peft_config.num_virtual_tokens if is_prompt_tuned(model) else 0
 
 
+def soft_prompt(model) -> torch.Tensor:
+    """A prompt-tuned model's soft prompt, (P, model dim), in its base model's dtype."""
+    return model.get_prompt(batch_size=1)[0].to(causal_lm_of(model).dtype)
+
+
+def causal_lm_of(model):
+    """The LlamaForCausalLM inside: a peft model's base (LoRA's adapters live in its layers), or FMT's model."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def make_batch(model, sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
     """Packed rows on the model's device; prompt tuning reserves its soft prompt's slots before
     each example."""
@@ -139,12 +149,12 @@ def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     prompt tuning puts the soft prompt before each example's embeddings, as peft's forward does:
     in a packed batch into the `virtual` slots (positions 0..P-1 of each example), in a padded one
     prepended to the row with an all-ones mask and default positions (its positions dropped here)."""
-    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    causal_lm = causal_lm_of(model)
     input_ids, position_ids = batch["input_ids"], batch.get("position_ids")
     if not is_prompt_tuned(model):
         return causal_lm.model(input_ids=input_ids, attention_mask=batch.get("attention_mask"),
                                position_ids=position_ids, use_cache=False).last_hidden_state
-    prompt = model.get_prompt(batch_size=1)[0].to(causal_lm.dtype)          # (P, model dim)
+    prompt = soft_prompt(model)
     embeds = causal_lm.get_input_embeddings()(input_ids)
     if "virtual" in batch:
         slots = prompt[position_ids.clamp(max=len(prompt) - 1)]
@@ -167,7 +177,7 @@ def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     keep = labels != IGNORE                      # position t predicts token t + 1
     with autocast(model):
         hidden = hidden_states(model, batch)
-        logits = (model.get_base_model() if hasattr(model, "get_base_model") else model).lm_head(hidden[:, :-1][keep])
+        logits = causal_lm_of(model).lm_head(hidden[:, :-1][keep])
     return F.cross_entropy(logits.float(), labels[keep], reduction="sum"), keep.sum()
 
 
