@@ -264,7 +264,7 @@ worker.run("ftscale.finetune:finetune", log=a.pop("log"), **{{k: Path(v) if k.en
 def bench_overhead(root: Path, tasks: dict, base: Path, repeats: int) -> dict:
     """Process start to first training step of a 1-step finetune job, cold and through the warm worker."""
     task = tasks["translation"]
-    env = {"TMPDIR": str(root), "PYTHONPATH": ""}      # a worker socket of this bench's own
+    env = {"TMPDIR": str(root), "XDG_RUNTIME_DIR": str(root), "PYTHONPATH": ""}   # a worker socket of its own
 
     def job(i: int, worker_on: bool) -> float:
         out = root / "jobs" / f"{i}-{worker_on}"

@@ -3,6 +3,11 @@ more than a toy finetune itself. The first training job on a machine starts a se
 them once; later jobs ask it to fork a child that runs the job function, with the job's working
 directory, environment, sys.path and log. A job with no server answering (the first one, a SLURM
 node, FTSCALE_WORKER=0) runs the function in its own process. Either way the same function runs.
+
+Trust: a job sends its whole environment and both sides unpickle what they receive, so the worker
+talks to its own user only. The socket lives in a directory only the user can enter (checked before
+every use), is itself 0600, and each side checks the other's uid with SO_PEERCRED before sending or
+unpickling anything. Whatever fails a check, the job runs in its own process and its log says why.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import os
 import pickle
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -26,20 +32,68 @@ from pathlib import Path
 PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama", "peft", "sacrebleu",
            "rouge_score.rouge_scorer", "numpy", "pandas")
 IDLE_SECONDS = 120
+UCRED = struct.Struct("3i")    # Linux struct ucred: pid, uid, gid
+
+
+class Untrusted(Exception):
+    """A socket directory or peer the worker must not trust: the job runs in its own process."""
 
 
 def enabled() -> bool:
-    return os.environ.get("FTSCALE_WORKER", "1") != "0" and "SLURM_JOB_ID" not in os.environ
+    return (os.environ.get("FTSCALE_WORKER", "1") != "0" and "SLURM_JOB_ID" not in os.environ
+            and hasattr(socket, "SO_PEERCRED"))      # no peer check (not Linux): no worker
 
 
-def socket_path() -> Path:
+def server_key() -> str:
     """One server per interpreter and installed library versions (a reinstall gets a new one)."""
     stamps = [sys.executable]
     for name in ("torch", "transformers", "peft"):
         spec = importlib.util.find_spec(name)
         stamps.append(f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}" if spec and spec.origin else name)
-    key = hashlib.sha256("|".join(stamps).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"ftscale-worker-{os.getuid()}-{key}.sock"
+    return hashlib.sha256("|".join(stamps).encode()).hexdigest()[:16]
+
+
+def private_dir() -> Path:
+    """This user's socket directory, created if missing and checked: $XDG_RUNTIME_DIR/ftscale (the
+    login session's own directory) where set, else ftscale-<uid> under the temp dir."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    directory = Path(runtime) / "ftscale" if runtime else Path(tempfile.gettempdir()) / f"ftscale-{os.getuid()}"
+    _check_parent(directory.parent)
+    try:
+        os.mkdir(directory, 0o700)     # never follows a symlink in the last component
+    except FileExistsError:
+        pass
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode):
+        raise Untrusted(f"{directory} is not a directory (a symlink or a file)")
+    if info.st_uid != os.getuid():
+        raise Untrusted(f"{directory} is owned by uid {info.st_uid}, not by this user (uid {os.getuid()})")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        raise Untrusted(f"{directory} has mode {stat.S_IMODE(info.st_mode):04o}, not 0700")
+    return directory
+
+
+def _check_parent(parent: Path) -> None:
+    """Where others may write to the parent, they could swap our directory for theirs after the
+    check, unless the sticky bit stops them (as on /tmp)."""
+    info = os.stat(parent)
+    if info.st_uid not in (os.getuid(), 0):
+        raise Untrusted(f"{parent} is owned by uid {info.st_uid}, neither this user nor root")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+        raise Untrusted(f"{parent} is writable by others without the sticky bit")
+
+
+def socket_path() -> Path:
+    return private_dir() / f"worker-{server_key()}.sock"
+
+
+def peer_pid(conn: socket.socket) -> int:
+    """The peer's pid, once SO_PEERCRED shows it runs as this user; Untrusted otherwise."""
+    pid, uid, _gid = UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size))
+    if uid != os.getuid():
+        raise Untrusted(f"the process at the other end (pid {pid}) runs as uid {uid}, not this user "
+                        f"(uid {os.getuid()})")
+    return pid
 
 
 def _send(conn: socket.socket, obj) -> None:
@@ -64,32 +118,50 @@ def call(target: str, kwargs: dict):
 def run(target: str, log: str | None = None, **kwargs) -> None:
     """Run `module:function(**kwargs)` in a warm worker if one answers, else in this process."""
     if enabled():
-        path = socket_path()
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.connect(str(path))
-                _send(conn, {"target": target, "kwargs": kwargs, "log": log, "cwd": os.getcwd(),
-                             "env": dict(os.environ), "sys_path": list(sys.path),
-                             "client_pid": os.getpid()})
-                reply = _receive(conn)
-            if reply["error"]:
-                sys.exit(f"job failed in the warm worker (traceback in {log}): {reply['error']}")
-            return
-        except (FileNotFoundError, ConnectionRefusedError, ConnectionError):
-            _start_server(path)        # for the jobs after this one
+            if _run_in_worker(target, log, kwargs):
+                return
+        except (Untrusted, OSError) as reason:   # OSError: e.g. no directory could be made
+            _note(log, f"warm worker not used, the job runs in its own process: {reason}")
     call(target, kwargs)
 
 
-def _start_server(path: Path) -> None:
-    subprocess.Popen([sys.executable, "-m", "ftscale.worker", str(path)], start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _run_in_worker(target: str, log: str | None, kwargs: dict) -> bool:
+    """True once the worker ran the job; False (and a server started for the next jobs) if none answers."""
+    path = socket_path()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(path))
+            peer_pid(conn)             # before the environment leaves this process
+            _send(conn, {"target": target, "kwargs": kwargs, "log": log, "cwd": os.getcwd(),
+                         "env": dict(os.environ), "sys_path": list(sys.path)})
+            reply = _receive(conn)
+    except (FileNotFoundError, ConnectionRefusedError, ConnectionError):
+        _start_server(path)
+        return False
+    if reply["error"]:
+        sys.exit(f"job failed in the warm worker (traceback in {log}): {reply['error']}")
+    return True
 
 
-def _child(conn: socket.socket, request: dict) -> None:
+def _note(log: str | None, line: str) -> None:
+    if log:
+        with open(log, "a") as stream:
+            stream.write(line + "\n")
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _start_server(path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ftscale.worker", str(path)], start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _child(conn: socket.socket, request: dict, client_pid: int) -> None:
     """In the forked child: become the job, run it, report back."""
     error = None
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    threading.Thread(target=_exit_with_client, args=(request["client_pid"],), daemon=True).start()
+    threading.Thread(target=_exit_with_client, args=(client_pid,), daemon=True).start()
     try:
         os.chdir(request["cwd"])
         os.environ.clear()
@@ -123,19 +195,32 @@ def _exit_with_client(pid: int) -> None:
             os._exit(1)
 
 
+def _listen(path: Path) -> socket.socket:
+    """Bind the socket 0600 from the start (a chmod after bind would leave a window)."""
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    umask = os.umask(0o177)
+    try:
+        server.bind(str(path))
+    finally:
+        os.umask(umask)
+    server.listen(16)
+    server.settimeout(IDLE_SECONDS)
+    return server
+
+
 def serve(path: Path) -> None:
-    lock = open(f"{path}.lock", "w")
+    directory = private_dir()          # checked again: the server trusts no path it is given
+    if path.parent != directory:
+        raise Untrusted(f"{path} is not in this user's private directory {directory}")
+    lock = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return                         # another server already runs
     for module in PRELOAD:
         importlib.import_module(module)
-    path.unlink(missing_ok=True)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(16)
-    server.settimeout(IDLE_SECONDS)
+    server = _listen(path)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # children are reaped automatically
     try:
         while True:
@@ -143,11 +228,15 @@ def serve(path: Path) -> None:
                 conn, _ = server.accept()
             except TimeoutError:
                 break                  # idle: a later job starts a fresh server
-            request = _receive(conn)
-            if os.fork() == 0:
-                server.close()
-                _child(conn, request)
-            conn.close()
+            with conn:
+                try:
+                    client_pid = peer_pid(conn)      # before a byte of the request is read
+                    request = _receive(conn)
+                except (Untrusted, ConnectionError):
+                    continue           # closed unanswered; the server goes on serving its user
+                if os.fork() == 0:
+                    server.close()
+                    _child(conn, request, client_pid)
     finally:
         path.unlink(missing_ok=True)
 

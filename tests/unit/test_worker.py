@@ -1,31 +1,169 @@
-"""The warm worker runs a job function exactly as a plain process would, and reports failures."""
+"""The warm worker runs a job function exactly as a plain process would, reports failures, and trusts
+no one but its own user. The tests run as root and play the other user as 'nobody' (uid 65534) in
+forked children: a socket squatter and an intruding client."""
+import io
 import os
+import pickle
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import tempfile
 import time
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from ftscale import worker
 
+NOBODY = 65534
+JOB = "tests.unit.test_worker:record_process"
+
+
+def squatter(bound: socket.socket, report) -> None:
+    """Listens on a socket bound by the test (a client sees the uid that called listen), takes any
+    request as a worker would, and answers "done" without running anything."""
+    bound.listen(4)
+    report("listening")
+    while True:
+        conn, _ = bound.accept()
+        header = conn.recv(8, socket.MSG_WAITALL)
+        if len(header) == 8:
+            conn.recv(struct.unpack("!Q", header)[0], socket.MSG_WAITALL)
+            report("received a request")
+            reply = pickle.dumps({"error": None})
+            conn.sendall(struct.pack("!Q", len(reply)) + reply)
+        conn.close()
+
+
+def intruder(path: Path, request: bytes, report) -> None:
+    """Connects, sends a request, and says whether the server closed without answering."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(60)
+        conn.connect(str(path))
+        try:
+            conn.sendall(request)
+            answer = conn.recv(1)
+        except ConnectionError:
+            answer = b""
+    report("closed unanswered" if answer == b"" else "answered")
+
+
+class Nobody(NamedTuple):
+    pid: int
+    report: io.TextIOBase
+
+
+def fork_as_nobody(play, *args) -> Nobody:
+    """Runs play(*args, report) in a forked child with uid and gid 'nobody' (a fork, not a new
+    interpreter: ours may live where 'nobody' cannot read); report(line) writes to a pipe, and so
+    does a failure (becoming 'nobody' takes root, as the tests have in CI)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        def report(line):
+            os.write(write, f"{line}\n".encode())
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            play(*args, report)
+        except BaseException as exc:   # noqa: BLE001 - the test shows it
+            report(f"failed as nobody: {exc!r}")
+        finally:
+            os._exit(0)
+    os.close(write)
+    return Nobody(pid, os.fdopen(read))
+
+
+def stop(nobody: Nobody, kill: bool = True) -> str:
+    """Everything it reported."""
+    if kill:
+        os.kill(nobody.pid, signal.SIGTERM)
+    os.waitpid(nobody.pid, 0)
+    with nobody.report:
+        return nobody.report.read()
+
+
+def record_process(path):
+    """A job that says which process ran it: the caller's own, or a child of the server."""
+    print("the job ran")
+    Path(path).write_text(f"{os.getpid()} {os.getppid()}")
+
+
+def job_pids(path: Path) -> tuple[int, int]:
+    pid, parent = path.read_text().split()
+    return int(pid), int(parent)
+
+
+class Server(NamedTuple):
+    path: Path
+    pid: int
+
+
+def wait_until_listening(path: Path, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 180      # generous: the server imports torch on a shared machine
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.connect(str(path))   # the server drops a connection that sends nothing
+                return
+        except (FileNotFoundError, ConnectionRefusedError):
+            time.sleep(0.2)
+    raise AssertionError(f"the worker server did not start listening at {path}")
+
+
+@pytest.fixture(scope="module")
+def warm_server():
+    """One server for this module, in its own runtime directory under /tmp (so that the intruder
+    test can open a way in for 'nobody'), stopped at the end."""
+    runtime = Path(tempfile.mkdtemp(prefix="ftscale-test-runtime-"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_RUNTIME_DIR", str(runtime))
+        env.setenv("FTSCALE_WORKER", "1")
+        env.delenv("SLURM_JOB_ID", raising=False)
+        path = worker.socket_path()
+        server = worker._start_server(path)
+        try:
+            wait_until_listening(path, server)
+            yield Server(path, server.pid)
+        finally:
+            server.terminate()
+            server.wait()
+            shutil.rmtree(runtime)
+
 
 @pytest.fixture
-def warm_server(monkeypatch):
+def own_runtime_dir(tmp_path, monkeypatch):
+    """A runtime directory with no server in it."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     monkeypatch.setenv("FTSCALE_WORKER", "1")
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    path = worker.socket_path()
-    if not path.exists():
-        worker._start_server(path)
-        deadline = time.monotonic() + 60
-        while not path.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-    assert path.exists(), "the worker server did not start"
-    return path
+    return runtime
 
 
-def test_job_runs_in_worker_with_callers_cwd_and_log(warm_server, tmp_path, monkeypatch):
+def squat(path: Path) -> Nobody:
+    """A socket at `path` that 'nobody' listens on; returns once it listens."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as bound:
+        bound.bind(str(path))
+        os.chown(path, NOBODY, NOBODY)
+        squatting = fork_as_nobody(squatter, bound)
+    assert squatting.report.readline() == "listening\n"
+    return squatting
+
+
+def test_job_runs_in_a_child_of_the_server_with_callers_cwd_and_log(warm_server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "source.txt").write_text("a\nb\n")
-    worker.run("shutil:copyfile", log=str(tmp_path / "job.log"), src="source.txt", dst="copy.txt")
-    assert (tmp_path / "copy.txt").read_text() == "a\nb\n"   # relative to the caller's directory
+    worker.run(JOB, log=str(tmp_path / "job.log"), path="pids.txt")
+    pid, parent = job_pids(tmp_path / "pids.txt")          # relative to the caller's directory
+    assert pid != os.getpid() and parent == warm_server.pid   # not in-process, forked by the server
+    assert (tmp_path / "job.log").read_text() == "the job ran\n"
 
 
 def test_failure_in_worker_is_reported_with_the_log(warm_server, tmp_path):
@@ -35,11 +173,123 @@ def test_failure_in_worker_is_reported_with_the_log(warm_server, tmp_path):
     assert "Traceback" in log.read_text()
 
 
+def test_socket_is_0600_in_a_0700_directory_of_the_user(warm_server):
+    directory, socket_file = os.lstat(warm_server.path.parent), os.lstat(warm_server.path)
+    assert stat.S_ISDIR(directory.st_mode) and stat.S_IMODE(directory.st_mode) == 0o700
+    assert stat.S_ISSOCK(socket_file.st_mode) and stat.S_IMODE(socket_file.st_mode) == 0o600
+    assert directory.st_uid == socket_file.st_uid == os.getuid()
+
+
+class Unpickled:
+    """Unpickling this creates a directory: proof that the server read the request."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+def test_server_refuses_another_uid_before_unpickling(warm_server, tmp_path):
+    # The filesystem is opened up as a group-writable umask or a careless chmod would: only the
+    # peer check is left between 'nobody' and the server.
+    opened = [warm_server.path.parent.parent, warm_server.path.parent]
+    for directory in opened:
+        directory.chmod(0o711)
+    warm_server.path.chmod(0o666)
+    marker = tmp_path / "unpickled"
+    request = pickle.dumps(Unpickled(marker))
+    try:
+        output = stop(fork_as_nobody(intruder, warm_server.path, struct.pack("!Q", len(request)) + request),
+                      kill=False)
+    finally:
+        for directory in opened:
+            directory.chmod(0o700)
+        warm_server.path.chmod(0o600)
+    assert output == "closed unanswered\n"
+    assert not marker.exists()
+    worker.run(JOB, path=tmp_path / "pids.txt")            # and it goes on serving its user
+    assert job_pids(tmp_path / "pids.txt")[1] == warm_server.pid
+
+
+def test_socket_squatted_at_the_old_tmp_path_is_never_contacted(warm_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old_path = Path(tempfile.gettempdir()) / f"ftscale-worker-{os.getuid()}-{worker.server_key()}.sock"
+    squatter = squat(old_path)
+    try:
+        worker.run(JOB, path=tmp_path / "pids.txt")
+    finally:
+        heard = stop(squatter)
+    assert "received" not in heard
+    assert job_pids(tmp_path / "pids.txt")[1] == warm_server.pid
+
+
+def test_socket_squatted_at_the_new_path_by_another_uid_is_not_used(own_runtime_dir, tmp_path):
+    path = worker.socket_path()
+    squatter = squat(path)
+    log = tmp_path / "job.log"
+    try:
+        worker.run(JOB, log=str(log), path=tmp_path / "pids.txt")
+    finally:
+        heard = stop(squatter)
+    assert "received" not in heard                          # not even the environment was sent
+    assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()   # the job ran, in-process
+    assert log.read_text().count("warm worker not used") == 1
+    assert f"runs as uid {NOBODY}" in log.read_text()
+    assert os.lstat(path).st_uid == NOBODY                  # no server of ours replaced it
+
+
+def group_readable(directory: Path) -> None:
+    directory.mkdir()
+    directory.chmod(0o750)
+
+
+def owned_by_nobody(directory: Path) -> None:
+    directory.mkdir(mode=0o700)
+    os.chown(directory, NOBODY, NOBODY)
+
+
+def symlink_to_own_directory(directory: Path) -> None:
+    target = directory.parent.parent / "elsewhere"
+    target.mkdir(mode=0o700)
+    directory.symlink_to(target)
+
+
+def runtime_writable_by_all(directory: Path) -> None:
+    directory.parent.chmod(0o777)
+
+
+@pytest.mark.parametrize("make_unsafe, reason", [
+    (group_readable, "has mode 0750, not 0700"),
+    (owned_by_nobody, f"is owned by uid {NOBODY}"),
+    (symlink_to_own_directory, "is not a directory"),
+    (runtime_writable_by_all, "writable by others without the sticky bit"),
+])
+def test_unsafe_socket_directory_is_refused(own_runtime_dir, tmp_path, make_unsafe, reason):
+    directory = own_runtime_dir / "ftscale"
+    make_unsafe(directory)
+    log = tmp_path / "job.log"
+    worker.run(JOB, log=str(log), path=tmp_path / "pids.txt")
+    assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()
+    assert log.read_text().count("warm worker not used") == 1
+    assert reason in log.read_text()
+    assert not list(directory.parent.glob("ftscale/*"))      # no server was started in it
+
+
+def test_without_a_runtime_dir_a_private_directory_is_made_under_tmp(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    tmp_path.chmod(0o1777)                                   # like /tmp
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    directory = worker.private_dir()
+    info = os.lstat(directory)
+    assert directory == tmp_path / f"ftscale-{os.getuid()}"
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.getuid()
+
+
 def test_disabled_worker_runs_in_process(tmp_path, monkeypatch):
     monkeypatch.setenv("FTSCALE_WORKER", "0")
-    (tmp_path / "source.txt").write_text("x\n")
-    worker.run("shutil:copyfile", src=tmp_path / "source.txt", dst=tmp_path / "copy.txt")
-    assert (tmp_path / "copy.txt").read_text() == "x\n"
+    worker.run(JOB, path=tmp_path / "pids.txt")
+    assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()
     with pytest.raises(FileNotFoundError):   # in-process: the exception itself
         worker.run("ftscale.config:load", path=str(tmp_path / "missing.yaml"))
 
