@@ -94,6 +94,61 @@ def pretrain_runs(config: dict, conditions: dict[str, Condition]) -> dict[str, t
     return dict(sorted(runs.items()))
 
 
+# The pretraining-data axis (pretrain.data_axis): `checkpoints` takes the smaller budgets as
+# intermediate checkpoints of one full-corpus run, as the paper (section 2) did; `separate` trains
+# one run per budget, each annealed to its own end.
+DATA_AXES = ("checkpoints", "separate")
+DEFAULT_DATA_AXIS = "checkpoints"    # the schema states the same default (a test checks they agree)
+
+
+def data_axis(config: dict) -> str:
+    return config["pretrain"].get("data_axis", DEFAULT_DATA_AXIS)
+
+
+@dataclass(frozen=True)
+class PretrainJob:
+    """One pretraining run: (family, model) on `tokens`, saving `checkpoints` (smaller budgets, in
+    tokens) on the way. Its outputs are the base checkpoints pretrain_id(family, model, t) for t in
+    (tokens, *checkpoints)."""
+    family: str
+    model: str
+    tokens: int
+    checkpoints: tuple[int, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return pretrain_id(self.family, self.model, self.tokens)
+
+    @property
+    def rule(self) -> str:
+        """The Snakemake rule that runs it: `pretrain` (wildcards), or one rule per family for the
+        run with checkpoints (outputs cannot vary in number per job within one rule)."""
+        return f"pretrain_{self.family}_checkpoints" if self.checkpoints else "pretrain"
+
+    def base_checkpoints(self) -> list[str]:
+        """pretrain_id of every base checkpoint it saves: the checkpoints, then the final one."""
+        return [pretrain_id(self.family, self.model, t) for t in (*self.checkpoints, self.tokens)]
+
+
+def pretrain_jobs(config: dict, conditions: dict[str, Condition]) -> dict[str, PretrainJob]:
+    """The pretraining runs that produce every base checkpoint of pretrain_runs, keyed by their
+    pretrain_id. With data_axis `checkpoints`, a run below its family's full corpus is a checkpoint
+    of that model's full-corpus run (in practice: the base model's smaller budgets)."""
+    runs = pretrain_runs(config, conditions)
+    if data_axis(config) == "separate":
+        return {run_id: PretrainJob(*run) for run_id, run in runs.items()}
+    smaller: dict[tuple[str, str], list[int]] = {}
+    for family, model, tokens in runs.values():
+        if tokens < full_budget(config, family):
+            smaller.setdefault((family, model), []).append(tokens)
+    jobs = {}
+    for family, model, tokens in runs.values():
+        if tokens == full_budget(config, family):
+            job = PretrainJob(family, model, tokens, tuple(sorted(smaller.get((family, model), []))))
+            jobs[job.id] = job
+    return jobs
+
+
 def max_steps(config: dict, task_name: str, method: str) -> int:
     """The step cap of a task's runs with `method`: tasks.<task>.max_steps.<method> where set
     (the paper: 300K for En-Zh FMT), else finetune.max_steps."""

@@ -69,6 +69,10 @@ def summarize(config: dict, gpu_peak_tflops: float = DEFAULT_GPU_PEAK_TFLOPS,
     """The grid's size and cost, as grid.json holds it."""
     conditions = grid.expand_conditions(config)
     pretrain = grid.pretrain_runs(config, conditions)
+    pretrain_jobs = grid.pretrain_jobs(config, conditions)      # checkpoints of one run are free
+    pretrain_rules: dict[str, int] = {}
+    for job in pretrain_jobs.values():
+        pretrain_rules[job.rule] = pretrain_rules.get(job.rule, 0) + 1
     seeds = len(grid.seeds(config))
     runs = len(conditions) * seeds
     families = sorted({family for family, _, _ in pretrain.values()})
@@ -78,13 +82,13 @@ def summarize(config: dict, gpu_peak_tflops: float = DEFAULT_GPU_PEAK_TFLOPS,
     zero_shot_sets = grid.zero_shot_sets(config, conditions)
     jobs = {"pretrain_corpus": len(families), "tokenizer": len(families), "tokenize_pretrain": len(families),
             "task_data": len(tasks), "tokenize_task": len(tasks), "zero_shot_data": len(zero_shot_sets),
-            "tokenize_zero_shot": len(zero_shot_sets), "pretrain": len(pretrain), "finetune": runs,
+            "tokenize_zero_shot": len(zero_shot_sets), **pretrain_rules, "finetune": runs,
             "evaluate": runs, "transfer": len(transfer) * seeds, "base_transfer": len(base_transfer),
             "aggregate": 1, "fit": 1, "figures": 1}
     jobs = {rule: n for rule, n in jobs.items() if n}      # as Snakemake's job stats, which omit rules with none
 
     params = {model: model_parameters(config, model) for model in config["models"]}
-    flops = {"pretrain": sum(6 * params[model] * tokens for _, model, tokens in pretrain.values()),
+    flops = {"pretrain": sum(6 * params[job.model] * job.tokens for job in pretrain_jobs.values()),
              "finetune": seeds * sum(6 * params[c.model] * finetune_tokens(config, c)[0] for c in conditions.values()),
              "evaluate": seeds * sum(2 * params[c.model] * evaluate_tokens(config, c) for c in conditions.values()),
              "transfer": seeds * sum(2 * params[c.model] * transfer_tokens(config, c.task, True) for c in transfer)
@@ -97,7 +101,8 @@ def summarize(config: dict, gpu_peak_tflops: float = DEFAULT_GPU_PEAK_TFLOPS,
         per_task_axis[task][axis] += count
     shared = [c.id for c in conditions.values() if len(c.axes) > 1]
     return {
-        "study": config["study"], "pretrain_runs": len(pretrain), "conditions": len(conditions), "seeds": seeds,
+        "study": config["study"], "pretrain_runs": len(pretrain), "pretrain_jobs": len(pretrain_jobs),
+        "data_axis": grid.data_axis(config), "conditions": len(conditions), "seeds": seeds,
         "finetune_runs": runs, "jobs": jobs, "total_jobs": sum(jobs.values()),
         "conditions_per_task_axis": per_task_axis, "shared_conditions": len(shared),
         "shared_condition_ids": shared, "parameters": params, "flops": flops,
@@ -107,12 +112,14 @@ def summarize(config: dict, gpu_peak_tflops: float = DEFAULT_GPU_PEAK_TFLOPS,
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"study {summary['study']}: {summary['pretrain_runs']} pretraining runs, {summary['conditions']} "
+    lines = [f"study {summary['study']}: {summary['pretrain_runs']} base models from {summary['pretrain_jobs']} "
+             f"pretraining runs (data axis: {summary['data_axis']}), {summary['conditions']} "
              f"finetuning conditions x {summary['seeds']} seeds = {summary['finetune_runs']} finetuning runs "
              f"({summary['shared_conditions']} conditions shared by two axes, each run once)", "",
              "jobs per rule:"]
-    lines += [f"  {rule:18s} {count:8,d}" for rule, count in summary["jobs"].items()]
-    lines += [f"  {'total':18s} {summary['total_jobs']:8,d}", "", "conditions per task and axis (shared ones on each):"]
+    width = max(map(len, summary["jobs"]))
+    lines += [f"  {rule:{width}s} {count:8,d}" for rule, count in summary["jobs"].items()]
+    lines += [f"  {'total':{width}s} {summary['total_jobs']:8,d}", "", "conditions per task and axis (shared ones on each):"]
     for task, axes in summary["conditions_per_task_axis"].items():
         lines.append(f"  {task:22s} " + "  ".join(f"{axis} {n}" for axis, n in axes.items()))
     lines += ["", f"compute (at {summary['gpu_peak_tflops']:g} TFLOP/s peak, {summary['utilisation']:.0%} utilisation):"]

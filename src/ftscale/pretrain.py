@@ -5,6 +5,7 @@ The paper used a UL2-style objective; plain next-token prediction is our documen
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -36,10 +37,53 @@ def stream_loss(model, stream: np.ndarray, seq_len: int, batch_size: int, max_wi
     return total / n
 
 
+def checkpoint_steps(checkpoints: dict[int, Path], tokens: int, tokens_per_step: int) -> dict[int, int]:
+    """The step after which each checkpoint budget is saved -> its budget: as many steps as a
+    separate run of that budget takes (budget // tokens per step)."""
+    steps = {}
+    for budget in sorted(checkpoints):
+        if not tokens_per_step <= budget < tokens:
+            raise ValueError(f"pretrain checkpoint at {budget} tokens: must be at least one batch "
+                             f"({tokens_per_step} tokens) and less than the run's {tokens} tokens")
+        if budget // tokens_per_step in steps:
+            raise ValueError(f"pretrain checkpoints at {steps[budget // tokens_per_step]} and {budget} tokens "
+                             f"fall on the same step ({tokens_per_step} tokens a step)")
+        steps[budget // tokens_per_step] = budget
+    return steps
+
+
+def save_base_model(model, out_dir: Path, summary: dict, tokenizer_file: Path | None) -> None:
+    """A base checkpoint: a save_pretrained directory with its pretrain.json. Written beside and
+    renamed into place, so a kill mid-save leaves no half directory under its name."""
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    model.save_pretrained(str(partial))
+    if tokenizer_file:   # so that AutoTokenizer.from_pretrained(out_dir) works too
+        save_hf_tokenizer(tokenizer_file, partial)
+    (partial / "pretrain.json").write_text(json.dumps(summary, indent=1))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    partial.rename(out_dir)
+
+
+def staging_root(resume_path: Path) -> Path:
+    return resume_path.with_name(f"{resume_path.stem}.checkpoints")
+
+
+def staging_dir(resume_path: Path | None, budget: int, out_dir: Path) -> Path:
+    """Where a checkpoint is written mid-run: beside the resumable state when there is one (a
+    resumed job finds the checkpoints its killed attempt saved; Snakemake clears a failed job's
+    outputs), else its output directory."""
+    return staging_root(resume_path) / f"{budget}tok" if resume_path else out_dir
+
+
 def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Path, tokens: int,
              seq_len: int, batch_size: int, lr_max: float, lr_min: float, warmup_steps: int, parameter_scaling: bool,
              seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int = 50,
-             checkpoint_every: int = 200, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1) -> dict:
+             checkpoint_every: int = 200, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1,
+             checkpoints: dict[int, Path] | None = None) -> dict:
+    """`checkpoints` (budget in tokens -> directory): base checkpoints saved when the run has seen
+    each budget, under the run's own LR schedule (not annealed at the checkpoint)."""
     log = training.Log(log_name)
     training.set_threads(threads)
     stream = np.load(train_tokens, mmap_mode="r")
@@ -51,6 +95,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
                          f"raise data.pretrain_lines or lower pretrain.budgets")
     if total_steps < 1:
         raise ValueError(f"pretrain budget {tokens} tokens is less than one batch ({tokens_per_step})")
+    checkpoints = checkpoints or {}
+    checkpoint_at = checkpoint_steps(checkpoints, tokens, tokens_per_step)
 
     training.seed_everything(seed)
     model = new_model(size, vocab_size, seq_len, seed).to(device())
@@ -78,6 +124,15 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
         optimizer.zero_grad(set_to_none=True)
         running += loss.detach()
         step += 1
+        if step in checkpoint_at:   # before the log below resets `running`: the loss since the last log line
+            budget = checkpoint_at[step]
+            summary = {"params": count_parameters(model), "pretrain_tokens": budget, "steps": step,
+                       "tokens_seen": step * tokens_per_step, "checkpoint_of": tokens, "lr": lr,
+                       "train_loss": running.item() / (step % log_every or log_every),
+                       "val_loss": stream_loss(model, val_stream, seq_len, batch_size), "status": "ok",
+                       "train_seconds": time.perf_counter() - started, "history": list(history)}
+            save_base_model(model, staging_dir(resume_path, budget, checkpoints[budget]), summary, tokenizer_file)
+            log(f"checkpoint at {budget:,} tokens: val loss {summary['val_loss']:.4f}")
         if step % log_every == 0 or step == total_steps:
             mean = running.item() / (log_every if step % log_every == 0 else step % log_every)
             running.zero_()
@@ -101,11 +156,16 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
         "loop_seconds": loop_seconds,   # the training steps run in this process, without validation and saving
     }
     log(f"done: val loss {val_loss:.4f}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    if tokenizer_file:   # so that AutoTokenizer.from_pretrained(out_dir) works too
-        save_hf_tokenizer(tokenizer_file, out_dir)
-    (out_dir / "pretrain.json").write_text(json.dumps(summary, indent=1))
-    if resume_path and resume_path.exists():
-        resume_path.unlink()
+    save_base_model(model, out_dir, summary, tokenizer_file)
+    for step_at, budget in checkpoint_at.items():
+        staged = staging_dir(resume_path, budget, checkpoints[budget])
+        if step_at > step:   # a diverged run never got there: its last weights, marked diverged
+            save_base_model(model, staged, {**summary, "pretrain_tokens": budget, "checkpoint_of": tokens}, tokenizer_file)
+        if staged != checkpoints[budget]:
+            shutil.rmtree(checkpoints[budget], ignore_errors=True)
+            checkpoints[budget].parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(staged, checkpoints[budget])
+    if resume_path:
+        shutil.rmtree(staging_root(resume_path), ignore_errors=True)
+        resume_path.unlink(missing_ok=True)
     return summary

@@ -38,8 +38,8 @@ def test_job_counts_equal_snakemakes_dry_run(tiny, tmp_path):
 
 def test_compute_is_6nd_for_training_and_scales_with_utilisation(tiny):
     summary = plan.summarize(tiny, gpu_peak_tflops=100.0, utilisation=0.5)
-    runs = grid.pretrain_runs(tiny, grid.expand_conditions(tiny))
-    expected = sum(6 * plan.model_parameters(tiny, model) * tokens for _, model, tokens in runs.values())
+    jobs = grid.pretrain_jobs(tiny, grid.expand_conditions(tiny))   # a run's checkpoints cost nothing more
+    expected = sum(6 * plan.model_parameters(tiny, job.model) * job.tokens for job in jobs.values())
     assert summary["flops"]["pretrain"] == expected
     assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / (100e12 * 0.5) / 3600)
     slower = plan.summarize(tiny, gpu_peak_tflops=100.0, utilisation=0.25)

@@ -57,11 +57,30 @@ def test_paper_dry_run_counts_equal_the_study_arithmetic(tmp_path):
     assert runs == 3819                            # 1,273 conditions x 3 seeds
     # Zero/few-shot: translation runs on the model-size axis; the few-shot baseline per base model.
     transfer = SEEDS * sum(MODEL_SIZES * (FMT_DF[task] + 2 * PET_DF) for task in ("translation_ende", "translation_enzh"))
-    pretrain = sum(MODEL_SIZES + budgets - 1 for budgets in BUDGETS.values())
+    # Pretraining (data_axis: checkpoints): one run per model size and family; the 1B run of each
+    # family is its own rule, saving the smaller budgets on the way (test below).
     assert planned_jobs(tmp_path, config=PAPER) == {
         "pretrain_corpus": 2, "task_data": 3, "zero_shot_data": 10, "tokenizer": 2, "tokenize_pretrain": 2,
-        "tokenize_task": 3, "tokenize_zero_shot": 10, "pretrain": pretrain, "base_transfer": 2 * MODEL_SIZES,
+        "tokenize_task": 3, "tokenize_zero_shot": 10, "pretrain": 2 * (MODEL_SIZES - 1),
+        "pretrain_ende_checkpoints": 1, "pretrain_enzh_checkpoints": 1, "base_transfer": 2 * MODEL_SIZES,
         "finetune": runs, "evaluate": runs, "transfer": transfer, "aggregate": 1, "fit": 1, "figures": 1}
+
+
+def test_paper_dry_run_lists_the_intermediate_checkpoints_as_outputs_of_the_1b_runs(tmp_path):
+    # Every base model finetuned on the pretraining-data axis: 5 budgets (En-De) and 6 (En-Zh) of 1B.
+    budgets = yaml.safe_load(PAPER.read_text())["pretrain"]["budgets"]
+    targets = [f"results/paper/pretrain/{family}/1B-{tokens}tok" for family in BUDGETS for tokens in budgets[family]]
+    out = snakemake(tmp_path, "--dry-run", "--cores", "1", *targets, config=PAPER).stdout
+    outputs = {}
+    for block in out.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        if rule.startswith("pretrain_") and rule.endswith("_checkpoints"):
+            outputs[rule] = re.search(r"^\s*output: (.*)$", block, re.M).group(1).split(", ")
+    assert sorted(outputs) == ["pretrain_ende_checkpoints", "pretrain_enzh_checkpoints"]
+    for family, count in BUDGETS.items():
+        listed = outputs[f"pretrain_{family}_checkpoints"]
+        assert len(listed) == count and sorted(listed) == sorted(t for t in targets if f"/{family}/" in t)
+    assert "\nrule pretrain:" not in out                          # no separate run of a smaller budget
 
 
 def test_a_16b_finetune_asks_for_more_than_a_1b_one(tmp_path):

@@ -1,5 +1,6 @@
 """The tiny study end to end through Snakemake: outputs, determinism, staleness."""
 import copy
+import json
 import math
 
 import pandas as pd
@@ -19,7 +20,9 @@ def test_dry_run_counts_match_the_grid(tmp_path):
     runs = len(conditions) * TINY_CONFIG["finetune"]["seeds"]
     counts = planned_jobs(tmp_path)
     assert counts["finetune"] == counts["evaluate"] == runs
-    assert counts["pretrain"] == len(grid.pretrain_runs(TINY_CONFIG, conditions))
+    jobs = grid.pretrain_jobs(TINY_CONFIG, conditions)
+    assert (counts["pretrain"], counts["pretrain_ende_checkpoints"]) == (len(jobs) - 1, 1)
+    assert sum(len(job.base_checkpoints()) for job in jobs.values()) == len(grid.pretrain_runs(TINY_CONFIG, conditions))
     assert counts["tokenize_task"] == len(TINY_CONFIG["tasks"])
     assert counts["aggregate"] == counts["fit"] == counts["figures"] == 1
 
@@ -44,6 +47,15 @@ def test_outputs_exist_and_are_sane(tiny_run):
     assert len(mean) == len(conditions) and (mean.runs == TINY_CONFIG["finetune"]["seeds"]).all()
     pretrain = pd.read_csv(tiny_run / RESULTS / "pretrain.csv")
     assert pretrain.val_loss.lt(ceiling).all()
+    # pretrain.data_axis: checkpoints. The smaller budget is the full run's checkpoint after 16384 tokens
+    # (32 steps of 512), with the run's weights there; the pretraining axis finetunes from it.
+    assert sorted(zip(pretrain.model, pretrain.pretrain_tokens, pretrain.steps)) == [
+        ("m1", 16384, 32), ("m1", 32768, 64), ("m2", 32768, 64)]
+    checkpoint = json.loads((tiny_run / RESULTS / "pretrain/ende/m1-16384tok/pretrain.json").read_text())
+    assert (checkpoint["checkpoint_of"], checkpoint["tokens_seen"]) == (32768, 16384)
+    data_axis = metrics[metrics.axis_pretrain]
+    assert sorted(set(data_axis.pretrain_tokens)) == [16384, 32768]
+    assert len(data_axis) == sum("pretrain" in c.axes for c in conditions.values()) * TINY_CONFIG["finetune"]["seeds"]
     # Zero- and few-shot scores exactly on the translation runs of the model-size axis (evaluate.transfer).
     transfer = translation & metrics.axis_model
     scores = ["zero_shot_bleu", "zero_shot_chrf", "few_shot_1_bleu", "few_shot_2_chrf"]
@@ -89,6 +101,33 @@ def test_adding_a_finetuning_size_adds_only_its_runs(tiny_copy, tmp_path):
     assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
         "finetune": runs, "evaluate": runs, "transfer": transfers * config["finetune"]["seeds"],
         "aggregate": 1, "fit": 1, "figures": 1}
+
+
+def test_adding_a_budget_reruns_the_run_it_is_a_checkpoint_of_and_its_dependents(tiny_copy, tmp_path):
+    # With data_axis checkpoints a new budget is a new output of the base model's full run: that run
+    # reruns whole (Snakemake reruns a job with a missing output) and so does every job that reads
+    # any of its checkpoints. Nothing of the other model sizes reruns.
+    config = copy.deepcopy(TINY_CONFIG)
+    config["pretrain"]["budgets"]["ende"] = [16384, 24576, 32768]
+    conditions = grid.expand_conditions(config)
+    job = grid.pretrain_jobs(config, conditions)["ende/m1-32768tok"]
+    assert job.checkpoints == (16384, 24576)
+    affected = [c for c in conditions.values() if c.pretrain_id in job.base_checkpoints()]
+    seeds = config["finetune"]["seeds"]
+    base_transfer = [run for run in grid.base_transfer_runs(config, conditions) if run[1] == "m1"]
+    assert 0 < len(affected) < len(conditions) and base_transfer
+    assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
+        "pretrain_ende_checkpoints": 1, "finetune": len(affected) * seeds, "evaluate": len(affected) * seeds,
+        "transfer": sum(grid.has_transfer(config, c) for c in affected) * seeds, "base_transfer": len(base_transfer),
+        "aggregate": 1, "fit": 1, "figures": 1}
+
+
+def test_separate_data_axis_trains_each_budget_on_its_own(tmp_path):
+    config = copy.deepcopy(TINY_CONFIG)
+    config["pretrain"]["data_axis"] = "separate"
+    counts = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", config))
+    assert counts["pretrain"] == 3 and "pretrain_ende_checkpoints" not in counts      # m1 x 2 budgets, m2
+    assert counts["finetune"] == len(grid.expand_conditions(config)) * config["finetune"]["seeds"]
 
 
 def test_changing_one_learning_rate_reruns_only_that_method(tiny_copy, tmp_path):
