@@ -25,8 +25,15 @@ include: "rules/evaluate.smk"
 include: "rules/analysis.smk"
 
 
+# The default target names every output the analysis reads (each run's train.json, eval.json and
+# transfer.json, the base checkpoints, the few-shot baselines), not only the analysis outputs.
+# Snakemake does not build the missing inputs of a job whose outputs are up to date, so without
+# them a run added to the config would be built only through the params trigger, which lives in
+# .snakemake/metadata: a study moved to another checkout, or run with `--rerun-triggers mtime`,
+# would silently skip new runs.
 rule all:
     input:
+        rules.aggregate.input,
         f"{RESULTS}/metrics.csv",
         f"{RESULTS}/metrics_mean.csv",
         FIT_TABLES,

@@ -6,6 +6,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from ftscale import config as study_config, grid, plan  # noqa: E402
 
+# Validation also puts the config in canonical form, in place (ftscale.canonical): keys sorted at
+# every level, each number written one way. Every params value below derives from it, so
+# Snakemake's "params changed" (a repr() comparison) sees meaning, not formatting: a config
+# re-serialised, reordered or written as JSON reruns nothing.
 try:
     study_config.validate(config)
 except study_config.ConfigError as error:

@@ -1,12 +1,17 @@
 """Config validation: the JSON schema for shape, then the cross-references a schema cannot see.
 
 Every problem is reported as one line naming the key and the value at fault (ConfigError).
+A valid config comes back in canonical form (ftscale.canonical), so that the workflow's staleness
+follows what the config means, not how it is written.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
+
+from ftscale.canonical import canonicalize
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -20,11 +25,14 @@ def _key_path(path) -> str:
 
 
 def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
-    """Check `config` against the schema and the grid's cross-references; return it unchanged."""
+    """Check `config` against the schema and the grid's cross-references; return it in canonical
+    form. In place: numbers written as text are read, keys sorted (the Snakefile's `config` is one
+    object shared with every rule and job script)."""
     import jsonschema
 
     schema = yaml.safe_load(schema_path.read_text())
     validator = jsonschema.Draft202012Validator(schema)
+    _read_numbers_written_as_text(config, validator.iter_errors(config))
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
@@ -33,7 +41,25 @@ def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
             message = f"unknown key ({message})"
         raise ConfigError(f"{_key_path(error.absolute_path)}: {message}")
     _check_references(config)
-    return config
+    return canonicalize(config)
+
+
+# PyYAML reads YAML 1.1, where 1e-3 (no dot) and 1.0e3 (no exponent sign) are strings; JSON and
+# YAML 1.2 read both as numbers, and so do people. Where the schema wants a number, such a string
+# is read as the number it spells; anywhere else it stays text.
+NUMBER_TEXT = re.compile(r"[-+]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][-+]?\d+)?")
+
+
+def _read_numbers_written_as_text(config: dict, errors) -> None:
+    for error in list(errors):
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        path = list(error.absolute_path)
+        if (error.validator == "type" and {"number", "integer"} & set(wanted) and path
+                and isinstance(error.instance, str) and NUMBER_TEXT.fullmatch(error.instance.strip())):
+            parent = config
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = float(error.instance.strip().replace("_", ""))
 
 
 def _check_references(config: dict) -> None:

@@ -33,7 +33,8 @@ def conditions(task: str) -> int:
 
 def test_paper_config_is_the_study_grid():
     paper = study_config.load(PAPER)
-    assert {name: tuple(m.values()) for name, m in paper["models"].items()} == {
+    columns = ("layers", "heads", "head_dim", "ffn_dim", "model_dim")     # (the loaded config's keys are sorted)
+    assert {name: tuple(m[c] for c in columns) for name, m in paper["models"].items()} == {
         "1B": (16, 8, 256, 8192, 2048), "2B": (20, 10, 256, 10240, 2560), "4B": (24, 12, 256, 12288, 3072),
         "8B": (32, 16, 256, 16384, 4096), "16B": (40, 20, 256, 20480, 5120)}
     assert paper["pretrain"]["budgets"]["ende"] == [b * 10**9 for b in (84, 126, 167, 209, 283)]
@@ -41,7 +42,8 @@ def test_paper_config_is_the_study_grid():
     methods = paper["finetune"]["methods"]
     assert methods["prompt"]["sizes"] == [50, 100, 150, 200, 300, 400, 600] and methods["prompt"]["default_size"] == 100
     assert methods["lora"]["sizes"] == [4, 8, 16, 32, 48, 64, 128] and methods["lora"]["default_size"] == 4
-    assert [(m["learning_rate"], m["batch_size"]) for m in methods.values()] == [(1e-3, 128), (0.3, 16), (1e-2, 16)]
+    assert {name: (m["learning_rate"], m["batch_size"]) for name, m in methods.items()} == {
+        "fmt": (1e-3, 128), "prompt": (0.3, 16), "lora": (1e-2, 16)}
     pet_df = [8000] + list(range(10000, 100001, 10000))
     for name, task in paper["tasks"].items():
         assert task["finetune_examples"]["prompt"] == task["finetune_examples"]["lora"] == pet_df
