@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale import training
-from ftscale.data.tokens import save_hf_tokenizer
+from ftscale import integrity, training
+from ftscale.data.tokens import load_stream, save_hf_tokenizer
 from ftscale.model import autocast, count_parameters, device, model_device, new_model
 
 
@@ -42,8 +42,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
              checkpoint_every: int = 200, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1) -> dict:
     log = training.Log(log_name)
     training.set_threads(threads)
-    stream = np.load(train_tokens, mmap_mode="r")
-    val_stream = np.load(val_tokens, mmap_mode="r")
+    stream = load_stream(train_tokens)
+    val_stream = load_stream(val_tokens)
     tokens_per_step = batch_size * seq_len
     total_steps = tokens // tokens_per_step
     if tokens > len(stream):
@@ -106,6 +106,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     if tokenizer_file:   # so that AutoTokenizer.from_pretrained(out_dir) works too
         save_hf_tokenizer(tokenizer_file, out_dir)
     (out_dir / "pretrain.json").write_text(json.dumps(summary, indent=1))
+    integrity.seal(out_dir)
     if resume_path and resume_path.exists():
         resume_path.unlink()
     return summary
