@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ftscale import integrity
+from ftscale import faults, integrity
 
 PAD, BOS, EOS, SEP = "<pad>", "<s>", "</s>", "<sep>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, SEP]          # ids 0, 1, 2, 3 in this order
@@ -80,6 +80,7 @@ def write_task_split(tokenizer, records: list[dict], out_dir: Path) -> None:
         flat, offsets = _ragged(encode_lines(tokenizer, [r[field] for r in records]))
         np.save(out_dir / f"{field}.npy", flat)
         np.save(out_dir / f"{field}_offsets.npy", offsets)
+        faults.point("tokenize")   # fault-injection tests: killed with the split half written
     np.save(out_dir / "lang.npy", np.asarray([r.get("lang", "") for r in records], dtype=str))
     integrity.seal(out_dir)
 
