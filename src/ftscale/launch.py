@@ -10,15 +10,19 @@ the kernel drops when they die however they die. So, in order:
 2. refuse with one line if snakemake processes run in the directory anyway (started outside
    `ftscale run`, or job processes left over from a run whose Snakemake alone was killed);
 3. `snakemake --unlock` if a lock is left, since no run can own it now;
-4. remove sealed output directories whose files lost their sealed sizes (ftscale.integrity), so
-   Snakemake rebuilds them;
-5. run Snakemake with the user's arguments, the flock passed down to it.
+4. remove sealed output directories whose files lost their sealed sizes (ftscale.integrity);
+5. run Snakemake with the user's arguments, the flock passed down to it, forcing it (--forcerun)
+   to redo the jobs a killed run left unfinished and the damaged outputs' jobs, and so what
+   depends on them. `rerun-incomplete` alone is not enough: Snakemake deletes a job's outputs
+   when it starts it, and a missing output whose dependents are complete from an earlier run
+   (a job redone after a change, then killed) is not rebuilt.
 
 A dry run (-n) changes nothing, so it goes straight to Snakemake.
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import fcntl
 import os
 import shutil
@@ -32,6 +36,7 @@ from ftscale import integrity
 
 RUN_LOCK = Path(".snakemake") / "ftscale-run.lock"
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"   # where Snakemake's file persistence keeps its locks
+SNAKEMAKE_INCOMPLETE = Path(".snakemake") / "incomplete"   # and its marks of unfinished jobs' outputs
 DRY_RUN_FLAGS = {"-n", "--dry-run", "--dryrun"}
 
 
@@ -104,10 +109,40 @@ def run_snakemake(args: list[str], lock_fd: int) -> int:
             signal.signal(signum, handler)
 
 
-def remove_damaged_outputs(results: Path) -> None:
-    for directory, reason in integrity.damaged(results):
+def unfinished_outputs(workdir: Path) -> list[str]:
+    """Outputs of the jobs a killed run left unfinished: Snakemake's markers in .snakemake/incomplete
+    (file persistence: each the urlsafe base64 of the path, split into '@'-prefixed directories)."""
+    found = []
+    markers = workdir / SNAKEMAKE_INCOMPLETE
+    for marker in sorted(markers.rglob("*") if markers.is_dir() else []):
+        if not marker.is_file() or marker.name == "migration_underway":
+            continue
+        encoded = "".join(part.lstrip("@") for part in marker.relative_to(markers).parts)
+        try:
+            found.append(base64.urlsafe_b64decode(encoded).decode())
+        except ValueError:   # not a marker of this format: leave it to Snakemake
+            continue
+    return found
+
+
+def remove_damaged_outputs(workdir: Path) -> list[str]:
+    """Remove the damaged sealed directories under workdir/results; their paths for --forcerun."""
+    removed = []
+    for directory, reason in integrity.damaged(workdir / "results"):
         print(f"ftscale run: damaged output {reason}: removing {directory} to rebuild it", file=sys.stderr)
         shutil.rmtree(directory)
+        removed.append(str(directory.relative_to(workdir)))
+    return removed
+
+
+def with_forcerun(args: list[str], targets: list[str]) -> list[str]:
+    """args plus --forcerun of targets, merged into the user's own --forcerun/-R if given."""
+    if not targets:
+        return args
+    for i, arg in enumerate(args):
+        if arg in ("-R", "--forcerun"):
+            return [*args[:i + 1], *targets, *args[i + 1:]]
+    return [*args, "--forcerun", *targets]
 
 
 def run(args: list[str]) -> int:
@@ -126,5 +161,8 @@ def run(args: list[str]) -> int:
             unlocked = subprocess.run(snakemake_command([*args, "--unlock"]), capture_output=True, text=True)
             if unlocked.returncode != 0:
                 return run_snakemake(args, lock_fd)   # Snakemake says why itself (a config error, ...)
-        remove_damaged_outputs(workdir / "results")
-        return run_snakemake(args, lock_fd)
+        unfinished = unfinished_outputs(workdir)
+        if unfinished:
+            print(f"ftscale run: redoing the jobs of {len(unfinished)} outputs a killed run left unfinished",
+                  file=sys.stderr)
+        return run_snakemake(with_forcerun(args, [*unfinished, *remove_damaged_outputs(workdir)]), lock_fd)
