@@ -7,7 +7,8 @@ process to reach the point SIGKILLs the whole run, Snakemake included, as a powe
 The points leave different things behind: a token array half written (data stage), a training
 job's resumable state (training), a complete-looking metrics.csv (aggregate). To spare the CPU,
 each starts from a copy of the finished tiny study (the `tiny_run` fixture, the uninterrupted run
-the metrics are compared with) less the output that the killed job rebuilds.
+the metrics are compared with) and is forced (--forcerun) to redo the job that is killed; the run
+again is a plain `ftscale run`.
 """
 import os
 import shutil
@@ -42,11 +43,13 @@ def unsealed_token_dirs(workdir):
 
 # A LoRA run on the model axis: finetune, evaluate and transfer jobs.
 LORA_RUN = "finetune/translation_ende/m2-32768tok/lora-2/df32/seed0"
-# point -> (what is removed from a copy of the finished tiny study, so that the run reaches the
-# point having to redo only that and what depends on it), and a check of what the kill left behind
+# point -> (the output whose job the killed run is forced to redo on a copy of the finished tiny
+# study, so that it reaches the point redoing only that job and what depends on it), and a check
+# of what the kill left behind
 POINTS = {
     "tokenize": ("data/tokens/translation_ende/zero_shot_fr", unsealed_token_dirs),
-    "resume:4": (LORA_RUN, lambda workdir: list((workdir / RESULTS / ".resume" / "finetune").rglob("*.pt"))),
+    "resume:4": (f"{LORA_RUN}/checkpoint",
+                 lambda workdir: list((workdir / RESULTS / ".resume" / "finetune").rglob("*.pt"))),
     "aggregate": ("metrics.csv", lambda workdir: ((workdir / RESULTS / "metrics.csv").exists()
                                                   and not (workdir / RESULTS / "metrics_mean.csv").exists())),
 }
@@ -60,12 +63,10 @@ def assert_same_metrics(expected_dir, actual_dir):
 
 @pytest.mark.parametrize("point", POINTS)
 def test_run_killed_at_a_point_finishes_when_run_again(point, tiny_run, tmp_path):
-    removed, left_behind = POINTS[point]
+    redone, left_behind = POINTS[point]
     workdir = tmp_path / "study"
     shutil.copytree(tiny_run, workdir, symlinks=True)
-    path = workdir / RESULTS / removed
-    shutil.rmtree(path) if path.is_dir() else path.unlink()
-    killed = ftscale_run(workdir, fault=point)
+    killed = ftscale_run(workdir, "--forcerun", f"{RESULTS}/{redone}", fault=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert left_behind(workdir), f"the kill at {point} did not leave what it should"
     assert any((workdir / ".snakemake" / "locks").iterdir()), "the killed run left no Snakemake lock"
