@@ -75,6 +75,10 @@ def test_run_killed_at_a_point_finishes_when_run_again(point, tiny_run, tmp_path
     assert again.returncode == 0, again.stderr[-3000:]
     assert "removing the lock a killed run left" in again.stderr
     assert_same_metrics(tiny_run, workdir)
+    if point.startswith("resume:"):     # the killed training job went on from its saved state
+        log = workdir / RESULTS / "logs" / f"{LORA_RUN}.log"
+        assert "resumed from" in log.read_text()
+        assert not left_behind(workdir), "the resumable state outlived its finished job"
 
 
 def test_a_second_run_in_the_same_directory_is_refused(tmp_path):
