@@ -19,7 +19,7 @@ import sys
 import pandas as pd
 import pytest
 
-from ftscale import launch
+from ftscale import integrity, launch
 from tests.workflow.conftest import ROOT, TINY
 
 pytestmark = pytest.mark.faults
@@ -38,7 +38,7 @@ def ftscale_run(workdir, *args, fault=None) -> subprocess.CompletedProcess:
 
 
 def unsealed_token_dirs(workdir):
-    return [d for d in (workdir / RESULTS / "data" / "tokens").glob("*/*") if not (d / "MANIFEST.json").exists()]
+    return [d for d in (workdir / RESULTS / "data" / "tokens").glob("*/*") if not (d / integrity.MANIFEST).exists()]
 
 
 # A LoRA run on the model axis: finetune, evaluate and transfer jobs.

@@ -53,7 +53,7 @@ def test_a_token_array_changed_in_place_stops_with_one_line(task_split):
 
 def test_an_unsealed_directory_is_not_read(task_split):
     (task_split / integrity.MANIFEST).unlink()           # its job was killed before sealing
-    with pytest.raises(integrity.IntegrityError, match="no MANIFEST.json"):
+    with pytest.raises(integrity.IntegrityError, match=f"no {integrity.MANIFEST}"):
         tokens.TaskSplit(task_split)
 
 
