@@ -15,9 +15,11 @@ $(BIN)/snakemake: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# `ftscale run` is snakemake that recovers after a crash (kill -9, power loss) and refuses a second
+# run in this directory (src/ftscale/launch.py).
 run: $(BIN)/snakemake
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
-	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/$(STUDY)/report.html
+	$(BIN)/ftscale run --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/ftscale run --cores 1 --configfile $(CONFIG) --report results/$(STUDY)/report.html
 
 dry-run: $(BIN)/snakemake
 	$(BIN)/snakemake -n --configfile $(CONFIG)

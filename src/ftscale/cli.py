@@ -9,6 +9,7 @@ Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale -
                 [--objective huber|log-huber] [--delta D] [--heldout "pandas query"] [--bootstrap N]
                 [--seed S] [--json OUT]
     ftscale grid [CONFIG] [--gpu-peak-tflops T] [--utilisation U] [--json OUT]
+    ftscale run [SNAKEMAKE ARGUMENTS ...]
 """
 from __future__ import annotations
 
@@ -185,9 +186,25 @@ def run_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("snakemake_args", nargs="*",
+                        help="passed to snakemake as they are, e.g. --cores all --configfile my-study.yaml")
+
+
+def run_workflow(args: argparse.Namespace) -> int:
+    """Run Snakemake here, after any crash of an earlier run; one run per directory (ftscale.launch)."""
+    from ftscale import launch
+
+    try:
+        return launch.run(args.snakemake_args)
+    except launch.RunRefused as error:
+        raise InputError(str(error))
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {
     "fit": (add_fit_arguments, run_fit),
     "grid": (add_grid_arguments, run_grid),
+    "run": (add_run_arguments, run_workflow),
 }
 
 
@@ -204,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, (add_arguments, run) in SUBCOMMANDS.items():
         summary = (run.__doc__ or name).strip().splitlines()[0]
         add_arguments(commands.add_parser(name, help=summary, description=summary))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"] and argv[1:2] not in (["-h"], ["--help"]):
+        argv = ["run", "--", *argv[1:]]   # everything after `run` is Snakemake's, options included
     args = parser.parse_args(argv)
     _, run = SUBCOMMANDS[args.command]
     try:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ftscale import training
+from ftscale import integrity, training
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
 from ftscale.model import autocast, count_parameters, device, load_model, model_device
 
@@ -318,6 +318,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
             params[name].copy_(best["weights"][name])
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir / "checkpoint"))
+    integrity.seal(out_dir / "checkpoint")
     summary = {
         "method": method, "pet_size": pet_size, "finetune_examples": finetune_examples, "seed": seed,
         "status": status, "steps": step, "best_step": best["step"],
@@ -340,4 +341,5 @@ def load_finetuned(base_dir: Path, checkpoint: Path, method: str):
         return load_model(checkpoint)
     from peft import PeftModel
 
+    integrity.check(checkpoint)
     return PeftModel.from_pretrained(load_model(base_dir), str(checkpoint))

@@ -6,6 +6,7 @@ import os
 
 import torch
 
+from ftscale import integrity
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -58,6 +59,7 @@ def new_model(size: dict, vocab_size: int, max_positions: int, seed: int):
 def load_model(directory):
     from transformers import LlamaForCausalLM
 
+    integrity.check(directory)   # a checkpoint cut short is never loaded
     return LlamaForCausalLM.from_pretrained(str(directory), dtype=torch.float32)
 
 

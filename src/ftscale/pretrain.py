@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale import training
-from ftscale.data.tokens import save_hf_tokenizer
+from ftscale import integrity, training
+from ftscale.data.tokens import load_stream, save_hf_tokenizer
 from ftscale.model import autocast, count_parameters, device, model_device, new_model
 
 
@@ -62,6 +62,7 @@ def save_base_model(model, out_dir: Path, summary: dict, tokenizer_file: Path | 
     if tokenizer_file:   # so that AutoTokenizer.from_pretrained(out_dir) works too
         save_hf_tokenizer(tokenizer_file, partial)
     (partial / "pretrain.json").write_text(json.dumps(summary, indent=1))
+    integrity.seal(partial)    # relative names: the manifest holds after the rename
     shutil.rmtree(out_dir, ignore_errors=True)
     partial.rename(out_dir)
 
@@ -86,8 +87,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     each budget, under the run's own LR schedule (not annealed at the checkpoint)."""
     log = training.Log(log_name)
     training.set_threads(threads)
-    stream = np.load(train_tokens, mmap_mode="r")
-    val_stream = np.load(val_tokens, mmap_mode="r")
+    stream = load_stream(train_tokens)
+    val_stream = load_stream(val_tokens)
     tokens_per_step = batch_size * seq_len
     total_steps = tokens // tokens_per_step
     if tokens > len(stream):

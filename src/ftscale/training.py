@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ftscale import faults
+
 
 def cosine_lr(step: int, total_steps: int, lr_max: float, lr_min: float, warmup_steps: int = 0) -> float:
     """Linear warm-up, then cosine decay from lr_max to lr_min at total_steps."""
@@ -66,6 +68,7 @@ def save_resume_state(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+    faults.point(f"resume:{state.get('step')}")   # fault-injection tests: killed with a state saved
 
 
 def load_resume_state(path: Path | None) -> dict | None:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ftscale import transfer
+from ftscale import integrity, transfer
 from ftscale.data import sources, tokens
 from ftscale.data.tokens import BOS_ID, EOS_ID, SEP_ID
 from ftscale.model import new_model
@@ -31,6 +31,7 @@ def study(tmp_path_factory):
         tokens.write_task_split(tokenizer, rows, root / name)
         sources.write_jsonl(rows, root / f"{name}.jsonl")
     new_model(SIZE, 300, 256, seed=0).save_pretrained(str(root / "base"))
+    integrity.seal(root / "base")   # as the pretrain job does: load_model checks it
     return root
 
 

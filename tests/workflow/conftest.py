@@ -1,11 +1,9 @@
 """Run the real workflow (real Snakemake, real training) on the tiny config in a scratch directory."""
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,17 +34,4 @@ def write_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """The tiny study run once, end to end; tests that change it work on a copy."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    snakemake(workdir, "--cores", "2")
-    return workdir
-
-
-@pytest.fixture
-def tiny_copy(tiny_run, tmp_path) -> Path:
-    workdir = tmp_path / "copy"
-    shutil.copytree(tiny_run, workdir, symlinks=True)
-    return workdir
+# The fixtures tiny_run and tiny_copy are in tests/conftest.py: tests/faults/ shares the one run.

@@ -4,12 +4,15 @@ Layout of a tokenized split (a directory of .npy files, read with mmap_mode="r")
 - pretraining: `tokens.npy`, one stream `<s> line </s> <s> line </s> ...`
 - a task split: `source.npy`, `source_offsets.npy`, `target.npy`, `target_offsets.npy`, `lang.npy`;
   example i's source is source[offsets[i]:offsets[i+1]] (no special tokens; batching adds them).
+Each directory is sealed with a manifest (ftscale.integrity) and checked against it when loaded.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from ftscale import faults, integrity
 
 PAD, BOS, EOS, SEP = "<pad>", "<s>", "</s>", "<sep>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, SEP]          # ids 0, 1, 2, 3 in this order
@@ -54,7 +57,14 @@ def write_pretrain_stream(tokenizer, lines: list[str], out_dir: Path) -> int:
     pieces = [np.asarray([BOS_ID, *ids, EOS_ID], dtype=TOKEN_DTYPE) for ids in encode_lines(tokenizer, lines)]
     stream = np.concatenate(pieces) if pieces else np.zeros(0, TOKEN_DTYPE)
     np.save(out_dir / "tokens.npy", stream)
+    integrity.seal(out_dir)
     return int(stream.size)
+
+
+def load_stream(path: str | Path) -> np.ndarray:
+    """A pretraining stream (`.../tokens.npy`), memory-mapped once its directory checks out."""
+    integrity.check(Path(path).parent)
+    return np.load(path, mmap_mode="r")
 
 
 def _ragged(sequences: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +80,9 @@ def write_task_split(tokenizer, records: list[dict], out_dir: Path) -> None:
         flat, offsets = _ragged(encode_lines(tokenizer, [r[field] for r in records]))
         np.save(out_dir / f"{field}.npy", flat)
         np.save(out_dir / f"{field}_offsets.npy", offsets)
+        faults.point("tokenize")   # fault-injection tests: killed with the split half written
     np.save(out_dir / "lang.npy", np.asarray([r.get("lang", "") for r in records], dtype=str))
+    integrity.seal(out_dir)
 
 
 class TaskSplit:
@@ -78,6 +90,7 @@ class TaskSplit:
 
     def __init__(self, directory: str | Path):
         d = Path(directory)
+        integrity.check(d)
         self.source = np.load(d / "source.npy", mmap_mode="r")
         self.source_offsets = np.load(d / "source_offsets.npy")
         self.target = np.load(d / "target.npy", mmap_mode="r")
