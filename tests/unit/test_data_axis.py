@@ -9,7 +9,7 @@ import pytest
 import yaml
 from safetensors.numpy import load_file
 
-from ftscale import config, grid, plan, pretrain, training
+from ftscale import config, grid, integrity, plan, pretrain, training
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
@@ -90,6 +90,7 @@ def test_bad_checkpoint_budgets_are_one_line(budgets, fragment):
 def stream(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("stream") / "tokens.npy"
     np.save(path, np.random.default_rng(0).integers(4, 300, size=4096, dtype=np.uint16))
+    integrity.seal(path.parent)    # as the tokenize job leaves it
     return path
 
 
