@@ -31,6 +31,7 @@ test: $(BIN)/snakemake
 bench: $(BIN)/snakemake
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_speed.py
+	$(BIN)/python bench/bench_accumulation.py
 	$(BIN)/python bench/bench_fitting.py
 	$(BIN)/python bench/bench_grid.py
 	$(BIN)/python bench/bench_slurm.py

@@ -76,6 +76,7 @@ def finetune_params(wildcards):
         "max_steps": grid.max_steps(config, c.task, c.method),
         "max_epochs": config["finetune"]["max_epochs"],
         "eval_every": config["finetune"]["eval_every"],
+        "patience": config["finetune"]["patience"],
         "max_source": task["max_source_tokens"],
         "max_target": task["max_target_tokens"],
         "seed": config["seed"] + int(wildcards.seed),

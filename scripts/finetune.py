@@ -3,14 +3,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import log_to_file  # noqa: E402
+from ftscale.jobs import SegmentEnd, end_segment, log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
 from ftscale import worker  # noqa: E402
 
 wc = snakemake.wildcards
-worker.run("ftscale.finetune:finetune", log=snakemake.log[0], threads=snakemake.threads,
-           base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
-           dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
-           resume_path=Path(snakemake.params.resume), log_name=f"finetune {wc.condition} seed {wc.seed}",
-           **snakemake.params.run)
+try:
+    worker.run("ftscale.finetune:finetune", log=snakemake.log[0], threads=snakemake.threads,
+               base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
+               dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
+               resume_path=Path(snakemake.params.resume), log_name=f"finetune {wc.condition} seed {wc.seed}",
+               **snakemake.params.run)
+except SegmentEnd as end:   # its time segment is over (params.run's segment_seconds): resubmit to continue
+    end_segment(end)

@@ -41,14 +41,16 @@ def metrics_table(runs: list[dict], summaries: list[str], evals: list[str], pret
         row |= {"dev_loss": summary["dev_loss"], "test_loss": result.get("test_loss"),
                 "bleu": result.get("bleu"), "chrf": result.get("chrf"), "rougeL": result.get("rougeL"),
                 "steps": summary["steps"], "train_seconds": summary["train_seconds"],
-                "status": summary["status"], "trainable_params": summary["trainable_params"]}
+                "status": summary["status"], "stop_reason": summary["stop_reason"], "best_step": summary["best_step"],
+                "trainable_params": summary["trainable_params"]}
         row |= {f"axis_{axis}": axis in run["axes"] for axis in AXES}
         if run.get("transfer"):
             row |= transfer_scores(read_json(Path(eval_path).with_name("transfer.json")))
         rows.append(row)
     table = pd.DataFrame(rows)
     table["pet_size"] = table["pet_size"].astype("Int64")          # empty for FMT
-    first = CONDITION_COLUMNS + ["seed"] + METRIC_COLUMNS + ["status"]
+    # stop_reason: patience, max_steps, max_epochs or diverged; best_step: the step of the checkpoint kept
+    first = CONDITION_COLUMNS + ["seed"] + METRIC_COLUMNS + ["status", "stop_reason", "best_step"]
     return table[first + [c for c in table.columns if c not in first]]
 
 

@@ -1,8 +1,10 @@
 """Finetuning: full model (FMT), prompt tuning and LoRA (both via peft), one loop for all three.
 
 An example is one sequence `<s> source <sep> target </s>`; the loss is the log-likelihood of the
-target tokens (and </s>) only. Adafactor, cosine schedule, a step cap and an epoch cap, dev loss
-every `eval_every` steps; the trainable weights with the best dev loss are the ones saved.
+target tokens (and </s>) only. Adafactor, cosine schedule over the step/epoch cap, dev loss every
+`eval_every` steps, early stopping after `patience` evaluations without a better dev loss; the
+trainable weights with the best dev loss are the ones saved. A batch may be computed in
+micro-batches (gradient accumulation) with the same loss and gradients.
 
 Speed without changing the science (bench/bench_speed.py; tests/unit/test_fast_path.py): examples
 are encoded once per job; a batch (random, as ever) is packed into rows with no padding between
@@ -244,24 +246,59 @@ def subset(split: TaskSplit, size: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
+def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]],
+                         micro_batch_size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward of one optimizer step's batch, in micro-batches (each packed on its own).
+
+    The gradients (and the loss returned) are those of the whole batch's token-level mean target
+    loss: each micro-batch's summed NLL is divided by the WHOLE batch's target-token count, so the
+    micro-batches add up to the full batch's mean, not to a mean of per-micro-batch means
+    (tests/unit/test_accumulation.py). Returns the loss (detached) and that count."""
+    count = torch.tensor(sum(len(ids) - prompt for ids, prompt in batch), device=model_device(model))
+    loss = 0
+    for micro in training.micro_batches(batch, micro_batch_size):
+        nll, _ = target_nll(model, make_batch(model, micro))
+        micro_loss = nll / count
+        micro_loss.backward()
+        loss = loss + micro_loss.detach()
+    return loss, count
+
+
 def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate: float,
              batch_size: int, parameter_scaling: bool, max_steps: int, max_epochs: int, eval_every: int, train_dir: Path,
              dev_dir: Path, finetune_examples: int, max_source: int, max_target: int, seed: int,
              out_dir: Path, resume_path: Path | None = None, log_name: str = "finetune", threads: int = 1,
-             bucket_batches: int = BUCKET_BATCHES) -> dict:
+             bucket_batches: int = BUCKET_BATCHES, patience: int | None = None, micro_batch_size: int | None = None,
+             activation_checkpointing: bool = False, segment_seconds: float | None = None) -> dict:
+    """Train until dev loss has not improved for `patience` evaluations (None: never stop early), or the
+    step or epoch cap; save the weights of the best dev loss. train.json records why it stopped
+    (stop_reason: patience, max_steps, max_epochs or diverged) and the best checkpoint's step.
+
+    batch_size: examples per optimizer step, computed in passes of micro_batch_size examples (None:
+    one pass) with the same loss and gradients. activation_checkpointing: recompute activations in
+    the backward pass (less memory). segment_seconds: after this much training, save the resume state
+    and raise training.SegmentEnd (needs resume_path); the next call continues from it."""
     log = training.Log(log_name)
     training.set_threads(threads)
+    training.check_segment_args(segment_seconds, resume_path)
+    if patience is not None and patience < 1:
+        raise ValueError(f"finetune patience must be a positive number of evaluations, got {patience!r}")
     train, dev = TaskSplit(train_dir), TaskSplit(dev_dir)
     examples = encode_split(train, subset(train, finetune_examples, seed), max_source, max_target)
     lengths = np.array([len(ids) for ids, _ in examples])
     dev_examples = encode_split(dev, range(len(dev)), max_source, max_target)
     steps_per_epoch = math.ceil(len(examples) / batch_size)
+    # The cap, also the cosine schedule's horizon: where patience will stop is not known in advance,
+    # so the learning rate decays over the steps training may take at most.
     total_steps = min(max_steps, max_epochs * steps_per_epoch)
+    cap_reason = "max_steps" if max_steps <= max_epochs * steps_per_epoch else "max_epochs"
 
     training.seed_everything(seed)
     model = attach_method(load_model(base_dir), method, pet_size, seed).to(device())
     if method == "fmt":
         model.requires_grad_(True)
+    if activation_checkpointing:
+        training.checkpoint_activations(causal_lm_of(model))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)
     trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -269,17 +306,23 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     def snapshot():   # on the host: a GPU keeps only the weights it trains
         return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
-    step, history, best = 0, [], {"dev_loss": math.inf, "step": 0, "weights": snapshot()}
+    # evals_since_best: evaluations since the dev loss last improved, the patience counter
+    step, history, best, evals_since_best = 0, [], {"dev_loss": math.inf, "step": 0, "weights": snapshot()}, 0
     state = training.load_resume_state(resume_path)
     if state:
         model.load_state_dict(state["model"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
-        step, history, best = state["step"], state["history"], state["best"]
+        step, history, best, evals_since_best = state["step"], state["history"], state["best"], state["evals_since_best"]
         log(f"resumed from {resume_path} at step {step}")
     log(f"{method} (size {pet_size}): {count_parameters(model, trainable_only=True):,} trainable parameters, "
-        f"{len(examples)} examples, {total_steps} steps")
+        f"{len(examples)} examples, at most {total_steps} steps, patience {patience}")
 
-    status, started, first_step_at = "ok", time.perf_counter(), time.time()
+    def save_state():
+        training.save_resume_state(resume_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                                 "step": step, "history": history, "best": best,
+                                                 "evals_since_best": evals_since_best})
+
+    status, stop_reason, started, first_step_at = "ok", cap_reason, time.perf_counter(), time.time()
     target_tokens = torch.zeros((), dtype=torch.long, device=model_device(model))   # trained on, for throughput figures
     batches, batches_epoch = [], None
     model.train()
@@ -287,11 +330,8 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         epoch, position = divmod(step, steps_per_epoch)
         if epoch != batches_epoch:
             batches, batches_epoch = epoch_batches(lengths, batch_size, seed, epoch, bucket_batches), epoch
-        batch = make_batch(model, [examples[i] for i in batches[position]])
         training.set_lr(optimizer, training.cosine_lr(step, total_steps, learning_rate, learning_rate / 10))
-        nll, count = target_nll(model, batch)
-        loss = nll / count
-        loss.backward()
+        loss, count = accumulate_gradients(model, [examples[i] for i in batches[position]], micro_batch_size)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         target_tokens += count
@@ -302,15 +342,22 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
             history.append({"step": step, "train_loss": train_loss, "dev_loss": dev_loss})
             log(f"step {step}/{total_steps} train {train_loss:.4f} dev {dev_loss:.4f}")
             if not (np.isfinite(train_loss) and np.isfinite(dev_loss)):
-                status = "diverged"
+                status = stop_reason = "diverged"
                 log("loss is not finite: recorded as diverged")
                 break
             if dev_loss < best["dev_loss"]:
-                best = {"dev_loss": dev_loss, "step": step, "weights": snapshot()}
+                best, evals_since_best = {"dev_loss": dev_loss, "step": step, "weights": snapshot()}, 0
+            else:
+                evals_since_best += 1
+            if patience is not None and evals_since_best >= patience:
+                stop_reason = "patience"
+                log(f"no better dev loss for {patience} evaluations: stopping (best at step {best['step']})")
+                break
             if resume_path and step < total_steps:
-                training.save_resume_state(resume_path, {"model": {n: p for n, p in model.state_dict().items()},
-                                                         "optimizer": optimizer.state_dict(), "step": step,
-                                                         "history": history, "best": best})
+                save_state()
+        if step < total_steps and training.segment_over(started, segment_seconds):
+            save_state()
+            raise training.SegmentEnd(step)
 
     with torch.no_grad():   # keep the checkpoint with the best dev loss
         params = dict(model.named_parameters())
@@ -321,7 +368,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     integrity.seal(out_dir / "checkpoint")
     summary = {
         "method": method, "pet_size": pet_size, "finetune_examples": finetune_examples, "seed": seed,
-        "status": status, "steps": step, "best_step": best["step"],
+        "status": status, "stop_reason": stop_reason, "steps": step, "best_step": best["step"],
         "dev_loss": best["dev_loss"] if math.isfinite(best["dev_loss"]) else None,
         "trainable_params": count_parameters(model, trainable_only=True),
         "train_seconds": time.perf_counter() - started, "history": history,

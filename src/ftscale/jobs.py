@@ -1,4 +1,5 @@
-"""What every rule's script does first: send all output to the rule's log."""
+"""What every rule's script does first: send all output to the rule's log; and how a training job
+that ran out of its time segment ends (light: a script imports this before torch)."""
 from __future__ import annotations
 
 import os
@@ -15,3 +16,23 @@ def log_to_file(path: str):
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
     return terminal
+
+
+# EX_TEMPFAIL (sysexits.h): "try again later". A training job's script exits with it when its time
+# segment ends (segment_seconds); Snakemake's --retries submits the job again, which resumes.
+SEGMENT_EXIT_CODE = 75
+
+
+class SegmentEnd(Exception):
+    """A time-limited segment is over: the resume state of `step` is saved, and submitting the same
+    job again continues from it. Raised by pretrain() and finetune() given segment_seconds."""
+
+    def __init__(self, step: int):
+        super().__init__(f"saved at step {step}; resubmit to continue")
+        self.step = step
+
+
+def end_segment(end: SegmentEnd):
+    """What a script does with a SegmentEnd: one log line, then SEGMENT_EXIT_CODE."""
+    print(end, flush=True)
+    sys.exit(SEGMENT_EXIT_CODE)

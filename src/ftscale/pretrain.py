@@ -78,15 +78,38 @@ def staging_dir(resume_path: Path | None, budget: int, out_dir: Path) -> Path:
     return staging_root(resume_path) / f"{budget}tok" if resume_path else out_dir
 
 
+def accumulate_gradients(model, batch: torch.Tensor, micro_batch_size: int | None) -> torch.Tensor:
+    """Forward and backward of one optimizer step's windows, in micro-batches; the gradients are those
+    of the whole batch's mean next-token loss, which is returned (detached).
+
+    Every window has seq_len - 1 predicted tokens, so the batch's mean is the micro-batches' means
+    weighted by their share of the windows (a weight of exactly 1.0 for one pass: bitwise as before)."""
+    loss = 0
+    for micro in training.micro_batches(batch, micro_batch_size):
+        with autocast(model):
+            micro_loss = model(input_ids=micro, labels=micro, use_cache=False).loss   # no KV cache in training
+        micro_loss = micro_loss * (len(micro) / len(batch))
+        micro_loss.backward()
+        loss = loss + micro_loss.detach()
+    return loss
+
+
 def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Path, tokens: int,
              seq_len: int, batch_size: int, lr_max: float, lr_min: float, warmup_steps: int, parameter_scaling: bool,
              seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int = 50,
              checkpoint_every: int = 200, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1,
-             checkpoints: dict[int, Path] | None = None) -> dict:
-    """`checkpoints` (budget in tokens -> directory): base checkpoints saved when the run has seen
-    each budget, under the run's own LR schedule (not annealed at the checkpoint)."""
+             checkpoints: dict[int, Path] | None = None, micro_batch_size: int | None = None,
+             activation_checkpointing: bool = False, segment_seconds: float | None = None) -> dict:
+    """checkpoints (budget in tokens -> directory): base checkpoints saved when the run has seen each
+    budget, under the run's own LR schedule (not annealed at the checkpoint).
+    batch_size: windows per optimizer step, computed in passes of micro_batch_size windows (None: one
+    pass; validation runs in passes of the same size) with the same loss and gradients.
+    activation_checkpointing: recompute activations in the backward pass (less memory).
+    segment_seconds: after this much training, save the resume state and raise training.SegmentEnd
+    (needs resume_path); the next call continues from it."""
     log = training.Log(log_name)
     training.set_threads(threads)
+    training.check_segment_args(segment_seconds, resume_path)
     stream = load_stream(train_tokens)
     val_stream = load_stream(val_tokens)
     tokens_per_step = batch_size * seq_len
@@ -101,36 +124,41 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
 
     training.seed_everything(seed)
     model = new_model(size, vocab_size, seq_len, seed).to(device())
+    if activation_checkpointing:
+        training.checkpoint_activations(model)
     optimizer = training.adafactor(model.parameters(), lr_max, parameter_scaling)
+    # running: the summed loss of the steps since the last log line (their mean is logged)
     step, history, diverged = 0, [], False
+    running = torch.zeros((), device=model_device(model))
     state = training.load_resume_state(resume_path)
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, history = state["step"], state["history"]
+        running.copy_(state["running"])
         log(f"resumed from {resume_path} at step {step}")
     log(f"pretraining {count_parameters(model):,} parameters on {tokens:,} tokens: {total_steps} steps")
 
+    def save_state():
+        training.save_resume_state(resume_path, {"model": model.state_dict(), "step": step, "running": running,
+                                                 "optimizer": optimizer.state_dict(), "history": history})
+
     model.train()
     started = time.perf_counter()
-    running = torch.zeros((), device=model_device(model))
     while step < total_steps:
         lr = training.cosine_lr(step, total_steps, lr_max, lr_min, warmup_steps)
         training.set_lr(optimizer, lr)
         batch = windows(stream, step * tokens_per_step, batch_size, seq_len).to(model_device(model), non_blocking=True)
-        with autocast(model):
-            loss = model(input_ids=batch, labels=batch, use_cache=False).loss   # no KV cache in training
-        loss.backward()
+        running += accumulate_gradients(model, batch, micro_batch_size)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        running += loss.detach()
         step += 1
         if step in checkpoint_at:   # before the log below resets `running`: the loss since the last log line
             budget = checkpoint_at[step]
             summary = {"params": count_parameters(model), "pretrain_tokens": budget, "steps": step,
                        "tokens_seen": step * tokens_per_step, "checkpoint_of": tokens, "lr": lr,
                        "train_loss": running.item() / (step % log_every or log_every),
-                       "val_loss": stream_loss(model, val_stream, seq_len, batch_size), "status": "ok",
+                       "val_loss": stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size), "status": "ok",
                        "train_seconds": time.perf_counter() - started, "history": list(history)}
             save_base_model(model, staging_dir(resume_path, budget, checkpoints[budget]), summary, tokenizer_file)
             log(f"checkpoint at {budget:,} tokens: val loss {summary['val_loss']:.4f}")
@@ -144,11 +172,13 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
                 log("loss is not finite: recorded as diverged")
                 break
         if resume_path and step % checkpoint_every == 0 and step < total_steps:
-            training.save_resume_state(resume_path, {"model": model.state_dict(), "step": step,
-                                                     "optimizer": optimizer.state_dict(), "history": history})
+            save_state()
+        if step < total_steps and training.segment_over(started, segment_seconds):
+            save_state()
+            raise training.SegmentEnd(step)
 
     loop_seconds = time.perf_counter() - started
-    val_loss = float("nan") if diverged else stream_loss(model, val_stream, seq_len, batch_size)
+    val_loss = float("nan") if diverged else stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size)
     summary = {
         "params": count_parameters(model), "pretrain_tokens": tokens, "steps": step,
         "train_loss": history[-1]["train_loss"] if history else float("nan"), "val_loss": val_loss,

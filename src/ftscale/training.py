@@ -1,7 +1,13 @@
-"""What pretraining and finetuning share: the schedule, the optimiser, resumable state, logging.
+"""What pretraining and finetuning share: the schedule, the optimiser, micro-batches, resumable
+state and time-limited segments, logging.
 
 Resumable state lives outside Snakemake's declared outputs (which it deletes before a rerun), is
 written atomically, and is removed once the job's outputs are complete.
+
+A job given `segment_seconds` trains for about that long, saves its resume state and raises
+SegmentEnd (ftscale.jobs); the job's script exits with jobs.SEGMENT_EXIT_CODE and one log line, and the next
+submission of the same job (Snakemake `--retries`) continues from the saved state, to the same
+result as one uninterrupted run (bitwise on CPU: tests/unit/test_segments.py).
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import numpy as np
 import torch
 
 from ftscale import faults
+from ftscale.jobs import SegmentEnd  # noqa: F401 - raised here, caught by the jobs' scripts
 
 
 def cosine_lr(step: int, total_steps: int, lr_max: float, lr_min: float, warmup_steps: int = 0) -> float:
@@ -32,6 +39,23 @@ def adafactor(parameters, lr: float, parameter_scaling: bool):
     from transformers import Adafactor
 
     return Adafactor(parameters, lr=lr, scale_parameter=parameter_scaling, relative_step=False, warmup_init=False)
+
+
+def micro_batches(batch, micro_batch_size: int | None) -> list:
+    """The batch (a list of examples or a tensor of windows) cut into consecutive micro-batches of at
+    most micro_batch_size; None: the whole batch in one pass."""
+    if micro_batch_size is None:
+        return [batch]
+    if micro_batch_size < 1:
+        raise ValueError(f"micro_batch_size must be a positive integer, got {micro_batch_size!r}")
+    return [batch[start:start + micro_batch_size] for start in range(0, len(batch), micro_batch_size)]
+
+
+def checkpoint_activations(causal_lm) -> None:
+    """Recompute each decoder layer's activations in the backward pass instead of keeping them (less
+    memory, about a third more compute; same gradients). Non-reentrant: it needs no input that
+    requires grad, so it works for the frozen embeddings of LoRA and prompt tuning too."""
+    causal_lm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
 def set_lr(optimizer, lr: float) -> None:
@@ -60,7 +84,7 @@ class Log:
 
 
 def save_resume_state(path: Path, state: dict) -> None:
-    """Atomic: a kill mid-write leaves the previous state intact."""
+    """Atomic: a kill mid-write leaves the previous state intact. `state` holds the "step" it saves."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {**state, "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
              "python_rng": random.getstate(),
@@ -68,7 +92,7 @@ def save_resume_state(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
-    faults.point(f"resume:{state.get('step')}")   # fault-injection tests: killed with a state saved
+    faults.point(f"resume:{state['step']}")   # fault-injection tests: killed with a state saved
 
 
 def load_resume_state(path: Path | None) -> dict | None:
@@ -81,6 +105,18 @@ def load_resume_state(path: Path | None) -> dict | None:
     if state.get("cuda_rng") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state
+
+
+def segment_over(started: float, segment_seconds: float | None) -> bool:
+    """Whether this process has trained for segment_seconds (None: no limit) since `started`
+    (time.perf_counter())."""
+    return segment_seconds is not None and time.perf_counter() - started >= segment_seconds
+
+
+def check_segment_args(segment_seconds: float | None, resume_path: Path | None) -> None:
+    if segment_seconds is not None and (segment_seconds <= 0 or resume_path is None):
+        raise ValueError(f"segment_seconds={segment_seconds!r} needs a positive limit and a resume_path "
+                         f"(got resume_path={resume_path})")
 
 
 def derive_seed(*parts) -> int:

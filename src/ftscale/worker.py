@@ -29,6 +29,8 @@ import time
 import traceback
 from pathlib import Path
 
+from ftscale.jobs import SegmentEnd
+
 PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama", "peft", "sacrebleu",
            "rouge_score.rouge_scorer", "numpy", "pandas")
 IDLE_SECONDS = 120
@@ -139,6 +141,8 @@ def _run_in_worker(target: str, log: str | None, kwargs: dict) -> bool:
     except (FileNotFoundError, ConnectionRefusedError, ConnectionError):
         _start_server(path)
         return False
+    if reply.get("segment_end") is not None:   # as in-process: the script exits with SEGMENT_EXIT_CODE
+        raise SegmentEnd(reply["segment_end"])
     if reply["error"]:
         sys.exit(f"job failed in the warm worker (traceback in {log}): {reply['error']}")
     return True
@@ -159,7 +163,7 @@ def _start_server(path: Path) -> subprocess.Popen:
 
 def _child(conn: socket.socket, request: dict, client_pid: int) -> None:
     """In the forked child: become the job, run it, report back."""
-    error = None
+    error, segment_end = None, None
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     threading.Thread(target=_exit_with_client, args=(client_pid,), daemon=True).start()
     try:
@@ -176,11 +180,14 @@ def _child(conn: socket.socket, request: dict, client_pid: int) -> None:
             sys.stdout = sys.stderr = log
         call(request["target"], request["kwargs"])
     except BaseException as exc:   # noqa: BLE001 - everything goes back to the job
-        traceback.print_exc()
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if type(exc).__name__ == SegmentEnd.__name__:   # the job's own (re-imported) ftscale.jobs class
+            segment_end = exc.step
+        else:
+            traceback.print_exc()
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     try:
         sys.stdout.flush()
-        _send(conn, {"error": error})
+        _send(conn, {"error": error, "segment_end": segment_end})
     finally:
         os._exit(0)
 

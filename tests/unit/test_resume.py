@@ -1,11 +1,11 @@
 """A training job killed mid-run resumes from its checkpoint and ends exactly where an
-uninterrupted run ends (bitwise on CPU)."""
+uninterrupted run ends (bitwise on CPU). The kill is deterministic: the process kills itself with
+SIGKILL right after saving the resume state of a given step (FTSCALE_FAULT=resume:<step>, ftscale.faults)."""
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -41,28 +41,48 @@ def base(tmp_path_factory):
     return root
 
 
-def finetune_process(base, method, pet, lr, out, resume):
-    return subprocess.Popen([sys.executable, "-c", RUN, str(base / "base"), method, str(pet), str(lr),
-                             str(base / "task"), str(out), str(resume)], stdout=subprocess.PIPE, text=True)
+PRETRAIN = """
+import sys
+from pathlib import Path
+from ftscale import pretrain
+root = Path(sys.argv[1])
+pretrain.pretrain(size=dict(layers=1, heads=2, head_dim=8, ffn_dim=32, model_dim=16), vocab_size=300,
+                  train_tokens=root / "stream" / "tokens.npy", val_tokens=root / "stream" / "tokens.npy", tokens=4096,
+                  seq_len=32, batch_size=8, lr_max=1e-2, lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0,
+                  out_dir=Path(sys.argv[2]), resume_path=Path(sys.argv[3]), log_every=3, checkpoint_every=4)
+"""
+
+
+def run(code, args, kill_after_step=None):
+    """The job in a fresh process; with kill_after_step, it SIGKILLs itself once that step's state is saved."""
+    env = dict(os.environ)
+    env.pop("FTSCALE_FAULT", None)
+    env.pop("FTSCALE_RUN_PGID", None)
+    if kill_after_step is not None:
+        env["FTSCALE_FAULT"] = f"resume:{kill_after_step}"
+    # a session of its own: the fault kills the job's whole process group, not pytest's
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True,
+                          start_new_session=True)
+
+
+def killed_then_resumed(code, args, resume, outputs, kill_after_step):
+    killed = run(code, args, kill_after_step)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert resume.exists(), "no resumable state was written"
+    assert not outputs.exists()                                      # killed before the end
+    again = run(code, args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resumed from {resume} at step {kill_after_step}" in again.stdout
+    assert not resume.exists()                                       # removed once complete
 
 
 @pytest.mark.parametrize("method, pet, lr", [("fmt", 0, 1e-3), ("lora", 2, 1e-2)])
-def test_killed_run_resumes_to_identical_result(base, tmp_path, method, pet, lr):
-    straight = finetune_process(base, method, pet, lr, tmp_path / "straight", tmp_path / "straight.pt")
-    assert straight.wait() == 0
-    resume = tmp_path / "killed.pt"
-    killed = finetune_process(base, method, pet, lr, tmp_path / "killed", resume)
-    deadline = time.monotonic() + 120
-    while not resume.exists() and killed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert resume.exists(), "no resumable state was written"
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.wait()
-    assert not (tmp_path / "killed" / "train.json").exists()        # killed before the end
-    again = finetune_process(base, method, pet, lr, tmp_path / "killed", resume)
-    output = again.communicate()[0]
-    assert again.returncode == 0
-    assert "resumed from" in output
+def test_killed_finetuning_resumes_to_identical_result(base, tmp_path, method, pet, lr):
+    def args(name):
+        return [base / "base", method, pet, lr, base / "task", tmp_path / name, tmp_path / f"{name}.pt"]
+
+    assert run(RUN, args("straight")).returncode == 0
+    killed_then_resumed(RUN, args("killed"), tmp_path / "killed.pt", tmp_path / "killed" / "train.json", 10)
     first = json.loads((tmp_path / "straight" / "train.json").read_text())
     second = json.loads((tmp_path / "killed" / "train.json").read_text())
     assert second["steps"] == first["steps"] == 30
@@ -70,4 +90,16 @@ def test_killed_run_resumes_to_identical_result(base, tmp_path, method, pet, lr)
     weights = "model.safetensors" if method == "fmt" else "adapter_model.safetensors"
     assert (tmp_path / "straight" / "checkpoint" / weights).read_bytes() == \
         (tmp_path / "killed" / "checkpoint" / weights).read_bytes()
-    assert not resume.exists()                                       # removed once complete
+
+
+def test_killed_pretraining_resumes_to_identical_result(base, tmp_path):
+    assert run(PRETRAIN, [base, tmp_path / "straight", tmp_path / "straight.pt"]).returncode == 0
+    # Killed at step 8 of 16, between two log lines (every 3 steps): the running loss resumes too.
+    killed_then_resumed(PRETRAIN, [base, tmp_path / "killed", tmp_path / "killed.pt"], tmp_path / "killed.pt",
+                        tmp_path / "killed" / "pretrain.json", 8)
+    first = json.loads((tmp_path / "straight" / "pretrain.json").read_text())
+    second = json.loads((tmp_path / "killed" / "pretrain.json").read_text())
+    assert second["steps"] == first["steps"] == 16
+    assert second["history"] == first["history"] and second["val_loss"] == first["val_loss"]
+    assert (tmp_path / "straight" / "model.safetensors").read_bytes() == \
+        (tmp_path / "killed" / "model.safetensors").read_bytes()

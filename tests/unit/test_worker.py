@@ -18,6 +18,7 @@ from typing import NamedTuple
 import pytest
 
 from ftscale import worker
+from ftscale.jobs import SegmentEnd
 
 NOBODY = 65534
 JOB = "tests.unit.test_worker:record_process"
@@ -93,6 +94,14 @@ def record_process(path):
     """A job that says which process ran it: the caller's own, or a child of the server."""
     print("the job ran")
     Path(path).write_text(f"{os.getpid()} {os.getppid()}")
+
+
+def end_a_segment(path, step):
+    """A training job whose time segment ends (ftscale.jobs.SegmentEnd), after saying who ran it."""
+    from ftscale.jobs import SegmentEnd
+
+    record_process(path)
+    raise SegmentEnd(step)
 
 
 def job_pids(path: Path) -> tuple[int, int]:
@@ -171,6 +180,17 @@ def test_failure_in_worker_is_reported_with_the_log(warm_server, tmp_path):
     with pytest.raises(SystemExit, match="warm worker.*FileNotFoundError"):
         worker.run("ftscale.config:load", log=str(log), path=str(tmp_path / "missing.yaml"))
     assert "Traceback" in log.read_text()
+
+
+def test_a_segment_end_in_the_worker_reaches_the_job_as_in_process(warm_server, tmp_path):
+    """The script turns SegmentEnd into exit code 75 (resubmit): the worker must hand it back as such,
+    not as a failed job."""
+    with pytest.raises(SegmentEnd) as end:
+        worker.run("tests.unit.test_worker:end_a_segment", log=str(tmp_path / "job.log"),
+                   path=str(tmp_path / "pids.txt"), step=7)
+    assert end.value.step == 7
+    assert job_pids(tmp_path / "pids.txt")[1] == warm_server.pid   # it did run in the worker
+    assert "Traceback" not in (tmp_path / "job.log").read_text()
 
 
 def test_socket_is_0600_in_a_0700_directory_of_the_user(warm_server):

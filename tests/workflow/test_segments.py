@@ -1,0 +1,65 @@
+"""A finetune job in time-limited segments through real Snakemake and the real rule script: a segment
+ends with exit code 75 and one log line, `--retries` resubmits it, and the job finishes where an
+uninterrupted run finishes."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ftscale import finetune
+from tests.unit.test_resume import base  # noqa: F401 - the fixture: a tiny base model and task
+from tests.workflow.conftest import ROOT, SNAKEMAKE
+
+pytestmark = pytest.mark.workflow
+RUN = dict(method="lora", pet_size=2, learning_rate=1e-1, batch_size=4, parameter_scaling=False, max_steps=3,
+           max_epochs=100, eval_every=1, patience=2, finetune_examples=16, max_source=32, max_target=32, seed=5)
+SNAKEFILE = """
+rule finetune:
+    input:
+        base="base", train="task/train", dev="task/dev",
+    output:
+        checkpoint=directory("finetune/{{condition}}/seed{{seed}}/checkpoint"),
+        summary="finetune/{{condition}}/seed{{seed}}/train.json",
+    params:
+        run={run},
+        resume="resume/{{condition}}/seed{{seed}}.pt",
+    log:
+        "logs/{{condition}}/seed{{seed}}.log",
+    script:
+        "{script}"
+"""
+TARGET = "finetune/c/seed0/train.json"
+
+
+def snakemake(workdir, *args):
+    env = dict(os.environ, FTSCALE_WORKER="0")   # the job in its own process, as on a SLURM node
+    return subprocess.run([str(SNAKEMAKE), "-s", "Snakefile", "--cores", "1", *args, TARGET], cwd=workdir,
+                          env=env, capture_output=True, text=True)
+
+
+def test_segments_exit_75_and_retries_continue_to_the_uninterrupted_result(base, tmp_path):  # noqa: F811
+    straight = finetune.finetune(base_dir=base / "base", train_dir=base / "task" / "train",
+                                 dev_dir=base / "task" / "dev", out_dir=tmp_path / "straight", **RUN)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    for name in ("base", "task"):
+        shutil.copytree(base / name, workdir / name)
+    (workdir / "Snakefile").write_text(SNAKEFILE.format(run=RUN | {"segment_seconds": 1e-9},
+                                                        script=ROOT / "scripts" / "finetune.py"))
+
+    first = snakemake(workdir)
+    assert first.returncode != 0 and "exit status 75" in first.stdout + first.stderr
+    log = (workdir / "logs" / "c" / "seed0.log").read_text()
+    assert "saved at step 1; resubmit to continue\n" in log and "Traceback" not in log
+    assert (workdir / "resume" / "c" / "seed0.pt").exists() and not (workdir / TARGET).exists()
+
+    second = snakemake(workdir, "--retries", "5")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed from resume/c/seed0.pt at step 2" in (workdir / "logs" / "c" / "seed0.log").read_text()
+    summary = json.loads((workdir / TARGET).read_text())
+    timing = ("train_seconds", "first_step_at", "target_tokens")
+    assert {k: v for k, v in summary.items() if k not in timing} == \
+        {k: v for k, v in straight.items() if k not in timing}
+    assert not (workdir / "resume" / "c" / "seed0.pt").exists()
