@@ -22,7 +22,8 @@ rule pretrain:
         resume=lambda wc: resume_path("pretrain", grid.pretrain_id(wc.family, wc.model, wc.tokens)),
     threads: config["pretrain"]["threads"]
     resources:
-        **resources_of(pretrain_resources),
+        **resources_of("pretrain", pretrain_plan),
+    retries: segment_retries("pretrain")
     log:
         f"{LOGS}/pretrain/{{family}}/{{model}}-{{tokens}}tok.log",
     benchmark:
