@@ -59,8 +59,13 @@ def test_grid_command_writes_grid_json(tmp_path, capsys):
     out = tmp_path / "grid.json"
     assert cli.main(["grid", str(TINY), "--json", str(out)]) == 0
     written = json.loads(out.read_text())
-    assert {"pretrain_runs", "finetune_runs", "gpu_hours", "jobs", "flops"} <= set(written)
-    assert "jobs per rule" in capsys.readouterr().out
+    assert {"pretrain_runs", "finetune_runs", "gpu_hours", "jobs", "flops", "base_models", "gpu_memory_gb"} <= set(written)
+    rules = {"pretrain", "finetune", "evaluate", "transfer", "base_transfer"}
+    for key in ("gpus_per_job", "peak_gpu_memory_gb", "max_runtime_minutes", "max_host_memory_gb"):
+        assert set(written[key]) == rules, key
+    assert written["gpus_per_job"]["finetune"] == 0 and written["base_models"] == 3   # CPU jobs; m1, m2, m1 on less data
+    out = capsys.readouterr().out
+    assert "jobs per rule" in out and "the largest request of its jobs" in out
 
 
 def test_grid_command_bad_config_is_one_line(tmp_path, capsys):

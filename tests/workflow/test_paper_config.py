@@ -92,14 +92,15 @@ def test_every_paper_job_fits_the_partition_and_a_node(slurm_dry_run):
     for rule, wildcards, resources in jobs:
         assert resources.get("runtime", 0) <= cluster["max_runtime_minutes"], (rule, wildcards)
         assert resources.get("mem_mb", 0) <= cluster["node_memory_gb"] * 1000, (rule, wildcards)
-    group: dict[str, dict[str, int]] = {}
+    group: dict[str, dict[str, dict[str, int]]] = {}
     for rule, wildcards, resources in jobs:
         if rule in ("finetune", "evaluate", "transfer"):
-            group.setdefault(wildcards, {})[rule] = resources["runtime"]
+            group.setdefault(wildcards, {})[rule] = resources
     assert len(group) == 3819
-    for run, runtime in group.items():
-        total = runtime["finetune"] + max(runtime["evaluate"], runtime.get("transfer", 0))
-        assert total <= cluster["max_runtime_minutes"], run
+    for run, members in group.items():
+        after = [members["evaluate"]] + ([members["transfer"]] if "transfer" in members else [])
+        assert members["finetune"]["runtime"] + max(r["runtime"] for r in after) <= cluster["max_runtime_minutes"], run
+        assert sum(r["mem_mb"] for r in after) <= cluster["node_memory_gb"] * 1000, run
     assert max(r["gpu"] for rule, _, r in jobs if rule == "pretrain") > 1
 
 
