@@ -117,7 +117,8 @@ def condition_plan(rule, condition):
         return job_plan(rule, condition.id, lambda: plan.evaluate_job(config, condition))
     if rule == "transfer":
         return job_plan(rule, condition.id, lambda: plan.transfer_job(config, condition))
-    after = [condition_plan("evaluate", condition)] + ([condition_plan("transfer", condition)] if has_transfer(condition) else [])
+    transfer = [condition_plan("transfer", condition)] if has_transfer(condition) else []
+    after = [condition_plan("evaluate", condition), *transfer]
     return job_plan(rule, condition.id, lambda: plan.finetune_job(config, condition, after))
 
 

@@ -132,7 +132,6 @@ class JobPlan:
         return self.memory.total / memory.GB if self.gpus else 0.0
 
 
-
 def gpu_counts(cluster: dict, batch: int, training: bool) -> list[int]:
     """GPU counts a job may use, fewest first: evaluation runs on one; training from cluster.gpus up
     to cluster.max_gpus_per_job, whole nodes beyond one, each GPU an equal share of the batch."""
@@ -171,6 +170,9 @@ def plan_job(config: dict, rule: str, label: str, work: memory.Workload, batch: 
     runtime limit; at the cap, resumable segments."""
     cluster = cluster_options(config)
     limit = limit_minutes or cluster["max_runtime_minutes"]
+    if limit <= JOB_STARTUP_MINUTES + SEGMENT_EXIT_MARGIN_MINUTES:
+        raise PlanError(f"{rule} {label} has {limit} minutes left of cluster.max_runtime_minutes "
+                        f"{cluster['max_runtime_minutes']} (after its run group's other jobs): too little to train in")
     if not cluster["gpus"]:
         hours = compute_hours(flops, 1, cluster)
         minutes, segments = runtime_request(cluster, hours, limit)
@@ -209,8 +211,8 @@ def pretrain_job(config: dict, model: str, tokens: int) -> JobPlan:
     p, shape = config["pretrain"], memory.Shape.of(config, model)
     work = memory.Workload(shape, "pretrain", None, training=True, tokens=p["seq_len"], logit_tokens=p["seq_len"])
     pinned_batch = p["batch_size"] * p["seq_len"] * memory.TOKEN_BYTES_HOST
-    return plan_job(config, "pretrain", f"{model} on {tokens:,} tokens", work, p["batch_size"], 6 * memory.parameters(shape) * tokens,
-                    pinned_batch, p["threads"])
+    return plan_job(config, "pretrain", f"{model} on {tokens:,} tokens", work, p["batch_size"],
+                    6 * memory.parameters(shape) * tokens, pinned_batch, p["threads"])
 
 
 def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] | None = None) -> JobPlan:
@@ -225,14 +227,16 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
                                          example_tokens(config, condition.task))
     after = after or run_group_jobs(config, condition)
     limit = cluster_options(config)["max_runtime_minutes"] - max(job.runtime_minutes for job in after)
-    return plan_job(config, "finetune", condition.id, work, config["finetune"]["methods"][condition.method]["batch_size"],
+    batch = config["finetune"]["methods"][condition.method]["batch_size"]
+    return plan_job(config, "finetune", condition.id, work, batch,
                     6 * memory.parameters(shape) * finetune_tokens(config, condition), data,
                     config["finetune"]["threads"], limit)
 
 
 def run_group_jobs(config: dict, condition: grid.Condition) -> list[JobPlan]:
     """The jobs after a finetuning run in its allocation: its evaluation, and its transfer if any."""
-    return [evaluate_job(config, condition)] + ([transfer_job(config, condition)] if grid.has_transfer(config, condition) else [])
+    transfer = [transfer_job(config, condition)] if grid.has_transfer(config, condition) else []
+    return [evaluate_job(config, condition), *transfer]
 
 
 def evaluate_job(config: dict, condition: grid.Condition) -> JobPlan:

@@ -172,3 +172,11 @@ def test_a_job_no_gpu_fits_is_one_line_naming_it(paper, tmp_path, capsys):
     assert cli.main(["grid", str(config), "--json", str(tmp_path / "g.json")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("ftscale grid:") and "gpu_memory_gb 8" in error and "\n" not in error
+
+
+def test_a_run_group_that_leaves_finetune_no_time_is_one_line(tiny):
+    """max_runtime_minutes 30 less the evaluation's 11 (10 minutes' start-up and its compute)
+    leaves 19, under the 20 of a segment's start-up and exit margin."""
+    condition = next(iter(grid.expand_conditions(tiny).values()))
+    with pytest.raises(plan.PlanError, match=r"^finetune .* has 19 minutes left of cluster.max_runtime_minutes 30"):
+        plan.finetune_job({**tiny, "cluster": {"max_runtime_minutes": 30}}, condition)
