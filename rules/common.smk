@@ -1,6 +1,5 @@
 # The config expanded into the study grid (one source of truth: ftscale.grid), and the small input
 # functions the rules share.
-import math
 import sys
 from pathlib import Path
 
@@ -144,7 +143,7 @@ def resources_of(rule, plan_of):
     segment; on GPUs also the GPU count, CPUs per node (threads x processes) and, for training,
     nodes (evaluation runs on one GPU; a `nodes` there would add up with its group neighbour's)."""
     resources = {
-        "mem_mb": lambda wc: CLUSTER["mem_mb"].get(rule) or math.ceil(plan_of(wc).host_memory_bytes / 1e6),
+        "mem_mb": lambda wc: CLUSTER["mem_mb"].get(rule) or plan_of(wc).host_memory_mb,
         "runtime": lambda wc: CLUSTER["runtime_minutes"].get(rule) or plan_of(wc).runtime_minutes,
     }
     if not CLUSTER["gpus"]:

@@ -128,6 +128,11 @@ class JobPlan:
     cpus: int                     # per node
 
     @property
+    def host_memory_mb(self) -> int:
+        """What sbatch --mem asks for (MB, per node)."""
+        return math.ceil(self.host_memory_bytes / 1e6)
+
+    @property
     def peak_gpu_memory_gb(self) -> float:
         return self.memory.total / memory.GB if self.gpus else 0.0
 

@@ -115,6 +115,6 @@ def test_a_16b_finetune_asks_for_the_planned_gpus(tmp_path):
     for model, got in resources.items():
         planned = plan.finetune_job(paper, grid.expand_conditions(paper)[f"translation_ende/{model}-283000000000tok/fmt/df100000"])
         assert (got["gpu"], got["nodes"], got["runtime"]) == (planned.gpus, planned.nodes, planned.runtime_minutes)
-        assert got["mem_mb"] == -(-planned.host_memory_bytes // 1e6)
+        assert got["mem_mb"] == planned.host_memory_mb
     assert resources["16B"]["gpu"] > resources["1B"]["gpu"] >= 1
     assert resources["16B"]["mem_mb"] > resources["1B"]["mem_mb"]
