@@ -75,6 +75,9 @@ def finetune_params(wildcards):
         "max_source": task["max_source_tokens"],
         "max_target": task["max_target_tokens"],
         "seed": config["seed"] + int(wildcards.seed),
+        # examples per forward pass (gradients accumulate over the batch): what fits the job's GPU
+        # (ftscale.plan); None on the CPU: the whole batch at once
+        "micro_batch_size": finetune_plan(wildcards).micro_batch_size,
     }
 
 
@@ -141,7 +144,8 @@ def base_transfer_plan(wildcards):
 def resources_of(rule, plan_of):
     """A rule's `resources:` from its jobs' plans: host memory per node (mem_mb) and runtime per
     segment; on GPUs also the GPU count, CPUs per node (threads x processes) and, for training,
-    nodes (evaluation runs on one GPU; a `nodes` there would add up with its group neighbour's)."""
+    nodes (evaluation runs on one GPU; a `nodes` there would add up with its group neighbour's)
+    and segment_seconds (the scripts pass it to the training loop; absent: no segments)."""
     resources = {
         "mem_mb": lambda wc: CLUSTER["mem_mb"].get(rule) or plan_of(wc).host_memory_mb,
         "runtime": lambda wc: CLUSTER["runtime_minutes"].get(rule) or plan_of(wc).runtime_minutes,
@@ -151,6 +155,9 @@ def resources_of(rule, plan_of):
     resources |= {"gpu": lambda wc: plan_of(wc).gpus, "cpus_per_task": lambda wc: plan_of(wc).cpus}
     if rule in ("pretrain", "finetune"):
         resources["nodes"] = lambda wc: plan_of(wc).nodes
+        # when the training loop saves its state and exits (75) to be resubmitted; a resource,
+        # not a param: it changes when a runtime estimate does, never what the job computes
+        resources["segment_seconds"] = lambda wc: int(plan_of(wc).segment_seconds)
     return resources | ({"gpu_model": CLUSTER["gpu_model"]} if CLUSTER["gpu_model"] else {})
 
 

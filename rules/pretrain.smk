@@ -19,6 +19,7 @@ rule pretrain:
         warmup_steps=config["pretrain"]["warmup_steps"],
         parameter_scaling=config["pretrain"]["parameter_scaling"],
         seed=config["seed"],
+        micro_batch_size=lambda wc: pretrain_plan(wc).micro_batch_size,   # None on the CPU: the whole batch
         resume=lambda wc: resume_path("pretrain", grid.pretrain_id(wc.family, wc.model, wc.tokens)),
     threads: config["pretrain"]["threads"]
     resources:

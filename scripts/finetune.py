@@ -13,4 +13,4 @@ worker.run("ftscale.finetune:finetune", log=snakemake.log[0], threads=snakemake.
            base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
            dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
            resume_path=Path(snakemake.params.resume), log_name=f"finetune {wc.condition} seed {wc.seed}",
-           **snakemake.params.run)
+           segment_seconds=snakemake.resources.get("segment_seconds"), **snakemake.params.run)

@@ -16,4 +16,5 @@ worker.run("ftscale.pretrain:pretrain", log=snakemake.log[0], threads=snakemake.
            batch_size=p.batch_size, lr_max=p.lr_max, lr_min=p.lr_min, warmup_steps=p.warmup_steps,
            parameter_scaling=p.parameter_scaling, seed=derive_seed(p.seed, wc.family, wc.model),
            out_dir=Path(snakemake.output[0]), resume_path=Path(p.resume),
-           tokenizer_file=Path(snakemake.input.tokenizer), log_name=f"pretrain {wc.family}/{wc.model}-{wc.tokens}tok")
+           tokenizer_file=Path(snakemake.input.tokenizer), log_name=f"pretrain {wc.family}/{wc.model}-{wc.tokens}tok",
+           micro_batch_size=p.micro_batch_size, segment_seconds=snakemake.resources.get("segment_seconds"))
