@@ -80,6 +80,9 @@ def finetune_params(wildcards):
         "max_source": task["max_source_tokens"],
         "max_target": task["max_target_tokens"],
         "seed": config["seed"] + int(wildcards.seed),
+        # examples per forward pass (gradients accumulate over the batch): what fits the job's GPU
+        # (ftscale.plan); None on the CPU: the whole batch at once
+        "micro_batch_size": finetune_plan(wildcards).micro_batch_size,
     }
 
 
@@ -93,49 +96,96 @@ def base_checkpoint(wildcards):
     return pretrain_dir(c.family, c.model, c.pretrain_tokens)
 
 
-# Resources for a scheduler: estimated from parameters and tokens, times a safety factor, with
-# per-rule overrides in config["cluster"]. A local run ignores mem_mb/runtime beyond scheduling.
-CLUSTER = {"gpus": 0, "gpu_model": None, "flops_per_second": 2.0e10, "safety_factor": 3.0,
-           "min_runtime_minutes": 10, "mem_mb": {}, "runtime_minutes": {}} | config.get("cluster", {})
-BASE_MEM_MB = 2500   # Python, torch, transformers and peft resident before any model
+# Resources for a scheduler, from ftscale.plan: GPUs, nodes, CPUs, host memory per node and runtime
+# of every job (the memory and time model lives there). cluster.gpus 0: CPU jobs, gpu=0 as a plain
+# value (a callable costs Snakemake a signature inspection per job). Per-rule overrides of mem_mb and
+# runtime in config["cluster"]. A local run ignores these beyond scheduling.
+CLUSTER = plan.cluster_options(config)
+JOB_PLANS = {}       # (rule, job key) -> plan: Snakemake asks once per resource
 
 
-def estimate(rule, model, tokens, flops_per_token, batch_tokens):
-    """mem_mb and runtime (minutes) of a job that pushes `tokens` through a model size."""
-    size, params = config["models"][model], plan.model_parameters(config, model)
-    weights_mb = 16 * params / 1e6                 # fp32 weights, gradients, optimiser state, a copy
-    activations_mb = batch_tokens * (34 * size["model_dim"] * size["layers"]
-                                     + 8 * config["data"]["tokenizer_vocab_size"]) / 1e6
-    mem = BASE_MEM_MB + CLUSTER["safety_factor"] * (weights_mb + activations_mb)
-    minutes = CLUSTER["safety_factor"] * flops_per_token * params * tokens / CLUSTER["flops_per_second"] / 60
-    return {
-        "mem_mb": CLUSTER["mem_mb"].get(rule, int(mem)),
-        "runtime": CLUSTER["runtime_minutes"].get(rule, max(CLUSTER["min_runtime_minutes"], int(minutes) + 1)),
+def job_plan(rule, key, make):
+    if (rule, key) not in JOB_PLANS:
+        try:
+            JOB_PLANS[rule, key] = make()
+        except plan.PlanError as error:
+            sys.exit(f"Config error: cluster: {error}")
+    return JOB_PLANS[rule, key]
+
+
+def pretrain_plan(job):
+    """The plan of a pretraining run: `job` is the rule pretrain's wildcards or a grid.PretrainJob."""
+    model, tokens, rule = job.model, int(job.tokens), getattr(job, "rule", "pretrain")
+    return job_plan(rule, (model, tokens), lambda: plan.pretrain_job(config, model, tokens, rule))
+
+
+def condition_plan(rule, condition):
+    """The plan of a condition's finetune, evaluate or transfer job (seeds share theirs)."""
+    if rule == "evaluate":
+        return job_plan(rule, condition.id, lambda: plan.evaluate_job(config, condition))
+    if rule == "transfer":
+        return job_plan(rule, condition.id, lambda: plan.transfer_job(config, condition))
+    transfer = [condition_plan("transfer", condition)] if has_transfer(condition) else []
+    after = [condition_plan("evaluate", condition), *transfer]
+    return job_plan(rule, condition.id, lambda: plan.finetune_job(config, condition, after))
+
+
+def finetune_plan(wildcards):
+    return condition_plan("finetune", condition_of(wildcards))
+
+
+def evaluate_plan(wildcards):
+    return condition_plan("evaluate", condition_of(wildcards))
+
+
+def transfer_plan(wildcards):
+    return condition_plan("transfer", condition_of(wildcards))
+
+
+def base_transfer_plan(wildcards):
+    return job_plan("base_transfer", (wildcards.task, wildcards.model),
+                    lambda: plan.transfer_job(config, task_name=wildcards.task, model=wildcards.model))
+
+
+def resources_of(rule, plan_of):
+    """A rule's `resources:` from its jobs' plans: host memory per node (mem_mb) and runtime per
+    segment; on GPUs also the GPU count, CPUs per node (threads x processes) and, for training,
+    nodes (evaluation runs on one GPU; a `nodes` there would add up with its group neighbour's)
+    and segment_seconds (the scripts pass it to the training loop; absent: no segments)."""
+    resources = {
+        "mem_mb": lambda wc: CLUSTER["mem_mb"].get(rule) or plan_of(wc).host_memory_mb,
+        "runtime": lambda wc: CLUSTER["runtime_minutes"].get(rule) or plan_of(wc).runtime_minutes,
     }
+    if not CLUSTER["gpus"]:
+        return resources | {"gpu": 0}
+    resources |= {"gpu": lambda wc: plan_of(wc).gpus, "cpus_per_task": lambda wc: plan_of(wc).cpus}
+    if rule in ("pretrain", "finetune"):
+        resources["nodes"] = lambda wc: plan_of(wc).nodes
+        # when the training loop saves its state and exits (75) to be resubmitted; a resource,
+        # not a param: it changes when a runtime estimate does, never what the job computes
+        resources["segment_seconds"] = lambda wc: int(plan_of(wc).segment_seconds)
+    return resources | ({"gpu_model": CLUSTER["gpu_model"]} if CLUSTER["gpu_model"] else {})
 
 
-def pretrain_resources(wildcards):
-    p = config["pretrain"]
-    return estimate("pretrain", wildcards.model, int(wildcards.tokens), 6,
-                    p["batch_size"] * p["seq_len"])
+def evaluation_batch_size(plan_of):
+    """Examples per test-loss and decoding batch: on a GPU the planned micro-batch (what fits its
+    memory; batching does not change what is computed), else evaluate.batch_size."""
+    return lambda wc: plan_of(wc).micro_batch_size or config["evaluate"]["batch_size"]
 
 
-def finetune_resources(wildcards):
-    c = condition_of(wildcards)
-    tokens, batch_tokens = plan.finetune_tokens(config, c)
-    return estimate("finetune", c.model, tokens, 6, batch_tokens)
-
-
-def evaluate_resources(wildcards):
-    c = condition_of(wildcards)
-    return estimate("evaluate", c.model, plan.evaluate_tokens(config, c), 2, config["evaluate"]["batch_size"] * 64)
-
-
-def resources_of(estimator):
-    """A rule's `resources:`: memory and runtime per job from one estimator function; the GPUs as
-    configured, as plain values (a callable costs Snakemake a signature inspection per job)."""
-    gpus = {"gpu": CLUSTER["gpus"]} | ({"gpu_model": CLUSTER["gpu_model"]} if CLUSTER["gpu_model"] and CLUSTER["gpus"] else {})
-    return {key: (lambda wildcards, key=key: estimator(wildcards)[key]) for key in ("mem_mb", "runtime")} | gpus
+def segment_retries(rule):
+    """`retries:` of a training rule whose jobs run as resumable segments: a segment ends with a
+    failed exit (75), so Snakemake must resubmit such a job segments - 1 times, plus the retries
+    for real failures (plan.FAILURE_RETRIES; the rule's value replaces --retries). None (CPU
+    jobs, or one segment each): the command line's. Plans every job of the rule, at parse time."""
+    if not CLUSTER["gpus"]:
+        return None
+    if rule == "pretrain":
+        plans = [pretrain_plan(job) for job in PRETRAIN_JOBS.values()]
+    else:
+        plans = [condition_plan("finetune", c) for c in CONDITIONS.values()]
+    extra = max(p.segments for p in plans) - 1
+    return plan.FAILURE_RETRIES + extra if extra else None
 
 
 # Zero- and few-shot translation (evaluate.transfer): translation runs on the chosen axes get a
@@ -177,16 +227,6 @@ transfer_params = {
     "max_source": lambda wc: config["tasks"][transfer_task(wc)]["max_source_tokens"],
     "max_target": lambda wc: config["tasks"][transfer_task(wc)]["max_target_tokens"],
     "max_new_tokens": config["evaluate"]["max_new_tokens"],
-    "batch_size": config["evaluate"]["batch_size"],
     "seed": config["seed"],
 }
 
-
-def transfer_resources(wildcards):
-    c = condition_of(wildcards)
-    return estimate("evaluate", c.model, plan.transfer_tokens(config, c.task, True), 2, config["evaluate"]["batch_size"] * 64)
-
-
-def base_transfer_resources(wildcards):
-    return estimate("evaluate", wildcards.model, plan.transfer_tokens(config, wildcards.task, False), 2,
-                    config["evaluate"]["batch_size"] * 64)

@@ -17,10 +17,10 @@ rule evaluate:
         max_source=lambda wc: config["tasks"][condition_of(wc).task]["max_source_tokens"],
         max_target=lambda wc: config["tasks"][condition_of(wc).task]["max_target_tokens"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],
-        batch_size=config["evaluate"]["batch_size"],
+        batch_size=evaluation_batch_size(evaluate_plan),
     threads: config["finetune"]["threads"]
     resources:
-        **resources_of(evaluate_resources),
+        **resources_of("evaluate", evaluate_plan),
     group:
         "run"
     log:
@@ -47,9 +47,10 @@ rule transfer:
         **transfer_params,
         method=lambda wc: condition_of(wc).method,
         languages=lambda wc: zero_shot_languages(condition_of(wc).task),
+        batch_size=evaluation_batch_size(transfer_plan),
     threads: config["finetune"]["threads"]
     resources:
-        **resources_of(transfer_resources),
+        **resources_of("transfer", transfer_plan),
     group:
         "run"
     log:
@@ -72,9 +73,10 @@ rule base_transfer:
         **transfer_params,
         method="base",
         languages=[],
+        batch_size=evaluation_batch_size(base_transfer_plan),
     threads: config["finetune"]["threads"]
     resources:
-        **resources_of(base_transfer_resources),
+        **resources_of("base_transfer", base_transfer_plan),
     log:
         f"{LOGS}/base_transfer/{{task}}/{{model}}-{{tokens}}tok.log",
     benchmark:

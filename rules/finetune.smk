@@ -14,7 +14,8 @@ rule finetune:
         resume=lambda wc: resume_path("finetune", f"{wc.condition}/seed{wc.seed}"),
     threads: config["finetune"]["threads"]
     resources:
-        **resources_of(finetune_resources),
+        **resources_of("finetune", finetune_plan),
+    retries: segment_retries("finetune")
     group:
         "run"
     log:

@@ -20,7 +20,10 @@ def pretrain_params(job):
             "batch_size": p["batch_size"], "lr_max": p["lr_max"], "lr_min": p["lr_min"],
             "warmup_steps": p["warmup_steps"], "parameter_scaling": p["parameter_scaling"], "seed": config["seed"],
             "resume": resume_path("pretrain", job.id),
-            "checkpoints": {t: pretrain_dir(job.family, job.model, t) for t in job.checkpoints}}
+            "checkpoints": {t: pretrain_dir(job.family, job.model, t) for t in job.checkpoints},
+            # windows per forward pass (gradients accumulate over the batch): what fits the job's GPU
+            # (ftscale.plan); None on the CPU: the whole batch at once
+            "micro_batch_size": pretrain_plan(job).micro_batch_size}
 
 
 def wildcard_job(wildcards):
@@ -36,7 +39,8 @@ rule pretrain:
         run=lambda wc: pretrain_params(wildcard_job(wc)),
     threads: config["pretrain"]["threads"]
     resources:
-        **resources_of(pretrain_resources),
+        **resources_of("pretrain", pretrain_plan),
+    retries: segment_retries("pretrain")
     log:
         f"{LOGS}/pretrain/{{family}}/{{model}}-{{tokens}}tok.log",
     benchmark:
@@ -63,7 +67,8 @@ for job in [job for job in PRETRAIN_JOBS.values() if job.checkpoints]:
             run=pretrain_params(job),
         threads: config["pretrain"]["threads"]
         resources:
-            **resources_of(lambda wc, job=job: pretrain_resources(job)),
+            **resources_of("pretrain", lambda wc, job=job: pretrain_plan(job)),
+        retries: segment_retries("pretrain")
         log:
             f"{LOGS}/pretrain/{job.id}.log",
         benchmark:

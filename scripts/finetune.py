@@ -14,6 +14,6 @@ try:
                base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
                dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
                resume_path=Path(snakemake.params.resume), log_name=f"finetune {wc.condition} seed {wc.seed}",
-               **snakemake.params.run)
-except SegmentEnd as end:   # its time segment is over (params.run's segment_seconds): resubmit to continue
+               segment_seconds=snakemake.resources.get("segment_seconds"), **snakemake.params.run)
+except SegmentEnd as end:   # its time segment is over (resources.segment_seconds): resubmit to continue
     end_segment(end)

@@ -11,8 +11,6 @@ from ftscale import worker  # noqa: E402
 from ftscale.training import derive_seed  # noqa: E402
 
 p = snakemake.params.run
-# The training loop's optional settings, where the rule sets them (its memory and time plan).
-LOOP = ("micro_batch_size", "activation_checkpointing", "segment_seconds")
 try:
     worker.run("ftscale.pretrain:pretrain", log=snakemake.log[0], threads=snakemake.threads,
                size=p["size"], vocab_size=p["vocab_size"], train_tokens=Path(snakemake.input.train) / "tokens.npy",
@@ -23,6 +21,6 @@ try:
                tokenizer_file=Path(snakemake.input.tokenizer),
                checkpoints={tokens: Path(path) for tokens, path in p["checkpoints"].items()},
                log_name=f"pretrain {p['family']}/{p['model']}-{p['tokens']}tok",
-               **{key: p[key] for key in LOOP if key in p})
-except SegmentEnd as end:   # its time segment is over (segment_seconds): resubmit to continue
+               micro_batch_size=p["micro_batch_size"], segment_seconds=snakemake.resources.get("segment_seconds"))
+except SegmentEnd as end:   # its time segment is over (resources.segment_seconds): resubmit to continue
     end_segment(end)

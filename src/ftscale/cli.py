@@ -8,7 +8,7 @@ Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale -
     ftscale fit TABLE.csv --law {power,multiplicative,additive} --x COLUMN [--df COLUMN] --loss COLUMN
                 [--objective huber|log-huber] [--delta D] [--heldout "pandas query"] [--bootstrap N]
                 [--seed S] [--json OUT]
-    ftscale grid [CONFIG] [--gpu-peak-tflops T] [--utilisation U] [--json OUT]
+    ftscale grid [CONFIG] [--gpu-peak-tflops T --utilisation U] [--json OUT]
     ftscale run [SNAKEMAKE ARGUMENTS ...]
 """
 from __future__ import annotations
@@ -151,10 +151,11 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", default="config.yaml", help="study config (default config.yaml)")
-    parser.add_argument("--gpu-peak-tflops", type=float, default=312.0,
-                        help="peak FLOP/s of one GPU, in TFLOP/s (default 312, an A100 in bf16)")
+    parser.add_argument("--gpu-peak-tflops", type=float,
+                        help="peak FLOP/s of one GPU, in TFLOP/s: with --utilisation, replaces the config's "
+                             "cluster.flops_per_second (runtimes, GPU counts, GPU-hours) for this preview")
     parser.add_argument("--utilisation", type=float, default=0.4,
-                        help="share of the peak a job sustains, for GPU-hours (default 0.4)")
+                        help="share of the peak a job sustains (default 0.4; used with --gpu-peak-tflops)")
     parser.add_argument("--json", help="where to write grid.json (default results/<study>/grid.json)")
 
 
@@ -171,9 +172,14 @@ def run_grid(args: argparse.Namespace) -> int:
         raise InputError(f"{args.config}: {error.strerror}")
     except (yaml.YAMLError, study_config.ConfigError) as error:
         raise InputError(f"{args.config}: {str(error).splitlines()[0]}")
-    if not (args.gpu_peak_tflops > 0 and 0 < args.utilisation <= 1):
-        raise InputError("--gpu-peak-tflops must be > 0 and --utilisation in (0, 1]")
-    summary = plan.summarize(config, args.gpu_peak_tflops, args.utilisation)
+    if args.gpu_peak_tflops is not None:
+        if not (args.gpu_peak_tflops > 0 and 0 < args.utilisation <= 1):
+            raise InputError("--gpu-peak-tflops must be > 0 and --utilisation in (0, 1]")
+        config["cluster"] = config.get("cluster", {}) | {"flops_per_second": args.gpu_peak_tflops * 1e12 * args.utilisation}
+    try:
+        summary = plan.summarize(config)
+    except plan.PlanError as error:
+        raise InputError(f"{args.config}: cluster: {error}")
     print(plan.format_summary(summary))
     out = args.json or f"results/{config['study']}/grid.json"
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ftscale import cli, grid, plan
+from ftscale import cli, config as study_config, grid, memory, plan
 from ftscale.model import count_parameters, new_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,13 +36,14 @@ def test_job_counts_equal_snakemakes_dry_run(tiny, tmp_path):
     assert plan.summarize(tiny)["jobs"] == planned
 
 
-def test_compute_is_6nd_for_training_and_scales_with_utilisation(tiny):
-    summary = plan.summarize(tiny, gpu_peak_tflops=100.0, utilisation=0.5)
+def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
+    fast = {**tiny, "cluster": {"flops_per_second": 5e13}}
+    summary = plan.summarize(fast)
     jobs = grid.pretrain_jobs(tiny, grid.expand_conditions(tiny))   # a run's checkpoints cost nothing more
     expected = sum(6 * plan.model_parameters(tiny, job.model) * job.tokens for job in jobs.values())
     assert summary["flops"]["pretrain"] == expected
-    assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / (100e12 * 0.5) / 3600)
-    slower = plan.summarize(tiny, gpu_peak_tflops=100.0, utilisation=0.25)
+    assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / 5e13 / 3600)
+    slower = plan.summarize({**tiny, "cluster": {"flops_per_second": 2.5e13}})
     assert slower["gpu_hours"] == pytest.approx(2 * summary["gpu_hours"])
     assert summary["finetune_runs"] == len(grid.expand_conditions(tiny)) * tiny["finetune"]["seeds"]
 
@@ -58,8 +59,13 @@ def test_grid_command_writes_grid_json(tmp_path, capsys):
     out = tmp_path / "grid.json"
     assert cli.main(["grid", str(TINY), "--json", str(out)]) == 0
     written = json.loads(out.read_text())
-    assert {"pretrain_runs", "finetune_runs", "gpu_hours", "jobs", "flops"} <= set(written)
-    assert "jobs per rule" in capsys.readouterr().out
+    assert {"pretrain_runs", "finetune_runs", "gpu_hours", "jobs", "flops", "base_models", "gpu_memory_gb"} <= set(written)
+    rules = {"pretrain", "pretrain_ende_checkpoints", "finetune", "evaluate", "transfer", "base_transfer"}   # m1: checkpoints
+    for key in ("gpus_per_job", "peak_gpu_memory_gb", "max_runtime_minutes", "max_host_memory_gb"):
+        assert set(written[key]) == rules, key
+    assert written["gpus_per_job"]["finetune"] == 0 and written["base_models"] == 3   # CPU jobs; m1, m2, m1 on less data
+    out = capsys.readouterr().out
+    assert "jobs per rule" in out and "the largest request of its jobs" in out
 
 
 def test_grid_command_bad_config_is_one_line(tmp_path, capsys):
@@ -69,3 +75,108 @@ def test_grid_command_bad_config_is_one_line(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("ftscale grid:") and "finetune.seeds" in error and "\n" not in error
     assert cli.main(["grid", str(tmp_path / "missing.yaml")]) == 2
+
+
+# ---- what each job asks of a cluster (the paper's grid on 80 GB GPUs) ----
+
+PAPER = ROOT / "configs" / "paper.yaml"
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return study_config.load(PAPER)
+
+
+@pytest.fixture(scope="module")
+def paper_plans(paper) -> list:
+    return plan.job_plans(paper)
+
+
+def test_paper_grid_summary_fits_80gb_gpus(paper):
+    summary = plan.summarize(paper)
+    assert summary["finetune_runs"] == 3819 and summary["base_models"] == 19
+    assert summary["gpu_memory_gb"] == 80 and summary["gpus_per_job"]["pretrain"] > 1
+    assert all(0 < gb <= 80 for gb in summary["peak_gpu_memory_gb"].values())
+    cluster = paper["cluster"]
+    assert all(m <= cluster["max_runtime_minutes"] for m in summary["max_runtime_minutes"].values())
+    assert all(gb <= cluster["node_memory_gb"] for gb in summary["max_host_memory_gb"].values())
+
+
+def test_each_job_gets_the_fewest_gpus_and_the_largest_micro_batch_that_fit(paper, paper_plans):
+    cluster = plan.cluster_options(paper)
+    usable = memory.USABLE_GPU_FRACTION * cluster["gpu_memory_gb"] * memory.GB
+    for job in paper_plans:
+        assert job.memory.total <= usable, job
+        assert job.nodes == -(-job.gpus // cluster["gpus_per_node"]) and job.gpus <= cluster["max_gpus_per_job"]
+        if job.rule in ("evaluate", "transfer", "base_transfer"):
+            assert job.gpus == 1 and job.segment_seconds is None and job.segments == 1
+        else:
+            assert job.segment_seconds == (job.runtime_minutes - plan.SEGMENT_EXIT_MARGIN_MINUTES) * 60
+    pretrain_16b = next(p for p in paper_plans if p.rule == "pretrain" and p.memory.weights > 0 and p.gpus > 1)
+    assert pretrain_16b.memory.fsdp_gathered > 0 and pretrain_16b.memory.autocast_copies < pretrain_16b.memory.weights
+
+
+def test_a_micro_batch_one_larger_would_not_fit(paper):
+    """Maximality, for a 1B pretraining job on one GPU: the next divisor of the batch overflows."""
+    job = plan.pretrain_job({**paper, "cluster": {**paper["cluster"], "max_gpus_per_job": 1}}, "1B", 84_000_000_000)
+    share = paper["pretrain"]["batch_size"] // job.gpus
+    bigger = min(m for m in range(job.micro_batch_size + 1, share + 1) if share % m == 0)
+    work = memory.Workload(memory.Shape.of(paper, "1B"), "pretrain", None, True, 1024, 1024)
+    usable = memory.USABLE_GPU_FRACTION * 80 * memory.GB
+    assert memory.device_memory(work, job.micro_batch_size, job.gpus, on_gpu=True).total <= usable
+    assert memory.device_memory(work, bigger, job.gpus, on_gpu=True).total > usable
+
+
+def test_16b_fmt_is_sharded_because_one_gpu_cannot_hold_it(paper):
+    work = memory.Workload(memory.Shape.of(paper, "16B"), "fmt", None, True, 515, 257)
+    assert memory.device_memory(work, 1, 1, on_gpu=True).total > 80 * memory.GB
+    condition = next(c for c in grid.expand_conditions(paper).values() if c.model == "16B" and c.method == "fmt")
+    assert plan.finetune_job(paper, condition).gpus > 1
+
+
+def test_runtime_request_and_segments_by_hand():
+    cluster = {"safety_factor": 2.0, "min_runtime_minutes": 30}
+    assert plan.runtime_request(cluster, 1.0, 600) == (2 * 60 + plan.JOB_STARTUP_MINUTES, 1)
+    assert plan.runtime_request(cluster, 0.01, 600) == (30, 1)
+    # 20 h x 2 = 2400 minutes of work; a segment holds 600 - 10 (start-up) - 10 (exit margin) = 580
+    assert plan.runtime_request(cluster, 20.0, 600) == (600, 5)
+
+
+def test_a_job_too_long_at_the_gpu_cap_runs_as_segments_at_the_limit(paper):
+    capped = {**paper, "cluster": {**paper["cluster"], "max_gpus_per_job": 8, "max_runtime_minutes": 600}}
+    job = plan.pretrain_job(capped, "1B", 84_000_000_000)
+    hours = 6 * plan.model_parameters(paper, "1B") * 84e9 / (8 * paper["cluster"]["flops_per_second"]) / 3600
+    assert (job.gpus, job.runtime_minutes) == (8, 600)
+    assert job.segments == -(-2.0 * hours * 60 // (600 - 20))
+
+
+def test_finetune_leaves_room_for_its_evaluation_and_transfer_in_the_run_group(paper):
+    limit = paper["cluster"]["max_runtime_minutes"]
+    for c in list(grid.expand_conditions(paper).values())[::50]:
+        after = [plan.evaluate_job(paper, c)] + ([plan.transfer_job(paper, c)] if grid.has_transfer(paper, c) else [])
+        assert plan.finetune_job(paper, c).runtime_minutes + max(j.runtime_minutes for j in after) <= limit, c.id
+
+
+def test_cpu_jobs_take_the_whole_batch_and_no_gpu(tiny):
+    for job in plan.job_plans(tiny):
+        assert (job.gpus, job.micro_batch_size, job.segment_seconds) == (0, None, None)
+        assert job.host_memory_bytes == pytest.approx(memory.HOST_BASELINE_BYTES + job.memory.total, rel=0.5)
+
+
+def test_a_job_no_gpu_fits_is_one_line_naming_it(paper, tmp_path, capsys):
+    small = {**paper, "cluster": {**paper["cluster"], "gpu_memory_gb": 8}}
+    with pytest.raises(plan.PlanError, match=r"^transfer .*cluster.gpu_memory_gb 8"):
+        plan.transfer_job(small, next(c for c in grid.expand_conditions(paper).values() if c.model == "16B"))
+    config = tmp_path / "small.yaml"
+    config.write_text(PAPER.read_text().replace("gpu_memory_gb: 80", "gpu_memory_gb: 8"))
+    assert cli.main(["grid", str(config), "--json", str(tmp_path / "g.json")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("ftscale grid:") and "gpu_memory_gb 8" in error and "\n" not in error
+
+
+def test_a_run_group_that_leaves_finetune_no_time_is_one_line(tiny):
+    """max_runtime_minutes 30 less the evaluation's 11 (10 minutes' start-up and its compute)
+    leaves 19, under the 20 of a segment's start-up and exit margin."""
+    condition = next(iter(grid.expand_conditions(tiny).values()))
+    with pytest.raises(plan.PlanError, match=r"^finetune .* has 19 minutes left of cluster.max_runtime_minutes 30"):
+        plan.finetune_job({**tiny, "cluster": {"max_runtime_minutes": 30}}, condition)

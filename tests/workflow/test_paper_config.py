@@ -6,10 +6,9 @@ and method, (model sizes + pretraining budgets [+ PET sizes] - shared) x finetun
 import re
 
 import pytest
-import yaml
 
-from ftscale import config as study_config
-from tests.workflow.conftest import ROOT, planned_jobs, snakemake
+from ftscale import config as study_config, grid, plan
+from tests.workflow.conftest import ROOT, snakemake
 
 pytestmark = pytest.mark.workflow
 PAPER = ROOT / "configs" / "paper.yaml"
@@ -54,14 +53,33 @@ def test_paper_config_is_the_study_grid():
     assert paper["finetune"]["seeds"] == SEEDS and "16B" in paper["analysis"]["heldout"]["model"]
 
 
-def test_paper_dry_run_counts_equal_the_study_arithmetic(tmp_path):
+@pytest.fixture(scope="module")
+def slurm_dry_run(tmp_path_factory) -> str:
+    """The paper grid dry-run through the SLURM profile (what sbatch would be asked), once."""
+    return snakemake(tmp_path_factory.mktemp("paper"), "--dry-run", "--profile", str(ROOT / "slurm"),
+                     config=PAPER).stdout
+
+
+def dry_run_jobs(out: str) -> list[tuple[str, str, dict[str, int]]]:
+    """(rule, wildcards, integer resources) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"\n\s*rule ", out)[1:]:
+        wildcards, resources = re.search(r"wildcards: (.*)", block), re.search(r"resources: (.*)", block)
+        jobs.append((block.split(":", 1)[0], wildcards.group(1) if wildcards else "",
+                     {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)(?:,|$)", resources.group(1) if resources else "")}))
+    return jobs
+
+
+def test_paper_dry_run_counts_equal_the_study_arithmetic(slurm_dry_run):
     runs = SEEDS * sum(conditions(task) for task in FAMILY)
     assert runs == 3819                            # 1,273 conditions x 3 seeds
     # Zero/few-shot: translation runs on the model-size axis; the few-shot baseline per base model.
     transfer = SEEDS * sum(MODEL_SIZES * (FMT_DF[task] + 2 * PET_DF) for task in ("translation_ende", "translation_enzh"))
     # Pretraining (data_axis: checkpoints): one run per model size and family; the 1B run of each
     # family is its own rule, saving the smaller budgets on the way (test below).
-    assert planned_jobs(tmp_path, config=PAPER) == {
+    table = slurm_dry_run.split("Job stats:", 1)[1]
+    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M) if rule not in ("total", "all")}
+    assert planned == {
         "pretrain_corpus": 2, "task_data": 3, "zero_shot_data": 10, "tokenizer": 2, "tokenize_pretrain": 2,
         "tokenize_task": 3, "tokenize_zero_shot": 10, "pretrain": 2 * (MODEL_SIZES - 1),
         "pretrain_ende_checkpoints": 1, "pretrain_enzh_checkpoints": 1, "base_transfer": 2 * MODEL_SIZES,
@@ -85,15 +103,39 @@ def test_paper_dry_run_lists_the_intermediate_checkpoints_as_outputs_of_the_1b_r
     assert "\nrule pretrain:" not in out                          # no separate run of a smaller budget
 
 
-def test_a_16b_finetune_asks_for_more_than_a_1b_one(tmp_path):
-    targets = [f"results/paper/finetune/translation_ende/{model}-283000000000tok/fmt/df100000/seed0/train.json"
-               for model in ("1B", "16B")]
-    out = snakemake(tmp_path, "--dry-run", "--cores", "1", *targets, config=PAPER).stdout
-    resources = {}
-    for block in out.split("rule finetune:")[1:]:
-        model = re.search(r"wildcards: condition=translation_ende/(\w+)-", block).group(1)
-        resources[model] = {key: int(value) for key, value in re.findall(r"(mem_mb|runtime|gpu)=(\d+)", block)}
+def test_every_paper_job_fits_the_partition_and_a_node(slurm_dry_run):
+    """No request above cluster.max_runtime_minutes or node_memory_gb per node, also for a run's
+    group (finetune, then evaluate and transfer side by side: Snakemake adds the runtimes)."""
+    cluster = study_config.load(PAPER)["cluster"]
+    jobs = dry_run_jobs(slurm_dry_run)
+    trained = [r for rule, _, r in jobs if rule.startswith("pretrain") or rule == "finetune"]
+    assert len(trained) == 10 + 3819 and all(r["gpu"] >= 1 and r["nodes"] >= 1 for r in trained)
+    for rule, wildcards, resources in jobs:
+        assert resources.get("runtime", 0) <= cluster["max_runtime_minutes"], (rule, wildcards)
+        assert resources.get("mem_mb", 0) <= cluster["node_memory_gb"] * 1000, (rule, wildcards)
+    group: dict[str, dict[str, dict[str, int]]] = {}
+    for rule, wildcards, resources in jobs:
+        if rule in ("finetune", "evaluate", "transfer"):
+            group.setdefault(wildcards, {})[rule] = resources
+    assert len(group) == 3819
+    for run, members in group.items():
+        after = [members["evaluate"]] + ([members["transfer"]] if "transfer" in members else [])
+        assert members["finetune"]["runtime"] + max(r["runtime"] for r in after) <= cluster["max_runtime_minutes"], run
+        assert sum(r["mem_mb"] for r in after) <= cluster["node_memory_gb"] * 1000, run
+    assert max(r["gpu"] for rule, _, r in jobs if rule == "pretrain") > 1
+
+
+def test_a_16b_finetune_asks_for_the_planned_gpus(tmp_path):
+    paper = study_config.load(PAPER)
+    targets = {model: f"results/paper/finetune/translation_ende/{model}-283000000000tok/fmt/df100000/seed0/train.json"
+               for model in ("1B", "16B")}
+    out = snakemake(tmp_path, "--dry-run", "--cores", "1", *targets.values(), config=PAPER).stdout
+    resources = {re.search(r"condition=translation_ende/(\w+)-", wildcards).group(1): r
+                 for rule, wildcards, r in dry_run_jobs(out) if rule == "finetune"}
     assert set(resources) == {"1B", "16B"}
-    assert resources["16B"]["mem_mb"] > 4 * resources["1B"]["mem_mb"]
-    assert resources["16B"]["runtime"] > 8 * resources["1B"]["runtime"]
-    assert resources["1B"]["gpu"] == resources["16B"]["gpu"] == yaml.safe_load(PAPER.read_text())["cluster"]["gpus"]
+    for model, got in resources.items():
+        planned = plan.finetune_job(paper, grid.expand_conditions(paper)[f"translation_ende/{model}-283000000000tok/fmt/df100000"])
+        assert (got["gpu"], got["nodes"], got["runtime"]) == (planned.gpus, planned.nodes, planned.runtime_minutes)
+        assert got["mem_mb"] == planned.host_memory_mb
+    assert resources["16B"]["gpu"] > resources["1B"]["gpu"] >= 1
+    assert resources["16B"]["mem_mb"] > resources["1B"]["mem_mb"]
