@@ -128,3 +128,21 @@ def test_cli_select_negative_size(table, tmp_path, capsys):
     pd.read_csv(table).assign(examples=lambda t: t["examples"] - 200).to_csv(bad, index=False)
     assert cli.main(select_args(bad, "--budget", "6400", "--target", "1e5")) == 2
     assert "row 2: examples must be >= 0" in capsys.readouterr().err
+
+
+def test_which_model_ranks_sizes_at_the_largest_df_and_never_crashes():
+    sizes = [64.0, 160.0, 400.0, 1024.0]
+    rows = [{"model": f"m{i}", "x": 1e5 * 2 ** i, "finetune_examples": d, "test_loss": 2.0 / (i + 1) + 50 / d}
+            for i in range(3) for d in sizes]
+    rows.append({"model": "late", "x": 1e6, "finetune_examples": 1024.0, "test_loss": 0.4})  # only at the target
+    notes = []
+    out = selection.which_model({("t", "fmt"): pd.DataFrame(rows),
+                                 ("t", "lora"): pd.DataFrame(rows[:1])}, bootstrap=4, notes=notes)
+    ranked = [r for r in out if "reason" not in r]
+    assert [r["model"] for r in ranked] == ["m2", "m1", "m0"] and [r["rank"] for r in ranked] == [1, 2, 3]
+    assert [r["observed_rank"] for r in ranked] == [1, 2, 3]
+    assert all(r["budget"] == 400 and r["target"] == 1024 and r["n_points"] == 3 for r in ranked)
+    assert ranked[0]["observed_loss"] == pytest.approx(2.0 / 3 + 50 / 1024)
+    skipped = [r for r in out if "reason" in r]
+    assert [(r["model"], r["params"], r["observed_loss"]) for r in skipped] == [("late", 1e6, 0.4)]
+    assert notes == ["which_model t/lora: one finetuning-data size, nothing to extrapolate"]
