@@ -44,9 +44,13 @@ def test_laws_extrapolate_their_own_curves(law):
 def test_auto_picks_by_heldout_error():
     line = np.exp(1.5 - 0.25 * np.log(SIZES))           # an exact log-log line: ats has no error at all
     assert selection.choose_law(SIZES, line)[0] == "ats"
-    bent = rectified_curve(2000, 3000, 0.9, 0.5)        # pre-power phase, then a power law with an E
+    bent = rectified_curve(5000, 3000, 1.0, 0.3)        # pre-power phase, then a power law with an E
     law, errors = selection.choose_law(SIZES, bent)
     assert law == "rectified" and errors["rectified"] < min(errors["ats"], errors["power"])
+    # a lead smaller than AUTO_TIE of the held-out loss is a tie, which the simpler law wins
+    nearly = rectified_curve(2000, 3000, 0.9, 0.5)
+    law, errors = selection.choose_law(SIZES, nearly)
+    assert errors["rectified"] < errors["ats"] < selection.AUTO_TIE * nearly[-1] and law == "ats"
 
 
 def candidates():
