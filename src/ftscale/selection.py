@@ -155,7 +155,8 @@ def select(candidates: list[Candidate], *, budget: float, target: float, law: st
     """Rank candidates by predicted loss at `target` from their rows with D <= budget.
     Returns {"ranking": [row, ...] (lowest predicted loss first), "skipped": [{model, method, reason}],
     "law", "budget", "target", "bootstrap"}; a row has model, method, law (auto: the chosen one),
-    predicted_loss, low, high, p_best, n_points, heldout_errors (auto only), and the candidate's extra."""
+    predicted_loss, low, high, p_best, n_points (rows the law used), heldout_errors (auto only), and the
+    candidate's extra."""
     if law not in LAWS:
         raise fitting.FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
     if not (np.isfinite(budget) and budget > 0 and np.isfinite(target) and target > 0):
@@ -177,7 +178,7 @@ def select(candidates: list[Candidate], *, budget: float, target: float, law: st
         samples = _bootstrap(chosen, df, loss, target, bootstrap, rng) if bootstrap else np.full(0, np.nan)
         low, high = fitting.percentile_interval(samples, INTERVAL_LEVEL)
         rows.append(row | {"law": chosen, "predicted_loss": predicted, "low": low, "high": high,
-                           "n_points": int(len(df))} | ({"heldout_errors": errors} if errors else {})
+                           "n_points": len(usable_points(chosen, df, loss)[0])} | ({"heldout_errors": errors} if errors else {})
                     | candidate.extra)
         replicates.append(samples)
     for row, share in zip(rows, _best_shares(replicates)):
