@@ -1,6 +1,7 @@
 # Analysis: one tidy table of all runs, the scaling-law fits, the figures.
 
-FIT_TABLE_NAMES = ["single_variable", "heldout_error", "params", "critical", "correlation", "which_method"]
+FIT_TABLE_NAMES = ["single_variable", "heldout_error", "params", "critical", "correlation", "which_method",
+                   "which_model"]
 FIT_TABLES = expand(f"{RESULTS}/fits/{{name}}.{{ext}}", name=FIT_TABLE_NAMES, ext=["csv", "md"])
 FIGURE_NAMES = {
     "fig01_single_variable": "Fig 1: loss vs finetuning data, single-variable fit per model size.",
@@ -11,6 +12,7 @@ FIGURE_NAMES = {
     "fig06_zero_shot": "Fig 6: zero-shot translation after finetuning, by model size.",
     "fig10_pretraining": "Fig 10: pretraining loss vs model size.",
     "fig11_few_shot": "Few-shot prompting of finetuned and base models.",
+    "fig12_which_model": "Which base model? Predicted vs observed loss at the largest Df.",
 }
 FIGURES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])
 

@@ -14,8 +14,8 @@ Procedure (STUDY.md, "Scaling laws and fitting"):
   a note;
 - single-variable fits L(Df) = A/Df^beta + E per task, method and model (the model-size axis).
 
-`run_analysis` writes single_variable, heldout_error, params, critical, correlation, which_method
-(each .csv and .md) and fits.json (everything, machine-readable: JSON null for NaN).
+`run_analysis` writes single_variable, heldout_error, params, critical, correlation, which_method,
+which_model (each .csv and .md) and fits.json (everything, machine-readable: JSON null for NaN).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale import fitting
+from ftscale import fitting, selection
 from ftscale.grid import AXES, METHODS  # one list of axes and methods for the whole package
 
 log = logging.getLogger("ftscale.analysis")
@@ -43,7 +43,7 @@ GENERATION_METRICS = ("bleu", "chrf", "rougeL")
 CONDITION = ["model", "params", "pretrain_tokens", "pet_size", "finetune_examples"]  # within a task and method
 CRITICAL_RANGE = (1.0, 1e12)      # finetuning examples searched for a crossing; none inside -> NaN
 INTERVAL_LEVEL = 0.95             # bootstrap percentile intervals
-TABLES = ("single_variable", "heldout_error", "params", "critical", "correlation", "which_method")
+TABLES = ("single_variable", "heldout_error", "params", "critical", "correlation", "which_method", "which_model")
 
 # The workflow config's `analysis:` block; every key has its default here.
 DEFAULT_OPTIONS = {
@@ -401,6 +401,9 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
         fits["correlation"] += _correlations(task, method, {a: m for a, m in means.items() if m["x"].notna().any()})
     fits["critical"] = critical_sizes(fits["joint"])
     fits["which_method"] = which_method(fits["joint"], means_of, options, notes)
+    fits["which_model"] = selection.which_model({key: m["model"] for key, m in means_of.items() if "model" in m},
+                                                bootstrap=int(options["bootstrap"]), seed=int(options["seed"]),
+                                                notes=notes)
     fits["pretraining"] = _pretraining(pretrain, options, notes)
     return fits
 
@@ -418,6 +421,8 @@ TABLE_COLUMNS = {   # the columns every table has, even when empty (rows may add
                  "closed_form_df", "closed_form_exact"],
     "correlation": ["task", "axis", "method", "metric", "r", "p", "n"],
     "which_method": ["task", "axis", "x", "finetune_examples", "best_method", "probability"],
+    "which_model": ["task", "method", "budget", "target", "rank", "model", "params", "law", "predicted_loss", "low",
+                    "high", "p_best", "observed_loss", "observed_rank"],
 }
 
 
@@ -438,7 +443,7 @@ def tables(fits: dict) -> dict[str, pd.DataFrame]:
                 "delta_e": f["delta_e"], "delta_h": f["delta_h"], "n_fit": f["n_fit"], "n_heldout": f["n_heldout"],
                 "shared_from": "+".join(f["shared_from"]), "n_bootstrap": len(f.get("bootstrap", {}).get("A", []))})
     rows["heldout_error"] = list(errors.values())
-    for name in ("critical", "correlation", "which_method"):
+    for name in ("critical", "correlation", "which_method", "which_model"):
         rows[name] = fits[name]
     out = {}
     for name, columns in TABLE_COLUMNS.items():
@@ -483,7 +488,9 @@ def markdown(name: str, table: pd.DataFrame) -> str:
              "critical": "Table 5: critical finetuning-data size, Df_c = H X^gamma when E_1 = E_2; "
                          "critical_df found numerically (NaN: no crossing in range)",
              "correlation": "Table 7: Pearson correlation of test loss with the generation metric",
-             "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability"}[name]
+             "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability",
+             "which_model": "Which base model? Model sizes ranked by the loss predicted at the largest Df from "
+                            "the runs below it (ftscale select, law auto), beside the observed loss"}[name]
     if table.empty:
         return f"## {title}\n\n*No results: too few points for this analysis.*\n"
     text = f"## {title}\n\n" + _with_intervals(table).to_markdown(index=False, floatfmt=".4g") + "\n"

@@ -5,9 +5,11 @@ options; `run(args)` does the work and returns the exit status (None means 0). A
 input raises InputError: main prints its one line on stderr and exits 2, without a traceback.
 Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale --help` stays fast.
 
-    ftscale fit TABLE.csv --law {power,multiplicative,additive} --x COLUMN [--df COLUMN] --loss COLUMN
+    ftscale fit TABLE.csv --law {power,multiplicative,additive,rectified} --x COLUMN [--df COLUMN] --loss COLUMN
                 [--objective huber|log-huber] [--delta D] [--heldout "pandas query"] [--bootstrap N]
                 [--seed S] [--json OUT]
+    ftscale select TABLE.csv --model COLUMN --df COLUMN --loss COLUMN [--method COLUMN] --budget N --target N
+                [--law {rectified,power,ats,auto}] [--bootstrap K] [--seed S] [--json OUT]
     ftscale grid [CONFIG] [--gpu-peak-tflops T --utilisation U] [--json OUT]
     ftscale run [SNAKEMAKE ARGUMENTS ...]
 """
@@ -27,8 +29,8 @@ class InputError(ValueError):
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("table", help="CSV file, one row per point (or per run)")
-    parser.add_argument("--law", required=True, choices=["power", "multiplicative", "additive"])
-    parser.add_argument("--x", required=True, help="column of the factor X (for the power law: of Df)")
+    parser.add_argument("--law", required=True, choices=["power", "multiplicative", "additive", "rectified"])
+    parser.add_argument("--x", required=True, help="column of the factor X (for the power and rectified laws: of Df)")
     parser.add_argument("--df", help="column of the finetuning-data size (joint laws)")
     parser.add_argument("--loss", required=True, help="column of the observed loss")
     parser.add_argument("--objective", default="huber", choices=["huber", "log-huber"],
@@ -78,7 +80,7 @@ def fit_table(args: argparse.Namespace) -> dict:
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     table = _read_table(args.table)
-    df_column = args.x if args.law == "power" else args.df
+    df_column = args.x if args.law in ("power", "rectified") else args.df
     if df_column is None:
         raise InputError(f"--df is required for the {args.law} law")
     for column in dict.fromkeys([args.x, df_column, args.loss]):
@@ -94,7 +96,9 @@ def fit_table(args: argparse.Namespace) -> dict:
     if held.all():
         raise InputError("every point is held out: nothing left to fit")
     df, loss = _numeric(table, df_column), _numeric(table, args.loss)
-    x = None if args.law == "power" else _numeric(table, args.x)
+    x = None if args.law in ("power", "rectified") else _numeric(table, args.x)
+    if args.law == "rectified":
+        return _fit_rectified(args, df, loss, held)
 
     def group(rows, weight=None):
         return fitting.Group(df[rows], loss[rows], None if x is None else x[rows], weight)
@@ -121,6 +125,101 @@ def fit_table(args: argparse.Namespace) -> dict:
     return out
 
 
+def _fit_rectified(args: argparse.Namespace, df, loss, held) -> dict:
+    """`fit --law rectified`: the same result dict as fit_table's, from ftscale.rectified."""
+    import numpy as np
+
+    from ftscale import fitting, rectified
+
+    options = {"objective": args.objective, "delta": args.delta}
+    try:
+        result = rectified.fit(df[~held], loss[~held], **options)
+    except fitting.FitError as error:
+        raise InputError(str(error))
+    predicted = rectified.predict(result.params, df)
+    out = {"law": "rectified", "formula": rectified.FORMULA, "objective": args.objective, "delta": args.delta,
+           "params": result.params,
+           "delta_e": fitting.mean_absolute_deviation(predicted[~held], loss[~held]),
+           "delta_h": fitting.mean_absolute_deviation(predicted[held], loss[held]),
+           "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
+    if args.bootstrap:
+        thetas = rectified.bootstrap(result, df[~held], loss[~held], args.bootstrap,
+                                     np.random.default_rng(args.seed), **options)
+        replicates = rectified.params_of(thetas)
+        out["bootstrap"] = args.bootstrap
+        out["intervals"] = {k: fitting.percentile_interval(v) for k, v in replicates.items()}
+    return out
+
+
+def add_select_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("table", help="CSV file, one row per candidate and finetuning-data size (or per run)")
+    parser.add_argument("--model", required=True, help="column naming the candidate base model")
+    parser.add_argument("--df", required=True, help="column of the finetuning-data size")
+    parser.add_argument("--loss", required=True, help="column of the observed loss")
+    parser.add_argument("--method", help="column of the finetuning method, to rank model x method pairs")
+    parser.add_argument("--budget", required=True, type=float, help="use only rows with size <= N")
+    parser.add_argument("--target", required=True, type=float, help="rank by predicted loss at this size")
+    parser.add_argument("--law", default="auto", choices=["rectified", "power", "ats", "auto"],
+                        help="law extrapolated to the target; auto: per candidate, by held-out error (default)")
+    parser.add_argument("--bootstrap", type=int, default=0, help="rows resampled K times: intervals and p_best")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--json", help="also write the ranking as JSON to this file")
+
+
+def select_table(args: argparse.Namespace) -> dict:
+    """The `select` subcommand's result as a JSON-ready dict (raises InputError on bad input)."""
+    from ftscale import fitting, selection
+
+    for name, value in (("--budget", args.budget), ("--target", args.target)):
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be positive, got {value:g}")
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    table = _read_table(args.table)
+    keys = [args.model] + ([args.method] if args.method else [])
+    for column in dict.fromkeys(keys + [args.df, args.loss]):
+        if column not in table.columns:
+            raise InputError(f"column {column!r} is not in {args.table} (columns: {', '.join(map(str, table.columns))})")
+    table = table.assign(_df=_numeric(table, args.df), _loss=_numeric(table, args.loss))
+    bad = ~(table["_df"] >= 0) | ~(table["_loss"] > 0)        # NaN fails both comparisons
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise InputError(f"row {row + 2}: {args.df} must be >= 0 and {args.loss} positive "
+                         f"(got {table[args.df].iloc[row]!r}, {table[args.loss].iloc[row]!r})")
+    candidates = []
+    for key, group in table.groupby(keys, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        candidates.append(selection.Candidate(str(key[0]), group["_df"], group["_loss"],
+                                              str(key[1]) if args.method else None))
+    try:
+        return selection.select(candidates, budget=args.budget, target=args.target, law=args.law,
+                                bootstrap=args.bootstrap, seed=args.seed)
+    except fitting.FitError as error:
+        raise InputError(str(error))
+
+
+def run_select(args: argparse.Namespace) -> int:
+    """Rank base models (or model x method pairs) by the loss predicted at a target finetuning-data size."""
+    from ftscale import selection
+
+    result = select_table(args)
+    _write_json(args.json, result)
+    print(f"ranking at {result['target']:g} finetuning examples from runs up to {result['budget']:g}, "
+          f"law {result['law']}" + (f", {result['bootstrap']} bootstrap resamples" if result["bootstrap"] else ""))
+    print(selection.format_ranking(result))
+    return 0
+
+
+def _write_json(path: str | None, result: dict) -> None:
+    if not path:
+        return
+    try:
+        with open(path, "w") as out:
+            json.dump(_json_value(result), out, indent=1)
+    except OSError as error:
+        raise InputError(f"--json {path}: {error.strerror}")
+
+
 def _json_value(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -134,12 +233,7 @@ def _json_value(value):
 def run_fit(args: argparse.Namespace) -> int:
     """Fit a scaling law to any CSV; print a summary and optionally write JSON."""
     result = fit_table(args)
-    if args.json:
-        try:
-            with open(args.json, "w") as out:
-                json.dump(_json_value(result), out, indent=1)
-        except OSError as error:
-            raise InputError(f"--json {args.json}: {error.strerror}")
+    _write_json(args.json, result)
     print(f"{result['law']} law {result['formula']}, {result['objective']} objective (delta {result['delta']:g}): "
           f"{result['n_fit']} points fitted, {result['n_heldout']} held out")
     for key, value in result["params"].items():
@@ -209,6 +303,7 @@ def run_workflow(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {
     "fit": (add_fit_arguments, run_fit),
+    "select": (add_select_arguments, run_select),
     "grid": (add_grid_arguments, run_grid),
     "run": (add_run_arguments, run_workflow),
 }

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from ftscale import analysis, fitting  # noqa: E402
 
 FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
-           "fig05_critical_size", "fig06_zero_shot", "fig10_pretraining", "fig11_few_shot")
+           "fig05_critical_size", "fig06_zero_shot", "fig10_pretraining", "fig11_few_shot", "fig12_which_model")
 AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", "model parameters"),
                 "pretrain": ("fig03_pretrain_data", "Fig 3", "pretraining tokens"),
                 "pet": ("fig04_pet_size", "Fig 4", "PET size (prompt length / LoRA rank)")}
@@ -292,6 +292,33 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, out_dir) -> N
     _save(fig, out_dir, "fig11_few_shot")
 
 
+def which_model_figure(fits, out_dir) -> None:
+    """Predicted (ftscale select, at the largest Df from the runs below it) vs observed loss, one
+    point per model size with its bootstrap interval, one panel per task; the diagonal is perfect."""
+    rows = pd.DataFrame(fits.get("which_model", []), columns=["task", "method", "model", "predicted_loss", "low",
+                                                               "high", "observed_loss", "target"])
+    rows = rows.astype({c: float for c in ("predicted_loss", "low", "high", "observed_loss")}).dropna(
+        subset=["predicted_loss", "observed_loss"])
+    tasks = sorted(set(rows["task"]))
+    fig, axes = _panels(1, len(tasks), "Which base model? Predicted vs observed loss")
+    if rows.empty:
+        _empty(axes[0][0], "no model axis with two or more Df values to extrapolate from")
+    for ax, task in zip(axes[0], tasks):
+        sub = rows[rows.task == task]
+        for colour, method in zip(plt.cm.tab10.colors, analysis._method_order(set(sub["method"]))):
+            points = sub[sub.method == method]
+            error = np.abs(points[["low", "high"]].to_numpy().T - points["predicted_loss"].to_numpy())
+            ax.errorbar(points["observed_loss"], points["predicted_loss"],
+                        yerr=np.where(np.isfinite(error), error, 0.0), fmt="o", color=colour, label=method, ms=4)
+        span = [np.nanmin(sub[["observed_loss", "predicted_loss"]].to_numpy()),
+                np.nanmax(sub[["observed_loss", "predicted_loss"]].to_numpy())]
+        ax.plot(span, span, "k:", lw=1)
+        ax.set(xlabel=f"observed loss at Df={sub['target'].iloc[0]:g}", ylabel="predicted loss")
+        ax.set_title(task, fontsize=8)
+        ax.legend(fontsize=6)
+    _save(fig, out_dir, "fig12_which_model")
+
+
 def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_or_results,
                  out_dir: Path, base_transfer: pd.DataFrame | None = None) -> list[Path]:
     """Write every figure of FIGURES as .png and .pdf into out_dir; returns the paths written."""
@@ -309,4 +336,5 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     zero_shot_figure(runs, out_dir)
     pretraining_figure(pretrain, fits, out_dir)
     few_shot_figure(runs, base_transfer, out_dir)
+    which_model_figure(fits, out_dir)
     return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]

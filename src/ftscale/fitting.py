@@ -218,10 +218,8 @@ class _Problem:
         return jac_t
 
     def value(self, r, member):
-        """Huber loss summed over points: rho = c (|r| - c/2) with c = min(|r|, delta)."""
-        a = np.abs(r)
-        c = np.minimum(a, self.delta)
-        rho = c * (a - 0.5 * c)
+        """Huber loss summed over points."""
+        rho = huber(r, self.delta)[0]
         if self.weight is not None:
             rho *= _rows(self.weight, member)
         return rho.sum(axis=-1)
@@ -232,6 +230,13 @@ class _Problem:
         if self.weight is not None:
             psi *= _rows(self.weight, member)
         return self.value(r, member), np.matmul(self.jacobian_t(sensitivity), psi[:, :, None])[:, :, 0]
+
+
+def huber(r, delta: float):
+    """Huber loss rho = c (|r| - c/2) with c = min(|r|, delta), and its derivative psi = clip(r, +-delta)."""
+    a = np.abs(r)
+    c = np.minimum(a, delta)
+    return c * (a - 0.5 * c), np.clip(r, -delta, delta)
 
 
 def _rows(per_set: np.ndarray, member: np.ndarray) -> np.ndarray:

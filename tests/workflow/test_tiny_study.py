@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from ftscale import grid
+from ftscale.figures import FIGURES
 from tests.workflow.conftest import ROOT, TINY, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -64,7 +65,8 @@ def test_outputs_exist_and_are_sane(tiny_run):
     base = pd.read_csv(tiny_run / RESULTS / "base_transfer.csv")
     assert sorted(base.model) == sorted(TINY_CONFIG["models"]) and base.few_shot_2_bleu.notna().all()
     for path in ["fits/fits.json", "fits/params.md", "fits/heldout_error.csv", "figures/fig06_zero_shot.png",
-                 "figures/fig11_few_shot.pdf", "figures/fig01_single_variable.png", "figures/fig10_pretraining.pdf"]:
+                 "figures/fig11_few_shot.pdf", "figures/fig01_single_variable.png", "figures/fig10_pretraining.pdf",
+                 "fits/which_model.md", "figures/fig12_which_model.png"]:
         assert (tiny_run / RESULTS / path).stat().st_size > 0, path
     # Checkpoints load as they are: transformers for the base, peft for the adapters.
     from ftscale.finetune import load_finetuned
@@ -164,7 +166,7 @@ def test_report_has_every_figure_with_its_caption(tiny_copy):
     assert "(ERROR/" not in made.stderr and "(WARNING/" not in made.stderr, made.stderr   # captions are valid RST
     html = report.read_text(errors="replace")
     figures = sorted(path.name for path in (tiny_copy / RESULTS / "figures").glob("*.png"))
-    assert len(figures) == 8 and all(name in html for name in figures), figures
+    assert len(figures) == len(FIGURES) and all(name in html for name in figures), figures
     captions = sorted((ROOT / "report").glob("fig*.rst"))
     assert [c.stem for c in captions] == [f[:-4] for f in figures]       # a caption file per figure
     assert all(c.read_text().split(".")[0] in html for c in captions)   # each caption's first sentence
