@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from ftscale import grid
+from ftscale.figures import FIGURES
 from tests.workflow.conftest import ROOT, TINY, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -125,7 +126,7 @@ def test_report_has_every_figure_with_its_caption(tiny_copy):
     assert "(ERROR/" not in made.stderr and "(WARNING/" not in made.stderr, made.stderr   # captions are valid RST
     html = report.read_text(errors="replace")
     figures = sorted(path.name for path in (tiny_copy / RESULTS / "figures").glob("*.png"))
-    assert len(figures) == 8 and all(name in html for name in figures), figures
+    assert len(figures) == len(FIGURES) and all(name in html for name in figures), figures
     captions = sorted((ROOT / "report").glob("fig*.rst"))
     assert [c.stem for c in captions] == [f[:-4] for f in figures]       # a caption file per figure
     assert all(c.read_text().split(".")[0] in html for c in captions)   # each caption's first sentence
