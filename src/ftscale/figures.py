@@ -8,6 +8,7 @@ the value `analysis.run_analysis` returns), so the figures show exactly what the
 from __future__ import annotations
 
 import json
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def _save(fig, out_dir: Path, name: str) -> None:
 def _panels(rows: int, columns: int, title: str):
     fig, axes = plt.subplots(max(1, rows), max(1, columns), figsize=(4.2 * max(1, columns), 3.3 * max(1, rows)),
                              squeeze=False)
-    fig.suptitle(title, fontsize=10)
+    width = 55 * max(1, columns)        # characters that fit above the panels: no title runs off the figure
+    fig.suptitle("\n".join(line for part in title.split("\n") for line in textwrap.wrap(part, width)), fontsize=10)
     return fig, axes
 
 

@@ -76,7 +76,7 @@ def metric_panel(ax, means: pd.DataFrame, metric: str) -> None:
         ax.plot([], [], color=colour, marker="o", lw=1, label=label)       # legend entry: marker and line
     _factor_ticks(ax, means["x"])
     ax.set_ylabel(METRIC_LABELS[metric])
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, framealpha=0.6)
 
 
 def metric_figure(runs: pd.DataFrame, axis: str, heldout: dict, out_dir: Path) -> None:
@@ -85,8 +85,8 @@ def metric_figure(runs: pd.DataFrame, axis: str, heldout: dict, out_dir: Path) -
     means = metric_means(runs, axis, heldout)
     rows = panel_rows(means)
     methods = analysis._method_order(set(means["method"]))
-    fig, axes = _panels(len(rows), len(methods), f"{label}: generation quality against {x_label}; lines: "
-                                                 "least squares on log X per Df (hollow: held out)")
+    fig, axes = _panels(len(rows), len(methods), f"{label}: generation quality against {x_label}\n"
+                                                 "lines: least squares on log X per Df; hollow: held out")
     if not rows:
         _empty(axes[0][0], f"no run on the {axis} axis has a generation metric")
     for i, (task, metric) in enumerate(rows):
