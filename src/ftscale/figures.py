@@ -325,17 +325,24 @@ def base_models_of(base: pd.DataFrame, task: str, runs: pd.DataFrame) -> pd.Data
     return base[(base["task"] == task).to_numpy() & of_runs]
 
 
+def tasks_with_a_curve(tables, x_column: str) -> list[str]:
+    """Tasks with runs at two or more values of x_column in any table: the condition shared by
+    every axis alone is no curve."""
+    return sorted({task for table in tables for task, runs in table.groupby("task") if runs[x_column].nunique() >= 2})
+
+
 def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, out_dir) -> None:
     """k-shot BLEU against the axis's factor: each method at its largest Df, and the base models
     of the same runs (dashed)."""
     name, x_column, x_label = FEW_SHOT_FIGURES[axis]
     shots = sorted({int(c.split("_")[2]) for c in runs if c.startswith("few_shot_") and c.endswith("_bleu")})
     data = {k: _axis_runs(runs, axis, f"few_shot_{k}_bleu") for k in shots}
-    tasks = sorted({t for table in data.values() for t in table["task"]})
+    tasks = tasks_with_a_curve(data.values(), x_column)
     fig, axes = _panels(len(tasks), len(shots), f"Few-shot prompting after finetuning, by {x_label}, "
                                                 "with the base models as baseline")
     if not tasks:
-        _empty(axes[0][0], f"no few-shot evaluation on the {axis} axis\n(evaluate.transfer.axes)")
+        _empty(axes[0][0], f"no few-shot evaluation at two or more {x_label}\n"
+                           f"(add {axis} to evaluate.transfer.axes)")
     for row, task in enumerate(tasks):
         for column, k in enumerate(shots):
             ax, sub, score = axes[row][column], data[k][data[k].task == task], f"few_shot_{k}_bleu"

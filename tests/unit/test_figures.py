@@ -85,3 +85,10 @@ def test_few_shot_baselines_are_the_base_models_of_the_axis(runs, tmp_path):
     for axis, (name, _, _) in figures.FEW_SHOT_FIGURES.items():
         figures.few_shot_figure(scored, base, axis, tmp_path)
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_few_shot_figure_needs_two_values_of_the_factor(runs):
+    shared_only = runs[runs.axis_model & runs.axis_pretrain]                       # m1 on the full corpus
+    assert figures.tasks_with_a_curve([shared_only], "pretrain_tokens") == []
+    assert figures.tasks_with_a_curve([shared_only, runs[runs.axis_pretrain]], "pretrain_tokens") == [
+        "summarization", "translation_ende"]
