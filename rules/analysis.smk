@@ -10,9 +10,13 @@ FIGURE_NAMES = {
     "fig04_pet_size": "Fig 4: joint multiplicative fit, PET size x finetuning data.",
     "fig05_critical_size": "Fig 5: critical finetuning-data size between methods.",
     "fig06_zero_shot": "Fig 6: zero-shot translation after finetuning, by model size.",
+    "fig07_metric_model_size": "Fig 7: BLEU, chrF and ROUGE-L against model size.",
+    "fig08_metric_pretrain_data": "Fig 8: BLEU, chrF and ROUGE-L against pretraining data.",
+    "fig09_metric_pet_size": "Fig 9: BLEU, chrF and ROUGE-L against PET size.",
     "fig10_pretraining": "Fig 10: pretraining loss vs model size.",
     "fig11_few_shot": "Few-shot prompting of finetuned and base models.",
     "fig12_which_model": "Which base model? Predicted vs observed loss at the largest Df.",
+    "fig13_few_shot_pretrain_data": "Few-shot prompting against pretraining data.",
 }
 FIGURES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])
 

@@ -1,6 +1,12 @@
 # Evaluation of each finetuned run: test loss, greedy generation, BLEU/chrF or ROUGE-L.
 
 
+def target_language(task):
+    """A translation task's target language: it picks the BLEU tokenizer (ftscale.metrics). None
+    for summarization, whose references each carry their own `lang`."""
+    return config["tasks"][task].get("target_lang")
+
+
 rule evaluate:
     input:
         base=base_checkpoint,
@@ -13,6 +19,7 @@ rule evaluate:
         f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/eval.json",
     params:
         task_type=lambda wc: config["tasks"][condition_of(wc).task]["type"],
+        target_lang=lambda wc: target_language(condition_of(wc).task),
         method=lambda wc: condition_of(wc).method,
         max_source=lambda wc: config["tasks"][condition_of(wc).task]["max_source_tokens"],
         max_target=lambda wc: config["tasks"][condition_of(wc).task]["max_target_tokens"],
@@ -45,6 +52,7 @@ rule transfer:
         f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/transfer.json",
     params:
         **transfer_params,
+        target_lang=lambda wc: target_language(transfer_task(wc)),
         method=lambda wc: condition_of(wc).method,
         languages=lambda wc: zero_shot_languages(condition_of(wc).task),
         batch_size=evaluation_batch_size(transfer_plan),
@@ -71,6 +79,7 @@ rule base_transfer:
         f"{RESULTS}/base_transfer/{{task}}/{{model}}-{{tokens}}tok.json",
     params:
         **transfer_params,
+        target_lang=lambda wc: target_language(transfer_task(wc)),
         method="base",
         languages=[],
         batch_size=evaluation_batch_size(base_transfer_plan),

@@ -16,4 +16,4 @@ worker.run("ftscale.transfer:run_job", log=snakemake.log[0], threads=snakemake.t
            zero_shot={lang: (split, raw) for lang, split, raw in zip(p.languages, i.zero_shot, i.zero_shot_raw)},
            test=i.test, references=i.references, demos=i.demos, shots=p.shots, few_shot_examples=p.few_shot_examples,
            max_source=p.max_source, max_target=p.max_target, max_new_tokens=p.max_new_tokens,
-           batch_size=p.batch_size, seed=p.seed, out=snakemake.output[0])
+           batch_size=p.batch_size, seed=p.seed, target_lang=p.target_lang, out=snakemake.output[0])

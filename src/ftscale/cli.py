@@ -12,6 +12,7 @@ Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale -
                 [--law {rectified,power,ats,auto}] [--bootstrap K] [--seed S] [--json OUT]
     ftscale grid [CONFIG] [--gpu-peak-tflops T --utilisation U] [--json OUT]
     ftscale run [SNAKEMAKE ARGUMENTS ...]
+    ftscale score --hyp FILE --ref FILE --lang LANG [--json OUT]
 """
 from __future__ import annotations
 
@@ -299,6 +300,44 @@ def run_workflow(args: argparse.Namespace) -> int:
         return launch.run(args.snakemake_args)
     except launch.RunRefused as error:
         raise InputError(str(error))
+def add_score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hyp", required=True, help="system output, one segment a line (UTF-8)")
+    parser.add_argument("--ref", required=True, help="references, line by line with --hyp")
+    parser.add_argument("--lang", required=True, help="target language (picks the BLEU tokenizer: zh, ja, else 13a)")
+    parser.add_argument("--json", help="also write the scores as JSON to this file")
+
+
+def _read_lines(path: str, option: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{option} {path}: no such file")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{option} {path}: not UTF-8 text (byte {error.start})")
+    except OSError as error:
+        raise InputError(f"{option} {path}: {error.strerror}")
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Score a system output as the study does: BLEU (with its signature), chrF, ROUGE-L."""
+    from ftscale import metrics
+
+    hypotheses, references = _read_lines(args.hyp, "--hyp"), _read_lines(args.ref, "--ref")
+    if len(hypotheses) != len(references):
+        raise InputError(f"--hyp {args.hyp} has {len(hypotheses)} lines, --ref {args.ref} has {len(references)}")
+    if not hypotheses:
+        raise InputError(f"--hyp {args.hyp} and --ref {args.ref} are empty: nothing to score")
+    result = metrics.score_lines(hypotheses, references, args.lang)
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as out:
+                json.dump(result, out, indent=1, ensure_ascii=False)
+        except OSError as error:
+            raise InputError(f"--json {args.json}: {error.strerror}")
+    print(f"BLEU {result['bleu']:.2f}  chrF {result['chrf']:.2f}  ROUGE-L {result['rougeL']:.2f}  "
+          f"({result['lines']} lines)\n{result['signature']}")
+    return 0
 
 
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {
@@ -306,6 +345,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "select": (add_select_arguments, run_select),
     "grid": (add_grid_arguments, run_grid),
     "run": (add_run_arguments, run_workflow),
+    "score": (add_score_arguments, run_score),
 }
 
 

@@ -1,4 +1,5 @@
-"""Evaluation of a finetuned model: test token-level loss, greedy generation, BLEU/chrF or ROUGE-L."""
+"""Evaluation of a finetuned model: test token-level loss, greedy generation, BLEU/chrF or ROUGE-L
+(ftscale.metrics)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import torch
 
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
 from ftscale.finetune import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
+from ftscale.metrics import summarization_metrics, translation_metrics
 from ftscale.model import autocast, device, model_device
 
 
@@ -62,37 +64,27 @@ def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_s
     return outputs
 
 
-def translation_metrics(hypotheses: list[str], references: list[str]) -> dict:
-    from sacrebleu.metrics import BLEU, CHRF
-
-    bleu, chrf = BLEU(), CHRF()
-    return {"bleu": bleu.corpus_score(hypotheses, [references]).score,
-            "chrf": chrf.corpus_score(hypotheses, [references]).score,
-            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
-
-
-def summarization_metrics(hypotheses: list[str], references: list[str]) -> dict:
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"])
-    scores = [scorer.score(ref, hyp)["rougeL"].fmeasure for hyp, ref in zip(hypotheses, references)]
-    return {"rougeL": 100 * float(np.mean(scores))}
-
-
 def evaluate(model, tokenizer, test: TaskSplit, references: list[str], task_type: str, *,
-             max_source: int, max_target: int, max_new_tokens: int, batch_size: int) -> dict:
+             max_source: int, max_target: int, max_new_tokens: int, batch_size: int,
+             target_lang: str | None, reference_langs: list[str] | None) -> dict:
+    """Test loss and the task's generation metrics: BLEU/chrF in target_lang for translation,
+    ROUGE-L (overall and per reference language) for summarization."""
     test_loss = split_loss(model, test, np.arange(len(test)), batch_size, max_source, max_target)
     generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated]
-    metrics = (translation_metrics if task_type == "translation" else summarization_metrics)(hypotheses, references)
+    if task_type == "translation":
+        metrics = translation_metrics(hypotheses, references, target_lang)
+    else:
+        metrics = summarization_metrics(hypotheses, references, reference_langs)
     return {"test_loss": test_loss, **metrics,
             "samples": [{"hypothesis": h, "reference": r} for h, r in list(zip(hypotheses, references))[:5]]}
 
 
 def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, references: Path, tokenizer: Path,
             out: Path, task_type: str, method: str, max_source: int, max_target: int,
-            max_new_tokens: int, batch_size: int, threads: int) -> dict:
-    """The evaluate rule: a diverged run is recorded as such, with no metrics."""
+            max_new_tokens: int, batch_size: int, threads: int, target_lang: str | None) -> dict:
+    """The evaluate rule: a diverged run is recorded as such, with no metrics. target_lang: a
+    translation task's; summarization takes each reference's own `lang` from its record."""
     from ftscale.data import sources, tokens
     from ftscale.finetune import load_finetuned
 
@@ -101,10 +93,11 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
     result = {"status": status}
     if status == "ok":
         model = load_finetuned(Path(base), Path(checkpoint), method).to(device())
-        reference_texts = [r["target"] for r in sources.read_jsonl(Path(references))]
-        result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test), reference_texts,
-                           task_type, max_source=max_source, max_target=max_target,
-                           max_new_tokens=max_new_tokens, batch_size=batch_size)
+        records = sources.read_jsonl(Path(references))
+        result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test),
+                           [r["target"] for r in records], task_type, max_source=max_source,
+                           max_target=max_target, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                           target_lang=target_lang, reference_langs=[r.get("lang", "") for r in records])
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
     else:
         print(f"training {status}: no evaluation")

@@ -4,10 +4,12 @@ Every file always exists, whatever the grid: a panel without data (or without a 
 workflow's outputs are fixed. Fitted points are filled markers, held-out points hollow ones; fitted
 curves are drawn, with Delta_e / Delta_h written in each panel. The fits come from `fits.json` (or
 the value `analysis.run_analysis` returns), so the figures show exactly what the tables report.
+Figs 7-9 (generation metrics against each factor) are drawn by `figures_metrics` with the helpers here.
 """
 from __future__ import annotations
 
 import json
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -15,13 +17,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ftscale import analysis, fitting  # noqa: E402
 
 FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
-           "fig05_critical_size", "fig06_zero_shot", "fig10_pretraining", "fig11_few_shot", "fig12_which_model")
+           "fig05_critical_size", "fig06_zero_shot", "fig07_metric_model_size", "fig08_metric_pretrain_data",
+           "fig09_metric_pet_size", "fig10_pretraining", "fig11_few_shot", "fig12_which_model",
+           "fig13_few_shot_pretrain_data")
 AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", "model parameters"),
                 "pretrain": ("fig03_pretrain_data", "Fig 3", "pretraining tokens"),
                 "pet": ("fig04_pet_size", "Fig 4", "PET size (prompt length / LoRA rank)")}
@@ -57,14 +62,40 @@ def _save(fig, out_dir: Path, name: str) -> None:
 def _panels(rows: int, columns: int, title: str):
     fig, axes = plt.subplots(max(1, rows), max(1, columns), figsize=(4.2 * max(1, columns), 3.3 * max(1, rows)),
                              squeeze=False)
-    fig.suptitle(title, fontsize=10)
+    width = 55 * max(1, columns)        # characters that fit above the panels: no title runs off the figure
+    fig.suptitle("\n".join(line for part in title.split("\n") for line in textwrap.wrap(part, width)), fontsize=10)
     return fig, axes
 
 
 def _empty(ax, text: str) -> None:
+    """A panel with nothing to show: its reason in grey, and no frame or axes to misread."""
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray", wrap=True)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.axis("off")
+
+
+def _short(value: float) -> str:
+    """51K, 1.5M, 283B: tick labels and legends that stay short."""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+def _factor_ticks(ax, values) -> None:
+    """A log x axis labelled at the measured values (not matplotlib's minor-tick labels, which
+    overlap when the values span less than a decade), thinned so labels are at least 1/8 of the
+    axis's log span apart."""
+    values = sorted({float(v) for v in np.asarray(values, float) if np.isfinite(v) and v > 0})
+    ax.set_xscale("log")
+    if not values:
+        return
+    gap = (np.log(values[-1]) - np.log(values[0])) / 8
+    kept = [values[0]]
+    for value in values[1:]:
+        if np.log(value) - np.log(kept[-1]) >= gap:
+            kept.append(value)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(kept, [_short(v) for v in kept])
 
 
 def _scatter(ax, df, loss, held, colour) -> None:
@@ -73,8 +104,8 @@ def _scatter(ax, df, loss, held, colour) -> None:
     ax.scatter(df[held], loss[held], facecolors="none", edgecolors=colour, s=26, zorder=3)
 
 
-def _loss_axes(ax, title: str) -> None:
-    ax.set_xscale("log")
+def _loss_axes(ax, title: str, df_values) -> None:
+    _factor_ticks(ax, df_values)
     ax.set_xlabel("finetuning examples (Df)")
     ax.set_ylabel("test loss")
     ax.set_title(title, fontsize=8)
@@ -124,12 +155,16 @@ def single_variable_figure(runs, fits, out_dir) -> None:
                 _scatter(ax, p["finetune_examples"], p["loss"], p["heldout"], colour)
                 line = np.geomspace(min(p["finetune_examples"]), max(p["finetune_examples"]), 60)
                 ax.plot(line, fitting.predict("power", row, line), color=colour, lw=1,
-                        label=f"{row['model']} ({row['params']:.3g}): β={row['beta']:.3f}")
-            _loss_axes(ax, f"{task} / {method}")
+                        label=f"{row['model']} ({_short(row['params'])}): β={row['beta']:.3f}")
+            _loss_axes(ax, f"{task} / {method}", _df_values(runs, task, method))
             if rows:
                 ax.legend(fontsize=6)
                 _deltas_text(ax, _nanmean([r["delta_e"] for r in rows]), _nanmean([r["delta_h"] for r in rows]))
     _save(fig, out_dir, "fig01_single_variable")
+
+
+def _df_values(runs: pd.DataFrame, task: str, method: str):
+    return runs.loc[(runs.task == task) & (runs.method == method), "finetune_examples"]
 
 
 def _nanmean(values) -> float:
@@ -139,7 +174,8 @@ def _nanmean(values) -> float:
 
 def joint_figure(runs, fits, axis: str, out_dir) -> None:
     name, label, x_label = AXIS_FIGURES[axis]
-    tasks, methods = _tasks_methods(runs, fits)
+    tasks, methods = _tasks_methods(runs[analysis._as_bool(runs[f"axis_{axis}"])], {
+        "joint": [f for f in fits.get("joint", []) if f["axis"] == axis]})   # only what has this axis
     fig, axes = _panels(len(tasks), len(methods), f"{label}: L = A X^-alpha Df^-beta + E, X = {x_label} "
                                                   "(one curve per X; hollow: held out)")
     fitted = {(f["task"], f["method"]): f for f in fits.get("joint", [])
@@ -151,56 +187,65 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
                 if not _raw_points(ax, runs, task, method, axis, fits["options"]["heldout"]):
                     _empty(ax, f"{task} / {method}\nno {axis} axis in this study")
                 else:
-                    _loss_axes(ax, f"{task} / {method}")
+                    _loss_axes(ax, f"{task} / {method}", _df_values(runs, task, method))
                 continue
             p, points = fit["params"], pd.DataFrame(fit["points"])
             colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, points["x"].nunique())))
             line = np.geomspace(points["finetune_examples"].min(), points["finetune_examples"].max(), 60)
             for colour, (x, group) in zip(colours, points.groupby("x")):
                 _scatter(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
-                ax.plot(line, fitting.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={x:.3g}")
-            _loss_axes(ax, f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}")
+                ax.plot(line, fitting.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={_short(x)}")
+            _loss_axes(ax, f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}",
+                       points["finetune_examples"])
             ax.legend(fontsize=6)
             _deltas_text(ax, fit["delta_e"], fit["delta_h"])
     _save(fig, out_dir, name)
 
 
 def critical_figure(fits, out_dir) -> None:
+    """Fig 5: a panel per task and axis that has critical sizes; one without any crossing in range
+    says so instead of drawing an empty frame."""
     rows = pd.DataFrame(fits.get("critical", []))
     tasks = sorted(rows["task"].unique()) if len(rows) else []
-    fig, axes = _panels(len(tasks), 2, "Fig 5: critical finetuning-data size between methods "
-                                       "(band: bootstrap interval)")
+    axes_drawn = [axis for axis in ("model", "pretrain") if len(rows) and (rows["axis"] == axis).any()]
+    fig, axes = _panels(len(tasks), len(axes_drawn), "Fig 5: critical finetuning-data size between methods "
+                                                     "(band: bootstrap interval)")
     if not tasks:
-        for ax in axes[0]:
-            _empty(ax, "no pair of methods with joint fits")
+        _empty(axes[0][0], "no pair of methods with joint fits")
     for i, task in enumerate(tasks):
-        for j, axis in enumerate(("model", "pretrain")):
+        for j, axis in enumerate(axes_drawn):
             ax = axes[i, j]
             part = rows[(rows.task == task) & (rows.axis == axis)]
-            if part.empty:
-                _empty(ax, f"{task}\nno {axis} axis fits for two methods")
+            if not _critical_panel(ax, part):
+                why = "no two methods fitted" if part.empty else "no crossing in range"
+                _empty(ax, f"{task} / {axis}\n{why}")
                 continue
-            drawn = False
-            for (first, second), curve in part.groupby(["method_1", "method_2"], sort=False):
-                colour = PAIR_STYLE.get((first, second), None)
-                y = curve["critical_df"].map(_number)
-                if np.isfinite(y).any():
-                    ax.plot(curve["x"], y, marker="o", color=colour, label=f"{first} vs {second}")
-                    drawn = True
-                if "critical_df_low" in curve:
-                    low, high = curve["critical_df_low"].map(_number), curve["critical_df_high"].map(_number)
-                    if np.isfinite(low).any():
-                        ax.fill_between(curve["x"], low, high, color=colour, alpha=0.2)
-            ax.set_xscale("log")
-            ax.set_title(f"{task} / {axis}", fontsize=8)
-            ax.set_xlabel(AXIS_FIGURES[axis][2])
-            if drawn:
-                ax.set_yscale("log")
-                ax.set_ylabel("critical Df")
-                ax.legend(fontsize=6)
-            else:
-                ax.text(0.5, 0.5, "no crossing in range", transform=ax.transAxes, ha="center", color="gray")
+            _factor_ticks(ax, part["x"])
+            ax.set_yscale("log")
+            ax.set(title=f"{task} / {axis}", xlabel=AXIS_FIGURES[axis][2], ylabel="critical Df")
+            ax.title.set_fontsize(8)
+            ax.legend(fontsize=6)
     _save(fig, out_dir, "fig05_critical_size")
+
+
+def _critical_panel(ax, part: pd.DataFrame) -> bool:
+    """Critical Df against X for each pair of methods, with its bootstrap band; False when no pair
+    has a finite value to draw."""
+    drawn = False
+    for (first, second), curve in part.groupby(["method_1", "method_2"], sort=False):
+        colour = PAIR_STYLE.get((first, second), None)
+        y = curve["critical_df"].map(_number)
+        line = bool(np.isfinite(y).any())
+        if line:
+            ax.plot(curve["x"], y, marker="o", color=colour, label=f"{first} vs {second}")
+        if "critical_df_low" in curve:
+            low, high = curve["critical_df_low"].map(_number), curve["critical_df_high"].map(_number)
+            if np.isfinite(low).any() and np.isfinite(high).any():
+                ax.fill_between(curve["x"], low, high, color=colour, alpha=0.2,
+                                label=None if line else f"{first} vs {second} (interval only)")
+                line = True
+        drawn |= line
+    return drawn
 
 
 def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
@@ -227,11 +272,13 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
                 runs = runs.sort_values("pretrain_tokens")
                 by_tokens.plot(runs["pretrain_tokens"], runs["val_loss"], marker="o", color=colour,
                                label=f"{family} {model}")
-    by_size.set(xscale="log", xlabel="model parameters", ylabel="pretraining validation loss",
+    _factor_ticks(by_size, pretrain["params"])
+    by_size.set(xlabel="model parameters", ylabel="pretraining validation loss",
                 title="full corpus, by model size")
     by_size.legend(fontsize=6)
     if by_tokens.lines:
-        by_tokens.set(xscale="log", xlabel="pretraining tokens", ylabel="pretraining validation loss",
+        _factor_ticks(by_tokens, pretrain["pretrain_tokens"])
+        by_tokens.set(xlabel="pretraining tokens", ylabel="pretraining validation loss",
                       title="by pretraining tokens")
         by_tokens.legend(fontsize=6)
     else:
@@ -239,16 +286,16 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
     _save(fig, out_dir, "fig10_pretraining")
 
 
-def _model_axis_runs(runs: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Runs of the model-size axis that have `column` (a transfer metric)."""
+def _axis_runs(runs: pd.DataFrame, axis: str, column: str) -> pd.DataFrame:
+    """Runs of an axis that have `column` (a transfer metric)."""
     if column not in runs:
         return runs.iloc[:0]
-    return runs[analysis._as_bool(runs["axis_model"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
+    return runs[analysis._as_bool(runs[f"axis_{axis}"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
 
 
 def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
     """Fig 6: zero-shot BLEU (mean over the unseen source languages) by model size, a line per Df."""
-    data = _model_axis_runs(runs, "zero_shot_bleu")
+    data = _axis_runs(runs, "model", "zero_shot_bleu")
     tasks, methods = sorted(set(data["task"])), analysis._method_order(set(data["method"]))
     fig, axes = _panels(len(tasks), len(methods), "Fig 6: zero-shot translation after finetuning, by model size")
     if data.empty:
@@ -260,36 +307,60 @@ def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
             colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["finetune_examples"].nunique())))
             for colour, (df, group) in zip(colours, means.groupby("finetune_examples")):
                 ax.plot(group["params"], group["zero_shot_bleu"], marker="o", color=colour, label=f"Df={df}")
-            ax.set(xscale="log", xlabel="model parameters", ylabel="zero-shot BLEU (mean)")
+            _factor_ticks(ax, means["params"])
+            ax.set(xlabel="model parameters", ylabel="zero-shot BLEU (mean)")
             ax.set_title(f"{task} / {method}", fontsize=8)
             ax.legend(fontsize=6)
     _save(fig, out_dir, "fig06_zero_shot")
 
 
-def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, out_dir) -> None:
-    """k-shot BLEU by model size: each method at its largest Df, and the base models (dashed)."""
+FEW_SHOT_FIGURES = {"model": ("fig11_few_shot", "params", "model parameters"),
+                    "pretrain": ("fig13_few_shot_pretrain_data", "pretrain_tokens", "pretraining tokens")}
+
+
+def base_models_of(base: pd.DataFrame, task: str, runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of base_transfer.csv for the base models these runs of `task` were finetuned from
+    (its other rows belong to the other axis)."""
+    behind = set(zip(runs["model"], runs["pretrain_tokens"]))
+    of_runs = np.array([key in behind for key in zip(base["model"], base["pretrain_tokens"])], dtype=bool)
+    return base[(base["task"] == task).to_numpy() & of_runs]
+
+
+def tasks_with_a_curve(tables, x_column: str) -> list[str]:
+    """Tasks with runs at two or more values of x_column in any table: the condition shared by
+    every axis alone is no curve."""
+    return sorted({task for table in tables for task, runs in table.groupby("task") if runs[x_column].nunique() >= 2})
+
+
+def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, out_dir) -> None:
+    """k-shot BLEU against the axis's factor: each method at its largest Df, and the base models
+    of the same runs (dashed)."""
+    name, x_column, x_label = FEW_SHOT_FIGURES[axis]
     shots = sorted({int(c.split("_")[2]) for c in runs if c.startswith("few_shot_") and c.endswith("_bleu")})
-    data = {k: _model_axis_runs(runs, f"few_shot_{k}_bleu") for k in shots}
-    tasks = sorted({t for table in data.values() for t in table["task"]})
-    fig, axes = _panels(len(tasks), len(shots), "Few-shot prompting after finetuning, with the base model as baseline")
+    data = {k: _axis_runs(runs, axis, f"few_shot_{k}_bleu") for k in shots}
+    tasks = tasks_with_a_curve(data.values(), x_column)
+    fig, axes = _panels(len(tasks), len(shots), f"Few-shot prompting after finetuning, by {x_label}, "
+                                                "with the base models as baseline")
     if not tasks:
-        _empty(axes[0][0], "no few-shot evaluation in this study (evaluate.transfer)")
+        _empty(axes[0][0], f"no few-shot evaluation at two or more {x_label}\n"
+                           f"(add {axis} to evaluate.transfer.axes)")
     for row, task in enumerate(tasks):
         for column, k in enumerate(shots):
-            ax, sub = axes[row][column], data[k][data[k].task == task]
+            ax, sub, score = axes[row][column], data[k][data[k].task == task], f"few_shot_{k}_bleu"
             for colour, method in zip(plt.cm.tab10.colors, analysis._method_order(set(sub["method"]))):
                 runs_of = sub[sub.method == method]
                 largest = runs_of[runs_of.finetune_examples == runs_of.finetune_examples.max()]
-                means = largest.groupby("params")[f"few_shot_{k}_bleu"].mean()
+                means = largest.groupby(x_column)[score].mean()
                 ax.plot(means.index, means.values, marker="o", color=colour,
                         label=f"{method} (Df={runs_of.finetune_examples.max()})")
-            if base is not None and f"few_shot_{k}_bleu" in base:
-                baseline = base[base.task == task].sort_values("params")
-                ax.plot(baseline["params"], baseline[f"few_shot_{k}_bleu"], "k--", marker="s", label="base model")
-            ax.set(xscale="log", xlabel="model parameters", ylabel=f"{k}-shot BLEU")
+            if base is not None and score in base:
+                baseline = base_models_of(base, task, sub).sort_values(x_column)
+                ax.plot(baseline[x_column], baseline[score], "k--", marker="s", label="base model")
+            _factor_ticks(ax, sub[x_column])
+            ax.set(xlabel=x_label, ylabel=f"{k}-shot BLEU")
             ax.set_title(f"{task}: {k}-shot", fontsize=8)
             ax.legend(fontsize=6)
-    _save(fig, out_dir, "fig11_few_shot")
+    _save(fig, out_dir, name)
 
 
 def which_model_figure(fits, out_dir) -> None:
@@ -335,6 +406,9 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     critical_figure(fits, out_dir)
     zero_shot_figure(runs, out_dir)
     pretraining_figure(pretrain, fits, out_dir)
-    few_shot_figure(runs, base_transfer, out_dir)
+    for axis in FEW_SHOT_FIGURES:
+        few_shot_figure(runs, base_transfer, axis, out_dir)
+    from ftscale import figures_metrics     # here: it draws with this module's helpers
+    figures_metrics.draw_metric_figures(runs, fits["options"]["heldout"], out_dir)
     which_model_figure(fits, out_dir)
     return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]

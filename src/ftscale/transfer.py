@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ftscale.data.tokens import BOS_ID, EOS_ID, SEP_ID, TaskSplit
-from ftscale.evaluate import decode_prompts, translation_metrics
+from ftscale.evaluate import decode_prompts
+from ftscale.metrics import translation_metrics
 
 
 def source_prompts(split: TaskSplit, max_source: int, count: int | None = None) -> list[list[int]]:
@@ -40,19 +41,24 @@ def few_shot_prompts(test: TaskSplit, demos: TaskSplit, shots: int, count: int, 
     return prompts
 
 
-def scores(model, tokenizer, prompts: list[list[int]], references: list[str], *, max_new_tokens: int,
-           batch_size: int) -> dict:
+def scores(model, tokenizer, prompts: list[list[int]], references: list[str], *, target_lang: str,
+           max_new_tokens: int, batch_size: int) -> dict:
+    """BLEU and chrF of the greedy continuations of `prompts` (ftscale.metrics: BLEU tokenized for
+    target_lang, with its signature), and the first hypothesis as a sample."""
     outputs = decode_prompts(model, prompts, max_new_tokens, batch_size)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
-    metrics = translation_metrics(hypotheses, references[:len(prompts)])
-    return {"bleu": metrics["bleu"], "chrf": metrics["chrf"], "sample": hypotheses[0] if hypotheses else ""}
+    metrics = translation_metrics(hypotheses, references[:len(prompts)], target_lang)
+    return {"bleu": metrics["bleu"], "chrf": metrics["chrf"], "bleu_signature": metrics["bleu_signature"],
+            "sample": hypotheses[0] if hypotheses else ""}
 
 
 def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path | None, tokenizer: Path,
             zero_shot: dict[str, tuple[str, str]], test: Path, references: Path, demos: Path, shots: list[int],
             few_shot_examples: int, max_source: int, max_target: int, max_new_tokens: int, batch_size: int,
-            seed: int, out: Path, threads: int) -> dict:
+            seed: int, target_lang: str, out: Path, threads: int) -> dict:
     """The transfer rule, for a finetuned run (checkpoint, method) or a base model (checkpoint None).
+    Every direction translates into the task's target_lang, which picks the BLEU tokenizer; the
+    signature is saved with each score and once as `bleu_signature`.
 
     zero_shot: {source language: (tokenized split dir, raw jsonl with the references)}; empty for
     base models, which have not learnt the `<sep>` format a zero-shot prompt relies on."""
@@ -72,7 +78,7 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
     model = load_model(base) if checkpoint is None else load_finetuned(Path(base), Path(checkpoint), method)
     model = model.to(device())
     tok = tokens.load_tokenizer(tokenizer)
-    options = {"max_new_tokens": max_new_tokens, "batch_size": batch_size}
+    options = {"target_lang": target_lang, "max_new_tokens": max_new_tokens, "batch_size": batch_size}
 
     def references_of(path) -> list[str]:
         return [r["target"] for r in sources.read_jsonl(Path(path))]
@@ -90,6 +96,9 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
         result[f"few_shot_{k}"] = scores(model, tok, prompts, test_references, **options)
         result[f"few_shot_{k}_bleu"] = result[f"few_shot_{k}"]["bleu"]
         result[f"few_shot_{k}_chrf"] = result[f"few_shot_{k}"]["chrf"]
+    scored = [*result.get("zero_shot", {}).values(), *(result[f"few_shot_{k}"] for k in shots)]
+    if scored:
+        result["bleu_signature"] = scored[0]["bleu_signature"]      # one target language: one signature
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}))
     Path(out).write_text(json.dumps(result, indent=1))
     return result

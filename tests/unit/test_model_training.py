@@ -131,14 +131,3 @@ def test_batched_greedy_decoding_equals_one_at_a_time(varied_split, method, size
         single.append(new[:new.index(EOS_ID)] if EOS_ID in new else new)
     assert batched == single
     assert any(len(o) > 0 for o in batched)
-
-
-def test_generation_metrics_on_fixed_strings():
-    perfect = evaluate.translation_metrics(["der hund sieht die katze"], ["der hund sieht die katze"])
-    assert perfect["bleu"] == pytest.approx(100.0) and perfect["chrf"] == pytest.approx(100.0)
-    assert perfect["bleu_signature"].startswith("nrefs:1")
-    partial = evaluate.translation_metrics(["der hund sieht den mann"], ["der hund sieht die katze"])
-    assert 0 < partial["bleu"] < 100 and 0 < partial["chrf"] < 100
-    # ROUGE-L: LCS "the cat sat" of 3 tokens, P = 3/4, R = 3/3 -> F = 6/7.
-    rouge = evaluate.summarization_metrics(["the cat sat down"], ["the cat sat"])
-    assert rouge["rougeL"] == pytest.approx(100 * 6 / 7)

@@ -60,13 +60,15 @@ def test_transfer_job_on_a_saved_model(study, tmp_path):
     kwargs = dict(base=study / "base", checkpoint=None, method="fmt", summary=None, tokenizer=study / "tokenizer.json",
                   zero_shot={"fr": (study / "zs_fr", study / "zs_fr.jsonl"), "zh": (study / "zs_zh", study / "zs_zh.jsonl")},
                   test=study / "test", references=study / "test.jsonl", demos=study / "dev", shots=[1, 2],
-                  few_shot_examples=6, max_source=32, max_target=32, max_new_tokens=8, batch_size=4, seed=0, threads=1)
+                  few_shot_examples=6, max_source=32, max_target=32, max_new_tokens=8, batch_size=4, seed=0, threads=1,
+                  target_lang="de")
     result = transfer.run_job(out=tmp_path / "a.json", **kwargs)
     assert result["status"] == "ok" and set(result["zero_shot"]) == {"fr", "zh"}
     assert result["zero_shot_bleu"] == pytest.approx(np.mean([result["zero_shot"][l]["bleu"] for l in ("fr", "zh")]))
     assert result["zero_shot_chrf"] == pytest.approx(np.mean([result["zero_shot"][l]["chrf"] for l in ("fr", "zh")]))
     for k in (1, 2):
         assert 0 <= result[f"few_shot_{k}_bleu"] <= 100 and 0 <= result[f"few_shot_{k}_chrf"] <= 100
+    assert "|tok:13a|" in result["bleu_signature"]                 # German target: sacreBLEU's 13a
     assert json.loads((tmp_path / "a.json").read_text()) == json.loads(json.dumps(result))
     again = transfer.run_job(out=tmp_path / "b.json", **kwargs)
     assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()       # deterministic
@@ -78,5 +80,5 @@ def test_transfer_job_skips_a_diverged_run(study, tmp_path):
                               tokenizer=study / "tokenizer.json", zero_shot={}, test=study / "test",
                               references=study / "test.jsonl", demos=study / "dev", shots=[1], few_shot_examples=4,
                               max_source=32, max_target=32, max_new_tokens=4, batch_size=4, seed=0,
-                              out=tmp_path / "t.json", threads=1)
+                              target_lang="de", out=tmp_path / "t.json", threads=1)
     assert result == {"status": "diverged"} and json.loads((tmp_path / "t.json").read_text()) == result

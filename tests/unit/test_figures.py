@@ -1,0 +1,94 @@
+"""Figures: the metric-against-factor fits of Figs 7-9, which panels they draw, readable log
+ticks, and Fig 5 drawing only what it has."""
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from ftscale import analysis, figures, figures_metrics
+
+HELDOUT = {"model": ["m4"], "pretrain": [], "pet": [], "finetune_examples": []}
+
+
+@pytest.fixture(scope="module")
+def runs() -> pd.DataFrame:
+    return analysis.synthetic_metrics(tasks=("translation_ende", "summarization"), seeds=2)
+
+
+def test_log_linear_fit_recovers_the_line():
+    x = np.array([1e5, 2e5, 4e5, 8e5])
+    a, b = figures_metrics.log_linear_fit(x, 3.0 + 2.5 * np.log(x))
+    assert (a, b) == (pytest.approx(3.0), pytest.approx(2.5))
+    assert figures_metrics.log_linear_fit([1e5, 1e5], [1.0, 2.0]) is None         # one X: no line
+    assert figures_metrics.log_linear_fit([1e5, 2e5], [1.0, np.nan]) is None
+
+
+def test_metric_panels_are_the_task_metrics_and_methods_on_the_axis(runs):
+    model = figures_metrics.metric_means(runs, "model", HELDOUT)
+    assert figures_metrics.panel_rows(model) == [("summarization", "rougeL"), ("translation_ende", "bleu"),
+                                                 ("translation_ende", "chrf")]
+    assert set(model[model["heldout"]]["x"]) == {8e5}                             # m4 held out
+    pet = figures_metrics.metric_means(runs, "pet", HELDOUT)
+    assert set(pet["method"]) == {"prompt", "lora"}                                # FMT has no PET axis
+    one_seed = runs[(runs.seed == 0) & (runs.task == "summarization") & (runs.method == "lora")]
+    means = figures_metrics.metric_means(one_seed, "model", HELDOUT)
+    assert len(means) == 4 * 5 and means["rougeL"].tolist() == pytest.approx(
+        one_seed[one_seed.axis_model].sort_values(["params", "finetune_examples"])["rougeL"].tolist())
+
+
+def test_metric_figures_are_written(runs, tmp_path):
+    figures_metrics.draw_metric_figures(runs, HELDOUT, tmp_path)
+    names = {name for name, _ in figures_metrics.METRIC_FIGURES.values()}
+    assert {p.stem for p in tmp_path.glob("*.png")} == names <= set(figures.FIGURES)
+    (tmp_path / "none").mkdir()
+    figures_metrics.draw_metric_figures(runs.iloc[:0], HELDOUT, tmp_path / "none")   # no runs: a note, no error
+    assert len(list((tmp_path / "none").glob("*.pdf"))) == 3
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([32, 64, 32], ["32", "64"]),                                                  # under a decade: no minor labels
+    ([51_000, 120_000, 260_000, 480_000], ["51K", "120K", "260K", "480K"]),
+    ([8000] + list(range(10000, 100001, 10000)), ["8K", "20K", "30K", "50K", "70K", "100K"]),   # thinned
+])
+def test_factor_ticks_label_the_measured_values_without_overlap(values, expected):
+    fig, ax = plt.subplots(figsize=(4.2, 3.3))            # one panel of figures._panels
+    ax.plot(values, np.ones(len(values)), "o")
+    figures._factor_ticks(ax, values)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == expected
+    assert len(ax.xaxis.get_minorticklocs()) == 0
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels()]
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))     # no two labels overlap
+    plt.close(fig)
+
+
+def test_critical_panel_draws_only_finite_sizes():
+    pair = {"task": "t", "axis": "model", "method_1": "fmt", "method_2": "lora", "x": [1e5, 2e5]}
+    fig, ax = plt.subplots()
+    assert not figures._critical_panel(ax, pd.DataFrame(pair | {"critical_df": [np.nan, np.nan]}))
+    assert not ax.lines and not ax.collections
+    assert figures._critical_panel(ax, pd.DataFrame(pair | {"critical_df": [300.0, np.nan]}))
+    assert len(ax.lines) == 1
+    plt.close(fig)
+
+
+def test_few_shot_baselines_are_the_base_models_of_the_axis(runs, tmp_path):
+    base = pd.DataFrame({"task": ["translation_ende"] * 4 + ["summarization"],
+                         "model": ["m1", "m1", "m1", "m2", "m1"], "params": [1e5, 1e5, 1e5, 2e5, 1e5],
+                         "pretrain_tokens": [2.5e5, 5e5, 1e6, 1e6, 1e6], "few_shot_1_bleu": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    task = runs[runs.task == "translation_ende"]
+    on_pretrain = figures.base_models_of(base, "translation_ende", task[task.axis_pretrain])
+    assert on_pretrain["few_shot_1_bleu"].tolist() == [1.0, 2.0, 3.0]           # m1 at each budget
+    on_model = figures.base_models_of(base, "translation_ende", task[task.axis_model & task.model.isin(["m1", "m2"])])
+    assert on_model["few_shot_1_bleu"].tolist() == [3.0, 4.0]                   # each size on the full corpus
+    scored = runs.assign(few_shot_1_bleu=runs["bleu"])
+    for axis, (name, _, _) in figures.FEW_SHOT_FIGURES.items():
+        figures.few_shot_figure(scored, base, axis, tmp_path)
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_few_shot_figure_needs_two_values_of_the_factor(runs):
+    shared_only = runs[runs.axis_model & runs.axis_pretrain]                       # m1 on the full corpus
+    assert figures.tasks_with_a_curve([shared_only], "pretrain_tokens") == []
+    assert figures.tasks_with_a_curve([shared_only, runs[runs.axis_pretrain]], "pretrain_tokens") == [
+        "summarization", "translation_ende"]
