@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import SegmentEnd, end_segment, log_to_file  # noqa: E402
+from ftscale.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds  # noqa: E402
 
 log_to_file(snakemake.log[0])
 from ftscale import worker  # noqa: E402
@@ -14,6 +14,6 @@ try:
                base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
                dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
                resume_path=Path(snakemake.params.resume), log_name=f"finetune {wc.condition} seed {wc.seed}",
-               segment_seconds=snakemake.resources.get("segment_seconds"), **snakemake.params.run)
+               segment_seconds=segment_seconds(snakemake.resources), **snakemake.params.run)
 except SegmentEnd as end:   # its time segment is over (resources.segment_seconds): resubmit to continue
     end_segment(end)

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import SegmentEnd, end_segment, log_to_file  # noqa: E402
+from ftscale.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds  # noqa: E402
 
 log_to_file(snakemake.log[0])
 from ftscale import worker  # noqa: E402
@@ -21,6 +21,6 @@ try:
                tokenizer_file=Path(snakemake.input.tokenizer),
                checkpoints={tokens: Path(path) for tokens, path in p["checkpoints"].items()},
                log_name=f"pretrain {p['family']}/{p['model']}-{p['tokens']}tok",
-               micro_batch_size=p["micro_batch_size"], segment_seconds=snakemake.resources.get("segment_seconds"))
+               micro_batch_size=p["micro_batch_size"], segment_seconds=segment_seconds(snakemake.resources))
 except SegmentEnd as end:   # its time segment is over (resources.segment_seconds): resubmit to continue
     end_segment(end)

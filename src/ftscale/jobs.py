@@ -32,6 +32,14 @@ class SegmentEnd(Exception):
         self.step = step
 
 
+def segment_seconds(resources) -> float | None:
+    """A rule's segment length (resources.segment_seconds, set by the planner on GPU training jobs;
+    absent: no segments). Snakemake casts a float resource to int, so a fraction of a second (the
+    tests' one-step segments) comes as a string."""
+    value = resources.get("segment_seconds")
+    return None if value is None else float(value)
+
+
 def end_segment(end: SegmentEnd):
     """What a script does with a SegmentEnd: one log line, then SEGMENT_EXIT_CODE."""
     print(end, flush=True)

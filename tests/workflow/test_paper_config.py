@@ -6,6 +6,7 @@ and method, (model sizes + pretraining budgets [+ PET sizes] - shared) x finetun
 import re
 
 import pytest
+import yaml
 
 from ftscale import config as study_config, grid, plan
 from tests.workflow.conftest import ROOT, snakemake
@@ -108,7 +109,7 @@ def test_every_paper_job_fits_the_partition_and_a_node(slurm_dry_run):
     group (finetune, then evaluate and transfer side by side: Snakemake adds the runtimes)."""
     cluster = study_config.load(PAPER)["cluster"]
     jobs = dry_run_jobs(slurm_dry_run)
-    trained = [r for rule, _, r in jobs if rule.startswith("pretrain") or rule == "finetune"]
+    trained = [r for rule, _, r in jobs if rule in ("pretrain", "finetune") or rule.endswith("_checkpoints")]
     assert len(trained) == 10 + 3819 and all(r["gpu"] >= 1 and r["nodes"] >= 1 for r in trained)
     for rule, wildcards, resources in jobs:
         assert resources.get("runtime", 0) <= cluster["max_runtime_minutes"], (rule, wildcards)

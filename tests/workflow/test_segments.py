@@ -25,6 +25,8 @@ rule finetune:
     params:
         run={run},
         resume="resume/{{condition}}/seed{{seed}}.pt",
+    resources:
+        segment_seconds="1e-9",
     log:
         "logs/{{condition}}/seed{{seed}}.log",
     script:
@@ -46,7 +48,7 @@ def test_segments_exit_75_and_retries_continue_to_the_uninterrupted_result(base,
     workdir.mkdir()
     for name in ("base", "task"):
         shutil.copytree(base / name, workdir / name)
-    (workdir / "Snakefile").write_text(SNAKEFILE.format(run=RUN | {"segment_seconds": 1e-9},
+    (workdir / "Snakefile").write_text(SNAKEFILE.format(run=RUN,
                                                         script=ROOT / "scripts" / "finetune.py"))
 
     first = snakemake(workdir)
