@@ -11,8 +11,8 @@ import torch
 from ftscale import finetune, pretrain, training
 from ftscale.data import synthetic, tokens
 from ftscale.model import new_model
+from tests.unit.test_fast_path import SIZE, model_for   # the same tiny model, non-trivial weights
 
-SIZE = {"layers": 2, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
 METHODS = [("fmt", None), ("prompt", 4), ("lora", 2)]
 BATCH, MICRO = 8, 2                         # 4 micro-batches
 
@@ -31,14 +31,7 @@ def batch(tmp_path_factory):
 
 
 def finetuning_model(method, size):
-    model = finetune.attach_method(new_model(SIZE, 300, 256, seed=0), method, size, seed=0)
-    torch.manual_seed(1)
-    with torch.no_grad():   # non-trivial weights everywhere (LoRA's B starts at zero)
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
-    if method == "fmt":
-        model.requires_grad_(True)
-    return model.train()
+    return model_for(method, size).train()
 
 
 def windows_batch():
