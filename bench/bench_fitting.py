@@ -38,7 +38,8 @@ import summary as bench_summary  # noqa: E402  (bench/summary.py)
 
 import numpy as np  # noqa: E402
 
-from ftscale import analysis, figures, fitting  # noqa: E402
+from ftscale import analysis, figures  # noqa: E402
+from ftscale.fitting import laws, solver, statistics  # noqa: E402
 
 MODEL_SIZES = (1e9, 2e9, 4e9, 8e9, 16e9)
 PRETRAIN_TOKENS = (84e9, 105e9, 126e9, 147e9, 167e9, 206e9)
@@ -70,7 +71,7 @@ def all_joint_fits(groups, options, strategy):
     """Every full-data joint fit of one task and method: both laws, step one and step two."""
     results = {}
     for law in analysis.JOINT_LAWS:
-        results[law] = fitting.fit_joint(law, groups, objective=options["objective"], delta=options["huber_delta"],
+        results[law] = solver.fit_joint(law, groups, objective=options["objective"], delta=options["huber_delta"],
                                          init_grid=options["init_grid"], strategy=strategy)
     return results
 
@@ -83,7 +84,7 @@ def main() -> None:
     metrics = paper_sized_metrics()
     options = analysis.resolve_options({"init_grid": INIT_GRID, "bootstrap": args.bootstrap,
                                         "heldout": {"model": ["m5"]}})
-    starts = {law: len(fitting.grid_starts(fitting.parameter_names(law), INIT_GRID)) for law in fitting.LAWS}
+    starts = {law: len(solver.grid_starts(laws.parameter_names(law), INIT_GRID)) for law in laws.LAWS}
     print(f"paper-sized problem: {len(metrics)} runs, {metrics.groupby(['task', 'method']).ngroups} task x method, "
           f"starts per fit {starts}, {args.bootstrap} bootstrap resamples, {os.cpu_count()} CPU cores, "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, load average {os.getloadavg()[0]:.1f}")
@@ -113,14 +114,14 @@ def main() -> None:
 
     # -- bootstrap: one batch of replicates vs one scipy refit per replicate (warm start for both)
     full = batched["multiplicative"]
-    replicates = fitting.resample_condition_means(run_losses, args.bootstrap, np.random.default_rng(0))
+    replicates = statistics.resample_condition_means(run_losses, args.bootstrap, np.random.default_rng(0))
     boot_groups = {axis: analysis._fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
                    for axis, m in means.items()}
     kw = {"objective": options["objective"], "delta": options["huber_delta"]}
-    batch, batch_s = timed(fitting.fit_joint, "multiplicative", boot_groups, warm=fitting.warm_starts(full), **kw)
-    subset = {axis: fitting.Group(g.finetune_examples, g.loss[:args.loop_replicates], g.x)
+    batch, batch_s = timed(solver.fit_joint, "multiplicative", boot_groups, warm=solver.warm_starts(full), **kw)
+    subset = {axis: laws.Group(g.finetune_examples, g.loss[:args.loop_replicates], g.x)
               for axis, g in boot_groups.items()}
-    looped_boot, loop_boot_s = timed(fitting.fit_joint, "multiplicative", subset, warm=fitting.warm_starts(full),
+    looped_boot, loop_boot_s = timed(solver.fit_joint, "multiplicative", subset, warm=solver.warm_starts(full),
                                      strategy="loop", **kw)
     per_replicate = loop_boot_s / args.loop_replicates
     print(f"bootstrap, {args.bootstrap} multiplicative joint refits of wmt14_ende/lora: batched {batch_s:.2f} s, "
@@ -136,7 +137,7 @@ def main() -> None:
              "e": batch["step_one"].params[0]["e"][:args.loop_replicates]}
     gaps = []
     for axis, group in subset.items():
-        loop = fitting.fit("multiplicative", [group], fixed=fixed, starts=full[axis].start, strategy="loop", **kw)
+        loop = solver.fit("multiplicative", [group], fixed=fixed, starts=full[axis].start, strategy="loop", **kw)
         gaps.append((batch[axis].objective_value[:args.loop_replicates] - loop.objective_value) / loop.objective_value)
     print(f"    step two with the batched step one's beta and e: (batched - loop) / loop min {np.min(gaps):+.1e}, "
           f"max {np.max(gaps):+.1e}")

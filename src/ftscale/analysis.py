@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale import fitting, selection
+from ftscale import selection
+from ftscale.fitting import laws, solver, statistics
 from ftscale.grid import AXES, METHODS  # one list of axes and methods for the whole package
 
 log = logging.getLogger("ftscale.analysis")
@@ -49,7 +50,7 @@ TABLES = ("single_variable", "heldout_error", "params", "critical", "correlation
 DEFAULT_OPTIONS = {
     "objective": "huber",         # huber: Huber on (prediction - loss), the paper | log-huber: on logs, Chinchilla
     "huber_delta": 1e-3,          # Huber delta (the paper: 1e-3)
-    "init_grid": copy.deepcopy(fitting.DEFAULT_INIT_GRID),  # start values per parameter kind; all combinations
+    "init_grid": copy.deepcopy(solver.DEFAULT_INIT_GRID),  # start values per parameter kind; all combinations
     "heldout": {                  # values held out of fitting, used only for Delta_h (extrapolation)
         "model": [],              #   model names (column `model`), model-size axis
         "pretrain": [],           #   pretraining token counts, pretraining-data axis
@@ -71,7 +72,7 @@ def resolve_options(options: dict | None) -> dict:
     resolved = copy.deepcopy(DEFAULT_OPTIONS) | copy.deepcopy(options)
     resolved["heldout"] = DEFAULT_OPTIONS["heldout"] | {k: list(v or []) for k, v in options.get("heldout", {}).items()}
     resolved["init_grid"] = DEFAULT_OPTIONS["init_grid"] | dict(options.get("init_grid", {}))
-    if resolved["objective"] not in fitting.OBJECTIVES:
+    if resolved["objective"] not in solver.OBJECTIVES:
         raise ValueError(f"analysis objective must be huber or log-huber, got {resolved['objective']!r}")
     if int(resolved["bootstrap"]) < 0:
         raise ValueError("analysis bootstrap must be >= 0")
@@ -126,20 +127,20 @@ def condition_means(points: pd.DataFrame) -> pd.DataFrame:
             .sort_values(["x", "finetune_examples"], kind="stable").reset_index(drop=True))
 
 
-def _fitted_group(means: pd.DataFrame, loss=None, with_x: bool = True) -> fitting.Group:
+def _fitted_group(means: pd.DataFrame, loss=None, with_x: bool = True) -> laws.Group:
     fitted = means[~means["heldout"]]
-    return fitting.Group(fitted["finetune_examples"].to_numpy(float),
+    return laws.Group(fitted["finetune_examples"].to_numpy(float),
                          fitted["test_loss"].to_numpy(float) if loss is None else loss,
                          fitted["x"].to_numpy(float) if with_x else None)
 
 
 def _deltas(law: str, params: dict, means: pd.DataFrame, with_x: bool = True) -> dict:
-    predicted = fitting.predict(law, params, means["finetune_examples"].to_numpy(float),
+    predicted = laws.predict(law, params, means["finetune_examples"].to_numpy(float),
                                 means["x"].to_numpy(float) if with_x else None)
     held = means["heldout"].to_numpy(bool)
     observed = means["test_loss"].to_numpy(float)
-    return {"delta_e": fitting.mean_absolute_deviation(predicted[~held], observed[~held]),
-            "delta_h": fitting.mean_absolute_deviation(predicted[held], observed[held]),
+    return {"delta_e": statistics.mean_absolute_deviation(predicted[~held], observed[~held]),
+            "delta_h": statistics.mean_absolute_deviation(predicted[held], observed[held]),
             "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
 
 
@@ -171,8 +172,8 @@ def _single_variable(task, method, model_means, options, notes) -> list[dict]:
         # a held-out model is still fitted here: in Fig 1 only held-out Df values are extrapolation
         means = means.assign(heldout=means["finetune_examples"].isin(options["heldout"]["finetune_examples"]))
         try:
-            result = fitting.fit("power", [_fitted_group(means, with_x=False)], **_fit_kwargs(options))
-        except fitting.FitError as error:
+            result = solver.fit("power", [_fitted_group(means, with_x=False)], **_fit_kwargs(options))
+        except laws.FitError as error:
             _note(notes, f"skipped single-variable fit {task}/{method}/{model}: {error}")
             continue
         params = result.params[0]
@@ -217,8 +218,8 @@ def _joint(task, method, means, run_losses, options, notes) -> list[dict]:
     for law in JOINT_LAWS:
         groups = {axis: _fitted_group(m) for axis, m in means.items()}
         try:
-            result = fitting.fit_joint(law, groups, **kw)
-        except fitting.FitError as error:
+            result = solver.fit_joint(law, groups, **kw)
+        except laws.FitError as error:
             _note(notes, f"skipped {law} fits of {task}/{method}: {error}")
             continue
         samples = {}
@@ -232,7 +233,7 @@ def _joint(task, method, means, run_losses, options, notes) -> list[dict]:
                    "x_values": sorted(m["x"].unique().tolist()), "points": _points_record(m)}
             if axis in samples:
                 row["bootstrap"] = {k: samples[axis][k].tolist() for k in ("A", "alpha", "beta", "E", "a")}
-                row["intervals"] = {k: fitting.percentile_interval(samples[axis][k], INTERVAL_LEVEL)
+                row["intervals"] = {k: statistics.percentile_interval(samples[axis][k], INTERVAL_LEVEL)
                                     for k in ("A", "alpha", "beta", "E")}
             rows.append(row)
     return rows
@@ -241,12 +242,12 @@ def _joint(task, method, means, run_losses, options, notes) -> list[dict]:
 def _bootstrap(task, method, means, run_losses, result, options, notes) -> dict[str, dict]:
     """Multiplicative joint procedure on `bootstrap` replicates at once, started from the full fit."""
     rng = _rng(options["seed"], task, method)
-    replicates = fitting.resample_condition_means(run_losses, int(options["bootstrap"]), rng)
+    replicates = statistics.resample_condition_means(run_losses, int(options["bootstrap"]), rng)
     groups = {axis: _fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
               for axis, m in means.items()}
     try:
-        boot = fitting.fit_joint("multiplicative", groups, warm=fitting.warm_starts(result), **_fit_kwargs(options))
-    except fitting.FitError as error:
+        boot = solver.fit_joint("multiplicative", groups, warm=solver.warm_starts(result), **_fit_kwargs(options))
+    except laws.FitError as error:
         _note(notes, f"no bootstrap for {task}/{method}: {error}")
         return {}
     if all(len(r) < 2 for r in run_losses):
@@ -259,7 +260,7 @@ def _correlations(task, method, means: dict[str, pd.DataFrame]) -> list[dict]:
     for axis, m in means.items():
         for metric in GENERATION_METRICS:
             if metric in m and m[metric].notna().sum() >= 1:
-                r, p = fitting.pearson(m["test_loss"], m[metric])
+                r, p = statistics.pearson(m["test_loss"], m[metric])
                 rows.append({"task": task, "axis": axis, "method": method, "metric": metric, "r": r, "p": p,
                              "n": int(m[["test_loss", metric]].notna().all(axis=1).sum())})
     return rows
@@ -281,11 +282,11 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
         for first, second in combinations(methods, 2):
             f1, f2 = fits[(task, axis, first)], fits[(task, axis, second)]
             p1, p2 = f1["params"], f2["params"]
-            h, gamma = fitting.critical_closed_form(p1, p2)
+            h, gamma = laws.critical_closed_form(p1, p2)
             s1, s2 = _samples(f1), _samples(f2)
             equal_e = bool(np.isclose(p1["E"], p2["E"], rtol=1e-9, atol=0.0))
             for x in sorted(set(f1["x_values"]) | set(f2["x_values"])):
-                numerical = fitting.critical_size("multiplicative", p1, p2, x, *CRITICAL_RANGE)
+                numerical = laws.critical_size("multiplicative", p1, p2, x, *CRITICAL_RANGE)
                 with np.errstate(over="ignore", invalid="ignore"):
                     closed = float(h * np.power(float(x), gamma))
                 row = {"task": task, "axis": axis, "method_1": first, "method_2": second, "H": h, "gamma": gamma,
@@ -293,9 +294,9 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
                        "closed_form_df": closed, "closed_form_exact": equal_e}
                 if s1 is not None and s2 is not None:
                     n = min(len(s1["A"]), len(s2["A"]))
-                    boot = fitting.critical_size("multiplicative", {k: v[:n] for k, v in s1.items()},
+                    boot = laws.critical_size("multiplicative", {k: v[:n] for k, v in s1.items()},
                                                  {k: v[:n] for k, v in s2.items()}, x, *CRITICAL_RANGE)
-                    low, high = fitting.percentile_interval(boot, INTERVAL_LEVEL)
+                    low, high = statistics.percentile_interval(boot, INTERVAL_LEVEL)
                     row |= {"critical_df_low": low, "critical_df_high": high,
                             "crossing_share": float(np.mean(np.isfinite(boot)))}
                 rows.append(row)
@@ -336,13 +337,13 @@ def which_method(joint: list[dict], means_of: dict, options: dict, notes: list[s
             x = sizes[x]
         x = float(x)
         methods = _method_order(candidates)
-        predicted = {m: float(fitting.predict("multiplicative", candidates[m]["params"], df, x)) for m in methods}
+        predicted = {m: float(laws.predict("multiplicative", candidates[m]["params"], df, x)) for m in methods}
         best = min(methods, key=lambda m: predicted[m])
         row = {"task": task, "axis": axis, "x": x, "finetune_examples": df, "best_method": best}
         samples = [_samples(candidates[m]) for m in methods]
         if all(s is not None for s in samples):
             n = min(len(s["A"]) for s in samples)
-            losses = np.stack([fitting.predict("multiplicative", {k: v[:n] for k, v in s.items()}, df, x)
+            losses = np.stack([laws.predict("multiplicative", {k: v[:n] for k, v in s.items()}, df, x)
                                for s in samples])
             usable = np.all(np.isfinite(losses), axis=0)        # a failed replicate fit wins nothing
             wins = np.argmin(losses[:, usable], axis=0) == methods.index(best)
@@ -376,10 +377,10 @@ def _pretraining(pretrain: pd.DataFrame | None, options: dict, notes) -> list[di
                "val_loss": full["val_loss"].astype(float).tolist(), "fit": None}
         try:
             # the single-variable law with the model size in place of Df: A / N^alpha + E
-            result = fitting.fit("power", [fitting.Group(full["params"], full["val_loss"])], **_fit_kwargs(options))
+            result = solver.fit("power", [laws.Group(full["params"], full["val_loss"])], **_fit_kwargs(options))
             p = result.params[0]
             row["fit"] = {"A": p["A"], "alpha": p["beta"], "E": p["E"]}
-        except fitting.FitError as error:
+        except laws.FitError as error:
             _note(notes, f"no pretraining power law for {family}: {error}")
         rows.append(row)
     return rows

@@ -74,7 +74,7 @@ def fit_table(args: argparse.Namespace) -> dict:
     """The `fit` subcommand's result as a JSON-ready dict (raises InputError on bad input)."""
     import numpy as np
 
-    from ftscale import fitting
+    from ftscale.fitting import laws, solver, statistics
 
     if args.delta <= 0 or not math.isfinite(args.delta):
         raise InputError(f"--delta must be positive, got {args.delta}")
@@ -102,27 +102,27 @@ def fit_table(args: argparse.Namespace) -> dict:
         return _fit_rectified(args, df, loss, held)
 
     def group(rows, weight=None):
-        return fitting.Group(df[rows], loss[rows], None if x is None else x[rows], weight)
+        return laws.Group(df[rows], loss[rows], None if x is None else x[rows], weight)
 
     options = {"objective": args.objective, "delta": args.delta}
     try:
-        result = fitting.fit(args.law, [group(~held)], **options)
-    except fitting.FitError as error:
+        result = solver.fit(args.law, [group(~held)], **options)
+    except laws.FitError as error:
         raise InputError(str(error))
     params = result.params[0]
-    predicted = fitting.predict(args.law, params, df, x)
+    predicted = laws.predict(args.law, params, df, x)
     keys = [k for k in ("A", "alpha", "B", "beta", "E") if k in params]
-    out = {"law": args.law, "formula": fitting.LAWS[args.law].formula, "objective": args.objective,
+    out = {"law": args.law, "formula": laws.LAWS[args.law].formula, "objective": args.objective,
            "delta": args.delta, "params": {k: params[k] for k in keys},
-           "delta_e": fitting.mean_absolute_deviation(predicted[~held], loss[~held]),
-           "delta_h": fitting.mean_absolute_deviation(predicted[held], loss[held]),
+           "delta_e": statistics.mean_absolute_deviation(predicted[~held], loss[~held]),
+           "delta_h": statistics.mean_absolute_deviation(predicted[held], loss[held]),
            "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
     if args.bootstrap:
         # case bootstrap of the fitted rows, as multiplicity weights: every replicate in one batch
-        weights = fitting.case_resample_weights(out["n_fit"], args.bootstrap, np.random.default_rng(args.seed))
-        replicates = fitting.fit(args.law, [group(~held, weights)], starts=result.start, **options).params[0]
+        weights = statistics.case_resample_weights(out["n_fit"], args.bootstrap, np.random.default_rng(args.seed))
+        replicates = solver.fit(args.law, [group(~held, weights)], starts=result.start, **options).params[0]
         out["bootstrap"] = args.bootstrap
-        out["intervals"] = {k: fitting.percentile_interval(replicates[k]) for k in keys}
+        out["intervals"] = {k: statistics.percentile_interval(replicates[k]) for k in keys}
     return out
 
 
@@ -130,25 +130,26 @@ def _fit_rectified(args: argparse.Namespace, df, loss, held) -> dict:
     """`fit --law rectified`: the same result dict as fit_table's, from ftscale.rectified."""
     import numpy as np
 
-    from ftscale import fitting, rectified
+    from ftscale import rectified
+    from ftscale.fitting import laws, statistics
 
     options = {"objective": args.objective, "delta": args.delta}
     try:
         result = rectified.fit(df[~held], loss[~held], **options)
-    except fitting.FitError as error:
+    except laws.FitError as error:
         raise InputError(str(error))
     predicted = rectified.predict(result.params, df)
     out = {"law": "rectified", "formula": rectified.FORMULA, "objective": args.objective, "delta": args.delta,
            "params": result.params,
-           "delta_e": fitting.mean_absolute_deviation(predicted[~held], loss[~held]),
-           "delta_h": fitting.mean_absolute_deviation(predicted[held], loss[held]),
+           "delta_e": statistics.mean_absolute_deviation(predicted[~held], loss[~held]),
+           "delta_h": statistics.mean_absolute_deviation(predicted[held], loss[held]),
            "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
     if args.bootstrap:
         thetas = rectified.bootstrap(result, df[~held], loss[~held], args.bootstrap,
                                      np.random.default_rng(args.seed), **options)
         replicates = rectified.params_of(thetas)
         out["bootstrap"] = args.bootstrap
-        out["intervals"] = {k: fitting.percentile_interval(v) for k, v in replicates.items()}
+        out["intervals"] = {k: statistics.percentile_interval(v) for k, v in replicates.items()}
     return out
 
 
@@ -169,7 +170,8 @@ def add_select_arguments(parser: argparse.ArgumentParser) -> None:
 
 def select_table(args: argparse.Namespace) -> dict:
     """The `select` subcommand's result as a JSON-ready dict (raises InputError on bad input)."""
-    from ftscale import fitting, selection
+    from ftscale import selection
+    from ftscale.fitting import laws
 
     for name, value in (("--budget", args.budget), ("--target", args.target)):
         if not (math.isfinite(value) and value > 0):
@@ -195,7 +197,7 @@ def select_table(args: argparse.Namespace) -> dict:
     try:
         return selection.select(candidates, budget=args.budget, target=args.target, law=args.law,
                                 bootstrap=args.bootstrap, seed=args.seed)
-    except fitting.FitError as error:
+    except laws.FitError as error:
         raise InputError(str(error))
 
 

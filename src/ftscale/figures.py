@@ -21,7 +21,8 @@ from matplotlib.ticker import NullLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ftscale import analysis, fitting  # noqa: E402
+from ftscale import analysis  # noqa: E402
+from ftscale.fitting import laws  # noqa: E402
 
 FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
            "fig05_critical_size", "fig06_zero_shot", "fig07_metric_model_size", "fig08_metric_pretrain_data",
@@ -154,7 +155,7 @@ def single_variable_figure(runs, fits, out_dir) -> None:
                 p = row["points"]
                 _scatter(ax, p["finetune_examples"], p["loss"], p["heldout"], colour)
                 line = np.geomspace(min(p["finetune_examples"]), max(p["finetune_examples"]), 60)
-                ax.plot(line, fitting.predict("power", row, line), color=colour, lw=1,
+                ax.plot(line, laws.predict("power", row, line), color=colour, lw=1,
                         label=f"{row['model']} ({_short(row['params'])}): β={row['beta']:.3f}")
             _loss_axes(ax, f"{task} / {method}", _df_values(runs, task, method))
             if rows:
@@ -194,7 +195,7 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
             line = np.geomspace(points["finetune_examples"].min(), points["finetune_examples"].max(), 60)
             for colour, (x, group) in zip(colours, points.groupby("x")):
                 _scatter(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
-                ax.plot(line, fitting.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={_short(x)}")
+                ax.plot(line, laws.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={_short(x)}")
             _loss_axes(ax, f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}",
                        points["finetune_examples"])
             ax.legend(fontsize=6)
@@ -258,11 +259,11 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
         return
     if "status" in pretrain:
         pretrain = pretrain[pretrain["status"] == "ok"]
-    laws = {row["family"]: row.get("fit") for row in fits.get("pretraining", [])}
+    family_fits = {row["family"]: row.get("fit") for row in fits.get("pretraining", [])}
     for colour, (family, table) in zip(plt.cm.tab10.colors, pretrain.groupby("family", sort=True)):
         full = table.loc[table.groupby("model")["pretrain_tokens"].idxmax()].sort_values("params")
         by_size.plot(full["params"], full["val_loss"], "o", color=colour, label=family)
-        law = laws.get(family)
+        law = family_fits.get(family)
         if law:
             line = np.geomspace(full["params"].min(), full["params"].max(), 60)
             by_size.plot(line, law["A"] * line ** -law["alpha"] + law["E"], color=colour, lw=1,

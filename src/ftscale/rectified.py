@@ -6,14 +6,14 @@ D is the number of finetuning examples; D_l, the "pre-learned data size", bends 
 small D (the pre-power phase) and L(0) = B / D_l + E is the zero-shot loss, so D = 0 rows are
 usable. At D >> D_l^(1/beta) the law is the power law B / D^beta + E.
 
-Parametrisation: theta = (b, l, beta, e) with B = e^b, D_l = e^l, E = e^e (as fitting.py fits
+Parametrisation: theta = (b, l, beta, e) with B = e^b, D_l = e^l, E = e^e (as ftscale.fitting fits
 scales in log space); beta is bounded to (0, BETA_MAX] so that 0^beta = 0 and the curve falls, and
 E to at most the lowest observed loss (see E_FLOOR_LOG).
 The law is not a sum of exponentials of terms linear in the parameters (log(D_l + D^beta) mixes
-two of them), so fitting.py's batched design does not apply: this module runs scipy L-BFGS-B with
+two of them), so the solver's batched design does not apply: this module runs scipy L-BFGS-B with
 the analytic gradient from a grid of starts placed relative to the data, and keeps the best.
 
-Objectives as in fitting.py: `huber` on (prediction - loss), `log-huber` on (log prediction - log
+Objectives as in ftscale.fitting.solver: `huber` on (prediction - loss), `log-huber` on (log prediction - log
 loss), summed over points with optional weights (case-bootstrap multiplicities).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from ftscale import fitting
+from ftscale.fitting import laws, solver, statistics
 
 FORMULA = "L(D) = B / (D_l + D^beta) + E"
 NAMES = ("b", "l", "beta", "e")
@@ -85,21 +85,21 @@ def _objective(theta, df, loss, weight, objective, delta):
     else:
         residual = np.log(prediction) - np.log(loss)
         gradient = gradient / prediction
-    rho, psi = fitting.huber(residual, delta)
+    rho, psi = solver.huber(residual, delta)
     return float(np.sum(weight * rho)), gradient @ (weight * psi)
 
 
 def check_points(df, loss, weight=None) -> None:
-    """Raise fitting.FitError (one line) for anything the rectified fit cannot use."""
+    """Raise laws.FitError (one line) for anything the rectified fit cannot use."""
     df, loss = np.asarray(df, float), np.asarray(loss, float)
     if df.shape != loss.shape or (weight is not None and np.shape(weight)[-1:] != df.shape):
-        raise fitting.FitError("loss, finetuning-data size and weight columns have different lengths")
+        raise laws.FitError("loss, finetuning-data size and weight columns have different lengths")
     if not np.all(np.isfinite(loss)) or np.any(loss <= 0):
-        raise fitting.FitError("losses must be positive and finite (found NaN, inf or <= 0)")
+        raise laws.FitError("losses must be positive and finite (found NaN, inf or <= 0)")
     if not np.all(np.isfinite(df)) or np.any(df < 0):
-        raise fitting.FitError("finetuning-data sizes (Df) must be finite and >= 0 (0: the zero-shot loss)")
+        raise laws.FitError("finetuning-data sizes (Df) must be finite and >= 0 (0: the zero-shot loss)")
     if len(np.unique(df)) < N_PARAMS:
-        raise fitting.FitError(f"{len(np.unique(df))} distinct finetuning-data sizes cannot determine the "
+        raise laws.FitError(f"{len(np.unique(df))} distinct finetuning-data sizes cannot determine the "
                                f"{N_PARAMS} free parameters of the rectified law")
 
 
@@ -136,10 +136,10 @@ def fit(df, loss, *, weight=None, objective: str = "huber", delta: float = 1e-3,
         refine: int = 3) -> RectifiedFit:
     """L-BFGS-B from every start ((S, 4), default grid_starts) for SCREEN_ITERATIONS; the `refine`
     lowest go on to convergence and the lowest objective wins (ties: the earlier start)."""
-    if objective not in fitting.OBJECTIVES:
-        raise fitting.FitError(f"unknown objective {objective!r}; choose huber or log-huber")
+    if objective not in solver.OBJECTIVES:
+        raise laws.FitError(f"unknown objective {objective!r}; choose huber or log-huber")
     if not (np.isfinite(delta) and delta > 0):
-        raise fitting.FitError(f"the Huber delta must be positive, got {delta}")
+        raise laws.FitError(f"the Huber delta must be positive, got {delta}")
     check_points(df, loss, weight)
     df, loss = np.asarray(df, float), np.asarray(loss, float)
     weight = np.ones_like(loss) if weight is None else np.asarray(weight, float)
@@ -151,16 +151,16 @@ def fit(df, loss, *, weight=None, objective: str = "huber", delta: float = 1e-3,
         polished = [_minimise(screened[i][0], df, loss, weight, objective, delta) for i in order]
     best, best_value = min(polished, key=lambda pair: pair[1])     # min: the first of equals
     if not np.isfinite(best_value):
-        raise fitting.FitError("no start of the rectified fit reached a finite objective")
+        raise laws.FitError("no start of the rectified fit reached a finite objective")
     return RectifiedFit(best, best_value, len(df))
 
 
 def bootstrap(result: RectifiedFit, df, loss, n_resamples: int, rng: np.random.Generator, *,
               objective: str = "huber", delta: float = 1e-3) -> np.ndarray:
-    """(R, 4) refits on case-bootstrap resamples (fitting.case_resample_weights), each started from
+    """(R, 4) refits on case-bootstrap resamples (statistics.case_resample_weights), each started from
     the full-data optimum; a resample with fewer distinct sizes than parameters is NaN."""
     df, loss = np.asarray(df, float), np.asarray(loss, float)
-    weights = fitting.case_resample_weights(len(df), n_resamples, rng)
+    weights = statistics.case_resample_weights(len(df), n_resamples, rng)
     thetas = np.full((n_resamples, N_PARAMS), np.nan)
     with np.errstate(over="ignore", invalid="ignore"):
         for r, weight in enumerate(weights):

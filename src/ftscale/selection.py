@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ftscale import fitting, rectified
+from ftscale import rectified
+from ftscale.fitting import laws, solver, statistics
 
 LAWS = ("rectified", "power", "ats", "auto")
 AUTO_ORDER = ("ats", "power", "rectified")      # auto's candidates, in the order that wins ties
@@ -83,30 +84,30 @@ def ats_line(df: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
 
 def predict_at(law: str, df, loss, target, *, start=None) -> float:
     """The loss `law` (rectified, power or ats) fitted to (df, loss) predicts at `target`.
-    Raises fitting.FitError when the rows cannot determine the law. `start`: a rectified warm start."""
+    Raises laws.FitError when the rows cannot determine the law. `start`: a rectified warm start."""
     df, loss = usable_points(law, np.asarray(df, float), np.asarray(loss, float))
     n_sizes = len(np.unique(df))
     if n_sizes < MIN_SIZES[law]:
         where = "" if law == "rectified" else " > 0"
-        raise fitting.FitError(f"{n_sizes} distinct finetuning-data sizes{where}; the {law} law needs "
+        raise laws.FitError(f"{n_sizes} distinct finetuning-data sizes{where}; the {law} law needs "
                                f"{MIN_SIZES[law]}")
     if law == "ats":
         slope, intercept = ats_line(df, loss)
         return float(np.exp(slope * np.log(target) + intercept))
     if law == "power":
-        result = fitting.fit("power", [fitting.Group(df, loss)], objective=DEFAULT_OBJECTIVE["power"])
-        return float(fitting.predict("power", result.params[0], target))
+        result = solver.fit("power", [laws.Group(df, loss)], objective=DEFAULT_OBJECTIVE["power"])
+        return float(laws.predict("power", result.params[0], target))
     if law == "rectified":
         starts = None if start is None else [start]
         result = rectified.fit(df, loss, objective=DEFAULT_OBJECTIVE["rectified"], starts=starts)
         return float(rectified.predict(result.params, target))
-    raise fitting.FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
+    raise laws.FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
 
 
 def heldout_error(law: str, df: np.ndarray, loss: np.ndarray) -> float:
     """|prediction - mean observed loss| at the largest size, the law fitted to the smaller ones."""
     if len(np.unique(df)) < 2:
-        raise fitting.FitError("one finetuning-data size: nothing to hold out")
+        raise laws.FitError("one finetuning-data size: nothing to hold out")
     largest = df.max()
     return abs(predict_at(law, df[df < largest], loss[df < largest], largest) - loss[df == largest].mean())
 
@@ -118,7 +119,7 @@ def choose_law(df: np.ndarray, loss: np.ndarray) -> tuple[str, dict]:
     for law in AUTO_ORDER:
         try:
             errors[law] = heldout_error(law, df, loss)
-        except fitting.FitError:
+        except laws.FitError:
             errors[law] = float("nan")
     validated = [law for law in AUTO_ORDER if np.isfinite(errors[law])]
     if validated:
@@ -128,7 +129,7 @@ def choose_law(df: np.ndarray, loss: np.ndarray) -> tuple[str, dict]:
     for law in AUTO_ORDER:
         if len(np.unique(usable_points(law, df, loss)[0])) >= MIN_SIZES[law]:
             return law, errors
-    raise fitting.FitError(f"{len(np.unique(df))} distinct finetuning-data sizes; every law needs at least "
+    raise laws.FitError(f"{len(np.unique(df))} distinct finetuning-data sizes; every law needs at least "
                            f"{min(MIN_SIZES.values())} (> 0)")
 
 
@@ -141,11 +142,11 @@ def _bootstrap(law: str, df, loss, target, n_resamples: int, rng: np.random.Gene
         kept_df, kept_loss = usable_points(law, df, loss)
         start = rectified.fit(kept_df, kept_loss, objective=DEFAULT_OBJECTIVE["rectified"]).theta
     out = np.full(n_resamples, np.nan)
-    for r, weight in enumerate(fitting.case_resample_weights(len(df), n_resamples, rng)):
+    for r, weight in enumerate(statistics.case_resample_weights(len(df), n_resamples, rng)):
         rows = np.repeat(np.arange(len(df)), weight.astype(int))
         try:
             out[r] = predict_at(law, df[rows], loss[rows], target, start=start)
-        except fitting.FitError:
+        except laws.FitError:
             pass
     return out
 
@@ -158,11 +159,11 @@ def select(candidates: list[Candidate], *, budget: float, target: float, law: st
     predicted_loss, low, high, p_best, n_points (rows the law used), heldout_errors (auto only), and the
     candidate's extra."""
     if law not in LAWS:
-        raise fitting.FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
+        raise laws.FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
     if not (np.isfinite(budget) and budget > 0 and np.isfinite(target) and target > 0):
-        raise fitting.FitError(f"budget and target must be positive, got {budget} and {target}")
+        raise laws.FitError(f"budget and target must be positive, got {budget} and {target}")
     if bootstrap < 0:
-        raise fitting.FitError(f"bootstrap must be >= 0, got {bootstrap}")
+        raise laws.FitError(f"bootstrap must be >= 0, got {bootstrap}")
     rng = np.random.default_rng(seed)
     rows, skipped, replicates = [], [], []
     for candidate in candidates:
@@ -172,11 +173,11 @@ def select(candidates: list[Candidate], *, budget: float, target: float, law: st
         try:
             chosen, errors = choose_law(df, loss) if law == "auto" else (law, None)
             predicted = predict_at(chosen, df, loss, target)
-        except fitting.FitError as error:
+        except laws.FitError as error:
             skipped.append(row | {"reason": str(error)})
             continue
         samples = _bootstrap(chosen, df, loss, target, bootstrap, rng) if bootstrap else np.full(0, np.nan)
-        low, high = fitting.percentile_interval(samples, INTERVAL_LEVEL)
+        low, high = statistics.percentile_interval(samples, INTERVAL_LEVEL)
         rows.append(row | {"law": chosen, "predicted_loss": predicted, "low": low, "high": high,
                            "n_points": len(usable_points(chosen, df, loss)[0])} | ({"heldout_errors": errors} if errors else {})
                     | candidate.extra)

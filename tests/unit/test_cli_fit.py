@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import cli, fitting
+from ftscale import cli
+from ftscale.fitting import laws
 
 TRUTH = {"A": 30.0, "alpha": 0.2, "beta": 0.3, "E": 0.4}
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def table(tmp_path) -> Path:
     x, df = (a.ravel() for a in np.meshgrid([1e5, 2e5, 4e5, 8e5], [64, 128, 256, 512, 1024], indexing="ij"))
-    loss = fitting.predict("multiplicative", TRUTH, df, x)
+    loss = laws.predict("multiplicative", TRUTH, df, x)
     path = tmp_path / "runs.csv"
     pd.DataFrame({"params": x, "examples": df, "test_loss": loss, "name": "run"}).to_csv(path, index=False)
     return path

@@ -9,8 +9,8 @@ eight noise seeds): alpha +-1e-3 (flat factor alpha=0.002: +-5e-4), beta +-2e-3,
 import numpy as np
 import pytest
 
-from ftscale import fitting
-from ftscale.fitting import Group
+from ftscale.fitting import laws, solver, statistics
+from ftscale.fitting.laws import Group
 
 MODEL_SIZES = np.array([1e5, 2e5, 4e5, 8e5, 1.6e6])
 DF_SIZES = np.array([64, 128, 256, 512, 1024, 2048])
@@ -23,7 +23,7 @@ def noisy(values, scale=2e-4, seed=0):
 
 
 def multiplicative_loss(truth, seed=0):
-    return noisy(fitting.predict("multiplicative", truth, DF, X), seed=seed)
+    return noisy(laws.predict("multiplicative", truth, DF, X), seed=seed)
 
 
 @pytest.mark.parametrize("objective", ["huber", "log-huber"])
@@ -34,19 +34,19 @@ def multiplicative_loss(truth, seed=0):
 ], ids=["ordinary", "flat-factor", "E-near-zero"])
 def test_multiplicative_recovery(truth, alpha_tol, e_tol, objective):
     loss = multiplicative_loss(truth)
-    fitted = fitting.fit("multiplicative", [Group(DF, loss, X)], objective=objective).params[0]
+    fitted = solver.fit("multiplicative", [Group(DF, loss, X)], objective=objective).params[0]
     assert fitted["alpha"] == pytest.approx(truth["alpha"], abs=alpha_tol)
     assert fitted["beta"] == pytest.approx(truth["beta"], abs=2e-3)
     assert fitted["E"] == pytest.approx(truth["E"], abs=e_tol)
     assert fitted["A"] == pytest.approx(truth["A"], rel=0.03)
-    assert np.max(np.abs(fitting.predict("multiplicative", fitted, DF, X) - loss)) < 1e-3
+    assert np.max(np.abs(laws.predict("multiplicative", fitted, DF, X) - loss)) < 1e-3
 
 
 @pytest.mark.parametrize("objective", ["huber", "log-huber"])
 def test_additive_recovery(objective):
     truth = {"A": 20.0, "alpha": 0.3, "B": 10.0, "beta": 0.4, "E": 0.6}
-    loss = noisy(fitting.predict("additive", truth, DF, X))
-    fitted = fitting.fit("additive", [Group(DF, loss, X)], objective=objective).params[0]
+    loss = noisy(laws.predict("additive", truth, DF, X))
+    fitted = solver.fit("additive", [Group(DF, loss, X)], objective=objective).params[0]
     assert fitted["alpha"] == pytest.approx(0.3, abs=3e-3) and fitted["beta"] == pytest.approx(0.4, abs=2e-3)
     assert fitted["E"] == pytest.approx(0.6, abs=5e-3)
     assert fitted["A"] == pytest.approx(20.0, rel=0.03) and fitted["B"] == pytest.approx(10.0, rel=0.03)
@@ -55,8 +55,8 @@ def test_additive_recovery(objective):
 @pytest.mark.parametrize("objective", ["huber", "log-huber"])
 def test_power_recovery(objective):
     sizes = np.array([64, 128, 256, 512, 1024, 2048, 4096])
-    loss = noisy(fitting.predict("power", {"A": 8.0, "beta": 0.35, "E": 0.7}, sizes))
-    fitted = fitting.fit("power", [Group(sizes, loss)], objective=objective).params[0]
+    loss = noisy(laws.predict("power", {"A": 8.0, "beta": 0.35, "E": 0.7}, sizes))
+    fitted = solver.fit("power", [Group(sizes, loss)], objective=objective).params[0]
     assert fitted["beta"] == pytest.approx(0.35, abs=2e-3) and fitted["E"] == pytest.approx(0.7, abs=5e-3)
     assert fitted["A"] == pytest.approx(8.0, rel=0.05)
 
@@ -64,65 +64,65 @@ def test_power_recovery(objective):
 @pytest.mark.parametrize("objective", ["huber", "log-huber"])
 def test_batched_multistart_matches_a_plain_per_start_loop(objective):
     """Same grid, same data: the vectorised screen + L-BFGS-B refine reaches the loop's best optimum."""
-    loss = noisy(fitting.predict("multiplicative", ORDINARY, DF, X), scale=5e-3)   # beyond delta: L1-like
+    loss = noisy(laws.predict("multiplicative", ORDINARY, DF, X), scale=5e-3)   # beyond delta: L1-like
     grid = {"log_scale": [0.0, 5.0], "exponent": [0.0, 1.0], "log_irreducible": [-2.0, 0.5]}
-    batched = fitting.fit("multiplicative", [Group(DF, loss, X)], objective=objective, init_grid=grid)
-    loop = fitting.fit("multiplicative", [Group(DF, loss, X)], objective=objective, init_grid=grid, strategy="loop")
+    batched = solver.fit("multiplicative", [Group(DF, loss, X)], objective=objective, init_grid=grid)
+    loop = solver.fit("multiplicative", [Group(DF, loss, X)], objective=objective, init_grid=grid, strategy="loop")
     assert batched.n_starts == loop.n_starts == 16
     assert batched.objective_value <= loop.objective_value * (1 + 1e-9)
     np.testing.assert_allclose(batched.theta, loop.theta, atol=1e-5)
 
 
 def test_grid_has_every_combination_of_per_parameter_values():
-    starts = fitting.grid_starts(["a0", "alpha0", "a1", "alpha1", "beta", "e"])
+    starts = solver.grid_starts(["a0", "alpha0", "a1", "alpha1", "beta", "e"])
     assert starts.shape == (3 ** 4, 6)                       # roles a, alpha, beta, e; groups start alike
     assert len({tuple(s) for s in starts}) == 81
     np.testing.assert_array_equal(starts[:, 0], starts[:, 2])
-    assert fitting.grid_starts(["a0", "b0"], {"log_scale": [1.0, 2.0]}).tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
+    assert solver.grid_starts(["a0", "b0"], {"log_scale": [1.0, 2.0]}).tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
 
 
 def test_fit_is_deterministic():
     loss = multiplicative_loss(ORDINARY)
-    first = fitting.fit("multiplicative", [Group(DF, loss, X)])
-    second = fitting.fit("multiplicative", [Group(DF, loss, X)])
+    first = solver.fit("multiplicative", [Group(DF, loss, X)])
+    second = solver.fit("multiplicative", [Group(DF, loss, X)])
     np.testing.assert_array_equal(first.theta, second.theta)
     assert first.params == second.params
     replicates = np.stack([multiplicative_loss(ORDINARY, seed) for seed in range(5)])
-    batch_1 = fitting.fit("multiplicative", [Group(DF, replicates, X)], starts=first.start)
-    batch_2 = fitting.fit("multiplicative", [Group(DF, replicates, X)], starts=first.start)
+    batch_1 = solver.fit("multiplicative", [Group(DF, replicates, X)], starts=first.start)
+    batch_2 = solver.fit("multiplicative", [Group(DF, replicates, X)], starts=first.start)
     np.testing.assert_array_equal(batch_1.theta, batch_2.theta)
 
 
 def test_fixed_parameters_stay_fixed_and_the_rest_is_fitted():
     loss = multiplicative_loss(ORDINARY)
-    result = fitting.fit("multiplicative", [Group(DF, loss, X)], fixed={"beta": 0.3, "e": np.log(0.5)})
+    result = solver.fit("multiplicative", [Group(DF, loss, X)], fixed={"beta": 0.3, "e": np.log(0.5)})
     params = result.params[0]
     assert params["beta"] == 0.3 and params["E"] == pytest.approx(0.5, rel=1e-12)
     assert params["alpha"] == pytest.approx(0.2, abs=1e-3) and params["A"] == pytest.approx(50.0, rel=0.01)
     assert result.start.shape == (2,)                        # only a0 and alpha0 were free
-    with pytest.raises(fitting.FitError, match="cannot fix"):
-        fitting.fit("multiplicative", [Group(DF, loss, X)], fixed={"gamma": 1.0})
+    with pytest.raises(laws.FitError, match="cannot fix"):
+        solver.fit("multiplicative", [Group(DF, loss, X)], fixed={"gamma": 1.0})
 
 
 def test_batch_of_data_sets_equals_separate_fits():
     replicates = np.stack([multiplicative_loss(ORDINARY, seed) for seed in range(4)])
-    batch = fitting.fit("multiplicative", [Group(DF, replicates, X)])
+    batch = solver.fit("multiplicative", [Group(DF, replicates, X)])
     assert batch.theta.shape == (4, 4)
     for i in range(4):
-        alone = fitting.fit("multiplicative", [Group(DF, replicates[i], X)])
+        alone = solver.fit("multiplicative", [Group(DF, replicates[i], X)])
         np.testing.assert_allclose(batch.theta[i], alone.theta, atol=1e-6)
     # per-replicate fixed values (the bootstrap's step two)
-    fixed = fitting.fit("multiplicative", [Group(DF, replicates, X)], fixed={"beta": batch.params[0]["beta"],
+    fixed = solver.fit("multiplicative", [Group(DF, replicates, X)], fixed={"beta": batch.params[0]["beta"],
                                                                          "e": batch.params[0]["e"]})
     np.testing.assert_allclose(fixed.theta, batch.theta, atol=1e-6)
 
 
 def test_weights_are_multiplicities():
     loss = multiplicative_loss(ORDINARY)
-    weights = fitting.case_resample_weights(len(loss), 1, np.random.default_rng(3))[0]
-    weighted = fitting.fit("multiplicative", [Group(DF, loss, X, weights)])
+    weights = statistics.case_resample_weights(len(loss), 1, np.random.default_rng(3))[0]
+    weighted = solver.fit("multiplicative", [Group(DF, loss, X, weights)])
     rows = np.repeat(np.arange(len(loss)), weights.astype(int))
-    repeated = fitting.fit("multiplicative", [Group(DF[rows], loss[rows], X[rows])])
+    repeated = solver.fit("multiplicative", [Group(DF[rows], loss[rows], X[rows])])
     np.testing.assert_allclose(weighted.theta, repeated.theta, atol=1e-6)
 
 
@@ -135,8 +135,8 @@ def test_joint_procedure_returns_shared_beta_and_e():
     axes = {}
     for axis, (sizes, params) in truths.items():
         x, df = (a.ravel() for a in np.meshgrid(sizes, DF_SIZES, indexing="ij"))
-        axes[axis] = Group(df, noisy(fitting.predict("multiplicative", params | shared, df, x), 1e-4), x)
-    result = fitting.fit_joint("multiplicative", axes)
+        axes[axis] = Group(df, noisy(laws.predict("multiplicative", params | shared, df, x), 1e-4), x)
+    result = solver.fit_joint("multiplicative", axes)
     assert len(result["step_one"].params) == 2               # model and pretrain only: PET excluded
     for axis, (_, params) in truths.items():
         fitted = result[axis].params[0]
@@ -146,7 +146,7 @@ def test_joint_procedure_returns_shared_beta_and_e():
         assert result[axis].start.shape == (2,)              # beta and e were held fixed
     # a batch of replicates: each one's step two uses its own step-one beta and e
     replicated = {a: Group(g.finetune_examples, np.stack([g.loss, g.loss + 0.01]), g.x) for a, g in axes.items()}
-    batch = fitting.fit_joint("multiplicative", replicated, warm=fitting.warm_starts(result))
+    batch = solver.fit_joint("multiplicative", replicated, warm=solver.warm_starts(result))
     assert batch["pet"].params[0]["E"][1] == pytest.approx(batch["step_one"].params[0]["E"][1])
     assert batch["pet"].params[0]["E"][1] - batch["pet"].params[0]["E"][0] == pytest.approx(0.01, abs=1e-4)
 
@@ -156,40 +156,40 @@ P2 = {"A": 10.0, "a": np.log(10.0), "alpha": 0.1, "beta": 0.2, "E": 0.5}
 
 
 def test_critical_size_numerical_matches_closed_form_when_e_equal():
-    h, gamma = fitting.critical_closed_form(P1, P2)
+    h, gamma = laws.critical_closed_form(P1, P2)
     assert h == pytest.approx((1e4 / 10.0) ** (1 / 0.3)) and gamma == pytest.approx((0.1 - 0.3) / 0.3)
     for x in (1e5, 1e6, 1e7):
-        numerical = fitting.critical_size("multiplicative", P1, P2, x)
+        numerical = laws.critical_size("multiplicative", P1, P2, x)
         assert numerical == pytest.approx(h * x ** gamma, rel=1e-9)
-        assert fitting.predict("multiplicative", P1, numerical, x) == pytest.approx(
-            fitting.predict("multiplicative", P2, numerical, x), rel=1e-12)
+        assert laws.predict("multiplicative", P1, numerical, x) == pytest.approx(
+            laws.predict("multiplicative", P2, numerical, x), rel=1e-12)
 
 
 def test_critical_size_with_different_e_is_the_crossing():
     p2 = dict(P2, E=0.45)
     x = 1e6
-    numerical = fitting.critical_size("multiplicative", P1, p2, x)
+    numerical = laws.critical_size("multiplicative", P1, p2, x)
     assert np.isfinite(numerical)
-    assert fitting.predict("multiplicative", P1, numerical, x) == pytest.approx(
-        fitting.predict("multiplicative", p2, numerical, x), rel=1e-12)
-    assert not numerical == pytest.approx(fitting.critical_closed_form(P1, p2)[0] * x ** -(0.2 / 0.3), rel=1e-3)
+    assert laws.predict("multiplicative", P1, numerical, x) == pytest.approx(
+        laws.predict("multiplicative", p2, numerical, x), rel=1e-12)
+    assert not numerical == pytest.approx(laws.critical_closed_form(P1, p2)[0] * x ** -(0.2 / 0.3), rel=1e-3)
 
 
 def test_no_crossing_is_nan():
     never = dict(P1, E=0.1)          # method 1 below method 2 everywhere in range
-    assert np.isnan(fitting.critical_size("multiplicative", never, dict(P1, E=0.2), 1e6))
-    assert np.isnan(fitting.critical_size("multiplicative", P1, P2, 1e6, low=1.0, high=10.0))  # crossing beyond
-    assert np.isnan(fitting.critical_closed_form(P1, dict(P2, beta=0.5))[0])                  # parallel: no H
+    assert np.isnan(laws.critical_size("multiplicative", never, dict(P1, E=0.2), 1e6))
+    assert np.isnan(laws.critical_size("multiplicative", P1, P2, 1e6, low=1.0, high=10.0))  # crossing beyond
+    assert np.isnan(laws.critical_closed_form(P1, dict(P2, beta=0.5))[0])                  # parallel: no H
 
 
 def test_critical_size_vectorised_over_replicates():
     batch_1 = {k: np.array([v, v, v]) for k, v in P1.items()}
     batch_2 = {k: np.array([v, v, v]) for k, v in P2.items()}
     batch_2["E"] = np.array([0.5, 0.45, 0.9])
-    values = fitting.critical_size("multiplicative", batch_1, batch_2, 1e6)
+    values = laws.critical_size("multiplicative", batch_1, batch_2, 1e6)
     assert values.shape == (3,)
     for i, e in enumerate([0.5, 0.45, 0.9]):
-        assert values[i] == pytest.approx(fitting.critical_size("multiplicative", P1, dict(P2, E=e), 1e6),
+        assert values[i] == pytest.approx(laws.critical_size("multiplicative", P1, dict(P2, E=e), 1e6),
                                           rel=1e-12, nan_ok=True)
 
 
@@ -207,8 +207,8 @@ def test_critical_size_vectorised_over_replicates():
     ("power", [], "no groups"),
 ])
 def test_bad_input_is_one_line(law, groups, message):
-    with pytest.raises(fitting.FitError, match=message) as error:
-        fitting.fit(law, groups)
+    with pytest.raises(laws.FitError, match=message) as error:
+        solver.fit(law, groups)
     assert isinstance(error.value, ValueError) and "\n" not in str(error.value)
 
 
@@ -217,41 +217,41 @@ def test_bad_settings():
     for kwargs, message in (({"objective": "l2"}, "objective"), ({"delta": 0.0}, "delta"),
                             ({"init_grid": {"slope": [1.0]}}, "init_grid"), ({"strategy": "magic"}, "strategy"),
                             ({"starts": [[1.0, 2.0]]}, "start vectors")):
-        with pytest.raises(fitting.FitError, match=message):
-            fitting.fit("multiplicative", group, **kwargs)
+        with pytest.raises(laws.FitError, match=message):
+            solver.fit("multiplicative", group, **kwargs)
 
 
 def test_wild_starts_stay_finite():
     loss = multiplicative_loss(ORDINARY)
     for objective in ("huber", "log-huber"):
-        result = fitting.fit("multiplicative", [Group(DF, loss, X)], objective=objective,
+        result = solver.fit("multiplicative", [Group(DF, loss, X)], objective=objective,
                              starts=[[80.0, -3.0, -2.0, 30.0], [2.0, 0.2, 0.3, -0.7]])
         assert np.isfinite(result.objective_value) and result.params[0]["alpha"] == pytest.approx(0.2, abs=1e-3)
 
 
 def test_mean_absolute_deviation():
-    assert fitting.mean_absolute_deviation([1.0, 2.0], [1.5, 1.0]) == pytest.approx(0.75)
-    assert np.isnan(fitting.mean_absolute_deviation([], []))
+    assert statistics.mean_absolute_deviation([1.0, 2.0], [1.5, 1.0]) == pytest.approx(0.75)
+    assert np.isnan(statistics.mean_absolute_deviation([], []))
 
 
 def test_pearson():
-    r, p = fitting.pearson([1.0, 0.9, 0.8, 0.7], [10, 20, 30, 41])
+    r, p = statistics.pearson([1.0, 0.9, 0.8, 0.7], [10, 20, 30, 41])
     assert r < -0.99 and p < 0.01
-    assert all(np.isnan(fitting.pearson([1, 1, 1], [1, 2, 3])))
-    assert all(np.isnan(fitting.pearson([1.0, 0.9, np.nan], [1, 2, 3])))      # fewer than three pairs
+    assert all(np.isnan(statistics.pearson([1, 1, 1], [1, 2, 3])))
+    assert all(np.isnan(statistics.pearson([1.0, 0.9, np.nan], [1, 2, 3])))      # fewer than three pairs
 
 
 def test_bootstrap_helpers_are_seeded_and_resample_within_conditions():
     runs = [np.array([1.0, 2.0, 3.0]), np.array([5.0]), np.array([7.0, 9.0])]
-    first = fitting.resample_condition_means(runs, 200, np.random.default_rng(0))
-    second = fitting.resample_condition_means(runs, 200, np.random.default_rng(0))
+    first = statistics.resample_condition_means(runs, 200, np.random.default_rng(0))
+    second = statistics.resample_condition_means(runs, 200, np.random.default_rng(0))
     np.testing.assert_array_equal(first, second)
     assert first.shape == (200, 3)
     assert np.all(first[:, 1] == 5.0)                                   # one run: always itself
     assert set(np.round(first[:, 2], 6)) == {7.0, 8.0, 9.0}             # two runs: their possible means
     assert first[:, 0].min() >= 1.0 and first[:, 0].max() <= 3.0 and first[:, 0].std() > 0.1
-    weights = fitting.case_resample_weights(10, 50, np.random.default_rng(1))
+    weights = statistics.case_resample_weights(10, 50, np.random.default_rng(1))
     assert weights.shape == (50, 10) and np.all(weights.sum(axis=1) == 10)
-    low, high = fitting.percentile_interval(np.arange(101.0))
+    low, high = statistics.percentile_interval(np.arange(101.0))
     assert (low, high) == pytest.approx((2.5, 97.5))
-    assert all(np.isnan(fitting.percentile_interval([np.nan])))
+    assert all(np.isnan(statistics.percentile_interval([np.nan])))

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import cli, fitting, rectified
+from ftscale import cli, rectified
+from ftscale.fitting import laws, solver, statistics
 
 TRUTH = {"B": 900.0, "D_l": 400.0, "beta": 0.7, "E": 0.8}      # knee at D_l^(1/beta) ~ 5,100 examples
 SIZES = np.array([0.0] + [100.0 * 2 ** k for k in range(13)])     # 0 (zero-shot), 100 ... 409,600
@@ -45,10 +46,10 @@ def test_recovers_known_parameters_from_noisy_curves(objective, seed):
 def test_beats_the_power_law_where_the_curve_bends():
     loss, positive = noisy_curve(3), SIZES > 0
     ours = rectified.fit(SIZES[positive], loss[positive])
-    power = fitting.fit("power", [fitting.Group(SIZES[positive], loss[positive])])
-    error_ours = fitting.mean_absolute_deviation(rectified.predict(ours.params, SIZES[positive]), loss[positive])
-    error_power = fitting.mean_absolute_deviation(
-        fitting.predict("power", power.params[0], SIZES[positive]), loss[positive])
+    power = solver.fit("power", [laws.Group(SIZES[positive], loss[positive])])
+    error_ours = statistics.mean_absolute_deviation(rectified.predict(ours.params, SIZES[positive]), loss[positive])
+    error_power = statistics.mean_absolute_deviation(
+        laws.predict("power", power.params[0], SIZES[positive]), loss[positive])
     assert error_ours < 0.25 * error_power
 
 
@@ -57,7 +58,7 @@ def test_bootstrap_intervals_cover_the_fit():
     result = rectified.fit(SIZES, loss)
     thetas = rectified.bootstrap(result, SIZES, loss, 12, np.random.default_rng(0))
     assert thetas.shape == (12, rectified.N_PARAMS) and np.isfinite(thetas).all(axis=1).sum() >= 10
-    low, high = fitting.percentile_interval(rectified.params_of(thetas)["beta"])
+    low, high = statistics.percentile_interval(rectified.params_of(thetas)["beta"])
     assert low <= result.params["beta"] <= high
 
 
@@ -67,7 +68,7 @@ def test_bootstrap_intervals_cover_the_fit():
     ([100, 200, 400, 800, 1600], [2.0, 1.9, np.nan, 1.7, 1.6], "positive and finite"),
 ])
 def test_bad_points_raise_one_line(df, loss, message):
-    with pytest.raises(fitting.FitError, match=message) as error:
+    with pytest.raises(laws.FitError, match=message) as error:
         rectified.fit(np.array(df, float), np.array(loss, float))
     assert "\n" not in str(error.value)
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import cli, fitting, rectified, selection
+from ftscale import cli, rectified, selection
+from ftscale.fitting import laws
 
 SIZES = np.array([100.0 * 2 ** k for k in range(9)])          # 100 ... 25,600
 TARGET = 409_600.0
@@ -34,8 +35,8 @@ def test_ats_on_a_noisy_line_recovers_its_slope():
 @pytest.mark.parametrize("law", ["power", "rectified"])
 def test_laws_extrapolate_their_own_curves(law):
     if law == "power":
-        loss = fitting.predict("power", {"A": 5.0, "beta": 0.4, "E": 0.6}, SIZES)
-        truth = fitting.predict("power", {"A": 5.0, "beta": 0.4, "E": 0.6}, TARGET)
+        loss = laws.predict("power", {"A": 5.0, "beta": 0.4, "E": 0.6}, SIZES)
+        truth = laws.predict("power", {"A": 5.0, "beta": 0.4, "E": 0.6}, TARGET)
     else:
         loss, truth = rectified_curve(300, 200, 0.6, 0.7), rectified_curve(300, 200, 0.6, 0.7, TARGET)
     assert selection.predict_at(law, SIZES, loss, TARGET) == pytest.approx(truth, rel=1e-3)
@@ -77,9 +78,9 @@ def test_select_ranks_skips_and_counts_wins(law):
 def test_budget_below_every_size_skips_all_and_bad_options_raise():
     result = selection.select(candidates(), budget=50, target=TARGET)
     assert result["ranking"] == [] and len(result["skipped"]) == 4
-    with pytest.raises(fitting.FitError, match="unknown law"):
+    with pytest.raises(laws.FitError, match="unknown law"):
         selection.select(candidates(), budget=6400, target=TARGET, law="cubic")
-    with pytest.raises(fitting.FitError, match="positive"):
+    with pytest.raises(laws.FitError, match="positive"):
         selection.select(candidates(), budget=6400, target=-1)
 
 
