@@ -8,7 +8,7 @@ from ftscale.jobs import log_to_file  # noqa: E402
 log_to_file(snakemake.log[0])
 import pandas as pd  # noqa: E402
 
-from ftscale import analysis  # noqa: E402
+from ftscale import tables  # noqa: E402
 
-analysis.run_analysis(pd.read_csv(snakemake.input.metrics), pd.read_csv(snakemake.input.pretrain),
-                      dict(snakemake.params.options), Path(snakemake.output.json).parent)
+tables.run_analysis(pd.read_csv(snakemake.input.metrics), pd.read_csv(snakemake.input.pretrain),
+                    dict(snakemake.params.options), Path(snakemake.output.json).parent)

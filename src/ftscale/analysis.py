@@ -14,19 +14,17 @@ Procedure (STUDY.md, "Scaling laws and fitting"):
   a note;
 - single-variable fits L(Df) = A/Df^beta + E per task, method and model (the model-size axis).
 
-`run_analysis` writes single_variable, heldout_error, params, critical, correlation, which_method,
-which_model (each .csv and .md) and fits.json (everything, machine-readable: JSON null for NaN).
+`analyze` returns every fit as one dict; ftscale.tables turns it into the tables and their files
+(`tables.run_analysis`).
 """
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import sys
 import warnings
 import zlib
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,7 +42,6 @@ GENERATION_METRICS = ("bleu", "chrf", "rougeL")
 CONDITION = ["model", "params", "pretrain_tokens", "pet_size", "finetune_examples"]  # within a task and method
 CRITICAL_RANGE = (1.0, 1e12)      # finetuning examples searched for a crossing; none inside -> NaN
 INTERVAL_LEVEL = 0.95             # bootstrap percentile intervals
-TABLES = ("single_variable", "heldout_error", "params", "critical", "correlation", "which_method", "which_model")
 
 # The workflow config's `analysis:` block; every key has its default here.
 DEFAULT_OPTIONS = {
@@ -77,6 +74,15 @@ def resolve_options(options: dict | None) -> dict:
     if int(resolved["bootstrap"]) < 0:
         raise ValueError("analysis bootstrap must be >= 0")
     return resolved
+
+
+def ensure_log_output() -> None:
+    """Inside a workflow job nothing configures logging; the notes should still reach the job's log."""
+    if not logging.getLogger().handlers and not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 def _note(notes: list[str], message: str) -> None:
@@ -407,149 +413,6 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
                                                 notes=notes)
     fits["pretraining"] = _pretraining(pretrain, options, notes)
     return fits
-
-
-# ------------------------------------------------------------------------------------ tables and files
-
-TABLE_COLUMNS = {   # the columns every table has, even when empty (rows may add more, e.g. intervals)
-    "single_variable": ["task", "method", "model", "params", "A", "beta", "E", "delta_e", "delta_h", "n_fit",
-                        "n_heldout"],
-    "heldout_error": ["task", "axis", "method"] + [f"delta_{k}_{law}" for law in JOINT_LAWS for k in ("e", "h")]
-                     + ["n_fit", "n_heldout"],
-    "params": ["task", "axis", "method", "A", "alpha", "beta", "E", "delta_e", "delta_h", "n_fit", "n_heldout",
-               "shared_from", "n_bootstrap"],
-    "critical": ["task", "axis", "method_1", "method_2", "H", "gamma", "E_1", "E_2", "x", "critical_df",
-                 "closed_form_df", "closed_form_exact"],
-    "correlation": ["task", "axis", "method", "metric", "r", "p", "n"],
-    "which_method": ["task", "axis", "x", "finetune_examples", "best_method", "probability"],
-    "which_model": ["task", "method", "budget", "target", "rank", "model", "params", "law", "predicted_loss", "low",
-                    "high", "p_best", "observed_loss", "observed_rank"],
-}
-
-
-def tables(fits: dict) -> dict[str, pd.DataFrame]:
-    """The six tables from `analyze`'s dict."""
-    rows = {name: [] for name in TABLE_COLUMNS}
-    rows["single_variable"] = [{k: v for k, v in r.items() if k != "points"} for r in fits["single_variable"]]
-    errors = {}                               # Table 2/6: one row per task, axis, method; both laws side by side
-    for f in fits["joint"]:
-        key = {"task": f["task"], "axis": f["axis"], "method": f["method"]}
-        row = errors.setdefault(tuple(key.values()), dict(key))
-        row |= {f"delta_e_{f['law']}": f["delta_e"], f"delta_h_{f['law']}": f["delta_h"],
-                "n_fit": f["n_fit"], "n_heldout": f["n_heldout"]}
-        if f["law"] == "multiplicative":      # Table 4
-            intervals = {f"{k}_{side}": bound for k, pair in f.get("intervals", {}).items()
-                         for side, bound in zip(("low", "high"), pair)}
-            rows["params"].append(key | {k: f["params"][k] for k in ("A", "alpha", "beta", "E")} | intervals | {
-                "delta_e": f["delta_e"], "delta_h": f["delta_h"], "n_fit": f["n_fit"], "n_heldout": f["n_heldout"],
-                "shared_from": "+".join(f["shared_from"]), "n_bootstrap": len(f.get("bootstrap", {}).get("A", []))})
-    rows["heldout_error"] = list(errors.values())
-    for name in ("critical", "correlation", "which_method", "which_model"):
-        rows[name] = fits[name]
-    out = {}
-    for name, columns in TABLE_COLUMNS.items():
-        table = pd.DataFrame(rows[name])
-        for column in columns:
-            if column not in table:
-                table[column] = pd.Series(dtype=float)
-        extra = [c for c in table.columns if c not in columns]
-        out[name] = _sorted(table[columns + extra])
-    return out
-
-
-def _sorted(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows by task, then axis and method in the paper's order (model, pretrain, pet; FMT, prompt, LoRA)."""
-    if table.empty:
-        return table.reset_index(drop=True)
-    order = [c for c in ("task", "axis", "method", "method_1", "method_2") if c in table]
-    rank = {v: i for i, v in enumerate(AXES + METHODS)}
-
-    def key(column: pd.Series) -> pd.Series:
-        return column if column.name == "task" else column.map(lambda v: rank.get(v, len(rank)))
-
-    return table.sort_values(order, kind="stable", key=key).reset_index(drop=True)
-
-
-def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
-    shown = table.copy()
-    for k in ("A", "alpha", "beta", "E", "critical_df"):
-        if f"{k}_low" in shown:
-            shown[k] = [f"{v:.4g} [{lo:.4g}, {hi:.4g}]" for v, lo, hi in
-                        zip(shown[k], shown[f"{k}_low"], shown[f"{k}_high"])]
-            shown = shown.drop(columns=[f"{k}_low", f"{k}_high"])
-    return shown
-
-
-def markdown(name: str, table: pd.DataFrame) -> str:
-    """A table as Markdown; estimates with bootstrap intervals as "0.123 [0.101, 0.140]"."""
-    title = {"single_variable": "Fig 1 fits: L(Df) = A / Df^beta + E per model",
-             "heldout_error": "Table 2/6: fitted (Delta_e) and held-out (Delta_h) mean absolute error",
-             "params": "Table 4: multiplicative joint law L = A X^-alpha Df^-beta + E "
-                       f"({int(INTERVAL_LEVEL * 100)}% bootstrap intervals)",
-             "critical": "Table 5: critical finetuning-data size, Df_c = H X^gamma when E_1 = E_2; "
-                         "critical_df found numerically (NaN: no crossing in range)",
-             "correlation": "Table 7: Pearson correlation of test loss with the generation metric",
-             "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability",
-             "which_model": "Which base model? Model sizes ranked by the loss predicted at the largest Df from "
-                            "the runs below it (ftscale select, law auto), beside the observed loss"}[name]
-    if table.empty:
-        return f"## {title}\n\n*No results: too few points for this analysis.*\n"
-    text = f"## {title}\n\n" + _with_intervals(table).to_markdown(index=False, floatfmt=".4g") + "\n"
-    if name == "heldout_error":
-        both = table.dropna(subset=["delta_h_multiplicative", "delta_h_additive"])
-        if len(both):
-            wins = int((both["delta_h_multiplicative"] < both["delta_h_additive"]).sum())
-            text += (f"\nMean Delta_h: multiplicative {both['delta_h_multiplicative'].mean():.4g}, additive "
-                     f"{both['delta_h_additive'].mean():.4g}; multiplicative lower in {wins} of {len(both)} rows.\n")
-    return text
-
-
-def _json_ready(value):
-    """NaN and inf become null; numpy scalars and arrays become Python values."""
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_ready(value.tolist())
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    return value
-
-
-class AnalysisResults(dict):
-    """The six tables by name (a dict of DataFrames); `.fits` holds the dict written to fits.json."""
-    fits: dict
-
-
-def _ensure_log_output() -> None:
-    """Inside a workflow job nothing configures logging; the notes should still reach the job's log."""
-    if not logging.getLogger().handlers and not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-
-
-def run_analysis(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, options: dict | None,
-                 out_dir: Path) -> AnalysisResults:
-    """Fit everything and write into out_dir: each table of TABLES as .csv and .md, and fits.json."""
-    _ensure_log_output()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fits = analyze(metrics, options, pretrain)
-    results = AnalysisResults()
-    for name, table in tables(fits).items():
-        table.to_csv(out_dir / f"{name}.csv", index=False)
-        (out_dir / f"{name}.md").write_text(markdown(name, table))
-        results[name] = table
-    results.fits = _json_ready(fits)
-    (out_dir / "fits.json").write_text(json.dumps(results.fits, indent=1, allow_nan=False))
-    return results
 
 
 # ------------------------------------------------------------------------------------ synthetic table

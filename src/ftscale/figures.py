@@ -3,7 +3,7 @@
 Every file always exists, whatever the grid: a panel without data (or without a fit) says so, so the
 workflow's outputs are fixed. Fitted points are filled markers, held-out points hollow ones; fitted
 curves are drawn, with Delta_e / Delta_h written in each panel. The fits come from `fits.json` (or
-the value `analysis.run_analysis` returns), so the figures show exactly what the tables report.
+the value `tables.run_analysis` returns), so the figures show exactly what the tables report.
 Figs 7-9 (generation metrics against each factor) are drawn by `figures_metrics` with the helpers here.
 """
 from __future__ import annotations

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import analysis, figures
+from ftscale import analysis, figures, tables
 
 FIGURE_FILES = {f"{name}.{ext}" for name in figures.FIGURES for ext in ("png", "pdf")}
-TABLE_FILES = {f"{name}.{ext}" for name in analysis.TABLES for ext in ("csv", "md")} | {"fits.json"}
+TABLE_FILES = {f"{name}.{ext}" for name in tables.TABLES for ext in ("csv", "md")} | {"fits.json"}
 PRETRAIN = pd.DataFrame({"family": ["ende"] * 4, "model": ["m1", "m1", "m2", "m3"], "params": [1e5, 1e5, 2e5, 4e5],
                          "pretrain_tokens": [5e5, 1e6, 1e6, 1e6], "train_loss": [3.1, 2.9, 2.6, 2.4],
                          "val_loss": [3.0, 2.8, 2.5, 2.3]})
@@ -26,13 +26,13 @@ def metrics() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def analysed(metrics, tmp_path_factory):
     out = tmp_path_factory.mktemp("fits")
-    return analysis.run_analysis(metrics, PRETRAIN, OPTIONS, out), out
+    return tables.run_analysis(metrics, PRETRAIN, OPTIONS, out), out
 
 
 def test_run_analysis_writes_every_file(analysed):
     results, out = analysed
     assert {p.name for p in out.iterdir()} == TABLE_FILES
-    assert set(results) == set(analysis.TABLES) and all(len(results[name]) for name in analysis.TABLES)
+    assert set(results) == set(tables.TABLES) and all(len(results[name]) for name in tables.TABLES)
     fits = json.loads((out / "fits.json").read_text())          # strict JSON: NaN written as null
     assert {"options", "notes", "single_variable", "joint", "critical", "correlation", "which_method",
             "pretraining"} <= set(fits)
@@ -60,7 +60,7 @@ def test_heldout_points_only_measure_extrapolation(metrics, analysed, tmp_path):
     shifted = metrics.copy()
     on_m4 = shifted["model"] == "m4"
     shifted.loc[on_m4, "test_loss"] += 0.05
-    result = analysis.run_analysis(shifted, None, OPTIONS | {"bootstrap": 0}, tmp_path)
+    result = tables.run_analysis(shifted, None, OPTIONS | {"bootstrap": 0}, tmp_path)
     before = analysed[0]["heldout_error"].set_index(["axis", "method"]).loc[("model", "fmt")]
     after = result["heldout_error"].set_index(["axis", "method"]).loc[("model", "fmt")]
     assert after["n_heldout"] == 5 and after["n_fit"] == 15           # m4's five Df values; means, not runs
@@ -70,7 +70,7 @@ def test_heldout_points_only_measure_extrapolation(metrics, analysed, tmp_path):
     p_after = result["params"].set_index(["axis", "method"]).loc[("model", "fmt"), ["A", "alpha", "beta", "E"]]
     np.testing.assert_allclose(p_after.to_numpy(float), p_before.to_numpy(float), rtol=1e-9)
     # held-out Df values leave every axis and the single-variable fits
-    by_df = analysis.run_analysis(metrics, None, {"heldout": {"finetune_examples": [1024]}, "bootstrap": 0}, tmp_path)
+    by_df = tables.run_analysis(metrics, None, {"heldout": {"finetune_examples": [1024]}, "bootstrap": 0}, tmp_path)
     assert set(by_df["single_variable"]["n_heldout"]) == {1} and set(by_df["heldout_error"]["n_heldout"]) \
         == {4, 3}  # model axis: four sizes x one Df; pretraining and PET axes: three X values x one Df
 
@@ -81,8 +81,8 @@ def test_diverged_runs_are_excluded_with_a_warning_naming_them(metrics, tmp_path
     broken.loc[index, ["status", "test_loss"]] = ["diverged", np.nan]
     seed = broken.loc[index, "seed"]
     with pytest.warns(UserWarning, match=rf"translation_ende/m2/1000000/fmt-<NA>/df256/seed{seed}"):
-        result = analysis.run_analysis(broken, None, {"bootstrap": 0, "init_grid": SMALL_GRID}, tmp_path / "a")
-    reference = analysis.run_analysis(metrics.drop(index), None, {"bootstrap": 0, "init_grid": SMALL_GRID},
+        result = tables.run_analysis(broken, None, {"bootstrap": 0, "init_grid": SMALL_GRID}, tmp_path / "a")
+    reference = tables.run_analysis(metrics.drop(index), None, {"bootstrap": 0, "init_grid": SMALL_GRID},
                                       tmp_path / "b")
     pd.testing.assert_frame_equal(result["params"], reference["params"])
 
@@ -94,7 +94,7 @@ def test_tiny_table_skips_axes_with_one_x_value(tmp_path, caplog):
                                        pretrain_tokens=(1e6,), pet_sizes={"lora": (2,)},
                                        finetune_examples=(64, 256, 1024), seeds=1)
     with caplog.at_level(logging.INFO, logger="ftscale.analysis"):
-        result = analysis.run_analysis(table, None, {"bootstrap": 5}, tmp_path)
+        result = tables.run_analysis(table, None, {"bootstrap": 5}, tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == TABLE_FILES
     assert any("skipped t/fmt/pretrain" in m for m in caplog.messages)
     assert set(result["params"]["axis"]) == {"model"}
@@ -105,7 +105,7 @@ def test_tiny_table_skips_axes_with_one_x_value(tmp_path, caplog):
 
 def test_fmt_only_table_still_writes_every_file(tmp_path):
     table = analysis.synthetic_metrics(tasks=("t",), methods=("fmt",), seeds=2)
-    result = analysis.run_analysis(table, None, {"bootstrap": 3}, tmp_path)
+    result = tables.run_analysis(table, None, {"bootstrap": 3}, tmp_path)
     assert result["critical"].empty and result["which_method"].empty
     assert "No results" in (tmp_path / "critical.md").read_text()
     assert {p.name for p in tmp_path.iterdir()} == TABLE_FILES
@@ -132,7 +132,7 @@ def test_critical_and_which_method_tables(analysed):
 def test_which_method_queries_and_correlations(metrics, tmp_path):
     queries = [{"task": "translation_ende", "axis": "model", "x": "m3", "finetune_examples": 64},
                {"task": "translation_ende", "axis": "pet", "x": 4, "finetune_examples": 64}]   # PET: no pairs
-    result = analysis.run_analysis(metrics, None, {"bootstrap": 10, "which_method": queries, "init_grid": SMALL_GRID},
+    result = tables.run_analysis(metrics, None, {"bootstrap": 10, "which_method": queries, "init_grid": SMALL_GRID},
                                    tmp_path)
     assert result["which_method"][["x", "best_method"]].values.tolist() == [[4e5, "prompt"]]
     assert any("LoRA rank" in n for n in result.fits["notes"])
@@ -153,8 +153,8 @@ def test_options_defaults_and_errors():
 
 
 def test_run_analysis_is_deterministic(metrics, analysed, tmp_path):
-    again = analysis.run_analysis(metrics, PRETRAIN, OPTIONS, tmp_path)
-    for name in analysis.TABLES:
+    again = tables.run_analysis(metrics, PRETRAIN, OPTIONS, tmp_path)
+    for name in tables.TABLES:
         pd.testing.assert_frame_equal(again[name], analysed[0][name])
     assert (tmp_path / "fits.json").read_text() == (analysed[1] / "fits.json").read_text()
 
