@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 
 from ftscale import analysis, figures, tables  # noqa: E402
 from ftscale.fitting import laws, solver, statistics  # noqa: E402
+from ftscale.grid import AXES  # noqa: E402
 
 MODEL_SIZES = (1e9, 2e9, 4e9, 8e9, 16e9)
 PRETRAIN_TOKENS = (84e9, 105e9, 126e9, 147e9, 167e9, 206e9)
@@ -63,8 +64,8 @@ def timed(function, *args, **kwargs):
 
 def joint_groups(metrics, task, method, options):
     runs = metrics[(metrics.task == task) & (metrics.method == method)]
-    means, run_losses = analysis._axis_table(runs, options)
-    return {axis: analysis._fitted_group(m) for axis, m in means.items()}, means, run_losses
+    means, run_losses = analysis.axis_table(runs, options)
+    return {axis: analysis.fitted_group(m) for axis, m in means.items()}, means, run_losses
 
 
 def all_joint_fits(groups, options, strategy):
@@ -98,7 +99,7 @@ def main() -> None:
           f"bootstrap ~{analysis_s - no_bootstrap_s:.1f} s]   figures: {figures_s:.1f} s   (target: analysis < 60 s)")
     params = results["params"].set_index(["task", "axis", "method"])
     print("  recovered alpha (truth model 0.2, pretrain 0.08, pet 0.002): "
-          + ", ".join(f"{axis} {params.xs(axis, level='axis')['alpha'].mean():.4f}" for axis in analysis.AXES))
+          + ", ".join(f"{axis} {params.xs(axis, level='axis')['alpha'].mean():.4f}" for axis in AXES))
 
     # -- multi-start: batched vs a plain per-start scipy loop, same problem
     groups, means, run_losses = joint_groups(metrics, "wmt14_ende", "lora", options)
@@ -115,7 +116,7 @@ def main() -> None:
     # -- bootstrap: one batch of replicates vs one scipy refit per replicate (warm start for both)
     full = batched["multiplicative"]
     replicates = statistics.resample_condition_means(run_losses, args.bootstrap, np.random.default_rng(0))
-    boot_groups = {axis: analysis._fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
+    boot_groups = {axis: analysis.fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
                    for axis, m in means.items()}
     kw = {"objective": options["objective"], "delta": options["huber_delta"]}
     batch, batch_s = timed(solver.fit_joint, "multiplicative", boot_groups, warm=solver.warm_starts(full), **kw)

@@ -106,7 +106,8 @@ def usable_runs(metrics: pd.DataFrame) -> pd.DataFrame:
     return kept
 
 
-def _as_bool(column: pd.Series) -> pd.Series:
+def as_bool(column: pd.Series) -> pd.Series:
+    """An axis_* column as booleans, whether it came as bools or as text from a CSV."""
     if column.dtype == bool:
         return column
     return column.astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
@@ -114,7 +115,7 @@ def _as_bool(column: pd.Series) -> pd.Series:
 
 def axis_points(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
     """The runs of one axis, with its X as column `x` and a `heldout` flag."""
-    points = runs[_as_bool(runs[f"axis_{axis}"])].copy()
+    points = runs[as_bool(runs[f"axis_{axis}"])].copy()
     points["x"] = pd.to_numeric(points[AXIS_X[axis]], errors="coerce").astype(float)
     held = points[AXIS_HELDOUT_COLUMN[axis]].isin(heldout.get(axis, []))
     if axis != "model":      # token counts and PET sizes may come as floats from a CSV
@@ -133,7 +134,8 @@ def condition_means(points: pd.DataFrame) -> pd.DataFrame:
             .sort_values(["x", "finetune_examples"], kind="stable").reset_index(drop=True))
 
 
-def _fitted_group(means: pd.DataFrame, loss=None, with_x: bool = True) -> laws.Group:
+def fitted_group(means: pd.DataFrame, loss=None, with_x: bool = True) -> laws.Group:
+    """The points of condition means not held out, as a fit's Group (`loss`: replicate losses instead)."""
     fitted = means[~means["heldout"]]
     return laws.Group(fitted["finetune_examples"].to_numpy(float),
                          fitted["test_loss"].to_numpy(float) if loss is None else loss,
@@ -162,7 +164,8 @@ def _rng(seed: int, *names: str) -> np.random.Generator:
 
 # ------------------------------------------------------------------------------------ fits
 
-def _method_order(methods) -> list[str]:
+def method_order(methods) -> list[str]:
+    """Methods in the paper's order (FMT, prompt, LoRA), unknown ones after them by name."""
     return sorted(methods, key=lambda m: (METHODS.index(m) if m in METHODS else len(METHODS), m))
 
 
@@ -178,7 +181,7 @@ def _single_variable(task, method, model_means, options, notes) -> list[dict]:
         # a held-out model is still fitted here: in Fig 1 only held-out Df values are extrapolation
         means = means.assign(heldout=means["finetune_examples"].isin(options["heldout"]["finetune_examples"]))
         try:
-            result = solver.fit("power", [_fitted_group(means, with_x=False)], **_fit_kwargs(options))
+            result = solver.fit("power", [fitted_group(means, with_x=False)], **_fit_kwargs(options))
         except laws.FitError as error:
             _note(notes, f"skipped single-variable fit {task}/{method}/{model}: {error}")
             continue
@@ -189,7 +192,7 @@ def _single_variable(task, method, model_means, options, notes) -> list[dict]:
     return rows
 
 
-def _axis_table(runs: pd.DataFrame, options: dict) -> tuple[dict[str, pd.DataFrame], list[np.ndarray]]:
+def axis_table(runs: pd.DataFrame, options: dict) -> tuple[dict[str, pd.DataFrame], list[np.ndarray]]:
     """Per axis, the condition means (with a `condition` index), and each condition's run losses."""
     conditions = runs.groupby(CONDITION, dropna=False, sort=True).ngroup()
     runs = runs.assign(condition=conditions.to_numpy())
@@ -222,7 +225,7 @@ def _joint(task, method, means, run_losses, options, notes) -> list[dict]:
     rows = []
     kw = _fit_kwargs(options)
     for law in JOINT_LAWS:
-        groups = {axis: _fitted_group(m) for axis, m in means.items()}
+        groups = {axis: fitted_group(m) for axis, m in means.items()}
         try:
             result = solver.fit_joint(law, groups, **kw)
         except laws.FitError as error:
@@ -249,7 +252,7 @@ def _bootstrap(task, method, means, run_losses, result, options, notes) -> dict[
     """Multiplicative joint procedure on `bootstrap` replicates at once, started from the full fit."""
     rng = _rng(options["seed"], task, method)
     replicates = statistics.resample_condition_means(run_losses, int(options["bootstrap"]), rng)
-    groups = {axis: _fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
+    groups = {axis: fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
               for axis, m in means.items()}
     try:
         boot = solver.fit_joint("multiplicative", groups, warm=solver.warm_starts(result), **_fit_kwargs(options))
@@ -284,7 +287,7 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
     fits = {(f["task"], f["axis"], f["method"]): f for f in joint if f["law"] == "multiplicative"}
     rows = []
     for task, axis in sorted({(t, a) for t, a, _ in fits if a != "pet"}):
-        methods = _method_order(m for t, a, m in fits if (t, a) == (task, axis))
+        methods = method_order(m for t, a, m in fits if (t, a) == (task, axis))
         for first, second in combinations(methods, 2):
             f1, f2 = fits[(task, axis, first)], fits[(task, axis, second)]
             p1, p2 = f1["params"], f2["params"]
@@ -342,7 +345,7 @@ def which_method(joint: list[dict], means_of: dict, options: dict, notes: list[s
                 continue
             x = sizes[x]
         x = float(x)
-        methods = _method_order(candidates)
+        methods = method_order(candidates)
         predicted = {m: float(laws.predict("multiplicative", candidates[m]["params"], df, x)) for m in methods}
         best = min(methods, key=lambda m: predicted[m])
         row = {"task": task, "axis": axis, "x": x, "finetune_examples": df, "best_method": best}
@@ -400,7 +403,7 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
     fits = {"options": options, "notes": notes, "single_variable": [], "joint": [], "correlation": []}
     means_of = {}
     for (task, method), task_runs in runs.groupby(["task", "method"], sort=True):
-        means, run_losses = _axis_table(task_runs, options)
+        means, run_losses = axis_table(task_runs, options)
         means_of[(task, method)] = means
         if "model" in means:
             fits["single_variable"] += _single_variable(task, method, means["model"], options, notes)

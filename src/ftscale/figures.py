@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 
 from ftscale import analysis  # noqa: E402
 from ftscale.fitting import laws  # noqa: E402
+from ftscale.grid import METHODS  # noqa: E402
 
 FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
            "fig05_critical_size", "fig06_zero_shot", "fig07_metric_model_size", "fig08_metric_pretrain_data",
@@ -53,14 +54,14 @@ def _fmt(value, digits: int = 4) -> str:
     return "n/a" if not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _save(fig, out_dir: Path, name: str) -> None:
+def save_figure(fig, out_dir: Path, name: str) -> None:
     fig.tight_layout()
     for ext in ("png", "pdf"):
         fig.savefig(out_dir / f"{name}.{ext}", dpi=110)
     plt.close(fig)
 
 
-def _panels(rows: int, columns: int, title: str):
+def panels(rows: int, columns: int, title: str):
     fig, axes = plt.subplots(max(1, rows), max(1, columns), figsize=(4.2 * max(1, columns), 3.3 * max(1, rows)),
                              squeeze=False)
     width = 55 * max(1, columns)        # characters that fit above the panels: no title runs off the figure
@@ -68,7 +69,7 @@ def _panels(rows: int, columns: int, title: str):
     return fig, axes
 
 
-def _empty(ax, text: str) -> None:
+def empty_panel(ax, text: str) -> None:
     """A panel with nothing to show: its reason in grey, and no frame or axes to misread."""
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray", wrap=True)
     ax.axis("off")
@@ -82,7 +83,7 @@ def _short(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _factor_ticks(ax, values) -> None:
+def factor_ticks(ax, values) -> None:
     """A log x axis labelled at the measured values (not matplotlib's minor-tick labels, which
     overlap when the values span less than a decade), thinned so labels are at least 1/8 of the
     axis's log span apart."""
@@ -99,14 +100,14 @@ def _factor_ticks(ax, values) -> None:
     ax.set_xticks(kept, [_short(v) for v in kept])
 
 
-def _scatter(ax, df, loss, held, colour) -> None:
+def scatter_points(ax, df, loss, held, colour) -> None:
     df, loss, held = np.asarray(df, float), np.asarray(loss, float), np.asarray(held, bool)
     ax.scatter(df[~held], loss[~held], color=colour, s=20, zorder=3)
     ax.scatter(df[held], loss[held], facecolors="none", edgecolors=colour, s=26, zorder=3)
 
 
 def _loss_axes(ax, title: str, df_values) -> None:
-    _factor_ticks(ax, df_values)
+    factor_ticks(ax, df_values)
     ax.set_xlabel("finetuning examples (Df)")
     ax.set_ylabel("test loss")
     ax.set_title(title, fontsize=8)
@@ -125,7 +126,7 @@ def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
     means = analysis.condition_means(points)
     colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["x"].nunique())))
     for colour, (_, group) in zip(colours, means.groupby("x")):
-        _scatter(ax, group["finetune_examples"], group["test_loss"], group["heldout"], colour)
+        scatter_points(ax, group["finetune_examples"], group["test_loss"], group["heldout"], colour)
     ax.text(0.5, 0.92, "not fitted: too few points", transform=ax.transAxes, ha="center", fontsize=7, color="gray")
     return True
 
@@ -133,12 +134,12 @@ def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
 def _tasks_methods(runs: pd.DataFrame, fits: dict) -> tuple[list[str], list[str]]:
     tasks = set(runs["task"]) | {r["task"] for r in fits.get("joint", []) + fits.get("single_variable", [])}
     methods = set(runs["method"]) | {r["method"] for r in fits.get("joint", [])}
-    return sorted(tasks), analysis._method_order(methods or analysis.METHODS)
+    return sorted(tasks), analysis.method_order(methods or METHODS)
 
 
 def single_variable_figure(runs, fits, out_dir) -> None:
     tasks, methods = _tasks_methods(runs, fits)
-    fig, axes = _panels(len(tasks), len(methods), "Fig 1: L(Df) = A / Df^beta + E, one fit per model size "
+    fig, axes = panels(len(tasks), len(methods), "Fig 1: L(Df) = A / Df^beta + E, one fit per model size "
                                                   "(hollow: held out)")
     by_panel = {}
     for row in fits.get("single_variable", []):
@@ -148,12 +149,12 @@ def single_variable_figure(runs, fits, out_dir) -> None:
             ax, rows = axes[i, j], sorted(by_panel.get((task, method), []), key=lambda r: r["params"])
             if not rows:
                 if not _raw_points(ax, runs, task, method, "model", fits["options"]["heldout"]):
-                    _empty(ax, f"{task} / {method}\nno data")
+                    empty_panel(ax, f"{task} / {method}\nno data")
                     continue
             colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(rows))))
             for colour, row in zip(colours, rows):
                 p = row["points"]
-                _scatter(ax, p["finetune_examples"], p["loss"], p["heldout"], colour)
+                scatter_points(ax, p["finetune_examples"], p["loss"], p["heldout"], colour)
                 line = np.geomspace(min(p["finetune_examples"]), max(p["finetune_examples"]), 60)
                 ax.plot(line, laws.predict("power", row, line), color=colour, lw=1,
                         label=f"{row['model']} ({_short(row['params'])}): β={row['beta']:.3f}")
@@ -161,7 +162,7 @@ def single_variable_figure(runs, fits, out_dir) -> None:
             if rows:
                 ax.legend(fontsize=6)
                 _deltas_text(ax, _nanmean([r["delta_e"] for r in rows]), _nanmean([r["delta_h"] for r in rows]))
-    _save(fig, out_dir, "fig01_single_variable")
+    save_figure(fig, out_dir, "fig01_single_variable")
 
 
 def _df_values(runs: pd.DataFrame, task: str, method: str):
@@ -175,9 +176,9 @@ def _nanmean(values) -> float:
 
 def joint_figure(runs, fits, axis: str, out_dir) -> None:
     name, label, x_label = AXIS_FIGURES[axis]
-    tasks, methods = _tasks_methods(runs[analysis._as_bool(runs[f"axis_{axis}"])], {
+    tasks, methods = _tasks_methods(runs[analysis.as_bool(runs[f"axis_{axis}"])], {
         "joint": [f for f in fits.get("joint", []) if f["axis"] == axis]})   # only what has this axis
-    fig, axes = _panels(len(tasks), len(methods), f"{label}: L = A X^-alpha Df^-beta + E, X = {x_label} "
+    fig, axes = panels(len(tasks), len(methods), f"{label}: L = A X^-alpha Df^-beta + E, X = {x_label} "
                                                   "(one curve per X; hollow: held out)")
     fitted = {(f["task"], f["method"]): f for f in fits.get("joint", [])
               if f["axis"] == axis and f["law"] == "multiplicative"}
@@ -186,7 +187,7 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
             ax, fit = axes[i, j], fitted.get((task, method))
             if fit is None:
                 if not _raw_points(ax, runs, task, method, axis, fits["options"]["heldout"]):
-                    _empty(ax, f"{task} / {method}\nno {axis} axis in this study")
+                    empty_panel(ax, f"{task} / {method}\nno {axis} axis in this study")
                 else:
                     _loss_axes(ax, f"{task} / {method}", _df_values(runs, task, method))
                 continue
@@ -194,13 +195,13 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
             colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, points["x"].nunique())))
             line = np.geomspace(points["finetune_examples"].min(), points["finetune_examples"].max(), 60)
             for colour, (x, group) in zip(colours, points.groupby("x")):
-                _scatter(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
+                scatter_points(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
                 ax.plot(line, laws.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={_short(x)}")
             _loss_axes(ax, f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}",
                        points["finetune_examples"])
             ax.legend(fontsize=6)
             _deltas_text(ax, fit["delta_e"], fit["delta_h"])
-    _save(fig, out_dir, name)
+    save_figure(fig, out_dir, name)
 
 
 def critical_figure(fits, out_dir) -> None:
@@ -209,24 +210,24 @@ def critical_figure(fits, out_dir) -> None:
     rows = pd.DataFrame(fits.get("critical", []))
     tasks = sorted(rows["task"].unique()) if len(rows) else []
     axes_drawn = [axis for axis in ("model", "pretrain") if len(rows) and (rows["axis"] == axis).any()]
-    fig, axes = _panels(len(tasks), len(axes_drawn), "Fig 5: critical finetuning-data size between methods "
+    fig, axes = panels(len(tasks), len(axes_drawn), "Fig 5: critical finetuning-data size between methods "
                                                      "(band: bootstrap interval)")
     if not tasks:
-        _empty(axes[0][0], "no pair of methods with joint fits")
+        empty_panel(axes[0][0], "no pair of methods with joint fits")
     for i, task in enumerate(tasks):
         for j, axis in enumerate(axes_drawn):
             ax = axes[i, j]
             part = rows[(rows.task == task) & (rows.axis == axis)]
             if not _critical_panel(ax, part):
                 why = "no two methods fitted" if part.empty else "no crossing in range"
-                _empty(ax, f"{task} / {axis}\n{why}")
+                empty_panel(ax, f"{task} / {axis}\n{why}")
                 continue
-            _factor_ticks(ax, part["x"])
+            factor_ticks(ax, part["x"])
             ax.set_yscale("log")
             ax.set(title=f"{task} / {axis}", xlabel=AXIS_FIGURES[axis][2], ylabel="critical Df")
             ax.title.set_fontsize(8)
             ax.legend(fontsize=6)
-    _save(fig, out_dir, "fig05_critical_size")
+    save_figure(fig, out_dir, "fig05_critical_size")
 
 
 def _critical_panel(ax, part: pd.DataFrame) -> bool:
@@ -250,12 +251,12 @@ def _critical_panel(ax, part: pd.DataFrame) -> bool:
 
 
 def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
-    fig, axes = _panels(1, 2, "Fig 10: pretraining scaling")
+    fig, axes = panels(1, 2, "Fig 10: pretraining scaling")
     by_size, by_tokens = axes[0]
     if pretrain is None or len(pretrain) == 0:
-        _empty(by_size, "no pretraining table")
-        _empty(by_tokens, "no pretraining table")
-        _save(fig, out_dir, "fig10_pretraining")
+        empty_panel(by_size, "no pretraining table")
+        empty_panel(by_tokens, "no pretraining table")
+        save_figure(fig, out_dir, "fig10_pretraining")
         return
     if "status" in pretrain:
         pretrain = pretrain[pretrain["status"] == "ok"]
@@ -273,34 +274,34 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
                 runs = runs.sort_values("pretrain_tokens")
                 by_tokens.plot(runs["pretrain_tokens"], runs["val_loss"], marker="o", color=colour,
                                label=f"{family} {model}")
-    _factor_ticks(by_size, pretrain["params"])
+    factor_ticks(by_size, pretrain["params"])
     by_size.set(xlabel="model parameters", ylabel="pretraining validation loss",
                 title="full corpus, by model size")
     by_size.legend(fontsize=6)
     if by_tokens.lines:
-        _factor_ticks(by_tokens, pretrain["pretrain_tokens"])
+        factor_ticks(by_tokens, pretrain["pretrain_tokens"])
         by_tokens.set(xlabel="pretraining tokens", ylabel="pretraining validation loss",
                       title="by pretraining tokens")
         by_tokens.legend(fontsize=6)
     else:
-        _empty(by_tokens, "no model pretrained on several token counts")
-    _save(fig, out_dir, "fig10_pretraining")
+        empty_panel(by_tokens, "no model pretrained on several token counts")
+    save_figure(fig, out_dir, "fig10_pretraining")
 
 
 def _axis_runs(runs: pd.DataFrame, axis: str, column: str) -> pd.DataFrame:
     """Runs of an axis that have `column` (a transfer metric)."""
     if column not in runs:
         return runs.iloc[:0]
-    return runs[analysis._as_bool(runs[f"axis_{axis}"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
+    return runs[analysis.as_bool(runs[f"axis_{axis}"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
 
 
 def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
     """Fig 6: zero-shot BLEU (mean over the unseen source languages) by model size, a line per Df."""
     data = _axis_runs(runs, "model", "zero_shot_bleu")
-    tasks, methods = sorted(set(data["task"])), analysis._method_order(set(data["method"]))
-    fig, axes = _panels(len(tasks), len(methods), "Fig 6: zero-shot translation after finetuning, by model size")
+    tasks, methods = sorted(set(data["task"])), analysis.method_order(set(data["method"]))
+    fig, axes = panels(len(tasks), len(methods), "Fig 6: zero-shot translation after finetuning, by model size")
     if data.empty:
-        _empty(axes[0][0], "no zero-shot evaluation in this study (evaluate.transfer)")
+        empty_panel(axes[0][0], "no zero-shot evaluation in this study (evaluate.transfer)")
     for row, task in enumerate(tasks):
         for column, method in enumerate(methods):
             ax, sub = axes[row][column], data[(data.task == task) & (data.method == method)]
@@ -308,11 +309,11 @@ def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
             colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["finetune_examples"].nunique())))
             for colour, (df, group) in zip(colours, means.groupby("finetune_examples")):
                 ax.plot(group["params"], group["zero_shot_bleu"], marker="o", color=colour, label=f"Df={df}")
-            _factor_ticks(ax, means["params"])
+            factor_ticks(ax, means["params"])
             ax.set(xlabel="model parameters", ylabel="zero-shot BLEU (mean)")
             ax.set_title(f"{task} / {method}", fontsize=8)
             ax.legend(fontsize=6)
-    _save(fig, out_dir, "fig06_zero_shot")
+    save_figure(fig, out_dir, "fig06_zero_shot")
 
 
 FEW_SHOT_FIGURES = {"model": ("fig11_few_shot", "params", "model parameters"),
@@ -340,15 +341,15 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
     shots = sorted({int(c.split("_")[2]) for c in runs if c.startswith("few_shot_") and c.endswith("_bleu")})
     data = {k: _axis_runs(runs, axis, f"few_shot_{k}_bleu") for k in shots}
     tasks = tasks_with_a_curve(data.values(), x_column)
-    fig, axes = _panels(len(tasks), len(shots), f"Few-shot prompting after finetuning, by {x_label}, "
+    fig, axes = panels(len(tasks), len(shots), f"Few-shot prompting after finetuning, by {x_label}, "
                                                 "with the base models as baseline")
     if not tasks:
-        _empty(axes[0][0], f"no few-shot evaluation at two or more {x_label}\n"
+        empty_panel(axes[0][0], f"no few-shot evaluation at two or more {x_label}\n"
                            f"(add {axis} to evaluate.transfer.axes)")
     for row, task in enumerate(tasks):
         for column, k in enumerate(shots):
             ax, sub, score = axes[row][column], data[k][data[k].task == task], f"few_shot_{k}_bleu"
-            for colour, method in zip(plt.cm.tab10.colors, analysis._method_order(set(sub["method"]))):
+            for colour, method in zip(plt.cm.tab10.colors, analysis.method_order(set(sub["method"]))):
                 runs_of = sub[sub.method == method]
                 largest = runs_of[runs_of.finetune_examples == runs_of.finetune_examples.max()]
                 means = largest.groupby(x_column)[score].mean()
@@ -357,11 +358,11 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
             if base is not None and score in base:
                 baseline = base_models_of(base, task, sub).sort_values(x_column)
                 ax.plot(baseline[x_column], baseline[score], "k--", marker="s", label="base model")
-            _factor_ticks(ax, sub[x_column])
+            factor_ticks(ax, sub[x_column])
             ax.set(xlabel=x_label, ylabel=f"{k}-shot BLEU")
             ax.set_title(f"{task}: {k}-shot", fontsize=8)
             ax.legend(fontsize=6)
-    _save(fig, out_dir, name)
+    save_figure(fig, out_dir, name)
 
 
 def which_model_figure(fits, out_dir) -> None:
@@ -372,12 +373,12 @@ def which_model_figure(fits, out_dir) -> None:
     rows = rows.astype({c: float for c in ("predicted_loss", "low", "high", "observed_loss")}).dropna(
         subset=["predicted_loss", "observed_loss"])
     tasks = sorted(set(rows["task"]))
-    fig, axes = _panels(1, len(tasks), "Which base model? Predicted vs observed loss")
+    fig, axes = panels(1, len(tasks), "Which base model? Predicted vs observed loss")
     if rows.empty:
-        _empty(axes[0][0], "no model axis with two or more Df values to extrapolate from")
+        empty_panel(axes[0][0], "no model axis with two or more Df values to extrapolate from")
     for ax, task in zip(axes[0], tasks):
         sub = rows[rows.task == task]
-        for colour, method in zip(plt.cm.tab10.colors, analysis._method_order(set(sub["method"]))):
+        for colour, method in zip(plt.cm.tab10.colors, analysis.method_order(set(sub["method"]))):
             points = sub[sub.method == method]
             error = np.abs(points[["low", "high"]].to_numpy().T - points["predicted_loss"].to_numpy())
             ax.errorbar(points["observed_loss"], points["predicted_loss"],
@@ -388,7 +389,7 @@ def which_model_figure(fits, out_dir) -> None:
         ax.set(xlabel=f"observed loss at Df={sub['target'].iloc[0]:g}", ylabel="predicted loss")
         ax.set_title(task, fontsize=8)
         ax.legend(fontsize=6)
-    _save(fig, out_dir, "fig12_which_model")
+    save_figure(fig, out_dir, "fig12_which_model")
 
 
 def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_or_results,

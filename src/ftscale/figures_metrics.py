@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ftscale import analysis
-from ftscale.figures import AXIS_FIGURES, _empty, _factor_ticks, _panels, _save, _scatter
+from ftscale.figures import AXIS_FIGURES, empty_panel, factor_ticks, panels, save_figure, scatter_points
 
 METRIC_FIGURES = {"model": ("fig07_metric_model_size", "Fig 7"),
                   "pretrain": ("fig08_metric_pretrain_data", "Fig 8"),
@@ -65,7 +65,7 @@ def metric_panel(ax, means: pd.DataFrame, metric: str) -> None:
     colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["finetune_examples"].nunique())))
     for colour, (df, group) in zip(colours, means.groupby("finetune_examples")):
         held = group["heldout"].to_numpy(bool)
-        _scatter(ax, group["x"], group[metric], held, colour)
+        scatter_points(ax, group["x"], group[metric], held, colour)
         fit = log_linear_fit(group["x"][~held], group[metric][~held])
         label = f"Df={df:g}"
         if fit:
@@ -74,7 +74,7 @@ def metric_panel(ax, means: pd.DataFrame, metric: str) -> None:
             ax.plot(line, a + b * np.log(line), color=colour, lw=1)
             label += f": {b * np.log(2):+.2f} per 2x"
         ax.plot([], [], color=colour, marker="o", lw=1, label=label)       # legend entry: marker and line
-    _factor_ticks(ax, means["x"])
+    factor_ticks(ax, means["x"])
     ax.set_ylabel(METRIC_LABELS[metric])
     ax.legend(fontsize=6, framealpha=0.6)
 
@@ -84,11 +84,11 @@ def metric_figure(runs: pd.DataFrame, axis: str, heldout: dict, out_dir: Path) -
     x_label = AXIS_FIGURES[axis][2]
     means = metric_means(runs, axis, heldout)
     rows = panel_rows(means)
-    methods = analysis._method_order(set(means["method"]))
-    fig, axes = _panels(len(rows), len(methods), f"{label}: generation quality against {x_label}\n"
+    methods = analysis.method_order(set(means["method"]))
+    fig, axes = panels(len(rows), len(methods), f"{label}: generation quality against {x_label}\n"
                                                  "lines: least squares on log X per Df; hollow: held out")
     if not rows:
-        _empty(axes[0][0], f"no run on the {axis} axis has a generation metric")
+        empty_panel(axes[0][0], f"no run on the {axis} axis has a generation metric")
     for i, (task, metric) in enumerate(rows):
         for j, method in enumerate(methods):
             ax, part = axes[i][j], means[(means["task"] == task) & (means["method"] == method)]
@@ -97,8 +97,8 @@ def metric_figure(runs: pd.DataFrame, axis: str, heldout: dict, out_dir: Path) -
                 ax.set_title(f"{task} / {method}", fontsize=8)
                 ax.set_xlabel(x_label)
             else:
-                _empty(ax, f"{task} / {method}\nno runs on this axis")
-    _save(fig, out_dir, name)
+                empty_panel(ax, f"{task} / {method}\nno runs on this axis")
+    save_figure(fig, out_dir, name)
 
 
 def draw_metric_figures(runs: pd.DataFrame, heldout: dict, out_dir: Path) -> None:
