@@ -1,23 +1,11 @@
 # Analysis: one tidy table of all runs, the scaling-law fits, the figures.
 
-FIT_TABLE_NAMES = ["single_variable", "heldout_error", "params", "critical", "correlation", "which_method",
-                   "which_model"]
+# The names come from the modules that write the files (one home each): ftscale.tables.TABLES and
+# ftscale.figures.FIGURES; the figures' captions are report/<name>.rst.
+from ftscale.figures import FIGURES as FIGURE_NAMES  # noqa: E402
+from ftscale.tables import TABLES as FIT_TABLE_NAMES  # noqa: E402
+
 FIT_TABLES = expand(f"{RESULTS}/fits/{{name}}.{{ext}}", name=FIT_TABLE_NAMES, ext=["csv", "md"])
-FIGURE_NAMES = {
-    "fig01_single_variable": "Fig 1: loss vs finetuning data, single-variable fit per model size.",
-    "fig02_model_size": "Fig 2: joint multiplicative fit, model size x finetuning data.",
-    "fig03_pretrain_data": "Fig 3: joint multiplicative fit, pretraining data x finetuning data.",
-    "fig04_pet_size": "Fig 4: joint multiplicative fit, PET size x finetuning data.",
-    "fig05_critical_size": "Fig 5: critical finetuning-data size between methods.",
-    "fig06_zero_shot": "Fig 6: zero-shot translation after finetuning, by model size.",
-    "fig07_metric_model_size": "Fig 7: BLEU, chrF and ROUGE-L against model size.",
-    "fig08_metric_pretrain_data": "Fig 8: BLEU, chrF and ROUGE-L against pretraining data.",
-    "fig09_metric_pet_size": "Fig 9: BLEU, chrF and ROUGE-L against PET size.",
-    "fig10_pretraining": "Fig 10: pretraining loss vs model size.",
-    "fig11_few_shot": "Few-shot prompting of finetuned and base models.",
-    "fig12_which_model": "Which base model? Predicted vs observed loss at the largest Df.",
-    "fig13_few_shot_pretrain_data": "Few-shot prompting against pretraining data.",
-}
 FIGURES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])
 
 

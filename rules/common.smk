@@ -26,12 +26,12 @@ SEEDS = grid.seeds(config)
 wildcard_constraints:
     family="|".join(config["families"]),
     task="|".join(config["tasks"]),
-    model=r"[A-Za-z0-9_.]+",
+    model=grid.MODEL_NAME,
     tokens=r"\d+",
     seed=r"\d+",
     split=r"train|dev|test",
     lang=r"[A-Za-z0-9_-]+",
-    condition=r"[A-Za-z0-9_]+/[A-Za-z0-9_.]+-\d+tok/(fmt|prompt-\d+|lora-\d+)/df\d+",
+    condition=grid.CONDITION_PATTERN,     # the regex of Condition.id, built from its template
 
 
 def task_of(wildcards):

@@ -7,11 +7,19 @@ recorded. Pure Python: the Snakefile imports it, so it must stay cheap.
 """
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
 
 AXES = ("model", "pretrain", "pet")
 METHODS = ("fmt", "prompt", "lora")
 PET_METHODS = ("prompt", "lora")
+
+# A condition's id, the path of its runs: Condition.id fills this template, and the rules' `condition`
+# wildcard pattern (CONDITION_PATTERN) is this template with a regex in each field.
+CONDITION_ID = "{task}/{model}-{pretrain_tokens}tok/{method_id}/df{finetune_examples}"
+PET_METHOD_ID = "{method}-{pet_size}"     # a PET method's id: prompt-8, lora-4; FMT's is its name
+MODEL_NAME = r"[A-Za-z0-9_.]+"            # the rules' `model` wildcard, too
 
 
 @dataclass(frozen=True)
@@ -31,12 +39,25 @@ class Condition:
 
     @property
     def method_id(self) -> str:
-        return self.method if self.pet_size is None else f"{self.method}-{self.pet_size}"
+        return self.method if self.pet_size is None else PET_METHOD_ID.format(method=self.method, pet_size=self.pet_size)
 
     @property
     def id(self) -> str:
         """Path-like name: task/model-budget/method[-size]/df<N>."""
-        return f"{self.task}/{self.model}-{self.pretrain_tokens}tok/{self.method_id}/df{self.finetune_examples}"
+        return CONDITION_ID.format(task=self.task, model=self.model, pretrain_tokens=self.pretrain_tokens,
+                                   method_id=self.method_id, finetune_examples=self.finetune_examples)
+
+
+def _pattern(template: str, fields: dict[str, str]) -> str:
+    """The regex of a format template: its literal text escaped, each field replaced by fields[name]."""
+    return "".join(re.escape(text) + (fields[name] if name is not None else "")
+                   for text, name, _, _ in string.Formatter().parse(template))
+
+
+CONDITION_PATTERN = _pattern(CONDITION_ID, {
+    "task": r"[A-Za-z0-9_]+", "model": MODEL_NAME, "pretrain_tokens": r"\d+", "finetune_examples": r"\d+",
+    "method_id": "(" + "|".join(_pattern(PET_METHOD_ID, {"method": re.escape(m), "pet_size": r"\d+"})
+                                if m in PET_METHODS else re.escape(m) for m in METHODS) + ")"})
 
 
 def pretrain_id(family: str, model: str, tokens: int) -> str:
@@ -193,6 +214,26 @@ def base_transfer_runs(config: dict, conditions: dict[str, Condition]) -> list[t
     if not transfer_options(config)["few_shot_shots"]:
         return []
     return sorted({(c.task, c.model, c.pretrain_tokens) for c in conditions.values() if has_transfer(config, c)})
+
+
+def jobs_per_rule(config: dict, conditions: dict[str, Condition]) -> dict[str, int]:
+    """Jobs of each Snakemake rule for this grid, as Snakemake's job stats count them (rules with none
+    left out). The rules expand over the same functions of this module; a test checks the counts
+    against a real dry run."""
+    families = sorted({family for family, _, _ in pretrain_runs(config, conditions).values()})
+    tasks = sorted({c.task for c in conditions.values()})
+    pretrain_rules: dict[str, int] = {}
+    for job in pretrain_jobs(config, conditions).values():
+        pretrain_rules[job.rule] = pretrain_rules.get(job.rule, 0) + 1
+    runs = len(conditions) * len(seeds(config))
+    transfer = [c for c in conditions.values() if has_transfer(config, c)]
+    zero_shot = zero_shot_sets(config, conditions)
+    jobs = {"pretrain_corpus": len(families), "tokenizer": len(families), "tokenize_pretrain": len(families),
+            "task_data": len(tasks), "tokenize_task": len(tasks), "zero_shot_data": len(zero_shot),
+            "tokenize_zero_shot": len(zero_shot), **pretrain_rules, "finetune": runs,
+            "evaluate": runs, "transfer": len(transfer) * len(seeds(config)),
+            "base_transfer": len(base_transfer_runs(config, conditions)), "aggregate": 1, "fit": 1, "figures": 1}
+    return {rule: n for rule, n in jobs.items() if n}
 
 
 def zero_shot_sets(config: dict, conditions: dict[str, Condition]) -> list[tuple[str, str]]:

@@ -294,22 +294,11 @@ def summarize(config: dict) -> dict:
     conditions = grid.expand_conditions(config)
     pretrain = grid.pretrain_runs(config, conditions)
     pretrain_jobs = grid.pretrain_jobs(config, conditions)      # checkpoints of one run are free
-    pretrain_rules: dict[str, int] = {}
-    for job in pretrain_jobs.values():
-        pretrain_rules[job.rule] = pretrain_rules.get(job.rule, 0) + 1
     seeds = len(grid.seeds(config))
     runs = len(conditions) * seeds
-    families = sorted({family for family, _, _ in pretrain.values()})
-    tasks = sorted({c.task for c in conditions.values()})
     transfer = [c for c in conditions.values() if grid.has_transfer(config, c)]
     base_transfer = grid.base_transfer_runs(config, conditions)
-    zero_shot_sets = grid.zero_shot_sets(config, conditions)
-    jobs = {"pretrain_corpus": len(families), "tokenizer": len(families), "tokenize_pretrain": len(families),
-            "task_data": len(tasks), "tokenize_task": len(tasks), "zero_shot_data": len(zero_shot_sets),
-            "tokenize_zero_shot": len(zero_shot_sets), **pretrain_rules, "finetune": runs,
-            "evaluate": runs, "transfer": len(transfer) * seeds, "base_transfer": len(base_transfer),
-            "aggregate": 1, "fit": 1, "figures": 1}
-    jobs = {rule: n for rule, n in jobs.items() if n}      # as Snakemake's job stats, which omit rules with none
+    jobs = grid.jobs_per_rule(config, conditions)
 
     params = {model: model_parameters(config, model) for model in config["models"]}
     flops = {"pretrain": sum(6 * params[job.model] * job.tokens for job in pretrain_jobs.values()),

@@ -1,12 +1,24 @@
 """Config validation errors and grid expansion."""
+import copy
+import re
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
+import yaml
 
 from ftscale import config, grid
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_default_and_tiny_configs_validate(toy_config, tiny_config):
-    config.validate(toy_config)
-    config.validate(tiny_config)
+    """Both configs pass, already in canonical form (validating again changes nothing), with a grid."""
+    for study in (toy_config, tiny_config):
+        config.validate(study)
+        again = copy.deepcopy(study)
+        config.validate(again)
+        assert again == study and grid.expand_conditions(study)
 
 
 @pytest.mark.parametrize("mutate, key, fragment", [
@@ -66,7 +78,26 @@ def test_pretrain_runs_deduplicated(toy_config):
     assert len(set(runs.values())) == len(runs)
 
 
-def test_condition_ids_are_unique_paths(tiny_config):
-    conditions = grid.expand_conditions(tiny_config)
-    assert all(cid == c.id for cid, c in conditions.items())
-    assert len({c.id for c in conditions.values()}) == len(conditions)
+def test_condition_ids_name_every_field(toy_config):
+    """A condition's id (its runs' path) reads back into every field that makes it distinct, so two
+    conditions never share one. (Counting the distinct ids of expand_conditions' dict, keyed by id,
+    could not fail: a collision would silently drop a condition.)"""
+    for c in grid.expand_conditions(toy_config).values():
+        task, model_tokens, method_id, df = c.id.split("/")
+        model, tokens = model_tokens.rsplit("-", 1)
+        method, _, pet = method_id.partition("-")
+        assert (task, model, tokens, method, pet, df) == (c.task, c.model, f"{c.pretrain_tokens}tok", c.method,
+                                                          "" if c.pet_size is None else str(c.pet_size),
+                                                          f"df{c.finetune_examples}")
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", "configs/paper.yaml", "tests/configs/tiny.yaml"])
+def test_condition_pattern_matches_every_id_and_no_other(config_file):
+    """grid.CONDITION_PATTERN (the rules' `condition` wildcard) is built from Condition.id's template:
+    each id matches it whole; an id with a part the template does not allow does not."""
+    conditions = grid.expand_conditions(yaml.safe_load((ROOT / config_file).read_text()))
+    assert conditions and all(re.fullmatch(grid.CONDITION_PATTERN, cid) for cid in conditions)
+    some = next(c for c in conditions.values() if c.pet_size is not None)
+    wrong = [replace(some, method="adapter"), replace(some, finetune_examples="many"),
+             replace(some, pet_size=None, method="lora"), replace(some, model="m1/x")]
+    assert not any(re.fullmatch(grid.CONDITION_PATTERN, c.id) for c in wrong)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ftscale import cli, config as study_config, grid, memory, plan
+from ftscale import cli, config as study_config, figures, grid, memory, plan, tables
 from ftscale.model import count_parameters, new_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +27,40 @@ def test_parameter_counts_are_the_built_models(tiny):
         assert plan.model_parameters(tiny, name) == count_parameters(model), name
 
 
-def test_job_counts_equal_snakemakes_dry_run(tiny, tmp_path):
-    dry = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "Snakefile"), "-n",
-                          "--directory", str(tmp_path), "--configfile", str(TINY)],
-                         capture_output=True, text=True, check=True).stdout
-    table = dry.split("Job stats:", 1)[1]
+@pytest.fixture(scope="module")
+def tiny_dry_run(tmp_path_factory) -> str:
+    """What `snakemake -n` prints for the tiny config: every job with its outputs, then the job stats."""
+    return subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "Snakefile"), "-n",
+                           "--directory", str(tmp_path_factory.mktemp("dry")), "--configfile", str(TINY)],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_job_counts_equal_snakemakes_dry_run(tiny, tiny_dry_run):
+    """grid.jobs_per_rule (through plan.summarize) counts what the rules expand to."""
+    table = tiny_dry_run.split("Job stats:", 1)[1]
     planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M) if rule not in ("all", "total")}
-    assert plan.summarize(tiny)["jobs"] == planned
+    assert plan.summarize(tiny)["jobs"] == planned == grid.jobs_per_rule(tiny, grid.expand_conditions(tiny))
+
+
+def _outputs(dry_run: str, rule: str) -> set[str]:
+    block = dry_run.split(f"rule {rule}:", 1)[1]
+    return {Path(path).name for path in re.search(r"^\s+output: (.*)$", block, re.M).group(1).split(", ")}
+
+
+def test_the_rules_write_the_tables_and_figures_their_modules_name(tiny_dry_run):
+    """rules/analysis.smk takes the names from ftscale.tables and ftscale.figures, so the fit and
+    figures jobs promise exactly the files run_analysis and draw_figures write."""
+    assert _outputs(tiny_dry_run, "fit") == {f"{name}.{ext}" for name in tables.TABLES for ext in ("csv", "md")} \
+        | {"fits.json"}
+    assert _outputs(tiny_dry_run, "figures") == {f"{name}.{ext}" for name in figures.FIGURES for ext in ("png", "pdf")}
+
+
+def test_every_run_path_of_the_dry_run_is_a_condition_of_the_grid(tiny, tiny_dry_run):
+    """The rules' `condition` wildcard (grid.CONDITION_PATTERN) matches each condition's id whole:
+    every job with that wildcard is one of the grid's conditions, and each condition has its jobs.
+    (A pattern that missed an id would leave its run without a rule: the dry run itself fails.)"""
+    ids = set(re.findall(r"wildcards: condition=([^,\s]+), seed=\d+", tiny_dry_run))
+    assert ids == set(grid.expand_conditions(tiny))
 
 
 def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
