@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")     # before numpy loads its BLAS
@@ -36,11 +37,14 @@ from pathlib import Path  # noqa: E402
 
 import summary as bench_summary  # noqa: E402  (bench/summary.py)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository: tests.synthetic_study
+
 import numpy as np  # noqa: E402
 
 from ftscale import analysis, figures, tables  # noqa: E402
 from ftscale.fitting import laws, solver, statistics  # noqa: E402
 from ftscale.grid import AXES  # noqa: E402
+from tests.synthetic_study import synthetic_metrics  # noqa: E402
 
 MODEL_SIZES = (1e9, 2e9, 4e9, 8e9, 16e9)
 PRETRAIN_TOKENS = (84e9, 105e9, 126e9, 147e9, 167e9, 206e9)
@@ -51,7 +55,7 @@ INIT_GRID = {"log_scale": [0.0, 2.5, 5.0, 7.5], "exponent": [0.0, 0.25, 0.5, 1.0
 
 
 def paper_sized_metrics():
-    return analysis.synthetic_metrics(tasks=("wmt14_ende", "wmt19_enzh", "mlsum"), model_sizes=MODEL_SIZES,
+    return synthetic_metrics(tasks=("wmt14_ende", "wmt19_enzh", "mlsum"), model_sizes=MODEL_SIZES,
                                       pretrain_tokens=PRETRAIN_TOKENS, pet_sizes=PET_SIZES,
                                       finetune_examples=FINETUNE_EXAMPLES, seeds=3, noise=5e-3)
 

@@ -62,20 +62,6 @@ def encode_split(split: TaskSplit, indices, max_source: int, max_target: int) ->
     return [encode(*split.example(int(i), max_source, max_target)) for i in indices]
 
 
-def pad(sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
-    """Right-padded batch; labels are IGNORE except on target tokens and the closing </s>."""
-    length = max(len(ids) for ids, _ in sequences)
-    input_ids = np.full((len(sequences), length), PAD_ID, dtype=np.int64)
-    labels = np.full((len(sequences), length), IGNORE, dtype=np.int64)
-    attention_mask = np.zeros((len(sequences), length), dtype=np.int64)
-    for row, (ids, prompt) in enumerate(sequences):
-        input_ids[row, :len(ids)] = ids
-        labels[row, prompt:len(ids)] = ids[prompt:]
-        attention_mask[row, :len(ids)] = 1
-    return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask),
-            "labels": torch.from_numpy(labels)}
-
-
 def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, torch.Tensor]:
     """The same examples packed into as few rows as fit, no padding between them: rows as long as the
     longest example, filled first-fit by decreasing length. Position ids restart at 0 for each example,
@@ -139,11 +125,6 @@ def make_batch(model, sequences: list[tuple[np.ndarray, int]]) -> dict[str, torc
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
-def collate(examples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
-    """Right-padded batch of (source, target) pairs (see pad)."""
-    return pad([encode(source, target) for source, target in examples])
-
-
 def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The decoder's final (normed) hidden states at the batch's positions, without the LM head.
 
@@ -170,7 +151,7 @@ def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed negative log-likelihood of the labelled (target) tokens, and their count, of a padded
-    (pad, collate) or packed (pack) batch.
+    (input_ids, attention_mask, labels; tests/padded_batches.py builds them) or packed (pack) batch.
 
     The LM head (vocabulary-sized logits) runs on the target positions only: the source tokens,
     most of a summarization example, never pay for it. tests/unit/test_fast_path.py checks that

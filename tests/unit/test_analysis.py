@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ftscale import analysis, figures, tables
+from tests.synthetic_study import synthetic_metrics
 
 FIGURE_FILES = {f"{name}.{ext}" for name in figures.FIGURES for ext in ("png", "pdf")}
 TABLE_FILES = {f"{name}.{ext}" for name in tables.TABLES for ext in ("csv", "md")} | {"fits.json"}
@@ -20,7 +21,7 @@ SMALL_GRID = {"log_scale": [0.0, 5.0], "exponent": [0.0, 1.0], "log_irreducible"
 
 @pytest.fixture(scope="module")
 def metrics() -> pd.DataFrame:
-    return analysis.synthetic_metrics(tasks=("translation_ende",), noise=1e-3)
+    return synthetic_metrics(tasks=("translation_ende",), noise=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_diverged_runs_are_excluded_with_a_warning_naming_them(metrics, tmp_path
 def test_tiny_table_skips_axes_with_one_x_value(tmp_path, caplog):
     """Two model sizes x three Df, FMT and LoRA; the pretraining axis has one X value: skipped with a
     note, the rest still fitted, every file written."""
-    table = analysis.synthetic_metrics(tasks=("t",), methods=("fmt", "lora"), model_sizes=(1e5, 4e5),
+    table = synthetic_metrics(tasks=("t",), methods=("fmt", "lora"), model_sizes=(1e5, 4e5),
                                        pretrain_tokens=(1e6,), pet_sizes={"lora": (2,)},
                                        finetune_examples=(64, 256, 1024), seeds=1)
     with caplog.at_level(logging.INFO, logger="ftscale.analysis"):
@@ -104,7 +105,7 @@ def test_tiny_table_skips_axes_with_one_x_value(tmp_path, caplog):
 
 
 def test_fmt_only_table_still_writes_every_file(tmp_path):
-    table = analysis.synthetic_metrics(tasks=("t",), methods=("fmt",), seeds=2)
+    table = synthetic_metrics(tasks=("t",), methods=("fmt",), seeds=2)
     result = tables.run_analysis(table, None, {"bootstrap": 3}, tmp_path)
     assert result["critical"].empty and result["which_method"].empty
     assert "No results" in (tmp_path / "critical.md").read_text()
@@ -175,7 +176,7 @@ def test_critical_size_intervals_cover_the_generating_laws(analysed):
 
     truth = {"fmt": (0.45, 0.55, 2.0, 1), "prompt": (0.25, 0.62, 1.0, 4), "lora": (0.3, 0.58, 1.2, 2)}
 
-    def true_loss(method, x, df):          # analysis.synthetic_metrics' formula on the model axis
+    def true_loss(method, x, df):          # synthetic_metrics' formula on the model axis
         beta, irreducible, scale, pet_size = truth[method]
         return 20.0 * scale * x ** -0.2 * 1e6 ** -0.08 * pet_size ** -0.002 * (df / 40) ** -beta + irreducible
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ftscale import finetune
 from ftscale.data import synthetic, tokens
 from ftscale.model import new_model
+from tests import padded_batches
 
 SIZE = {"layers": 2, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
 METHODS = [("fmt", None), ("prompt", 4), ("lora", 2)]
@@ -54,7 +55,7 @@ BATCHINGS = [(m, s, b) for m, s in METHODS for b in ("pad", "make_batch")]   # m
 
 
 def batch_of(model, batching, sequences):
-    return finetune.pad(sequences) if batching == "pad" else finetune.make_batch(model, sequences)
+    return padded_batches.pad(sequences) if batching == "pad" else finetune.make_batch(model, sequences)
 
 
 def test_packing_fills_rows_and_restarts_positions(examples):

@@ -5,14 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import analysis, figures, figures_metrics
+from ftscale import figures, figures_metrics
+from tests.synthetic_study import synthetic_metrics
 
 HELDOUT = {"model": ["m4"], "pretrain": [], "pet": [], "finetune_examples": []}
 
 
 @pytest.fixture(scope="module")
 def runs() -> pd.DataFrame:
-    return analysis.synthetic_metrics(tasks=("translation_ende", "summarization"), seeds=2)
+    return synthetic_metrics(tasks=("translation_ende", "summarization"), seeds=2)
 
 
 def test_log_linear_fit_recovers_the_line():

@@ -7,6 +7,7 @@ from ftscale import evaluate, finetune, training
 from ftscale.data import tokens
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID
 from ftscale.model import count_parameters, new_model
+from tests import padded_batches
 
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
 LINES = [f"der hund {w} die katze {w}s schnell" for w in ("sieht", "jagt", "kennt", "ruft")] * 20
@@ -43,7 +44,7 @@ def test_task_split_arrays(task_split, tokenizer):
 
 def test_loss_is_on_target_tokens_only(task_split):
     model = new_model(SIZE, 300, 128, seed=0)
-    batch = finetune.collate([task_split.example(i, 64, 64) for i in range(4)])
+    batch = padded_batches.collate([task_split.example(i, 64, 64) for i in range(4)])
     nll, count = finetune.target_nll(model, batch)
     target_tokens = sum(len(task_split.example(i, 64, 64)[1]) + 1 for i in range(4))   # + </s>
     assert int(count) == target_tokens
