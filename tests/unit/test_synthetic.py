@@ -4,7 +4,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 from ftscale.data import synthetic as s
@@ -218,11 +217,3 @@ def test_summary_is_the_salient_event_rederived_from_the_meanings():
     tied = [Event(SEE, c, Entity(1)), Event(SEE, Entity(1), Entity(3)), Event(SEE, Entity(2), Entity(2))]
     assert s.salient_event(tied) is tied[0]          # nouns 3 and 1 both twice; 3 came first
     assert s.salient_event([Event(SEE, a, Entity(2)), Event(SEE, c, Entity(2))]) is None
-
-
-def test_generation_is_fast():
-    start = time.perf_counter()
-    s.translation_pairs("en", "de", 10000, 0)        # 10k meanings, 20k sentences
-    elapsed = time.perf_counter() - start
-    print(f"20k sentences in {elapsed:.2f} s")
-    assert elapsed < 10
