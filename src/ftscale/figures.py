@@ -4,7 +4,8 @@ Every file always exists, whatever the grid: a panel without data (or without a 
 workflow's outputs are fixed. Fitted points are filled markers, held-out points hollow ones; fitted
 curves are drawn, with Delta_e / Delta_h written in each panel. The fits come from `fits.json` (or
 the value `tables.run_analysis` returns), so the figures show exactly what the tables report.
-Figs 7-9 (generation metrics against each factor) are drawn by `figures_metrics` with the helpers here.
+Figs 7-9 (generation metrics against each factor) are drawn by `figures_metrics`, Fig 12 (which base
+model) by `figures_which_model`, both with the helpers here.
 """
 from __future__ import annotations
 
@@ -365,33 +366,6 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
     save_figure(fig, out_dir, name)
 
 
-def which_model_figure(fits, out_dir) -> None:
-    """Predicted (ftscale select, at the largest Df from the runs below it) vs observed loss, one
-    point per model size with its bootstrap interval, one panel per task; the diagonal is perfect."""
-    rows = pd.DataFrame(fits.get("which_model", []), columns=["task", "method", "model", "predicted_loss", "low",
-                                                               "high", "observed_loss", "target"])
-    rows = rows.astype({c: float for c in ("predicted_loss", "low", "high", "observed_loss")}).dropna(
-        subset=["predicted_loss", "observed_loss"])
-    tasks = sorted(set(rows["task"]))
-    fig, axes = panels(1, len(tasks), "Which base model? Predicted vs observed loss")
-    if rows.empty:
-        empty_panel(axes[0][0], "no model axis with two or more Df values to extrapolate from")
-    for ax, task in zip(axes[0], tasks):
-        sub = rows[rows.task == task]
-        for colour, method in zip(plt.cm.tab10.colors, analysis.method_order(set(sub["method"]))):
-            points = sub[sub.method == method]
-            error = np.abs(points[["low", "high"]].to_numpy().T - points["predicted_loss"].to_numpy())
-            ax.errorbar(points["observed_loss"], points["predicted_loss"],
-                        yerr=np.where(np.isfinite(error), error, 0.0), fmt="o", color=colour, label=method, ms=4)
-        span = [np.nanmin(sub[["observed_loss", "predicted_loss"]].to_numpy()),
-                np.nanmax(sub[["observed_loss", "predicted_loss"]].to_numpy())]
-        ax.plot(span, span, "k:", lw=1)
-        ax.set(xlabel=f"observed loss at Df={sub['target'].iloc[0]:g}", ylabel="predicted loss")
-        ax.set_title(task, fontsize=8)
-        ax.legend(fontsize=6)
-    save_figure(fig, out_dir, "fig12_which_model")
-
-
 def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_or_results,
                  out_dir: Path, base_transfer: pd.DataFrame | None = None) -> list[Path]:
     """Write every figure of FIGURES as .png and .pdf into out_dir; returns the paths written."""
@@ -410,7 +384,7 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     pretraining_figure(pretrain, fits, out_dir)
     for axis in FEW_SHOT_FIGURES:
         few_shot_figure(runs, base_transfer, axis, out_dir)
-    from ftscale import figures_metrics     # here: it draws with this module's helpers
+    from ftscale import figures_metrics, figures_which_model     # here: they draw with this module's helpers
     figures_metrics.draw_metric_figures(runs, fits["options"]["heldout"], out_dir)
-    which_model_figure(fits, out_dir)
+    figures_which_model.which_model_figure(fits, out_dir)
     return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
