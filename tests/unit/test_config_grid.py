@@ -42,6 +42,7 @@ def test_bad_config_is_one_line_naming_the_key(tiny_config, mutate, key, fragmen
 
 
 def test_grid_counts_and_shared_conditions(toy_config):
+    config.validate(toy_config)          # the grid reads a validated config: defaults filled in
     conditions = grid.expand_conditions(toy_config)
     counts = grid.axis_counts(conditions)
     models, dfs = len(toy_config["models"]), len(toy_config["tasks"]["translation_ende"]["finetune_examples"]["fmt"])
@@ -60,6 +61,7 @@ def test_grid_counts_and_shared_conditions(toy_config):
 
 
 def test_pretrain_runs_deduplicated(toy_config):
+    config.validate(toy_config)
     runs = grid.pretrain_runs(toy_config, grid.expand_conditions(toy_config))
     # ende: 4 sizes on the full corpus + 2 smaller budgets of the base; enzh: 4 sizes.
     assert len(runs) == 4 + 2 + 4
@@ -67,6 +69,7 @@ def test_pretrain_runs_deduplicated(toy_config):
 
 
 def test_condition_ids_are_unique_paths(tiny_config):
+    config.validate(tiny_config)
     conditions = grid.expand_conditions(tiny_config)
     assert all(cid == c.id for cid, c in conditions.items())
     assert len({c.id for c in conditions.values()}) == len(conditions)
