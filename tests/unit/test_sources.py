@@ -143,7 +143,7 @@ def test_finish_records_adds_default_language_and_summarization_prefix():
 def test_write_outputs_renames_files_into_place_with_a_manifest(tmp_path):
     outputs = {"train": (tmp_path / "train.jsonl", [{"a": 1}, {"a": 2}]), "dev": (tmp_path / "dev.jsonl", [{"a": 3}])}
     manifest = sources.write_outputs(outputs, sources.write_jsonl, tmp_path / "manifest.json", {"source": "x"})
-    assert sources.read_jsonl(tmp_path / "train.jsonl") == [{"a": 1}, {"a": 2}]
+    assert common.read_jsonl(tmp_path / "train.jsonl") == [{"a": 1}, {"a": 2}]
     on_disk = json.loads((tmp_path / "manifest.json").read_text())
     assert on_disk == manifest and on_disk["source"] == "x"
     digest = common.sha256(tmp_path / "train.jsonl")

@@ -11,6 +11,7 @@ the sources depend on it and never on each other.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 
 PRETRAIN_SPLITS = {"train": 1.0, "val": 0.02}   # val lines as a share of the training lines
@@ -95,6 +96,12 @@ def split_offsets(split: str, n_lines: int) -> tuple[int, int]:
     if split == "train":
         return max(1, round(n_lines * PRETRAIN_SPLITS["val"])), n_lines
     raise DataError(f"pretraining split {split!r}: expected train or val")
+
+
+def read_jsonl(path) -> list[dict]:
+    """Records of a raw split (jsonl), as the data rules wrote them."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def sha256(path) -> str:

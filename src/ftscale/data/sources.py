@@ -115,8 +115,3 @@ def read_or_stop(what: str, read, terminal):
         message = f"Data error ({what}): {error}"
         print(message, file=terminal, flush=True)
         sys.exit(message)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
