@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ftscale import cli, config as study_config, grid, memory, plan
 from ftscale.model import count_parameters, new_model
