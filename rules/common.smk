@@ -1,7 +1,10 @@
 # The config expanded into the study grid (one source of truth: ftscale.grid), and the small input
 # functions the rules share.
+import shutil
 import sys
 from pathlib import Path
+
+from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from ftscale import config as study_config, grid, plan  # noqa: E402
@@ -14,6 +17,12 @@ try:
     study_config.validate(config)
 except study_config.ConfigError as error:
     sys.exit(f"Config error: {error}")
+
+# Conda mode (--sdm conda) without conda: stop here with one line, before Snakemake's own
+# WorkflowError from `conda info` when it builds the DAG (README, "Conda mode").
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method and not (
+        workflow.deployment_settings.conda_base_path or shutil.which("conda")):
+    sys.exit("Conda mode (--sdm conda): no conda on PATH; install one (e.g. Miniforge) or run without --sdm conda")
 
 RESULTS = f"results/{config['study']}"
 LOGS = f"{RESULTS}/logs"
@@ -77,6 +86,9 @@ def finetune_params(wildcards):
         "max_epochs": config["finetune"]["max_epochs"],
         "eval_every": config["finetune"]["eval_every"],
         "patience": config["finetune"]["patience"],
+        "lr_min_divisor": config["finetune"]["lr_min_divisor"],
+        "warmup_steps": config["finetune"]["warmup_steps"],
+        "dev_batch_size": config["finetune"]["dev_batch_size"],
         "max_source": task["max_source_tokens"],
         "max_target": task["max_target_tokens"],
         "seed": config["seed"] + int(wildcards.seed),

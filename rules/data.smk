@@ -7,16 +7,19 @@
 # local files the files are inputs too. Nothing here reads a dataset while the DAG is built: an hf
 # source touches the network only inside its jobs.
 from ftscale.data import local as local_files  # noqa: E402
+from ftscale.data.common import zero_shot_direction  # noqa: E402
 
 DATA_SOURCE = config["data"]["source"]
-SOURCE_OPTIONS = config["data"].get(DATA_SOURCE, {}) if DATA_SOURCE != "synthetic" else {}
+SOURCE_OPTIONS = config["data"].get(DATA_SOURCE, {})
 
 
 def source_part(**parts):
-    """The slice of data.<source> one job reads, shaped like the config's `data` section."""
-    if DATA_SOURCE == "synthetic":
-        return {}
+    """The slice of data.<source> one job reads, shaped like the config's `data` section. The
+    synthetic source reads no datasets: only its options, and none when it has none (so a study
+    without them keeps the params its data jobs ran with)."""
     keep = {k: SOURCE_OPTIONS[k] for k in ("summarization_prefix",) if k in SOURCE_OPTIONS}
+    if DATA_SOURCE == "synthetic":
+        return {DATA_SOURCE: keep} if keep else {}
     return {DATA_SOURCE: keep | parts}
 
 
@@ -156,8 +159,7 @@ rule zero_shot_data:
         source=config["data"]["source"],
         seed=config["seed"],
         data=zero_shot_source,
-        task=lambda wc: {"type": "translation", "source_lang": wc.lang, "target_lang": task_of(wc)["target_lang"],
-                         "test_examples": TRANSFER["zero_shot_examples"]},
+        task=lambda wc: zero_shot_direction(task_of(wc), wc.lang) | {"test_examples": TRANSFER["zero_shot_examples"]},
     log:
         f"{LOGS}/data/zero_shot_data_{{task}}_{{lang}}.log",
     benchmark:

@@ -19,6 +19,7 @@ def pretrain_params(job):
             "vocab_size": config["data"]["tokenizer_vocab_size"], "seq_len": p["seq_len"],
             "batch_size": p["batch_size"], "lr_max": p["lr_max"], "lr_min": p["lr_min"],
             "warmup_steps": p["warmup_steps"], "parameter_scaling": p["parameter_scaling"], "seed": config["seed"],
+            "val_windows": p["val_windows"], "log_every": p["log_every"],
             "resume": resume_path("pretrain", job.id),
             "checkpoints": {t: pretrain_dir(job.family, job.model, t) for t in job.checkpoints},
             # windows per forward pass (gradients accumulate over the batch): what fits the job's GPU

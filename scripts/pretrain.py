@@ -21,6 +21,10 @@ try:
                tokenizer_file=Path(snakemake.input.tokenizer),
                checkpoints={tokens: Path(path) for tokens, path in p["checkpoints"].items()},
                log_name=f"pretrain {p['family']}/{p['model']}-{p['tokens']}tok",
-               micro_batch_size=p["micro_batch_size"], segment_seconds=segment_seconds(snakemake.resources))
+               micro_batch_size=p["micro_batch_size"], segment_seconds=segment_seconds(snakemake.resources),
+               val_windows=p["val_windows"], log_every=p["log_every"],
+               # how often the resume state is saved changes no output: read from the config, not a
+               # param, so changing it reruns nothing
+               checkpoint_every=snakemake.config["pretrain"]["save_every"])
 except SegmentEnd as end:   # its time segment is over (resources.segment_seconds): resubmit to continue
     end_segment(end)

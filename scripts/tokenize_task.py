@@ -6,10 +6,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
-from ftscale.data import sources, tokens  # noqa: E402
+from ftscale.data import common, tokens  # noqa: E402
 
 tokenizer = tokens.load_tokenizer(snakemake.input.tokenizer)
 for raw, out in zip(snakemake.input.splits, snakemake.output):
-    records = sources.read_jsonl(Path(raw))
+    records = common.read_jsonl(Path(raw))
     tokens.write_task_split(tokenizer, records, Path(out))
     print(f"{raw} -> {out}: {len(records)} examples")

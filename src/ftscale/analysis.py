@@ -43,36 +43,16 @@ CONDITION = ["model", "params", "pretrain_tokens", "pet_size", "finetune_example
 CRITICAL_RANGE = (1.0, 1e12)      # finetuning examples searched for a crossing; none inside -> NaN
 INTERVAL_LEVEL = 0.95             # bootstrap percentile intervals
 
-# The workflow config's `analysis:` block; every key has its default here.
-DEFAULT_OPTIONS = {
-    "objective": "huber",         # huber: Huber on (prediction - loss), the paper | log-huber: on logs, Chinchilla
-    "huber_delta": 1e-3,          # Huber delta (the paper: 1e-3)
-    "init_grid": copy.deepcopy(solver.DEFAULT_INIT_GRID),  # start values per parameter kind; all combinations
-    "heldout": {                  # values held out of fitting, used only for Delta_h (extrapolation)
-        "model": [],              #   model names (column `model`), model-size axis
-        "pretrain": [],           #   pretraining token counts, pretraining-data axis
-        "pet": [],                #   PET sizes (prompt length / LoRA rank), PET axis
-        "finetune_examples": [],  #   Df values, held out on every axis and in the single-variable fits
-    },
-    "bootstrap": 100,             # resamples for the intervals and which-method probabilities; 0 = none
-    "seed": 0,                    # seeds the bootstrap (each task and method draws its own stream)
-    "which_method": [],           # [{task, axis, x, finetune_examples}]; empty: every (X, Df) of the grid
-}
-
 
 def resolve_options(options: dict | None) -> dict:
-    """DEFAULT_OPTIONS overridden by `options` (None values mean "default"); unknown keys are errors."""
-    options = {k: v for k, v in (options or {}).items() if v is not None}
-    unknown = set(options) - set(DEFAULT_OPTIONS) | set(options.get("heldout", {})) - set(DEFAULT_OPTIONS["heldout"])
-    if unknown:
-        raise ValueError(f"unknown analysis option(s): {', '.join(sorted(unknown))}")
-    resolved = copy.deepcopy(DEFAULT_OPTIONS) | copy.deepcopy(options)
-    resolved["heldout"] = DEFAULT_OPTIONS["heldout"] | {k: list(v or []) for k, v in options.get("heldout", {}).items()}
-    resolved["init_grid"] = DEFAULT_OPTIONS["init_grid"] | dict(options.get("init_grid", {}))
-    if resolved["objective"] not in solver.OBJECTIVES:
-        raise ValueError(f"analysis objective must be huber or log-huber, got {resolved['objective']!r}")
-    if int(resolved["bootstrap"]) < 0:
-        raise ValueError("analysis bootstrap must be >= 0")
+    """The workflow config's `analysis:` options, each key not given (or None) at the schema's
+    default (ftscale.config), init_grid's kinds not given at solver.DEFAULT_INIT_GRID; a bad or
+    unknown key is a ValueError naming it (ftscale.config.ConfigError)."""
+    from ftscale import config as study_config
+
+    options = copy.deepcopy({k: v for k, v in (options or {}).items() if v is not None})
+    resolved = study_config.section_with_defaults("analysis", options)
+    resolved["init_grid"] = copy.deepcopy(solver.DEFAULT_INIT_GRID) | resolved.get("init_grid", {})
     return resolved
 
 

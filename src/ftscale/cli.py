@@ -29,14 +29,17 @@ class InputError(ValueError):
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    from ftscale.config import schema_default   # the workflow's analysis defaults, from the schema
+
+    objective, delta = schema_default("analysis", "objective"), schema_default("analysis", "huber_delta")
     parser.add_argument("table", help="CSV file, one row per point (or per run)")
     parser.add_argument("--law", required=True, choices=["power", "multiplicative", "additive", "rectified"])
     parser.add_argument("--x", required=True, help="column of the factor X (for the power and rectified laws: of Df)")
     parser.add_argument("--df", help="column of the finetuning-data size (joint laws)")
     parser.add_argument("--loss", required=True, help="column of the observed loss")
-    parser.add_argument("--objective", default="huber", choices=["huber", "log-huber"],
-                        help="huber on (prediction - loss), the paper's; log-huber on logs (default huber)")
-    parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
+    parser.add_argument("--objective", default=objective, choices=["huber", "log-huber"],
+                        help=f"huber on (prediction - loss), the paper's; log-huber on logs (default {objective})")
+    parser.add_argument("--delta", type=float, default=delta, help=f"Huber delta (default {delta:g})")
     parser.add_argument("--heldout", help='pandas query selecting held-out rows, e.g. "params > 1e9"')
     parser.add_argument("--bootstrap", type=int, default=0, help="rows resampled N times for 95%% intervals")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
@@ -272,7 +275,7 @@ def run_grid(args: argparse.Namespace) -> int:
     if args.gpu_peak_tflops is not None:
         if not (args.gpu_peak_tflops > 0 and 0 < args.utilisation <= 1):
             raise InputError("--gpu-peak-tflops must be > 0 and --utilisation in (0, 1]")
-        config["cluster"] = config.get("cluster", {}) | {"flops_per_second": args.gpu_peak_tflops * 1e12 * args.utilisation}
+        config["cluster"] = config["cluster"] | {"flops_per_second": args.gpu_peak_tflops * 1e12 * args.utilisation}
     try:
         summary = plan.summarize(config)
     except plan.PlanError as error:

@@ -1,11 +1,15 @@
 """Config validation: the JSON schema for shape, then the cross-references a schema cannot see.
 
 Every problem is reported as one line naming the key and the value at fault (ConfigError).
-A valid config comes back in canonical form (ftscale.canonical), so that the workflow's staleness
-follows what the config means, not how it is written.
+Defaults live in the schema (`default:`), once: validation fills every missing key that has one,
+as snakemake.utils.validate(config, schema, set_default=True) does, so the code reads each key
+without restating its default. A valid config comes back in canonical form (ftscale.canonical),
+so that the workflow's staleness follows what the config means, not how it is written.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from pathlib import Path
 
@@ -24,24 +28,71 @@ def _key_path(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
+@functools.cache
+def _schema(schema_path: Path = SCHEMA) -> dict:
+    return yaml.safe_load(schema_path.read_text())     # read-only: defaults are copied out of it
+
+
 def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
     """Check `config` against the schema and the grid's cross-references; return it in canonical
-    form. In place: numbers written as text are read, keys sorted (the Snakefile's `config` is one
-    object shared with every rule and job script)."""
+    form. In place: numbers written as text are read, the schema's defaults filled in, keys sorted
+    (the Snakefile's `config` is one object shared with every rule and job script)."""
     import jsonschema
 
-    schema = yaml.safe_load(schema_path.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    _read_numbers_written_as_text(config, validator.iter_errors(config))
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
+    schema = _schema(schema_path)
+    _read_numbers_written_as_text(config, jsonschema.Draft202012Validator(schema).iter_errors(config))
+    _check_with_defaults(config, schema)
+    _check_references(config)
+    return canonicalize(config)
+
+
+def section_with_defaults(section: str, value: dict, schema_path: Path = SCHEMA) -> dict:
+    """One top-level section of a config (e.g. `analysis`) checked, with its defaults filled in
+    place; for code that takes a section's options without a whole config."""
+    schema = _schema(schema_path)
+    _check_with_defaults(value, {"$defs": schema["$defs"], **schema["properties"][section]}, prefix=(section,))
+    return value
+
+
+def schema_default(*keys: str, schema_path: Path = SCHEMA):
+    """The schema's default of a config key, e.g. schema_default("analysis", "huber_delta")."""
+    node = _schema(schema_path)
+    for key in keys:
+        node = node["properties"][key]
+    return copy.deepcopy(node["default"])
+
+
+def _defaulting_validator(schema: dict):
+    """A Draft 2020-12 validator that first fills each missing property that has a `default` (a
+    copy), then validates it: jsonschema's FAQ recipe, the one snakemake.utils.validate uses with
+    set_default=True. Defaults inside a default object are filled too (it is validated next)."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def fill_then_check(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for key, property_schema in properties.items():
+                if "default" in property_schema and key not in instance:
+                    instance[key] = copy.deepcopy(property_schema["default"])
+        yield from check_properties(validator, properties, instance, subschema)
+
+    return jsonschema.validators.extend(base, {"properties": fill_then_check})(schema)
+
+
+def _check_with_defaults(instance: dict, schema: dict, prefix: tuple = ()) -> None:
+    """Fill the defaults, then raise the most relevant schema error as one ConfigError line."""
+    import jsonschema
+
+    errors = sorted(_defaulting_validator(schema).iter_errors(instance),
+                    key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         message = error.message
         if error.validator == "additionalProperties":
             message = f"unknown key ({message})"
-        raise ConfigError(f"{_key_path(error.absolute_path)}: {message}")
-    _check_references(config)
-    return canonicalize(config)
+        raise ConfigError(f"{_key_path([*prefix, *error.absolute_path])}: {message}")
 
 
 # PyYAML reads YAML 1.1, where 1e-3 (no dot) and 1.0e3 (no exponent sign) are strings; JSON and
@@ -106,7 +157,7 @@ def _check_references(config: dict) -> None:
     _check_transfer(config, fail)
     _check_data_source(config, fail)
 
-    heldout = config["analysis"].get("heldout", {})
+    heldout = config["analysis"]["heldout"]
     grid_values = {
         "model": set(models),
         "pretrain": {b for budgets in pretrain["budgets"].values() for b in budgets},
@@ -123,9 +174,9 @@ def _check_references(config: dict) -> None:
 def _check_transfer(config: dict, fail) -> None:
     """Zero-shot sources only on translation tasks, other than the task's own two languages; and
     enough dev examples to draw the largest few-shot prompt's demonstrations from."""
-    shots = config["evaluate"].get("transfer", {}).get("few_shot_shots", [])
+    shots = config["evaluate"]["transfer"]["few_shot_shots"]
     for name, task in config["tasks"].items():
-        sources = task.get("zero_shot_sources", [])
+        sources = task["zero_shot_sources"]
         if sources and task["type"] != "translation":
             fail(f"tasks.{name}.zero_shot_sources", "only a translation task has zero-shot directions")
         own = [lang for lang in sources if lang in (task.get("source_lang"), task.get("target_lang"))]
@@ -163,7 +214,7 @@ def _check_data_source(config: dict, fail) -> None:
     for name, task in config["tasks"].items():
         if name not in options.get("tasks", {}):
             fail(f"data.{source}.tasks", f"no train/dev/test data for task {name!r}")
-        for lang in task.get("zero_shot_sources", []):
+        for lang in task["zero_shot_sources"]:
             if lang not in options.get("zero_shot", {}).get(name, {}):
                 fail(f"data.{source}.zero_shot", f"no zero-shot set {lang!r} for task {name!r} (tasks.{name}.zero_shot_sources)")
 

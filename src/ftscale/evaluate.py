@@ -85,7 +85,7 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
             max_new_tokens: int, batch_size: int, threads: int, target_lang: str | None) -> dict:
     """The evaluate rule: a diverged run is recorded as such, with no metrics. target_lang: a
     translation task's; summarization takes each reference's own `lang` from its record."""
-    from ftscale.data import sources, tokens
+    from ftscale.data import common, tokens
     from ftscale.finetune import load_finetuned
 
     torch.set_num_threads(threads)
@@ -93,7 +93,7 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
     result = {"status": status}
     if status == "ok":
         model = load_finetuned(Path(base), Path(checkpoint), method).to(device())
-        records = sources.read_jsonl(Path(references))
+        records = common.read_jsonl(Path(references))
         result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test),
                            [r["target"] for r in records], task_type, max_source=max_source,
                            max_target=max_target, max_new_tokens=max_new_tokens, batch_size=batch_size,

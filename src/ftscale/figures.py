@@ -5,34 +5,30 @@ workflow's outputs are fixed. Fitted points are filled markers, held-out points 
 curves are drawn, with Delta_e / Delta_h written in each panel. The fits come from `fits.json` (or
 the value `tables.run_analysis` returns), so the figures show exactly what the tables report.
 Figs 7-9 (generation metrics against each factor) are drawn by `figures_metrics`, Fig 12 (which base
-model) by `figures_which_model`, both with the helpers here.
+model) by `figures_which_model`; all draw their panels with the helpers of `figure_panels`.
 """
 from __future__ import annotations
 
 import json
-import textwrap
 import warnings
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ftscale import analysis  # noqa: E402
-from ftscale.fitting import laws  # noqa: E402
-from ftscale.grid import METHODS  # noqa: E402
+from ftscale import analysis, figures_metrics, figures_which_model
+from ftscale.figure_panels import (AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points,
+                                   short_number)
+from ftscale.fitting import laws
+from ftscale.grid import METHODS
 
 FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
            "fig05_critical_size", "fig06_zero_shot", "fig07_metric_model_size", "fig08_metric_pretrain_data",
            "fig09_metric_pet_size", "fig10_pretraining", "fig11_few_shot", "fig12_which_model",
            "fig13_few_shot_pretrain_data")
-AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", "model parameters"),
-                "pretrain": ("fig03_pretrain_data", "Fig 3", "pretraining tokens"),
-                "pet": ("fig04_pet_size", "Fig 4", "PET size (prompt length / LoRA rank)")}
+AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", AXIS_LABELS["model"]),
+                "pretrain": ("fig03_pretrain_data", "Fig 3", AXIS_LABELS["pretrain"]),
+                "pet": ("fig04_pet_size", "Fig 4", AXIS_LABELS["pet"])}
 PAIR_STYLE = {("fmt", "prompt"): "tab:blue", ("fmt", "lora"): "tab:orange", ("prompt", "lora"): "tab:green"}
 
 
@@ -53,58 +49,6 @@ def _number(value) -> float:
 def _fmt(value, digits: int = 4) -> str:
     value = _number(value)
     return "n/a" if not np.isfinite(value) else f"{value:.{digits}f}"
-
-
-def save_figure(fig, out_dir: Path, name: str) -> None:
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(out_dir / f"{name}.{ext}", dpi=110)
-    plt.close(fig)
-
-
-def panels(rows: int, columns: int, title: str):
-    fig, axes = plt.subplots(max(1, rows), max(1, columns), figsize=(4.2 * max(1, columns), 3.3 * max(1, rows)),
-                             squeeze=False)
-    width = 55 * max(1, columns)        # characters that fit above the panels: no title runs off the figure
-    fig.suptitle("\n".join(line for part in title.split("\n") for line in textwrap.wrap(part, width)), fontsize=10)
-    return fig, axes
-
-
-def empty_panel(ax, text: str) -> None:
-    """A panel with nothing to show: its reason in grey, and no frame or axes to misread."""
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray", wrap=True)
-    ax.axis("off")
-
-
-def _short(value: float) -> str:
-    """51K, 1.5M, 283B: tick labels and legends that stay short."""
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return f"{value:.3g}"
-
-
-def factor_ticks(ax, values) -> None:
-    """A log x axis labelled at the measured values (not matplotlib's minor-tick labels, which
-    overlap when the values span less than a decade), thinned so labels are at least 1/8 of the
-    axis's log span apart."""
-    values = sorted({float(v) for v in np.asarray(values, float) if np.isfinite(v) and v > 0})
-    ax.set_xscale("log")
-    if not values:
-        return
-    gap = (np.log(values[-1]) - np.log(values[0])) / 8
-    kept = [values[0]]
-    for value in values[1:]:
-        if np.log(value) - np.log(kept[-1]) >= gap:
-            kept.append(value)
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(kept, [_short(v) for v in kept])
-
-
-def scatter_points(ax, df, loss, held, colour) -> None:
-    df, loss, held = np.asarray(df, float), np.asarray(loss, float), np.asarray(held, bool)
-    ax.scatter(df[~held], loss[~held], color=colour, s=20, zorder=3)
-    ax.scatter(df[held], loss[held], facecolors="none", edgecolors=colour, s=26, zorder=3)
 
 
 def _loss_axes(ax, title: str, df_values) -> None:
@@ -158,7 +102,7 @@ def single_variable_figure(runs, fits, out_dir) -> None:
                 scatter_points(ax, p["finetune_examples"], p["loss"], p["heldout"], colour)
                 line = np.geomspace(min(p["finetune_examples"]), max(p["finetune_examples"]), 60)
                 ax.plot(line, laws.predict("power", row, line), color=colour, lw=1,
-                        label=f"{row['model']} ({_short(row['params'])}): β={row['beta']:.3f}")
+                        label=f"{row['model']} ({short_number(row['params'])}): β={row['beta']:.3f}")
             _loss_axes(ax, f"{task} / {method}", _df_values(runs, task, method))
             if rows:
                 ax.legend(fontsize=6)
@@ -197,7 +141,7 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
             line = np.geomspace(points["finetune_examples"].min(), points["finetune_examples"].max(), 60)
             for colour, (x, group) in zip(colours, points.groupby("x")):
                 scatter_points(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
-                ax.plot(line, laws.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={_short(x)}")
+                ax.plot(line, laws.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={short_number(x)}")
             _loss_axes(ax, f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}",
                        points["finetune_examples"])
             ax.legend(fontsize=6)
@@ -384,7 +328,6 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     pretraining_figure(pretrain, fits, out_dir)
     for axis in FEW_SHOT_FIGURES:
         few_shot_figure(runs, base_transfer, axis, out_dir)
-    from ftscale import figures_metrics, figures_which_model     # here: they draw with this module's helpers
     figures_metrics.draw_metric_figures(runs, fits["options"]["heldout"], out_dir)
     figures_which_model.which_model_figure(fits, out_dir)
     return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ftscale import analysis
-from ftscale.figures import AXIS_FIGURES, empty_panel, factor_ticks, panels, save_figure, scatter_points
+from ftscale.figure_panels import AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points
 
 METRIC_FIGURES = {"model": ("fig07_metric_model_size", "Fig 7"),
                   "pretrain": ("fig08_metric_pretrain_data", "Fig 8"),
@@ -81,7 +80,7 @@ def metric_panel(ax, means: pd.DataFrame, metric: str) -> None:
 
 def metric_figure(runs: pd.DataFrame, axis: str, heldout: dict, out_dir: Path) -> None:
     name, label = METRIC_FIGURES[axis]
-    x_label = AXIS_FIGURES[axis][2]
+    x_label = AXIS_LABELS[axis]
     means = metric_means(runs, axis, heldout)
     rows = panel_rows(means)
     methods = analysis.method_order(set(means["method"]))

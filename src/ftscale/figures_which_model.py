@@ -2,12 +2,11 @@
 Df (from the runs below it) against the observed loss, from fits.json's which_model rows."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ftscale.analysis import method_order
-from ftscale.figures import empty_panel, panels, save_figure
+from ftscale.figure_panels import empty_panel, panels, plt, save_figure
 
 
 def which_model_figure(fits, out_dir) -> None:

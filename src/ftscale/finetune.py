@@ -250,7 +250,9 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
              dev_dir: Path, finetune_examples: int, max_source: int, max_target: int, seed: int,
              out_dir: Path, resume_path: Path | None = None, log_name: str = "finetune", threads: int = 1,
              bucket_batches: int = BUCKET_BATCHES, patience: int | None = None, micro_batch_size: int | None = None,
-             activation_checkpointing: bool = False, segment_seconds: float | None = None) -> dict:
+             activation_checkpointing: bool = False, segment_seconds: float | None = None,
+             # the config's finetune.lr_min_divisor, warmup_steps, dev_batch_size (the schema says what each does)
+             lr_min_divisor: float = 10, warmup_steps: int = 0, dev_batch_size: int = 64) -> dict:
     """Train until dev loss has not improved for `patience` evaluations (None: never stop early), or the
     step or epoch cap; save the weights of the best dev loss. train.json records why it stopped
     (stop_reason: patience, max_steps, max_epochs or diverged) and the best checkpoint's step.
@@ -311,7 +313,8 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         epoch, position = divmod(step, steps_per_epoch)
         if epoch != batches_epoch:
             batches, batches_epoch = epoch_batches(lengths, batch_size, seed, epoch, bucket_batches), epoch
-        training.set_lr(optimizer, training.cosine_lr(step, total_steps, learning_rate, learning_rate / 10))
+        training.set_lr(optimizer, training.cosine_lr(step, total_steps, learning_rate, learning_rate / lr_min_divisor,
+                                                      warmup_steps))
         loss, count = accumulate_gradients(model, [examples[i] for i in batches[position]], micro_batch_size)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -319,7 +322,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         step += 1
         if step % eval_every == 0 or step == total_steps:
             train_loss = loss.item()
-            dev_loss = sequences_loss(model, dev_examples, 64)
+            dev_loss = sequences_loss(model, dev_examples, dev_batch_size)
             history.append({"step": step, "train_loss": train_loss, "dev_loss": dev_loss})
             log(f"step {step}/{total_steps} train {train_loss:.4f} dev {dev_loss:.4f}")
             if not (np.isfinite(train_loss) and np.isfinite(dev_loss)):

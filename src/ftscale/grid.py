@@ -3,7 +3,8 @@
 `expand_conditions(config)` turns the config into finetuning conditions, one per distinct
 (task, model, pretraining budget, method, PET size, finetuning-data size). A condition shared by
 two axes (the base model on the full corpus at the default PET size) appears once, with both axes
-recorded. Pure Python: the Snakefile imports it, so it must stay cheap.
+recorded. Pure Python: the Snakefile imports it, so it must stay cheap. It reads a validated config
+(ftscale.config.validate), whose optional keys carry the schema's defaults.
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def expand_conditions(config: dict) -> dict[str, Condition]:
         family = task["family"]
         budgets = sorted(config["pretrain"]["budgets"][family])
         full = budgets[-1]
-        task_axes = task.get("axes", list(AXES))
+        task_axes = task["axes"]
         for method, method_cfg in methods.items():
             default_pet = method_cfg.get("default_size")
             # (model, budget, pet_size, axis) points of each axis; finetuning data crosses all.
@@ -119,11 +120,10 @@ def pretrain_runs(config: dict, conditions: dict[str, Condition]) -> dict[str, t
 # intermediate checkpoints of one full-corpus run, as the paper (section 2) did; `separate` trains
 # one run per budget, each annealed to its own end.
 DATA_AXES = ("checkpoints", "separate")
-DEFAULT_DATA_AXIS = "checkpoints"    # the schema states the same default (a test checks they agree)
 
 
 def data_axis(config: dict) -> str:
-    return config["pretrain"].get("data_axis", DEFAULT_DATA_AXIS)
+    return config["pretrain"]["data_axis"]
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def pretrain_jobs(config: dict, conditions: dict[str, Condition]) -> dict[str, P
 def max_steps(config: dict, task_name: str, method: str) -> int:
     """The step cap of a task's runs with `method`: tasks.<task>.max_steps.<method> where set
     (the paper: 300K for En-Zh FMT), else finetune.max_steps."""
-    return config["tasks"][task_name].get("max_steps", {}).get(method, config["finetune"]["max_steps"])
+    return config["tasks"][task_name]["max_steps"].get(method, config["finetune"]["max_steps"])
 
 
 def seeds(config: dict) -> list[int]:
@@ -190,15 +190,12 @@ def axis_counts(conditions: dict[str, Condition]) -> dict[tuple[str, str, str], 
 
 
 # Zero- and few-shot translation (config evaluate.transfer): which runs and base models get it.
-TRANSFER_DEFAULTS = {"axes": [], "zero_shot_examples": 0, "few_shot_shots": [], "few_shot_examples": 0}
-
-
 def transfer_options(config: dict) -> dict:
-    return TRANSFER_DEFAULTS | config["evaluate"].get("transfer", {})
+    return config["evaluate"]["transfer"]
 
 
 def zero_shot_languages(config: dict, task_name: str) -> list[str]:
-    return config["tasks"][task_name].get("zero_shot_sources", [])
+    return config["tasks"][task_name]["zero_shot_sources"]
 
 
 def has_transfer(config: dict, condition: Condition) -> bool:

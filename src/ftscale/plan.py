@@ -21,21 +21,6 @@ from dataclasses import dataclass
 
 from ftscale import grid, memory
 
-# The cluster a study runs on (config `cluster:`); one home for the defaults.
-CLUSTER_DEFAULTS = {
-    "gpus": 0,                    # 0: CPU jobs; n: GPU jobs of at least n GPUs (the planner may add more)
-    "gpu_model": None,
-    "gpu_memory_gb": 80,
-    "gpus_per_node": 8,
-    "max_gpus_per_job": 8,
-    "node_memory_gb": 256,
-    "flops_per_second": 2.0e10,   # sustained per GPU (or of the CPU process)
-    "safety_factor": 3.0,         # runtime estimates are multiplied by this
-    "min_runtime_minutes": 10,
-    "max_runtime_minutes": 2880,
-    "mem_mb": {},                 # per-rule overrides of the host memory request
-    "runtime_minutes": {},        # per-rule overrides of the runtime request
-}
 JOB_STARTUP_MINUTES = 10          # start-up of a job: imports, reading the checkpoint and data from shared storage
 SEGMENT_EXIT_MARGIN_MINUTES = 10  # a segment stops this long before its limit: save the state and exit (code 75)
 FAILURE_RETRIES = 2               # resubmissions of a segmented job for real failures, beside its segments
@@ -47,7 +32,8 @@ class PlanError(ValueError):
 
 
 def cluster_options(config: dict) -> dict:
-    return CLUSTER_DEFAULTS | config.get("cluster", {})
+    """The cluster a study runs on (config `cluster:`, its defaults from the schema)."""
+    return config["cluster"]
 
 
 def model_parameters(config: dict, model: str) -> int:

@@ -99,7 +99,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
              seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int = 50,
              checkpoint_every: int = 200, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1,
              checkpoints: dict[int, Path] | None = None, micro_batch_size: int | None = None,
-             activation_checkpointing: bool = False, segment_seconds: float | None = None) -> dict:
+             activation_checkpointing: bool = False, segment_seconds: float | None = None,
+             val_windows: int = 64) -> dict:   # with log_every, checkpoint_every: config pretrain.*
     """checkpoints (budget in tokens -> directory): base checkpoints saved when the run has seen each
     budget, under the run's own LR schedule (not annealed at the checkpoint).
     batch_size: windows per optimizer step, computed in passes of micro_batch_size windows (None: one
@@ -158,7 +159,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
             summary = {"params": count_parameters(model), "pretrain_tokens": budget, "steps": step,
                        "tokens_seen": step * tokens_per_step, "checkpoint_of": tokens, "lr": lr,
                        "train_loss": running.item() / (step % log_every or log_every),
-                       "val_loss": stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size), "status": "ok",
+                       "val_loss": stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size, val_windows),
+                       "status": "ok",
                        "train_seconds": time.perf_counter() - started, "history": list(history)}
             save_base_model(model, staging_dir(resume_path, budget, checkpoints[budget]), summary, tokenizer_file)
             log(f"checkpoint at {budget:,} tokens: val loss {summary['val_loss']:.4f}")
@@ -178,7 +180,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
             raise training.SegmentEnd(step)
 
     loop_seconds = time.perf_counter() - started
-    val_loss = float("nan") if diverged else stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size)
+    val_loss = float("nan") if diverged else stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size,
+                                                         val_windows)
     summary = {
         "params": count_parameters(model), "pretrain_tokens": tokens, "steps": step,
         "train_loss": history[-1]["train_loss"] if history else float("nan"), "val_loss": val_loss,

@@ -64,7 +64,7 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
     base models, which have not learnt the `<sep>` format a zero-shot prompt relies on."""
     import torch
 
-    from ftscale.data import sources, tokens
+    from ftscale.data import common, tokens
     from ftscale.finetune import load_finetuned
     from ftscale.model import device, load_model
 
@@ -81,7 +81,7 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
     options = {"target_lang": target_lang, "max_new_tokens": max_new_tokens, "batch_size": batch_size}
 
     def references_of(path) -> list[str]:
-        return [r["target"] for r in sources.read_jsonl(Path(path))]
+        return [r["target"] for r in common.read_jsonl(Path(path))]
 
     if zero_shot:
         per_language = {lang: scores(model, tok, source_prompts(TaskSplit(split), max_source),

@@ -4,6 +4,12 @@ them once; later jobs ask it to fork a child that runs the job function, with th
 directory, environment, sys.path and log. A job with no server answering (the first one, a SLURM
 node, FTSCALE_WORKER=0) runs the function in its own process. Either way the same function runs.
 
+Environments: the server runs on the job's interpreter (one server per interpreter) and imports
+ftscale from where the job found it (PYTHONPATH), so it also starts in a conda environment
+(snakemake --sdm conda) where ftscale is not installed and the job script put src/ on sys.path.
+An interpreter that lacks a module the server preloads gets no server: the job runs in its own
+process, with one line in its log saying which module.
+
 Trust: a job sends its whole environment and both sides unpickle what they receive, so the worker
 talks to its own user only. The socket lives in a directory only the user can enter (checked before
 every use), is itself 0600, and each side checks the other's uid with SO_PEERCRED before sending or
@@ -39,6 +45,25 @@ UCRED = struct.Struct("3i")    # Linux struct ucred: pid, uid, gid
 
 class Untrusted(Exception):
     """A socket directory or peer the worker must not trust: the job runs in its own process."""
+
+
+class Unavailable(Exception):
+    """This interpreter cannot run a server (a module to preload is missing): the job runs in its own process."""
+
+
+def check_preloadable() -> None:
+    """Unavailable unless every package of PRELOAD is importable here (found, not imported)."""
+    missing = sorted({name.split(".")[0] for name in PRELOAD if importlib.util.find_spec(name.split(".")[0]) is None})
+    if missing:
+        raise Unavailable(f"{', '.join(missing)} not importable by {sys.executable} (the server preloads it)")
+
+
+def server_environment() -> dict[str, str]:
+    """The server's environment: the job's, with the directory this ftscale comes from first on
+    PYTHONPATH, so `python -m ftscale.worker` finds it where it is not installed (a conda env)."""
+    root = str(Path(__file__).resolve().parents[1])
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, *rest])}
 
 
 def enabled() -> bool:
@@ -121,9 +146,10 @@ def run(target: str, log: str | None = None, **kwargs) -> None:
     """Run `module:function(**kwargs)` in a warm worker if one answers, else in this process."""
     if enabled():
         try:
+            check_preloadable()
             if _run_in_worker(target, log, kwargs):
                 return
-        except (Untrusted, OSError) as reason:   # OSError: e.g. no directory could be made
+        except (Untrusted, Unavailable, OSError) as reason:   # OSError: e.g. no directory could be made
             _note(log, f"warm worker not used, the job runs in its own process: {reason}")
     call(target, kwargs)
 
@@ -158,7 +184,8 @@ def _note(log: str | None, line: str) -> None:
 
 def _start_server(path: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ftscale.worker", str(path)], start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=server_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def _child(conn: socket.socket, request: dict, client_pid: int) -> None:

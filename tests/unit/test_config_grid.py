@@ -54,6 +54,7 @@ def test_bad_config_is_one_line_naming_the_key(tiny_config, mutate, key, fragmen
 
 
 def test_grid_counts_and_shared_conditions(toy_config):
+    config.validate(toy_config)          # the grid reads a validated config: defaults filled in
     conditions = grid.expand_conditions(toy_config)
     counts = grid.axis_counts(conditions)
     models, dfs = len(toy_config["models"]), len(toy_config["tasks"]["translation_ende"]["finetune_examples"]["fmt"])
@@ -72,6 +73,7 @@ def test_grid_counts_and_shared_conditions(toy_config):
 
 
 def test_pretrain_runs_deduplicated(toy_config):
+    config.validate(toy_config)
     runs = grid.pretrain_runs(toy_config, grid.expand_conditions(toy_config))
     # ende: 4 sizes on the full corpus + 2 smaller budgets of the base; enzh: 4 sizes.
     assert len(runs) == 4 + 2 + 4
@@ -82,6 +84,7 @@ def test_condition_ids_name_every_field(toy_config):
     """A condition's id (its runs' path) reads back into every field that makes it distinct, so two
     conditions never share one. (Counting the distinct ids of expand_conditions' dict, keyed by id,
     could not fail: a collision would silently drop a condition.)"""
+    config.validate(toy_config)
     for c in grid.expand_conditions(toy_config).values():
         task, model_tokens, method_id, df = c.id.split("/")
         model, tokens = model_tokens.rsplit("-", 1)
@@ -95,7 +98,9 @@ def test_condition_ids_name_every_field(toy_config):
 def test_condition_pattern_matches_every_id_and_no_other(config_file):
     """grid.CONDITION_PATTERN (the rules' `condition` wildcard) is built from Condition.id's template:
     each id matches it whole; an id with a part the template does not allow does not."""
-    conditions = grid.expand_conditions(yaml.safe_load((ROOT / config_file).read_text()))
+    study = yaml.safe_load((ROOT / config_file).read_text())
+    config.validate(study)
+    conditions = grid.expand_conditions(study)
     assert conditions and all(re.fullmatch(grid.CONDITION_PATTERN, cid) for cid in conditions)
     some = next(c for c in conditions.values() if c.pet_size is not None)
     wrong = [replace(some, method="adapter"), replace(some, finetune_examples="many"),

@@ -18,6 +18,7 @@ TOKENS_PER_STEP = 4 * 16          # batch_size x seq_len of the runs below
 
 def jobs_of(cfg: dict, data_axis: str) -> dict[str, grid.PretrainJob]:
     cfg["pretrain"]["data_axis"] = data_axis
+    config.validate(cfg)                 # the grid reads a validated config: defaults filled in
     return grid.pretrain_jobs(cfg, grid.expand_conditions(cfg))
 
 
@@ -55,9 +56,9 @@ def test_paper_grid_has_ten_runs_for_nineteen_base_models():
 
 def test_the_default_is_the_schemas_and_a_bad_value_is_one_line(tiny_config):
     schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
-    assert schema["properties"]["pretrain"]["properties"]["data_axis"]["default"] == grid.DEFAULT_DATA_AXIS
+    assert schema["properties"]["pretrain"]["properties"]["data_axis"]["default"] == "checkpoints"
     del tiny_config["pretrain"]["data_axis"]
-    assert grid.data_axis(config.validate(tiny_config)) == grid.DEFAULT_DATA_AXIS
+    assert grid.data_axis(config.validate(tiny_config)) == "checkpoints"
     tiny_config["pretrain"]["data_axis"] = "annealed"
     with pytest.raises(config.ConfigError, match=r"^pretrain\.data_axis: 'annealed' is not one of") as error:
         config.validate(tiny_config)
@@ -65,6 +66,7 @@ def test_the_default_is_the_schemas_and_a_bad_value_is_one_line(tiny_config):
 
 
 def test_checkpoints_cost_no_pretraining_flops(toy_config):
+    config.validate(toy_config)
     together = plan.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}})
     apart = plan.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "separate"}})
     base_params = plan.model_parameters(toy_config, "m1")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import figures, figures_metrics
+from ftscale import analysis, figure_panels, figures, figures_metrics
 from tests.synthetic_study import synthetic_metrics
 
 HELDOUT = {"model": ["m4"], "pretrain": [], "pet": [], "finetune_examples": []}
@@ -52,9 +52,9 @@ def test_metric_figures_are_written(runs, tmp_path):
     ([8000] + list(range(10000, 100001, 10000)), ["8K", "20K", "30K", "50K", "70K", "100K"]),   # thinned
 ])
 def test_factor_ticks_label_the_measured_values_without_overlap(values, expected):
-    fig, ax = plt.subplots(figsize=(4.2, 3.3))            # one panel of figures.panels
+    fig, ax = plt.subplots(figsize=(4.2, 3.3))            # one panel of figure_panels.panels
     ax.plot(values, np.ones(len(values)), "o")
-    figures.factor_ticks(ax, values)
+    figure_panels.factor_ticks(ax, values)
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_xticklabels()] == expected
     assert len(ax.xaxis.get_minorticklocs()) == 0

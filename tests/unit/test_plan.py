@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ftscale import cli, config as study_config, figures, grid, memory, plan, tables
 from ftscale.model import count_parameters, new_model
@@ -18,7 +17,7 @@ TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 
 @pytest.fixture(scope="module")
 def tiny() -> dict:
-    return yaml.safe_load(TINY.read_text())
+    return study_config.load(TINY)
 
 
 def test_parameter_counts_are_the_built_models(tiny):
@@ -64,13 +63,13 @@ def test_every_run_path_of_the_dry_run_is_a_condition_of_the_grid(tiny, tiny_dry
 
 
 def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
-    fast = {**tiny, "cluster": {"flops_per_second": 5e13}}
+    fast = {**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 5e13}}
     summary = plan.summarize(fast)
     jobs = grid.pretrain_jobs(tiny, grid.expand_conditions(tiny))   # a run's checkpoints cost nothing more
     expected = sum(6 * plan.model_parameters(tiny, job.model) * job.tokens for job in jobs.values())
     assert summary["flops"]["pretrain"] == expected
     assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / 5e13 / 3600)
-    slower = plan.summarize({**tiny, "cluster": {"flops_per_second": 2.5e13}})
+    slower = plan.summarize({**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 2.5e13}})
     assert slower["gpu_hours"] == pytest.approx(2 * summary["gpu_hours"])
     assert summary["finetune_runs"] == len(grid.expand_conditions(tiny)) * tiny["finetune"]["seeds"]
 
@@ -206,4 +205,4 @@ def test_a_run_group_that_leaves_finetune_no_time_is_one_line(tiny):
     leaves 19, under the 20 of a segment's start-up and exit margin."""
     condition = next(iter(grid.expand_conditions(tiny).values()))
     with pytest.raises(plan.PlanError, match=r"^finetune .* has 19 minutes left of cluster.max_runtime_minutes 30"):
-        plan.finetune_job({**tiny, "cluster": {"max_runtime_minutes": 30}}, condition)
+        plan.finetune_job({**tiny, "cluster": {**tiny["cluster"], "max_runtime_minutes": 30}}, condition)

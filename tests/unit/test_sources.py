@@ -1,4 +1,4 @@
-"""The hf and local data sources and the shared helpers of ftscale.data.sources, on data built here.
+"""The data sources (synthetic, hf, local) and their shared helpers (ftscale.data.common), on data built here.
 
 No network: an autouse fixture puts `datasets` and the Hub client in offline mode and gives
 `datasets` a cache under tmp_path. Hub-only features that cannot be exercised offline (revision,
@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ftscale.data import sources
-from ftscale.data.sources import DataError, get_source
+from ftscale.data import common, sources
+from ftscale.data.common import DataError
+from ftscale.data.sources import get_source
 
 TRANSLATION = {"type": "translation", "source_lang": "en", "target_lang": "de"}
 SUMMARIZATION = {"type": "summarization", "languages": ["en", "de"]}
@@ -81,7 +82,7 @@ def one_line_error(call, *args):
     return message
 
 
-# --- sources.py -------------------------------------------------------------------------------
+# --- common.py --------------------------------------------------------------------------------
 
 def test_get_source_needs_its_options_and_a_known_name():
     assert one_line_error(get_source, "hf", 0, {}).startswith("data.hf: missing")
@@ -90,41 +91,62 @@ def test_get_source_needs_its_options_and_a_known_name():
     assert type(get_source("local", 0, {"local": {"tasks": {}}})).__name__ == "LocalSource"
 
 
+def test_synthetic_source_adds_the_summarization_prefix_as_the_others_do():
+    task = {"type": "summarization", "languages": ["de", "fr"]}
+    default = get_source("synthetic", 0).task_records("s", task, "dev", 2)
+    documents = [r["source"] for r in get_source("synthetic", 0, {"synthetic": {"summarization_prefix": ""}})
+                 .task_records("s", task, "dev", 2)]
+    custom = get_source("synthetic", 0, {"synthetic": {"summarization_prefix": "[{lang}] "}}).task_records("s", task, "dev", 2)
+    assert [r["source"] for r in default] == ["Summarize the following document in German: " + documents[0],
+                                              "Summarize the following document in French: " + documents[1]]
+    assert [r["source"] for r in custom] == ["[de] " + documents[0], "[fr] " + documents[1]]
+    assert [r["target"] for r in custom] == [r["target"] for r in default]
+
+
+def test_zero_shot_records_translate_from_the_language_into_the_tasks_target():
+    synthetic = get_source("synthetic", 0)
+    records = synthetic.zero_shot_records("t", "fr", {"type": "translation", "target_lang": "de"}, 3)
+    direction = common.zero_shot_direction({"target_lang": "de", "source_lang": "en"}, "fr")
+    assert direction == {"type": "translation", "source_lang": "fr", "target_lang": "de"}
+    assert records == synthetic.task_records("t_zero_shot_fr", direction, "test", 3)   # the toy's seeds, as before
+    assert {r["lang"] for r in records} == {"fr"}
+
+
 def test_choose_keeps_all_a_seeded_sorted_subset_or_refuses_a_short_train_split():
-    assert sources.choose(5, 10, 1, "dev", "x") is None
-    picked = sources.choose(100, 10, 1, "train", "x")
-    assert picked == sources.choose(100, 10, 1, "train", "x") == sorted(set(picked)) and len(picked) == 10
-    assert picked != sources.choose(100, 10, 2, "train", "x")
-    assert "x: has 3 rows, fewer than the 5" in one_line_error(sources.choose, 3, 5, 1, "train", "x")
+    assert common.choose(5, 10, 1, "dev", "x") is None
+    picked = common.choose(100, 10, 1, "train", "x")
+    assert picked == common.choose(100, 10, 1, "train", "x") == sorted(set(picked)) and len(picked) == 10
+    assert picked != common.choose(100, 10, 2, "train", "x")
+    assert "x: has 3 rows, fewer than the 5" in one_line_error(common.choose, 3, 5, 1, "train", "x")
 
 
 def test_interleave_alternates_languages_and_split_offsets_separate_val_from_train():
-    assert sources.interleave([["a1", "a2", "a3"], ["b1"]]) == ["a1", "b1", "a2", "a3"]
-    assert sources.split_offsets("val", 2) == (0, 2)
-    assert sources.split_offsets("train", 100) == (2, 100)   # skips the 2 val lines
-    assert sources.split_offsets("train", 10) == (1, 10)     # at least one
-    assert "'dev'" in one_line_error(sources.split_offsets, "dev", 10)
+    assert common.interleave([["a1", "a2", "a3"], ["b1"]]) == ["a1", "b1", "a2", "a3"]
+    assert common.split_offsets("val", 2) == (0, 2)
+    assert common.split_offsets("train", 100) == (2, 100)   # skips the 2 val lines
+    assert common.split_offsets("train", 10) == (1, 10)     # at least one
+    assert "'dev'" in one_line_error(common.split_offsets, "dev", 10)
 
 
 def test_finish_records_adds_default_language_and_summarization_prefix():
-    done = sources.finish_records([{"source": "a", "target": "b", "lang": ""}], TRANSLATION, {}, "w")
+    done = common.finish_records([{"source": "a", "target": "b", "lang": ""}], TRANSLATION, {}, "w")
     assert done == [{"source": "a", "target": "b", "lang": "en"}]
-    done = sources.finish_records([{"source": "Text.", "target": "T", "lang": "de"}], SUMMARIZATION, {}, "w")
+    done = common.finish_records([{"source": "Text.", "target": "T", "lang": "de"}], SUMMARIZATION, {}, "w")
     assert done[0]["source"] == "Summarize the following document in German: Text."
-    custom = sources.finish_records([{"source": "x", "target": "y", "lang": "fr"}], SUMMARIZATION,
+    custom = common.finish_records([{"source": "x", "target": "y", "lang": "fr"}], SUMMARIZATION,
                                     {"summarization_prefix": "<{lang}> "}, "w")
     assert custom[0]["source"] == "<fr> x"
     assert "has no language" in one_line_error(
-        sources.finish_records, [{"source": "x", "target": "y", "lang": ""}], SUMMARIZATION, {}, "w")
+        common.finish_records, [{"source": "x", "target": "y", "lang": ""}], SUMMARIZATION, {}, "w")
 
 
 def test_write_outputs_renames_files_into_place_with_a_manifest(tmp_path):
     outputs = {"train": (tmp_path / "train.jsonl", [{"a": 1}, {"a": 2}]), "dev": (tmp_path / "dev.jsonl", [{"a": 3}])}
     manifest = sources.write_outputs(outputs, sources.write_jsonl, tmp_path / "manifest.json", {"source": "x"})
-    assert sources.read_jsonl(tmp_path / "train.jsonl") == [{"a": 1}, {"a": 2}]
+    assert common.read_jsonl(tmp_path / "train.jsonl") == [{"a": 1}, {"a": 2}]
     on_disk = json.loads((tmp_path / "manifest.json").read_text())
     assert on_disk == manifest and on_disk["source"] == "x"
-    digest = sources.sha256(tmp_path / "train.jsonl")
+    digest = common.sha256(tmp_path / "train.jsonl")
     assert on_disk["files"]["train"] == {"path": "train.jsonl", "rows": 2, "sha256": digest}
     assert on_disk["files"]["dev"]["rows"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.jsonl", "manifest.json", "train.jsonl"]

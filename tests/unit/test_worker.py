@@ -320,3 +320,22 @@ def test_no_worker_on_a_slurm_node(monkeypatch):
     monkeypatch.delenv("SLURM_JOB_ID")
     monkeypatch.setenv("FTSCALE_WORKER", "0")
     assert not worker.enabled()
+
+
+def test_an_interpreter_missing_a_preloaded_module_runs_the_job_in_process_with_one_line(own_runtime_dir, tmp_path,
+                                                                                         monkeypatch):
+    """As in a conda environment that lacks one: no server is started, the log says why."""
+    monkeypatch.setattr(worker, "PRELOAD", ("numpy", "ftscale_absent_module.sub"))
+    worker.run(JOB, log=str(tmp_path / "job.log"), path=tmp_path / "pids.txt")
+    assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()
+    (line,) = (tmp_path / "job.log").read_text().splitlines()
+    assert line.startswith("warm worker not used, the job runs in its own process: ftscale_absent_module not importable")
+    assert not (own_runtime_dir / "ftscale").exists()        # no server was started
+
+
+def test_the_server_finds_this_ftscale_where_it_is_not_installed(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    src = str(Path(worker.__file__).resolve().parents[1])
+    assert worker.server_environment()["PYTHONPATH"].split(os.pathsep) == [src, "/elsewhere"]
+    monkeypatch.delenv("PYTHONPATH")
+    assert worker.server_environment()["PYTHONPATH"] == src

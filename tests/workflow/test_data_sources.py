@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from ftscale.data import sources
+from ftscale.data import common, sources
 from tests.workflow.conftest import snakemake, write_config
 from tests.workflow.test_tiny_study import TINY_CONFIG
 
@@ -75,7 +75,7 @@ def test_local_files_become_the_same_raw_splits_and_tokens(tmp_path):
     for (name, split), records in expected.items():
         if name == "pretrain":
             continue
-        assert sources.read_jsonl(raw / name / f"{split}.jsonl") == records, (name, split)
+        assert common.read_jsonl(raw / name / f"{split}.jsonl") == records, (name, split)
     manifest = json.loads((raw / "translation_ende" / "manifest.json").read_text())
     assert manifest["source"] == "local" and manifest["files"]["train"]["rows"] == len(expected["translation_ende", "train"])
     assert [entry["files"] for entry in manifest["files_read"]] == [
@@ -118,7 +118,7 @@ def test_saved_hf_dataset_feeds_the_pipeline(tmp_path):
     snakemake(tmp_path, "--cores", "2", *DATA_RULES, config=write_config(tmp_path / "c.yaml", config))
     raw = tmp_path / "results" / "hf" / "data" / "raw"
     for split in SPLITS:
-        assert sources.read_jsonl(raw / "translation_ende" / f"{split}.jsonl") == data["translation_ende", split]
+        assert common.read_jsonl(raw / "translation_ende" / f"{split}.jsonl") == data["translation_ende", split]
     manifest = json.loads((raw / "pretrain_ende" / "manifest.json").read_text())
     assert manifest["source"] == "hf" and [d["language"] for d in manifest["datasets"]] == ["en", "de", "en", "de"]
     assert (tmp_path / "results" / "hf" / "data" / "tokens" / "translation_ende" / "train").is_dir()

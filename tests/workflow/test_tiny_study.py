@@ -5,14 +5,13 @@ import math
 
 import pandas as pd
 import pytest
-import yaml
 
-from ftscale import grid
+from ftscale import config as study_config, grid
 from ftscale.figures import FIGURES
 from tests.workflow.conftest import ROOT, TINY, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-TINY_CONFIG = yaml.safe_load(TINY.read_text())
+TINY_CONFIG = study_config.load(TINY)    # as the workflow reads it: the schema's defaults filled in
 RESULTS = "results/tiny"
 
 

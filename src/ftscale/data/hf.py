@@ -24,8 +24,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ftscale.data import sources
-from ftscale.data.sources import DataError
+from ftscale.data.common import DataError, Source, choose, config_part, interleave, split_offsets
 
 TASK_COLUMNS = {"source": "source", "target": "target"}
 PRETRAIN_COLUMNS = {"text": "text"}
@@ -114,14 +113,12 @@ def field(row: dict, column: str, where: str):
     return value
 
 
-class HFSource:
+class HFSource(Source):
     """Raw splits from the datasets of `data.hf`; records {"source", "target", "lang"}."""
 
-    def __init__(self, seed: int, options: dict):
-        self.seed, self.options = seed, options
-        self.read: list[dict] = []        # what was read, for the manifest
+    name, read_key = "hf", "datasets"     # the manifest lists the datasets read
 
-    def _records(self, specs: list[dict], n: int, split: str, task: dict, seed_name: str) -> list[dict]:
+    def rows(self, specs: list[dict], task: dict, split: str, n: int, seed: int) -> tuple[list[dict], str]:
         opened = []
         for spec in specs:
             dataset = open_dataset(spec)
@@ -132,7 +129,7 @@ class HFSource:
             opened.append((spec, dataset, target))
         total = sum(len(d) for _, d, _ in opened)
         where = " + ".join(describe(s) for s, _, _ in opened)
-        keep = sources.choose(total, n, synthetic_seed(self.seed, seed_name), split, where)
+        keep = choose(total, n, seed, split, where)
         records, start = [], 0
         for spec, dataset, target in opened:
             rows = None if keep is None else [i - start for i in keep if start <= i < start + len(dataset)]
@@ -151,25 +148,16 @@ class HFSource:
                               "fingerprint": getattr(dataset, "_fingerprint", None),
                               "rows_available": len(dataset), "rows_used": used})
             start += len(dataset)
-        return sources.finish_records(records, task, self.options, where)
-
-    def task_records(self, task_name: str, task: dict, split: str, n: int) -> list[dict]:
-        specs = sources.task_specs(self.options, "hf", task_name, split)
-        return self._records(specs, n, split, task, f"task/{task_name}/{split}")
-
-    def zero_shot_records(self, task_name: str, lang: str, task: dict, n: int) -> list[dict]:
-        specs = sources.zero_shot_specs(self.options, "hf", task_name, lang)
-        direction = {"type": "translation", "source_lang": lang, "target_lang": task["target_lang"]}
-        return self._records(specs, n, "test", direction, f"zero_shot/{task_name}/{lang}")
+        return records, where
 
     def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> list[str]:
         """n_lines of each language (val: a corpus's first lines, train: the lines after them),
         streamed, so only what is read is downloaded; languages alternate."""
-        val_lines, take = sources.split_offsets(split, n_lines)
+        val_lines, take = split_offsets(split, n_lines)
         per_language = []
         for lang in languages:
             lines, skip = [], val_lines             # each language skips its own val lines
-            for spec in sources.pretrain_specs(self.options, "hf", lang):
+            for spec in config_part(self.options, self.name, "pretrain", lang):
                 if len(lines) >= take:
                     break
                 dataset = open_dataset(spec, streaming=spec.get("streaming", True))
@@ -193,12 +181,4 @@ class HFSource:
             if len(lines) < take:
                 print(f"note: {lang}: only {len(lines)} of {take} {split} lines available")
             per_language.append(lines)
-        return sources.interleave(per_language)
-
-    def manifest(self) -> dict:
-        return {"source": "hf", "seed": self.seed, "datasets": self.read}
-
-
-def synthetic_seed(seed: int, name: str) -> int:
-    from ftscale.data import synthetic
-    return synthetic.split_seed(seed, name)
+        return interleave(per_language)

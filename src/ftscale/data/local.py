@@ -27,8 +27,7 @@ import csv
 import json
 from pathlib import Path
 
-from ftscale.data import sources, synthetic
-from ftscale.data.sources import DataError
+from ftscale.data.common import DataError, Source, as_list, choose, config_part, interleave, sha256, split_offsets
 
 FORMATS = ("jsonl", "parquet", "csv", "tsv", "text")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv", ".tsv": "tsv"}
@@ -37,12 +36,12 @@ EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv"
 def spec_files(spec: dict) -> list[str]:
     """The files a spec reads (rule inputs, so a changed file reruns its data job)."""
     if "path" in spec:
-        return [str(p) for p in sources.as_list(spec["path"])]
+        return [str(p) for p in as_list(spec["path"])]
     return [str(spec["source"]), str(spec["target"])]
 
 
 def files_of(specs) -> list[str]:
-    return [f for spec in sources.as_list(specs) for f in spec_files(spec)]
+    return [f for spec in as_list(specs) for f in spec_files(spec)]
 
 
 def file_format(path: Path, spec: dict) -> str:
@@ -127,7 +126,7 @@ def read_rows(path: Path, fmt: str, columns: list[str], optional: tuple[str, ...
     raise DataError(f"{path}: format {fmt!r} has no columns (use jsonl, parquet, csv or tsv, or a source/target pair)")
 
 
-def spec_records(spec: dict, where: str) -> list[dict]:
+def spec_records(spec: dict) -> list[dict]:
     """Records {"source", "target", "lang"} of one spec."""
     if "path" not in spec:
         source, target = Path(spec["source"]).expanduser(), Path(spec["target"]).expanduser()
@@ -138,7 +137,7 @@ def spec_records(spec: dict, where: str) -> list[dict]:
         return [{"source": s, "target": t, "lang": spec.get("lang", "")} for s, t in zip(src, tgt) if s and t]
     names = {"source": "source", "target": "target"} | spec.get("columns", {})
     records = []
-    for path in sources.as_list(spec["path"]):
+    for path in as_list(spec["path"]):
         path = Path(path).expanduser()
         fmt = file_format(path, spec)
         wanted = [names["source"], names["target"]] + ([names["lang"]] if "lang" in names else [])
@@ -154,7 +153,7 @@ def spec_records(spec: dict, where: str) -> list[dict]:
 def spec_texts(spec: dict) -> list[str]:
     """Pretraining lines of one spec (empty ones dropped)."""
     lines = []
-    for path in sources.as_list(spec["path"]):
+    for path in as_list(spec["path"]):
         path = Path(path).expanduser()
         fmt = file_format(path, spec)
         if fmt == "text":
@@ -165,53 +164,38 @@ def spec_texts(spec: dict) -> list[str]:
     return lines
 
 
-class LocalSource:
+class LocalSource(Source):
     """Raw splits from the files of `data.local`; records {"source", "target", "lang"}."""
 
-    def __init__(self, seed: int, options: dict):
-        self.seed, self.options = seed, options
-        self.read: list[dict] = []        # what was read, for the manifest
+    name, read_key = "local", "files_read"   # the manifest lists the files read, with their sha256
 
-    def _records(self, specs: list[dict], n: int, split: str, task: dict, seed_name: str, where: str) -> list[dict]:
+    def rows(self, specs: list[dict], task: dict, split: str, n: int, seed: int) -> tuple[list[dict], str]:
         records = []
         for spec in specs:
-            got = spec_records(spec, where)
+            got = spec_records(spec)
             self.read.append({"files": spec_files(spec), "rows": len(got),
-                              "sha256": [sources.sha256(Path(f).expanduser()) for f in spec_files(spec)]})
+                              "sha256": [sha256(Path(f).expanduser()) for f in spec_files(spec)]})
             records += got
         label = " + ".join(f for spec in specs for f in spec_files(spec))
-        keep = sources.choose(len(records), n, synthetic.split_seed(self.seed, seed_name), split, label)
+        keep = choose(len(records), n, seed, split, label)
         if keep is not None:
             records = [records[i] for i in keep]
-        return sources.finish_records(records, task, self.options, label)
-
-    def task_records(self, task_name: str, task: dict, split: str, n: int) -> list[dict]:
-        specs = sources.task_specs(self.options, "local", task_name, split)
-        return self._records(specs, n, split, task, f"task/{task_name}/{split}", f"data.local.tasks.{task_name}.{split}")
-
-    def zero_shot_records(self, task_name: str, lang: str, task: dict, n: int) -> list[dict]:
-        specs = sources.zero_shot_specs(self.options, "local", task_name, lang)
-        direction = {"type": "translation", "source_lang": lang, "target_lang": task["target_lang"]}
-        return self._records(specs, n, "test", direction, f"zero_shot/{task_name}/{lang}",
-                             f"data.local.zero_shot.{task_name}.{lang}")
+        return records, label
 
     def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> list[str]:
         """n_lines of each language (val: a corpus's first lines, train: the lines after them)."""
-        skip, take = sources.split_offsets(split, n_lines)
+        skip, take = split_offsets(split, n_lines)
         per_language = []
         for lang in languages:
             lines = []
-            for spec in sources.pretrain_specs(self.options, "local", lang):
+            for spec in config_part(self.options, self.name, "pretrain", lang):
                 lines += spec_texts(spec)
                 self.read.append({"files": spec_files(spec), "language": lang,
-                                  "sha256": [sources.sha256(Path(f).expanduser()) for f in spec_files(spec)]})
+                                  "sha256": [sha256(Path(f).expanduser()) for f in spec_files(spec)]})
                 if len(lines) >= skip + take:
                     break
             chosen = lines[skip:skip + take]
             if len(chosen) < take:
                 print(f"note: {lang}: only {len(chosen)} of {take} {split} lines available")
             per_language.append(chosen)
-        return sources.interleave(per_language)
-
-    def manifest(self) -> dict:
-        return {"source": "local", "seed": self.seed, "files_read": self.read}
+        return interleave(per_language)

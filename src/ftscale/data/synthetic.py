@@ -18,17 +18,16 @@ syllables via seeded RNGs (never the salted hash()): every process renders the s
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 import random
 from dataclasses import dataclass, replace
 
+from ftscale.data.common import LANGUAGE_NAMES
+
 FAMILIES = {"ende": ("en", "de"), "enzh": ("en", "zh")}
 ZERO_SHOT_SOURCES = {"ende": ("fr", "zh", "hi", "tr", "pl"), "enzh": ("fr", "de", "hi", "tr", "pl")}
 SUMMARIZATION_LANGUAGES = ("en", "de", "es", "fr")
-LANGUAGE_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "fr": "French", "es": "Spanish",
-                  "tr": "Turkish", "hi": "Hindi", "pl": "Polish"}
-LANGUAGES = tuple(LANGUAGE_NAMES)
+LANGUAGES = tuple(LANGUAGE_NAMES)     # the languages with a grammar here
 
 NOUN_CLASSES = ("person", "animal", "object", "place")     # noun % 4
 PER_CLASS, N_VERBS, N_ADJECTIVES, N_TIMES = 50, 80, 50, 12
@@ -52,11 +51,6 @@ FUNCTION_WORDS = frozenset("""the a that to in did not do does because der die d
     les un une des qui que ne pas dans parce el los una unos no en porque diye ko mein nahin kyonki ka
     vaala hua nie w ktory ktorego bo""".split())
 BLOCKED = ("fuck", "cunt", "shit", "cock", "dick", "puta", "kurw", "sik", "nig", "fag", "rape", "porn")
-
-
-def split_seed(base_seed: int, name: str) -> int:
-    """A stable seed for one dataset/split, derived from the study's base seed."""
-    return int.from_bytes(hashlib.sha256(f"{base_seed}/{name}".encode()).digest()[:8], "little")
 
 
 # Cumulative Zipf-Mandelbrot weights: a heavy head (rank 0 ~12%), a long tail, no dominant lemma.
@@ -504,8 +498,8 @@ def summarization_documents(n: int, seed: int, languages=SUMMARIZATION_LANGUAGES
 def summarization_examples(n: int, seed: int, languages=SUMMARIZATION_LANGUAGES) -> list[dict]:
     """Documents of 3-7 sentences in one language, summarised by their salient event (see
     salient_event), rendered without its time. Example i is in languages[i % len(languages)],
-    so any prefix keeps the language mix."""
-    return [{"source": f"Summarize the following document in {LANGUAGE_NAMES[lang]}: "
-                       + " ".join(render(e, lang) for e in events),
+    so any prefix keeps the language mix. The instruction before each document is the data
+    source's (ftscale.data.common.finish_records), as for every source."""
+    return [{"source": " ".join(render(e, lang) for e in events),
              "target": render(summary, lang), "lang": lang}
             for lang, events, summary in summarization_documents(n, seed, languages)]

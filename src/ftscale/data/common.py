@@ -1,0 +1,154 @@
+"""What every data source shares: the error, the seed function, the language names, the splits,
+and the base class that turns a source's rows into a task's records.
+
+A source (ftscale.data.sources: synthetic; ftscale.data.hf; ftscale.data.local) implements
+`rows(...)`, which reads or generates the records of one split, and `pretrain_lines(...)`; the
+base class builds on `rows` what is the same for all of them: which part of the config serves a
+split, the zero-shot direction, the seed of each split, the default language and the
+summarization prefix, and the manifest. This module imports no other module of ftscale.data, so
+the sources depend on it and never on each other.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+PRETRAIN_SPLITS = {"train": 1.0, "val": 0.02}   # val lines as a share of the training lines
+TASK_SPLITS = ("train", "dev", "test")
+LANGUAGE_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "fr": "French", "es": "Spanish",
+                  "tr": "Turkish", "hi": "Hindi", "pl": "Polish"}
+# The paper's instruction before each summarization document; data.<source>.summarization_prefix
+# replaces it ({language}: the document's language by name, {lang}: its code).
+SUMMARIZATION_PREFIX = "Summarize the following document in {language}: "
+
+
+class DataError(ValueError):
+    """A data-source problem; str() is one line naming the dataset or file and what is wrong."""
+
+
+def split_seed(base_seed: int, name: str) -> int:
+    """A stable seed for one dataset/split, derived from the study's base seed."""
+    return int.from_bytes(hashlib.sha256(f"{base_seed}/{name}".encode()).digest()[:8], "little")
+
+
+def zero_shot_direction(task: dict, lang: str) -> dict:
+    """A zero-shot set's task: translation from `lang` into the translation task's target language."""
+    return {"type": "translation", "source_lang": lang, "target_lang": task["target_lang"]}
+
+
+def as_list(specs) -> list:
+    return specs if isinstance(specs, list) else [specs]
+
+
+def config_part(options: dict, source: str, *keys: str):
+    """options[keys[0]][keys[1]]...: the datasets or files of one split, as a list of specs; a
+    DataError naming data.<source>.<keys> when the config has none."""
+    part = options
+    try:
+        for key in keys:
+            part = part[key]
+    except (KeyError, TypeError):
+        hint = " (a corpus per language of the family)" if keys[0] == "pretrain" else ""
+        raise DataError(f"data.{source}.{'.'.join(keys)}: not configured{hint}") from None
+    return as_list(part)
+
+
+def finish_records(records: list[dict], task: dict, options: dict, where: str) -> list[dict]:
+    """Default languages, and the summarization prefix (the paper's), once per record."""
+    default_lang = task.get("source_lang", "")
+    prefix = options.get("summarization_prefix", SUMMARIZATION_PREFIX) if task.get("type") == "summarization" else ""
+    for record in records:
+        if not record.get("lang"):
+            if task.get("type") == "summarization":
+                raise DataError(f"{where}: a summarization record has no language: set `lang` or columns.lang")
+            record["lang"] = default_lang
+        if prefix:
+            language = LANGUAGE_NAMES.get(record["lang"], record["lang"])
+            record["source"] = prefix.format(language=language, lang=record["lang"]) + record["source"]
+    return records
+
+
+def choose(total: int, n: int, seed: int, split: str, where: str) -> list[int] | None:
+    """Which rows of `total` to keep for a split of n records: all (None) when there are at most n;
+    else a seeded random n, in their original order. A train split must have its n rows (the
+    finetuning pool); a dev or test split is capped at what there is."""
+    if total < n and split == "train":
+        raise DataError(f"{where}: has {total} rows, fewer than the {n} the task's train_examples asks for")
+    if total <= n:
+        return None
+    return sorted(random.Random(seed).sample(range(total), n))
+
+
+def interleave(per_language: list[list[str]]) -> list[str]:
+    """Lines of several languages, alternated (round robin), so any prefix mixes the languages."""
+    out = []
+    for i in range(max((len(lines) for lines in per_language), default=0)):
+        out += [lines[i] for lines in per_language if i < len(lines)]
+    return out
+
+
+def split_offsets(split: str, n_lines: int) -> tuple[int, int]:
+    """(skip, take) of a pretraining split within one language's corpus: val is its first lines,
+    train the lines after them (the share of pretrain_splits), so the two never overlap."""
+    if split == "val":
+        return 0, n_lines
+    if split == "train":
+        return max(1, round(n_lines * PRETRAIN_SPLITS["val"])), n_lines
+    raise DataError(f"pretraining split {split!r}: expected train or val")
+
+
+def read_jsonl(path) -> list[dict]:
+    """Records of a raw split (jsonl), as the data rules wrote them."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Source:
+    """A data source: records of a task's splits and of its zero-shot sets, and a manifest of what
+    was read. Subclasses set `name` (data.source) and implement `rows` and `pretrain_lines`."""
+
+    name = ""
+    read_key: str | None = None       # the manifest key that lists what was read (None: nothing read)
+
+    def __init__(self, seed: int, options: dict | None = None):
+        self.seed, self.options = seed, dict(options or {})
+        self.read: list[dict] = []
+
+    def rows(self, specs: list | None, task: dict, split: str, n: int, seed: int) -> tuple[list[dict], str]:
+        """(records {"source", "target", "lang"} of one split, a label naming where they came from);
+        `specs` are the split's datasets or files from the config (None for a generator)."""
+        raise NotImplementedError
+
+    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> list[str]:
+        raise NotImplementedError
+
+    def specs(self, *keys: str) -> list | None:
+        return config_part(self.options, self.name, *keys)
+
+    def zero_shot_seed_name(self, task_name: str, lang: str) -> str:
+        return f"zero_shot/{task_name}/{lang}"
+
+    def task_records(self, task_name: str, task: dict, split: str, n: int) -> list[dict]:
+        specs = self.specs("tasks", task_name, split)
+        records, where = self.rows(specs, task, split, n, split_seed(self.seed, f"task/{task_name}/{split}"))
+        return finish_records(records, task, self.options, where)
+
+    def zero_shot_records(self, task_name: str, lang: str, task: dict, n: int) -> list[dict]:
+        """Test records of a zero-shot direction: `lang` into the task's target language."""
+        direction = zero_shot_direction(task, lang)
+        specs = self.specs("zero_shot", task_name, lang)
+        seed = split_seed(self.seed, self.zero_shot_seed_name(task_name, lang))
+        records, where = self.rows(specs, direction, "test", n, seed)
+        return finish_records(records, direction, self.options, where)
+
+    def manifest(self) -> dict:
+        return {"source": self.name, "seed": self.seed} | ({self.read_key: self.read} if self.read_key else {})
