@@ -72,8 +72,10 @@ def enabled() -> bool:
 
 
 def server_key() -> str:
-    """One server per interpreter and installed library versions (a reinstall gets a new one)."""
-    stamps = [sys.executable]
+    """One server per interpreter, installed library versions (a reinstall gets a new one) and ftscale
+    checkout: a server preloads this package, so two checkouts (or worktrees) sharing a venv must not
+    run each other's code."""
+    stamps = [sys.executable, str(Path(__file__).resolve().parent)]
     for name in ("torch", "transformers", "peft"):
         spec = importlib.util.find_spec(name)
         stamps.append(f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}" if spec and spec.origin else name)

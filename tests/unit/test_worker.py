@@ -339,3 +339,11 @@ def test_the_server_finds_this_ftscale_where_it_is_not_installed(monkeypatch):
     assert worker.server_environment()["PYTHONPATH"].split(os.pathsep) == [src, "/elsewhere"]
     monkeypatch.delenv("PYTHONPATH")
     assert worker.server_environment()["PYTHONPATH"] == src
+
+
+def test_each_checkout_gets_its_own_server(monkeypatch):
+    """A server preloads ftscale: two checkouts sharing one venv must not share a server, or a job
+    would run the other checkout's code."""
+    here = worker.server_key()
+    monkeypatch.setattr(worker, "__file__", "/elsewhere/src/ftscale/worker.py")
+    assert worker.server_key() != here
