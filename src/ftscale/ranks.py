@@ -45,7 +45,8 @@ def command(job_file: Path, per_node: int, nodes: int = 1, first_node: str | Non
     entry = ["-m", "ftscale.ranks", str(job_file)]
     if nodes == 1:
         return [*torchrun, "--standalone", *entry]
-    return ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *torchrun,
+    # --overlap: the job itself runs in a step (the SLURM executor's `srun -n1`) holding the first node
+    return ["srun", "--overlap", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *torchrun,
             f"--nnodes={nodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={first_node}:{RENDEZVOUS_PORT}",
             f"--rdzv-id={job_id}", *entry]
 
