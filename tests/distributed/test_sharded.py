@@ -83,11 +83,13 @@ def assert_close_weights(a: Path, b: Path):
 
 @pytest.fixture(scope="module")
 def pretrained(base, tmp_path_factory):  # noqa: F811
-    """One process and 2 ranks (the ranks in micro-batches of 2 windows: 2 passes each)."""
+    """One process and 2 ranks (the ranks in micro-batches of 2 windows: 2 passes each), each saving
+    an intermediate checkpoint at 1024 tokens (step 4; pretrain.data_axis: checkpoints)."""
     root = tmp_path_factory.mktemp("pretrain")
-    one = pretrain.pretrain(**pretrain_args(base, root / "one"))
+    one = pretrain.pretrain(**pretrain_args(base, root / "one", checkpoints={1024: root / "one_at1024"}))
     finished(two_ranks("ftscale.pretrain:pretrain", pretrain_args(base, root / "two", micro_batch_size=2,
-                                                                 resume_path=root / "two.pt")))
+                                                                 resume_path=root / "two.pt",
+                                                                 checkpoints={1024: root / "two_at1024"})))
     return root, one
 
 
@@ -100,6 +102,9 @@ def test_two_ranks_pretrain_with_the_losses_of_one_process(pretrained):
     assert two["val_loss"] == pytest.approx(one["val_loss"], rel=RTOL)
     assert two["params"] == one["params"]
     assert_close_weights(root / "one", root / "two")
+    assert_close_weights(root / "one_at1024", root / "two_at1024")
+    at = [json.loads((root / f"{run}_at1024" / "pretrain.json").read_text()) for run in ("one", "two")]
+    assert at[1]["steps"] == at[0]["steps"] == 4 and at[1]["val_loss"] == pytest.approx(at[0]["val_loss"], rel=RTOL)
     assert not (root / "two.pt").exists() and not (root / "two.shards").exists()   # removed once complete
 
 
