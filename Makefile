@@ -7,7 +7,7 @@ CORES ?= all
 CONFIG ?= config.yaml
 STUDY = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('$(CONFIG)'))['study'])")
 
-.PHONY: run test bench report dry-run clean
+.PHONY: run test bench gpu-check report dry-run clean
 
 $(BIN)/snakemake: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(BIN)/snakemake
 	$(BIN)/python bench/bench_synthetic.py
 	$(BIN)/python bench/bench_grid.py
 	$(BIN)/python bench/bench_slurm.py
+
+# On a CUDA machine: the tiny study on GPU vs CPU, 1B-shaped steps' tokens/s and MFU, a sharded step
+# with 2+ GPUs (bench/gpu_check.py; under 8 minutes on one modern GPU). No GPU: says so, exits 0.
+gpu-check: $(BIN)/snakemake
+	$(BIN)/python bench/gpu_check.py
 
 clean:
 	rm -rf results/ .snakemake/

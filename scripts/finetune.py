@@ -6,14 +6,16 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds  # noqa: E402
 
 log_to_file(snakemake.log[0])
-from ftscale import worker  # noqa: E402
+from ftscale import ranks  # noqa: E402
 
 wc = snakemake.wildcards
 try:
-    worker.run("ftscale.finetune:finetune", log=snakemake.log[0], threads=snakemake.threads,
-               base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
-               dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
-               resume_path=Path(snakemake.params.resume), log_name=f"finetune {wc.condition} seed {wc.seed}",
-               segment_seconds=segment_seconds(snakemake.resources), **snakemake.params.run)
+    # one process (or the warm worker); under torchrun, one rank per GPU, where the plan gives the job several
+    ranks.run("ftscale.finetune:finetune", *ranks.ranks_of(snakemake.resources),
+              log=snakemake.log[0], threads=snakemake.threads,
+              base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
+              dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,
+              resume_path=Path(snakemake.params.resume), log_name=f"finetune {wc.condition} seed {wc.seed}",
+              segment_seconds=segment_seconds(snakemake.resources), **snakemake.params.run)
 except SegmentEnd as end:   # its time segment is over (resources.segment_seconds): resubmit to continue
     end_segment(end)

@@ -7,24 +7,26 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from ftscale.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds  # noqa: E402
 
 log_to_file(snakemake.log[0])
-from ftscale import worker  # noqa: E402
+from ftscale import ranks  # noqa: E402
 from ftscale.training import derive_seed  # noqa: E402
 
 p = snakemake.params.run
 try:
-    worker.run("ftscale.pretrain:pretrain", log=snakemake.log[0], threads=snakemake.threads,
-               size=p["size"], vocab_size=p["vocab_size"], train_tokens=Path(snakemake.input.train) / "tokens.npy",
-               val_tokens=Path(snakemake.input.val) / "tokens.npy", tokens=p["tokens"], seq_len=p["seq_len"],
-               batch_size=p["batch_size"], lr_max=p["lr_max"], lr_min=p["lr_min"], warmup_steps=p["warmup_steps"],
-               parameter_scaling=p["parameter_scaling"], seed=derive_seed(p["seed"], p["family"], p["model"]),
-               out_dir=Path(snakemake.output[0]), resume_path=Path(p["resume"]),
-               tokenizer_file=Path(snakemake.input.tokenizer),
-               checkpoints={tokens: Path(path) for tokens, path in p["checkpoints"].items()},
-               log_name=f"pretrain {p['family']}/{p['model']}-{p['tokens']}tok",
-               micro_batch_size=p["micro_batch_size"], segment_seconds=segment_seconds(snakemake.resources),
-               val_windows=p["val_windows"], log_every=p["log_every"],
-               # how often the resume state is saved changes no output: read from the config, not a
-               # param, so changing it reruns nothing
-               checkpoint_every=snakemake.config["pretrain"]["save_every"])
+    # one process (or the warm worker); under torchrun, one rank per GPU, where the plan gives the job several
+    ranks.run("ftscale.pretrain:pretrain", *ranks.ranks_of(snakemake.resources),
+              log=snakemake.log[0], threads=snakemake.threads,
+              size=p["size"], vocab_size=p["vocab_size"], train_tokens=Path(snakemake.input.train) / "tokens.npy",
+              val_tokens=Path(snakemake.input.val) / "tokens.npy", tokens=p["tokens"], seq_len=p["seq_len"],
+              batch_size=p["batch_size"], lr_max=p["lr_max"], lr_min=p["lr_min"], warmup_steps=p["warmup_steps"],
+              parameter_scaling=p["parameter_scaling"], seed=derive_seed(p["seed"], p["family"], p["model"]),
+              out_dir=Path(snakemake.output[0]), resume_path=Path(p["resume"]),
+              tokenizer_file=Path(snakemake.input.tokenizer),
+              checkpoints={tokens: Path(path) for tokens, path in p["checkpoints"].items()},
+              log_name=f"pretrain {p['family']}/{p['model']}-{p['tokens']}tok",
+              micro_batch_size=p["micro_batch_size"], segment_seconds=segment_seconds(snakemake.resources),
+              val_windows=p["val_windows"], log_every=p["log_every"],
+              # how often the resume state is saved changes no output: read from the config, not a
+              # param, so changing it reruns nothing
+              checkpoint_every=snakemake.config["pretrain"]["save_every"])
 except SegmentEnd as end:   # its time segment is over (resources.segment_seconds): resubmit to continue
     end_segment(end)

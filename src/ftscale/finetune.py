@@ -13,6 +13,7 @@ head runs on target positions only; evaluation runs under inference_mode, batche
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ftscale import integrity, training
+from ftscale import distributed, integrity, training
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
 from ftscale.model import autocast, count_parameters, device, load_model, model_device
 
@@ -159,9 +160,17 @@ def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE                      # position t predicts token t + 1
     with autocast(model):
-        hidden = hidden_states(model, batch)
-        logits = causal_lm_of(model).lm_head(hidden[:, :-1][keep])
+        # a sharded model has it as a registered forward method (distributed.shard): FSDP2 then
+        # gathers the root's parameters (embeddings, tied LM head, final norm, soft prompt) for it
+        forward = getattr(model, "target_logits", None) or functools.partial(target_logits, model)
+        logits = forward(batch, keep)
     return F.cross_entropy(logits.float(), labels[keep], reduction="sum"), keep.sum()
+
+
+def target_logits(model, batch: dict[str, torch.Tensor], keep: torch.Tensor) -> torch.Tensor:
+    """The LM head on the decoder's hidden states at the `keep` positions (those predicting a target)."""
+    hidden = hidden_states(model, batch)
+    return causal_lm_of(model).lm_head(hidden[:, :-1][keep])
 
 
 def sequences_loss(model, sequences: list[tuple[np.ndarray, int]], batch_size: int) -> float:
@@ -227,17 +236,19 @@ def subset(split: TaskSplit, size: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]],
-                         micro_batch_size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward and backward of one optimizer step's batch, in micro-batches (each packed on its own).
+def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]], micro_batch_size: int | None,
+                         world: distributed.World = distributed.World()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward of one optimizer step's batch, in micro-batches (each packed on its own;
+    with several ranks, of this rank's share of the batch).
 
     The gradients (and the loss returned) are those of the whole batch's token-level mean target
     loss: each micro-batch's summed NLL is divided by the WHOLE batch's target-token count, so the
-    micro-batches add up to the full batch's mean, not to a mean of per-micro-batch means
-    (tests/unit/test_accumulation.py). Returns the loss (detached) and that count."""
+    micro-batches (of all ranks) add up to the full batch's mean, not to a mean of per-micro-batch
+    means (tests/unit/test_accumulation.py). Returns the loss (detached; this rank's part of it,
+    world.total adds the ranks' parts) and that count."""
     count = torch.tensor(sum(len(ids) - prompt for ids, prompt in batch), device=model_device(model))
     loss = 0
-    for micro in training.micro_batches(batch, micro_batch_size):
+    for micro in training.rank_micro_batches(batch, micro_batch_size, world):
         nll, _ = target_nll(model, make_batch(model, micro))
         micro_loss = nll / count
         micro_loss.backward()
@@ -260,8 +271,11 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     batch_size: examples per optimizer step, computed in passes of micro_batch_size examples (None:
     one pass) with the same loss and gradients. activation_checkpointing: recompute activations in
     the backward pass (less memory). segment_seconds: after this much training, save the resume state
-    and raise training.SegmentEnd (needs resume_path); the next call continues from it."""
-    log = training.Log(log_name)
+    and raise training.SegmentEnd (needs resume_path); the next call continues from it.
+    Under torchrun with several ranks (ftscale.ranks), the model is sharded (FSDP2) and each rank
+    computes its share of every batch (ftscale.distributed); rank 0 writes the outputs."""
+    world = distributed.start()
+    log = training.Log(log_name, quiet=not world.main)
     training.set_threads(threads)
     training.check_segment_args(segment_seconds, resume_path)
     if patience is not None and patience < 1:
@@ -282,28 +296,29 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         model.requires_grad_(True)
     if activation_checkpointing:
         training.checkpoint_activations(causal_lm_of(model))
+    model = distributed.shard(model, causal_lm_of(model).model.layers, world,
+                              forward_methods={"target_logits": functools.partial(target_logits, model)})
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)
+    distributed.init_adafactor_state(optimizer)
     trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
 
-    def snapshot():   # on the host: a GPU keeps only the weights it trains
-        return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
+    def snapshot():   # on the host: a GPU keeps only the weights it trains (sharded: this rank's shards)
+        return {n: distributed.local(p).detach().to("cpu", copy=True) for n, p in model.named_parameters()
+                if p.requires_grad}
 
     # evals_since_best: evaluations since the dev loss last improved, the patience counter
     step, history, best, evals_since_best = 0, [], {"dev_loss": math.inf, "step": 0, "weights": snapshot()}, 0
-    state = training.load_resume_state(resume_path)
+    state = training.load_resume_state(resume_path, model, optimizer, world, strict=False)
     if state:
-        model.load_state_dict(state["model"], strict=False)
-        optimizer.load_state_dict(state["optimizer"])
         step, history, best, evals_since_best = state["step"], state["history"], state["best"], state["evals_since_best"]
         log(f"resumed from {resume_path} at step {step}")
     log(f"{method} (size {pet_size}): {count_parameters(model, trainable_only=True):,} trainable parameters, "
         f"{len(examples)} examples, at most {total_steps} steps, patience {patience}")
 
     def save_state():
-        training.save_resume_state(resume_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                                 "step": step, "history": history, "best": best,
-                                                 "evals_since_best": evals_since_best})
+        training.save_resume_state(resume_path, model, optimizer, {"step": step, "history": history, "best": best,
+                                                                   "evals_since_best": evals_since_best}, world)
 
     status, stop_reason, started, first_step_at = "ok", cap_reason, time.perf_counter(), time.time()
     target_tokens = torch.zeros((), dtype=torch.long, device=model_device(model))   # trained on, for throughput figures
@@ -315,7 +330,8 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
             batches, batches_epoch = epoch_batches(lengths, batch_size, seed, epoch, bucket_batches), epoch
         training.set_lr(optimizer, training.cosine_lr(step, total_steps, learning_rate, learning_rate / lr_min_divisor,
                                                       warmup_steps))
-        loss, count = accumulate_gradients(model, [examples[i] for i in batches[position]], micro_batch_size)
+        loss, count = accumulate_gradients(model, [examples[i] for i in batches[position]], micro_batch_size, world)
+        loss = world.total(loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         target_tokens += count
@@ -339,17 +355,16 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
                 break
             if resume_path and step < total_steps:
                 save_state()
-        if step < total_steps and training.segment_over(started, segment_seconds):
+        if step < total_steps and world.agree(training.segment_over(started, segment_seconds)):
             save_state()
             raise training.SegmentEnd(step)
 
     with torch.no_grad():   # keep the checkpoint with the best dev loss
         params = dict(model.named_parameters())
         for name in trainable_names:
-            params[name].copy_(best["weights"][name])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir / "checkpoint"))
-    integrity.seal(out_dir / "checkpoint")
+            distributed.local(params[name]).copy_(best["weights"][name])
+    # rank 0: an unsharded copy (the base model with the method attached, the trained weights in)
+    plain = distributed.unsharded(model, world, lambda: attach_method(load_model(base_dir), method, pet_size, seed))
     summary = {
         "method": method, "pet_size": pet_size, "finetune_examples": finetune_examples, "seed": seed,
         "status": status, "stop_reason": stop_reason, "steps": step, "best_step": best["step"],
@@ -360,9 +375,12 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         # and the wall-clock time its first step began
         "target_tokens": int(target_tokens), "first_step_at": first_step_at,
     }
-    (out_dir / "train.json").write_text(json.dumps(summary, indent=1))
-    if resume_path and resume_path.exists():
-        resume_path.unlink()
+    if world.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plain.save_pretrained(str(out_dir / "checkpoint"))
+        integrity.seal(out_dir / "checkpoint")
+        (out_dir / "train.json").write_text(json.dumps(summary, indent=1))
+    training.remove_resume_state(resume_path, world)
     return summary
 
 

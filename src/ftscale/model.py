@@ -11,12 +11,13 @@ from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
 def device() -> torch.device:
-    """Where a job computes: its GPU where it has one (a SLURM allocation), else the CPU (the toy,
-    the tests). FTSCALE_DEVICE=cpu forces the CPU. On a GPU, matmuls may use TF32."""
+    """Where a job computes: its GPU where it has one (a SLURM allocation; under torchrun the rank's
+    own, LOCAL_RANK), else the CPU (the toy, the tests). FTSCALE_DEVICE=cpu forces the CPU. On a GPU,
+    matmuls may use TF32."""
     if os.environ.get("FTSCALE_DEVICE", "") != "cpu" and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        return torch.device("cuda")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return torch.device("cpu")
 
 

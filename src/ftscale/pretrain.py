@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale import integrity, training
+from ftscale import distributed, integrity, training
 from ftscale.data.tokens import load_stream, save_hf_tokenizer
 from ftscale.model import autocast, count_parameters, device, model_device, new_model
 
@@ -78,14 +78,17 @@ def staging_dir(resume_path: Path | None, budget: int, out_dir: Path) -> Path:
     return staging_root(resume_path) / f"{budget}tok" if resume_path else out_dir
 
 
-def accumulate_gradients(model, batch: torch.Tensor, micro_batch_size: int | None) -> torch.Tensor:
-    """Forward and backward of one optimizer step's windows, in micro-batches; the gradients are those
-    of the whole batch's mean next-token loss, which is returned (detached).
+def accumulate_gradients(model, batch: torch.Tensor, micro_batch_size: int | None,
+                         world: distributed.World = distributed.World()) -> torch.Tensor:
+    """Forward and backward of one optimizer step's windows, in micro-batches (of this rank's share,
+    with several ranks); the gradients are those of the whole batch's mean next-token loss, whose
+    part from these micro-batches is returned (detached; world.total adds the ranks' parts).
 
     Every window has seq_len - 1 predicted tokens, so the batch's mean is the micro-batches' means
-    weighted by their share of the windows (a weight of exactly 1.0 for one pass: bitwise as before)."""
+    weighted by their share of the WHOLE batch's windows (a weight of exactly 1.0 for one pass: bitwise
+    as before)."""
     loss = 0
-    for micro in training.micro_batches(batch, micro_batch_size):
+    for micro in training.rank_micro_batches(batch, micro_batch_size, world):
         with autocast(model):
             micro_loss = model(input_ids=micro, labels=micro, use_cache=False).loss   # no KV cache in training
         micro_loss = micro_loss * (len(micro) / len(batch))
@@ -107,8 +110,11 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     pass; validation runs in passes of the same size) with the same loss and gradients.
     activation_checkpointing: recompute activations in the backward pass (less memory).
     segment_seconds: after this much training, save the resume state and raise training.SegmentEnd
-    (needs resume_path); the next call continues from it."""
-    log = training.Log(log_name)
+    (needs resume_path); the next call continues from it.
+    Under torchrun with several ranks (ftscale.ranks), the model is sharded (FSDP2) and each rank
+    computes its share of every batch (ftscale.distributed); rank 0 writes the outputs."""
+    world = distributed.start()
+    log = training.Log(log_name, quiet=not world.main)
     training.set_threads(threads)
     training.check_segment_args(segment_seconds, resume_path)
     stream = load_stream(train_tokens)
@@ -127,22 +133,25 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     model = new_model(size, vocab_size, seq_len, seed).to(device())
     if activation_checkpointing:
         training.checkpoint_activations(model)
+    model = distributed.shard(model, model.model.layers, world)
     optimizer = training.adafactor(model.parameters(), lr_max, parameter_scaling)
+    distributed.init_adafactor_state(optimizer)
     # running: the summed loss of the steps since the last log line (their mean is logged)
     step, history, diverged = 0, [], False
     running = torch.zeros((), device=model_device(model))
-    state = training.load_resume_state(resume_path)
+    state = training.load_resume_state(resume_path, model, optimizer, world)
     if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
         step, history = state["step"], state["history"]
         running.copy_(state["running"])
         log(f"resumed from {resume_path} at step {step}")
     log(f"pretraining {count_parameters(model):,} parameters on {tokens:,} tokens: {total_steps} steps")
 
     def save_state():
-        training.save_resume_state(resume_path, {"model": model.state_dict(), "step": step, "running": running,
-                                                 "optimizer": optimizer.state_dict(), "history": history})
+        training.save_resume_state(resume_path, model, optimizer, {"step": step, "running": running, "history": history},
+                                   world)
+
+    def saved_model():   # what save_pretrained writes: the model, or on rank 0 an unsharded copy (None elsewhere)
+        return distributed.unsharded(model, world, lambda: new_model(size, vocab_size, seq_len, seed))
 
     model.train()
     started = time.perf_counter()
@@ -150,7 +159,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
         lr = training.cosine_lr(step, total_steps, lr_max, lr_min, warmup_steps)
         training.set_lr(optimizer, lr)
         batch = windows(stream, step * tokens_per_step, batch_size, seq_len).to(model_device(model), non_blocking=True)
-        running += accumulate_gradients(model, batch, micro_batch_size)
+        running += world.total(accumulate_gradients(model, batch, micro_batch_size, world))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -162,7 +171,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
                        "val_loss": stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size, val_windows),
                        "status": "ok",
                        "train_seconds": time.perf_counter() - started, "history": list(history)}
-            save_base_model(model, staging_dir(resume_path, budget, checkpoints[budget]), summary, tokenizer_file)
+            if (plain := saved_model()) is not None:
+                save_base_model(plain, staging_dir(resume_path, budget, checkpoints[budget]), summary, tokenizer_file)
             log(f"checkpoint at {budget:,} tokens: val loss {summary['val_loss']:.4f}")
         if step % log_every == 0 or step == total_steps:
             mean = running.item() / (log_every if step % log_every == 0 else step % log_every)
@@ -175,7 +185,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
                 break
         if resume_path and step % checkpoint_every == 0 and step < total_steps:
             save_state()
-        if step < total_steps and training.segment_over(started, segment_seconds):
+        if step < total_steps and world.agree(training.segment_over(started, segment_seconds)):
             save_state()
             raise training.SegmentEnd(step)
 
@@ -190,7 +200,18 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
         "loop_seconds": loop_seconds,   # the training steps run in this process, without validation and saving
     }
     log(f"done: val loss {val_loss:.4f}")
+    plain = saved_model()
+    if world.main:
+        save_outputs(plain, out_dir, summary, tokenizer_file, checkpoints, checkpoint_at, step, resume_path)
+    training.remove_resume_state(resume_path, world)
+    return summary
+
+
+def save_outputs(model, out_dir: Path, summary: dict, tokenizer_file: Path | None, checkpoints: dict[int, Path],
+                 checkpoint_at: dict[int, int], step: int, resume_path: Path | None) -> None:
+    """The run's base checkpoint, and its intermediate checkpoints moved from staging into place."""
     save_base_model(model, out_dir, summary, tokenizer_file)
+    tokens = summary["pretrain_tokens"]
     for step_at, budget in checkpoint_at.items():
         staged = staging_dir(resume_path, budget, checkpoints[budget])
         if step_at > step:   # a diverged run never got there: its last weights, marked diverged
@@ -201,5 +222,3 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
             shutil.move(staged, checkpoints[budget])
     if resume_path:
         shutil.rmtree(staging_root(resume_path), ignore_errors=True)
-        resume_path.unlink(missing_ok=True)
-    return summary

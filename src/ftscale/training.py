@@ -14,13 +14,15 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ftscale import faults
+from ftscale import distributed, faults
+from ftscale.distributed import World
 from ftscale.jobs import SegmentEnd  # noqa: F401 - raised here, caught by the jobs' scripts
 
 
@@ -51,6 +53,24 @@ def micro_batches(batch, micro_batch_size: int | None) -> list:
     return [batch[start:start + micro_batch_size] for start in range(0, len(batch), micro_batch_size)]
 
 
+def rank_micro_batches(batch, micro_batch_size: int | None, world: World = World()) -> list:
+    """This rank's micro-batches of the batch. One rank: micro_batches (as before). N ranks: each takes
+    a contiguous share of the batch (sizes differ by at most one), cut into the same number of passes
+    on every rank, at most micro_batch_size each: a sharded forward is a collective, so every rank
+    must run as many. Together the ranks' micro-batches are the batch, in order."""
+    if world.size == 1:
+        return micro_batches(batch, micro_batch_size)
+    bounds = [len(batch) * r // world.size for r in range(world.size + 1)]
+    share = batch[bounds[world.rank]:bounds[world.rank + 1]]
+    largest, smallest = math.ceil(len(batch) / world.size), len(batch) // world.size
+    passes = 1 if micro_batch_size is None else math.ceil(largest / micro_batch_size)
+    if passes > smallest:
+        raise ValueError(f"a batch of {len(batch)} cannot be shared by {world.size} ranks in passes of at most "
+                         f"{micro_batch_size}: some rank would have an empty pass")
+    cuts = [len(share) * p // passes for p in range(passes + 1)]
+    return [share[cuts[p]:cuts[p + 1]] for p in range(passes)]
+
+
 def checkpoint_activations(causal_lm) -> None:
     """Recompute each decoder layer's activations in the backward pass instead of keeping them (less
     memory, about a third more compute; same gradients). Non-reentrant: it needs no input that
@@ -76,35 +96,56 @@ def set_threads(threads: int) -> None:
 class Log:
     """Progress lines to the job's log (stdout is redirected there by the rule)."""
 
-    def __init__(self, prefix: str):
-        self.prefix, self.start = prefix, time.perf_counter()
+    def __init__(self, prefix: str, quiet: bool = False):
+        self.prefix, self.start, self.quiet = prefix, time.perf_counter(), quiet   # quiet: ranks but the first
 
     def __call__(self, message: str) -> None:
-        print(f"[{self.prefix} {time.perf_counter() - self.start:7.1f}s] {message}", flush=True)
+        if not self.quiet:
+            print(f"[{self.prefix} {time.perf_counter() - self.start:7.1f}s] {message}", flush=True)
 
 
-def save_resume_state(path: Path, state: dict) -> None:
-    """Atomic: a kill mid-write leaves the previous state intact. `state` holds the "step" it saves."""
+def save_resume_state(path: Path, model, optimizer, state: dict, world: World = World()) -> None:
+    """Save the model, the optimizer and the loop's `state` (with the "step" it saves) and the random
+    generators. Atomic: a kill mid-write leaves the previous state intact. Sharded over several ranks:
+    torch.distributed.checkpoint (ftscale.distributed.save_sharded)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {**state, "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
              "python_rng": random.getstate(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    if world.size > 1:
+        distributed.save_sharded(path, model, optimizer, state, world)
+    else:
+        tmp = path.with_suffix(".tmp")
+        torch.save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
+        os.replace(tmp, path)
     faults.point(f"resume:{state['step']}")   # fault-injection tests: killed with a state saved
 
 
-def load_resume_state(path: Path | None) -> dict | None:
+def load_resume_state(path: Path | None, model, optimizer, world: World = World(), strict: bool = True) -> dict | None:
+    """Load a saved state into the model and optimizer (in place) and the random generators; the
+    loop's state, or None where nothing was saved."""
     if path is None or not path.exists():
         return None
     state = torch.load(path, weights_only=False, map_location="cpu")   # load_state_dict moves it to the model
+    if "shards" in state:     # a pointer to the sharded state saved by world.size ranks
+        state = distributed.load_sharded(path, state, model, optimizer, world)
+    else:
+        model.load_state_dict(state["model"], strict=strict)
+        optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     np.random.set_state(state["numpy_rng"])
     random.setstate(state["python_rng"])
     if state.get("cuda_rng") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state
+
+
+def remove_resume_state(path: Path | None, world: World = World()) -> None:
+    """Once the job's outputs are complete (rank 0, after every rank is done with it)."""
+    world.barrier()
+    if path and world.main:
+        path.unlink(missing_ok=True)
+        shutil.rmtree(distributed.shards_root(path), ignore_errors=True)
 
 
 def segment_over(started: float, segment_seconds: float | None) -> bool:

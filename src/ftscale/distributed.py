@@ -1,0 +1,218 @@
+"""Sharded training on several processes (PyTorch FSDP2): what the one training loop needs to run as
+N ranks. With one process (no torchrun) every helper here is the identity or the plain call, so the
+1-process path computes exactly what it did before (bitwise on CPU).
+
+How a sharded step stays the same optimizer step (tests/distributed/):
+- every rank builds the same batch and takes its own share of it (training.rank_micro_batches);
+- each rank's loss is its share's part of the whole batch's mean (pretraining: weighted by windows;
+  finetuning: summed NLL over the WHOLE batch's target-token count), so the ranks' gradients add up
+  to the whole batch's: FSDP reduces them with a SUM (divide factor 1), not its default average;
+- the logged loss is the sum over ranks (total), and a time-limited segment ends when any rank's
+  time is up (agree), since every forward of a sharded model is a collective of all ranks.
+
+Plain torch, not accelerate (README "Sharded jobs"): Adafactor's factored state needs its DTensor
+shapes set up front (init_adafactor_state), the loss normalisation is ours (not accelerate's mean
+over accumulation steps), and the 1-process path stays free of wrappers.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """The rank that writes outputs and logs summaries."""
+        return self.rank == 0
+
+    def total(self, value: torch.Tensor) -> torch.Tensor:
+        """The sum of `value` over all ranks (every rank gets it); itself with one rank."""
+        if self.size == 1:
+            return value
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        return value
+
+    def agree(self, flag: bool) -> bool:
+        """True on every rank if it is true on any: ranks must leave the loop together."""
+        if self.size == 1:
+            return flag
+        vote = torch.tensor(int(flag), device=comms_device())
+        dist.all_reduce(vote, op=dist.ReduceOp.MAX)
+        return bool(vote.item())
+
+    def barrier(self) -> None:
+        if self.size > 1:
+            dist.barrier()
+
+
+def comms_device() -> torch.device:
+    """Where collective buffers live: the rank's GPU under NCCL, the CPU under gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def start() -> World:
+    """This process's place in the job, from the environment torchrun sets (RANK, WORLD_SIZE,
+    LOCAL_RANK); joins the process group (NCCL on GPUs, gloo on the CPU) if there is more than one
+    rank and it is not joined yet. No torchrun: one rank, nothing initialised."""
+    world = World(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                  int(os.environ.get("LOCAL_RANK", 0)))
+    if world.size > 1 and not dist.is_initialized():
+        from ftscale.model import device
+
+        on_gpu = device().type == "cuda"
+        if on_gpu:
+            torch.cuda.set_device(world.local_rank)
+        dist.init_process_group("nccl" if on_gpu else "gloo")
+    return world
+
+
+def shard(model, decoder_layers, world: World, forward_methods: dict | None = None):
+    """Shard the model's parameters over the ranks with FSDP2: each decoder layer is one unit (its
+    parameters gathered for its forward and backward only), the rest (embeddings tied to the LM head,
+    final norm, PET parameters outside the layers) the root unit. Gradients are SUMMED over ranks
+    (see the module's docstring). forward_methods (name -> callable) become methods of the root run
+    as forwards, for callers that use parts of the model rather than its forward (finetune's
+    target-only LM head). One rank: the model as it is."""
+    if world.size == 1:
+        return model
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
+    for layer in decoder_layers:
+        fully_shard(layer)
+    fully_shard(model)
+    model.set_gradient_divide_factor(1.0)              # sum, not mean, over ranks
+    model.set_force_sum_reduction_for_comms(True)      # gloo has no pre-multiplied sum
+    for name, method in (forward_methods or {}).items():
+        setattr(model, name, method)
+        register_fsdp_forward_method(model, name)
+    return model
+
+
+def local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a sharded (DTensor) parameter; a plain tensor as it is."""
+    return tensor.to_local() if hasattr(tensor, "to_local") else tensor
+
+
+def init_adafactor_state(optimizer) -> None:
+    """Set up Adafactor's state for sharded parameters before its first step. transformers' Adafactor
+    creates its factored second moments as plain tensors, which cannot mix with a sharded parameter's
+    gradient; created here from the parameter itself, they are DTensors: the row statistics sharded
+    like the rows, the column statistics whole on every rank (a mean over all rows), so the update is
+    the unsharded one. Plain parameters keep Adafactor's own lazy initialisation."""
+    from torch.distributed.tensor import DTensor, Replicate
+
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if not isinstance(p, DTensor) or optimizer.state[p]:
+                continue
+            factored, first_moment = optimizer._get_options(group, p.shape)
+            zeros = torch.zeros_like(p)
+            state = {"step": 0, "RMS": 0}
+            if first_moment:
+                state["exp_avg"] = zeros.clone()
+            if factored:
+                state["exp_avg_sq_row"] = zeros.mean(dim=-1)
+                state["exp_avg_sq_col"] = zeros.mean(dim=-2).redistribute(placements=[Replicate()])
+            else:
+                state["exp_avg_sq"] = zeros.clone()
+            optimizer.state[p] = state
+
+
+# Sharded resume state: the model's and optimizer's shards through torch.distributed.checkpoint (one
+# directory per save, under <resume stem>.shards/), each rank's loop state (step, history, rng, its
+# shard of the best weights...) in a file of its own there; then rank 0 replaces the resume file
+# itself with a pointer to that directory, atomically, so a kill at any moment leaves the previous
+# complete state. Resuming needs the same number of ranks (the plan gives a job the same GPUs).
+
+def shards_root(resume_path: Path) -> Path:
+    return resume_path.with_name(f"{resume_path.stem}.shards")
+
+
+def optimizer_tensors(model, optimizer) -> dict:
+    """The optimizer's tensors by parameter name (RMS is recomputed before each use: not state)."""
+    names = {p: name for name, p in model.named_parameters()}
+    return {names[p]: {k: v for k, v in state.items() if torch.is_tensor(v) and k != "RMS"}
+            for p, state in optimizer.state.items()}
+
+
+def optimizer_steps(model, optimizer) -> dict:
+    names = {p: name for name, p in model.named_parameters()}
+    return {names[p]: state["step"] for p, state in optimizer.state.items()}
+
+
+def save_sharded(resume_path: Path, model, optimizer, loop_state: dict, world: World) -> None:
+    import torch.distributed.checkpoint as dcp
+
+    step_dir = shards_root(resume_path) / f"step{loop_state['step']}"
+    if world.main:
+        shutil.rmtree(step_dir, ignore_errors=True)
+    world.barrier()
+    dcp.save({"model": model.state_dict(), "optimizer": optimizer_tensors(model, optimizer)}, checkpoint_id=step_dir)
+    torch.save({**loop_state, "optimizer_steps": optimizer_steps(model, optimizer)}, step_dir / f"rank{world.rank}.pt")
+    world.barrier()                        # every rank's part written before the pointer moves
+    if world.main:
+        tmp = resume_path.with_suffix(".tmp")
+        torch.save({"shards": step_dir.name, "ranks": world.size}, tmp)
+        os.replace(tmp, resume_path)
+        for old in shards_root(resume_path).iterdir():
+            if old != step_dir:
+                shutil.rmtree(old, ignore_errors=True)
+    world.barrier()
+
+
+def load_sharded(resume_path: Path, pointer: dict, model, optimizer, world: World) -> dict:
+    """Load the saved shards into the model and optimizer (in place); this rank's loop state."""
+    import torch.distributed.checkpoint as dcp
+
+    if pointer["ranks"] != world.size:
+        raise ValueError(f"{resume_path}: saved by {pointer['ranks']} ranks, resumed by {world.size}; "
+                         f"resume with the same number of GPUs or delete it to start over")
+    step_dir = shards_root(resume_path) / pointer["shards"]
+    init_adafactor_state(optimizer)        # the tensors to load into
+    state = {"model": model.state_dict(), "optimizer": optimizer_tensors(model, optimizer)}
+    dcp.load(state, checkpoint_id=step_dir)
+    model.load_state_dict(state["model"])
+    loop_state = torch.load(step_dir / f"rank{world.rank}.pt", weights_only=False, map_location="cpu")
+    steps = loop_state.pop("optimizer_steps")
+    for name, p in model.named_parameters():
+        if name in steps:
+            optimizer.state[p]["step"] = steps[name]
+    return loop_state
+
+
+def full_state_dict(model, world: World) -> dict | None:
+    """The whole model's state dict on the host of rank 0 (None elsewhere), gathered from the shards
+    (a collective: every rank calls it); the model's own state dict with one rank."""
+    if world.size == 1:
+        return model.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return full if world.main else None
+
+
+def unsharded(model, world: World, build):
+    """A plain (unsharded) copy of the model for save_pretrained, on rank 0: build() makes the same
+    architecture, the gathered weights go in (one fp32 copy on the host, as the planner counts).
+    The model itself with one rank; None on other ranks. Every rank must call it."""
+    if world.size == 1:
+        return model
+    full = full_state_dict(model, world)
+    if full is None:
+        return None
+    with torch.random.fork_rng(devices=[]):    # building initialises weights: leave the run's generator be
+        plain = build()
+    plain.load_state_dict(full)
+    return plain

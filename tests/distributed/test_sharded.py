@@ -1,0 +1,201 @@
+"""Sharded training (FSDP2) on 2 CPU ranks (gloo), launched as a job is (ftscale.ranks: torchrun):
+the same per-step losses as one process, a run killed right after saving its sharded state
+(torch.distributed.checkpoint) resumes to the same result, and the final checkpoints load with
+transformers and peft as they are.
+
+Tolerances: a 2-rank step adds the two halves' gradients in another order than one process does,
+so float32 results agree to rounding, not bitwise: losses within 1e-5 relative, weights within 1e-5
+absolute (measured: below 1e-6 on both; README "Sharded jobs"). Two runs of the same 2 ranks are
+bitwise equal, so the resumed run is compared exactly."""
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from ftscale import finetune, pretrain
+from tests.unit.test_resume import SIZE, base  # noqa: F401 - the fixture: a tiny base model and task
+
+pytestmark = pytest.mark.distributed
+RTOL, ATOL = 1e-5, 1e-5
+TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")   # of the last process only
+
+
+def pretrain_args(base, out, **extra):  # noqa: F811
+    return dict(size=SIZE, vocab_size=300, train_tokens=base / "stream" / "tokens.npy",
+                val_tokens=base / "stream" / "tokens.npy", tokens=4096, seq_len=32, batch_size=8, lr_max=1e-2,
+                lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0, out_dir=out, log_every=1,
+                checkpoint_every=5, log_name="test") | extra
+
+
+def finetune_args(base, out, method, pet, **extra):  # noqa: F811
+    return dict(base_dir=base / "base", method=method, pet_size=pet, learning_rate=1e-2, batch_size=4,
+                parameter_scaling=False, max_steps=8, max_epochs=100, eval_every=1,
+                train_dir=base / "task" / "train", dev_dir=base / "task" / "dev", finetune_examples=16,
+                max_source=32, max_target=32, seed=3, out_dir=out, log_name="test") | extra
+
+
+LAUNCH = """
+import pickle, sys
+from ftscale import ranks
+target, kwargs = pickle.loads(bytes.fromhex(sys.argv[1]))
+ranks.run(target, per_node=2, **kwargs)
+"""
+
+
+def two_ranks(target: str, kwargs: dict, kill_after_step: int | None = None, launch: str = LAUNCH):
+    """The job as 2 CPU ranks under torchrun, launched in a fresh process of its own session (the
+    fault point kills the job's process group, not pytest's)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FTSCALE_FAULT", "FTSCALE_RUN_PGID")}
+    env |= {"FTSCALE_DEVICE": "cpu", "FTSCALE_WORKER": "0"}
+    if kill_after_step is not None:
+        env["FTSCALE_FAULT"] = f"resume:{kill_after_step}"
+    return subprocess.run([sys.executable, "-c", launch, pickle.dumps((target, kwargs)).hex()], env=env,
+                          capture_output=True, text=True, start_new_session=True, timeout=600)
+
+
+def finished(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return result
+
+
+def without_timing(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k not in TIMING}
+
+
+def weights(directory: Path) -> dict[str, np.ndarray]:
+    name = "model.safetensors" if (directory / "model.safetensors").exists() else "adapter_model.safetensors"
+    return load_file(directory / name)
+
+
+def assert_close_weights(a: Path, b: Path):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        np.testing.assert_allclose(wa[name], wb[name], rtol=0, atol=ATOL, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def pretrained(base, tmp_path_factory):  # noqa: F811
+    """One process and 2 ranks (the ranks in micro-batches of 2 windows: 2 passes each), each saving
+    an intermediate checkpoint at 1024 tokens (step 4; pretrain.data_axis: checkpoints)."""
+    root = tmp_path_factory.mktemp("pretrain")
+    one = pretrain.pretrain(**pretrain_args(base, root / "one", checkpoints={1024: root / "one_at1024"}))
+    finished(two_ranks("ftscale.pretrain:pretrain", pretrain_args(base, root / "two", micro_batch_size=2,
+                                                                 resume_path=root / "two.pt",
+                                                                 checkpoints={1024: root / "two_at1024"})))
+    return root, one
+
+
+def test_two_ranks_pretrain_with_the_losses_of_one_process(pretrained):
+    root, one = pretrained
+    two = json.loads((root / "two" / "pretrain.json").read_text())
+    assert [h["step"] for h in two["history"]] == [h["step"] for h in one["history"]] == list(range(1, 17))
+    np.testing.assert_allclose([h["train_loss"] for h in two["history"]], [h["train_loss"] for h in one["history"]],
+                               rtol=RTOL)
+    assert two["val_loss"] == pytest.approx(one["val_loss"], rel=RTOL)
+    assert two["params"] == one["params"]
+    assert_close_weights(root / "one", root / "two")
+    assert_close_weights(root / "one_at1024", root / "two_at1024")
+    at = [json.loads((root / f"{run}_at1024" / "pretrain.json").read_text()) for run in ("one", "two")]
+    assert at[1]["steps"] == at[0]["steps"] == 4 and at[1]["val_loss"] == pytest.approx(at[0]["val_loss"], rel=RTOL)
+    assert not (root / "two.pt").exists() and not (root / "two.shards").exists()   # removed once complete
+
+
+def test_sharded_checkpoint_loads_with_transformers_as_it_is(pretrained):
+    from transformers import AutoModelForCausalLM
+
+    root, _ = pretrained
+    config = json.loads((root / "two" / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]        # not FSDP's wrapper class
+    model = AutoModelForCausalLM.from_pretrained(root / "two")
+    batch = torch.arange(3, 35)[None]
+    assert torch.isfinite(model(input_ids=batch, labels=batch).loss)
+
+
+def test_killed_two_rank_pretraining_resumes_to_the_same_result(pretrained, base, tmp_path):  # noqa: F811
+    root, _ = pretrained
+    args = pretrain_args(base, tmp_path / "out", micro_batch_size=2, resume_path=tmp_path / "state.pt")
+    killed = two_ranks("ftscale.pretrain:pretrain", args, kill_after_step=10)
+    assert killed.returncode != 0 and (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()
+    assert [p.name for p in (tmp_path / "state.shards").iterdir()] == ["step10"]
+    again = finished(two_ranks("ftscale.pretrain:pretrain", args))
+    assert f"resumed from {tmp_path / 'state.pt'} at step 10" in again.stdout
+    resumed = json.loads((tmp_path / "out" / "pretrain.json").read_text())
+    uninterrupted = json.loads((root / "two" / "pretrain.json").read_text())
+    assert without_timing(resumed) == without_timing(uninterrupted)
+    assert {k: v.tobytes() for k, v in weights(tmp_path / "out").items()} == \
+        {k: v.tobytes() for k, v in weights(root / "two").items()}
+
+
+METHODS = [("fmt", None), ("lora", 2), ("prompt", 4)]
+
+
+@pytest.fixture(scope="module")
+def finetuned(base, tmp_path_factory):  # noqa: F811
+    """Per method: one process and 2 ranks (fmt in micro-batches of 1 example: 2 passes each)."""
+    root = tmp_path_factory.mktemp("finetune")
+    runs = {}
+    for method, pet in METHODS:
+        one = finetune.finetune(**finetune_args(base, root / method / "one", method, pet))
+        extra = {"micro_batch_size": 1} if method == "fmt" else {}
+        finished(two_ranks("ftscale.finetune:finetune", finetune_args(base, root / method / "two", method, pet,
+                                                                     resume_path=root / method / "two.pt", **extra)))
+        runs[method] = (root / method, one)
+    return runs
+
+
+@pytest.mark.parametrize("method, pet", METHODS)
+def test_two_ranks_finetune_with_the_losses_of_one_process(finetuned, method, pet):
+    root, one = finetuned[method]
+    two = json.loads((root / "two" / "train.json").read_text())
+    for key in ("train_loss", "dev_loss"):
+        np.testing.assert_allclose([h[key] for h in two["history"]], [h[key] for h in one["history"]], rtol=RTOL)
+    assert (two["steps"], two["best_step"], two["trainable_params"]) == \
+        (one["steps"], one["best_step"], one["trainable_params"]) == (8, two["best_step"], one["trainable_params"])
+    assert_close_weights(root / "one" / "checkpoint", root / "two" / "checkpoint")
+
+
+@pytest.mark.parametrize("method, pet", METHODS)
+def test_sharded_finetuned_checkpoint_loads_as_it_is(finetuned, base, method, pet):  # noqa: F811
+    root, _ = finetuned[method]
+    model = finetune.load_finetuned(base / "base", root / "two" / "checkpoint", method)   # transformers or peft
+    examples = finetune.encode_split(finetune.TaskSplit(base / "task" / "dev"), range(4), 32, 32)
+    loss = finetune.sequences_loss(model, examples, 4)
+    reference = finetune.sequences_loss(finetune.load_finetuned(base / "base", root / "one" / "checkpoint", method),
+                                        examples, 4)
+    assert loss == pytest.approx(reference, rel=RTOL)
+
+
+def test_killed_two_rank_finetuning_resumes_to_the_same_result(finetuned, base, tmp_path):  # noqa: F811
+    root, _ = finetuned["fmt"]
+    args = finetune_args(base, tmp_path / "out", "fmt", None, micro_batch_size=1, resume_path=tmp_path / "state.pt")
+    killed = two_ranks("ftscale.finetune:finetune", args, kill_after_step=5)
+    assert killed.returncode != 0 and (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()
+    again = finished(two_ranks("ftscale.finetune:finetune", args))
+    assert f"resumed from {tmp_path / 'state.pt'} at step 5" in again.stdout
+    resumed = json.loads((tmp_path / "out" / "train.json").read_text())
+    uninterrupted = json.loads((root / "two" / "train.json").read_text())
+    assert without_timing(resumed) == without_timing(uninterrupted)
+    assert {k: v.tobytes() for k, v in weights(tmp_path / "out" / "checkpoint").items()} == \
+        {k: v.tobytes() for k, v in weights(root / "two" / "checkpoint").items()}
+
+
+def test_a_time_segment_of_two_ranks_ends_as_one_process_does(finetuned, base, tmp_path):  # noqa: F811
+    """SegmentEnd in the ranks comes back to the launching script as SegmentEnd (its exit 75)."""
+    args = finetune_args(base, tmp_path / "out", "lora", 2, resume_path=tmp_path / "state.pt", segment_seconds=1e-9)
+    code = LAUNCH.replace("ranks.run(target, per_node=2, **kwargs)", """from ftscale.jobs import SegmentEnd, end_segment
+try:
+    ranks.run(target, per_node=2, **kwargs)
+except SegmentEnd as end:   # as scripts/finetune.py does
+    end_segment(end)""")
+    result = two_ranks("ftscale.finetune:finetune", args, launch=code)
+    assert result.returncode == 75, (result.stdout + result.stderr)[-3000:]
+    assert "saved at step 1; resubmit to continue" in result.stdout
+    assert (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()
