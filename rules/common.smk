@@ -23,6 +23,19 @@ PRETRAIN_RUNS = grid.pretrain_runs(config, CONDITIONS)
 SEEDS = grid.seeds(config)
 
 
+def family_pattern(families):
+    """A wildcard constraint matching exactly these families (none: a pattern that matches nothing)."""
+    return "|".join(families) or "(?!)"
+
+
+# Hub families are fetched (rules/fetch.smk), the others pretrained: their rules share output
+# paths (a base checkpoint, a family's tokenizer), told apart by the family wildcard.
+from ftscale import hub  # noqa: E402
+
+PRETRAINING_FAMILIES = family_pattern(hub.pretraining_families(config))
+HUB_FAMILIES = family_pattern(hub.hub_families(config))
+
+
 wildcard_constraints:
     family="|".join(config["families"]),
     task="|".join(config["tasks"]),

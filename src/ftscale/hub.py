@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_REVISION = "main"      # the schema states the same default
+POINTER = "hub.json"           # in a fetched base checkpoint's directory: where the model is (ftscale.fetch)
 LOCAL_PREFIXES = ("/", "./", "../", "~")   # an entry starting so is a local directory, else a Hub id
 
 
