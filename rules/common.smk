@@ -197,7 +197,7 @@ def segment_retries(rule):
         plans = [pretrain_plan(job) for job in PRETRAIN_JOBS.values()]
     else:
         plans = [condition_plan("finetune", c) for c in CONDITIONS.values()]
-    extra = max(p.segments for p in plans) - 1
+    extra = max((p.segments for p in plans), default=1) - 1   # no jobs (no family pretrains): none
     return plan.FAILURE_RETRIES + extra if extra else None
 
 

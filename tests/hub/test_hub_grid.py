@@ -2,10 +2,12 @@
 them, one fetch per base checkpoint, one-line errors, and the planner's shapes of Hub models."""
 import copy
 import json
+import re
 
 import pytest
 
 from ftscale import config, grid, hub, plan
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.hub
 
@@ -120,3 +122,35 @@ def test_local_directory_shape_from_its_config(hub_config, tmp_path):
     assert json.loads((tmp_path / "neox" / "config.json").read_text())["model_type"] == "gpt_neox"
     weights = sum(p.numel() for n, p in model.named_parameters() if not n.endswith("bias"))
     assert plan.model_parameters(hub_config, "x", "pythia") == weights
+
+
+PYTHIA_CONFIG = ROOT / "configs" / "pythia.yaml"
+
+
+def test_pythia_config_has_the_papers_three_axes_and_sizes_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pythia = config.load(PYTHIA_CONFIG)
+    family = pythia["families"]["pythia"]["hub"]
+    params = [plan.model_parameters(pythia, model, "pythia") for model in family["models"]]
+    assert len(params) >= 5 and max(params) / min(params) >= 20
+    assert len(hub.sources(pythia, "pythia")) >= 4          # revisions of the base model (tokens seen)
+    assert all(tokens % 2_097_152 == 0 for tokens in hub.sources(pythia, "pythia"))
+    summary = plan.summarize(pythia)
+    assert summary["finetune_runs"] > 0 and summary["pretrain_jobs"] == 0 and summary["jobs"]["fetch_base"] == 10
+    assert set(summary["conditions_per_task_axis"]["translation_ende"]) == {"model", "pretrain", "pet"}
+
+
+def test_pythia_dry_run_offline_never_downloads(tmp_path):
+    """`snakemake -n` plans every fetch without the network and leaves the Hugging Face cache empty."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    snakemake = Path(sys.executable).parent / "snakemake"
+    result = subprocess.run([str(snakemake), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n",
+                             "--cores", "1", "--configfile", str(PYTHIA_CONFIG)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^fetch_base\s+10\s*$", result.stdout, re.M)
+    assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
