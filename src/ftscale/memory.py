@@ -173,7 +173,7 @@ def activation_bytes_per_token_layer(s: Shape, compute_bytes: int) -> int:
     output (2 x attention dim + 2 x head dim), o_proj's input (attention dim), and SwiGLU's gate,
     its SiLU, up and down_proj's input (4 x FFN dim)."""
     norms = FP32 * 4 * s.model_dim
-    compute = 5 * s.model_dim + 3 * s.attention_dim + 2 * s.head_dim + 4 * s.ffn_dim
+    compute = 5 * s.model_dim + 3 * s.attention_dim + 2 * s.kv_heads * s.head_dim + 4 * s.ffn_dim
     return norms + compute_bytes * compute
 
 
@@ -197,8 +197,8 @@ def logits_bytes(s: Shape, logit_tokens: int, training: bool, compute_bytes: int
 
 
 def kv_cache_bytes(s: Shape, cached_tokens: int, compute_bytes: int) -> float:
-    """Greedy decoding's key/value cache: one key and one value head (multi-query) per layer."""
-    return cached_tokens * s.layers * 2 * s.head_dim * compute_bytes
+    """Greedy decoding's key/value cache: kv_heads key and value heads per layer (one: multi-query)."""
+    return cached_tokens * s.layers * 2 * s.kv_heads * s.head_dim * compute_bytes
 
 
 def fsdp_gathered_bytes(s: Shape, shards: int) -> float:
