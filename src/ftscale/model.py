@@ -63,7 +63,13 @@ def base_path(directory) -> Path:
     """Where a checkpoint's files are: a fetched base model's snapshot or local directory (its
     hub.json, ftscale.fetch), else the directory itself."""
     pointer = Path(directory) / hub.POINTER
-    return Path(json.loads(pointer.read_text())["path"]) if pointer.is_file() else Path(directory)
+    if not pointer.is_file():
+        return Path(directory)
+    path = Path(json.loads(pointer.read_text())["path"])
+    if not path.is_dir():   # a cleaned cache, a moved directory
+        raise FileNotFoundError(f"{path}: the base model {directory} was fetched from is gone; fetch it again "
+                                f"(snakemake --forcerun fetch_base, or remove {directory})")
+    return path
 
 
 def load_model(directory):
