@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +24,7 @@ import torch.nn.functional as F
 
 from ftscale import integrity, training
 from ftscale.data.tokens import OWN_FORMAT, PAD_ID, PromptFormat, TaskSplit
-from ftscale.model import (autocast, base_format, count_parameters, device, honours_packing, load_model,
-                           model_device)
+from ftscale.model import autocast, base_format, count_parameters, device, load_model, model_device, packs
 
 IGNORE = -100
 # Every linear layer but the LM head, in any architecture (peft's `all-linear`): in ftscale's own
@@ -138,21 +136,10 @@ def causal_lm_of(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-_PACKS = weakref.WeakKeyDictionary()   # causal LM -> whether it honours packing (probed once)
-
-
-def packs(model) -> bool:
-    """Whether batches of this model may be packed (ftscale.model.honours_packing), else padded."""
-    causal_lm = causal_lm_of(model)
-    if causal_lm not in _PACKS:
-        _PACKS[causal_lm] = honours_packing(causal_lm)
-    return _PACKS[causal_lm]
-
-
 def make_batch(model, sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
     """Packed rows on the model's device where the architecture honours packing, else padded
     rows; prompt tuning reserves its soft prompt's slots before each packed example."""
-    batch = pack(sequences, soft_prompt_length(model)) if packs(model) else pad(sequences)
+    batch = pack(sequences, soft_prompt_length(model)) if packs(causal_lm_of(model)) else pad(sequences)
     device = model_device(model)
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from pathlib import Path
 
 import torch
@@ -109,3 +110,13 @@ def honours_packing(causal_lm) -> bool:
 def count_parameters(model, trainable_only: bool = False) -> int:
     """Distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+_PACKS = weakref.WeakKeyDictionary()   # causal LM -> whether it honours packing (probed once)
+
+
+def packs(causal_lm) -> bool:
+    """Whether this model's batches may be packed (honours_packing, asked once per model)."""
+    if causal_lm not in _PACKS:
+        _PACKS[causal_lm] = honours_packing(causal_lm)
+    return _PACKS[causal_lm]
