@@ -32,6 +32,19 @@ PRETRAIN_RUNS = grid.pretrain_runs(config, CONDITIONS)
 SEEDS = grid.seeds(config)
 
 
+def family_pattern(families):
+    """A wildcard constraint matching exactly these families (none: a pattern that matches nothing)."""
+    return "|".join(families) or "(?!)"
+
+
+# Hub families are fetched (rules/fetch.smk), the others pretrained: their rules share output
+# paths (a base checkpoint, a family's tokenizer), told apart by the family wildcard.
+from ftscale import hub  # noqa: E402
+
+PRETRAINING_FAMILIES = family_pattern(hub.pretraining_families(config))
+HUB_FAMILIES = family_pattern(hub.hub_families(config))
+
+
 wildcard_constraints:
     family="|".join(config["families"]),
     task="|".join(config["tasks"]),
@@ -196,7 +209,7 @@ def segment_retries(rule):
         plans = [pretrain_plan(job) for job in PRETRAIN_JOBS.values()]
     else:
         plans = [condition_plan("finetune", c) for c in CONDITIONS.values()]
-    extra = max(p.segments for p in plans) - 1
+    extra = max((p.segments for p in plans), default=1) - 1   # no jobs (no family pretrains): none
     return plan.FAILURE_RETRIES + extra if extra else None
 
 

@@ -97,6 +97,8 @@ rule task_data:
 
 
 rule tokenizer:
+    wildcard_constraints:
+        family=PRETRAINING_FAMILIES,
     input:
         f"{RESULTS}/data/raw/pretrain_{{family}}/train.txt",
     output:

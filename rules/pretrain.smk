@@ -32,13 +32,15 @@ def wildcard_job(wildcards):
 
 
 rule pretrain:
+    wildcard_constraints:
+        family=PRETRAINING_FAMILIES,
     input:
         **PRETRAIN_INPUT,
     output:
         directory(f"{RESULTS}/pretrain/{{family}}/{{model}}-{{tokens}}tok"),
     params:
         run=lambda wc: pretrain_params(wildcard_job(wc)),
-    threads: config["pretrain"]["threads"]
+    threads: config.get("pretrain", {}).get("threads", 1)   # no pretrain section: hub families only
     resources:
         **resources_of("pretrain", pretrain_plan),
     retries: segment_retries("pretrain")

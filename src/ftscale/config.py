@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from ftscale import hub
 from ftscale.canonical import canonicalize
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
@@ -117,15 +118,9 @@ def _check_references(config: dict) -> None:
     def fail(key: str, message: str):
         raise ConfigError(f"{key}: {message}")
 
-    models, families = config["models"], config["families"]
-    pretrain, methods = config["pretrain"], config["finetune"]["methods"]
-    if pretrain["base_model"] not in models:
-        fail("pretrain.base_model", f"{pretrain['base_model']!r} is not one of models {list(models)}")
-    if pretrain["lr_min"] > pretrain["lr_max"]:
-        fail("pretrain.lr_min", f"{pretrain['lr_min']} is larger than lr_max {pretrain['lr_max']}")
-    for family in pretrain["budgets"]:
-        if family not in families:
-            fail(f"pretrain.budgets.{family}", f"unknown family (families: {list(families)})")
+    families, methods = config["families"], config["finetune"]["methods"]
+    models, pretrain = _check_pretraining(config, fail)
+    hub.check(config, fail)
     for name, method in methods.items():
         if name != "fmt" and method["default_size"] not in method["sizes"]:
             fail(f"finetune.methods.{name}.default_size",
@@ -135,7 +130,7 @@ def _check_references(config: dict) -> None:
         family = task["family"]
         if family not in families:
             fail(f"{key}.family", f"{family!r} is not one of families {list(families)}")
-        if family not in pretrain["budgets"]:
+        if not hub.is_hub_family(config, family) and family not in pretrain["budgets"]:
             fail(f"pretrain.budgets", f"no budgets for family {family!r} used by task {name!r}")
         if task["type"] == "translation":
             for lang_key in ("source_lang", "target_lang"):
@@ -158,9 +153,10 @@ def _check_references(config: dict) -> None:
     _check_data_source(config, fail)
 
     heldout = config["analysis"]["heldout"]
+    hub_budgets = {t for f in hub.hub_families(config) for t in hub.sources(config, f)}
     grid_values = {
-        "model": set(models),
-        "pretrain": {b for budgets in pretrain["budgets"].values() for b in budgets},
+        "model": set(models) | {m for f in hub.hub_families(config) for m in families[f]["hub"]["models"]},
+        "pretrain": {b for budgets in pretrain["budgets"].values() for b in budgets} | hub_budgets,
         "pet": {s for m in methods.values() for s in m.get("sizes", [])},
         "finetune_examples": {s for t in config["tasks"].values()
                               for sizes in t["finetune_examples"].values() for s in sizes},
@@ -169,6 +165,29 @@ def _check_references(config: dict) -> None:
         for value in values:
             if value not in grid_values[axis]:
                 fail(f"analysis.heldout.{axis}", f"{value!r} is not in the grid ({sorted(grid_values[axis])})")
+
+
+def _check_pretraining(config: dict, fail) -> tuple[dict, dict]:
+    """models and pretrain, required when a family pretrains (not for hub families alone); returns
+    them (empty when absent)."""
+    families = config["families"]
+    pretraining = hub.pretraining_families(config)
+    for key in ("models", "pretrain"):
+        if pretraining and key not in config:
+            fail(key, f"required: families {pretraining} pretrain their base models")
+    models, pretrain = config.get("models", {}), config.get("pretrain", {"budgets": {}})
+    if not pretraining:
+        return models, pretrain
+    if pretrain["base_model"] not in models:
+        fail("pretrain.base_model", f"{pretrain['base_model']!r} is not one of models {list(models)}")
+    if pretrain["lr_min"] > pretrain["lr_max"]:
+        fail("pretrain.lr_min", f"{pretrain['lr_min']} is larger than lr_max {pretrain['lr_max']}")
+    for family in pretrain["budgets"]:
+        if family not in families:
+            fail(f"pretrain.budgets.{family}", f"unknown family (families: {list(families)})")
+        if hub.is_hub_family(config, family):
+            fail(f"pretrain.budgets.{family}", "a hub family is not pretrained (its tokens are families.<family>.hub)")
+    return models, pretrain
 
 
 def _check_transfer(config: dict, fail) -> None:
@@ -195,7 +214,7 @@ def _check_data_source(config: dict, fail) -> None:
     if source == "synthetic":
         from ftscale.data.synthetic import LANGUAGES
         for name, family in config["families"].items():
-            for lang in family["languages"]:
+            for lang in family.get("languages", []):
                 if lang not in LANGUAGES:
                     fail(f"families.{name}.languages", f"the synthetic source has no language {lang!r} ({list(LANGUAGES)})")
         for name, task in config["tasks"].items():
@@ -207,7 +226,7 @@ def _check_data_source(config: dict, fail) -> None:
     if source not in data:
         fail(f"data.{source}", f"required when data.source is {source!r} (the datasets or files to read)")
     options = data[source]
-    for family in config["pretrain"]["budgets"]:
+    for family in config.get("pretrain", {}).get("budgets", {}):
         for lang in config["families"].get(family, {}).get("languages", []):
             if lang not in options.get("pretrain", {}):
                 fail(f"data.{source}.pretrain", f"no corpus for language {lang!r} of family {family!r}")

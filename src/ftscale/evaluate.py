@@ -8,20 +8,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
+from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
 from ftscale.finetune import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
 from ftscale.metrics import summarization_metrics, translation_metrics
 from ftscale.model import autocast, device, model_device
 
 
-def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int) -> list[list[int]]:
+def source_prompt(source: np.ndarray, fmt: PromptFormat) -> list[int]:
+    """An example's prompt `<s> source <sep>`, in the tokenizer's format."""
+    return [*fmt.bos, *source.tolist(), *fmt.sep]
+
+
+def greedy_decode(model, split: TaskSplit, max_source: int, max_new_tokens: int, batch_size: int,
+                  fmt: PromptFormat = OWN_FORMAT) -> list[list[int]]:
     """Greedy continuations of each example's `<s> source <sep>` (see decode_prompts)."""
-    prompts = [[BOS_ID, *split.example(i, max_source, 0)[0].tolist(), SEP_ID] for i in range(len(split))]
-    return decode_prompts(model, prompts, max_new_tokens, batch_size)
+    prompts = [source_prompt(split.example(i, max_source, 0)[0], fmt) for i in range(len(split))]
+    return decode_prompts(model, prompts, max_new_tokens, batch_size, fmt)
 
 
 @torch.inference_mode()
-def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_size: int) -> list[list[int]]:
+def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
+                   fmt: PromptFormat = OWN_FORMAT) -> list[list[int]]:
     """Batched greedy decoding, prompts sorted by length and left-padded (the attention mask gives
     each row its own positions, so a batch decodes as each prompt alone); each output stops before
     </s> or at max_new_tokens.
@@ -38,14 +45,14 @@ def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_s
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         length = prefix + max(len(prompts[i]) for i in rows)
-        input_ids = torch.full((len(rows), length), PAD_ID, dtype=torch.long)
+        input_ids = torch.full((len(rows), length), fmt.pad, dtype=torch.long)
         attention_mask = torch.zeros_like(input_ids)
         for r, i in enumerate(rows):
             input_ids[r, length - len(prompts[i]):] = torch.tensor(prompts[i])
             attention_mask[r, length - len(prompts[i]) - prefix:] = 1
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
         options = {"attention_mask": attention_mask, "do_sample": False, "max_new_tokens": max_new_tokens,
-                   "eos_token_id": EOS_ID, "pad_token_id": PAD_ID}
+                   "eos_token_id": fmt.eos, "pad_token_id": fmt.pad}
         with autocast(model):
             if prefix:
                 causal_lm = causal_lm_of(model)
@@ -60,17 +67,17 @@ def decode_prompts(model, prompts: list[list[int]], max_new_tokens: int, batch_s
         generated = generated.tolist()       # one copy to the host per batch
         for r, i in enumerate(rows):
             new = generated[r]
-            outputs[i] = new[:new.index(EOS_ID)] if EOS_ID in new else new
+            outputs[i] = new[:new.index(fmt.eos)] if fmt.eos in new else new
     return outputs
 
 
 def evaluate(model, tokenizer, test: TaskSplit, references: list[str], task_type: str, *,
              max_source: int, max_target: int, max_new_tokens: int, batch_size: int,
-             target_lang: str | None, reference_langs: list[str] | None) -> dict:
+             target_lang: str | None, reference_langs: list[str] | None, fmt: PromptFormat = OWN_FORMAT) -> dict:
     """Test loss and the task's generation metrics: BLEU/chrF in target_lang for translation,
     ROUGE-L (overall and per reference language) for summarization."""
-    test_loss = split_loss(model, test, np.arange(len(test)), batch_size, max_source, max_target)
-    generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size)
+    test_loss = split_loss(model, test, np.arange(len(test)), batch_size, max_source, max_target, fmt)
+    generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size, fmt)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated]
     if task_type == "translation":
         metrics = translation_metrics(hypotheses, references, target_lang)
@@ -87,6 +94,7 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
     translation task's; summarization takes each reference's own `lang` from its record."""
     from ftscale.data import common, tokens
     from ftscale.finetune import load_finetuned
+    from ftscale.model import base_format
 
     torch.set_num_threads(threads)
     status = json.loads(Path(summary).read_text())["status"]
@@ -97,7 +105,8 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
         result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test),
                            [r["target"] for r in records], task_type, max_source=max_source,
                            max_target=max_target, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                           target_lang=target_lang, reference_langs=[r.get("lang", "") for r in records])
+                           target_lang=target_lang, reference_langs=[r.get("lang", "") for r in records],
+                           fmt=base_format(base))
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
     else:
         print(f"training {status}: no evaluation")

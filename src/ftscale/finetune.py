@@ -24,11 +24,14 @@ import torch
 import torch.nn.functional as F
 
 from ftscale import distributed, integrity, training
-from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID, TaskSplit
-from ftscale.model import autocast, count_parameters, device, load_model, model_device
+from ftscale.data.tokens import OWN_FORMAT, PAD_ID, PromptFormat, TaskSplit
+from ftscale.model import (autocast, base_format, count_parameters, decoder_layers, device, load_model, model_device,
+                           packs)
 
 IGNORE = -100
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Every linear layer but the LM head, in any architecture (peft's `all-linear`): in ftscale's own
+# models the attention and feed-forward projections, as the paper.
+LORA_TARGETS = "all-linear"
 
 
 def attach_method(model, method: str, pet_size: int | None, seed: int):
@@ -43,7 +46,7 @@ def attach_method(model, method: str, pet_size: int | None, seed: int):
         peft_config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=pet_size,
                                          prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB)
     elif method == "lora":
-        # Attention and feed-forward projections, as the paper; alpha = rank keeps the scale 1.
+        # Attention and feed-forward projections (LORA_TARGETS), as the paper; alpha = rank keeps the scale 1.
         peft_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=pet_size, lora_alpha=pet_size,
                                  lora_dropout=0.0, target_modules=LORA_TARGETS)
     else:
@@ -51,16 +54,35 @@ def attach_method(model, method: str, pet_size: int | None, seed: int):
     return get_peft_model(model, peft_config)
 
 
-def encode(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
-    """One example as the sequence `<s> source <sep> target </s>` and its prompt length (where
-    the labelled target starts)."""
-    ids = np.concatenate(([BOS_ID], source, [SEP_ID], target, [EOS_ID])).astype(np.int64)
-    return ids, len(source) + 2
+def encode(source: np.ndarray, target: np.ndarray, fmt: PromptFormat = OWN_FORMAT) -> tuple[np.ndarray, int]:
+    """One example as the sequence `<s> source <sep> target </s>` (in the tokenizer's format) and
+    its prompt length (where the labelled target starts)."""
+    ids = np.concatenate((fmt.bos, source, fmt.sep, target, [fmt.eos])).astype(np.int64)
+    return ids, len(fmt.bos) + len(source) + len(fmt.sep)
 
 
-def encode_split(split: TaskSplit, indices, max_source: int, max_target: int) -> list[tuple[np.ndarray, int]]:
+def encode_split(split: TaskSplit, indices, max_source: int, max_target: int,
+                 fmt: PromptFormat = OWN_FORMAT) -> list[tuple[np.ndarray, int]]:
     """The examples at `indices`, encoded once (a job trains on them for many steps)."""
-    return [encode(*split.example(int(i), max_source, max_target)) for i in indices]
+    return [encode(*split.example(int(i), max_source, max_target), fmt) for i in indices]
+
+
+# The padded path, for architectures that do not honour per-example position ids (model.packs);
+# also the plain layout the packed rows are checked against (tests/padded_batches.py).
+# The id that fills a training batch where it is masked out and unlabelled: never read, so any id
+# of the vocabulary does (0 is in every one). The tokenizer's pad token matters in decoding only.
+def pad(sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
+    """Right-padded batch; labels are IGNORE except on target tokens and the closing </s>."""
+    length = max(len(ids) for ids, _ in sequences)
+    input_ids = np.full((len(sequences), length), PAD_ID, dtype=np.int64)
+    labels = np.full((len(sequences), length), IGNORE, dtype=np.int64)
+    attention_mask = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, (ids, prompt) in enumerate(sequences):
+        input_ids[row, :len(ids)] = ids
+        labels[row, prompt:len(ids)] = ids[prompt:]
+        attention_mask[row, :len(ids)] = 1
+    return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask),
+            "labels": torch.from_numpy(labels)}
 
 
 def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, torch.Tensor]:
@@ -114,14 +136,14 @@ def soft_prompt(model) -> torch.Tensor:
 
 
 def causal_lm_of(model):
-    """The LlamaForCausalLM inside: a peft model's base (LoRA's adapters live in its layers), or FMT's model."""
+    """The causal LM inside: a peft model's base (LoRA's adapters live in its layers), or FMT's model."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def make_batch(model, sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
-    """Packed rows on the model's device; prompt tuning reserves its soft prompt's slots before
-    each example."""
-    batch = pack(sequences, soft_prompt_length(model))
+    """Packed rows on the model's device where the architecture honours packing, else padded
+    rows; prompt tuning reserves its soft prompt's slots before each packed example."""
+    batch = pack(sequences, soft_prompt_length(model)) if packs(causal_lm_of(model)) else pad(sequences)
     device = model_device(model)
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
@@ -129,25 +151,25 @@ def make_batch(model, sequences: list[tuple[np.ndarray, int]]) -> dict[str, torc
 def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The decoder's final (normed) hidden states at the batch's positions, without the LM head.
 
-    Works for the three methods: FMT is a LlamaForCausalLM; LoRA's adapters live inside its layers;
+    Works for the three methods: FMT is the causal LM; LoRA's adapters live inside its layers;
     prompt tuning puts the soft prompt before each example's embeddings, as peft's forward does:
     in a packed batch into the `virtual` slots (positions 0..P-1 of each example), in a padded one
     prepended to the row with an all-ones mask and default positions (its positions dropped here)."""
     causal_lm = causal_lm_of(model)
     input_ids, position_ids = batch["input_ids"], batch.get("position_ids")
     if not is_prompt_tuned(model):
-        return causal_lm.model(input_ids=input_ids, attention_mask=batch.get("attention_mask"),
+        return causal_lm.base_model(input_ids=input_ids, attention_mask=batch.get("attention_mask"),
                                position_ids=position_ids, use_cache=False).last_hidden_state
     prompt = soft_prompt(model)
     embeds = causal_lm.get_input_embeddings()(input_ids)
     if "virtual" in batch:
         slots = prompt[position_ids.clamp(max=len(prompt) - 1)]
         embeds = torch.where(batch["virtual"][..., None], slots, embeds)
-        return causal_lm.model(inputs_embeds=embeds, position_ids=position_ids, use_cache=False).last_hidden_state
+        return causal_lm.base_model(inputs_embeds=embeds, position_ids=position_ids, use_cache=False).last_hidden_state
     embeds = torch.cat((prompt.expand(len(input_ids), -1, -1), embeds), dim=1)
     mask = batch["attention_mask"]
     mask = torch.cat((mask.new_ones(len(input_ids), len(prompt)), mask), dim=1)
-    return causal_lm.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state[:, len(prompt):]
+    return causal_lm.base_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state[:, len(prompt):]
 
 
 def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,7 +192,7 @@ def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
 def target_logits(model, batch: dict[str, torch.Tensor], keep: torch.Tensor) -> torch.Tensor:
     """The LM head on the decoder's hidden states at the `keep` positions (those predicting a target)."""
     hidden = hidden_states(model, batch)
-    return causal_lm_of(model).lm_head(hidden[:, :-1][keep])
+    return causal_lm_of(model).get_output_embeddings()(hidden[:, :-1][keep])
 
 
 def sequences_loss(model, sequences: list[tuple[np.ndarray, int]], batch_size: int) -> float:
@@ -187,9 +209,10 @@ def sequences_loss(model, sequences: list[tuple[np.ndarray, int]], batch_size: i
     return total.item() / max(count, 1)
 
 
-def split_loss(model, split: TaskSplit, indices, batch_size: int, max_source: int, max_target: int) -> float:
+def split_loss(model, split: TaskSplit, indices, batch_size: int, max_source: int, max_target: int,
+               fmt: PromptFormat = OWN_FORMAT) -> float:
     """Token-level mean target loss over examples of a split."""
-    return sequences_loss(model, encode_split(split, indices, max_source, max_target), batch_size)
+    return sequences_loss(model, encode_split(split, indices, max_source, max_target, fmt), batch_size)
 
 
 # Length bucketing is off by default: it changes which examples share a batch, and at equal steps
@@ -281,9 +304,10 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     if patience is not None and patience < 1:
         raise ValueError(f"finetune patience must be a positive number of evaluations, got {patience!r}")
     train, dev = TaskSplit(train_dir), TaskSplit(dev_dir)
-    examples = encode_split(train, subset(train, finetune_examples, seed), max_source, max_target)
+    fmt = base_format(base_dir)
+    examples = encode_split(train, subset(train, finetune_examples, seed), max_source, max_target, fmt)
     lengths = np.array([len(ids) for ids, _ in examples])
-    dev_examples = encode_split(dev, range(len(dev)), max_source, max_target)
+    dev_examples = encode_split(dev, range(len(dev)), max_source, max_target, fmt)
     steps_per_epoch = math.ceil(len(examples) / batch_size)
     # The cap, also the cosine schedule's horizon: where patience will stop is not known in advance,
     # so the learning rate decays over the steps training may take at most.
@@ -296,7 +320,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         model.requires_grad_(True)
     if activation_checkpointing:
         training.checkpoint_activations(causal_lm_of(model))
-    model = distributed.shard(model, causal_lm_of(model).model.layers, world,
+    model = distributed.shard(model, decoder_layers(causal_lm_of(model)), world,
                               forward_methods={"target_logits": functools.partial(target_logits, model)})
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)

@@ -12,6 +12,8 @@ import re
 import string
 from dataclasses import dataclass
 
+from ftscale import hub
+
 AXES = ("model", "pretrain", "pet")
 METHODS = ("fmt", "prompt", "lora")
 PET_METHODS = ("prompt", "lora")
@@ -65,22 +67,43 @@ def pretrain_id(family: str, model: str, tokens: int) -> str:
     return f"{family}/{model}-{tokens}tok"
 
 
+def budgets(config: dict, family: str) -> list[int]:
+    """A family's pretraining budgets, ascending: pretrain.budgets, or for a hub family the tokens
+    seen by its checkpoints and by its models (ftscale.hub)."""
+    if hub.is_hub_family(config, family):
+        return sorted(hub.sources(config, family))
+    return sorted(config["pretrain"]["budgets"][family])
+
+
 def full_budget(config: dict, family: str) -> int:
     """The full pretraining corpus of a family: its largest budget (used by the model-size axis)."""
-    return max(config["pretrain"]["budgets"][family])
+    return budgets(config, family)[-1]
+
+
+def models_of(config: dict, family: str) -> list[str]:
+    """The model sizes of a family: the config's size table, or a hub family's models."""
+    if hub.is_hub_family(config, family):
+        return list(config["families"][family]["hub"]["models"])
+    return list(config["models"])
+
+
+def base_model_of(config: dict, family: str) -> str:
+    """The size on a family's pretraining-data and PET axes."""
+    if hub.is_hub_family(config, family):
+        return config["families"][family]["hub"]["base_model"]
+    return config["pretrain"]["base_model"]
 
 
 def expand_conditions(config: dict) -> dict[str, Condition]:
     """All finetuning conditions of the study, keyed by Condition.id, in a stable order."""
-    models = list(config["models"])
-    base_model = config["pretrain"]["base_model"]
     methods = config["finetune"]["methods"]
     axes_of: dict[tuple, set[str]] = {}
 
     for task_name, task in config["tasks"].items():
         family = task["family"]
-        budgets = sorted(config["pretrain"]["budgets"][family])
-        full = budgets[-1]
+        models, base_model = models_of(config, family), base_model_of(config, family)
+        family_budgets = budgets(config, family)
+        full = family_budgets[-1]
         task_axes = task["axes"]
         for method, method_cfg in methods.items():
             default_pet = method_cfg.get("default_size")
@@ -89,7 +112,7 @@ def expand_conditions(config: dict) -> dict[str, Condition]:
             if "model" in task_axes:
                 points += [(m, full, default_pet, "model") for m in models]
             if "pretrain" in task_axes:
-                points += [(base_model, b, default_pet, "pretrain") for b in budgets]
+                points += [(base_model, b, default_pet, "pretrain") for b in family_budgets]
             if "pet" in task_axes and method in PET_METHODS:
                 points += [(base_model, full, s, "pet") for s in method_cfg["sizes"]]
             for df in task["finetune_examples"][method]:
@@ -109,8 +132,8 @@ def pretrain_runs(config: dict, conditions: dict[str, Condition]) -> dict[str, t
     corpus of each family (the pretraining-scaling figure). Keyed by pretrain_id."""
     runs = {c.pretrain_id: (c.family, c.model, c.pretrain_tokens) for c in conditions.values()}
     for family in config["families"]:
-        if family in config["pretrain"]["budgets"]:
-            for model in config["models"]:
+        if hub.is_hub_family(config, family) or family in config["pretrain"]["budgets"]:
+            for model in models_of(config, family):
                 tokens = full_budget(config, family)
                 runs.setdefault(pretrain_id(family, model, tokens), (family, model, tokens))
     return dict(sorted(runs.items()))
@@ -123,7 +146,9 @@ DATA_AXES = ("checkpoints", "separate")
 
 
 def data_axis(config: dict) -> str:
-    return config["pretrain"]["data_axis"]
+    """pretrain.data_axis; a study that pretrains nothing (Hub families only) has its pretraining-data
+    axis in its base model's revisions, as `checkpoints`."""
+    return config["pretrain"]["data_axis"] if "pretrain" in config else "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -154,8 +179,10 @@ class PretrainJob:
 def pretrain_jobs(config: dict, conditions: dict[str, Condition]) -> dict[str, PretrainJob]:
     """The pretraining runs that produce every base checkpoint of pretrain_runs, keyed by their
     pretrain_id. With data_axis `checkpoints`, a run below its family's full corpus is a checkpoint
-    of that model's full-corpus run (in practice: the base model's smaller budgets)."""
-    runs = pretrain_runs(config, conditions)
+    of that model's full-corpus run (in practice: the base model's smaller budgets). Hub families
+    are fetched, not pretrained (fetch_runs)."""
+    runs = {run_id: run for run_id, run in pretrain_runs(config, conditions).items()
+            if not hub.is_hub_family(config, run[0])}
     if data_axis(config) == "separate":
         return {run_id: PretrainJob(*run) for run_id, run in runs.items()}
     smaller: dict[tuple[str, str], list[int]] = {}
@@ -168,6 +195,12 @@ def pretrain_jobs(config: dict, conditions: dict[str, Condition]) -> dict[str, P
             job = PretrainJob(family, model, tokens, tuple(sorted(smaller.get((family, model), []))))
             jobs[job.id] = job
     return jobs
+
+
+def fetch_runs(config: dict, conditions: dict[str, Condition]) -> dict[str, hub.Source]:
+    """The base checkpoints of hub families, keyed by pretrain_id: each fetched once (rules/fetch.smk)."""
+    return {run_id: hub.source_of(config, *run) for run_id, run in pretrain_runs(config, conditions).items()
+            if hub.is_hub_family(config, run[0])}
 
 
 def max_steps(config: dict, task_name: str, method: str) -> int:
@@ -218,6 +251,7 @@ def jobs_per_rule(config: dict, conditions: dict[str, Condition]) -> dict[str, i
     left out). The rules expand over the same functions of this module; a test checks the counts
     against a real dry run."""
     families = sorted({family for family, _, _ in pretrain_runs(config, conditions).values()})
+    pretraining = [f for f in families if not hub.is_hub_family(config, f)]
     tasks = sorted({c.task for c in conditions.values()})
     pretrain_rules: dict[str, int] = {}
     for job in pretrain_jobs(config, conditions).values():
@@ -225,7 +259,8 @@ def jobs_per_rule(config: dict, conditions: dict[str, Condition]) -> dict[str, i
     runs = len(conditions) * len(seeds(config))
     transfer = [c for c in conditions.values() if has_transfer(config, c)]
     zero_shot = zero_shot_sets(config, conditions)
-    jobs = {"pretrain_corpus": len(families), "tokenizer": len(families), "tokenize_pretrain": len(families),
+    jobs = {"pretrain_corpus": len(pretraining), "tokenizer": len(pretraining), "tokenize_pretrain": len(pretraining),
+            "hub_tokenizer": len(families) - len(pretraining), "fetch_base": len(fetch_runs(config, conditions)),
             "task_data": len(tasks), "tokenize_task": len(tasks), "zero_shot_data": len(zero_shot),
             "tokenize_zero_shot": len(zero_shot), **pretrain_rules, "finetune": runs,
             "evaluate": runs, "transfer": len(transfer) * len(seeds(config)),

@@ -52,13 +52,18 @@ TOKEN_BYTES_HOST = 8              # encoded examples are int64 (finetune.encode)
 
 @dataclass(frozen=True)
 class Shape:
-    """A model size of the config table and its vocabulary."""
+    """A model size of the config table and its vocabulary. The defaults are ftscale's own models;
+    a Hub model's config says otherwise (ftscale.hub.shape_fields: Pythia has a key/value head per
+    query head, a two-matrix GELU FFN and an LM head of its own)."""
     layers: int
     heads: int
     head_dim: int
     ffn_dim: int
     model_dim: int
     vocab: int
+    kv_heads: int = 1              # multi-query attention
+    gated_ffn: bool = True         # SwiGLU: gate, up and down projections
+    tied_embeddings: bool = True   # the LM head is the embedding
 
     @classmethod
     def of(cls, config: dict, model: str) -> "Shape":
@@ -70,17 +75,20 @@ class Shape:
 
 
 def layer_matrices(s: Shape) -> list[tuple[int, int]]:
-    """(out, in) of a decoder layer's projections: multi-query attention (one key/value head), SwiGLU."""
-    return [(s.attention_dim, s.model_dim), (s.head_dim, s.model_dim), (s.head_dim, s.model_dim),
-            (s.model_dim, s.attention_dim), (s.ffn_dim, s.model_dim), (s.ffn_dim, s.model_dim),
-            (s.model_dim, s.ffn_dim)]
+    """(out, in) of a decoder layer's projections: attention with kv_heads key/value heads, then a
+    SwiGLU (three matrices) or plain (two) FFN. Biases are left out (a fraction of a percent)."""
+    kv = s.kv_heads * s.head_dim
+    attention = [(s.attention_dim, s.model_dim), (kv, s.model_dim), (kv, s.model_dim), (s.model_dim, s.attention_dim)]
+    ffn = [(s.ffn_dim, s.model_dim)] * (2 if s.gated_ffn else 1) + [(s.model_dim, s.ffn_dim)]
+    return attention + ffn
 
 
 def weight_shapes(s: Shape) -> list[tuple[int, ...]]:
-    """Every weight tensor: per layer the projections and two RMSNorm vectors; the final norm; the
-    embedding, tied to the LM head (one tensor)."""
+    """Every weight tensor: per layer the projections and two norm vectors; the final norm; the
+    embedding, and the LM head where it is not tied to it."""
     layer = layer_matrices(s) + [(s.model_dim,), (s.model_dim,)]
-    return layer * s.layers + [(s.model_dim,), (s.vocab, s.model_dim)]
+    head = [] if s.tied_embeddings else [(s.vocab, s.model_dim)]
+    return layer * s.layers + [(s.model_dim,), (s.vocab, s.model_dim)] + head
 
 
 def trainable_shapes(s: Shape, method: str, pet_size: int | None) -> list[tuple[int, ...]]:
@@ -165,7 +173,7 @@ def activation_bytes_per_token_layer(s: Shape, compute_bytes: int) -> int:
     output (2 x attention dim + 2 x head dim), o_proj's input (attention dim), and SwiGLU's gate,
     its SiLU, up and down_proj's input (4 x FFN dim)."""
     norms = FP32 * 4 * s.model_dim
-    compute = 5 * s.model_dim + 3 * s.attention_dim + 2 * s.head_dim + 4 * s.ffn_dim
+    compute = 5 * s.model_dim + 3 * s.attention_dim + 2 * s.kv_heads * s.head_dim + 4 * s.ffn_dim
     return norms + compute_bytes * compute
 
 
@@ -189,8 +197,8 @@ def logits_bytes(s: Shape, logit_tokens: int, training: bool, compute_bytes: int
 
 
 def kv_cache_bytes(s: Shape, cached_tokens: int, compute_bytes: int) -> float:
-    """Greedy decoding's key/value cache: one key and one value head (multi-query) per layer."""
-    return cached_tokens * s.layers * 2 * s.head_dim * compute_bytes
+    """Greedy decoding's key/value cache: kv_heads key and value heads per layer (one: multi-query)."""
+    return cached_tokens * s.layers * 2 * s.kv_heads * s.head_dim * compute_bytes
 
 
 def fsdp_gathered_bytes(s: Shape, shards: int) -> float:

@@ -1,12 +1,16 @@
 """The base model: a decoder-only Transformer with multi-query attention (Llama, one key/value head),
-sized by the paper's table (layers, heads, head dim, FFN dim, model dim)."""
+sized by the paper's table (layers, heads, head dim, FFN dim, model dim); or, for a hub family, any
+AutoModelForCausalLM (ftscale.hub, ftscale.fetch), loaded through the same load_model."""
 from __future__ import annotations
 
+import json
 import os
+import weakref
+from pathlib import Path
 
 import torch
 
-from ftscale import integrity
+from ftscale import hub, integrity
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -57,13 +61,74 @@ def new_model(size: dict, vocab_size: int, max_positions: int, seed: int):
     return LlamaForCausalLM(llama_config(size, vocab_size, max_positions))
 
 
+def base_path(directory) -> Path:
+    """Where a checkpoint's files are: a fetched base model's snapshot or local directory (its
+    hub.json, ftscale.fetch), else the directory itself."""
+    pointer = Path(directory) / hub.POINTER
+    if not pointer.is_file():
+        return Path(directory)
+    path = Path(json.loads(pointer.read_text())["path"])
+    if not path.is_dir():   # a cleaned cache, a moved directory
+        raise FileNotFoundError(f"{path}: the base model {directory} was fetched from is gone; fetch it again "
+                                f"(snakemake --forcerun fetch_base, or remove {directory})")
+    return path
+
+
 def load_model(directory):
-    from transformers import LlamaForCausalLM
+    """Any causal LM: ftscale's own Llama-style models, a Hub model, a finetuned (FMT) checkpoint."""
+    from transformers import AutoModelForCausalLM
 
     integrity.check(directory)   # a checkpoint cut short is never loaded
-    return LlamaForCausalLM.from_pretrained(str(directory), dtype=torch.float32)
+    return AutoModelForCausalLM.from_pretrained(str(base_path(directory)), dtype=torch.float32)
+
+
+def base_format(directory):
+    """How examples are laid out for a base model (ftscale.data.tokens.PromptFormat): from its own
+    tokenizer, or ftscale's when the directory has none (a model built by a test)."""
+    from ftscale.data.tokens import format_of
+    return format_of(base_path(directory))
+
+
+def honours_packing(causal_lm) -> bool:
+    """Whether the architecture computes packed examples (position ids restarting at 0, no
+    attention mask) exactly as each alone: probed on two short random sequences. Where it does not
+    (it ignores the position ids, or attends across examples), finetuning pads instead."""
+    base = causal_lm.base_model
+    generator = torch.Generator().manual_seed(0)
+    first, second = (torch.randint(0, causal_lm.config.vocab_size, (n,), generator=generator) for n in (5, 7))
+    device = model_device(causal_lm)
+    was_training = causal_lm.training
+    causal_lm.eval()
+    with torch.inference_mode():
+        packed = base(input_ids=torch.cat((first, second))[None].to(device), use_cache=False,
+                      position_ids=torch.cat((torch.arange(5), torch.arange(7)))[None].to(device)).last_hidden_state[0]
+        alone = torch.cat([base(input_ids=ids[None].to(device), use_cache=False).last_hidden_state[0]
+                           for ids in (first, second)])
+    causal_lm.train(was_training)
+    return bool(torch.allclose(packed.float(), alone.float(), atol=1e-4, rtol=1e-3))
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:
     """Distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+_PACKS = weakref.WeakKeyDictionary()   # causal LM -> whether it honours packing (probed once)
+
+
+def packs(causal_lm) -> bool:
+    """Whether this model's batches may be packed (honours_packing, asked once per model)."""
+    if causal_lm not in _PACKS:
+        _PACKS[causal_lm] = honours_packing(causal_lm)
+    return _PACKS[causal_lm]
+
+
+def decoder_layers(causal_lm) -> torch.nn.ModuleList:
+    """The decoder's list of layers (FSDP's units), wherever the architecture keeps it: Llama's
+    `model.layers`, GPT-NeoX's `gpt_neox.layers`, GPT-2's `transformer.h`, ...: the one ModuleList of
+    `num_hidden_layers` modules."""
+    count = causal_lm.config.num_hidden_layers
+    found = [m for m in causal_lm.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == count]
+    if not found:
+        raise ValueError(f"{type(causal_lm).__name__}: no list of its {count} decoder layers to shard")
+    return found[0]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ftscale import grid, memory
+from ftscale import grid, hub, memory
 
 JOB_STARTUP_MINUTES = 10          # start-up of a job: imports, reading the checkpoint and data from shared storage
 SEGMENT_EXIT_MARGIN_MINUTES = 10  # a segment stops this long before its limit: save the state and exit (code 75)
@@ -36,9 +36,21 @@ def cluster_options(config: dict) -> dict:
     return config["cluster"]
 
 
-def model_parameters(config: dict, model: str) -> int:
-    """Parameters of a model size from the config table: tied embeddings, one key/value head."""
-    return memory.parameters(memory.Shape.of(config, model))
+def shape_of(config: dict, family: str | None, model: str) -> memory.Shape:
+    """A model's shape: the config's size table, or a hub family's model config (ftscale.hub:
+    config.json of a local directory or cached model, else the known Pythia table)."""
+    if family is None or not hub.is_hub_family(config, family):
+        return memory.Shape.of(config, model)
+    try:
+        source = hub.source_of(config, family, model, grid.full_budget(config, family))
+        return memory.Shape(**hub.shape_fields(hub.model_config(source)))
+    except hub.UnknownShape as error:
+        raise PlanError(str(error)) from None
+
+
+def model_parameters(config: dict, model: str, family: str | None = None) -> int:
+    """Parameters of a model size, from its shape (shape_of; family None: the size table)."""
+    return memory.parameters(shape_of(config, family, model))
 
 
 def prompt_length(condition: grid.Condition) -> int:
@@ -211,7 +223,7 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
     """A finetuning run. It shares its allocation with its evaluation and transfer jobs (group
     `run`: Snakemake adds their runtimes), so its own limit is what they leave (`after`: their
     plans, when the caller has them)."""
-    task, shape = config["tasks"][condition.task], memory.Shape.of(config, condition.model)
+    task, shape = config["tasks"][condition.task], shape_of(config, condition.family, condition.model)
     work = memory.Workload(shape, condition.method, condition.pet_size, training=True,
                            tokens=example_tokens(config, condition.task) + prompt_length(condition),
                            logit_tokens=task["max_target_tokens"] + 1)
@@ -233,7 +245,7 @@ def run_group_jobs(config: dict, condition: grid.Condition) -> list[JobPlan]:
 
 def evaluate_job(config: dict, condition: grid.Condition) -> JobPlan:
     """Test loss and greedy decoding of a finetuned run, counted at once (an upper bound)."""
-    task, shape = config["tasks"][condition.task], memory.Shape.of(config, condition.model)
+    task, shape = config["tasks"][condition.task], shape_of(config, condition.family, condition.model)
     prompt = task["max_source_tokens"] + 2 + prompt_length(condition)
     work = memory.Workload(shape, condition.method, condition.pet_size, training=False,
                            tokens=example_tokens(config, condition.task) + prompt_length(condition),
@@ -250,7 +262,8 @@ def transfer_job(config: dict, condition: grid.Condition | None = None, task_nam
     """Zero- and few-shot decoding of a finetuned run (condition), or of a base model (task, model:
     the rule base_transfer). Its longest prompt is the one with the most demonstrations."""
     task_name, model = (condition.task, condition.model) if condition else (task_name, model)
-    shape, shots = memory.Shape.of(config, model), grid.transfer_options(config)["few_shot_shots"]
+    family = config["tasks"][task_name]["family"]
+    shape, shots = shape_of(config, family, model), grid.transfer_options(config)["few_shot_shots"]
     prompt = max([few_shot_prompt_tokens(config, task_name, k) for k in shots]
                  + [config["tasks"][task_name]["max_source_tokens"] + 2])
     prompt += prompt_length(condition) if condition else 0
@@ -286,7 +299,9 @@ def summarize(config: dict) -> dict:
     base_transfer = grid.base_transfer_runs(config, conditions)
     jobs = grid.jobs_per_rule(config, conditions)
 
-    params = {model: model_parameters(config, model) for model in config["models"]}
+    # a model's name is unique across families (ftscale.hub.check): params are keyed by it alone
+    params = {model: model_parameters(config, model, family) for family, model, _ in pretrain.values()}
+    params = {model: params[model] for model in sorted(params, key=params.get)}
     flops = {"pretrain": sum(6 * params[job.model] * job.tokens for job in pretrain_jobs.values()),
              "finetune": seeds * sum(6 * params[c.model] * finetune_tokens(config, c) for c in conditions.values()),
              "evaluate": seeds * sum(2 * params[c.model] * evaluate_tokens(config, c) for c in conditions.values()),

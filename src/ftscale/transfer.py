@@ -15,37 +15,38 @@ from pathlib import Path
 
 import numpy as np
 
-from ftscale.data.tokens import BOS_ID, EOS_ID, SEP_ID, TaskSplit
-from ftscale.evaluate import decode_prompts
+from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
+from ftscale.evaluate import decode_prompts, source_prompt
 from ftscale.metrics import translation_metrics
 
 
-def source_prompts(split: TaskSplit, max_source: int, count: int | None = None) -> list[list[int]]:
+def source_prompts(split: TaskSplit, max_source: int, count: int | None = None,
+                   fmt: PromptFormat = OWN_FORMAT) -> list[list[int]]:
     """`<s> source <sep>` of the first `count` examples (all by default)."""
     n = len(split) if count is None else min(count, len(split))
-    return [[BOS_ID, *split.example(i, max_source, 0)[0].tolist(), SEP_ID] for i in range(n)]
+    return [source_prompt(split.example(i, max_source, 0)[0], fmt) for i in range(n)]
 
 
 def few_shot_prompts(test: TaskSplit, demos: TaskSplit, shots: int, count: int, max_source: int,
-                     max_target: int, seed: int) -> list[list[int]]:
+                     max_target: int, seed: int, fmt: PromptFormat = OWN_FORMAT) -> list[list[int]]:
     """Each test source after `shots` demonstrations drawn from `demos` (distinct within a prompt,
     seeded, so every model of a study sees the same prompts)."""
     rng = np.random.default_rng(seed)
     prompts = []
-    for prompt in source_prompts(test, max_source, count):
+    for prompt in source_prompts(test, max_source, count, fmt):
         context = []
         for d in rng.choice(len(demos), size=shots, replace=False):
             source, target = demos.example(int(d), max_source, max_target)
-            context += [BOS_ID, *source.tolist(), SEP_ID, *target.tolist(), EOS_ID]
+            context += [*source_prompt(source, fmt), *target.tolist(), fmt.eos]
         prompts.append(context + prompt)
     return prompts
 
 
 def scores(model, tokenizer, prompts: list[list[int]], references: list[str], *, target_lang: str,
-           max_new_tokens: int, batch_size: int) -> dict:
+           max_new_tokens: int, batch_size: int, fmt: PromptFormat = OWN_FORMAT) -> dict:
     """BLEU and chrF of the greedy continuations of `prompts` (ftscale.metrics: BLEU tokenized for
     target_lang, with its signature), and the first hypothesis as a sample."""
-    outputs = decode_prompts(model, prompts, max_new_tokens, batch_size)
+    outputs = decode_prompts(model, prompts, max_new_tokens, batch_size, fmt)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
     metrics = translation_metrics(hypotheses, references[:len(prompts)], target_lang)
     return {"bleu": metrics["bleu"], "chrf": metrics["chrf"], "bleu_signature": metrics["bleu_signature"],
@@ -66,7 +67,7 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
 
     from ftscale.data import common, tokens
     from ftscale.finetune import load_finetuned
-    from ftscale.model import device, load_model
+    from ftscale.model import base_format, device, load_model
 
     torch.set_num_threads(threads)
     status = json.loads(Path(summary).read_text())["status"] if summary else "ok"
@@ -78,13 +79,14 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
     model = load_model(base) if checkpoint is None else load_finetuned(Path(base), Path(checkpoint), method)
     model = model.to(device())
     tok = tokens.load_tokenizer(tokenizer)
-    options = {"target_lang": target_lang, "max_new_tokens": max_new_tokens, "batch_size": batch_size}
+    fmt = base_format(base)
+    options = {"target_lang": target_lang, "max_new_tokens": max_new_tokens, "batch_size": batch_size, "fmt": fmt}
 
     def references_of(path) -> list[str]:
         return [r["target"] for r in common.read_jsonl(Path(path))]
 
     if zero_shot:
-        per_language = {lang: scores(model, tok, source_prompts(TaskSplit(split), max_source),
+        per_language = {lang: scores(model, tok, source_prompts(TaskSplit(split), max_source, fmt=fmt),
                                      references_of(raw), **options)
                         for lang, (split, raw) in zero_shot.items()}
         result["zero_shot"] = per_language
@@ -92,7 +94,7 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
         result["zero_shot_chrf"] = float(np.mean([s["chrf"] for s in per_language.values()]))
     test_split, demo_split, test_references = TaskSplit(test), TaskSplit(demos), references_of(references)
     for k in shots:
-        prompts = few_shot_prompts(test_split, demo_split, k, few_shot_examples, max_source, max_target, seed)
+        prompts = few_shot_prompts(test_split, demo_split, k, few_shot_examples, max_source, max_target, seed, fmt)
         result[f"few_shot_{k}"] = scores(model, tok, prompts, test_references, **options)
         result[f"few_shot_{k}_bleu"] = result[f"few_shot_{k}"]["bleu"]
         result[f"few_shot_{k}_chrf"] = result[f"few_shot_{k}"]["chrf"]

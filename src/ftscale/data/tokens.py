@@ -1,4 +1,5 @@
-"""BPE tokenizer per family, and tokenized arrays that later jobs memory-map.
+"""BPE tokenizer per family (a hub family's: its base model's own), the prompt format, and
+tokenized arrays that later jobs memory-map.
 
 Layout of a tokenized split (a directory of .npy files, read with mmap_mode="r"):
 - pretraining: `tokens.npy`, one stream `<s> line </s> <s> line </s> ...`
@@ -8,6 +9,7 @@ Each directory is sealed with a manifest (ftscale.integrity) and checked against
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,67 @@ from ftscale import faults, integrity
 PAD, BOS, EOS, SEP = "<pad>", "<s>", "</s>", "<sep>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, SEP]          # ids 0, 1, 2, 3 in this order
 PAD_ID, BOS_ID, EOS_ID, SEP_ID = range(4)
-TOKEN_DTYPE = np.uint16                        # vocabularies stay below 65,536
+TOKEN_DTYPE = np.uint16                        # our vocabularies stay below 65,536
+WIDE_TOKEN_DTYPE = np.uint32                   # a Hub tokenizer's may not (Llama 3: 128,256)
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How an example is laid out for a model: `bos source sep target eos` (finetuning, decoding,
+    few-shot demonstrations); pad fills batches where it is masked and unlabelled."""
+    bos: tuple[int, ...]
+    sep: tuple[int, ...]
+    eos: int
+    pad: int
+
+
+OWN_FORMAT = PromptFormat((BOS_ID,), (SEP_ID,), EOS_ID, PAD_ID)   # ftscale's tokenizers (train_tokenizer)
+SEPARATOR_TEXT = "\n"   # between source and target, for a tokenizer without a sep token (Pythia, Llama)
+
+
+def prompt_format(tokenizer) -> PromptFormat:
+    """A transformers tokenizer's format: its BOS (if any), sep token or else SEPARATOR_TEXT, EOS.
+    Without a pad token, EOS pads: padded positions are masked out and never labelled, and decoding
+    stops at the first EOS, so the choice never shows in a result."""
+    name = getattr(tokenizer, "name_or_path", "the tokenizer")
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"{name}: the tokenizer has no EOS token, so a finetuned model could not end its output")
+    bos = () if tokenizer.bos_token_id is None else (tokenizer.bos_token_id,)
+    sep = ((tokenizer.sep_token_id,) if tokenizer.sep_token_id is not None
+           else tuple(tokenizer.encode(SEPARATOR_TEXT, add_special_tokens=False)))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return PromptFormat(bos, sep, tokenizer.eos_token_id, pad)
+
+
+def has_hf_tokenizer(directory: str | Path) -> bool:
+    return (Path(directory) / "tokenizer_config.json").is_file()
+
+
+def format_of(directory: str | Path) -> PromptFormat:
+    """The prompt format of a model directory: from its tokenizer files, else ftscale's own."""
+    if not has_hf_tokenizer(directory):
+        return OWN_FORMAT
+    from transformers import AutoTokenizer
+    return prompt_format(AutoTokenizer.from_pretrained(str(directory)))
+
+
+def save_model_tokenizer(model_dir: str | Path, out_dir: str | Path):
+    """A hub family's tokenizer: its base model's own (AutoTokenizer), saved to out_dir (its
+    tokenizer.json is what the tokenize rules read). Returns its prompt format."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if not tokenizer.is_fast:
+        raise ValueError(f"{model_dir}: the tokenizer has no fast (tokenizers-library) version to tokenize with")
+    fmt = prompt_format(tokenizer)
+    tokenizer.save_pretrained(str(out_dir))
+    return fmt
+
+
+def token_dtype(tokenizer) -> np.dtype:
+    """The narrowest array type that holds every id of the tokenizer (a tokenizers.Tokenizer)."""
+    return TOKEN_DTYPE if tokenizer.get_vocab_size(with_added_tokens=True) <= np.iinfo(TOKEN_DTYPE).max + 1 \
+        else WIDE_TOKEN_DTYPE
 
 
 def train_tokenizer(lines: list[str], vocab_size: int):
@@ -67,17 +129,17 @@ def load_stream(path: str | Path) -> np.ndarray:
     return np.load(path, mmap_mode="r")
 
 
-def _ragged(sequences: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+def _ragged(sequences: list[list[int]], dtype=TOKEN_DTYPE) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(s) for s in sequences])
-    flat = np.fromiter((t for s in sequences for t in s), dtype=TOKEN_DTYPE, count=int(offsets[-1]))
+    flat = np.fromiter((t for s in sequences for t in s), dtype=dtype, count=int(offsets[-1]))
     return flat, offsets
 
 
 def write_task_split(tokenizer, records: list[dict], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for field in ("source", "target"):
-        flat, offsets = _ragged(encode_lines(tokenizer, [r[field] for r in records]))
+        flat, offsets = _ragged(encode_lines(tokenizer, [r[field] for r in records]), token_dtype(tokenizer))
         np.save(out_dir / f"{field}.npy", flat)
         np.save(out_dir / f"{field}_offsets.npy", offsets)
         faults.point("tokenize")   # fault-injection tests: killed with the split half written

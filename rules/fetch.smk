@@ -1,0 +1,61 @@
+# Base models of hub families (families.<family>.hub): fetched, not pretrained. Each base checkpoint
+# is one job that downloads its model once into the Hugging Face cache at the pinned revision (a
+# local directory is used where it is) and writes a small sealed directory at the checkpoint's
+# usual path, so finetuning and evaluation find it like a pretrained one (ftscale.fetch). A local
+# rule: on a cluster it runs on the submitting host, where there is network. A dry run runs no job
+# and so never downloads. The family's tokenizer is its base model's own.
+FETCH_RUNS = grid.fetch_runs(config, CONDITIONS)
+
+
+def fetch_source(wildcards):
+    return FETCH_RUNS[grid.pretrain_id(wildcards.family, wildcards.model, int(wildcards.tokens))]
+
+
+def local_model_files(wildcards):
+    """A local base model's files: inputs, so that a changed directory refetches it (and reruns
+    what was finetuned from it)."""
+    directory = fetch_source(wildcards).directory
+    return sorted(str(p) for p in Path(directory).rglob("*") if p.is_file()) if directory else []
+
+
+rule fetch_base:
+    wildcard_constraints:
+        family=HUB_FAMILIES,
+    input:
+        local_model_files,
+    output:
+        directory(f"{RESULTS}/pretrain/{{family}}/{{model}}-{{tokens}}tok"),
+    params:
+        source=lambda wc: fetch_source(wc).params(),
+    localrule: True
+    log:
+        f"{LOGS}/fetch/{{family}}/{{model}}-{{tokens}}tok.log",
+    benchmark:
+        f"{BENCH}/fetch/{{family}}/{{model}}-{{tokens}}tok.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/fetch_base.py"
+
+
+def family_base_checkpoint(wildcards):
+    """The base checkpoint a hub family's tokenizer comes from: its base model's, at the models' revision."""
+    family = wildcards.family
+    return pretrain_dir(family, grid.base_model_of(config, family), grid.full_budget(config, family))
+
+
+rule hub_tokenizer:
+    wildcard_constraints:
+        family=HUB_FAMILIES,
+    input:
+        family_base_checkpoint,
+    output:
+        f"{RESULTS}/data/tokenizer/{{family}}/tokenizer.json",
+    log:
+        f"{LOGS}/data/hub_tokenizer_{{family}}.log",
+    benchmark:
+        f"{BENCH}/data/hub_tokenizer_{{family}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/hub_tokenizer.py"

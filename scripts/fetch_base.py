@@ -1,0 +1,19 @@
+"""Fetch one base checkpoint of a hub family (a Hub model at its pinned revision, or a local
+directory) and record where it is (ftscale.fetch)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
+from ftscale.jobs import log_to_file  # noqa: E402
+
+terminal = log_to_file(snakemake.log[0])
+from ftscale.fetch import FetchError, fetch  # noqa: E402
+
+wc = snakemake.wildcards
+try:
+    fetch(family=wc.family, model=wc.model, tokens=int(wc.tokens), out_dir=Path(snakemake.output[0]),
+          **snakemake.params.source)
+except FetchError as error:   # one line, on the terminal too: the model and how to pre-fetch it
+    print(f"fetch {wc.family}/{wc.model}: {error}")
+    print(f"fetch {wc.family}/{wc.model}: {error}", file=terminal, flush=True)
+    sys.exit(1)
