@@ -56,6 +56,6 @@ rule hub_tokenizer:
     benchmark:
         f"{BENCH}/data/hub_tokenizer_{{family}}.tsv"
     conda:
-        "../envs/data.yaml"
+        "../envs/train.yaml"    # it reads the base checkpoint's tokenizer through ftscale.model (torch)
     script:
         "../scripts/hub_tokenizer.py"
