@@ -320,6 +320,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         model.requires_grad_(True)
     if activation_checkpointing:
         training.checkpoint_activations(causal_lm_of(model))
+    packs(causal_lm_of(model))     # the packing probe (cached) runs the decoder: before sharding, not outside FSDP's forward
     model = distributed.shard(model, decoder_layers(causal_lm_of(model)), world,
                               forward_methods={"target_logits": functools.partial(target_logits, model)})
     trainable = [p for p in model.parameters() if p.requires_grad]
