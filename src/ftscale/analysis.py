@@ -42,6 +42,7 @@ JOINT_LAWS = ("multiplicative", "additive")
 GENERATION_METRICS = ("bleu", "chrf", "rougeL")
 CONDITION = ["model", "params", "pretrain_tokens", "pet_size", "finetune_examples"]  # within a task and method
 CRITICAL_RANGE = (1.0, 1e12)      # finetuning examples searched for a crossing; none inside -> NaN
+LARGEST_DF = "largest"            # analysis.heldout.finetune_examples: each task and method's largest Df
 INTERVAL_LEVEL = 0.95             # bootstrap percentile intervals
 TABLES = ("single_variable", "heldout_error", "params", "critical", "correlation", "which_method", "which_model")
 
@@ -54,8 +55,8 @@ DEFAULT_OPTIONS = {
         "model": [],              #   model names (column `model`), model-size axis
         "pretrain": [],           #   pretraining token counts, pretraining-data axis
         "pet": [],                #   PET sizes (prompt length / LoRA rank), PET axis
-        "finetune_examples": [],  #   Df values, held out on every axis and in the single-variable fits
-    },
+        "finetune_examples": [],  #   Df values, or "largest" (each task and method's largest Df), held out on
+    },                            #   every axis and in the single-variable fits (see heldout_df)
     "bootstrap": 100,             # resamples for the intervals and which-method probabilities; 0 = none
     "seed": 0,                    # seeds the bootstrap (each task and method draws its own stream)
     "which_method": [],           # [{task, axis, x, finetune_examples}]; empty: every (X, Df) of the grid
@@ -69,10 +70,14 @@ def resolve_options(options: dict | None) -> dict:
     if unknown:
         raise ValueError(f"unknown analysis option(s): {', '.join(sorted(unknown))}")
     resolved = copy.deepcopy(DEFAULT_OPTIONS) | copy.deepcopy(options)
-    resolved["heldout"] = DEFAULT_OPTIONS["heldout"] | {k: list(v or []) for k, v in options.get("heldout", {}).items()}
+    resolved["heldout"] = DEFAULT_OPTIONS["heldout"] | {k: v if isinstance(v, str) else list(v or [])
+                                                        for k, v in options.get("heldout", {}).items()}
     resolved["init_grid"] = DEFAULT_OPTIONS["init_grid"] | dict(options.get("init_grid", {}))
     if resolved["objective"] not in fitting.OBJECTIVES:
         raise ValueError(f"analysis objective must be huber or log-huber, got {resolved['objective']!r}")
+    if isinstance(resolved["heldout"]["finetune_examples"], str) and resolved["heldout"]["finetune_examples"] != LARGEST_DF:
+        raise ValueError(f"analysis heldout finetune_examples must be a list of Df values or {LARGEST_DF!r}, got "
+                         f"{resolved['heldout']['finetune_examples']!r}")
     if int(resolved["bootstrap"]) < 0:
         raise ValueError("analysis bootstrap must be >= 0")
     return resolved
@@ -106,20 +111,35 @@ def _as_bool(column: pd.Series) -> pd.Series:
 
 
 def axis_points(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
-    """The runs of one axis, with its X as column `x` and a `heldout` flag."""
+    """The runs of one axis, with its X as column `x` and the flags `heldout_x` (its X is held out),
+    `heldout_df` (its Df is held out) and `heldout` (either)."""
     points = runs[_as_bool(runs[f"axis_{axis}"])].copy()
     points["x"] = pd.to_numeric(points[AXIS_X[axis]], errors="coerce").astype(float)
     held = points[AXIS_HELDOUT_COLUMN[axis]].isin(heldout.get(axis, []))
     if axis != "model":      # token counts and PET sizes may come as floats from a CSV
         held |= points["x"].isin([float(v) for v in heldout.get(axis, [])])
-    points["heldout"] = held | points["finetune_examples"].isin(heldout.get("finetune_examples", []))
+    points["heldout_x"] = held
+    points["heldout_df"] = heldout_df(points, heldout.get("finetune_examples", []))
+    points["heldout"] = points["heldout_x"] | points["heldout_df"]
     return points
+
+
+def heldout_df(runs: pd.DataFrame, rule) -> pd.Series:
+    """Which runs have a held-out finetuning-data size: `rule` is a list of Df values, or "largest" for
+    the largest Df of each task and method (one rule for every axis, whatever Df sizes a task has)."""
+    df = pd.to_numeric(runs["finetune_examples"], errors="coerce")
+    if isinstance(rule, str) and rule == LARGEST_DF:
+        keys = [c for c in ("task", "method") if c in runs]
+        largest = df.groupby([runs[c] for c in keys]).transform("max") if keys else pd.Series(df.max(), runs.index)
+        return df == largest
+    return df.isin([float(v) for v in rule])
 
 
 def condition_means(points: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of each condition of an axis: x, finetune_examples, heldout, test_loss, the
     generation metrics, n_runs, and `condition` (index into the task's condition list) when present."""
-    keys = ["x", "finetune_examples", "heldout"] + [c for c in ("model", "condition") if c in points]
+    keys = ["x", "finetune_examples", "heldout"] + [c for c in ("heldout_x", "heldout_df", "model", "condition")
+                                                    if c in points]
     metrics = {m: (m, "mean") for m in GENERATION_METRICS if m in points}
     return (points.groupby(keys, as_index=False, dropna=False)
             .agg(test_loss=("test_loss", "mean"), n_runs=("test_loss", "size"), **metrics)
@@ -140,7 +160,23 @@ def _deltas(law: str, params: dict, means: pd.DataFrame, with_x: bool = True) ->
     observed = means["test_loss"].to_numpy(float)
     return {"delta_e": fitting.mean_absolute_deviation(predicted[~held], observed[~held]),
             "delta_h": fitting.mean_absolute_deviation(predicted[held], observed[held]),
-            "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
+            "n_fit": int((~held).sum()), "n_heldout": int(held.sum()),
+            "heldout_by": _heldout_by(predicted, observed, means)}
+
+
+HELDOUT_KINDS = {"x": "heldout_x", "df": "heldout_df"}   # heldout_error rows: points held out by X, by Df
+
+
+def _heldout_by(predicted: np.ndarray, observed: np.ndarray, means: pd.DataFrame) -> dict:
+    """Delta_h and the point count per kind of held-out point (X held out, Df held out), for the kinds
+    that have points; a point held out both ways counts in both."""
+    out = {}
+    for kind, column in HELDOUT_KINDS.items():
+        held = means[column].to_numpy(bool) if column in means else np.zeros(len(means), bool)
+        if held.any():
+            out[kind] = {"delta_h": fitting.mean_absolute_deviation(predicted[held], observed[held]),
+                         "n_heldout": int(held.sum())}
+    return out
 
 
 def _points_record(means: pd.DataFrame) -> dict:
@@ -169,7 +205,7 @@ def _single_variable(task, method, model_means, options, notes) -> list[dict]:
     rows = []
     for model, means in model_means.groupby("model", sort=False):
         # a held-out model is still fitted here: in Fig 1 only held-out Df values are extrapolation
-        means = means.assign(heldout=means["finetune_examples"].isin(options["heldout"]["finetune_examples"]))
+        means = means.assign(heldout=means["heldout_df"])
         try:
             result = fitting.fit("power", [_fitted_group(means, with_x=False)], **_fit_kwargs(options))
         except fitting.FitError as error:
@@ -284,22 +320,48 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
             h, gamma = fitting.critical_closed_form(p1, p2)
             s1, s2 = _samples(f1), _samples(f2)
             equal_e = bool(np.isclose(p1["E"], p2["E"], rtol=1e-9, atol=0.0))
+            measured = measured_df_range(f1, f2)
             for x in sorted(set(f1["x_values"]) | set(f2["x_values"])):
                 numerical = fitting.critical_size("multiplicative", p1, p2, x, *CRITICAL_RANGE)
                 with np.errstate(over="ignore", invalid="ignore"):
                     closed = float(h * np.power(float(x), gamma))
                 row = {"task": task, "axis": axis, "method_1": first, "method_2": second, "H": h, "gamma": gamma,
-                       "E_1": p1["E"], "E_2": p2["E"], "x": x, "critical_df": numerical,
-                       "closed_form_df": closed, "closed_form_exact": equal_e}
+                       "E_1": p1["E"], "E_2": p2["E"], "x": x, **within_measured(numerical, measured),
+                       "closed_form_df": within_measured(closed, measured)["critical_df"],
+                       "closed_form_exact": equal_e}
                 if s1 is not None and s2 is not None:
                     n = min(len(s1["A"]), len(s2["A"]))
                     boot = fitting.critical_size("multiplicative", {k: v[:n] for k, v in s1.items()},
                                                  {k: v[:n] for k, v in s2.items()}, x, *CRITICAL_RANGE)
-                    low, high = fitting.percentile_interval(boot, INTERVAL_LEVEL)
+                    # an interval end beyond the measured range is shown at the range's bound
+                    low, high = (float(v) for v in np.clip(fitting.percentile_interval(boot, INTERVAL_LEVEL), *measured))
                     row |= {"critical_df_low": low, "critical_df_high": high,
                             "crossing_share": float(np.mean(np.isfinite(boot)))}
                 rows.append(row)
     return rows
+
+
+def measured_df_range(fit_1: dict, fit_2: dict) -> tuple[float, float]:
+    """The finetuning-data sizes both methods were measured at (held-out sizes included): [low, high]."""
+    sizes_1, sizes_2 = fit_1["points"]["finetune_examples"], fit_2["points"]["finetune_examples"]
+    return float(max(min(sizes_1), min(sizes_2))), float(min(max(sizes_1), max(sizes_2)))
+
+
+def within_measured(critical_df: float, measured: tuple[float, float]) -> dict:
+    """A critical Df inside the measured range as a number; outside it only as "below range" or "above
+    range" with the bound (an extrapolated crossing is not a finding), and "no crossing" where the
+    curves never cross. Returns critical_df (NaN unless in range), critical_df_range and df_low/df_high."""
+    low, high = measured
+    if not np.isfinite(critical_df):
+        where = "no crossing"
+    elif critical_df < low:
+        where = f"below range (< {low:g})"
+    elif critical_df > high:
+        where = f"above range (> {high:g})"
+    else:
+        where = "in range"
+    return {"critical_df": float(critical_df) if where == "in range" else float("nan"),
+            "critical_df_range": where, "df_low": low, "df_high": high}
 
 
 def which_method(joint: list[dict], means_of: dict, options: dict, notes: list[str]) -> list[dict]:
@@ -413,12 +475,12 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
 TABLE_COLUMNS = {   # the columns every table has, even when empty (rows may add more, e.g. intervals)
     "single_variable": ["task", "method", "model", "params", "A", "beta", "E", "delta_e", "delta_h", "n_fit",
                         "n_heldout"],
-    "heldout_error": ["task", "axis", "method"] + [f"delta_{k}_{law}" for law in JOINT_LAWS for k in ("e", "h")]
-                     + ["n_fit", "n_heldout"],
+    "heldout_error": ["task", "axis", "method", "heldout"] + [f"delta_{k}_{law}" for law in JOINT_LAWS
+                                                             for k in ("e", "h")] + ["n_fit", "n_heldout"],
     "params": ["task", "axis", "method", "A", "alpha", "beta", "E", "delta_e", "delta_h", "n_fit", "n_heldout",
                "shared_from", "n_bootstrap"],
     "critical": ["task", "axis", "method_1", "method_2", "H", "gamma", "E_1", "E_2", "x", "critical_df",
-                 "closed_form_df", "closed_form_exact"],
+                 "critical_df_range", "df_low", "df_high", "closed_form_df", "closed_form_exact"],
     "correlation": ["task", "axis", "method", "metric", "r", "p", "n"],
     "which_method": ["task", "axis", "x", "finetune_examples", "best_method", "probability"],
     "which_model": ["task", "method", "budget", "target", "rank", "model", "params", "law", "predicted_loss", "low",
@@ -429,20 +491,17 @@ TABLE_COLUMNS = {   # the columns every table has, even when empty (rows may add
 def tables(fits: dict) -> dict[str, pd.DataFrame]:
     """The six tables from `analyze`'s dict."""
     rows = {name: [] for name in TABLE_COLUMNS}
-    rows["single_variable"] = [{k: v for k, v in r.items() if k != "points"} for r in fits["single_variable"]]
-    errors = {}                               # Table 2/6: one row per task, axis, method; both laws side by side
+    rows["single_variable"] = [{k: v for k, v in r.items() if k not in ("points", "heldout_by")}
+                               for r in fits["single_variable"]]
+    rows["heldout_error"] = heldout_error_rows(fits["joint"])
     for f in fits["joint"]:
         key = {"task": f["task"], "axis": f["axis"], "method": f["method"]}
-        row = errors.setdefault(tuple(key.values()), dict(key))
-        row |= {f"delta_e_{f['law']}": f["delta_e"], f"delta_h_{f['law']}": f["delta_h"],
-                "n_fit": f["n_fit"], "n_heldout": f["n_heldout"]}
         if f["law"] == "multiplicative":      # Table 4
             intervals = {f"{k}_{side}": bound for k, pair in f.get("intervals", {}).items()
                          for side, bound in zip(("low", "high"), pair)}
             rows["params"].append(key | {k: f["params"][k] for k in ("A", "alpha", "beta", "E")} | intervals | {
                 "delta_e": f["delta_e"], "delta_h": f["delta_h"], "n_fit": f["n_fit"], "n_heldout": f["n_heldout"],
                 "shared_from": "+".join(f["shared_from"]), "n_bootstrap": len(f.get("bootstrap", {}).get("A", []))})
-    rows["heldout_error"] = list(errors.values())
     for name in ("critical", "correlation", "which_method", "which_model"):
         rows[name] = fits[name]
     out = {}
@@ -454,6 +513,21 @@ def tables(fits: dict) -> dict[str, pd.DataFrame]:
         extra = [c for c in table.columns if c not in columns]
         out[name] = _sorted(table[columns + extra])
     return out
+
+
+def heldout_error_rows(joint: list[dict]) -> list[dict]:
+    """Table 2/6: per task, axis and method, one row per kind of held-out point (`heldout`: x = the
+    axis' held-out X values, df = the held-out finetuning-data sizes), both laws side by side; one
+    row with heldout "none" where nothing is held out."""
+    errors = {}
+    for f in joint:
+        kinds = f.get("heldout_by") or {"none": {"delta_h": float("nan"), "n_heldout": 0}}
+        for kind, held in kinds.items():
+            key = {"task": f["task"], "axis": f["axis"], "method": f["method"], "heldout": kind}
+            row = errors.setdefault(tuple(key.values()), dict(key))
+            row |= {f"delta_e_{f['law']}": f["delta_e"], f"delta_h_{f['law']}": held["delta_h"],
+                    "n_fit": f["n_fit"], "n_heldout": held["n_heldout"]}
+    return list(errors.values())
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
@@ -469,7 +543,32 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(order, kind="stable", key=key).reset_index(drop=True)
 
 
+def _critical_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """critical_df as the reader sees it: the number with its interval in range (an end at the range's
+    bound as "<=64" / ">=1024"), else "below range (< 64)", "above range (> 1024)" or "no crossing"."""
+    shown = table.copy()
+
+    def end(value, row, side):
+        at_bound = value == (row.df_low if side == "low" else row.df_high)
+        return f"{'<=' if side == 'low' else '>='}{value:.4g}" if at_bound else f"{value:.4g}"
+
+    cells = []
+    for row in shown.itertuples():
+        if row.critical_df_range != "in range":
+            cells.append(row.critical_df_range)
+        elif "critical_df_low" in shown and np.isfinite(row.critical_df_low):
+            cells.append(f"{row.critical_df:.4g} [{end(row.critical_df_low, row, 'low')}, "
+                         f"{end(row.critical_df_high, row, 'high')}]")
+        else:
+            cells.append(f"{row.critical_df:.4g}")
+    shown["critical_df"] = cells
+    shown["closed_form_df"] = [f"{v:.4g}" if np.isfinite(v) else "outside range" for v in shown["closed_form_df"]]
+    return shown.drop(columns=[c for c in ("critical_df_low", "critical_df_high", "critical_df_range") if c in shown])
+
+
 def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
+    if "critical_df_range" in table:
+        table = _critical_shown(table)
     shown = table.copy()
     for k in ("A", "alpha", "beta", "E", "critical_df"):
         if f"{k}_low" in shown:
@@ -486,7 +585,8 @@ def markdown(name: str, table: pd.DataFrame) -> str:
              "params": "Table 4: multiplicative joint law L = A X^-alpha Df^-beta + E "
                        f"({int(INTERVAL_LEVEL * 100)}% bootstrap intervals)",
              "critical": "Table 5: critical finetuning-data size, Df_c = H X^gamma when E_1 = E_2; "
-                         "critical_df found numerically (NaN: no crossing in range)",
+                         "critical_df found numerically; outside the Df range both methods were measured on, "
+                         "only which side (below/above range)",
              "correlation": "Table 7: Pearson correlation of test loss with the generation metric",
              "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability",
              "which_model": "Which base model? Model sizes ranked by the loss predicted at the largest Df from "
@@ -495,11 +595,18 @@ def markdown(name: str, table: pd.DataFrame) -> str:
         return f"## {title}\n\n*No results: too few points for this analysis.*\n"
     text = f"## {title}\n\n" + _with_intervals(table).to_markdown(index=False, floatfmt=".4g") + "\n"
     if name == "heldout_error":
-        both = table.dropna(subset=["delta_h_multiplicative", "delta_h_additive"])
-        if len(both):
-            wins = int((both["delta_h_multiplicative"] < both["delta_h_additive"]).sum())
-            text += (f"\nMean Delta_h: multiplicative {both['delta_h_multiplicative'].mean():.4g}, additive "
-                     f"{both['delta_h_additive'].mean():.4g}; multiplicative lower in {wins} of {len(both)} rows.\n")
+        text += heldout_summary(table)
+    return text
+
+
+def heldout_summary(table: pd.DataFrame) -> str:
+    """One line per kind of held-out point: mean Delta_h of both laws and how often the
+    multiplicative one is lower."""
+    text = ""
+    for kind, rows in table.dropna(subset=["delta_h_multiplicative", "delta_h_additive"]).groupby("heldout", sort=True):
+        wins = int((rows["delta_h_multiplicative"] < rows["delta_h_additive"]).sum())
+        text += (f"\nMean Delta_h, held-out {kind}: multiplicative {rows['delta_h_multiplicative'].mean():.4g}, "
+                 f"additive {rows['delta_h_additive'].mean():.4g}; multiplicative lower in {wins} of {len(rows)} rows.\n")
     return text
 
 
