@@ -41,6 +41,7 @@ JOINT_LAWS = ("multiplicative", "additive")
 GENERATION_METRICS = ("bleu", "chrf", "rougeL")
 CONDITION = ["model", "params", "pretrain_tokens", "pet_size", "finetune_examples"]  # within a task and method
 CRITICAL_RANGE = (1.0, 1e12)      # finetuning examples searched for a crossing; none inside -> NaN
+LARGEST_DF = "largest"            # analysis.heldout.finetune_examples: each task and method's largest Df
 INTERVAL_LEVEL = 0.95             # bootstrap percentile intervals
 
 
@@ -94,20 +95,35 @@ def as_bool(column: pd.Series) -> pd.Series:
 
 
 def axis_points(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
-    """The runs of one axis, with its X as column `x` and a `heldout` flag."""
+    """The runs of one axis, with its X as column `x` and the flags `heldout_x` (its X is held out),
+    `heldout_df` (its Df is held out) and `heldout` (either)."""
     points = runs[as_bool(runs[f"axis_{axis}"])].copy()
     points["x"] = pd.to_numeric(points[AXIS_X[axis]], errors="coerce").astype(float)
     held = points[AXIS_HELDOUT_COLUMN[axis]].isin(heldout.get(axis, []))
     if axis != "model":      # token counts and PET sizes may come as floats from a CSV
         held |= points["x"].isin([float(v) for v in heldout.get(axis, [])])
-    points["heldout"] = held | points["finetune_examples"].isin(heldout.get("finetune_examples", []))
+    points["heldout_x"] = held
+    points["heldout_df"] = heldout_df(points, heldout.get("finetune_examples", []))
+    points["heldout"] = points["heldout_x"] | points["heldout_df"]
     return points
+
+
+def heldout_df(runs: pd.DataFrame, rule) -> pd.Series:
+    """Which runs have a held-out finetuning-data size: `rule` is a list of Df values, or "largest" for
+    the largest Df of each task and method (one rule for every axis, whatever Df sizes a task has)."""
+    df = pd.to_numeric(runs["finetune_examples"], errors="coerce")
+    if isinstance(rule, str) and rule == LARGEST_DF:
+        keys = [c for c in ("task", "method") if c in runs]
+        largest = df.groupby([runs[c] for c in keys]).transform("max") if keys else pd.Series(df.max(), runs.index)
+        return df == largest
+    return df.isin([float(v) for v in rule])
 
 
 def condition_means(points: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of each condition of an axis: x, finetune_examples, heldout, test_loss, the
     generation metrics, n_runs, and `condition` (index into the task's condition list) when present."""
-    keys = ["x", "finetune_examples", "heldout"] + [c for c in ("model", "condition") if c in points]
+    keys = ["x", "finetune_examples", "heldout"] + [c for c in ("heldout_x", "heldout_df", "model", "condition")
+                                                    if c in points]
     metrics = {m: (m, "mean") for m in GENERATION_METRICS if m in points}
     return (points.groupby(keys, as_index=False, dropna=False)
             .agg(test_loss=("test_loss", "mean"), n_runs=("test_loss", "size"), **metrics)
@@ -129,7 +145,23 @@ def _deltas(law: str, params: dict, means: pd.DataFrame, with_x: bool = True) ->
     observed = means["test_loss"].to_numpy(float)
     return {"delta_e": statistics.mean_absolute_deviation(predicted[~held], observed[~held]),
             "delta_h": statistics.mean_absolute_deviation(predicted[held], observed[held]),
-            "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
+            "n_fit": int((~held).sum()), "n_heldout": int(held.sum()),
+            "heldout_by": _heldout_by(predicted, observed, means)}
+
+
+HELDOUT_KINDS = {"x": "heldout_x", "df": "heldout_df"}   # heldout_error rows: points held out by X, by Df
+
+
+def _heldout_by(predicted: np.ndarray, observed: np.ndarray, means: pd.DataFrame) -> dict:
+    """Delta_h and the point count per kind of held-out point (X held out, Df held out), for the kinds
+    that have points; a point held out both ways counts in both."""
+    out = {}
+    for kind, column in HELDOUT_KINDS.items():
+        held = means[column].to_numpy(bool) if column in means else np.zeros(len(means), bool)
+        if held.any():
+            out[kind] = {"delta_h": statistics.mean_absolute_deviation(predicted[held], observed[held]),
+                         "n_heldout": int(held.sum())}
+    return out
 
 
 def _points_record(means: pd.DataFrame) -> dict:
@@ -159,7 +191,7 @@ def _single_variable(task, method, model_means, options, notes) -> list[dict]:
     rows = []
     for model, means in model_means.groupby("model", sort=False):
         # a held-out model is still fitted here: in Fig 1 only held-out Df values are extrapolation
-        means = means.assign(heldout=means["finetune_examples"].isin(options["heldout"]["finetune_examples"]))
+        means = means.assign(heldout=means["heldout_df"])
         try:
             result = solver.fit("power", [fitted_group(means, with_x=False)], **_fit_kwargs(options))
         except laws.FitError as error:
@@ -274,22 +306,48 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
             h, gamma = laws.critical_closed_form(p1, p2)
             s1, s2 = _samples(f1), _samples(f2)
             equal_e = bool(np.isclose(p1["E"], p2["E"], rtol=1e-9, atol=0.0))
+            measured = measured_df_range(f1, f2)
             for x in sorted(set(f1["x_values"]) | set(f2["x_values"])):
                 numerical = laws.critical_size("multiplicative", p1, p2, x, *CRITICAL_RANGE)
                 with np.errstate(over="ignore", invalid="ignore"):
                     closed = float(h * np.power(float(x), gamma))
                 row = {"task": task, "axis": axis, "method_1": first, "method_2": second, "H": h, "gamma": gamma,
-                       "E_1": p1["E"], "E_2": p2["E"], "x": x, "critical_df": numerical,
-                       "closed_form_df": closed, "closed_form_exact": equal_e}
+                       "E_1": p1["E"], "E_2": p2["E"], "x": x, **within_measured(numerical, measured),
+                       "closed_form_df": within_measured(closed, measured)["critical_df"],
+                       "closed_form_exact": equal_e}
                 if s1 is not None and s2 is not None:
                     n = min(len(s1["A"]), len(s2["A"]))
                     boot = laws.critical_size("multiplicative", {k: v[:n] for k, v in s1.items()},
                                                  {k: v[:n] for k, v in s2.items()}, x, *CRITICAL_RANGE)
-                    low, high = statistics.percentile_interval(boot, INTERVAL_LEVEL)
+                    # an interval end beyond the measured range is shown at the range's bound
+                    low, high = (float(v) for v in np.clip(statistics.percentile_interval(boot, INTERVAL_LEVEL), *measured))
                     row |= {"critical_df_low": low, "critical_df_high": high,
                             "crossing_share": float(np.mean(np.isfinite(boot)))}
                 rows.append(row)
     return rows
+
+
+def measured_df_range(fit_1: dict, fit_2: dict) -> tuple[float, float]:
+    """The finetuning-data sizes both methods were measured at (held-out sizes included): [low, high]."""
+    sizes_1, sizes_2 = fit_1["points"]["finetune_examples"], fit_2["points"]["finetune_examples"]
+    return float(max(min(sizes_1), min(sizes_2))), float(min(max(sizes_1), max(sizes_2)))
+
+
+def within_measured(critical_df: float, measured: tuple[float, float]) -> dict:
+    """A critical Df inside the measured range as a number; outside it only as "below range" or "above
+    range" with the bound (an extrapolated crossing is not a finding), and "no crossing" where the
+    curves never cross. Returns critical_df (NaN unless in range), critical_df_range and df_low/df_high."""
+    low, high = measured
+    if not np.isfinite(critical_df):
+        where = "no crossing"
+    elif critical_df < low:
+        where = f"below range (< {low:g})"
+    elif critical_df > high:
+        where = f"above range (> {high:g})"
+    else:
+        where = "in range"
+    return {"critical_df": float(critical_df) if where == "in range" else float("nan"),
+            "critical_df_range": where, "df_low": low, "df_high": high}
 
 
 def which_method(joint: list[dict], means_of: dict, options: dict, notes: list[str]) -> list[dict]:

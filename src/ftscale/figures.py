@@ -156,7 +156,8 @@ def critical_figure(fits, out_dir) -> None:
     tasks = sorted(rows["task"].unique()) if len(rows) else []
     axes_drawn = [axis for axis in ("model", "pretrain") if len(rows) and (rows["axis"] == axis).any()]
     fig, axes = panels(len(tasks), len(axes_drawn), "Fig 5: critical finetuning-data size between methods "
-                                                     "(band: bootstrap interval)")
+                                                     "(band: bootstrap interval; triangles: beyond the measured "
+                                                     "Df range, at its bound)")
     if not tasks:
         empty_panel(axes[0][0], "no pair of methods with joint fits")
     for i, task in enumerate(tasks):
@@ -164,7 +165,7 @@ def critical_figure(fits, out_dir) -> None:
             ax = axes[i, j]
             part = rows[(rows.task == task) & (rows.axis == axis)]
             if not _critical_panel(ax, part):
-                why = "no two methods fitted" if part.empty else "no crossing in range"
+                why = "no two methods fitted" if part.empty else "the methods never cross"
                 empty_panel(ax, f"{task} / {axis}\n{why}")
                 continue
             factor_ticks(ax, part["x"])
@@ -191,7 +192,23 @@ def _critical_panel(ax, part: pd.DataFrame) -> bool:
                 ax.fill_between(curve["x"], low, high, color=colour, alpha=0.2,
                                 label=None if line else f"{first} vs {second} (interval only)")
                 line = True
+        drawn |= _out_of_range_marks(ax, curve, colour)
         drawn |= line
+    return drawn
+
+
+def _out_of_range_marks(ax, curve: pd.DataFrame, colour) -> bool:
+    """Critical sizes outside the measured Df range: an open triangle at the bound it lies beyond
+    (down: below range, up: above range), not an extrapolated number. True when any was drawn."""
+    if "critical_df_range" not in curve:
+        return False
+    drawn = False
+    for side, marker, bound in (("below", "v", "df_low"), ("above", "^", "df_high")):
+        rows = curve[curve["critical_df_range"].astype(str).str.startswith(side)]
+        if len(rows):
+            ax.scatter(rows["x"], rows[bound].astype(float), marker=marker, facecolors="none", edgecolors=colour,
+                       s=40, zorder=3, label=f"{side} range")
+            drawn = True
     return drawn
 
 

@@ -18,12 +18,12 @@ from ftscale.grid import AXES, METHODS
 TABLE_COLUMNS = {   # the columns every table has, even when empty (rows may add more, e.g. intervals)
     "single_variable": ["task", "method", "model", "params", "A", "beta", "E", "delta_e", "delta_h", "n_fit",
                         "n_heldout"],
-    "heldout_error": ["task", "axis", "method"] + [f"delta_{k}_{law}" for law in JOINT_LAWS for k in ("e", "h")]
-                     + ["n_fit", "n_heldout"],
+    "heldout_error": ["task", "axis", "method", "heldout"] + [f"delta_{k}_{law}" for law in JOINT_LAWS
+                                                             for k in ("e", "h")] + ["n_fit", "n_heldout"],
     "params": ["task", "axis", "method", "A", "alpha", "beta", "E", "delta_e", "delta_h", "n_fit", "n_heldout",
                "shared_from", "n_bootstrap"],
     "critical": ["task", "axis", "method_1", "method_2", "H", "gamma", "E_1", "E_2", "x", "critical_df",
-                 "closed_form_df", "closed_form_exact"],
+                 "critical_df_range", "df_low", "df_high", "closed_form_df", "closed_form_exact"],
     "correlation": ["task", "axis", "method", "metric", "r", "p", "n"],
     "which_method": ["task", "axis", "x", "finetune_examples", "best_method", "probability"],
     "which_model": ["task", "method", "budget", "target", "rank", "model", "params", "law", "predicted_loss", "low",
@@ -35,20 +35,17 @@ TABLES = tuple(TABLE_COLUMNS)
 def tables(fits: dict) -> dict[str, pd.DataFrame]:
     """The six tables from `analyze`'s dict."""
     rows = {name: [] for name in TABLE_COLUMNS}
-    rows["single_variable"] = [{k: v for k, v in r.items() if k != "points"} for r in fits["single_variable"]]
-    errors = {}                               # Table 2/6: one row per task, axis, method; both laws side by side
+    rows["single_variable"] = [{k: v for k, v in r.items() if k not in ("points", "heldout_by")}
+                               for r in fits["single_variable"]]
+    rows["heldout_error"] = heldout_error_rows(fits["joint"])
     for f in fits["joint"]:
         key = {"task": f["task"], "axis": f["axis"], "method": f["method"]}
-        row = errors.setdefault(tuple(key.values()), dict(key))
-        row |= {f"delta_e_{f['law']}": f["delta_e"], f"delta_h_{f['law']}": f["delta_h"],
-                "n_fit": f["n_fit"], "n_heldout": f["n_heldout"]}
         if f["law"] == "multiplicative":      # Table 4
             intervals = {f"{k}_{side}": bound for k, pair in f.get("intervals", {}).items()
                          for side, bound in zip(("low", "high"), pair)}
             rows["params"].append(key | {k: f["params"][k] for k in ("A", "alpha", "beta", "E")} | intervals | {
                 "delta_e": f["delta_e"], "delta_h": f["delta_h"], "n_fit": f["n_fit"], "n_heldout": f["n_heldout"],
                 "shared_from": "+".join(f["shared_from"]), "n_bootstrap": len(f.get("bootstrap", {}).get("A", []))})
-    rows["heldout_error"] = list(errors.values())
     for name in ("critical", "correlation", "which_method", "which_model"):
         rows[name] = fits[name]
     out = {}
@@ -60,6 +57,58 @@ def tables(fits: dict) -> dict[str, pd.DataFrame]:
         extra = [c for c in table.columns if c not in columns]
         out[name] = _sorted(table[columns + extra])
     return out
+
+
+def heldout_error_rows(joint: list[dict]) -> list[dict]:
+    """Table 2/6: per task, axis and method, one row per kind of held-out point (`heldout`: x = the
+    axis' held-out X values, df = the held-out finetuning-data sizes), both laws side by side; one
+    row with heldout "none" where nothing is held out."""
+    errors = {}
+    for f in joint:
+        kinds = f.get("heldout_by") or {"none": {"delta_h": float("nan"), "n_heldout": 0}}
+        for kind, held in kinds.items():
+            key = {"task": f["task"], "axis": f["axis"], "method": f["method"], "heldout": kind}
+            row = errors.setdefault(tuple(key.values()), dict(key))
+            row |= {f"delta_e_{f['law']}": f["delta_e"], f"delta_h_{f['law']}": held["delta_h"],
+                    "n_fit": f["n_fit"], "n_heldout": held["n_heldout"]}
+    return list(errors.values())
+
+
+
+def _critical_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """critical_df as the reader sees it: the number with its interval in range (an end at the range's
+    bound as "<=64" / ">=1024"), else "below range (< 64)", "above range (> 1024)" or "no crossing"."""
+    shown = table.copy()
+
+    def end(value, row, side):
+        at_bound = value == (row.df_low if side == "low" else row.df_high)
+        return f"{'<=' if side == 'low' else '>='}{value:.4g}" if at_bound else f"{value:.4g}"
+
+    cells = []
+    for row in shown.itertuples():
+        if row.critical_df_range != "in range":
+            cells.append(row.critical_df_range)
+        elif "critical_df_low" in shown and np.isfinite(row.critical_df_low):
+            cells.append(f"{row.critical_df:.4g} [{end(row.critical_df_low, row, 'low')}, "
+                         f"{end(row.critical_df_high, row, 'high')}]")
+        else:
+            cells.append(f"{row.critical_df:.4g}")
+    shown["critical_df"] = cells
+    shown["closed_form_df"] = [f"{v:.4g}" if np.isfinite(v) else "outside range" for v in shown["closed_form_df"]]
+    return shown.drop(columns=[c for c in ("critical_df_low", "critical_df_high", "critical_df_range") if c in shown])
+
+
+
+def heldout_summary(table: pd.DataFrame) -> str:
+    """One line per kind of held-out point: mean Delta_h of both laws and how often the
+    multiplicative one is lower."""
+    text = ""
+    for kind, rows in table.dropna(subset=["delta_h_multiplicative", "delta_h_additive"]).groupby("heldout", sort=True):
+        wins = int((rows["delta_h_multiplicative"] < rows["delta_h_additive"]).sum())
+        text += (f"\nMean Delta_h, held-out {kind}: multiplicative {rows['delta_h_multiplicative'].mean():.4g}, "
+                 f"additive {rows['delta_h_additive'].mean():.4g}; multiplicative lower in {wins} of {len(rows)} rows.\n")
+    return text
+
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
@@ -76,6 +125,8 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
+    if "critical_df_range" in table:
+        table = _critical_shown(table)
     shown = table.copy()
     for k in ("A", "alpha", "beta", "E", "critical_df"):
         if f"{k}_low" in shown:
@@ -92,7 +143,8 @@ def markdown(name: str, table: pd.DataFrame) -> str:
              "params": "Table 4: multiplicative joint law L = A X^-alpha Df^-beta + E "
                        f"({int(INTERVAL_LEVEL * 100)}% bootstrap intervals)",
              "critical": "Table 5: critical finetuning-data size, Df_c = H X^gamma when E_1 = E_2; "
-                         "critical_df found numerically (NaN: no crossing in range)",
+                         "critical_df found numerically; outside the Df range both methods were measured on, "
+                         "only which side (below/above range)",
              "correlation": "Table 7: Pearson correlation of test loss with the generation metric",
              "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability",
              "which_model": "Which base model? Model sizes ranked by the loss predicted at the largest Df from "
@@ -101,11 +153,7 @@ def markdown(name: str, table: pd.DataFrame) -> str:
         return f"## {title}\n\n*No results: too few points for this analysis.*\n"
     text = f"## {title}\n\n" + _with_intervals(table).to_markdown(index=False, floatfmt=".4g") + "\n"
     if name == "heldout_error":
-        both = table.dropna(subset=["delta_h_multiplicative", "delta_h_additive"])
-        if len(both):
-            wins = int((both["delta_h_multiplicative"] < both["delta_h_additive"]).sum())
-            text += (f"\nMean Delta_h: multiplicative {both['delta_h_multiplicative'].mean():.4g}, additive "
-                     f"{both['delta_h_additive'].mean():.4g}; multiplicative lower in {wins} of {len(both)} rows.\n")
+        text += heldout_summary(table)
     return text
 
 

@@ -191,3 +191,64 @@ def test_critical_size_intervals_cover_the_generating_laws(analysed):
         covered.append(row.critical_df_low <= true_df <= row.critical_df_high)
         assert abs(np.log(row.critical_df / true_df)) < np.log(1.5), (row.method_1, row.method_2, row.x)
     assert np.mean(covered) >= 0.7, covered
+
+
+def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
+    """heldout finetune_examples "largest": each task and method's own largest Df leaves every fit; Delta_h
+    of the "df" rows is the extrapolation error there (a shift of those losses alone moves it by the
+    shift), reported beside the held-out model's "x" rows."""
+    other_task = metrics[metrics.finetune_examples < 1024].assign(task="summarization")   # its largest Df: 512
+    table = pd.concat([metrics, other_task], ignore_index=True)
+    held = analysis.heldout_df(table, "largest")
+    assert set(table.loc[held, "finetune_examples"]) == {1024, 512}
+    assert (table.loc[held & (table.task == "summarization"), "finetune_examples"] == 512).all()
+    options = {"heldout": {"model": ["m4"], "finetune_examples": "largest"}, "bootstrap": 0, "init_grid": SMALL_GRID}
+    result = tables.run_analysis(table, None, options, tmp_path)
+    errors = result["heldout_error"].set_index(["task", "axis", "method", "heldout"])
+    x_row, df_row = errors.loc[("translation_ende", "model", "fmt", "x")], errors.loc[("translation_ende", "model", "fmt", "df")]
+    assert (x_row["n_heldout"], df_row["n_heldout"], df_row["n_fit"]) == (5, 4, 12)  # m4 x 5 Df; 4 models x 1024
+    assert errors.loc[("translation_ende", "pretrain", "lora", "df"), "n_heldout"] == 3
+    assert ("translation_ende", "pretrain", "lora", "x") not in errors.index              # nothing held out by X there
+    assert df_row["delta_h_multiplicative"] < 0.01                                        # the laws extrapolate
+    shifted = table.copy()
+    shifted.loc[analysis.heldout_df(shifted, "largest") & (shifted.task == "translation_ende"), "test_loss"] += 0.05
+    moved = tables.run_analysis(shifted, None, options, tmp_path)["heldout_error"].set_index(
+        ["task", "axis", "method", "heldout"]).loc[("translation_ende", "model", "fmt", "df")]
+    assert moved["delta_h_multiplicative"] == pytest.approx(0.05, abs=2 * df_row["delta_h_multiplicative"])
+    assert moved["delta_e_multiplicative"] == pytest.approx(df_row["delta_e_multiplicative"], rel=1e-9)
+    params = result["params"].set_index(["task", "axis", "method"]).loc[("translation_ende", "model", "fmt")]
+    assert params["alpha"] == pytest.approx(0.2, abs=0.01) and params["beta"] == pytest.approx(0.45, abs=0.01)
+    single = result["single_variable"]
+    assert set(single["n_heldout"]) == {1} and set(single["n_fit"]) == {4, 3}             # 5 or 4 Df, one held out
+    assert "held-out df" in (tmp_path / "heldout_error.md").read_text()
+    with pytest.raises(ValueError, match="finetune_examples"):
+        analysis.resolve_options({"heldout": {"finetune_examples": "smallest"}})
+
+
+def _joint_fit(method: str, a: float, beta: float, sizes: list[float]) -> dict:
+    """A multiplicative joint-fit record as analyze() makes it, with alpha 0.2 and E 0.5."""
+    return {"task": "t", "axis": "model", "method": method, "law": "multiplicative",
+            "params": {"A": a, "a": np.log(a), "alpha": 0.2, "beta": beta, "E": 0.5}, "x_values": [1e5],
+            "points": {"x": [1e5] * len(sizes), "finetune_examples": sizes, "loss": [1.0] * len(sizes),
+                       "heldout": [False] * len(sizes)}}
+
+
+@pytest.mark.parametrize("sizes, where, value", [
+    ([64, 256, 1024], "in range", 2.5 ** 5),           # 10 Df^-0.5 = 4 Df^-0.3 at Df = 2.5^5 = 97.7
+    ([128, 256, 1024], "below range (< 128)", None),
+    ([16, 32, 64], "above range (> 64)", None),
+])
+def test_critical_sizes_outside_the_measured_range_are_not_numbers(sizes, where, value):
+    joint = [_joint_fit("fmt", 10.0, 0.5, sizes), _joint_fit("prompt", 4.0, 0.3, sizes)]
+    row = analysis.critical_sizes(joint)[0]
+    assert row["critical_df_range"] == where and (row["df_low"], row["df_high"]) == (sizes[0], sizes[-1])
+    if value is None:
+        assert np.isnan(row["critical_df"]) and np.isnan(row["closed_form_df"])
+        shown = tables.markdown("critical", pd.DataFrame([row]))
+        cells = [c.strip() for c in shown.splitlines()[-1].split("|")]
+        assert cells[cells.index("1e+05") + 1] == where and "nan" not in shown      # after x: critical_df
+    else:
+        assert row["critical_df"] == pytest.approx(value, rel=1e-6)
+        assert row["closed_form_df"] == pytest.approx(value, rel=1e-6)
+    never = analysis.critical_sizes([_joint_fit("fmt", 10.0, 0.5, sizes), _joint_fit("prompt", 40.0, 0.3, sizes)])
+    assert never[0]["critical_df_range"] == "no crossing"            # FMT below prompt tuning at every Df >= 1

@@ -19,6 +19,8 @@ def test_default_and_tiny_configs_validate(toy_config, tiny_config):
         again = copy.deepcopy(study)
         config.validate(again)
         assert again == study and grid.expand_conditions(study)
+    tiny_config["analysis"]["heldout"]["finetune_examples"] = "largest"   # the rule, or Df values
+    config.validate(tiny_config)
 
 
 @pytest.mark.parametrize("mutate, key, fragment", [
@@ -27,6 +29,9 @@ def test_default_and_tiny_configs_validate(toy_config, tiny_config):
     (lambda c: c["models"]["m1"].update(layers="two"), "models.m1.layers", "'two'"),
     (lambda c: c["finetune"]["methods"].update(adapters={"learning_rate": 1.0}), "finetune.methods", "adapters"),
     (lambda c: c["analysis"]["heldout"].update(model=["m9"]), "analysis.heldout.model", "'m9'"),
+    (lambda c: c["analysis"]["heldout"].update(finetune_examples=[48]), "analysis.heldout.finetune_examples", "48"),
+    (lambda c: c["analysis"]["heldout"].update(finetune_examples="smallest"), "analysis.heldout.finetune_examples",
+     "'smallest'"),
     (lambda c: c["pretrain"].update(base_model="m9"), "pretrain.base_model", "'m9'"),
     (lambda c: c["tasks"]["translation_ende"].update(family="klingon"), "tasks.translation_ende.family", "klingon"),
     (lambda c: c["finetune"]["methods"]["lora"].update(default_size=3), "finetune.methods.lora.default_size", "3"),

@@ -67,6 +67,11 @@ def test_outputs_exist_and_are_sane(tiny_run):
                  "figures/fig11_few_shot.pdf", "figures/fig01_single_variable.png", "figures/fig10_pretraining.pdf",
                  "fits/which_model.md", "figures/fig12_which_model.png"]:
         assert (tiny_run / RESULTS / path).stat().st_size > 0, path
+    # analysis.heldout.finetune_examples "largest": each joint fit of translation extrapolates to Df 64
+    errors = pd.read_csv(tiny_run / RESULTS / "fits/heldout_error.csv")
+    held_df = errors[errors.heldout == "df"]
+    assert set(held_df.task) == {"translation_ende"} and set(held_df.axis) == {"model", "pretrain", "pet"}
+    assert (held_df.n_heldout > 0).all() and held_df.delta_h_multiplicative.notna().all()
     # Checkpoints load as they are: transformers for the base, peft for the adapters.
     from ftscale.finetune import load_finetuned
     lora = next(c for c in conditions.values() if c.method == "lora")

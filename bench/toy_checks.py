@@ -1,0 +1,82 @@
+"""The toy study's design checks, printed from a finished run (no assertions; README "The toy study").
+
+1. Model axis at the largest Df: the mean test loss of each model size per task and method, and
+   whether it falls strictly with model size (each larger model beats the next smaller one).
+2. Learnt at all: each base model's zero-shot test loss on the task (no finetuning; the same
+   `<s> source <sep> target </s>` format, loss on the target tokens) beside the finetuned loss.
+3. The fits: Delta_h per axis and kind of held-out point, and how many joint fits have E at its
+   lower bound (E below E_FLOOR: the fit put all of the loss into the power term).
+
+Usage: python bench/toy_checks.py [--config config.yaml] [--results results/<study>]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ftscale import finetune
+from ftscale.data.tokens import TaskSplit
+from ftscale.model import load_model
+
+E_FLOOR = 1e-3      # a fitted E below this is "at its bound" (E = e^e with e driven towards -inf)
+
+
+def zero_shot_loss(base_dir: Path, test_dir: Path, max_source: int, max_target: int) -> float:
+    split = TaskSplit(test_dir)
+    return finetune.split_loss(load_model(base_dir), split, range(len(split)), 64, max_source, max_target)
+
+
+def model_axis(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean test loss per task, method and model of the model-size axis at the task's largest Df."""
+    on_axis = metrics[metrics["axis_model"].astype(str).str.lower().isin(["true", "1"]) & (metrics["status"] == "ok")]
+    largest = on_axis.groupby("task")["finetune_examples"].transform("max")
+    at_largest = on_axis[on_axis["finetune_examples"] == largest]
+    return (at_largest.groupby(["task", "method", "model", "params", "finetune_examples"], as_index=False)
+            .agg(test_loss=("test_loss", "mean"), runs=("test_loss", "size")).sort_values(["task", "method", "params"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--results", default=None, help="results/<study> (default: from the config)")
+    args = parser.parse_args()
+    config = yaml.safe_load(Path(args.config).read_text())
+    results = Path(args.results or f"results/{config['study']}")
+    table = model_axis(pd.read_csv(results / "metrics.csv"))
+    print("model axis at the largest Df: test loss by model size (zero-shot: the base model, no finetuning)")
+    zero_cache = {}
+    for (task, method), rows in table.groupby(["task", "method"], sort=True):
+        spec = config["tasks"][task]
+        tokens = config["pretrain"]["budgets"][spec["family"]][-1]
+        zeros = []
+        for model in rows["model"]:
+            if (task, model) not in zero_cache:
+                base = results / "pretrain" / spec["family"] / f"{model}-{tokens}tok"
+                zero_cache[(task, model)] = zero_shot_loss(base, results / "data" / "tokens" / task / "test",
+                                                           spec["max_source_tokens"], spec["max_target_tokens"])
+            zeros.append(zero_cache[(task, model)])
+        losses = rows["test_loss"].tolist()
+        falling = all(b < a for a, b in zip(losses, losses[1:]))
+        print(f"  {task:17} {method:6} Df {int(rows['finetune_examples'].iloc[0]):5d}: "
+              + " > ".join(f"{m} {v:.4f}" for m, v in zip(rows["model"], losses))
+              + f"  {'strictly falling' if falling else 'NOT strictly falling'}; zero-shot "
+              + " / ".join(f"{z:.3f}" for z in zeros))
+    errors = pd.read_csv(results / "fits" / "heldout_error.csv")
+    print("Delta_h (mean over methods) by task, axis and kind of held-out point: multiplicative / additive")
+    for key, rows in errors.groupby(["task", "axis", "heldout"], sort=True):
+        print(f"  {'/'.join(key):40} {rows['delta_h_multiplicative'].mean():.4f} / {rows['delta_h_additive'].mean():.4f}"
+              f"  (n_heldout {rows['n_heldout'].tolist()})")
+    fits = json.loads((results / "fits" / "fits.json").read_text())
+    joint = [f for f in fits["joint"]]
+    for law in ("multiplicative", "additive"):
+        of_law = [f for f in joint if f["law"] == law]
+        at_bound = [f"{f['task']}/{f['axis']}/{f['method']}" for f in of_law if f["params"]["E"] < E_FLOOR]
+        print(f"{law}: E at its bound (< {E_FLOOR:g}) in {len(at_bound)} of {len(of_law)} fits: {', '.join(at_bound)}")
+
+
+if __name__ == "__main__":
+    main()
