@@ -28,7 +28,8 @@ def test_checkpoints_make_one_run_per_model_and_family(toy_config):
     assert len(jobs) == len(toy_config["models"]) * len(toy_config["families"])
     base = jobs["ende/m1-1000000tok"]
     assert base.checkpoints == (250000, 500000) and base.rule == "pretrain_ende_checkpoints"
-    assert jobs["enzh/m1-500000tok"].checkpoints == ()         # one budget: nothing to save on the way
+    (enzh_budget,) = toy_config["pretrain"]["budgets"]["enzh"]
+    assert jobs[f"enzh/m1-{enzh_budget}tok"].checkpoints == ()  # one budget: nothing to save on the way
     assert {job.rule for job in jobs.values()} == {"pretrain", "pretrain_ende_checkpoints"}
 
 
