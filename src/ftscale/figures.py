@@ -20,7 +20,7 @@ from ftscale import analysis, figures_metrics, figures_which_model
 from ftscale.figure_panels import (AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points,
                                    short_number)
 from ftscale.fitting import laws
-from ftscale.grid import METHODS
+from ftscale.grid import METHODS, method_order
 
 FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
            "fig05_critical_size", "fig06_zero_shot", "fig07_metric_model_size", "fig08_metric_pretrain_data",
@@ -79,7 +79,7 @@ def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
 def _tasks_methods(runs: pd.DataFrame, fits: dict) -> tuple[list[str], list[str]]:
     tasks = set(runs["task"]) | {r["task"] for r in fits.get("joint", []) + fits.get("single_variable", [])}
     methods = set(runs["method"]) | {r["method"] for r in fits.get("joint", [])}
-    return sorted(tasks), analysis.method_order(methods or METHODS)
+    return sorted(tasks), method_order(methods or METHODS)
 
 
 def single_variable_figure(runs, fits, out_dir) -> None:
@@ -260,7 +260,7 @@ def _axis_runs(runs: pd.DataFrame, axis: str, column: str) -> pd.DataFrame:
 def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
     """Fig 6: zero-shot BLEU (mean over the unseen source languages) by model size, a line per Df."""
     data = _axis_runs(runs, "model", "zero_shot_bleu")
-    tasks, methods = sorted(set(data["task"])), analysis.method_order(set(data["method"]))
+    tasks, methods = sorted(set(data["task"])), method_order(set(data["method"]))
     fig, axes = panels(len(tasks), len(methods), "Fig 6: zero-shot translation after finetuning, by model size")
     if data.empty:
         empty_panel(axes[0][0], "no zero-shot evaluation in this study (evaluate.transfer)")
@@ -311,7 +311,7 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
     for row, task in enumerate(tasks):
         for column, k in enumerate(shots):
             ax, sub, score = axes[row][column], data[k][data[k].task == task], f"few_shot_{k}_bleu"
-            for colour, method in zip(plt.cm.tab10.colors, analysis.method_order(set(sub["method"]))):
+            for colour, method in zip(plt.cm.tab10.colors, method_order(set(sub["method"]))):
                 runs_of = sub[sub.method == method]
                 largest = runs_of[runs_of.finetune_examples == runs_of.finetune_examples.max()]
                 means = largest.groupby(x_column)[score].mean()

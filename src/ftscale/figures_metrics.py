@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ftscale import analysis
+from ftscale.grid import method_order
 from ftscale.figure_panels import AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points
 
 METRIC_FIGURES = {"model": ("fig07_metric_model_size", "Fig 7"),
@@ -83,7 +84,7 @@ def metric_figure(runs: pd.DataFrame, axis: str, heldout: dict, out_dir: Path) -
     x_label = AXIS_LABELS[axis]
     means = metric_means(runs, axis, heldout)
     rows = panel_rows(means)
-    methods = analysis.method_order(set(means["method"]))
+    methods = method_order(set(means["method"]))
     fig, axes = panels(len(rows), len(methods), f"{label}: generation quality against {x_label}\n"
                                                  "lines: least squares on log X per Df; hollow: held out")
     if not rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ftscale.analysis import method_order
+from ftscale.grid import method_order
 from ftscale.figure_panels import empty_panel, panels, plt, save_figure
 
 

@@ -18,6 +18,11 @@ AXES = ("model", "pretrain", "pet")
 METHODS = ("fmt", "prompt", "lora")
 PET_METHODS = ("prompt", "lora")
 
+
+def method_order(methods) -> list[str]:
+    """Methods in the paper's order (FMT, prompt, LoRA), unknown ones after them by name."""
+    return sorted(methods, key=lambda m: (METHODS.index(m) if m in METHODS else len(METHODS), m))
+
 # A condition's id, the path of its runs: Condition.id fills this template, and the rules' `condition`
 # wildcard pattern (CONDITION_PATTERN) is this template with a regex in each field.
 CONDITION_ID = "{task}/{model}-{pretrain_tokens}tok/{method_id}/df{finetune_examples}"

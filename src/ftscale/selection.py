@@ -25,6 +25,7 @@ import numpy as np
 
 from ftscale import rectified
 from ftscale.fitting import laws, solver, statistics
+from ftscale.fitting.statistics import INTERVAL_LEVEL
 
 LAWS = ("rectified", "power", "ats", "auto")
 AUTO_ORDER = ("ats", "power", "rectified")      # auto's candidates, in the order that wins ties
@@ -35,7 +36,6 @@ ATS_THRESHOLD = 5.0      # Lin et al.'s delta: a point further than this many re
 # (earlier in AUTO_ORDER) wins: one point at one size cannot tell apart laws closer than the run-to-run
 # noise of a finetuning loss (~1-2%), and the fewer parameters, the steadier the long extrapolation
 AUTO_TIE = 0.02
-INTERVAL_LEVEL = 0.95
 DEFAULT_OBJECTIVE = {"rectified": "huber", "power": "huber"}
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale.analysis import INTERVAL_LEVEL, JOINT_LAWS, analyze, ensure_log_output
+from ftscale.analysis import JOINT_LAWS, analyze, ensure_log_output
+from ftscale.fitting.statistics import INTERVAL_LEVEL
 from ftscale.grid import AXES, METHODS
 
 TABLE_COLUMNS = {   # the columns every table has, even when empty (rows may add more, e.g. intervals)

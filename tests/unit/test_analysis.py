@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import analysis, figures, tables
+from ftscale import analysis, comparison, figures, tables
 from tests.synthetic_study import synthetic_metrics
 
 FIGURE_FILES = {f"{name}.{ext}" for name in figures.FIGURES for ext in ("png", "pdf")}
@@ -119,7 +119,7 @@ def test_critical_and_which_method_tables(analysed):
     assert set(critical["axis"]) == {"model", "pretrain"}
     assert not critical["closed_form_exact"].any()                    # fitted E differ between methods
     crossing = critical.dropna(subset=["critical_df"])
-    assert len(crossing) and crossing["critical_df"].between(*analysis.CRITICAL_RANGE).all()
+    assert len(crossing) and crossing["critical_df"].between(*comparison.CRITICAL_RANGE).all()
     which = results["which_method"]
     assert which["probability"].between(0, 1).all()
     losses = which[["loss_fmt", "loss_prompt", "loss_lora"]].to_numpy()
@@ -240,7 +240,7 @@ def _joint_fit(method: str, a: float, beta: float, sizes: list[float]) -> dict:
 ])
 def test_critical_sizes_outside_the_measured_range_are_not_numbers(sizes, where, value):
     joint = [_joint_fit("fmt", 10.0, 0.5, sizes), _joint_fit("prompt", 4.0, 0.3, sizes)]
-    row = analysis.critical_sizes(joint)[0]
+    row = comparison.critical_sizes(joint)[0]
     assert row["critical_df_range"] == where and (row["df_low"], row["df_high"]) == (sizes[0], sizes[-1])
     if value is None:
         assert np.isnan(row["critical_df"]) and np.isnan(row["closed_form_df"])
@@ -250,5 +250,5 @@ def test_critical_sizes_outside_the_measured_range_are_not_numbers(sizes, where,
     else:
         assert row["critical_df"] == pytest.approx(value, rel=1e-6)
         assert row["closed_form_df"] == pytest.approx(value, rel=1e-6)
-    never = analysis.critical_sizes([_joint_fit("fmt", 10.0, 0.5, sizes), _joint_fit("prompt", 40.0, 0.3, sizes)])
+    never = comparison.critical_sizes([_joint_fit("fmt", 10.0, 0.5, sizes), _joint_fit("prompt", 40.0, 0.3, sizes)])
     assert never[0]["critical_df_range"] == "no crossing"            # FMT below prompt tuning at every Df >= 1

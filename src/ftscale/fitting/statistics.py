@@ -9,6 +9,8 @@ from scipy import stats
 
 from ftscale.fitting.laws import FitError
 
+INTERVAL_LEVEL = 0.95     # bootstrap percentile intervals, in every table and selection
+
 
 def mean_absolute_deviation(predicted, observed) -> float:
     """Delta_e on fitted points, Delta_h on held-out points; NaN when there are none."""
