@@ -75,7 +75,7 @@ def joint_groups(metrics, task, method, options):
 def all_joint_fits(groups, options, strategy):
     """Every full-data joint fit of one task and method: both laws, step one and step two."""
     results = {}
-    for law in analysis.JOINT_LAWS:
+    for law in laws.JOINT_LAWS:
         results[law] = solver.fit_joint(law, groups, objective=options["objective"], delta=options["huber_delta"],
                                          init_grid=options["init_grid"], strategy=strategy)
     return results
@@ -111,7 +111,7 @@ def main() -> None:
     looped, loop_s = timed(all_joint_fits, groups, options, "loop")
     print(f"multi-start, all full-data joint fits of wmt14_ende/lora (2 laws x (step one + 3 axes)): "
           f"batched {batched_s:.2f} s, per-start scipy loop {loop_s:.1f} s -> {loop_s / batched_s:.0f}x faster")
-    for law in analysis.JOINT_LAWS:
+    for law in laws.JOINT_LAWS:
         for step in batched[law]:
             b, p = batched[law][step].objective_value, looped[law][step].objective_value
             print(f"    {law:>14} {step:>9}: {batched[law][step].n_starts:>4} starts, objective batched {b:.6e} "

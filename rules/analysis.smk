@@ -1,9 +1,8 @@
 # Analysis: one tidy table of all runs, the scaling-law fits, the figures.
 
-# The names come from the modules that write the files (one home each): ftscale.tables.TABLES and
-# ftscale.figures.FIGURES; the figures' captions are report/<name>.rst.
-from ftscale.figures import FIGURES as FIGURE_NAMES  # noqa: E402
-from ftscale.tables import TABLES as FIT_TABLE_NAMES  # noqa: E402
+# The names' one home is ftscale.outputs (light: no matplotlib or scipy at every start); the
+# figures' captions are report/<name>.rst.
+from ftscale.outputs import FIGURES as FIGURE_NAMES, TABLES as FIT_TABLE_NAMES  # noqa: E402
 
 FIT_TABLES = expand(f"{RESULTS}/fits/{{name}}.{{ext}}", name=FIT_TABLE_NAMES, ext=["csv", "md"])
 FIGURES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])

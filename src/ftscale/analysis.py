@@ -31,6 +31,7 @@ import pandas as pd
 
 from ftscale import comparison, selection
 from ftscale.fitting import laws, solver, statistics
+from ftscale.fitting.laws import JOINT_LAWS
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 from ftscale.grid import AXES, METHODS, method_order  # one list of axes and methods for the whole package
 
@@ -38,7 +39,6 @@ log = logging.getLogger("ftscale.analysis")
 
 AXIS_X = {"model": "params", "pretrain": "pretrain_tokens", "pet": "pet_size"}           # X of each axis
 AXIS_HELDOUT_COLUMN = {"model": "model", "pretrain": "pretrain_tokens", "pet": "pet_size"}  # what heldout lists
-JOINT_LAWS = ("multiplicative", "additive")
 GENERATION_METRICS = ("bleu", "chrf", "rougeL")
 CONDITION = ["model", "params", "pretrain_tokens", "pet_size", "finetune_examples"]  # within a task and method
 LARGEST_DF = "largest"            # analysis.heldout.finetune_examples: each task and method's largest Df

@@ -21,11 +21,8 @@ from ftscale.figure_panels import (AXIS_LABELS, empty_panel, factor_ticks, panel
                                    short_number)
 from ftscale.fitting import laws
 from ftscale.grid import METHODS, method_order
+from ftscale.outputs import FIGURES
 
-FIGURES = ("fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
-           "fig05_critical_size", "fig06_zero_shot", "fig07_metric_model_size", "fig08_metric_pretrain_data",
-           "fig09_metric_pet_size", "fig10_pretraining", "fig11_few_shot", "fig12_which_model",
-           "fig13_few_shot_pretrain_data")
 AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", AXIS_LABELS["model"]),
                 "pretrain": ("fig03_pretrain_data", "Fig 3", AXIS_LABELS["pretrain"]),
                 "pet": ("fig04_pet_size", "Fig 4", AXIS_LABELS["pet"])}

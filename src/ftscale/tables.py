@@ -1,8 +1,7 @@
 """Table writing: the paper's tables from `analysis.analyze`'s dict, as DataFrames, Markdown and
 files. `run_analysis` fits everything (ftscale.analysis) and writes single_variable, heldout_error,
 params, critical, correlation, which_method, which_model (each .csv and .md) and fits.json
-(everything, machine-readable: JSON null for NaN). TABLES is the one list of their names (the
-workflow's fit rule imports it).
+(everything, machine-readable: JSON null for NaN). Their names and columns are in ftscale.outputs.
 """
 from __future__ import annotations
 
@@ -12,25 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale.analysis import JOINT_LAWS, analyze, ensure_log_output
+from ftscale.analysis import analyze, ensure_log_output
 from ftscale.fitting.statistics import INTERVAL_LEVEL
+from ftscale.fitting.laws import JOINT_LAWS
 from ftscale.grid import AXES, METHODS
+from ftscale.outputs import TABLE_COLUMNS
 
-TABLE_COLUMNS = {   # the columns every table has, even when empty (rows may add more, e.g. intervals)
-    "single_variable": ["task", "method", "model", "params", "A", "beta", "E", "delta_e", "delta_h", "n_fit",
-                        "n_heldout"],
-    "heldout_error": ["task", "axis", "method", "heldout"] + [f"delta_{k}_{law}" for law in JOINT_LAWS
-                                                             for k in ("e", "h")] + ["n_fit", "n_heldout"],
-    "params": ["task", "axis", "method", "A", "alpha", "beta", "E", "delta_e", "delta_h", "n_fit", "n_heldout",
-               "shared_from", "n_bootstrap"],
-    "critical": ["task", "axis", "method_1", "method_2", "H", "gamma", "E_1", "E_2", "x", "critical_df",
-                 "critical_df_range", "df_low", "df_high", "closed_form_df", "closed_form_exact"],
-    "correlation": ["task", "axis", "method", "metric", "r", "p", "n"],
-    "which_method": ["task", "axis", "x", "finetune_examples", "best_method", "probability"],
-    "which_model": ["task", "method", "budget", "target", "rank", "model", "params", "law", "predicted_loss", "low",
-                    "high", "p_best", "observed_loss", "observed_rank"],
-}
-TABLES = tuple(TABLE_COLUMNS)
 
 
 def tables(fits: dict) -> dict[str, pd.DataFrame]:

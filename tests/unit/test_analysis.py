@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import analysis, comparison, figures, tables
+from ftscale import analysis, comparison, figures, outputs, tables
 from tests.synthetic_study import synthetic_metrics
 
-FIGURE_FILES = {f"{name}.{ext}" for name in figures.FIGURES for ext in ("png", "pdf")}
-TABLE_FILES = {f"{name}.{ext}" for name in tables.TABLES for ext in ("csv", "md")} | {"fits.json"}
+FIGURE_FILES = {f"{name}.{ext}" for name in outputs.FIGURES for ext in ("png", "pdf")}
+TABLE_FILES = {f"{name}.{ext}" for name in outputs.TABLES for ext in ("csv", "md")} | {"fits.json"}
 PRETRAIN = pd.DataFrame({"family": ["ende"] * 4, "model": ["m1", "m1", "m2", "m3"], "params": [1e5, 1e5, 2e5, 4e5],
                          "pretrain_tokens": [5e5, 1e6, 1e6, 1e6], "train_loss": [3.1, 2.9, 2.6, 2.4],
                          "val_loss": [3.0, 2.8, 2.5, 2.3]})
@@ -33,7 +33,7 @@ def analysed(metrics, tmp_path_factory):
 def test_run_analysis_writes_every_file(analysed):
     results, out = analysed
     assert {p.name for p in out.iterdir()} == TABLE_FILES
-    assert set(results) == set(tables.TABLES) and all(len(results[name]) for name in tables.TABLES)
+    assert set(results) == set(outputs.TABLES) and all(len(results[name]) for name in outputs.TABLES)
     fits = json.loads((out / "fits.json").read_text())          # strict JSON: NaN written as null
     assert {"options", "notes", "single_variable", "joint", "critical", "correlation", "which_method",
             "pretraining"} <= set(fits)
@@ -155,7 +155,7 @@ def test_options_defaults_and_errors():
 
 def test_run_analysis_is_deterministic(metrics, analysed, tmp_path):
     again = tables.run_analysis(metrics, PRETRAIN, OPTIONS, tmp_path)
-    for name in tables.TABLES:
+    for name in outputs.TABLES:
         pd.testing.assert_frame_equal(again[name], analysed[0][name])
     assert (tmp_path / "fits.json").read_text() == (analysed[1] / "fits.json").read_text()
 

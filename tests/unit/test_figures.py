@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import analysis, figure_panels, figures, figures_metrics
+from ftscale import analysis, figure_panels, figures, figures_metrics, outputs
 from tests.synthetic_study import synthetic_metrics
 
 HELDOUT = {"model": ["m4"], "pretrain": [], "pet": [], "finetune_examples": []}
@@ -40,7 +40,7 @@ def test_metric_panels_are_the_task_metrics_and_methods_on_the_axis(runs):
 def test_metric_figures_are_written(runs, tmp_path):
     figures_metrics.draw_metric_figures(runs, HELDOUT, tmp_path)
     names = {name for name, _ in figures_metrics.METRIC_FIGURES.values()}
-    assert {p.stem for p in tmp_path.glob("*.png")} == names <= set(figures.FIGURES)
+    assert {p.stem for p in tmp_path.glob("*.png")} == names <= set(outputs.FIGURES)
     (tmp_path / "none").mkdir()
     figures_metrics.draw_metric_figures(runs.iloc[:0], HELDOUT, tmp_path / "none")   # no runs: a note, no error
     assert len(list((tmp_path / "none").glob("*.pdf"))) == 3

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftscale import cli, config as study_config, figures, grid, memory, plan, tables
+from ftscale import cli, config as study_config, grid, memory, outputs, plan
 from ftscale.model import count_parameters, new_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,11 +47,11 @@ def _outputs(dry_run: str, rule: str) -> set[str]:
 
 
 def test_the_rules_write_the_tables_and_figures_their_modules_name(tiny_dry_run):
-    """rules/analysis.smk takes the names from ftscale.tables and ftscale.figures, so the fit and
-    figures jobs promise exactly the files run_analysis and draw_figures write."""
-    assert _outputs(tiny_dry_run, "fit") == {f"{name}.{ext}" for name in tables.TABLES for ext in ("csv", "md")} \
+    """rules/analysis.smk takes the names from ftscale.outputs, as ftscale.tables and ftscale.figures
+    do, so the fit and figures jobs promise exactly the files run_analysis and draw_figures write."""
+    assert _outputs(tiny_dry_run, "fit") == {f"{name}.{ext}" for name in outputs.TABLES for ext in ("csv", "md")} \
         | {"fits.json"}
-    assert _outputs(tiny_dry_run, "figures") == {f"{name}.{ext}" for name in figures.FIGURES for ext in ("png", "pdf")}
+    assert _outputs(tiny_dry_run, "figures") == {f"{name}.{ext}" for name in outputs.FIGURES for ext in ("png", "pdf")}
 
 
 def test_every_run_path_of_the_dry_run_is_a_condition_of_the_grid(tiny, tiny_dry_run):

@@ -37,6 +37,7 @@ LAWS = {
     "multiplicative": Law("multiplicative", ("a", "alpha"), ("beta", "e"), "L(X, Df) = A * X^-alpha * Df^-beta + E"),
     "additive": Law("additive", ("a", "alpha", "b"), ("beta", "e"), "L(X, Df) = A / X^alpha + B / Df^beta + E"),
 }
+JOINT_LAWS = ("multiplicative", "additive")   # the laws of (X, Df), fitted on every axis
 
 
 class FitError(ValueError):
