@@ -8,8 +8,8 @@ The points leave different things behind: a token array half written (data stage
 job's resumable state (training), a complete-looking metrics.csv (aggregate). To spare the CPU,
 each starts from a copy of the finished tiny study (the `tiny_run` fixture, the uninterrupted run
 the metrics are compared with) and is forced (--forcerun) to redo the job that is killed; the run
-again is `ftscale run` with nothing forced. Both ask for metrics.csv only (what is compared): the fits and
-figures downstream of it (half a minute a run) are no part of recovering from a kill.
+again is `ftscale run` with nothing forced. Both ask for metrics.csv only (what is compared): the
+fits and figures downstream of it (half a minute a run) are no part of recovering from a kill.
 """
 import os
 import shutil

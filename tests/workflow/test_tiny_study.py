@@ -83,7 +83,7 @@ def test_outputs_exist_and_are_sane(tiny_run):
 # Outputs of runs of every kind, redone from scratch for the determinism check: each task and
 # method, a PET size and a held-out Df, a pretraining checkpoint's run, seed 1, zero- and few-shot
 # transfer, a base model's transfer. Their pretraining and data are redone with them; the other
-# runs are the same jobs again (a fifth of the tiny study's time instead of all of it).
+# runs are the same jobs again (a tenth to a quarter of the tiny study's time, measured loaded).
 FROM_SCRATCH = ["finetune/translation_ende/m2-32768tok/lora-2/df32/seed0/eval.json",
                 "finetune/translation_ende/m2-32768tok/lora-2/df32/seed0/transfer.json",
                 "finetune/translation_ende/m1-16384tok/fmt/df16/seed1/eval.json",
