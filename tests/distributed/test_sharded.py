@@ -21,6 +21,7 @@ from safetensors.numpy import load_file
 
 from ftscale import finetune, pretrain
 from tests.unit.test_resume import SIZE, base  # noqa: F401 - the fixture: a tiny base model and task
+from tests.workflow.conftest import ROOT
 
 pytestmark = pytest.mark.distributed
 RTOL, ATOL = 1e-5, 1e-5
@@ -53,7 +54,8 @@ def two_ranks(target: str, kwargs: dict, kill_after_step: int | None = None, lau
     """The job as 2 CPU ranks under torchrun, launched in a fresh process of its own session (the
     fault point kills the job's process group, not pytest's)."""
     env = {k: v for k, v in os.environ.items() if k not in ("FTSCALE_FAULT", "FTSCALE_RUN_PGID")}
-    env |= {"FTSCALE_DEVICE": "cpu", "FTSCALE_WORKER": "0"}
+    env |= {"FTSCALE_DEVICE": "cpu", "FTSCALE_WORKER": "0",      # ROOT: the ranks import tests.distributed.each
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     if kill_after_step is not None:
         env["FTSCALE_FAULT"] = f"resume:{kill_after_step}"
     return subprocess.run([sys.executable, "-c", launch, pickle.dumps((target, kwargs)).hex()], env=env,
@@ -139,15 +141,17 @@ METHODS = [("fmt", None), ("lora", 2), ("prompt", 4)]
 
 @pytest.fixture(scope="module")
 def finetuned(base, tmp_path_factory):  # noqa: F811
-    """Per method: one process and 2 ranks (fmt in micro-batches of 1 example: 2 passes each)."""
+    """Per method: one process, and 2 ranks (fmt in micro-batches of 1 example: 2 passes each); the
+    three methods' 2-rank runs in one launch."""
     root = tmp_path_factory.mktemp("finetune")
-    runs = {}
+    runs, sharded = {}, []
     for method, pet in METHODS:
         one = finetune.finetune(**finetune_args(base, root / method / "one", method, pet))
         extra = {"micro_batch_size": 1} if method == "fmt" else {}
-        finished(two_ranks("ftscale.finetune:finetune", finetune_args(base, root / method / "two", method, pet,
-                                                                     resume_path=root / method / "two.pt", **extra)))
+        sharded.append(finetune_args(base, root / method / "two", method, pet, resume_path=root / method / "two.pt",
+                                     **extra))
         runs[method] = (root / method, one)
+    finished(two_ranks("tests.distributed.each:finetune_each", {"runs": sharded}))
     return runs
 
 
