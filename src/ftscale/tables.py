@@ -13,10 +13,8 @@ import pandas as pd
 
 from ftscale.analysis import analyze, ensure_log_output
 from ftscale.fitting.statistics import INTERVAL_LEVEL
-from ftscale.fitting.laws import JOINT_LAWS
 from ftscale.grid import AXES, METHODS
 from ftscale.outputs import TABLE_COLUMNS
-
 
 
 def tables(fits: dict) -> dict[str, pd.DataFrame]:
