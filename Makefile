@@ -16,7 +16,7 @@ $(BIN)/snakemake: requirements.txt pyproject.toml
 	touch $@
 
 # `ftscale run` is snakemake that recovers after a crash (kill -9, power loss) and refuses a second
-# run in this directory (src/ftscale/launch.py).
+# run in this directory (src/ftscale/runtime/launch.py).
 run: $(BIN)/snakemake
 	$(BIN)/ftscale run --cores $(CORES) --configfile $(CONFIG)
 	$(BIN)/ftscale run --cores 1 --configfile $(CONFIG) --report results/$(STUDY)/report.html

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def step_seconds(model, accumulate, micro_batch_sizes: list, steps: int) -> list[float]:
     """Median seconds per optimizer step for each micro-batch size, measured alternately."""
-    from ftscale import training
+    from ftscale.train import training
 
     optimizer = training.adafactor([p for p in model.parameters() if p.requires_grad], 1e-3, False)
     times = {m: [] for m in micro_batch_sizes}
@@ -57,9 +57,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from ftscale import finetune, pretrain, training
+    from ftscale.train import finetune, pretrain, training
     from ftscale.data.tokens import BOS_ID, SEP_ID
-    from ftscale.model import new_model
+    from ftscale.train.model import new_model
 
     training.set_threads(1)
     config = yaml.safe_load(args.config.read_text())

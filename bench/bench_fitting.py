@@ -41,9 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository:
 
 import numpy as np  # noqa: E402
 
-from ftscale import analysis, figures, tables  # noqa: E402
+from ftscale.analysis import procedure, tables  # noqa: E402
+
+from ftscale.figures import paper  # noqa: E402
 from ftscale.fitting import laws, solver, statistics  # noqa: E402
-from ftscale.grid import AXES  # noqa: E402
+from ftscale.plan.grid import AXES  # noqa: E402
 from tests.synthetic_study import synthetic_metrics  # noqa: E402
 
 MODEL_SIZES = (1e9, 2e9, 4e9, 8e9, 16e9)
@@ -68,8 +70,8 @@ def timed(function, *args, **kwargs):
 
 def joint_groups(metrics, task, method, options):
     runs = metrics[(metrics.task == task) & (metrics.method == method)]
-    means, run_losses = analysis.axis_table(runs, options)
-    return {axis: analysis.fitted_group(m) for axis, m in means.items()}, means, run_losses
+    means, run_losses = procedure.axis_table(runs, options)
+    return {axis: procedure.fitted_group(m) for axis, m in means.items()}, means, run_losses
 
 
 def all_joint_fits(groups, options, strategy):
@@ -87,7 +89,7 @@ def main() -> None:
     parser.add_argument("--loop-replicates", type=int, default=40, help="replicates refit one by one for the ratio")
     args = parser.parse_args()
     metrics = paper_sized_metrics()
-    options = analysis.resolve_options({"init_grid": INIT_GRID, "bootstrap": args.bootstrap,
+    options = procedure.resolve_options({"init_grid": INIT_GRID, "bootstrap": args.bootstrap,
                                         "heldout": {"model": ["m5"]}})
     starts = {law: len(solver.grid_starts(laws.parameter_names(law), INIT_GRID)) for law in laws.LAWS}
     print(f"paper-sized problem: {len(metrics)} runs, {metrics.groupby(['task', 'method']).ngroups} task x method, "
@@ -97,7 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results, analysis_s = timed(tables.run_analysis, metrics, None, options, Path(tmp) / "fits")
-        _, figures_s = timed(figures.draw_figures, metrics, None, results, Path(tmp) / "figures")
+        _, figures_s = timed(paper.draw_figures, metrics, None, results, Path(tmp) / "figures")
         _, no_bootstrap_s = timed(tables.run_analysis, metrics, None, options | {"bootstrap": 0}, Path(tmp) / "b0")
     print(f"whole analysis (run_analysis): {analysis_s:.1f} s  [without bootstrap {no_bootstrap_s:.1f} s, so "
           f"bootstrap ~{analysis_s - no_bootstrap_s:.1f} s]   figures: {figures_s:.1f} s   (target: analysis < 60 s)")
@@ -120,7 +122,7 @@ def main() -> None:
     # -- bootstrap: one batch of replicates vs one scipy refit per replicate (warm start for both)
     full = batched["multiplicative"]
     replicates = statistics.resample_condition_means(run_losses, args.bootstrap, np.random.default_rng(0))
-    boot_groups = {axis: analysis.fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
+    boot_groups = {axis: procedure.fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
                    for axis, m in means.items()}
     kw = {"objective": options["objective"], "delta": options["huber_delta"]}
     batch, batch_s = timed(solver.fit_joint, "multiplicative", boot_groups, warm=solver.warm_starts(full), **kw)

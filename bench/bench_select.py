@@ -31,7 +31,7 @@ import summary as bench_summary  # noqa: E402  (bench/summary.py)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ftscale import selection  # noqa: E402
+from ftscale.fitting import selection  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "finetuning-curves"
 DATASETS = {"WMT19": "wmt19.csv", "Gigaword": "gigaword.csv"}

@@ -7,7 +7,7 @@ measurement), on data built here from the synthetic generator with the toy's len
   source, the same Adafactor, cosine schedule and no clipping), per task and method; with both
   final dev losses (token-level mean), which should agree within noise (batches differ); and
   ftscale with its opt-in length bucketing, faster still but with other batches.
-- decode_speedup_vs_hf_generate: greedy decoding throughput of evaluate.greedy_decode over plain
+- decode_speedup_vs_hf_generate: greedy decoding throughput of decode.greedy_decode over plain
   `model.generate` one example at a time with default settings; the share of identical outputs.
 - job_overhead_s: a finetune job's fixed cost, from process start to its first training step:
   a fresh interpreter (cold) and a job handed to the warm fork-server (worker.run).
@@ -69,7 +69,7 @@ PRETRAIN_JOB = """
 import json, resource, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from ftscale import pretrain
+from ftscale.train import pretrain
 a = json.loads(sys.argv[1])
 s = pretrain.pretrain(size=a["size"], vocab_size=a["vocab"], train_tokens=Path(a["stream"]), val_tokens=Path(a["stream"]),
                       tokens=a["tokens"], seq_len=a["seq_len"], batch_size=a["batch_size"], lr_max=a["lr"], lr_min=a["lr"] / 10,
@@ -112,9 +112,9 @@ def hf_trainer_run(root: Path, base: Path, task: dict, method: str, pet_size, lr
     from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast, Trainer, TrainingArguments
     from transformers.utils import logging as hf_logging
 
-    from ftscale import finetune, training
+    from ftscale.train import finetune, training
     from ftscale.data.tokens import TaskSplit
-    from ftscale.model import load_model
+    from ftscale.train.model import load_model
 
     hf_logging.set_verbosity_error()
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(root / "tokenizer.json"), pad_token="<pad>",
@@ -164,7 +164,7 @@ def hf_trainer_run(root: Path, base: Path, task: dict, method: str, pet_size, lr
 
 def ftscale_run(root: Path, base: Path, task: dict, method: str, pet_size, lr: float, batch_size: int,
                 steps: int, seed: int, bucket_batches: int | None = None) -> dict:
-    from ftscale import finetune
+    from ftscale.train import finetune
 
     bucketing = {} if bucket_batches is None else {"bucket_batches": bucket_batches}
     out = root / "ftscale" / task["kind"] / f"{method}{bucket_batches or ''}"
@@ -209,9 +209,9 @@ def bench_decode(root: Path, config: dict, tasks: dict, base: Path, finetuned: d
     import numpy as np
     import torch
 
-    from ftscale import evaluate
+    from ftscale.evaluate import decode
     from ftscale.data.tokens import BOS_ID, EOS_ID, SEP_ID, TaskSplit
-    from ftscale.finetune import load_finetuned
+    from ftscale.train.finetune import load_finetuned
 
     ev = config["evaluate"]
     figures = {}
@@ -222,7 +222,7 @@ def bench_decode(root: Path, config: dict, tasks: dict, base: Path, finetuned: d
         test = _first(test, min(examples, len(test)))
         model = load_finetuned(base, Path(run["checkpoint"]), method)
         started = time.perf_counter()
-        ours = evaluate.greedy_decode(model, test, task["max_source"], ev["max_new_tokens"], ev["batch_size"])
+        ours = decode.greedy_decode(model, test, task["max_source"], ev["max_new_tokens"], ev["batch_size"])
         ours_s = time.perf_counter() - started
         started = time.perf_counter()
         plain = []
@@ -255,9 +255,9 @@ JOB = """
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {src!r})
-from ftscale import worker
+from ftscale.runtime import worker
 a = json.loads(sys.argv[1])
-worker.run("ftscale.finetune:finetune", log=a.pop("log"), **{{k: Path(v) if k.endswith("_dir") else v for k, v in a.items()}})
+worker.run("ftscale.train.finetune:finetune", log=a.pop("log"), **{{k: Path(v) if k.endswith("_dir") else v for k, v in a.items()}})
 """
 
 
@@ -281,10 +281,10 @@ def bench_overhead(root: Path, tasks: dict, base: Path, repeats: int) -> dict:
     cold = [job(i, False) for i in range(repeats)]
     server_env = {**os.environ, **env}
     probe = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r}); "
-                            "from ftscale import worker; print(worker.socket_path())"],
+                            "from ftscale.runtime import worker; print(worker.socket_path())"],
                            capture_output=True, text=True, env=server_env, check=True)
     socket = Path(probe.stdout.strip())
-    server = subprocess.Popen([sys.executable, "-m", "ftscale.worker", str(socket)], env={**server_env, "PYTHONPATH": str(ROOT / "src")},
+    server = subprocess.Popen([sys.executable, "-m", "ftscale.runtime.worker", str(socket)], env={**server_env, "PYTHONPATH": str(ROOT / "src")},
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -303,8 +303,8 @@ def bench_cuda(config: dict, steps: int = 20) -> dict:
     finetuning steps on the largest toy model, bf16 autocast. Only where CUDA is present."""
     import torch
 
-    from ftscale import finetune
-    from ftscale.model import count_parameters, new_model
+    from ftscale.train import finetune
+    from ftscale.train.model import count_parameters, new_model
 
     peaks = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
     name = torch.cuda.get_device_name()

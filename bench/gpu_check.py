@@ -7,7 +7,7 @@
 2. A 1B-shaped model (configs/paper.yaml `models: 1B`) timed for a few pretraining and FMT steps
    (bf16 autocast, fp32 weights and Adafactor, as the jobs run): tokens/s and MFU, printed and merged
    into results/bench/summary.json as mfu_pretrain_1b, mfu_finetune_1b (target >= 0.35).
-3. With 2 or more GPUs, a sharded 2-rank pretraining run (FSDP2 under torchrun, ftscale.ranks) of a
+3. With 2 or more GPUs, a sharded 2-rank pretraining run (FSDP2 under torchrun, ftscale.runtime.ranks) of a
    small model: its per-step losses agree with the 1-GPU run's within --loss-rtol.
 Exits 1 on any mismatch. No CUDA GPU: one line saying so, exit 0 (the project never needs a GPU).
 `--device cpu --dry` runs every code path on the CPU at toy size (no tiny study, no summary): a smoke
@@ -84,8 +84,8 @@ def time_1b(size: dict, device: str, steps: int, peak: float, pretrain_windows: 
     import numpy as np
     import torch
 
-    from ftscale import finetune, pretrain, training
-    from ftscale.model import count_parameters, new_model
+    from ftscale.train import finetune, pretrain, training
+    from ftscale.train.model import count_parameters, new_model
 
     vocab = 32000
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -153,7 +153,8 @@ def compare_metrics(gpu_rows: list[dict], cpu_rows: list[dict], loss_rtol: float
 
 def sharded_check(device: str, loss_rtol: float, workdir: Path) -> list[str]:
     """A small model pretrained on 1 device and as 2 ranks (FSDP2): per-step losses agree."""
-    from ftscale import pretrain, ranks
+    from ftscale.runtime import ranks
+    from ftscale.train import pretrain
     from ftscale.data import synthetic, tokens
 
     lines = synthetic.pretrain_text("en", 300, 0)
@@ -166,7 +167,7 @@ def sharded_check(device: str, loss_rtol: float, workdir: Path) -> list[str]:
     one = pretrain.pretrain(**args, out_dir=workdir / "one")
     env = {"FTSCALE_WORKER": "0"} | ({"FTSCALE_DEVICE": "cpu"} if device == "cpu" else {})
     os.environ.update(env)
-    ranks.run("ftscale.pretrain:pretrain", per_node=2, **args, out_dir=workdir / "two")
+    ranks.run("ftscale.train.pretrain:pretrain", per_node=2, **args, out_dir=workdir / "two")
     two = json.loads((workdir / "two" / "pretrain.json").read_text())
     return [f"sharded step {a['step']}: 2 ranks {b['train_loss']:.5f}, 1 device {a['train_loss']:.5f}"
             for a, b in zip(one["history"], two["history"]) if abs(a["train_loss"] - b["train_loss"]) > loss_rtol * a["train_loss"]]

@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ftscale import finetune
+from ftscale.train import finetune
 from ftscale.data.tokens import TaskSplit
-from ftscale.model import load_model
+from ftscale.train.model import load_model
 
 E_FLOOR = 1e-3      # a fitted E below this is "at its bound" (E = e^e with e driven towards -inf)
 

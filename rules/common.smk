@@ -1,4 +1,4 @@
-# The config expanded into the study grid (one source of truth: ftscale.grid), and the small input
+# The config expanded into the study grid (one source of truth: ftscale.plan.grid), and the small input
 # functions the rules share.
 import shutil
 import sys
@@ -7,9 +7,10 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from ftscale import config as study_config, grid, plan  # noqa: E402
+from ftscale import config as study_config  # noqa: E402
+from ftscale.plan import grid, sizing as plan  # noqa: E402
 
-# Validation also puts the config in canonical form, in place (ftscale.canonical): keys sorted at
+# Validation also puts the config in canonical form, in place (ftscale.runtime.canonical): keys sorted at
 # every level, each number written one way. Every params value below derives from it, so
 # Snakemake's "params changed" (a repr() comparison) sees meaning, not formatting: a config
 # re-serialised, reordered or written as JSON reruns nothing.
@@ -39,7 +40,7 @@ def family_pattern(families):
 
 # Hub families are fetched (rules/fetch.smk), the others pretrained: their rules share output
 # paths (a base checkpoint, a family's tokenizer), told apart by the family wildcard.
-from ftscale import hub  # noqa: E402
+from ftscale.plan import hub  # noqa: E402
 
 PRETRAINING_FAMILIES = family_pattern(hub.pretraining_families(config))
 HUB_FAMILIES = family_pattern(hub.hub_families(config))
@@ -106,7 +107,7 @@ def finetune_params(wildcards):
         "max_target": task["max_target_tokens"],
         "seed": config["seed"] + int(wildcards.seed),
         # examples per forward pass (gradients accumulate over the batch): what fits the job's GPU
-        # (ftscale.plan); None on the CPU: the whole batch at once
+        # (ftscale.plan.sizing); None on the CPU: the whole batch at once
         "micro_batch_size": finetune_plan(wildcards).micro_batch_size,
     }
 
@@ -121,7 +122,7 @@ def base_checkpoint(wildcards):
     return pretrain_dir(c.family, c.model, c.pretrain_tokens)
 
 
-# Resources for a scheduler, from ftscale.plan: GPUs, nodes, CPUs, host memory per node and runtime
+# Resources for a scheduler, from ftscale.plan.sizing: GPUs, nodes, CPUs, host memory per node and runtime
 # of every job (the memory and time model lives there). cluster.gpus 0: CPU jobs, gpu=0 as a plain
 # value (a callable costs Snakemake a signature inspection per job). Per-rule overrides of mem_mb and
 # runtime in config["cluster"]. A local run ignores these beyond scheduling.
@@ -214,7 +215,7 @@ def segment_retries(rule):
 
 
 # Zero- and few-shot translation (evaluate.transfer): translation runs on the chosen axes get a
-# transfer job; their base models get the few-shot baseline (ftscale.grid decides which).
+# transfer job; their base models get the few-shot baseline (ftscale.plan.grid decides which).
 TRANSFER = grid.transfer_options(config)
 
 

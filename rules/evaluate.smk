@@ -2,7 +2,7 @@
 
 
 def target_language(task):
-    """A translation task's target language: it picks the BLEU tokenizer (ftscale.metrics). None
+    """A translation task's target language: it picks the BLEU tokenizer (ftscale.evaluate.metrics). None
     for summarization, whose references each carry their own `lang`."""
     return config["tasks"][task].get("target_lang")
 

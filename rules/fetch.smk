@@ -1,7 +1,7 @@
 # Base models of hub families (families.<family>.hub): fetched, not pretrained. Each base checkpoint
 # is one job that downloads its model once into the Hugging Face cache at the pinned revision (a
 # local directory is used where it is) and writes a small sealed directory at the checkpoint's
-# usual path, so finetuning and evaluation find it like a pretrained one (ftscale.fetch). A local
+# usual path, so finetuning and evaluation find it like a pretrained one (ftscale.train.fetch). A local
 # rule: on a cluster it runs on the submitting host, where there is network. A dry run runs no job
 # and so never downloads. The family's tokenizer is its base model's own.
 FETCH_RUNS = grid.fetch_runs(config, CONDITIONS)
@@ -56,6 +56,6 @@ rule hub_tokenizer:
     benchmark:
         f"{BENCH}/data/hub_tokenizer_{{family}}.tsv"
     conda:
-        "../envs/train.yaml"    # it reads the base checkpoint's tokenizer through ftscale.model (torch)
+        "../envs/train.yaml"    # it reads the base checkpoint's tokenizer through ftscale.train.model (torch)
     script:
         "../scripts/hub_tokenizer.py"

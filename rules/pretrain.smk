@@ -1,5 +1,5 @@
 # Pretraining: one base checkpoint per (family, model size, token budget), shared by every condition
-# that finetunes from it. ftscale.grid.pretrain_jobs says which run saves which checkpoint: with
+# that finetunes from it. ftscale.plan.grid.pretrain_jobs says which run saves which checkpoint: with
 # pretrain.data_axis `separate` every checkpoint is its own run (rule pretrain); with `checkpoints`
 # a family's smaller budgets are intermediate checkpoints of the base model's full-corpus run, one
 # rule per family (below), since a rule's outputs cannot vary in number from job to job. Either way
@@ -23,7 +23,7 @@ def pretrain_params(job):
             "resume": resume_path("pretrain", job.id),
             "checkpoints": {t: pretrain_dir(job.family, job.model, t) for t in job.checkpoints},
             # windows per forward pass (gradients accumulate over the batch): what fits the job's GPU
-            # (ftscale.plan); None on the CPU: the whole batch at once
+            # (ftscale.plan.sizing); None on the CPU: the whole batch at once
             "micro_batch_size": pretrain_plan(job).micro_batch_size}
 
 

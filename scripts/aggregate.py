@@ -3,10 +3,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
-from ftscale import aggregate, faults  # noqa: E402
+from ftscale.analysis import aggregate  # noqa: E402
+from ftscale.runtime import faults  # noqa: E402
 
 pretrain = aggregate.pretrain_table(snakemake.input.pretrain, snakemake.params.pretrain_runs)
 metrics = aggregate.metrics_table(snakemake.params.runs, snakemake.input.summaries, snakemake.input.evals, pretrain)

@@ -3,13 +3,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
-from ftscale import worker  # noqa: E402
+from ftscale.runtime import worker  # noqa: E402
 
 i, p = snakemake.input, snakemake.params
-worker.run("ftscale.evaluate:run_job", log=snakemake.log[0], threads=snakemake.threads,
+worker.run("ftscale.evaluate.decode:run_job", log=snakemake.log[0], threads=snakemake.threads,
            base=i.base, checkpoint=i.checkpoint, summary=i.summary, test=i.test, references=i.references,
            tokenizer=i.tokenizer, out=snakemake.output[0], task_type=p.task_type, method=p.method,
            max_source=p.max_source, max_target=p.max_target, max_new_tokens=p.max_new_tokens,

@@ -1,13 +1,13 @@
 """Fetch one base checkpoint of a hub family (a Hub model at its pinned revision, or a local
-directory) and record where it is (ftscale.fetch)."""
+directory) and record where it is (ftscale.train.fetch)."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file  # noqa: E402
 
 terminal = log_to_file(snakemake.log[0])
-from ftscale.fetch import FetchError, fetch  # noqa: E402
+from ftscale.train.fetch import FetchError, fetch  # noqa: E402
 
 wc = snakemake.wildcards
 try:

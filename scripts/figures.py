@@ -3,14 +3,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
 import pandas as pd  # noqa: E402
 
-from ftscale import figures  # noqa: E402
+from ftscale.figures import paper  # noqa: E402
 
 base_transfer = pd.read_csv(snakemake.input.base_transfer)
-figures.draw_figures(pd.read_csv(snakemake.input.metrics), pd.read_csv(snakemake.input.pretrain),
+paper.draw_figures(pd.read_csv(snakemake.input.metrics), pd.read_csv(snakemake.input.pretrain),
                      Path(snakemake.input.fits).parent, Path(snakemake.output[0]).parent,
                      base_transfer if len(base_transfer) else None)

@@ -4,11 +4,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
 from ftscale.data import tokens  # noqa: E402
-from ftscale.model import base_path  # noqa: E402
+from ftscale.train.model import base_path  # noqa: E402
 
 model_dir = base_path(snakemake.input[0])
 fmt = tokens.save_model_tokenizer(model_dir, Path(snakemake.output[0]).parent)

@@ -3,14 +3,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
-from ftscale import worker  # noqa: E402
+from ftscale.runtime import worker  # noqa: E402
 
 i, p = snakemake.input, snakemake.params
 finetuned = "checkpoint" in i.keys()
-worker.run("ftscale.transfer:run_job", log=snakemake.log[0], threads=snakemake.threads,
+worker.run("ftscale.evaluate.transfer:run_job", log=snakemake.log[0], threads=snakemake.threads,
            base=i.base, checkpoint=i.checkpoint if finetuned else None, summary=i.summary if finetuned else None,
            method=p.method, tokenizer=i.tokenizer,
            zero_shot={lang: (split, raw) for lang, split, raw in zip(p.languages, i.zero_shot, i.zero_shot_raw)},

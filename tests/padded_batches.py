@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ftscale.data.tokens import OWN_FORMAT, PromptFormat
-from ftscale.finetune import encode, pad
+from ftscale.train.finetune import encode, pad
 
 
 def collate(examples: list[tuple[np.ndarray, np.ndarray]], fmt: PromptFormat = OWN_FORMAT) -> dict[str, torch.Tensor]:

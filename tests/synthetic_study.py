@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ftscale.grid import AXES, METHODS
+from ftscale.plan.grid import AXES, METHODS
 
 
 def synthetic_metrics(tasks=("translation_ende", "summarization"), methods=METHODS,

@@ -130,10 +130,10 @@ def fit_table(args: argparse.Namespace) -> dict:
 
 
 def _fit_rectified(args: argparse.Namespace, df, loss, held) -> dict:
-    """`fit --law rectified`: the same result dict as fit_table's, from ftscale.rectified."""
+    """`fit --law rectified`: the same result dict as fit_table's, from ftscale.fitting.rectified."""
     import numpy as np
 
-    from ftscale import rectified
+    from ftscale.fitting import rectified
     from ftscale.fitting import laws, statistics
 
     options = {"objective": args.objective, "delta": args.delta}
@@ -173,7 +173,7 @@ def add_select_arguments(parser: argparse.ArgumentParser) -> None:
 
 def select_table(args: argparse.Namespace) -> dict:
     """The `select` subcommand's result as a JSON-ready dict (raises InputError on bad input)."""
-    from ftscale import selection
+    from ftscale.fitting import selection
     from ftscale.fitting import laws
 
     for name, value in (("--budget", args.budget), ("--target", args.target)):
@@ -206,7 +206,7 @@ def select_table(args: argparse.Namespace) -> dict:
 
 def run_select(args: argparse.Namespace) -> int:
     """Rank base models (or model x method pairs) by the loss predicted at a target finetuning-data size."""
-    from ftscale import selection
+    from ftscale.fitting import selection
 
     result = select_table(args)
     _write_json(args.json, result)
@@ -263,7 +263,9 @@ def run_grid(args: argparse.Namespace) -> int:
     """Preview a study's grid: jobs per rule, conditions per axis, compute and GPU-hours."""
     import yaml
 
-    from ftscale import config as study_config, plan
+    from ftscale import config as study_config
+
+    from ftscale.plan import sizing
 
     try:
         with open(args.config, encoding="utf-8") as f:
@@ -277,10 +279,10 @@ def run_grid(args: argparse.Namespace) -> int:
             raise InputError("--gpu-peak-tflops must be > 0 and --utilisation in (0, 1]")
         config["cluster"] = config["cluster"] | {"flops_per_second": args.gpu_peak_tflops * 1e12 * args.utilisation}
     try:
-        summary = plan.summarize(config)
-    except plan.PlanError as error:
+        summary = sizing.summarize(config)
+    except sizing.PlanError as error:
         raise InputError(f"{args.config}: cluster: {error}")
-    print(plan.format_summary(summary))
+    print(sizing.format_summary(summary))
     out = args.json or f"results/{config['study']}/grid.json"
     try:
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
@@ -298,8 +300,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_workflow(args: argparse.Namespace) -> int:
-    """Run Snakemake here, after any crash of an earlier run; one run per directory (ftscale.launch)."""
-    from ftscale import launch
+    """Run Snakemake here, after any crash of an earlier run; one run per directory (ftscale.runtime.launch)."""
+    from ftscale.runtime import launch
 
     try:
         return launch.run(args.snakemake_args)
@@ -326,7 +328,7 @@ def _read_lines(path: str, option: str) -> list[str]:
 
 def run_score(args: argparse.Namespace) -> int:
     """Score a system output as the study does: BLEU (with its signature), chrF, ROUGE-L."""
-    from ftscale import metrics
+    from ftscale.evaluate import metrics
 
     hypotheses, references = _read_lines(args.hyp, "--hyp"), _read_lines(args.ref, "--ref")
     if len(hypotheses) != len(references):

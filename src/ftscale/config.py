@@ -3,7 +3,7 @@
 Every problem is reported as one line naming the key and the value at fault (ConfigError).
 Defaults live in the schema (`default:`), once: validation fills every missing key that has one,
 as snakemake.utils.validate(config, schema, set_default=True) does, so the code reads each key
-without restating its default. A valid config comes back in canonical form (ftscale.canonical),
+without restating its default. A valid config comes back in canonical form (ftscale.runtime.canonical),
 so that the workflow's staleness follows what the config means, not how it is written.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from ftscale import hub
-from ftscale.canonical import canonicalize
+from ftscale.plan import hub
+from ftscale.runtime.canonical import canonicalize
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 

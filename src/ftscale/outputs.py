@@ -1,5 +1,5 @@
 """The names of what the analysis writes: the fit tables (with the columns each has even when
-empty) and the figures. ftscale.tables and ftscale.figures write them; the workflow's analysis rules
+empty) and the figures. ftscale.analysis.tables and ftscale.figures.paper write them; the workflow's analysis rules
 read the names here, at every Snakemake start, so this module imports nothing heavy (the writers
 import matplotlib, scipy and pandas: 5 s on this 2-core machine, against a 2 s no-op run).
 """

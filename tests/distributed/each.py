@@ -1,7 +1,7 @@
 """What the tests' one 2-rank launch for several finetuning runs calls: the runs one after another
 in the same ranks (each torchrun launch costs seconds of imports per rank; the process group is
-joined once, ftscale.distributed.start)."""
-from ftscale import finetune
+joined once, ftscale.train.distributed.start)."""
+from ftscale.train import finetune
 
 
 def finetune_each(runs: list[dict]) -> None:

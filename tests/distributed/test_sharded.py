@@ -1,4 +1,4 @@
-"""Sharded training (FSDP2) on 2 CPU ranks (gloo), launched as a job is (ftscale.ranks: torchrun):
+"""Sharded training (FSDP2) on 2 CPU ranks (gloo), launched as a job is (ftscale.runtime.ranks: torchrun):
 the same per-step losses as one process, a run killed right after saving its sharded state
 (torch.distributed.checkpoint) resumes to the same result, and the final checkpoints load with
 transformers and peft as they are.
@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from ftscale import finetune, pretrain
+from ftscale.train import finetune, pretrain
 from tests.unit.test_resume import SIZE, base  # noqa: F401 - the fixture: a tiny base model and task
 from tests.workflow.conftest import ROOT
 
@@ -44,7 +44,7 @@ def finetune_args(base, out, method, pet, **extra):  # noqa: F811
 
 LAUNCH = """
 import pickle, sys
-from ftscale import ranks
+from ftscale.runtime import ranks
 target, kwargs = pickle.loads(bytes.fromhex(sys.argv[1]))
 ranks.run(target, per_node=2, **kwargs)
 """
@@ -89,7 +89,7 @@ def pretrained(base, tmp_path_factory):  # noqa: F811
     an intermediate checkpoint at 1024 tokens (step 4; pretrain.data_axis: checkpoints)."""
     root = tmp_path_factory.mktemp("pretrain")
     one = pretrain.pretrain(**pretrain_args(base, root / "one", checkpoints={1024: root / "one_at1024"}))
-    finished(two_ranks("ftscale.pretrain:pretrain", pretrain_args(base, root / "two", micro_batch_size=2,
+    finished(two_ranks("ftscale.train.pretrain:pretrain", pretrain_args(base, root / "two", micro_batch_size=2,
                                                                  resume_path=root / "two.pt",
                                                                  checkpoints={1024: root / "two_at1024"})))
     return root, one
@@ -124,10 +124,10 @@ def test_sharded_checkpoint_loads_with_transformers_as_it_is(pretrained):
 def test_killed_two_rank_pretraining_resumes_to_the_same_result(pretrained, base, tmp_path):  # noqa: F811
     root, _ = pretrained
     args = pretrain_args(base, tmp_path / "out", micro_batch_size=2, resume_path=tmp_path / "state.pt")
-    killed = two_ranks("ftscale.pretrain:pretrain", args, kill_after_step=10)
+    killed = two_ranks("ftscale.train.pretrain:pretrain", args, kill_after_step=10)
     assert killed.returncode != 0 and (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()
     assert [p.name for p in (tmp_path / "state.shards").iterdir()] == ["step10"]
-    again = finished(two_ranks("ftscale.pretrain:pretrain", args))
+    again = finished(two_ranks("ftscale.train.pretrain:pretrain", args))
     assert f"resumed from {tmp_path / 'state.pt'} at step 10" in again.stdout
     resumed = json.loads((tmp_path / "out" / "pretrain.json").read_text())
     uninterrupted = json.loads((root / "two" / "pretrain.json").read_text())
@@ -180,9 +180,9 @@ def test_sharded_finetuned_checkpoint_loads_as_it_is(finetuned, base, method, pe
 def test_killed_two_rank_finetuning_resumes_to_the_same_result(finetuned, base, tmp_path):  # noqa: F811
     root, _ = finetuned["fmt"]
     args = finetune_args(base, tmp_path / "out", "fmt", None, micro_batch_size=1, resume_path=tmp_path / "state.pt")
-    killed = two_ranks("ftscale.finetune:finetune", args, kill_after_step=5)
+    killed = two_ranks("ftscale.train.finetune:finetune", args, kill_after_step=5)
     assert killed.returncode != 0 and (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()
-    again = finished(two_ranks("ftscale.finetune:finetune", args))
+    again = finished(two_ranks("ftscale.train.finetune:finetune", args))
     assert f"resumed from {tmp_path / 'state.pt'} at step 5" in again.stdout
     resumed = json.loads((tmp_path / "out" / "train.json").read_text())
     uninterrupted = json.loads((root / "two" / "train.json").read_text())
@@ -194,12 +194,12 @@ def test_killed_two_rank_finetuning_resumes_to_the_same_result(finetuned, base, 
 def test_a_time_segment_of_two_ranks_ends_as_one_process_does(finetuned, base, tmp_path):  # noqa: F811
     """SegmentEnd in the ranks comes back to the launching script as SegmentEnd (its exit 75)."""
     args = finetune_args(base, tmp_path / "out", "lora", 2, resume_path=tmp_path / "state.pt", segment_seconds=1e-9)
-    code = LAUNCH.replace("ranks.run(target, per_node=2, **kwargs)", """from ftscale.jobs import SegmentEnd, end_segment
+    code = LAUNCH.replace("ranks.run(target, per_node=2, **kwargs)", """from ftscale.runtime.jobs import SegmentEnd, end_segment
 try:
     ranks.run(target, per_node=2, **kwargs)
 except SegmentEnd as end:   # as scripts/finetune.py does
     end_segment(end)""")
-    result = two_ranks("ftscale.finetune:finetune", args, launch=code)
+    result = two_ranks("ftscale.train.finetune:finetune", args, launch=code)
     assert result.returncode == 75, (result.stdout + result.stderr)[-3000:]
     assert "saved at step 1; resubmit to continue" in result.stdout
     assert (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()

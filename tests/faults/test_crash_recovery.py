@@ -2,7 +2,7 @@
 `make run` calls), with the metrics of an uninterrupted run; a second run in the same directory
 is refused with one line.
 
-Each kill happens at a named point (ftscale.faults: FTSCALE_FAULT), never on a timer: the first
+Each kill happens at a named point (ftscale.runtime.faults: FTSCALE_FAULT), never on a timer: the first
 process to reach the point SIGKILLs the whole run, Snakemake included, as a power loss would.
 The points leave different things behind: a token array half written (data stage), a training
 job's resumable state (training), a complete-looking metrics.csv (aggregate). To spare the CPU,
@@ -20,7 +20,7 @@ import sys
 import pandas as pd
 import pytest
 
-from ftscale import integrity, launch
+from ftscale.runtime import integrity, launch
 from tests.workflow.conftest import ROOT, TINY
 
 pytestmark = pytest.mark.faults

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from ftscale import integrity
+from ftscale.runtime import integrity
 from ftscale.data import tokens
-from ftscale.model import load_model, new_model
+from ftscale.train.model import load_model, new_model
 from tests.faults.test_crash_recovery import LORA_RUN, RESULTS, assert_same_metrics, ftscale_run
 from tests.workflow.conftest import snakemake
 

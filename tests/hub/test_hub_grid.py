@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from ftscale import config, grid, hub, plan
+from ftscale import config
+
+from ftscale.plan import grid, hub, sizing
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.hub
@@ -51,7 +53,7 @@ def test_a_study_of_hub_families_alone_needs_no_models_or_pretrain(hub_config):
     hub_config["analysis"]["heldout"] = {"model": ["p410m"], "pretrain": [75497472000]}
     config.validate(hub_config)
     assert grid.pretrain_jobs(hub_config, grid.expand_conditions(hub_config)) == {}
-    summary = plan.summarize(hub_config)
+    summary = sizing.summarize(hub_config)
     assert summary["finetune_runs"] > 0 and summary["jobs"]["fetch_base"] == 5
     assert "pretrain" not in summary["jobs"] and "tokenizer" not in summary["jobs"]
 
@@ -98,15 +100,15 @@ def test_planner_counts_pythia_parameters_offline(hub_config, name):
     """Without the network, the planner sizes Pythia from the known table, within 0.5% (biases,
     left out, are the difference)."""
     hub_config["families"]["pythia"]["hub"]["models"]["x"] = f"EleutherAI/{name}"
-    counted = plan.model_parameters(hub_config, "x", "pythia")
+    counted = sizing.model_parameters(hub_config, "x", "pythia")
     assert abs(counted - PUBLISHED[name]) / PUBLISHED[name] < 0.005, (counted, PUBLISHED[name])
 
 
 def test_unknown_model_offline_is_one_line(hub_config, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub_config["families"]["pythia"]["hub"]["models"]["x"] = "nobody/unknown-model"
-    with pytest.raises(plan.PlanError) as error:
-        plan.model_parameters(hub_config, "x", "pythia")
+    with pytest.raises(sizing.PlanError) as error:
+        sizing.model_parameters(hub_config, "x", "pythia")
     assert "nobody/unknown-model@step143000" in str(error.value) and "huggingface-cli download" in str(error.value)
 
 
@@ -121,7 +123,7 @@ def test_local_directory_shape_from_its_config(hub_config, tmp_path):
     config.validate(hub_config)
     assert json.loads((tmp_path / "neox" / "config.json").read_text())["model_type"] == "gpt_neox"
     weights = sum(p.numel() for n, p in model.named_parameters() if not n.endswith("bias"))
-    assert plan.model_parameters(hub_config, "x", "pythia") == weights
+    assert sizing.model_parameters(hub_config, "x", "pythia") == weights
 
 
 PYTHIA_CONFIG = ROOT / "configs" / "pythia.yaml"
@@ -131,11 +133,11 @@ def test_pythia_config_has_the_papers_three_axes_and_sizes_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pythia = config.load(PYTHIA_CONFIG)
     family = pythia["families"]["pythia"]["hub"]
-    params = [plan.model_parameters(pythia, model, "pythia") for model in family["models"]]
+    params = [sizing.model_parameters(pythia, model, "pythia") for model in family["models"]]
     assert len(params) >= 5 and max(params) / min(params) >= 20
     assert len(hub.sources(pythia, "pythia")) >= 4          # revisions of the base model (tokens seen)
     assert all(tokens % 2_097_152 == 0 for tokens in hub.sources(pythia, "pythia"))
-    summary = plan.summarize(pythia)
+    summary = sizing.summarize(pythia)
     assert summary["finetune_runs"] > 0 and summary["pretrain_jobs"] == 0 and summary["jobs"]["fetch_base"] == 10
     assert set(summary["conditions_per_task_axis"]["translation_ende"]) == {"model", "pretrain", "pet"}
 

@@ -9,9 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftscale import fetch, finetune, hub
+from ftscale.plan import hub
+
+from ftscale.train import fetch, finetune
 from ftscale.data import tokens
-from ftscale.model import honours_packing, load_model
+from ftscale.train.model import honours_packing, load_model
 from tests.hub import models
 
 pytestmark = pytest.mark.hub

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ftscale import finetune, pretrain, training
+from ftscale.train import finetune, pretrain, training
 from ftscale.data import synthetic, tokens
-from ftscale.model import new_model
+from ftscale.train.model import new_model
 from tests.unit.test_fast_path import SIZE, model_for   # the same tiny model, non-trivial weights
 
 METHODS = [("fmt", None), ("prompt", 4), ("lora", 2)]

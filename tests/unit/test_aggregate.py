@@ -3,7 +3,7 @@ import json
 
 import pandas as pd
 
-from ftscale import aggregate
+from ftscale.analysis import aggregate
 
 
 def test_metrics_table_has_stop_reason_and_best_step(tmp_path):

@@ -7,7 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import analysis, comparison, figures, outputs, tables
+from ftscale import outputs
+
+from ftscale.analysis import procedure, comparison, tables
+
+from ftscale.figures import paper
 from tests.synthetic_study import synthetic_metrics
 
 FIGURE_FILES = {f"{name}.{ext}" for name in outputs.FIGURES for ext in ("png", "pdf")}
@@ -94,13 +98,13 @@ def test_tiny_table_skips_axes_with_one_x_value(tmp_path, caplog):
     table = synthetic_metrics(tasks=("t",), methods=("fmt", "lora"), model_sizes=(1e5, 4e5),
                                        pretrain_tokens=(1e6,), pet_sizes={"lora": (2,)},
                                        finetune_examples=(64, 256, 1024), seeds=1)
-    with caplog.at_level(logging.INFO, logger="ftscale.analysis"):
+    with caplog.at_level(logging.INFO, logger="ftscale.analysis.procedure"):
         result = tables.run_analysis(table, None, {"bootstrap": 5}, tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == TABLE_FILES
     assert any("skipped t/fmt/pretrain" in m for m in caplog.messages)
     assert set(result["params"]["axis"]) == {"model"}
     assert "zero width" in " ".join(result.fits["notes"])            # one seed: nothing to resample
-    figures.draw_figures(table, None, tmp_path, tmp_path / "figures")
+    paper.draw_figures(table, None, tmp_path, tmp_path / "figures")
     assert {p.name for p in (tmp_path / "figures").iterdir()} == FIGURE_FILES
 
 
@@ -142,15 +146,15 @@ def test_which_method_queries_and_correlations(metrics, tmp_path):
 
 
 def test_options_defaults_and_errors():
-    assert set(analysis.resolve_options({})) == {"objective", "huber_delta", "init_grid", "heldout", "bootstrap",
+    assert set(procedure.resolve_options({})) == {"objective", "huber_delta", "init_grid", "heldout", "bootstrap",
                                                  "seed", "which_method"}
-    resolved = analysis.resolve_options({"heldout": {"model": ["m5"]}, "init_grid": {"exponent": [0.3]}})
+    resolved = procedure.resolve_options({"heldout": {"model": ["m5"]}, "init_grid": {"exponent": [0.3]}})
     assert resolved["heldout"] == {"model": ["m5"], "pretrain": [], "pet": [], "finetune_examples": []}
     assert resolved["init_grid"]["exponent"] == [0.3] and resolved["init_grid"]["log_scale"] == [0.0, 2.5, 5.0]
     for bad, message in (({"objective": "l1"}, "objective"), ({"bootstrp": 3}, "bootstrp"),
                          ({"heldout": {"models": []}}, "models")):
         with pytest.raises(ValueError, match=message):
-            analysis.resolve_options(bad)
+            procedure.resolve_options(bad)
 
 
 def test_run_analysis_is_deterministic(metrics, analysed, tmp_path):
@@ -162,11 +166,11 @@ def test_run_analysis_is_deterministic(metrics, analysed, tmp_path):
 
 def test_draw_figures_writes_every_file(metrics, analysed, tmp_path):
     results, out = analysed
-    written = figures.draw_figures(metrics, PRETRAIN, out, tmp_path / "from_dir")
+    written = paper.draw_figures(metrics, PRETRAIN, out, tmp_path / "from_dir")
     assert {p.name for p in (tmp_path / "from_dir").iterdir()} == FIGURE_FILES == {p.name for p in written}
     assert all(p.stat().st_size > 1000 for p in written)
-    assert figures.load_fits(results) is results.fits                                # run_analysis's value
-    assert figures.load_fits(out / "fits.json") == figures.load_fits(out)
+    assert paper.load_fits(results) is results.fits                                # run_analysis's value
+    assert paper.load_fits(out / "fits.json") == paper.load_fits(out)
 
 
 def test_critical_size_intervals_cover_the_generating_laws(analysed):
@@ -199,7 +203,7 @@ def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
     shift), reported beside the held-out model's "x" rows."""
     other_task = metrics[metrics.finetune_examples < 1024].assign(task="summarization")   # its largest Df: 512
     table = pd.concat([metrics, other_task], ignore_index=True)
-    held = analysis.heldout_df(table, "largest")
+    held = procedure.heldout_df(table, "largest")
     assert set(table.loc[held, "finetune_examples"]) == {1024, 512}
     assert (table.loc[held & (table.task == "summarization"), "finetune_examples"] == 512).all()
     options = {"heldout": {"model": ["m4"], "finetune_examples": "largest"}, "bootstrap": 0, "init_grid": SMALL_GRID}
@@ -211,7 +215,7 @@ def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
     assert ("translation_ende", "pretrain", "lora", "x") not in errors.index              # nothing held out by X there
     assert df_row["delta_h_multiplicative"] < 0.01                                        # the laws extrapolate
     shifted = table.copy()
-    shifted.loc[analysis.heldout_df(shifted, "largest") & (shifted.task == "translation_ende"), "test_loss"] += 0.05
+    shifted.loc[procedure.heldout_df(shifted, "largest") & (shifted.task == "translation_ende"), "test_loss"] += 0.05
     moved = tables.run_analysis(shifted, None, options, tmp_path)["heldout_error"].set_index(
         ["task", "axis", "method", "heldout"]).loc[("translation_ende", "model", "fmt", "df")]
     assert moved["delta_h_multiplicative"] == pytest.approx(0.05, abs=2 * df_row["delta_h_multiplicative"])
@@ -222,7 +226,7 @@ def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
     assert set(single["n_heldout"]) == {1} and set(single["n_fit"]) == {4, 3}             # 5 or 4 Df, one held out
     assert "held-out df" in (tmp_path / "heldout_error.md").read_text()
     with pytest.raises(ValueError, match="finetune_examples"):
-        analysis.resolve_options({"heldout": {"finetune_examples": "smallest"}})
+        procedure.resolve_options({"heldout": {"finetune_examples": "smallest"}})
 
 
 def _joint_fit(method: str, a: float, beta: float, sizes: list[float]) -> dict:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ftscale import config as study_config
-from ftscale.canonical import canonical
+from ftscale.runtime.canonical import canonical
 from tests.config_rewrites import rewrite
 from tests.conftest import TINY
 

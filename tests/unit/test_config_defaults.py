@@ -8,11 +8,13 @@ import pytest
 import yaml
 from snakemake.utils import validate as snakemake_validate
 
-from ftscale import analysis, config
-from ftscale.canonical import canonical
+from ftscale import config
+
+from ftscale.analysis import procedure
+from ftscale.runtime.canonical import canonical
 
 TASK = "translation_ende"
-# (key path, today's default): each was restated in code (analysis.py, grid.py, plan.py, cli.py)
+# (key path, today's default): each was restated in code (procedure.py, grid.py, plan.py, cli.py)
 DEFAULTS = [
     (("pretrain", "data_axis"), "checkpoints"),
     (("tasks", TASK, "axes"), ["model", "pretrain", "pet"]),
@@ -85,12 +87,12 @@ def test_the_defaults_are_the_ones_snakemake_fills_in(tiny_config):
 
 
 def test_analysis_options_without_a_config_take_the_same_defaults():
-    options = analysis.resolve_options({"bootstrap": 5})
+    options = procedure.resolve_options({"bootstrap": 5})
     assert options["bootstrap"] == 5 and options["objective"] == config.schema_default("analysis", "objective")
     assert options["heldout"] == config.schema_default("analysis", "heldout") | {
         "model": [], "pretrain": [], "pet": [], "finetune_examples": []}
     with pytest.raises(ValueError, match=r"^analysis\.bootstrap: -1 is less than the minimum of 0$"):
-        analysis.resolve_options({"bootstrap": -1})
+        procedure.resolve_options({"bootstrap": -1})
 
 
 def test_ftscale_fit_takes_the_analysis_defaults():
@@ -108,6 +110,6 @@ def test_a_training_kwargs_default_is_its_keys(function, kwarg):
     import importlib
     import inspect
 
-    module = importlib.import_module(f"ftscale.{function}")
+    module = importlib.import_module(f"ftscale.train.{function}")
     default = inspect.signature(getattr(module, function)).parameters[kwarg].default
     assert default == config.schema_default(*KWARGS[function, kwarg])

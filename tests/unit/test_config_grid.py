@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ftscale import config, grid
+from ftscale import config
+
+from ftscale.plan import grid
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,13 @@ import torch
 import yaml
 from safetensors.numpy import load_file
 
-from ftscale import config, grid, integrity, plan, pretrain, training
+from ftscale import config
+
+from ftscale.plan import grid, sizing
+
+from ftscale.runtime import integrity
+
+from ftscale.train import pretrain, training
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
@@ -69,9 +75,9 @@ def test_the_default_is_the_schemas_and_a_bad_value_is_one_line(tiny_config):
 
 def test_checkpoints_cost_no_pretraining_flops(toy_config):
     config.validate(toy_config)
-    together = plan.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}})
-    apart = plan.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "separate"}})
-    base_params = plan.model_parameters(toy_config, "m1")
+    together = sizing.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}})
+    apart = sizing.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "separate"}})
+    base_params = sizing.model_parameters(toy_config, "m1")
     assert apart["flops"]["pretrain"] - together["flops"]["pretrain"] == 6 * base_params * (250000 + 500000)
     assert (together["pretrain_runs"], together["pretrain_jobs"]) == (apart["pretrain_runs"], 10 - 2) == (10, 8)
     assert together["jobs"]["pretrain"] == 7 and together["jobs"]["pretrain_ende_checkpoints"] == 1

@@ -5,7 +5,11 @@ import json
 import pandas as pd
 import pytest
 
-from ftscale import analysis, evaluate, finetune
+from ftscale.analysis import procedure
+
+from ftscale.evaluate import decode
+
+from ftscale.train import finetune
 from tests.unit.test_resume import base  # noqa: F401 - the fixture: a tiny base model and task
 
 
@@ -15,7 +19,7 @@ def test_diverged_run_is_recorded_and_excluded(base, tmp_path):  # noqa: F811
                                 train_dir=base / "task" / "train", dev_dir=base / "task" / "dev",
                                 finetune_examples=16, max_source=32, max_target=32, seed=0, out_dir=tmp_path / "run")
     assert summary["status"] == "diverged" and summary["steps"] < 10 and summary["dev_loss"] is None
-    result = evaluate.run_job(base=base / "base", checkpoint=tmp_path / "run" / "checkpoint",
+    result = decode.run_job(base=base / "base", checkpoint=tmp_path / "run" / "checkpoint",
                               summary=tmp_path / "run" / "train.json", test=base / "task" / "dev", references="",
                               tokenizer="", out=tmp_path / "eval.json", task_type="translation", method="fmt",
                               max_source=32, max_target=32, max_new_tokens=4, batch_size=4, threads=1,
@@ -26,5 +30,5 @@ def test_diverged_run_is_recorded_and_excluded(base, tmp_path):  # noqa: F811
                           "finetune_examples": df, "seed": 0, "test_loss": loss, "status": status}
                          for df, loss, status in ((16, 3.0, "ok"), (32, None, "diverged"), (64, 2.5, "ok"))])
     with pytest.warns(UserWarning, match=r"t/m1/1000/fmt-None/df32/seed0"):
-        kept = analysis.usable_runs(rows)
+        kept = procedure.usable_runs(rows)
     assert list(kept["finetune_examples"]) == [16, 64]

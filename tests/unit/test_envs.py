@@ -30,7 +30,7 @@ def optional_nodes(tree: ast.AST) -> set[int]:
 
 
 def preloaded(tree: ast.AST) -> set[str]:
-    """A PRELOAD tuple (ftscale.worker's): modules its server imports, so the job's environment needs them."""
+    """A PRELOAD tuple (ftscale.runtime.worker's): modules its server imports, so the job's environment needs them."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PRELOAD" for t in node.targets):
             return set(ast.literal_eval(node.value))
@@ -112,7 +112,7 @@ def test_a_package_imported_deep_down_or_preloaded_by_the_worker_counts(tmp_path
     env = tmp_path / "env.yaml"
     env.write_text("dependencies:\n  - python=3.11\n  - pip:\n      - numpy==2.4.6\n      - torch==2.13.0\n")
     script = tmp_path / "job.py"
-    script.write_text('from ftscale import worker\nworker.run("ftscale.finetune:finetune")\n')
+    script.write_text('from ftscale.runtime import worker\nworker.run("ftscale.train.finetune:finetune")\n')
     missing = missing_packages(script, env)
     assert {"pandas", "peft", "transformers", "rouge-score", "sacrebleu"} <= set(missing)   # worker + finetune
     assert "numpy" not in missing and "torch" not in missing

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftscale import finetune
+from ftscale.train import finetune
 from ftscale.data import synthetic, tokens
-from ftscale.model import new_model
+from ftscale.train.model import new_model
 from tests import padded_batches
 
 SIZE = {"layers": 2, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}

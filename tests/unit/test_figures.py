@@ -5,7 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import analysis, figure_panels, figures, figures_metrics, outputs
+from ftscale import outputs
+
+from ftscale.analysis import procedure
+
+from ftscale.figures import panels, paper, generation
 from tests.synthetic_study import synthetic_metrics
 
 HELDOUT = {"model": ["m4"], "pretrain": [], "pet": [], "finetune_examples": []}
@@ -18,31 +22,31 @@ def runs() -> pd.DataFrame:
 
 def test_log_linear_fit_recovers_the_line():
     x = np.array([1e5, 2e5, 4e5, 8e5])
-    a, b = figures_metrics.log_linear_fit(x, 3.0 + 2.5 * np.log(x))
+    a, b = generation.log_linear_fit(x, 3.0 + 2.5 * np.log(x))
     assert (a, b) == (pytest.approx(3.0), pytest.approx(2.5))
-    assert figures_metrics.log_linear_fit([1e5, 1e5], [1.0, 2.0]) is None         # one X: no line
-    assert figures_metrics.log_linear_fit([1e5, 2e5], [1.0, np.nan]) is None
+    assert generation.log_linear_fit([1e5, 1e5], [1.0, 2.0]) is None         # one X: no line
+    assert generation.log_linear_fit([1e5, 2e5], [1.0, np.nan]) is None
 
 
 def test_metric_panels_are_the_task_metrics_and_methods_on_the_axis(runs):
-    model = figures_metrics.metric_means(runs, "model", HELDOUT)
-    assert figures_metrics.panel_rows(model) == [("summarization", "rougeL"), ("translation_ende", "bleu"),
+    model = generation.metric_means(runs, "model", HELDOUT)
+    assert generation.panel_rows(model) == [("summarization", "rougeL"), ("translation_ende", "bleu"),
                                                  ("translation_ende", "chrf")]
     assert set(model[model["heldout"]]["x"]) == {8e5}                             # m4 held out
-    pet = figures_metrics.metric_means(runs, "pet", HELDOUT)
+    pet = generation.metric_means(runs, "pet", HELDOUT)
     assert set(pet["method"]) == {"prompt", "lora"}                                # FMT has no PET axis
     one_seed = runs[(runs.seed == 0) & (runs.task == "summarization") & (runs.method == "lora")]
-    means = figures_metrics.metric_means(one_seed, "model", HELDOUT)
+    means = generation.metric_means(one_seed, "model", HELDOUT)
     assert len(means) == 4 * 5 and means["rougeL"].tolist() == pytest.approx(
         one_seed[one_seed.axis_model].sort_values(["params", "finetune_examples"])["rougeL"].tolist())
 
 
 def test_metric_figures_are_written(runs, tmp_path):
-    figures_metrics.draw_metric_figures(runs, HELDOUT, tmp_path)
-    names = {name for name, _ in figures_metrics.METRIC_FIGURES.values()}
+    generation.draw_metric_figures(runs, HELDOUT, tmp_path)
+    names = {name for name, _ in generation.METRIC_FIGURES.values()}
     assert {p.stem for p in tmp_path.glob("*.png")} == names <= set(outputs.FIGURES)
     (tmp_path / "none").mkdir()
-    figures_metrics.draw_metric_figures(runs.iloc[:0], HELDOUT, tmp_path / "none")   # no runs: a note, no error
+    generation.draw_metric_figures(runs.iloc[:0], HELDOUT, tmp_path / "none")   # no runs: a note, no error
     assert len(list((tmp_path / "none").glob("*.pdf"))) == 3
 
 
@@ -52,9 +56,9 @@ def test_metric_figures_are_written(runs, tmp_path):
     ([8000] + list(range(10000, 100001, 10000)), ["8K", "20K", "30K", "50K", "70K", "100K"]),   # thinned
 ])
 def test_factor_ticks_label_the_measured_values_without_overlap(values, expected):
-    fig, ax = plt.subplots(figsize=(4.2, 3.3))            # one panel of figure_panels.panels
+    fig, ax = plt.subplots(figsize=(4.2, 3.3))            # one panel of panels.panels
     ax.plot(values, np.ones(len(values)), "o")
-    figure_panels.factor_ticks(ax, values)
+    panels.factor_ticks(ax, values)
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_xticklabels()] == expected
     assert len(ax.xaxis.get_minorticklocs()) == 0
@@ -66,9 +70,9 @@ def test_factor_ticks_label_the_measured_values_without_overlap(values, expected
 def test_critical_panel_draws_only_finite_sizes():
     pair = {"task": "t", "axis": "model", "method_1": "fmt", "method_2": "lora", "x": [1e5, 2e5]}
     fig, ax = plt.subplots()
-    assert not figures._critical_panel(ax, pd.DataFrame(pair | {"critical_df": [np.nan, np.nan]}))
+    assert not paper._critical_panel(ax, pd.DataFrame(pair | {"critical_df": [np.nan, np.nan]}))
     assert not ax.lines and not ax.collections
-    assert figures._critical_panel(ax, pd.DataFrame(pair | {"critical_df": [300.0, np.nan]}))
+    assert paper._critical_panel(ax, pd.DataFrame(pair | {"critical_df": [300.0, np.nan]}))
     assert len(ax.lines) == 1
     plt.close(fig)
 
@@ -78,18 +82,18 @@ def test_few_shot_baselines_are_the_base_models_of_the_axis(runs, tmp_path):
                          "model": ["m1", "m1", "m1", "m2", "m1"], "params": [1e5, 1e5, 1e5, 2e5, 1e5],
                          "pretrain_tokens": [2.5e5, 5e5, 1e6, 1e6, 1e6], "few_shot_1_bleu": [1.0, 2.0, 3.0, 4.0, 5.0]})
     task = runs[runs.task == "translation_ende"]
-    on_pretrain = figures.base_models_of(base, "translation_ende", task[task.axis_pretrain])
+    on_pretrain = paper.base_models_of(base, "translation_ende", task[task.axis_pretrain])
     assert on_pretrain["few_shot_1_bleu"].tolist() == [1.0, 2.0, 3.0]           # m1 at each budget
-    on_model = figures.base_models_of(base, "translation_ende", task[task.axis_model & task.model.isin(["m1", "m2"])])
+    on_model = paper.base_models_of(base, "translation_ende", task[task.axis_model & task.model.isin(["m1", "m2"])])
     assert on_model["few_shot_1_bleu"].tolist() == [3.0, 4.0]                   # each size on the full corpus
     scored = runs.assign(few_shot_1_bleu=runs["bleu"])
-    for axis, (name, _, _) in figures.FEW_SHOT_FIGURES.items():
-        figures.few_shot_figure(scored, base, axis, tmp_path)
+    for axis, (name, _, _) in paper.FEW_SHOT_FIGURES.items():
+        paper.few_shot_figure(scored, base, axis, tmp_path)
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
 
 
 def test_few_shot_figure_needs_two_values_of_the_factor(runs):
     shared_only = runs[runs.axis_model & runs.axis_pretrain]                       # m1 on the full corpus
-    assert figures.tasks_with_a_curve([shared_only], "pretrain_tokens") == []
-    assert figures.tasks_with_a_curve([shared_only, runs[runs.axis_pretrain]], "pretrain_tokens") == [
+    assert paper.tasks_with_a_curve([shared_only], "pretrain_tokens") == []
+    assert paper.tasks_with_a_curve([shared_only, runs[runs.axis_pretrain]], "pretrain_tokens") == [
         "summarization", "translation_ende"]

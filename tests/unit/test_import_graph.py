@@ -69,3 +69,42 @@ def test_a_lazy_import_that_closes_a_loop_is_found(tmp_path):
     assert find_cycle(import_graph(tmp_path)) == ["ftscale.a", "ftscale.b", "ftscale.a"]
     (package / "b.py").write_text("def f():\n    import json\n")
     assert find_cycle(import_graph(tmp_path)) is None
+
+
+# The stages' packages and the top-level modules, lowest first: a module may import its own layer
+# and the layers before it, never a later one (the workflow's direction: a job's runtime knows no
+# stage; training knows no evaluation; the analysis knows no figure).
+LAYERS = ["runtime", "plan", "data", "config", "train", "evaluate", "fitting", "outputs", "analysis",
+          "figures", "cli"]
+
+
+def layer_of(module: str) -> str:
+    """`ftscale.train.model` -> train; `ftscale.config` -> config."""
+    return module.split(".")[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    rank = {layer: i for i, layer in enumerate(LAYERS)}
+    return sorted(f"{module} -> {target}" for module, targets in graph.items() if module != "ftscale"
+                  for target in targets if rank[layer_of(target)] > rank[layer_of(module)])
+
+
+def test_every_module_belongs_to_a_layer():
+    assert {layer_of(module) for module in import_graph() if module != "ftscale"} == set(LAYERS)
+
+
+def test_no_module_imports_a_later_stage():
+    assert upward_imports(import_graph()) == []
+
+
+def test_an_upward_import_is_found(tmp_path):
+    package = tmp_path / "ftscale"
+    for sub in ("train", "evaluate"):
+        (package / sub).mkdir(parents=True)
+        (package / sub / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "evaluate" / "decode.py").write_text("from ftscale.train import model\n")
+    (package / "train" / "model.py").write_text("def f():\n    from ftscale.evaluate import decode\n")
+    found = upward_imports(import_graph(tmp_path))
+    assert "ftscale.train.model -> ftscale.evaluate.decode" in found
+    assert all(edge.startswith("ftscale.train.model -> ") for edge in found)     # decode's import is downward

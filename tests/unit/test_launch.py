@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ftscale import launch
+from ftscale.runtime import launch
 
 
 def test_workdir_is_snakemakes_directory_argument(tmp_path, monkeypatch):
@@ -27,7 +27,7 @@ def test_the_run_lock_is_held_once_and_released_on_exit(tmp_path):
 
 def test_the_kernel_drops_the_run_lock_of_a_killed_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from ftscale import launch\n"
+        "import sys, time; from pathlib import Path; from ftscale.runtime import launch\n"
         "with launch.run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)"), str(tmp_path)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert holder.stdout.readline() == "held\n"

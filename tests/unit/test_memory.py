@@ -1,12 +1,12 @@
-"""The memory model (ftscale.memory) term by term, against numbers worked out by hand for a small
+"""The memory model (ftscale.plan.memory) term by term, against numbers worked out by hand for a small
 shape: 2 layers, 2 heads of 4, FFN 16, model dim 8, vocabulary 32.
 
 Per layer: q 8x8, k 4x8, v 4x8, o 8x8, gate 16x8, up 16x8, down 8x16 (576) and two norms of 8:
 592; two layers 1184, the final norm 8, the tied embedding 32x8 = 256: 1448 parameters."""
 import pytest
 
-from ftscale import memory
-from ftscale.memory import Shape, Workload
+from ftscale.plan import memory
+from ftscale.plan.memory import Shape, Workload
 
 SMALL = Shape(layers=2, heads=2, head_dim=4, ffn_dim=16, model_dim=8, vocab=32)
 

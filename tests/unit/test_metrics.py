@@ -1,4 +1,4 @@
-"""Generation metrics on every language (ftscale.metrics) and `ftscale score`.
+"""Generation metrics on every language (ftscale.evaluate.metrics) and `ftscale score`.
 
 ROUGE-L expectations are hand counts: the tokens of each side, their longest common subsequence
 (LCS), P = LCS / hypothesis tokens, R = LCS / reference tokens, F = 2PR / (P + R)."""
@@ -7,7 +7,9 @@ import json
 import pytest
 import sacrebleu
 
-from ftscale import cli, metrics
+from ftscale import cli
+
+from ftscale.evaluate import metrics
 
 # Unsegmented Chinese, as real En-Zh references are.
 ZH_HYP = ["我喜欢吃苹果。", "今天天气很好，我们去公园散步。", "他昨天买了一本新书。"]

@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from ftscale import evaluate, finetune, training
+from ftscale.evaluate import decode
+
+from ftscale.train import finetune, training
 from ftscale.data import tokens
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID
-from ftscale.model import count_parameters, new_model
+from ftscale.train.model import count_parameters, new_model
 from tests import padded_batches
 
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
@@ -123,7 +125,7 @@ def test_batched_greedy_decoding_equals_one_at_a_time(varied_split, method, size
     with torch.no_grad():   # large random weights make varied, non-trivial outputs
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.5)
-    batched = evaluate.greedy_decode(model, task_split, 64, 6, batch_size=16)
+    batched = decode.greedy_decode(model, task_split, 64, 6, batch_size=16)
     # The reference: transformers' (and for PET peft's) own generate, one unpadded prompt at a time.
     single = []
     for i in range(len(task_split)):

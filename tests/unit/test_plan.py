@@ -1,4 +1,4 @@
-"""The grid preview (ftscale.plan, `ftscale grid`): its job counts are Snakemake's, its parameter
+"""The grid preview (ftscale.plan.sizing, `ftscale grid`): its job counts are Snakemake's, its parameter
 counts are the real models', and its compute follows 6ND / 2ND."""
 import json
 import re
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ftscale import cli, config as study_config, grid, memory, outputs, plan
-from ftscale.model import count_parameters, new_model
+from ftscale import cli, config as study_config, outputs
+
+from ftscale.plan import grid, memory, sizing
+from ftscale.train.model import count_parameters, new_model
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
@@ -23,7 +25,7 @@ def tiny() -> dict:
 def test_parameter_counts_are_the_built_models(tiny):
     for name, size in tiny["models"].items():
         model = new_model(size, tiny["data"]["tokenizer_vocab_size"], 256, seed=0)
-        assert plan.model_parameters(tiny, name) == count_parameters(model), name
+        assert sizing.model_parameters(tiny, name) == count_parameters(model), name
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +37,10 @@ def tiny_dry_run(tmp_path_factory) -> str:
 
 
 def test_job_counts_equal_snakemakes_dry_run(tiny, tiny_dry_run):
-    """grid.jobs_per_rule (through plan.summarize) counts what the rules expand to."""
+    """grid.jobs_per_rule (through sizing.summarize) counts what the rules expand to."""
     table = tiny_dry_run.split("Job stats:", 1)[1]
     planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M) if rule not in ("all", "total")}
-    assert plan.summarize(tiny)["jobs"] == planned == grid.jobs_per_rule(tiny, grid.expand_conditions(tiny))
+    assert sizing.summarize(tiny)["jobs"] == planned == grid.jobs_per_rule(tiny, grid.expand_conditions(tiny))
 
 
 def _outputs(dry_run: str, rule: str) -> set[str]:
@@ -47,7 +49,7 @@ def _outputs(dry_run: str, rule: str) -> set[str]:
 
 
 def test_the_rules_write_the_tables_and_figures_their_modules_name(tiny_dry_run):
-    """rules/analysis.smk takes the names from ftscale.outputs, as ftscale.tables and ftscale.figures
+    """rules/analysis.smk takes the names from ftscale.outputs, as ftscale.analysis.tables and ftscale.figures.paper
     do, so the fit and figures jobs promise exactly the files run_analysis and draw_figures write."""
     assert _outputs(tiny_dry_run, "fit") == {f"{name}.{ext}" for name in outputs.TABLES for ext in ("csv", "md")} \
         | {"fits.json"}
@@ -64,12 +66,12 @@ def test_every_run_path_of_the_dry_run_is_a_condition_of_the_grid(tiny, tiny_dry
 
 def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
     fast = {**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 5e13}}
-    summary = plan.summarize(fast)
+    summary = sizing.summarize(fast)
     jobs = grid.pretrain_jobs(tiny, grid.expand_conditions(tiny))   # a run's checkpoints cost nothing more
-    expected = sum(6 * plan.model_parameters(tiny, job.model) * job.tokens for job in jobs.values())
+    expected = sum(6 * sizing.model_parameters(tiny, job.model) * job.tokens for job in jobs.values())
     assert summary["flops"]["pretrain"] == expected
     assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / 5e13 / 3600)
-    slower = plan.summarize({**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 2.5e13}})
+    slower = sizing.summarize({**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 2.5e13}})
     assert slower["gpu_hours"] == pytest.approx(2 * summary["gpu_hours"])
     assert summary["finetune_runs"] == len(grid.expand_conditions(tiny)) * tiny["finetune"]["seeds"]
 
@@ -78,7 +80,7 @@ def test_finetune_steps_stop_at_the_epoch_cap(tiny):
     condition = next(iter(grid.expand_conditions(tiny).values()))
     capped = {**tiny, "finetune": {**tiny["finetune"], "max_steps": 10**9, "max_epochs": 2}}
     batch = tiny["finetune"]["methods"][condition.method]["batch_size"]
-    assert plan.finetune_steps(capped, condition) == 2 * -(-condition.finetune_examples // batch)
+    assert sizing.finetune_steps(capped, condition) == 2 * -(-condition.finetune_examples // batch)
 
 
 def test_grid_command_writes_grid_json(tmp_path, capsys):
@@ -115,11 +117,11 @@ def paper() -> dict:
 
 @pytest.fixture(scope="module")
 def paper_plans(paper) -> list:
-    return plan.job_plans(paper)
+    return sizing.job_plans(paper)
 
 
 def test_paper_grid_summary_fits_80gb_gpus(paper):
-    summary = plan.summarize(paper)
+    summary = sizing.summarize(paper)
     assert summary["finetune_runs"] == 3819 and summary["base_models"] == 19
     assert summary["gpu_memory_gb"] == 80 and summary["gpus_per_job"]["pretrain"] > 1
     assert all(0 < gb <= 80 for gb in summary["peak_gpu_memory_gb"].values())
@@ -129,7 +131,7 @@ def test_paper_grid_summary_fits_80gb_gpus(paper):
 
 
 def test_each_job_gets_the_fewest_gpus_and_the_largest_micro_batch_that_fit(paper, paper_plans):
-    cluster = plan.cluster_options(paper)
+    cluster = sizing.cluster_options(paper)
     usable = memory.USABLE_GPU_FRACTION * cluster["gpu_memory_gb"] * memory.GB
     for job in paper_plans:
         assert job.memory.total <= usable, job
@@ -137,14 +139,14 @@ def test_each_job_gets_the_fewest_gpus_and_the_largest_micro_batch_that_fit(pape
         if job.rule in ("evaluate", "transfer", "base_transfer"):
             assert job.gpus == 1 and job.segment_seconds is None and job.segments == 1
         else:
-            assert job.segment_seconds == (job.runtime_minutes - plan.SEGMENT_EXIT_MARGIN_MINUTES) * 60
+            assert job.segment_seconds == (job.runtime_minutes - sizing.SEGMENT_EXIT_MARGIN_MINUTES) * 60
     pretrain_16b = next(p for p in paper_plans if p.rule == "pretrain" and p.memory.weights > 0 and p.gpus > 1)
     assert pretrain_16b.memory.fsdp_gathered > 0 and pretrain_16b.memory.autocast_copies < pretrain_16b.memory.weights
 
 
 def test_a_micro_batch_one_larger_would_not_fit(paper):
     """Maximality, for a 1B pretraining job on one GPU: the next divisor of the batch overflows."""
-    job = plan.pretrain_job({**paper, "cluster": {**paper["cluster"], "max_gpus_per_job": 1}}, "1B", 84_000_000_000)
+    job = sizing.pretrain_job({**paper, "cluster": {**paper["cluster"], "max_gpus_per_job": 1}}, "1B", 84_000_000_000)
     share = paper["pretrain"]["batch_size"] // job.gpus
     bigger = min(m for m in range(job.micro_batch_size + 1, share + 1) if share % m == 0)
     work = memory.Workload(memory.Shape.of(paper, "1B"), "pretrain", None, True, 1024, 1024)
@@ -157,21 +159,21 @@ def test_16b_fmt_is_sharded_because_one_gpu_cannot_hold_it(paper):
     work = memory.Workload(memory.Shape.of(paper, "16B"), "fmt", None, True, 515, 257)
     assert memory.device_memory(work, 1, 1, on_gpu=True).total > 80 * memory.GB
     condition = next(c for c in grid.expand_conditions(paper).values() if c.model == "16B" and c.method == "fmt")
-    assert plan.finetune_job(paper, condition).gpus > 1
+    assert sizing.finetune_job(paper, condition).gpus > 1
 
 
 def test_runtime_request_and_segments_by_hand():
     cluster = {"safety_factor": 2.0, "min_runtime_minutes": 30}
-    assert plan.runtime_request(cluster, 1.0, 600) == (2 * 60 + plan.JOB_STARTUP_MINUTES, 1)
-    assert plan.runtime_request(cluster, 0.01, 600) == (30, 1)
+    assert sizing.runtime_request(cluster, 1.0, 600) == (2 * 60 + sizing.JOB_STARTUP_MINUTES, 1)
+    assert sizing.runtime_request(cluster, 0.01, 600) == (30, 1)
     # 20 h x 2 = 2400 minutes of work; a segment holds 600 - 10 (start-up) - 10 (exit margin) = 580
-    assert plan.runtime_request(cluster, 20.0, 600) == (600, 5)
+    assert sizing.runtime_request(cluster, 20.0, 600) == (600, 5)
 
 
 def test_a_job_too_long_at_the_gpu_cap_runs_as_segments_at_the_limit(paper):
     capped = {**paper, "cluster": {**paper["cluster"], "max_gpus_per_job": 8, "max_runtime_minutes": 600}}
-    job = plan.pretrain_job(capped, "1B", 84_000_000_000)
-    hours = 6 * plan.model_parameters(paper, "1B") * 84e9 / (8 * paper["cluster"]["flops_per_second"]) / 3600
+    job = sizing.pretrain_job(capped, "1B", 84_000_000_000)
+    hours = 6 * sizing.model_parameters(paper, "1B") * 84e9 / (8 * paper["cluster"]["flops_per_second"]) / 3600
     assert (job.gpus, job.runtime_minutes) == (8, 600)
     assert job.segments == -(-2.0 * hours * 60 // (600 - 20))
 
@@ -179,20 +181,20 @@ def test_a_job_too_long_at_the_gpu_cap_runs_as_segments_at_the_limit(paper):
 def test_finetune_leaves_room_for_its_evaluation_and_transfer_in_the_run_group(paper):
     limit = paper["cluster"]["max_runtime_minutes"]
     for c in list(grid.expand_conditions(paper).values())[::50]:
-        after = [plan.evaluate_job(paper, c)] + ([plan.transfer_job(paper, c)] if grid.has_transfer(paper, c) else [])
-        assert plan.finetune_job(paper, c).runtime_minutes + max(j.runtime_minutes for j in after) <= limit, c.id
+        after = [sizing.evaluate_job(paper, c)] + ([sizing.transfer_job(paper, c)] if grid.has_transfer(paper, c) else [])
+        assert sizing.finetune_job(paper, c).runtime_minutes + max(j.runtime_minutes for j in after) <= limit, c.id
 
 
 def test_cpu_jobs_take_the_whole_batch_and_no_gpu(tiny):
-    for job in plan.job_plans(tiny):
+    for job in sizing.job_plans(tiny):
         assert (job.gpus, job.micro_batch_size, job.segment_seconds) == (0, None, None)
         assert job.host_memory_bytes == pytest.approx(memory.HOST_BASELINE_BYTES + job.memory.total, rel=0.5)
 
 
 def test_a_job_no_gpu_fits_is_one_line_naming_it(paper, tmp_path, capsys):
     small = {**paper, "cluster": {**paper["cluster"], "gpu_memory_gb": 8}}
-    with pytest.raises(plan.PlanError, match=r"^transfer .*cluster.gpu_memory_gb 8"):
-        plan.transfer_job(small, next(c for c in grid.expand_conditions(paper).values() if c.model == "16B"))
+    with pytest.raises(sizing.PlanError, match=r"^transfer .*cluster.gpu_memory_gb 8"):
+        sizing.transfer_job(small, next(c for c in grid.expand_conditions(paper).values() if c.model == "16B"))
     config = tmp_path / "small.yaml"
     config.write_text(PAPER.read_text().replace("gpu_memory_gb: 80", "gpu_memory_gb: 8"))
     assert cli.main(["grid", str(config), "--json", str(tmp_path / "g.json")]) == 2
@@ -204,5 +206,5 @@ def test_a_run_group_that_leaves_finetune_no_time_is_one_line(tiny):
     """max_runtime_minutes 30 less the evaluation's 11 (10 minutes' start-up and its compute)
     leaves 19, under the 20 of a segment's start-up and exit margin."""
     condition = next(iter(grid.expand_conditions(tiny).values()))
-    with pytest.raises(plan.PlanError, match=r"^finetune .* has 19 minutes left of cluster.max_runtime_minutes 30"):
-        plan.finetune_job({**tiny, "cluster": {**tiny["cluster"], "max_runtime_minutes": 30}}, condition)
+    with pytest.raises(sizing.PlanError, match=r"^finetune .* has 19 minutes left of cluster.max_runtime_minutes 30"):
+        sizing.finetune_job({**tiny, "cluster": {**tiny["cluster"], "max_runtime_minutes": 30}}, condition)

@@ -3,8 +3,10 @@ import sys
 
 import pytest
 
-from ftscale import ranks, training
-from ftscale.distributed import World
+from ftscale.runtime import ranks
+
+from ftscale.train import training
+from ftscale.train.distributed import World
 
 
 @pytest.mark.parametrize("size, micro, world", [(8, None, 2), (8, 2, 2), (10, 3, 4), (9, 4, 2), (16, 5, 3)])
@@ -42,7 +44,7 @@ def test_gpus_that_do_not_divide_among_nodes_are_refused():
 
 def test_one_node_runs_torchrun_standalone():
     assert ranks.command("job.pkl", 4) == [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=4",
-                                           "--standalone", "-m", "ftscale.ranks", "job.pkl"]
+                                           "--standalone", "-m", "ftscale.runtime.ranks", "job.pkl"]
 
 
 def test_several_nodes_run_one_torchrun_per_node_through_srun():
@@ -50,4 +52,4 @@ def test_several_nodes_run_one_torchrun_per_node_through_srun():
     assert argv[:5] == ["srun", "--overlap", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
     assert argv[5:9] == [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=8"]
     assert {"--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=gpu17:29500", "--rdzv-id=4242"} <= set(argv)
-    assert argv[-3:] == ["-m", "ftscale.ranks", "job.pkl"]
+    assert argv[-3:] == ["-m", "ftscale.runtime.ranks", "job.pkl"]

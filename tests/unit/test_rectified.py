@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import cli, rectified
+from ftscale import cli
+
+from ftscale.fitting import rectified
 from ftscale.fitting import laws, solver, statistics
 
 TRUTH = {"B": 900.0, "D_l": 400.0, "beta": 0.7, "E": 0.8}      # knee at D_l^(1/beta) ~ 5,100 examples

@@ -1,6 +1,6 @@
 """A training job killed mid-run resumes from its checkpoint and ends exactly where an
 uninterrupted run ends (bitwise on CPU). The kill is deterministic: the process kills itself with
-SIGKILL right after saving the resume state of a given step (FTSCALE_FAULT=resume:<step>, ftscale.faults)."""
+SIGKILL right after saving the resume state of a given step (FTSCALE_FAULT=resume:<step>, ftscale.runtime.faults)."""
 import json
 import os
 import signal
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ftscale import pretrain
+from ftscale.train import pretrain
 from ftscale.data import synthetic, tokens
 
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
 RUN = """
 import sys
 from pathlib import Path
-from ftscale import finetune
+from ftscale.train import finetune
 finetune.finetune(base_dir=Path(sys.argv[1]), method=sys.argv[2], pet_size=int(sys.argv[3]) or None,
                   learning_rate=float(sys.argv[4]), batch_size=4, parameter_scaling=False, max_steps=30,
                   max_epochs=100, eval_every=5, train_dir=Path(sys.argv[5]) / "train", dev_dir=Path(sys.argv[5]) / "dev",
@@ -44,7 +44,7 @@ def base(tmp_path_factory):
 PRETRAIN = """
 import sys
 from pathlib import Path
-from ftscale import pretrain
+from ftscale.train import pretrain
 root = Path(sys.argv[1])
 pretrain.pretrain(size=dict(layers=1, heads=2, head_dim=8, ffn_dim=32, model_dim=16), vocab_size=300,
                   train_tokens=root / "stream" / "tokens.npy", val_tokens=root / "stream" / "tokens.npy", tokens=4096,

@@ -6,8 +6,8 @@ again continues, and the chained segments end exactly where one uninterrupted ru
 CPU), the patience counter and pretraining's running loss included."""
 import pytest
 
-from ftscale import finetune, pretrain
-from ftscale.jobs import SegmentEnd
+from ftscale.train import finetune, pretrain
+from ftscale.runtime.jobs import SegmentEnd
 from tests.unit.test_resume import SIZE, base  # noqa: F401 - the fixture: a tiny base model and task
 
 TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")   # of the last process only

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftscale import cli, rectified, selection
+from ftscale import cli
+
+from ftscale.fitting import rectified, selection
 from ftscale.fitting import laws
 
 SIZES = np.array([100.0 * 2 ** k for k in range(9)])          # 100 ... 25,600

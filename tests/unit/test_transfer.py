@@ -1,14 +1,16 @@
-"""Zero- and few-shot evaluation (ftscale.transfer): prompt construction, and the job end to end on
+"""Zero- and few-shot evaluation (ftscale.evaluate.transfer): prompt construction, and the job end to end on
 a small saved model with locally built splits."""
 import json
 
 import numpy as np
 import pytest
 
-from ftscale import integrity, transfer
+from ftscale.evaluate import transfer
+
+from ftscale.runtime import integrity
 from ftscale.data import sources, tokens
 from ftscale.data.tokens import BOS_ID, EOS_ID, SEP_ID
-from ftscale.model import new_model
+from ftscale.train.model import new_model
 
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
 WORDS = ["hund", "katze", "maus", "vogel", "fisch", "pferd"]

@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 import pytest
 
-from ftscale import worker
-from ftscale.jobs import SegmentEnd
+from ftscale.runtime import worker
+from ftscale.runtime.jobs import SegmentEnd
 
 NOBODY = 65534
 JOB = "tests.unit.test_worker:record_process"
@@ -97,8 +97,8 @@ def record_process(path):
 
 
 def end_a_segment(path, step):
-    """A training job whose time segment ends (ftscale.jobs.SegmentEnd), after saying who ran it."""
-    from ftscale.jobs import SegmentEnd
+    """A training job whose time segment ends (ftscale.runtime.jobs.SegmentEnd), after saying who ran it."""
+    from ftscale.runtime.jobs import SegmentEnd
 
     record_process(path)
     raise SegmentEnd(step)
@@ -335,7 +335,7 @@ def test_an_interpreter_missing_a_preloaded_module_runs_the_job_in_process_with_
 
 def test_the_server_finds_this_ftscale_where_it_is_not_installed(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
-    src = str(Path(worker.__file__).resolve().parents[1])
+    src = str(Path(worker.__file__).resolve().parents[2])
     assert worker.server_environment()["PYTHONPATH"].split(os.pathsep) == [src, "/elsewhere"]
     monkeypatch.delenv("PYTHONPATH")
     assert worker.server_environment()["PYTHONPATH"] == src
@@ -345,5 +345,5 @@ def test_each_checkout_gets_its_own_server(monkeypatch):
     """A server preloads ftscale: two checkouts sharing one venv must not share a server, or a job
     would run the other checkout's code."""
     here = worker.server_key()
-    monkeypatch.setattr(worker, "__file__", "/elsewhere/src/ftscale/worker.py")
+    monkeypatch.setattr(worker, "__file__", "/elsewhere/src/ftscale/runtime/worker.py")
     assert worker.server_key() != here

@@ -1,6 +1,6 @@
 """configs/paper.yaml: the grid of ../shared/STUDY.md, validated and dry-run (no data, no GPU).
 
-The expected counts are the study's arithmetic written out by hand, not ftscale.grid's: per task
+The expected counts are the study's arithmetic written out by hand, not ftscale.plan.grid's: per task
 and method, (model sizes + pretraining budgets [+ PET sizes] - shared) x finetuning-data sizes.
 """
 import re
@@ -8,7 +8,9 @@ import re
 import pytest
 import yaml
 
-from ftscale import config as study_config, grid, plan
+from ftscale import config as study_config
+
+from ftscale.plan import grid, sizing
 from tests.workflow.conftest import ROOT, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -135,7 +137,7 @@ def test_a_16b_finetune_asks_for_the_planned_gpus(tmp_path):
                  for rule, wildcards, r in dry_run_jobs(out) if rule == "finetune"}
     assert set(resources) == {"1B", "16B"}
     for model, got in resources.items():
-        planned = plan.finetune_job(paper, grid.expand_conditions(paper)[f"translation_ende/{model}-283000000000tok/fmt/df100000"])
+        planned = sizing.finetune_job(paper, grid.expand_conditions(paper)[f"translation_ende/{model}-283000000000tok/fmt/df100000"])
         assert (got["gpu"], got["nodes"], got["runtime"]) == (planned.gpus, planned.nodes, planned.runtime_minutes)
         assert got["mem_mb"] == planned.host_memory_mb
     assert resources["16B"]["gpu"] > resources["1B"]["gpu"] >= 1

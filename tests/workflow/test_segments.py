@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ftscale import finetune
+from ftscale.train import finetune
 from tests.unit.test_resume import base  # noqa: F401 - the fixture: a tiny base model and task
 from tests.workflow.conftest import ROOT, SNAKEMAKE
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from ftscale import plan
+from ftscale.plan import sizing
 from tests.config_rewrites import rewrite
 from tests.workflow.conftest import planned_jobs, snakemake, write_config
 from tests.workflow.test_data_sources import local_config
@@ -28,7 +28,7 @@ def test_rewritten_configs_schedule_nothing(tiny_run, tmp_path):
 
 
 def jobs(config: dict) -> dict[str, int]:
-    return plan.summarize(config)["jobs"]
+    return sizing.summarize(config)["jobs"]
 
 
 def added_runs(before: dict, after: dict) -> dict[str, int]:

@@ -6,8 +6,10 @@ import math
 import pandas as pd
 import pytest
 
-from ftscale import config as study_config, grid
-from ftscale.figures import FIGURES
+from ftscale import config as study_config
+
+from ftscale.plan import grid
+from ftscale.figures.paper import FIGURES
 from tests.workflow.conftest import ROOT, TINY, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -73,7 +75,7 @@ def test_outputs_exist_and_are_sane(tiny_run):
     assert set(held_df.task) == {"translation_ende"} and set(held_df.axis) == {"model", "pretrain", "pet"}
     assert (held_df.n_heldout > 0).all() and held_df.delta_h_multiplicative.notna().all()
     # Checkpoints load as they are: transformers for the base, peft for the adapters.
-    from ftscale.finetune import load_finetuned
+    from ftscale.train.finetune import load_finetuned
     lora = next(c for c in conditions.values() if c.method == "lora")
     base = tiny_run / RESULTS / "pretrain" / lora.pretrain_id
     model = load_finetuned(base, tiny_run / RESULTS / "finetune" / lora.id / "seed0" / "checkpoint", "lora")

@@ -5,7 +5,7 @@ Layout of a tokenized split (a directory of .npy files, read with mmap_mode="r")
 - pretraining: `tokens.npy`, one stream `<s> line </s> <s> line </s> ...`
 - a task split: `source.npy`, `source_offsets.npy`, `target.npy`, `target_offsets.npy`, `lang.npy`;
   example i's source is source[offsets[i]:offsets[i+1]] (no special tokens; batching adds them).
-Each directory is sealed with a manifest (ftscale.integrity) and checked against it when loaded.
+Each directory is sealed with a manifest (ftscale.runtime.integrity) and checked against it when loaded.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ftscale import faults, integrity
+from ftscale.runtime import faults, integrity
 
 PAD, BOS, EOS, SEP = "<pad>", "<s>", "</s>", "<sep>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, SEP]          # ids 0, 1, 2, 3 in this order

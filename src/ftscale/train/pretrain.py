@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale import distributed, integrity, training
+from ftscale.runtime import integrity
+
+from ftscale.train import distributed, training
 from ftscale.data.tokens import load_stream, save_hf_tokenizer
-from ftscale.model import autocast, count_parameters, device, model_device, new_model
+from ftscale.train.model import autocast, count_parameters, device, model_device, new_model
 
 
 def windows(stream: np.ndarray, start: int, count: int, seq_len: int) -> torch.Tensor:
@@ -111,8 +113,8 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     activation_checkpointing: recompute activations in the backward pass (less memory).
     segment_seconds: after this much training, save the resume state and raise training.SegmentEnd
     (needs resume_path); the next call continues from it.
-    Under torchrun with several ranks (ftscale.ranks), the model is sharded (FSDP2) and each rank
-    computes its share of every batch (ftscale.distributed); rank 0 writes the outputs."""
+    Under torchrun with several ranks (ftscale.runtime.ranks), the model is sharded (FSDP2) and each rank
+    computes its share of every batch (ftscale.train.distributed); rank 0 writes the outputs."""
     world = distributed.start()
     log = training.Log(log_name, quiet=not world.main)
     training.set_threads(threads)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
-from ftscale.evaluate import decode_prompts, source_prompt
-from ftscale.metrics import translation_metrics
+from ftscale.evaluate.decode import decode_prompts, source_prompt
+from ftscale.evaluate.metrics import translation_metrics
 
 
 def source_prompts(split: TaskSplit, max_source: int, count: int | None = None,
@@ -44,7 +44,7 @@ def few_shot_prompts(test: TaskSplit, demos: TaskSplit, shots: int, count: int, 
 
 def scores(model, tokenizer, prompts: list[list[int]], references: list[str], *, target_lang: str,
            max_new_tokens: int, batch_size: int, fmt: PromptFormat = OWN_FORMAT) -> dict:
-    """BLEU and chrF of the greedy continuations of `prompts` (ftscale.metrics: BLEU tokenized for
+    """BLEU and chrF of the greedy continuations of `prompts` (ftscale.evaluate.metrics: BLEU tokenized for
     target_lang, with its signature), and the first hypothesis as a sample."""
     outputs = decode_prompts(model, prompts, max_new_tokens, batch_size, fmt)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
@@ -66,8 +66,8 @@ def run_job(*, base: Path, checkpoint: Path | None, method: str, summary: Path |
     import torch
 
     from ftscale.data import common, tokens
-    from ftscale.finetune import load_finetuned
-    from ftscale.model import base_format, device, load_model
+    from ftscale.train.finetune import load_finetuned
+    from ftscale.train.model import base_format, device, load_model
 
     torch.set_num_threads(threads)
     status = json.loads(Path(summary).read_text())["status"] if summary else "ok"

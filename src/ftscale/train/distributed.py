@@ -69,7 +69,7 @@ def start() -> World:
     world = World(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
                   int(os.environ.get("LOCAL_RANK", 0)))
     if world.size > 1 and not dist.is_initialized():
-        from ftscale.model import device
+        from ftscale.train.model import device
 
         on_gpu = device().type == "cuda"
         if on_gpu:

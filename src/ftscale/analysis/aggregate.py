@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ftscale.grid import AXES
+from ftscale.plan.grid import AXES
 
 CONDITION_COLUMNS = ["task", "family", "model", "params", "pretrain_tokens", "method", "pet_size",
                      "finetune_examples"]

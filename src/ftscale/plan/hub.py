@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_REVISION = "main"      # the schema states the same default
-POINTER = "hub.json"           # in a fetched base checkpoint's directory: where the model is (ftscale.fetch)
+POINTER = "hub.json"           # in a fetched base checkpoint's directory: where the model is (ftscale.train.fetch)
 LOCAL_PREFIXES = ("/", "./", "../", "~")   # an entry starting so is a local directory, else a Hub id
 
 
@@ -115,7 +115,7 @@ def check(config: dict, fail) -> None:
                          f"{source.directory} is not a save_pretrained directory (no config.json)")
 
 
-# Shapes for the planner (ftscale.memory), which sizes jobs before any model is fetched. A local
+# Shapes for the planner (ftscale.plan.memory), which sizes jobs before any model is fetched. A local
 # directory or a Hub model already in the cache is read from its config.json; otherwise from this
 # table of the Pythia suite's published configs (Biderman et al. 2023; 50,304 embedding rows),
 # so that a dry run and `ftscale grid` work offline.

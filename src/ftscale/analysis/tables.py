@@ -1,5 +1,5 @@
 """Table writing: the paper's tables from `analysis.analyze`'s dict, as DataFrames, Markdown and
-files. `run_analysis` fits everything (ftscale.analysis) and writes single_variable, heldout_error,
+files. `run_analysis` fits everything (ftscale.analysis.procedure) and writes single_variable, heldout_error,
 params, critical, correlation, which_method, which_model (each .csv and .md) and fits.json
 (everything, machine-readable: JSON null for NaN). Their names and columns are in ftscale.outputs.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale.analysis import analyze, ensure_log_output
+from ftscale.analysis.procedure import analyze, ensure_log_output
 from ftscale.fitting.statistics import INTERVAL_LEVEL
-from ftscale.grid import AXES, METHODS
+from ftscale.plan.grid import AXES, METHODS
 from ftscale.outputs import TABLE_COLUMNS
 
 

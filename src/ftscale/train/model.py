@@ -1,6 +1,6 @@
 """The base model: a decoder-only Transformer with multi-query attention (Llama, one key/value head),
 sized by the paper's table (layers, heads, head dim, FFN dim, model dim); or, for a hub family, any
-AutoModelForCausalLM (ftscale.hub, ftscale.fetch), loaded through the same load_model."""
+AutoModelForCausalLM (ftscale.plan.hub, ftscale.train.fetch), loaded through the same load_model."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
-from ftscale import hub, integrity
+from ftscale.plan import hub
+
+from ftscale.runtime import integrity
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -63,7 +65,7 @@ def new_model(size: dict, vocab_size: int, max_positions: int, seed: int):
 
 def base_path(directory) -> Path:
     """Where a checkpoint's files are: a fetched base model's snapshot or local directory (its
-    hub.json, ftscale.fetch), else the directory itself."""
+    hub.json, ftscale.train.fetch), else the directory itself."""
     pointer = Path(directory) / hub.POINTER
     if not pointer.is_file():
         return Path(directory)

@@ -5,21 +5,21 @@ compute of each stage (FLOPs; GPU-hours at cluster.flops_per_second). `ftscale g
 it and writes results/<study>/grid.json.
 
 The jobs: for every pretrain, finetune, evaluate and transfer job, its peak memory per GPU term by
-term (ftscale.memory), the micro-batch and the number of GPUs that fit cluster.gpu_memory_gb, the
+term (ftscale.plan.memory), the micro-batch and the number of GPUs that fit cluster.gpu_memory_gb, the
 data-parallel GPUs (and nodes) that fit its compute into cluster.max_runtime_minutes, or else the
 resumable segments it runs as, and its host memory per node. rules/common.smk turns a JobPlan into
 SLURM resources; with cluster.gpus 0 every job is a CPU job (the toy, the tests).
 
 FLOPs follow the usual estimates: 6 x parameters x tokens to train, 2 x parameters x tokens to
 evaluate. Token counts are upper bounds: every example at its maximum source + target length.
-Pure Python on the config and ftscale.grid (no torch), so a laptop previews the paper's grid.
+Pure Python on the config and ftscale.plan.grid (no torch), so a laptop previews the paper's grid.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from ftscale import grid, hub, memory
+from ftscale.plan import grid, hub, memory
 
 JOB_STARTUP_MINUTES = 10          # start-up of a job: imports, reading the checkpoint and data from shared storage
 SEGMENT_EXIT_MARGIN_MINUTES = 10  # a segment stops this long before its limit: save the state and exit (code 75)
@@ -37,7 +37,7 @@ def cluster_options(config: dict) -> dict:
 
 
 def shape_of(config: dict, family: str | None, model: str) -> memory.Shape:
-    """A model's shape: the config's size table, or a hub family's model config (ftscale.hub:
+    """A model's shape: the config's size table, or a hub family's model config (ftscale.plan.hub:
     config.json of a local directory or cached model, else the known Pythia table)."""
     if family is None or not hub.is_hub_family(config, family):
         return memory.Shape.of(config, model)
@@ -299,7 +299,7 @@ def summarize(config: dict) -> dict:
     base_transfer = grid.base_transfer_runs(config, conditions)
     jobs = grid.jobs_per_rule(config, conditions)
 
-    # a model's name is unique across families (ftscale.hub.check): params are keyed by it alone
+    # a model's name is unique across families (ftscale.plan.hub.check): params are keyed by it alone
     params = {model: model_parameters(config, model, family) for family, model, _ in pretrain.values()}
     params = {model: params[model] for model in sorted(params, key=params.get)}
     flops = {"pretrain": sum(6 * params[job.model] * job.tokens for job in pretrain_jobs.values()),

@@ -79,7 +79,7 @@ class UnicodeTokenizer:
         return rouge_tokens(text)
 
 
-ROUGE_TOKENIZER = "unicode words, Han and kana characters one by one (ftscale.metrics.rouge_tokens)"
+ROUGE_TOKENIZER = "unicode words, Han and kana characters one by one (ftscale.evaluate.metrics.rouge_tokens)"
 
 
 def rouge_l(hypotheses: list[str], references: list[str]) -> list[float]:

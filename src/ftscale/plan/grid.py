@@ -12,7 +12,7 @@ import re
 import string
 from dataclasses import dataclass
 
-from ftscale import hub
+from ftscale.plan import hub
 
 AXES = ("model", "pretrain", "pet")
 METHODS = ("fmt", "prompt", "lora")
@@ -74,7 +74,7 @@ def pretrain_id(family: str, model: str, tokens: int) -> str:
 
 def budgets(config: dict, family: str) -> list[int]:
     """A family's pretraining budgets, ascending: pretrain.budgets, or for a hub family the tokens
-    seen by its checkpoints and by its models (ftscale.hub)."""
+    seen by its checkpoints and by its models (ftscale.plan.hub)."""
     if hub.is_hub_family(config, family):
         return sorted(hub.sources(config, family))
     return sorted(config["pretrain"]["budgets"][family])

@@ -14,8 +14,8 @@ Procedure (STUDY.md, "Scaling laws and fitting"):
   a note;
 - single-variable fits L(Df) = A/Df^beta + E per task, method and model (the model-size axis).
 
-`analyze` returns every fit as one dict; ftscale.comparison compares the methods' fits (critical
-sizes, which method), ftscale.tables turns the dict into the tables and their files
+`analyze` returns every fit as one dict; ftscale.analysis.comparison compares the methods' fits (critical
+sizes, which method), ftscale.analysis.tables turns the dict into the tables and their files
 (`tables.run_analysis`).
 """
 from __future__ import annotations
@@ -29,13 +29,15 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from ftscale import comparison, selection
+from ftscale.analysis import comparison
+
+from ftscale.fitting import selection
 from ftscale.fitting import laws, solver, statistics
 from ftscale.fitting.laws import JOINT_LAWS
 from ftscale.fitting.statistics import INTERVAL_LEVEL
-from ftscale.grid import AXES, METHODS, method_order  # one list of axes and methods for the whole package
+from ftscale.plan.grid import AXES, METHODS, method_order  # one list of axes and methods for the whole package
 
-log = logging.getLogger("ftscale.analysis")
+log = logging.getLogger("ftscale.analysis.procedure")
 
 AXIS_X = {"model": "params", "pretrain": "pretrain_tokens", "pet": "pet_size"}           # X of each axis
 AXIS_HELDOUT_COLUMN = {"model": "model", "pretrain": "pretrain_tokens", "pet": "pet_size"}  # what heldout lists

@@ -35,7 +35,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ftscale.jobs import SegmentEnd
+from ftscale.runtime.jobs import SegmentEnd
 
 PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama", "peft", "sacrebleu",
            "rouge_score.rouge_scorer", "numpy", "pandas")
@@ -60,8 +60,8 @@ def check_preloadable() -> None:
 
 def server_environment() -> dict[str, str]:
     """The server's environment: the job's, with the directory this ftscale comes from first on
-    PYTHONPATH, so `python -m ftscale.worker` finds it where it is not installed (a conda env)."""
-    root = str(Path(__file__).resolve().parents[1])
+    PYTHONPATH, so `python -m ftscale.runtime.worker` finds it where it is not installed (a conda env)."""
+    root = str(Path(__file__).resolve().parents[2])
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
     return {**os.environ, "PYTHONPATH": os.pathsep.join([root, *rest])}
 
@@ -185,7 +185,7 @@ def _note(log: str | None, line: str) -> None:
 
 
 def _start_server(path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ftscale.worker", str(path)], start_new_session=True,
+    return subprocess.Popen([sys.executable, "-m", "ftscale.runtime.worker", str(path)], start_new_session=True,
                             env=server_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
@@ -209,7 +209,7 @@ def _child(conn: socket.socket, request: dict, client_pid: int) -> None:
             sys.stdout = sys.stderr = log
         call(request["target"], request["kwargs"])
     except BaseException as exc:   # noqa: BLE001 - everything goes back to the job
-        if type(exc).__name__ == SegmentEnd.__name__:   # the job's own (re-imported) ftscale.jobs class
+        if type(exc).__name__ == SegmentEnd.__name__:   # the job's own (re-imported) ftscale.runtime.jobs class
             segment_end = exc.step
         else:
             traceback.print_exc()

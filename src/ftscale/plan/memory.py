@@ -1,6 +1,6 @@
-"""Peak memory of one job, term by term: what ftscale.plan sizes micro-batches, GPUs and host memory by.
+"""Peak memory of one job, term by term: what ftscale.plan.sizing sizes micro-batches, GPUs and host memory by.
 
-Everything here is bytes, counted from the tensors the code allocates (ftscale.model, finetune,
+Everything here is bytes, counted from the tensors the code allocates (ftscale.train.model, finetune,
 pretrain, evaluate): weights, gradients, optimizer state, activations, logits, KV cache. Pure
 Python on the config's size table (no torch), so `ftscale grid` and the Snakefile stay cheap.
 
@@ -53,7 +53,7 @@ TOKEN_BYTES_HOST = 8              # encoded examples are int64 (finetune.encode)
 @dataclass(frozen=True)
 class Shape:
     """A model size of the config table and its vocabulary. The defaults are ftscale's own models;
-    a Hub model's config says otherwise (ftscale.hub.shape_fields: Pythia has a key/value head per
+    a Hub model's config says otherwise (ftscale.plan.hub.shape_fields: Pythia has a key/value head per
     query head, a two-matrix GELU FFN and an LM head of its own)."""
     layers: int
     heads: int

@@ -2,7 +2,7 @@
 target finetuning-data size, from their runs at sizes up to a budget (Lin et al., ICML 2024).
 
 Laws (LAWS):
-    rectified   L(D) = B / (D_l + D^beta) + E   (ftscale.rectified; the only one that uses D = 0 rows)
+    rectified   L(D) = B / (D_l + D^beta) + E   (ftscale.fitting.rectified; the only one that uses D = 0 rows)
     power       L(D) = A / D^beta + E           (ftscale.fitting)
     ats         accept-then-stop (Lin et al.): a line in log-log space through the largest sizes,
                 extended towards smaller sizes while each next point stays within ATS_THRESHOLD
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ftscale import rectified
+from ftscale.fitting import rectified
 from ftscale.fitting import laws, solver, statistics
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 

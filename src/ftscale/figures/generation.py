@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale import analysis
-from ftscale.grid import method_order
-from ftscale.figure_panels import AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points
+from ftscale.analysis import procedure
+from ftscale.plan.grid import method_order
+from ftscale.figures.panels import AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points
 
 METRIC_FIGURES = {"model": ("fig07_metric_model_size", "Fig 7"),
                   "pretrain": ("fig08_metric_pretrain_data", "Fig 8"),
@@ -43,9 +43,9 @@ def metric_means(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["task", "method", "x", "finetune_examples", "heldout"])
     tables = []
     for (task, method), group in runs.groupby(["task", "method"], sort=True):
-        points = analysis.axis_points(group, axis, heldout)
+        points = procedure.axis_points(group, axis, heldout)
         if len(points) and points["x"].notna().any():
-            tables.append(analysis.condition_means(points).assign(task=task, method=method))
+            tables.append(procedure.condition_means(points).assign(task=task, method=method))
     return pd.concat(tables, ignore_index=True) if tables else metric_means(runs.iloc[:0], axis, heldout)
 
 
@@ -55,7 +55,7 @@ def panel_rows(means: pd.DataFrame) -> list[tuple[str, str]]:
     rows = []
     for task in sorted(set(means["task"])):
         part = means[means["task"] == task]
-        rows += [(task, m) for m in analysis.GENERATION_METRICS if m in part and part[m].notna().any()]
+        rows += [(task, m) for m in procedure.GENERATION_METRICS if m in part and part[m].notna().any()]
     return rows
 
 

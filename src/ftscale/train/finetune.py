@@ -23,9 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ftscale import distributed, integrity, training
+from ftscale.runtime import integrity
+
+from ftscale.train import distributed, training
 from ftscale.data.tokens import OWN_FORMAT, PAD_ID, PromptFormat, TaskSplit
-from ftscale.model import (autocast, base_format, count_parameters, decoder_layers, device, load_model, model_device,
+from ftscale.train.model import (autocast, base_format, count_parameters, decoder_layers, device, load_model, model_device,
                            packs)
 
 IGNORE = -100
@@ -295,8 +297,8 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     one pass) with the same loss and gradients. activation_checkpointing: recompute activations in
     the backward pass (less memory). segment_seconds: after this much training, save the resume state
     and raise training.SegmentEnd (needs resume_path); the next call continues from it.
-    Under torchrun with several ranks (ftscale.ranks), the model is sharded (FSDP2) and each rank
-    computes its share of every batch (ftscale.distributed); rank 0 writes the outputs."""
+    Under torchrun with several ranks (ftscale.runtime.ranks), the model is sharded (FSDP2) and each rank
+    computes its share of every batch (ftscale.train.distributed); rank 0 writes the outputs."""
     world = distributed.start()
     log = training.Log(log_name, quiet=not world.main)
     training.set_threads(threads)

@@ -1,4 +1,4 @@
-"""Which method where, from the multiplicative joint fits (ftscale.analysis): the critical
+"""Which method where, from the multiplicative joint fits (ftscale.analysis.procedure): the critical
 finetuning-data size at which two methods' predicted losses cross (Table 5, Fig 5), reported as a
 number only inside the Df range both were measured on, and the method with the lowest predicted loss
 at a (task, axis, X, Df) with its bootstrap probability (the which-method table)."""
@@ -10,7 +10,7 @@ import numpy as np
 
 from ftscale.fitting import laws, statistics
 from ftscale.fitting.statistics import INTERVAL_LEVEL
-from ftscale.grid import method_order
+from ftscale.plan.grid import method_order
 
 CRITICAL_RANGE = (1.0, 1e12)      # finetuning examples searched for a crossing; none inside -> NaN
 

@@ -5,7 +5,7 @@ Resumable state lives outside Snakemake's declared outputs (which it deletes bef
 written atomically, and is removed once the job's outputs are complete.
 
 A job given `segment_seconds` trains for about that long, saves its resume state and raises
-SegmentEnd (ftscale.jobs); the job's script exits with jobs.SEGMENT_EXIT_CODE and one log line, and the next
+SegmentEnd (ftscale.runtime.jobs); the job's script exits with jobs.SEGMENT_EXIT_CODE and one log line, and the next
 submission of the same job (Snakemake `--retries`) continues from the saved state, to the same
 result as one uninterrupted run (bitwise on CPU: tests/unit/test_segments.py).
 """
@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale import distributed, faults
-from ftscale.distributed import World
-from ftscale.jobs import SegmentEnd  # noqa: F401 - raised here, caught by the jobs' scripts
+from ftscale.runtime import faults
+
+from ftscale.train import distributed
+from ftscale.train.distributed import World
+from ftscale.runtime.jobs import SegmentEnd  # noqa: F401 - raised here, caught by the jobs' scripts
 
 
 def cosine_lr(step: int, total_steps: int, lr_max: float, lr_min: float, warmup_steps: int = 0) -> float:
@@ -107,7 +109,7 @@ class Log:
 def save_resume_state(path: Path, model, optimizer, state: dict, world: World = World()) -> None:
     """Save the model, the optimizer and the loop's `state` (with the "step" it saves) and the random
     generators. Atomic: a kill mid-write leaves the previous state intact. Sharded over several ranks:
-    torch.distributed.checkpoint (ftscale.distributed.save_sharded)."""
+    torch.distributed.checkpoint (ftscale.train.distributed.save_sharded)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {**state, "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
              "python_rng": random.getstate(),

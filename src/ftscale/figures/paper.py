@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale import analysis, figures_metrics, figures_which_model
-from ftscale.figure_panels import (AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points,
+from ftscale.analysis import procedure
+
+from ftscale.figures import generation, which_model
+from ftscale.figures.panels import (AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points,
                                    short_number)
 from ftscale.fitting import laws
-from ftscale.grid import METHODS, method_order
+from ftscale.plan.grid import METHODS, method_order
 from ftscale.outputs import FIGURES
 
 AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", AXIS_LABELS["model"]),
@@ -62,10 +64,10 @@ def _deltas_text(ax, delta_e, delta_h) -> None:
 
 def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
     """Means of an axis that has runs but no fit: drawn without curves. False when there are none."""
-    points = analysis.axis_points(runs[(runs.task == task) & (runs.method == method)], axis, heldout)
+    points = procedure.axis_points(runs[(runs.task == task) & (runs.method == method)], axis, heldout)
     if points.empty or points["x"].isna().all():
         return False
-    means = analysis.condition_means(points)
+    means = procedure.condition_means(points)
     colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["x"].nunique())))
     for colour, (_, group) in zip(colours, means.groupby("x")):
         scatter_points(ax, group["finetune_examples"], group["test_loss"], group["heldout"], colour)
@@ -118,7 +120,7 @@ def _nanmean(values) -> float:
 
 def joint_figure(runs, fits, axis: str, out_dir) -> None:
     name, label, x_label = AXIS_FIGURES[axis]
-    tasks, methods = _tasks_methods(runs[analysis.as_bool(runs[f"axis_{axis}"])], {
+    tasks, methods = _tasks_methods(runs[procedure.as_bool(runs[f"axis_{axis}"])], {
         "joint": [f for f in fits.get("joint", []) if f["axis"] == axis]})   # only what has this axis
     fig, axes = panels(len(tasks), len(methods), f"{label}: L = A X^-alpha Df^-beta + E, X = {x_label} "
                                                   "(one curve per X; hollow: held out)")
@@ -251,7 +253,7 @@ def _axis_runs(runs: pd.DataFrame, axis: str, column: str) -> pd.DataFrame:
     """Runs of an axis that have `column` (a transfer metric)."""
     if column not in runs:
         return runs.iloc[:0]
-    return runs[analysis.as_bool(runs[f"axis_{axis}"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
+    return runs[procedure.as_bool(runs[f"axis_{axis}"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
 
 
 def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
@@ -330,10 +332,10 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fits = load_fits(fits_dir_or_results)
-    fits.setdefault("options", analysis.resolve_options({}))
+    fits.setdefault("options", procedure.resolve_options({}))
     with warnings.catch_warnings():     # run_analysis already warned about the diverged runs
         warnings.simplefilter("ignore", UserWarning)
-        runs = analysis.usable_runs(metrics)
+        runs = procedure.usable_runs(metrics)
     single_variable_figure(runs, fits, out_dir)
     for axis in AXIS_FIGURES:
         joint_figure(runs, fits, axis, out_dir)
@@ -342,6 +344,6 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     pretraining_figure(pretrain, fits, out_dir)
     for axis in FEW_SHOT_FIGURES:
         few_shot_figure(runs, base_transfer, axis, out_dir)
-    figures_metrics.draw_metric_figures(runs, fits["options"]["heldout"], out_dir)
-    figures_which_model.which_model_figure(fits, out_dir)
+    generation.draw_metric_figures(runs, fits["options"]["heldout"], out_dir)
+    which_model.which_model_figure(fits, out_dir)
     return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]

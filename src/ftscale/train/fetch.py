@@ -7,7 +7,7 @@ checkpoint's usual place (results/<study>/pretrain/<family>/<model>-<tokens>tok)
   the revision resolved to, or for a local directory a sha256 over its files;
 - pretrain.json: parameters (counted from the model's config, built on the meta device: no weights
   are read), tokens seen, status `hub` (no pretraining losses of ours).
-ftscale.model.load_model follows hub.json. Without network, a model not in the cache stops the job
+ftscale.train.model.load_model follows hub.json. Without network, a model not in the cache stops the job
 with one line naming it and how to pre-fetch it.
 """
 from __future__ import annotations
@@ -18,7 +18,9 @@ import os
 import shutil
 from pathlib import Path
 
-from ftscale import hub, integrity
+from ftscale.plan import hub
+
+from ftscale.runtime import integrity
 
 # What a base model needs: configs, tokenizer files, weights. safetensors where the revision has
 # them, else pickled .bin (early Pythia revisions): never both (12B twice over).

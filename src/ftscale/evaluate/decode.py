@@ -1,5 +1,5 @@
 """Evaluation of a finetuned model: test token-level loss, greedy generation, BLEU/chrF or ROUGE-L
-(ftscale.metrics)."""
+(ftscale.evaluate.metrics)."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
-from ftscale.finetune import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
-from ftscale.metrics import summarization_metrics, translation_metrics
-from ftscale.model import autocast, device, model_device
+from ftscale.train.finetune import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
+from ftscale.evaluate.metrics import summarization_metrics, translation_metrics
+from ftscale.train.model import autocast, device, model_device
 
 
 def source_prompt(source: np.ndarray, fmt: PromptFormat) -> list[int]:
@@ -93,8 +93,8 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
     """The evaluate rule: a diverged run is recorded as such, with no metrics. target_lang: a
     translation task's; summarization takes each reference's own `lang` from its record."""
     from ftscale.data import common, tokens
-    from ftscale.finetune import load_finetuned
-    from ftscale.model import base_format
+    from ftscale.train.finetune import load_finetuned
+    from ftscale.train.model import base_format
 
     torch.set_num_threads(threads)
     status = json.loads(Path(summary).read_text())["status"]

@@ -1,6 +1,6 @@
 """What every figure module draws with: matplotlib on Agg, panel grids, empty panels, log axes
 labelled at the measured values, fitted and held-out markers, saving as PNG and PDF. Its own module
-so that ftscale.figures and ftscale.figures_metrics both import it and not each other.
+so that ftscale.figures.paper and ftscale.figures.generation both import it and not each other.
 """
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ftscale.grid import method_order
-from ftscale.figure_panels import empty_panel, panels, plt, save_figure
+from ftscale.plan.grid import method_order
+from ftscale.figures.panels import empty_panel, panels, plt, save_figure
 
 
 def which_model_figure(fits, out_dir) -> None:

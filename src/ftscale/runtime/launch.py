@@ -10,7 +10,7 @@ the kernel drops when they die however they die. So, in order:
 2. refuse with one line if snakemake processes run in the directory anyway (started outside
    `ftscale run`, or job processes left over from a run whose Snakemake alone was killed);
 3. `snakemake --unlock` if a lock is left, since no run can own it now;
-4. remove sealed output directories whose files lost their sealed sizes (ftscale.integrity);
+4. remove sealed output directories whose files lost their sealed sizes (ftscale.runtime.integrity);
 5. run Snakemake with the user's arguments, the flock passed down to it, forcing it (--forcerun)
    to redo the jobs a killed run left unfinished and the damaged outputs' jobs, and so what
    depends on them. `rerun-incomplete` alone is not enough: Snakemake deletes a job's outputs
@@ -32,7 +32,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from ftscale import integrity
+from ftscale.runtime import integrity
 
 RUN_LOCK = Path(".snakemake") / "ftscale-run.lock"
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"   # where Snakemake's file persistence keeps its locks
@@ -97,7 +97,7 @@ def snakemake_command(args: list[str]) -> list[str]:
 def run_snakemake(args: list[str], lock_fd: int) -> int:
     """Run Snakemake holding the run lock too (if this process is killed, the lock lives on with it).
     Ctrl-C reaches Snakemake from the terminal; this process waits for it to shut down cleanly."""
-    env = os.environ | {"FTSCALE_RUN_PGID": str(os.getpgrp())}   # for ftscale.faults
+    env = os.environ | {"FTSCALE_RUN_PGID": str(os.getpgrp())}   # for ftscale.runtime.faults
     process = subprocess.Popen(snakemake_command(args), pass_fds=(lock_fd,), env=env)
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGINT, signal.SIG_IGN)

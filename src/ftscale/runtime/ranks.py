@@ -1,8 +1,8 @@
 """How a training job becomes one process per GPU.
 
 A job the planner gives one GPU (or a CPU job) runs its function as ever: in the warm worker or in
-the script's own process (ftscale.worker). A job given N > 1 GPUs runs it under torchrun, one rank
-per GPU (ftscale.distributed shards the model over them): on one node `torchrun --standalone
+the script's own process (ftscale.runtime.worker). A job given N > 1 GPUs runs it under torchrun, one rank
+per GPU (ftscale.train.distributed shards the model over them): on one node `torchrun --standalone
 --nproc-per-node N`; on several nodes `srun` starts one torchrun per node of the SLURM allocation,
 which meet at a c10d rendezvous on the allocation's first node. The function's keyword arguments
 travel to the ranks in a pickle beside the job's log (a filesystem every node sees).
@@ -20,11 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ftscale import worker
-from ftscale.jobs import SegmentEnd
+from ftscale.runtime import worker
+from ftscale.runtime.jobs import SegmentEnd
 
 RENDEZVOUS_PORT = 29500      # on the allocation's first node; the job's SLURM id keeps jobs apart
-SRC = Path(__file__).resolve().parents[1]
+SRC = Path(__file__).resolve().parents[2]
 
 
 def ranks_of(resources) -> tuple[int, int]:
@@ -42,7 +42,7 @@ def command(job_file: Path, per_node: int, nodes: int = 1, first_node: str | Non
             job_id: str | None = None) -> list[str]:
     """The command line that runs the job's ranks (see the module's docstring)."""
     torchrun = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={per_node}"]
-    entry = ["-m", "ftscale.ranks", str(job_file)]
+    entry = ["-m", "ftscale.runtime.ranks", str(job_file)]
     if nodes == 1:
         return [*torchrun, "--standalone", *entry]
     # --overlap: the job itself runs in a step (the SLURM executor's `srun -n1`) holding the first node
@@ -59,7 +59,7 @@ def allocation_first_node() -> str:
 
 
 def run(target: str, per_node: int = 1, nodes: int = 1, log: str | None = None, **kwargs) -> None:
-    """Run `module:function(**kwargs)` as per_node x nodes ranks (one: as ftscale.worker.run does).
+    """Run `module:function(**kwargs)` as per_node x nodes ranks (one: as ftscale.runtime.worker.run does).
     Raises SegmentEnd when the ranks ended a time segment; exits with a message if they failed."""
     if per_node * nodes == 1:
         return worker.run(target, log=log, **kwargs)
@@ -79,7 +79,7 @@ def run(target: str, per_node: int = 1, nodes: int = 1, log: str | None = None, 
 
 
 def main(job_file: str) -> None:
-    """What each rank runs (python -m ftscale.ranks JOB_FILE under torchrun)."""
+    """What each rank runs (python -m ftscale.runtime.ranks JOB_FILE under torchrun)."""
     job = pickle.loads(Path(job_file).read_bytes())
     try:
         worker.call(job["target"], job["kwargs"])

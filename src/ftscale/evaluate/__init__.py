@@ -1,0 +1,1 @@
+"""Evaluation of finetuned models: test loss and generation, zero-/few-shot transfer, metrics."""

@@ -1,0 +1,1 @@
+"""Training: the model, the one loop, sharding, pretraining and finetuning, fetching base models."""
