@@ -109,7 +109,7 @@ def test_unknown_model_offline_is_one_line(hub_config, monkeypatch):
     hub_config["families"]["pythia"]["hub"]["models"]["x"] = "nobody/unknown-model"
     with pytest.raises(sizing.PlanError) as error:
         sizing.model_parameters(hub_config, "x", "pythia")
-    assert "nobody/unknown-model@step143000" in str(error.value) and "huggingface-cli download" in str(error.value)
+    assert "nobody/unknown-model@step143000" in str(error.value) and "hf download" in str(error.value)
 
 
 def test_local_directory_shape_from_its_config(hub_config, tmp_path):

@@ -137,4 +137,4 @@ def test_offline_and_not_cached_stops_in_one_line(tmp_path, monkeypatch):
         fetch.download("EleutherAI/pythia-70m", "step143000", cache_dir=str(tmp_path / "cache"))
     message = str(error.value)
     assert "\n" not in message and message.startswith("EleutherAI/pythia-70m@step143000 is not in the Hugging Face cache")
-    assert "HF_HUB_OFFLINE" in message and "huggingface-cli download EleutherAI/pythia-70m --revision step143000" in message
+    assert "HF_HUB_OFFLINE" in message and "hf download EleutherAI/pythia-70m --revision step143000" in message

@@ -291,7 +291,7 @@ def test_hf_hub_id_offline_is_one_line_with_how_to_prefetch():
     source = hf_source(**task_opts(test={"dataset": "nonexistent-org/nonexistent-ds", "split": "test"}))
     message = one_line_error(source.task_records, "t", TRANSLATION, "test", 5)
     assert message.startswith("dataset nonexistent-org/nonexistent-ds, split test: cannot load it")
-    assert "huggingface-cli download nonexistent-org/nonexistent-ds" in message and "data.source: local" in message
+    assert "hf download nonexistent-org/nonexistent-ds" in message and "data.source: local" in message
 
 
 def test_hf_missing_column_lists_the_available_ones(tmp_path):

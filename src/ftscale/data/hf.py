@@ -42,7 +42,7 @@ def is_saved(path: Path) -> bool:
 
 def _offline_hint(spec: dict) -> str:
     name = spec["dataset"]
-    return (f"pre-fetch it where there is network (`huggingface-cli download {name} --repo-type dataset`, "
+    return (f"pre-fetch it where there is network (`hf download {name} --repo-type dataset`, "
             f"or load it once with `datasets` to fill its cache, then set HF_DATASETS_OFFLINE=1 and "
             f"HF_HUB_OFFLINE=1 here), save it with save_to_disk and give that directory as `dataset`, "
             f"or switch to data.source: local")

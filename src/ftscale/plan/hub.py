@@ -150,7 +150,7 @@ def model_config(source: Source) -> dict:
     if source.repo in KNOWN_CONFIGS:
         return KNOWN_CONFIGS[source.repo]
     raise UnknownShape(f"{source.label}: its shape is unknown offline; fetch it first "
-                       f"(huggingface-cli download {source.repo} --revision {source.revision})")
+                       f"(hf download {source.repo} --revision {source.revision})")
 
 
 def shape_fields(cfg: dict) -> dict:

@@ -36,7 +36,7 @@ def offline() -> bool:
 
 
 def prefetch_hint(repo: str, revision: str) -> str:
-    return (f"pre-fetch it where there is network with `huggingface-cli download {repo} --revision {revision}` "
+    return (f"pre-fetch it where there is network with `hf download {repo} --revision {revision}` "
             f"(the same HF_HOME as this run), then run again")
 
 
@@ -60,7 +60,7 @@ def download(repo: str, revision: str, cache_dir: str | None = None) -> Path:
     except RevisionNotFoundError:
         raise FetchError(f"{repo}: no revision {revision!r} on the Hub") from None
     except RepositoryNotFoundError:
-        raise FetchError(f"{repo}: no such model on the Hub (or it is gated: log in with `huggingface-cli login`)") from None
+        raise FetchError(f"{repo}: no such model on the Hub (or it is gated: log in with `hf auth login`)") from None
     return snapshot
 
 
