@@ -377,3 +377,27 @@ def test_relative_links_resolve():
             elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
                 broken.append(f"{document.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, "\n".join(broken)
+
+
+def test_named_files_and_modules_exist():
+    """Paths like `src/ftscale/plan/grid.py`, `rules/fetch.smk`, `bench/bench_grid.py` and modules
+    like `ftscale.runtime.faults` name what is in the tree (modules moved in commit 6fbece1)."""
+    missing = []
+    for document in DOCUMENTS:
+        text = document.read_text()
+        for path in re.findall(r"(?<![\w/.])((?:src|rules|scripts|bench|tests|configs|envs|schemas|profiles|slurm)/[\w./-]+\.\w+)",
+                               text):
+            if not (ROOT / path).exists():
+                missing.append(f"{document.relative_to(ROOT)}: {path}")
+        for dotted in re.findall(r"\bftscale(?:\.\w+)+", text):
+            parts = dotted.split(".")
+            # the longest importable prefix is a module or package; what follows it is a name in it
+            for n in range(len(parts), 0, -1):
+                base = ROOT / "src" / Path(*parts[:n])
+                if base.with_suffix(".py").exists() or (base / "__init__.py").exists():
+                    break
+            else:
+                n = 0
+            if n < 2 or len(parts) - n > 1:
+                missing.append(f"{document.relative_to(ROOT)}: {dotted}")
+    assert not missing, "\n".join(missing)
