@@ -256,3 +256,30 @@ def test_critical_sizes_outside_the_measured_range_are_not_numbers(sizes, where,
         assert row["closed_form_df"] == pytest.approx(value, rel=1e-6)
     never = comparison.critical_sizes([_joint_fit("fmt", 10.0, 0.5, sizes), _joint_fit("prompt", 40.0, 0.3, sizes)])
     assert never[0]["critical_df_range"] == "no crossing"            # FMT below prompt tuning at every Df >= 1
+
+
+def test_a_condition_held_out_on_any_axis_is_held_out_of_every_fit(tmp_path):
+    """Holding out the full corpus on the pretraining axis holds out the condition it shares with the
+    model and PET axes (m1 on the full corpus, default PET size): shifting only the held-out runs'
+    losses leaves every joint fit (both laws, every axis, the shared beta/E, the bootstrap) unchanged,
+    and the shared condition counts as held out ("shared") on the model axis."""
+    table = synthetic_metrics(tasks=("t",), seeds=2)
+    options = {"heldout": {"model": ["m4"], "pretrain": [1_000_000]}, "bootstrap": 5, "init_grid": SMALL_GRID}
+    default_size = table.method.map({"fmt": 0, "prompt": 4, "lora": 2})         # synthetic_metrics' defaults
+    full_corpus_base = (table.model == "m1") & (table.pretrain_tokens == 1_000_000) & \
+        (table.pet_size.fillna(0) == default_size)
+    shifted = table.copy()
+    shifted.loc[(table.model == "m4") | full_corpus_base, "test_loss"] += 0.05
+    before = tables.run_analysis(table, None, options, tmp_path / "before")
+    after = tables.run_analysis(shifted, None, options, tmp_path / "after")
+    for fit_before, fit_after in zip(before.fits["joint"], after.fits["joint"], strict=True):
+        assert (fit_before["axis"], fit_before["law"]) == (fit_after["axis"], fit_after["law"])
+        assert fit_after["params"] == pytest.approx(fit_before["params"], rel=1e-9), (fit_before["axis"],
+                                                                                     fit_before["method"])
+        assert fit_after.get("bootstrap") == fit_before.get("bootstrap")
+    pd.testing.assert_frame_equal(after["critical"], before["critical"])
+    errors = after["heldout_error"].set_index(["axis", "method", "heldout"])
+    assert errors.loc[("model", "fmt", "shared"), "n_heldout"] == 5                   # m1's five Df values
+    assert errors.loc[("model", "fmt", "shared"), "delta_h_multiplicative"] == pytest.approx(0.05, abs=0.01)
+    assert errors.loc[("pretrain", "fmt", "x"), "n_heldout"] == 5
+    assert errors.loc[("pet", "lora", "shared"), "n_heldout"] == 5                    # rank 2 on the full corpus
