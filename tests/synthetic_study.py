@@ -1,5 +1,7 @@
 """A metrics.csv-shaped table drawn from known scaling laws: the analysis and figure tests' input
 (and bench/bench_fitting.py's), with no study to run."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -51,3 +53,63 @@ def synthetic_metrics(tasks=("translation_ende", "summarization"), methods=METHO
     table = pd.DataFrame(rows)
     table["pet_size"] = table["pet_size"].astype("Int64")
     return table
+
+
+# The paper's Table 4 for WMT14 En-De (Zhang et al. 2024), as (A_m, alpha_m, A_p, alpha_p, beta, E):
+# L = A_m N^-alpha_m Df^-beta + E on the model axis (N parameters), A_p T^-alpha_p Df^-beta + E on the
+# pretraining axis (T tokens); Df in examples.
+PAPER_ENDE_TABLE4 = {"fmt": (1.2e5, 0.52, 6.3e2, 0.21, 0.15, 0.75),
+                     "prompt": (3.9e3, 0.40, 2.7e2, 0.21, 0.051, 0.62),
+                     "lora": (2.1e3, 0.36, 1.4e2, 0.18, 0.081, 0.62)}
+PAPER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
+
+
+def paper_anchored_metrics(task="translation_ende", table4=PAPER_ENDE_TABLE4, noise=2e-3, seed=0):
+    """A metrics.csv-shaped table on configs/paper.yaml's grid for one task (its models, budgets, Df
+    per method and seeds; model and pretraining axes), each run's loss drawn from the paper's Table 4
+    law of its axis plus Gaussian noise. The shared condition (base model on the full corpus) is one
+    condition, with the model axis' law. Returns (table, config)."""
+    from ftscale import config as study_config
+    from ftscale.plan import grid, sizing
+
+    config = study_config.load(PAPER_CONFIG)
+    config["tasks"] = {task: config["tasks"][task] | {"axes": ["model", "pretrain"]}}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for condition in grid.expand_conditions(config).values():
+        a_m, alpha_m, a_p, alpha_p, beta, irreducible = table4[condition.method]
+        params = sizing.model_parameters(config, condition.model, condition.family)
+        df = condition.finetune_examples
+        if "model" in condition.axes:
+            mean = a_m * params ** -alpha_m * df ** -beta + irreducible
+        else:
+            mean = a_p * condition.pretrain_tokens ** -alpha_p * df ** -beta + irreducible
+        for s in grid.seeds(config):
+            rows.append({"task": task, "family": condition.family, "model": condition.model, "params": params,
+                         "pretrain_tokens": condition.pretrain_tokens, "method": condition.method,
+                         "pet_size": condition.pet_size, "finetune_examples": df, "seed": s,
+                         "test_loss": mean + rng.normal(0, noise), "status": "ok",
+                         **{f"axis_{a}": a in condition.axes for a in AXES}})
+    table = pd.DataFrame(rows)
+    table["pet_size"] = table["pet_size"].astype("Int64")
+    return table, config
+
+
+def every_root(law, params_1, params_2, x, points=200_001) -> list[float]:
+    """Where two laws predict the same loss, found independently of ftscale.fitting.laws.crossings:
+    sign changes of the loss gap on a dense log grid over 1e-300..1e300 examples, each refined by
+    scipy's brentq."""
+    from scipy.optimize import brentq
+
+    from ftscale.fitting import laws
+
+    def gap(log_df):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return laws.predict(law, params_1, np.exp(log_df), x) - laws.predict(law, params_2, np.exp(log_df), x)
+
+    grid = np.linspace(np.log(1e-300), np.log(1e300), points)
+    values = gap(grid)
+    finite = np.isfinite(values)
+    grid, values = grid[finite], values[finite]
+    change = np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)
+    return [float(np.exp(brentq(gap, grid[i], grid[i + 1], xtol=1e-14, rtol=1e-14))) for i in change]

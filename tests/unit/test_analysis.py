@@ -11,7 +11,7 @@ from ftscale import outputs
 
 from ftscale.analysis import procedure, comparison, tables
 
-from ftscale.figures import paper
+from ftscale.figures import critical, paper
 from tests.synthetic_study import synthetic_metrics
 
 FIGURE_FILES = {f"{name}.{ext}" for name in outputs.FIGURES for ext in ("png", "pdf")}
@@ -123,7 +123,8 @@ def test_critical_and_which_method_tables(analysed):
     assert set(critical["axis"]) == {"model", "pretrain"}
     assert not critical["closed_form_exact"].any()                    # fitted E differ between methods
     crossing = critical.dropna(subset=["critical_df"])
-    assert len(crossing) and crossing["critical_df"].between(*comparison.CRITICAL_RANGE).all()
+    assert len(crossing) and (crossing["critical_df"] > 0).all() and (crossing["where"] != "no crossing").all()
+    assert critical.loc[critical.critical_df.isna(), "where"].eq("no crossing").all()   # nothing left blank
     which = results["which_method"]
     assert which["probability"].between(0, 1).all()
     losses = which[["loss_fmt", "loss_prompt", "loss_lora"]].to_numpy()
@@ -185,7 +186,7 @@ def test_critical_size_intervals_cover_the_generating_laws(analysed):
         return 20.0 * scale * x ** -0.2 * 1e6 ** -0.08 * pet_size ** -0.002 * (df / 40) ** -beta + irreducible
 
     critical = analysed[0]["critical"]
-    rows = critical[(critical.axis == "model") & critical.critical_df.notna()]
+    rows = critical[(critical.axis == "model") & critical.critical_df.between(1.0, 1e9)]
     assert len(rows) >= 3
     assert (rows.critical_df_low <= rows.critical_df).all() and (rows.critical_df <= rows.critical_df_high).all()
     covered = []
@@ -229,6 +230,49 @@ def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
         procedure.resolve_options({"heldout": {"finetune_examples": "smallest"}})
 
 
+@pytest.mark.parametrize("sizes_1, sizes_2, where, beyond", [
+    ([64, 256, 1024], [64, 256, 1024], "inside both", (1.0, 1.0)),      # 10 Df^-0.5 = 4 Df^-0.3 at Df = 97.7
+    ([128, 256, 1024], [16, 32, 256], "inside prompt only", (128 / 2.5 ** 5, 1.0)),
+    ([16, 32, 64], [8, 16, 32], "extrapolated", (2.5 ** 5 / 64, 2.5 ** 5 / 32)),
+])
+def test_critical_sizes_are_numbers_with_where_they_lie(sizes_1, sizes_2, where, beyond):
+    joint = [_joint_fit("fmt", 10.0, 0.5, sizes_1), _joint_fit("prompt", 4.0, 0.3, sizes_2)]
+    row = comparison.critical_sizes(joint)[0]
+    assert row["critical_df"] == pytest.approx(2.5 ** 5, rel=1e-9) and row["where"] == where
+    assert (row["beyond_1"], row["beyond_2"]) == pytest.approx(beyond, rel=1e-9)
+    assert row["closed_form_df"] == pytest.approx(2.5 ** 5, rel=1e-9) and row["n_crossings"] == 1
+    shown = tables.markdown("critical", pd.DataFrame([row]))
+    assert "97.7" in shown and "nan" not in shown and where in shown
+    never = comparison.critical_sizes([_joint_fit("fmt", 10.0, 0.5, sizes_1), _joint_fit("prompt", 40.0, 0.5, sizes_2)])
+    assert never[0]["where"] == "no crossing" and never[0]["n_crossings"] == 0   # parallel: FMT below at every Df
+    assert "| none " in tables.markdown("critical", pd.DataFrame(never))
+
+
+def test_critical_sizes_between_disjoint_df_grids(tmp_path):
+    """En-Zh's grids: FMT measured from 1M examples, prompt tuning up to 100K. The laws cross at 300K,
+    between them: reported as a number with the factor beyond each method's data, its bootstrap
+    interval unclipped, and drawn in Fig 5 (the old code showed "below range (< 1e+06)" and no number)."""
+    fmt_sizes, prompt_sizes = [1e6, 2e6, 5e6, 1e7, 2.5e7], [8e3, 2e4, 5e4, 1e5]
+    prompt_scale = 10.0 / 3e5 ** 0.2                  # 10 Df^-0.5 = A Df^-0.3 at Df = 3e5 (equal E)
+    fmt, prompt = _joint_fit("fmt", 10.0, 0.5, fmt_sizes), _joint_fit("prompt", prompt_scale, 0.3, prompt_sizes)
+    spread = np.array([0.7, 0.9, 1.0, 1.1, 1.4])       # bootstrap replicates of prompt tuning's A
+    fmt["bootstrap"] = {k: [v] * 5 for k, v in fmt["params"].items()}
+    prompt["bootstrap"] = {k: [v] * 5 for k, v in prompt["params"].items()} | {
+        "A": list(prompt_scale * spread), "a": list(np.log(prompt_scale * spread))}
+    row = comparison.critical_sizes([fmt, prompt])[0]
+    assert row["critical_df"] == pytest.approx(3e5, rel=1e-9) and row["where"] == "extrapolated"
+    assert (row["beyond_1"], row["beyond_2"]) == pytest.approx((1e6 / 3e5, 3e5 / 1e5), rel=1e-9)
+    replicate_crossings = (10.0 / (prompt_scale * spread)) ** (1 / 0.2)   # the closed form, per replicate
+    low, high = np.percentile(replicate_crossings, [2.5, 97.5])
+    assert (row["critical_df_low"], row["critical_df_high"]) == pytest.approx((low, high), rel=1e-9)
+    assert low < 1e5 < 1e6 < high                   # reaches into both grids: not clipped to either
+    shown = tables.markdown("critical", pd.DataFrame([row]))
+    assert "3e+05" in shown and "extrapolated; 3.33x below fmt's Df; 3x above prompt's Df" in shown
+    fits = {"joint": [fmt, prompt], "critical": [row], "options": {}}
+    critical.critical_figure(fits, tmp_path)
+    assert (tmp_path / "fig05_critical_size.png").stat().st_size > 1000
+
+
 def _joint_fit(method: str, a: float, beta: float, sizes: list[float]) -> dict:
     """A multiplicative joint-fit record as analyze() makes it, with alpha 0.2 and E 0.5."""
     return {"task": "t", "axis": "model", "method": method, "law": "multiplicative",
@@ -237,22 +281,28 @@ def _joint_fit(method: str, a: float, beta: float, sizes: list[float]) -> dict:
                        "heldout": [False] * len(sizes)}}
 
 
-@pytest.mark.parametrize("sizes, where, value", [
-    ([64, 256, 1024], "in range", 2.5 ** 5),           # 10 Df^-0.5 = 4 Df^-0.3 at Df = 2.5^5 = 97.7
-    ([128, 256, 1024], "below range (< 128)", None),
-    ([16, 32, 64], "above range (> 64)", None),
-])
-def test_critical_sizes_outside_the_measured_range_are_not_numbers(sizes, where, value):
-    joint = [_joint_fit("fmt", 10.0, 0.5, sizes), _joint_fit("prompt", 4.0, 0.3, sizes)]
-    row = comparison.critical_sizes(joint)[0]
-    assert row["critical_df_range"] == where and (row["df_low"], row["df_high"]) == (sizes[0], sizes[-1])
-    if value is None:
-        assert np.isnan(row["critical_df"]) and np.isnan(row["closed_form_df"])
-        shown = tables.markdown("critical", pd.DataFrame([row]))
-        cells = [c.strip() for c in shown.splitlines()[-1].split("|")]
-        assert cells[cells.index("1e+05") + 1] == where and "nan" not in shown      # after x: critical_df
-    else:
-        assert row["critical_df"] == pytest.approx(value, rel=1e-6)
-        assert row["closed_form_df"] == pytest.approx(value, rel=1e-6)
-    never = comparison.critical_sizes([_joint_fit("fmt", 10.0, 0.5, sizes), _joint_fit("prompt", 40.0, 0.3, sizes)])
-    assert never[0]["critical_df_range"] == "no crossing"            # FMT below prompt tuning at every Df >= 1
+def test_a_condition_held_out_on_any_axis_is_held_out_of_every_fit(tmp_path):
+    """Holding out the full corpus on the pretraining axis holds out the condition it shares with the
+    model and PET axes (m1 on the full corpus, default PET size): shifting only the held-out runs'
+    losses leaves every joint fit (both laws, every axis, the shared beta/E, the bootstrap) unchanged,
+    and the shared condition counts as held out ("shared") on the model axis."""
+    table = synthetic_metrics(tasks=("t",), seeds=2)
+    options = {"heldout": {"model": ["m4"], "pretrain": [1_000_000]}, "bootstrap": 5, "init_grid": SMALL_GRID}
+    default_size = table.method.map({"fmt": 0, "prompt": 4, "lora": 2})         # synthetic_metrics' defaults
+    full_corpus_base = (table.model == "m1") & (table.pretrain_tokens == 1_000_000) & \
+        (table.pet_size.fillna(0) == default_size)
+    shifted = table.copy()
+    shifted.loc[(table.model == "m4") | full_corpus_base, "test_loss"] += 0.05
+    before = tables.run_analysis(table, None, options, tmp_path / "before")
+    after = tables.run_analysis(shifted, None, options, tmp_path / "after")
+    for fit_before, fit_after in zip(before.fits["joint"], after.fits["joint"], strict=True):
+        assert (fit_before["axis"], fit_before["law"]) == (fit_after["axis"], fit_after["law"])
+        assert fit_after["params"] == pytest.approx(fit_before["params"], rel=1e-9), (fit_before["axis"],
+                                                                                     fit_before["method"])
+        assert fit_after.get("bootstrap") == fit_before.get("bootstrap")
+    pd.testing.assert_frame_equal(after["critical"], before["critical"])
+    errors = after["heldout_error"].set_index(["axis", "method", "heldout"])
+    assert errors.loc[("model", "fmt", "shared"), "n_heldout"] == 5                   # m1's five Df values
+    assert errors.loc[("model", "fmt", "shared"), "delta_h_multiplicative"] == pytest.approx(0.05, abs=0.01)
+    assert errors.loc[("pretrain", "fmt", "x"), "n_heldout"] == 5
+    assert errors.loc[("pet", "lora", "shared"), "n_heldout"] == 5                    # rank 2 on the full corpus

@@ -1,5 +1,5 @@
 """Figures: the metric-against-factor fits of Figs 7-9, which panels they draw, readable log
-ticks, and Fig 5 drawing only what it has."""
+ticks, and Fig 5's critical-size curves."""
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -9,7 +9,7 @@ from ftscale import outputs
 
 from ftscale.analysis import procedure
 
-from ftscale.figures import panels, paper, generation
+from ftscale.figures import critical, panels, paper, generation
 from tests.synthetic_study import synthetic_metrics
 
 HELDOUT = {"model": ["m4"], "pretrain": [], "pet": [], "finetune_examples": []}
@@ -67,14 +67,30 @@ def test_factor_ticks_label_the_measured_values_without_overlap(values, expected
     plt.close(fig)
 
 
-def test_critical_panel_draws_only_finite_sizes():
-    pair = {"task": "t", "axis": "model", "method_1": "fmt", "method_2": "lora", "x": [1e5, 2e5]}
+def _fit(method: str, scale: float, alpha: float, beta: float) -> dict:
+    """A multiplicative joint fit over X 1..1e6, measured at Df 1..100, E 0.5."""
+    return {"task": "t", "axis": "model", "method": method, "law": "multiplicative", "x_values": [1.0, 1e6],
+            "params": {"A": scale, "a": np.log(scale), "alpha": alpha, "beta": beta, "E": 0.5},
+            "points": {"finetune_examples": [1.0, 10.0, 100.0]}}
+
+
+def test_critical_panel_draws_the_crossing_as_a_function_of_x():
+    """Fig 5: Df_c = (10/4)^5 X^-0.5 runs from 97.7 at X = 1 (inside both methods' Df) to 0.098 at
+    X = 1e6 (beyond them): one solid and one dotted stretch, meeting at Df 1; laws that never cross
+    draw nothing."""
+    fmt, prompt = _fit("fmt", 10.0, 0.2, 0.5), _fit("prompt", 4.0, 0.1, 0.3)
     fig, ax = plt.subplots()
-    assert not paper._critical_panel(ax, pd.DataFrame(pair | {"critical_df": [np.nan, np.nan]}))
-    assert not ax.lines and not ax.collections
-    assert paper._critical_panel(ax, pd.DataFrame(pair | {"critical_df": [300.0, np.nan]}))
-    assert len(ax.lines) == 1
+    assert critical.critical_panel(ax, fmt, prompt, pd.DataFrame())
+    styles = {line.get_linestyle(): line for line in ax.lines}
+    assert set(styles) == {"-", ":"}
+    solid, dotted = (np.asarray(styles[k].get_ydata(), float) for k in ("-", ":"))
+    assert np.nanmax(solid) == pytest.approx(2.5 ** 5) and np.nanmin(solid) <= 1.0 <= np.nanmax(dotted)
+    assert np.nanmin(dotted) == pytest.approx(2.5 ** 5 * 1e6 ** -0.5)
+    fig2, ax2 = plt.subplots()
+    assert not critical.critical_panel(ax2, fmt, _fit("prompt", 40.0, 0.2, 0.5), pd.DataFrame())   # parallel
+    assert not ax2.lines and not ax2.collections
     plt.close(fig)
+    plt.close(fig2)
 
 
 def test_few_shot_baselines_are_the_base_models_of_the_axis(runs, tmp_path):

@@ -9,6 +9,7 @@ eight noise seeds): alpha +-1e-3 (flat factor alpha=0.002: +-5e-4), beta +-2e-3,
 import numpy as np
 import pytest
 
+from tests.synthetic_study import every_root
 from ftscale.fitting import laws, solver, statistics
 from ftscale.fitting.laws import Group
 
@@ -159,38 +160,69 @@ def test_critical_size_numerical_matches_closed_form_when_e_equal():
     h, gamma = laws.critical_closed_form(P1, P2)
     assert h == pytest.approx((1e4 / 10.0) ** (1 / 0.3)) and gamma == pytest.approx((0.1 - 0.3) / 0.3)
     for x in (1e5, 1e6, 1e7):
-        numerical = laws.critical_size("multiplicative", P1, P2, x)
-        assert numerical == pytest.approx(h * x ** gamma, rel=1e-9)
-        assert laws.predict("multiplicative", P1, numerical, x) == pytest.approx(
-            laws.predict("multiplicative", P2, numerical, x), rel=1e-12)
+        first, second = laws.crossings("multiplicative", P1, P2, x)
+        assert first == pytest.approx(h * x ** gamma, rel=1e-9) and np.isnan(second)   # equal E: one crossing
+        assert laws.predict("multiplicative", P1, first, x) == pytest.approx(
+            laws.predict("multiplicative", P2, first, x), rel=1e-12)
 
 
-def test_critical_size_with_different_e_is_the_crossing():
-    p2 = dict(P2, E=0.45)
+@pytest.mark.parametrize("e_2, expected", [(0.45, 2), (0.55, 1), (0.9, 1), (0.5, 1)])
+def test_every_crossing_over_the_whole_df_range(e_2, expected):
+    """With E1 != E2 the gap can cross zero twice (below and above its turning point): both are
+    reported, each the root an independent solver finds, however far from any data."""
+    p2 = dict(P2, E=e_2)
     x = 1e6
-    numerical = laws.critical_size("multiplicative", P1, p2, x)
-    assert np.isfinite(numerical)
-    assert laws.predict("multiplicative", P1, numerical, x) == pytest.approx(
-        laws.predict("multiplicative", p2, numerical, x), rel=1e-12)
-    assert not numerical == pytest.approx(laws.critical_closed_form(P1, p2)[0] * x ** -(0.2 / 0.3), rel=1e-3)
+    found = laws.crossings("multiplicative", P1, p2, x)
+    roots = every_root("multiplicative", P1, p2, x)
+    assert len(roots) == expected == np.isfinite(found).sum()
+    np.testing.assert_allclose(found[np.isfinite(found)], roots, rtol=1e-9)
+    for df in roots:
+        assert laws.predict("multiplicative", P1, df, x) == pytest.approx(laws.predict("multiplicative", p2, df, x),
+                                                                          rel=1e-12)
+
+
+def test_crossings_far_outside_any_data_are_found():
+    """A crossing below one example or above 1e12 examples is still a crossing (the old scan of
+    [1, 1e12] returned NaN for both)."""
+    for target in (1e-6, 1e15):      # equal E at X = 1: Df = (A1 / A2)^(1 / (beta1 - beta2)), here = target
+        scale = 1e4 / target ** 0.3
+        p2 = dict(P2, A=scale, a=np.log(scale))
+        first, second = laws.crossings("multiplicative", P1, p2, 1.0)
+        assert first == pytest.approx(target, rel=1e-9) and np.isnan(second)
 
 
 def test_no_crossing_is_nan():
-    never = dict(P1, E=0.1)          # method 1 below method 2 everywhere in range
-    assert np.isnan(laws.critical_size("multiplicative", never, dict(P1, E=0.2), 1e6))
-    assert np.isnan(laws.critical_size("multiplicative", P1, P2, 1e6, low=1.0, high=10.0))  # crossing beyond
+    never = dict(P1, E=0.1)          # method 1 below method 2 at every Df
+    assert np.isnan(laws.crossings("multiplicative", never, dict(P1, E=0.2), 1e6)).all()
+    assert np.isnan(laws.crossings("multiplicative", P1, dict(P1, E=0.6), 1e6)).all()   # same curve, lifted
     assert np.isnan(laws.critical_closed_form(P1, dict(P2, beta=0.5))[0])                  # parallel: no H
 
 
-def test_critical_size_vectorised_over_replicates():
+def test_crossings_vectorised_over_replicates_and_x():
     batch_1 = {k: np.array([v, v, v]) for k, v in P1.items()}
     batch_2 = {k: np.array([v, v, v]) for k, v in P2.items()}
     batch_2["E"] = np.array([0.5, 0.45, 0.9])
-    values = laws.critical_size("multiplicative", batch_1, batch_2, 1e6)
-    assert values.shape == (3,)
+    values = laws.crossings("multiplicative", batch_1, batch_2, 1e6)
+    assert values.shape == (3, 2)
     for i, e in enumerate([0.5, 0.45, 0.9]):
-        assert values[i] == pytest.approx(laws.critical_size("multiplicative", P1, dict(P2, E=e), 1e6),
-                                          rel=1e-12, nan_ok=True)
+        np.testing.assert_allclose(values[i], laws.crossings("multiplicative", P1, dict(P2, E=e), 1e6), rtol=1e-12)
+    xs = np.array([1e5, 1e6, 1e7])
+    on_grid = laws.crossings("multiplicative", P1, dict(P2, E=0.45), xs)
+    assert on_grid.shape == (3, 2)
+    for i, x in enumerate(xs):
+        np.testing.assert_allclose(on_grid[i], laws.crossings("multiplicative", P1, dict(P2, E=0.45), x), rtol=1e-12)
+
+
+def test_crossings_of_the_additive_and_power_laws():
+    additive_1 = {"A": 5.0, "alpha": 0.2, "B": 40.0, "beta": 0.5, "E": 0.5}
+    additive_2 = {"A": 3.0, "alpha": 0.1, "B": 6.0, "beta": 0.25, "E": 0.4}
+    found = laws.crossings("additive", additive_1, additive_2, 1e4)
+    np.testing.assert_allclose(found[np.isfinite(found)], every_root("additive", additive_1, additive_2, 1e4),
+                               rtol=1e-9)
+    power_1, power_2 = {"A": 40.0, "beta": 0.5, "E": 0.5}, {"A": 6.0, "beta": 0.25, "E": 0.45}
+    found = laws.crossings("power", power_1, power_2)
+    assert np.isfinite(found).sum() == 2
+    np.testing.assert_allclose(found, every_root("power", power_1, power_2, None), rtol=1e-9)
 
 
 @pytest.mark.parametrize("law, groups, message", [

@@ -7,7 +7,9 @@ Procedure (STUDY.md, "Scaling laws and fitting"):
   resamples each condition's runs with replacement (the design stays fixed, so all replicates of a
   fit are solved as one batch);
 - held-out points (per axis, by value; Df values on every axis) are left out of fitting and only
-  measure extrapolation (Delta_h);
+  measure extrapolation (Delta_h); a condition held out on one axis is held out of every joint fit
+  (the base model on the full corpus, shared by the model and pretraining axes, when the full corpus
+  is a held-out budget); the single-variable fits, one model each, leave out only held-out Df;
 - joint laws (multiplicative and additive): for each task and method, beta and E come from one joint
   fit over the model-size and pretraining-data points, then are held fixed while each axis (model,
   pretrain, pet) is refit; an axis with fewer than two fitted X values or Df values is skipped with
@@ -97,7 +99,23 @@ def as_bool(column: pd.Series) -> pd.Series:
 
 def axis_points(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
     """The runs of one axis, with its X as column `x` and the flags `heldout_x` (its X is held out),
-    `heldout_df` (its Df is held out) and `heldout` (either)."""
+    `heldout_df` (its Df is held out), `heldout_shared` (a condition this axis shares with another
+    that holds it out, e.g. the base model on the full corpus when the full corpus is a held-out
+    budget) and `heldout` (any). `runs`: one task and method, every axis, so a condition held out on
+    any axis is held out of every fit."""
+    points = _held_on_axis(runs, axis, heldout)
+    elsewhere = set()
+    for other in AXES:
+        if other != axis and f"axis_{other}" in runs:
+            on_other = _held_on_axis(runs, other, heldout)
+            elsewhere |= set(_condition_keys(on_other[on_other["heldout_x"] | on_other["heldout_df"]]))
+    points["heldout_shared"] = _condition_keys(points).isin(elsewhere) & ~(points["heldout_x"] | points["heldout_df"])
+    points["heldout"] = points["heldout_x"] | points["heldout_df"] | points["heldout_shared"]
+    return points
+
+
+def _held_on_axis(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
+    """The runs of one axis with `x`, `heldout_x` and `heldout_df` as that axis alone decides them."""
     points = runs[as_bool(runs[f"axis_{axis}"])].copy()
     points["x"] = pd.to_numeric(points[AXIS_X[axis]], errors="coerce").astype(float)
     held = points[AXIS_HELDOUT_COLUMN[axis]].isin(heldout.get(axis, []))
@@ -105,8 +123,14 @@ def axis_points(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
         held |= points["x"].isin([float(v) for v in heldout.get(axis, [])])
     points["heldout_x"] = held
     points["heldout_df"] = heldout_df(points, heldout.get("finetune_examples", []))
-    points["heldout"] = points["heldout_x"] | points["heldout_df"]
     return points
+
+
+def _condition_keys(runs: pd.DataFrame) -> pd.Series:
+    """One text key per condition (task, method and the CONDITION columns), NaN-safe."""
+    columns = [c for c in ("task", "method") if c in runs] + CONDITION
+    return pd.Series(["|".join(map(str, row)) for row in runs[columns].itertuples(index=False)], runs.index,
+                     dtype=object)
 
 
 def heldout_df(runs: pd.DataFrame, rule) -> pd.Series:
@@ -123,8 +147,8 @@ def heldout_df(runs: pd.DataFrame, rule) -> pd.Series:
 def condition_means(points: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of each condition of an axis: x, finetune_examples, heldout, test_loss, the
     generation metrics, n_runs, and `condition` (index into the task's condition list) when present."""
-    keys = ["x", "finetune_examples", "heldout"] + [c for c in ("heldout_x", "heldout_df", "model", "condition")
-                                                    if c in points]
+    keys = ["x", "finetune_examples", "heldout"] + [c for c in ("heldout_x", "heldout_df", "heldout_shared", "model",
+                                                                "condition") if c in points]
     metrics = {m: (m, "mean") for m in GENERATION_METRICS if m in points}
     return (points.groupby(keys, as_index=False, dropna=False)
             .agg(test_loss=("test_loss", "mean"), n_runs=("test_loss", "size"), **metrics)
@@ -150,12 +174,13 @@ def _deltas(law: str, params: dict, means: pd.DataFrame, with_x: bool = True) ->
             "heldout_by": _heldout_by(predicted, observed, means)}
 
 
-HELDOUT_KINDS = {"x": "heldout_x", "df": "heldout_df"}   # heldout_error rows: points held out by X, by Df
+HELDOUT_KINDS = {"x": "heldout_x", "df": "heldout_df",      # heldout_error rows: points held out by X, by Df,
+                 "shared": "heldout_shared"}               # and shared conditions another axis holds out
 
 
 def _heldout_by(predicted: np.ndarray, observed: np.ndarray, means: pd.DataFrame) -> dict:
-    """Delta_h and the point count per kind of held-out point (X held out, Df held out), for the kinds
-    that have points; a point held out both ways counts in both."""
+    """Delta_h and the point count per kind of held-out point (X held out, Df held out, held out on
+    another axis), for the kinds that have points; a point held out both ways counts in both."""
     out = {}
     for kind, column in HELDOUT_KINDS.items():
         held = means[column].to_numpy(bool) if column in means else np.zeros(len(means), bool)

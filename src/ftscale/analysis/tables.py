@@ -61,27 +61,26 @@ def heldout_error_rows(joint: list[dict]) -> list[dict]:
 
 
 def _critical_shown(table: pd.DataFrame) -> pd.DataFrame:
-    """critical_df as the reader sees it: the number with its interval in range (an end at the range's
-    bound as "<=64" / ">=1024"), else "below range (< 64)", "above range (> 1024)" or "no crossing"."""
+    """The critical table as the reader sees it: critical_df as "2.3e+05 [1.9e+05, 2.8e+05]" (its
+    bootstrap interval, unclipped) or "none"; `where` with the factors beyond each method's measured
+    Df, e.g. "inside fmt only; 2.3x above lora's Df" (the columns behind it stay in the CSV)."""
     shown = table.copy()
-
-    def end(value, row, side):
-        at_bound = value == (row.df_low if side == "low" else row.df_high)
-        return f"{'<=' if side == 'low' else '>='}{value:.4g}" if at_bound else f"{value:.4g}"
-
-    cells = []
+    cells, places = [], []
     for row in shown.itertuples():
-        if row.critical_df_range != "in range":
-            cells.append(row.critical_df_range)
+        if not np.isfinite(row.critical_df):
+            cells.append("none")
         elif "critical_df_low" in shown and np.isfinite(row.critical_df_low):
-            cells.append(f"{row.critical_df:.4g} [{end(row.critical_df_low, row, 'low')}, "
-                         f"{end(row.critical_df_high, row, 'high')}]")
+            cells.append(f"{row.critical_df:.3g} [{row.critical_df_low:.3g}, {row.critical_df_high:.3g}]")
         else:
-            cells.append(f"{row.critical_df:.4g}")
-    shown["critical_df"] = cells
-    shown["closed_form_df"] = [f"{v:.4g}" if np.isfinite(v) else "outside range" for v in shown["closed_form_df"]]
-    return shown.drop(columns=[c for c in ("critical_df_low", "critical_df_high", "critical_df_range") if c in shown])
-
+            cells.append(f"{row.critical_df:.3g}")
+        outside = [f"{factor:.3g}x {'above' if row.critical_df > high else 'below'} {method}'s Df"
+                   for factor, high, method in ((row.beyond_1, row.df_high_1, row.method_1),
+                                                (row.beyond_2, row.df_high_2, row.method_2))
+                   if np.isfinite(factor) and factor > 1]
+        places.append("; ".join([row.where] + outside))
+    shown["critical_df"], shown["where"] = cells, places
+    return shown.drop(columns=[c for c in ("critical_df_low", "critical_df_high", "beyond_1", "beyond_2", "df_low_1",
+                                           "df_high_1", "df_low_2", "df_high_2") if c in shown])
 
 
 def heldout_summary(table: pd.DataFrame) -> str:
@@ -110,10 +109,10 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
-    if "critical_df_range" in table:
+    if "beyond_1" in table:
         table = _critical_shown(table)
     shown = table.copy()
-    for k in ("A", "alpha", "beta", "E", "critical_df"):
+    for k in ("A", "alpha", "beta", "E"):
         if f"{k}_low" in shown:
             shown[k] = [f"{v:.4g} [{lo:.4g}, {hi:.4g}]" for v, lo, hi in
                         zip(shown[k], shown[f"{k}_low"], shown[f"{k}_high"])]
@@ -128,8 +127,8 @@ def markdown(name: str, table: pd.DataFrame) -> str:
              "params": "Table 4: multiplicative joint law L = A X^-alpha Df^-beta + E "
                        f"({int(INTERVAL_LEVEL * 100)}% bootstrap intervals)",
              "critical": "Table 5: critical finetuning-data size, Df_c = H X^gamma when E_1 = E_2; "
-                         "critical_df found numerically; outside the Df range both methods were measured on, "
-                         "only which side (below/above range)",
+                         "critical_df: every crossing of the two fitted laws over all Df > 0, with where it lies "
+                         "against the Df each method was measured on (extrapolated: by what factor)",
              "correlation": "Table 7: Pearson correlation of test loss with the generation metric",
              "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability",
              "which_model": "Which base model? Model sizes ranked by the loss predicted at the largest Df from "

@@ -4,8 +4,9 @@ Every file always exists, whatever the grid: a panel without data (or without a 
 workflow's outputs are fixed. Fitted points are filled markers, held-out points hollow ones; fitted
 curves are drawn, with Delta_e / Delta_h written in each panel. The fits come from `fits.json` (or
 the value `tables.run_analysis` returns), so the figures show exactly what the tables report.
-Figs 7-9 (generation metrics against each factor) are drawn by `figures_metrics`, Fig 12 (which base
-model) by `figures_which_model`; all draw their panels with the helpers of `figure_panels`.
+Fig 5 (critical sizes) is drawn by `ftscale.figures.critical`, Figs 7-9 (generation metrics against
+each factor) by `figures_metrics`, Fig 12 (which base model) by `figures_which_model`; all draw their
+panels with the helpers of `figure_panels`.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from ftscale.analysis import procedure
 
-from ftscale.figures import generation, which_model
+from ftscale.figures import critical, generation, which_model
 from ftscale.figures.panels import (AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points,
                                    short_number)
 from ftscale.fitting import laws
@@ -28,7 +29,6 @@ from ftscale.outputs import FIGURES
 AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", AXIS_LABELS["model"]),
                 "pretrain": ("fig03_pretrain_data", "Fig 3", AXIS_LABELS["pretrain"]),
                 "pet": ("fig04_pet_size", "Fig 4", AXIS_LABELS["pet"])}
-PAIR_STYLE = {("fmt", "prompt"): "tab:blue", ("fmt", "lora"): "tab:orange", ("prompt", "lora"): "tab:green"}
 
 
 def load_fits(fits_dir_or_results) -> dict:
@@ -146,69 +146,6 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
             ax.legend(fontsize=6)
             _deltas_text(ax, fit["delta_e"], fit["delta_h"])
     save_figure(fig, out_dir, name)
-
-
-def critical_figure(fits, out_dir) -> None:
-    """Fig 5: a panel per task and axis that has critical sizes; one without any crossing in range
-    says so instead of drawing an empty frame."""
-    rows = pd.DataFrame(fits.get("critical", []))
-    tasks = sorted(rows["task"].unique()) if len(rows) else []
-    axes_drawn = [axis for axis in ("model", "pretrain") if len(rows) and (rows["axis"] == axis).any()]
-    fig, axes = panels(len(tasks), len(axes_drawn), "Fig 5: critical finetuning-data size between methods "
-                                                     "(band: bootstrap interval; triangles: beyond the measured "
-                                                     "Df range, at its bound)")
-    if not tasks:
-        empty_panel(axes[0][0], "no pair of methods with joint fits")
-    for i, task in enumerate(tasks):
-        for j, axis in enumerate(axes_drawn):
-            ax = axes[i, j]
-            part = rows[(rows.task == task) & (rows.axis == axis)]
-            if not _critical_panel(ax, part):
-                why = "no two methods fitted" if part.empty else "the methods never cross"
-                empty_panel(ax, f"{task} / {axis}\n{why}")
-                continue
-            factor_ticks(ax, part["x"])
-            ax.set_yscale("log")
-            ax.set(title=f"{task} / {axis}", xlabel=AXIS_FIGURES[axis][2], ylabel="critical Df")
-            ax.title.set_fontsize(8)
-            ax.legend(fontsize=6)
-    save_figure(fig, out_dir, "fig05_critical_size")
-
-
-def _critical_panel(ax, part: pd.DataFrame) -> bool:
-    """Critical Df against X for each pair of methods, with its bootstrap band; False when no pair
-    has a finite value to draw."""
-    drawn = False
-    for (first, second), curve in part.groupby(["method_1", "method_2"], sort=False):
-        colour = PAIR_STYLE.get((first, second), None)
-        y = curve["critical_df"].map(_number)
-        line = bool(np.isfinite(y).any())
-        if line:
-            ax.plot(curve["x"], y, marker="o", color=colour, label=f"{first} vs {second}")
-        if "critical_df_low" in curve:
-            low, high = curve["critical_df_low"].map(_number), curve["critical_df_high"].map(_number)
-            if np.isfinite(low).any() and np.isfinite(high).any():
-                ax.fill_between(curve["x"], low, high, color=colour, alpha=0.2,
-                                label=None if line else f"{first} vs {second} (interval only)")
-                line = True
-        drawn |= _out_of_range_marks(ax, curve, colour)
-        drawn |= line
-    return drawn
-
-
-def _out_of_range_marks(ax, curve: pd.DataFrame, colour) -> bool:
-    """Critical sizes outside the measured Df range: an open triangle at the bound it lies beyond
-    (down: below range, up: above range), not an extrapolated number. True when any was drawn."""
-    if "critical_df_range" not in curve:
-        return False
-    drawn = False
-    for side, marker, bound in (("below", "v", "df_low"), ("above", "^", "df_high")):
-        rows = curve[curve["critical_df_range"].astype(str).str.startswith(side)]
-        if len(rows):
-            ax.scatter(rows["x"], rows[bound].astype(float), marker=marker, facecolors="none", edgecolors=colour,
-                       s=40, zorder=3, label=f"{side} range")
-            drawn = True
-    return drawn
 
 
 def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
@@ -339,7 +276,7 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     single_variable_figure(runs, fits, out_dir)
     for axis in AXIS_FIGURES:
         joint_figure(runs, fits, axis, out_dir)
-    critical_figure(fits, out_dir)
+    critical.critical_figure(fits, out_dir)
     zero_shot_figure(runs, out_dir)
     pretraining_figure(pretrain, fits, out_dir)
     for axis in FEW_SHOT_FIGURES:

@@ -1,7 +1,7 @@
 """Fitting scaling laws of finetuning, in three modules (import the one that holds a name):
 
 - `ftscale.fitting.laws`: the laws as formulas (LAWS, Group, predict, parameter names, the design
-  array, input checks, FitError) and where two fitted laws cross (critical_size, critical_closed_form);
+  array, input checks, FitError) and where two fitted laws cross (crossings, critical_closed_form);
 - `ftscale.fitting.solver`: the multi-start Huber fitter (fit, fit_joint, Fit, grid_starts, huber,
   OBJECTIVES, DEFAULT_INIT_GRID);
 - `ftscale.fitting.statistics`: Delta_e / Delta_h (mean_absolute_deviation), pearson and the

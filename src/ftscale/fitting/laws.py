@@ -147,42 +147,66 @@ def check_points(law: str, groups: list[Group], n_free: int | None = None) -> No
 
 # ------------------------------------------------------------------------------------ crossings
 
-def critical_size(law: str, params_1: dict, params_2: dict, x=None, low: float = 1.0, high: float = 1e12,
-                  scan_points: int = 400):
-    """The finetuning-data size where methods 1 and 2 predict the same loss at X, NaN where their
-    curves do not cross in [low, high] (a result, not an error); with several crossings, the smallest.
-    Parameters may be (B,) arrays (bootstrap replicates): then the result is a (B,) array.
+CROSSING_LOG_DF = (np.log(1e-300), np.log(1e300))   # "every positive Df": what a float holds
 
-    Root finder: a scan of the loss gap on a log-spaced Df grid finds the first sign change, then
-    bisection on log Df inside that bracket (a bracketing method, like brentq, vectorised over the
-    replicates). Chosen over fsolve because fsolve from one start can stop at a non-root or outside
-    the range, and with E1 != E2 the gap can cross zero twice or never: "no crossing" must be explicit."""
-    log_grid = np.linspace(np.log(low), np.log(high), scan_points)
-    b1 = {k: np.asarray(v, float)[..., None] for k, v in params_1.items()}
-    b2 = {k: np.asarray(v, float)[..., None] for k, v in params_2.items()}
 
-    def gap(log_df):
-        df = np.exp(log_df)
-        with np.errstate(over="ignore", invalid="ignore"):
-            return predict(law, b1, df, x) - predict(law, b2, df, x)
+def crossings(law: str, params_1: dict, params_2: dict, x=None) -> np.ndarray:
+    """Every finetuning-data size where methods 1 and 2 predict the same loss at X, over the whole
+    positive Df range (CROSSING_LOG_DF): an array of shape (..., 2), the crossings in increasing Df,
+    NaN where there is none (a result, not an error). Parameters and X may be arrays (bootstrap
+    replicates, a grid of X); they broadcast, and the leading shape is theirs.
 
-    values = np.atleast_2d(gap(log_grid))                                     # (B, G)
-    sign = np.sign(values)
-    change = (sign[:, :-1] * sign[:, 1:] < 0) | (sign[:, :-1] == 0)
-    found = change.any(axis=1)
-    first = np.argmax(change, axis=1)
-    lo, hi = log_grid[first], log_grid[first + 1]
-    lo_value = np.take_along_axis(values, first[:, None], axis=1)[:, 0]
-    exact = lo_value == 0
-    for _ in range(64):             # each halves the bracket: 0.07 in log Df -> below float spacing
-        mid = 0.5 * (lo + hi)
-        mid_value = gap(mid[:, None]).reshape(-1)                             # one midpoint per row
-        same = np.sign(mid_value) == np.sign(lo_value)
-        lo, lo_value = np.where(same, mid, lo), np.where(same, mid_value, lo_value)
-        hi = np.where(same, hi, mid)
-    root = np.where(exact, log_grid[first], 0.5 * (lo + hi))
-    result = np.where(found, np.exp(root), np.nan)
-    return float(result[0]) if np.ndim(params_1["beta"]) == 0 else result
+    Why at most two, and why the two slots are fixed. In u = log Df each law's gap is
+        g(u) = exp(s1 - beta1 u) - exp(s2 - beta2 u) + c
+    (multiplicative: s = a - alpha log X, c = E1 - E2; power: s = a; additive: s = b, c = the rest),
+    whose derivative vanishes at most once, at u* = (log(beta1/beta2) + s1 - s2) / (beta1 - beta2).
+    So g is monotone on each side of u*: slot 0 holds the crossing below u* (where the steeper power
+    term decides), slot 1 the one above (where the E gap decides). Each side is solved by bisection
+    on log Df (a bracketing method like brentq, vectorised); signs come from g scaled by its largest
+    term, so no exp overflows at the ends of the range. Replaces a scan of [1, 1e12] (and fsolve,
+    which from one start can stop at a non-root): no crossing is missed or clipped to a range."""
+    s1, b1, c1 = _df_term(law, params_1, x)
+    s2, b2, c2 = _df_term(law, params_2, x)
+    s1, b1, s2, b2, c = np.broadcast_arrays(s1, b1, s2, b2, c1 - c2)
+    low, high = (np.full(s1.shape, bound) for bound in CROSSING_LOG_DF)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        turning = (np.log(b1 / b2) + s1 - s2) / (b1 - b2)
+    turning = np.where(np.isfinite(turning), np.clip(turning, low, high), high)   # none: one monotone piece
+
+    def sign(u):
+        t1, t2 = s1 - b1 * u, s2 - b2 * u
+        with np.errstate(divide="ignore"):
+            top = np.maximum(np.maximum(t1, t2), np.log(np.abs(c)))
+        return np.sign(np.exp(t1 - top) - np.exp(t2 - top) + c * np.exp(-top))
+
+    roots = []
+    for lo, hi in ((low, turning), (turning, high)):
+        sign_lo, sign_hi = sign(lo), sign(hi)
+        found = (sign_lo != sign_hi) & (hi > lo) | (sign_lo == 0)
+        for _ in range(80):          # halves a bracket of 1,381 in log Df to below float spacing
+            mid = 0.5 * (lo + hi)
+            same = sign(mid) == sign_lo
+            lo, hi = np.where(same, mid, lo), np.where(same, hi, mid)
+        roots.append(np.where(found, np.exp(0.5 * (lo + hi)), np.nan))
+    below, above = roots
+    above = np.where(np.isclose(above, below, rtol=1e-9), np.nan, above)  # a tangent point found twice
+    return np.stack([below, above], axis=-1)
+
+
+def _df_term(law: str, params: dict, x):
+    """(s, beta, c) of a law written exp(s - beta log Df) + c at X."""
+    log_scale = np.asarray(params["a"], float) if "a" in params else np.log(np.asarray(params["A"], float))
+    if law == "power":
+        return log_scale, np.asarray(params["beta"], float), np.asarray(params["E"], float)
+    log_x = np.log(np.asarray(x, float))
+    if law == "multiplicative":
+        return log_scale - np.asarray(params["alpha"], float) * log_x, np.asarray(params["beta"], float), \
+            np.asarray(params["E"], float)
+    if law == "additive":
+        log_b = np.asarray(params["b"], float) if "b" in params else np.log(np.asarray(params["B"], float))
+        return log_b, np.asarray(params["beta"], float), \
+            np.asarray(params["A"], float) * np.exp(-np.asarray(params["alpha"], float) * log_x) + params["E"]
+    raise FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
 
 
 def critical_closed_form(params_1: dict, params_2: dict):
