@@ -11,7 +11,7 @@ from ftscale.runtime import ranks  # noqa: E402
 wc = snakemake.wildcards
 try:
     # one process (or the warm worker); under torchrun, one rank per GPU, where the plan gives the job several
-    ranks.run("ftscale.train.finetune:finetune", *ranks.ranks_of(snakemake.resources),
+    ranks.run("ftscale.train.finetune:finetune", ranks.layout(snakemake.resources),
               log=snakemake.log[0], threads=snakemake.threads,
               base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
               dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,

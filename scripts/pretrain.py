@@ -13,7 +13,7 @@ from ftscale.train.training import derive_seed  # noqa: E402
 p = snakemake.params.run
 try:
     # one process (or the warm worker); under torchrun, one rank per GPU, where the plan gives the job several
-    ranks.run("ftscale.train.pretrain:pretrain", *ranks.ranks_of(snakemake.resources),
+    ranks.run("ftscale.train.pretrain:pretrain", ranks.layout(snakemake.resources),
               log=snakemake.log[0], threads=snakemake.threads,
               size=p["size"], vocab_size=p["vocab_size"], train_tokens=Path(snakemake.input.train) / "tokens.npy",
               val_tokens=Path(snakemake.input.val) / "tokens.npy", tokens=p["tokens"], seq_len=p["seq_len"],

@@ -46,7 +46,7 @@ LAUNCH = """
 import pickle, sys
 from ftscale.runtime import ranks
 target, kwargs = pickle.loads(bytes.fromhex(sys.argv[1]))
-ranks.run(target, per_node=2, **kwargs)
+ranks.run(target, ranks.Layout(per_node=2), **kwargs)
 """
 
 
@@ -194,9 +194,9 @@ def test_killed_two_rank_finetuning_resumes_to_the_same_result(finetuned, base, 
 def test_a_time_segment_of_two_ranks_ends_as_one_process_does(finetuned, base, tmp_path):  # noqa: F811
     """SegmentEnd in the ranks comes back to the launching script as SegmentEnd (its exit 75)."""
     args = finetune_args(base, tmp_path / "out", "lora", 2, resume_path=tmp_path / "state.pt", segment_seconds=1e-9)
-    code = LAUNCH.replace("ranks.run(target, per_node=2, **kwargs)", """from ftscale.runtime.jobs import SegmentEnd, end_segment
+    code = LAUNCH.replace("ranks.run(target, ranks.Layout(per_node=2), **kwargs)", """from ftscale.runtime.jobs import SegmentEnd, end_segment
 try:
-    ranks.run(target, per_node=2, **kwargs)
+    ranks.run(target, ranks.Layout(per_node=2), **kwargs)
 except SegmentEnd as end:   # as scripts/finetune.py does
     end_segment(end)""")
     result = two_ranks("ftscale.train.finetune:finetune", args, launch=code)

@@ -142,3 +142,52 @@ def test_a_16b_finetune_asks_for_the_planned_gpus(tmp_path):
         assert got["mem_mb"] == planned.host_memory_mb
     assert resources["16B"]["gpu"] > resources["1B"]["gpu"] >= 1
     assert resources["16B"]["mem_mb"] > resources["1B"]["mem_mb"]
+
+
+class Resources(dict):
+    """A job's resources as the SLURM plugins read them (job.resources.get(key), job.resources.key)."""
+    __getattr__ = dict.get
+
+
+def slurm_commands(resources: dict, threads: int) -> tuple[str, str | None]:
+    """(sbatch options, the jobstep's wrapper or None) that the installed SLURM plugins make of a job's
+    resources: snakemake_executor_plugin_slurm's submit string, and the jobstep plugin's choice
+    between `srun -n1 ...` around the job and none (resource `mpi`: the job starts its own step)."""
+    from types import SimpleNamespace
+
+    import snakemake_executor_plugin_slurm_jobstep as jobstep
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    job = SimpleNamespace(resources=Resources(resources), threads=threads)
+    params = {"run_uuid": "ID", "slurm_logfile": "LOG", "comment_str": "C", "account": "", "partition": "",
+              "workdir": ""}
+    sbatch = get_submit_command(job, params) + set_gres_string(job)
+    wrapper = None if "mpi" in resources else " ".join(
+        ["srun -n1", jobstep.get_cpu_setting(job, bool(resources.get("gpu"))), jobstep.get_gpu_setting(job),
+         jobstep.get_node_setting(job)])
+    return sbatch, wrapper
+
+
+def test_the_16b_pretraining_job_asks_sbatch_for_one_task_per_gpu_on_whole_nodes_and_starts_its_own_step(tmp_path):
+    """What the planner gives the paper's 64-GPU job is what sbatch is asked (--nodes, --ntasks,
+    GPUs, CPUs, memory per node), and the jobstep plugin does not wrap it in `srun -n1 --nodes=8`
+    (which SLURM cuts to one node)."""
+    paper = study_config.load(PAPER)
+    target = "results/paper/pretrain/ende/16B-283000000000tok"
+    out = snakemake(tmp_path, "--dry-run", "--profile", str(ROOT / "slurm"), target, config=PAPER).stdout
+    block = next(b for b in re.split(r"\n\s*rule ", out)[1:] if f"output: {target}" in b)
+    resources = {k: int(v) if v.isdigit() else v
+                 for k, v in re.findall(r"(\w+)=([^,\s]*)(?:,|$)", re.search(r"resources: (.*)", block).group(1))}
+    planned = sizing.pretrain_job(paper, "16B", 283000000000)
+    per_node = planned.gpus // planned.nodes
+    assert planned.nodes > 1 and per_node == paper["cluster"]["gpus_per_node"]
+    sbatch, wrapper = slurm_commands(resources, paper["pretrain"]["threads"])
+    options = set(sbatch.split())
+    assert {f"--nodes={planned.nodes}", f"--ntasks={planned.gpus}", "--ntasks-per-gpu=1", f"--gpus={planned.gpus}",
+            f"--cpus-per-task={planned.cpus // per_node}"} <= options
+    assert f" --mem {planned.host_memory_mb} " in f"{sbatch} " and f" -t {planned.runtime_minutes} " in sbatch
+    assert wrapper is None
+    from ftscale.runtime import ranks
+
+    assert ranks.layout(resources) == ranks.Layout(per_node, planned.nodes, planned.cpus // per_node, True)

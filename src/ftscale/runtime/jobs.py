@@ -1,5 +1,6 @@
-"""What every rule's script does first: send all output to the rule's log; and how a training job
-that ran out of its time segment ends (light: a script imports this before torch)."""
+"""What every rule's script does first: send all output to the rule's log; a job SLURM gave GPUs stops
+with one line where torch cannot use them; and how a training job that ran out of its time segment
+ends (light: a script imports this before torch)."""
 from __future__ import annotations
 
 import os
@@ -16,6 +17,25 @@ def log_to_file(path: str):
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
     return terminal
+
+
+# Set in a process (or step) SLURM gave GPUs to (gres with device files, as on every GPU cluster)
+GPU_ALLOCATION_VARIABLES = ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS")
+
+
+def check_cuda(environ=os.environ) -> None:
+    """Stop with one line where SLURM allocated GPUs but torch cannot use them (a CPU wheel, a driver
+    older than the wheel's CUDA): such a job would otherwise train on the CPU without a word.
+    FTSCALE_DEVICE=cpu runs it on the CPU on purpose. Imports torch only in a GPU allocation."""
+    allocated = next((f"{name}={environ[name]}" for name in GPU_ALLOCATION_VARIABLES if environ.get(name)), None)
+    if allocated is None or environ.get("FTSCALE_DEVICE") == "cpu":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit(f"GPU job without CUDA: SLURM allocated GPUs ({allocated}) but torch {torch.__version__} "
+                 f"(CUDA {torch.version.cuda or 'none: a CPU build'}) cannot use them; install the torch build "
+                 f"for this cluster's driver (nvidia-smi shows its CUDA version), or set FTSCALE_DEVICE=cpu")
 
 
 # EX_TEMPFAIL (sysexits.h): "try again later". A training job's script exits with it when its time
