@@ -199,7 +199,9 @@ def resources_of(rule, plan_of):
 
 
 def slurm_request(training_plan):
-    return ranks.slurm_resources(training_plan.gpus, training_plan.nodes, training_plan.cpus)
+    """The SLURM side of a training job's plan; its warning comes when the planned save margin is left."""
+    margin = training_plan.runtime_minutes * 60 - int(training_plan.segment_seconds)
+    return ranks.slurm_resources(training_plan.gpus, training_plan.nodes, training_plan.cpus, margin)
 
 
 def evaluation_batch_size(plan_of):

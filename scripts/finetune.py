@@ -3,9 +3,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds  # noqa: E402
+from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds, set_limits  # noqa: E402
 
 log_to_file(snakemake.log[0])
+set_limits(snakemake.resources)   # the segment's deadline from the job's end time, the ranks' timeout
 from ftscale.runtime import ranks  # noqa: E402
 
 wc = snakemake.wildcards

@@ -51,12 +51,13 @@ def test_ranks_that_do_not_divide_among_nodes_are_refused():
 def test_a_multi_node_job_asks_for_one_task_per_gpu_and_leaves_the_step_to_itself():
     # the jobstep plugin runs a job with `mpi` unwrapped; the SLURM plugin turns tasks and tasks_per_gpu
     # into sbatch --ntasks=64 --ntasks-per-gpu=1; the node's 32 CPUs are split among its 8 ranks
-    assert ranks.slurm_resources(64, 8, 32) == {"nodes": 8, "cpus_per_task": 4, "mpi": "srun", "tasks": 64,
-                                                "tasks_per_gpu": 1}
+    # and SLURM's warning 300 s before the end reaches its ranks (the training loop saves and exits 75)
+    assert ranks.slurm_resources(64, 8, 32, 300) == {"nodes": 8, "cpus_per_task": 4, "mpi": "srun", "tasks": 64,
+                                                     "tasks_per_gpu": 1, "slurm_extra": "--signal=USR1@300"}
     assert ranks.layout({"gpu": 64, **ranks.slurm_resources(64, 8, 32)}) == ranks.Layout(8, 8, 4, True)
     # one node: one task of all its CPUs, wrapped by the plugin in `srun -n1`; torchrun starts the ranks
-    assert ranks.slurm_resources(4, 1, 16) == {"nodes": 1, "cpus_per_task": 16, "mpi": None, "tasks": None,
-                                               "tasks_per_gpu": None}
+    assert ranks.slurm_resources(4, 1, 16, 300) == {"nodes": 1, "cpus_per_task": 16, "mpi": None, "tasks": None,
+                                                    "tasks_per_gpu": None, "slurm_extra": None}
 
 
 def test_one_node_runs_torchrun_standalone():

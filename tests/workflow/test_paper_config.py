@@ -185,7 +185,8 @@ def test_the_16b_pretraining_job_asks_sbatch_for_one_task_per_gpu_on_whole_nodes
     sbatch, wrapper = slurm_commands(resources, paper["pretrain"]["threads"])
     options = set(sbatch.split())
     assert {f"--nodes={planned.nodes}", f"--ntasks={planned.gpus}", "--ntasks-per-gpu=1", f"--gpus={planned.gpus}",
-            f"--cpus-per-task={planned.cpus // per_node}"} <= options
+            f"--cpus-per-task={planned.cpus // per_node}",
+            f"--signal=USR1@{planned.runtime_minutes * 60 - int(planned.segment_seconds)}"} <= options
     assert f" --mem {planned.host_memory_mb} " in f"{sbatch} " and f" -t {planned.runtime_minutes} " in sbatch
     assert wrapper is None
     from ftscale.runtime import ranks

@@ -43,7 +43,7 @@ KEEP_SLURM = frozenset({"SLURM_JOB_ID", "SLURM_JOBID", "SLURM_ARRAY_JOB_ID", "SL
                         "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP",
                         "SLURM_CLUSTER_NAME", "SLURM_SUBMIT_DIR", "SLURM_SUBMIT_HOST"})
 MPI_LAUNCHER = "srun"      # resources.mpi of a multi-node job: the plugin only checks that it is set
-SLURM_KEYS = ("nodes", "cpus_per_task", "mpi", "tasks", "tasks_per_gpu")   # what slurm_resources sets
+SLURM_KEYS = ("nodes", "cpus_per_task", "mpi", "tasks", "tasks_per_gpu", "slurm_extra")   # slurm_resources
 
 
 @dataclass(frozen=True)
@@ -60,18 +60,21 @@ class Layout:
         return self.per_node * self.nodes
 
 
-def slurm_resources(gpus: int, nodes: int, cpus_per_node: int) -> dict:
-    """A training job's SLURM resources from its plan (gpus in all, nodes, CPUs per node); None: unset
-    (Snakemake drops the key). One node: one task of all the node's CPUs (torchrun's ranks share it).
-    Several: one task per GPU (resources tasks and tasks_per_gpu: sbatch --ntasks=R
-    --ntasks-per-gpu=1), the node's CPUs split among them, and `mpi` so the jobstep plugin does not
-    wrap the job in `srun -n1` (see the module docstring)."""
+def slurm_resources(gpus: int, nodes: int, cpus_per_node: int, warning_seconds: int | None = None) -> dict:
+    """A training job's SLURM resources from its plan (gpus in all, nodes, CPUs per node, and the margin
+    before its end at which it saves and exits); None: unset (Snakemake drops the key). One node: one
+    task of all the node's CPUs (torchrun's ranks share it). Several: one task per GPU (resources
+    tasks and tasks_per_gpu: sbatch --ntasks=R --ntasks-per-gpu=1), the node's CPUs split among them,
+    `mpi` so the jobstep plugin does not wrap the job in `srun -n1` (see the module docstring), and
+    SLURM's warning --signal=USR1@margin, which reaches the ranks' own step only (one node: the
+    jobstep's `srun -n1` step holds Snakemake too, which USR1 would kill; the deadline serves there)."""
     if nodes <= 1:
-        return dict(zip(SLURM_KEYS, (1, cpus_per_node, None, None, None)))
+        return dict(zip(SLURM_KEYS, (1, cpus_per_node, None, None, None, None)))
     if gpus % nodes:
         raise ValueError(f"gpu={gpus} is not a whole number of GPUs on each of nodes={nodes}")
     per_node = gpus // nodes
-    return dict(zip(SLURM_KEYS, (nodes, max(1, cpus_per_node // per_node), MPI_LAUNCHER, gpus, 1)))
+    warning = f"--signal=USR1@{warning_seconds}" if warning_seconds else None
+    return dict(zip(SLURM_KEYS, (nodes, max(1, cpus_per_node // per_node), MPI_LAUNCHER, gpus, 1, warning)))
 
 
 def layout(resources) -> Layout:

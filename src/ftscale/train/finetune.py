@@ -382,7 +382,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
                 break
             if resume_path and step < total_steps:
                 save_state()
-        if step < total_steps and world.agree(training.segment_over(started, segment_seconds)):
+        if step < total_steps and world.agree(training.segment_over(started, segment_seconds, step)):
             save_state()
             raise training.SegmentEnd(step)
 

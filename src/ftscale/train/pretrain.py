@@ -187,7 +187,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
                 break
         if resume_path and step % checkpoint_every == 0 and step < total_steps:
             save_state()
-        if step < total_steps and world.agree(training.segment_over(started, segment_seconds)):
+        if step < total_steps and world.agree(training.segment_over(started, segment_seconds, step)):
             save_state()
             raise training.SegmentEnd(step)
 
