@@ -85,6 +85,7 @@ def test_a_rank_started_by_srun_takes_its_place_from_slurm(tmp_path, monkeypatch
     assert ranks.rank_environment(env) == {"RANK": "9", "WORLD_SIZE": "16", "LOCAL_RANK": "1",
                                            "MASTER_ADDR": "node7", "MASTER_PORT": "24242"}
     assert ranks.rank_environment({**env, "RANK": "3"}) == {}     # under torchrun: torchrun's
+    assert ranks.rank_environment({**env, "MASTER_ADDR": "10.0.0.7"})["MASTER_ADDR"] == "10.0.0.7"
 
 
 # What the jobstep plugin's own `srun -n1 --cpus-per-task=16 --gpus=16 --nodes=2` step (the old launch)

@@ -7,6 +7,8 @@ cost one environment lookup. Points: `tokenize` (a task split half written), `re
 training job right after it saved its resumable state at that step), `aggregate` (metrics.csv
 written, the other tables not).
 
+FTSCALE_FAULT=slow_final_save makes rank 0 of a sharded job, about to write its outputs, wait until
+the other ranks have exited: a save slower than anything they do (wait_for_other_ranks).
 FTSCALE_FAULT=usr1:<step> instead sends SLURM's warning signal (jobs.STOP_SIGNAL) to the training
 process itself at that step's boundary, as `--signal=USR1@margin` would (signal_point).
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 
 def point(name: str) -> None:
@@ -27,3 +31,24 @@ def point(name: str) -> None:
 def signal_point(name: str) -> None:
     if os.environ.get("FTSCALE_FAULT") == f"usr1:{name}":
         os.kill(os.getpid(), signal.SIGUSR1)
+
+
+def wait_for_other_ranks(name: str) -> None:
+    """At FTSCALE_FAULT=<name>: wait until no other process of this one's parent (torchrun's agent)
+    runs; the other ranks of a job on one node."""
+    if os.environ.get("FTSCALE_FAULT") != name:
+        return
+    parent, me = os.getppid(), os.getpid()
+
+    def others() -> bool:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and int(stat.parent.name) != me and fields[0] != "Z":
+                return True
+        return False
+
+    while others():
+        time.sleep(0.1)

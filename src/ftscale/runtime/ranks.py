@@ -123,11 +123,14 @@ def command(job_file: Path, where: Layout) -> list[str]:
 
 def rank_environment(environ: dict) -> dict:
     """What torch.distributed needs (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) for a rank
-    that srun started, from its SLURM task variables; nothing under torchrun (RANK is set)."""
+    that srun started, from its SLURM task variables; nothing under torchrun (RANK is set). Rank 0
+    runs on the step's first node (srun's block distribution), its name the address, unless the
+    environment names one (MASTER_ADDR: a cluster whose node names do not resolve)."""
     if "RANK" in environ or "SLURM_PROCID" not in environ:
         return {}
-    first_node = subprocess.run(["scontrol", "show", "hostnames", environ["SLURM_STEP_NODELIST"]],
-                                capture_output=True, text=True, check=True).stdout.split()[0]
+    first_node = environ.get("MASTER_ADDR") or subprocess.run(
+        ["scontrol", "show", "hostnames", environ["SLURM_STEP_NODELIST"]],
+        capture_output=True, text=True, check=True).stdout.split()[0]
     return {"RANK": environ["SLURM_PROCID"], "WORLD_SIZE": environ["SLURM_NTASKS"],
             "LOCAL_RANK": environ["SLURM_LOCALID"], "MASTER_ADDR": first_node,
             "MASTER_PORT": str(rendezvous_port(environ["SLURM_JOB_ID"]))}

@@ -143,8 +143,9 @@ def load_resume_state(path: Path | None, model, optimizer, world: World = World(
 
 
 def remove_resume_state(path: Path | None, world: World = World()) -> None:
-    """Once the job's outputs are complete (rank 0, after every rank is done with it)."""
-    world.barrier()
+    """Once the job's outputs are complete: rank 0 removes it. No barrier: every rank has passed the
+    final gather of the weights (a collective, after any save of the state), and the others must not
+    wait in a collective while rank 0 builds and writes the model (a 16B one: past any timeout)."""
     if path and world.main:
         path.unlink(missing_ok=True)
         shutil.rmtree(distributed.shards_root(path), ignore_errors=True)
