@@ -204,6 +204,15 @@ def slurm_request(training_plan):
     return ranks.slurm_resources(training_plan.gpus, training_plan.nodes, training_plan.cpus, margin)
 
 
+def run_group(wildcards):
+    """A finetune job shares its allocation with its evaluate and transfer jobs (group `run`, one
+    submission) where it runs on one GPU or the CPU; a multi-GPU finetune does not: its GPUs would sit
+    idle while the one-GPU evaluation runs, so evaluation is then a job of its own (None: no group)."""
+    if not CLUSTER["gpus"]:
+        return "run"
+    return "run" if condition_plan("finetune", condition_of(wildcards)).gpus <= 1 else None
+
+
 def evaluation_batch_size(plan_of):
     """Examples per test-loss and decoding batch: on a GPU the planned micro-batch (what fits its
     memory; batching does not change what is computed), else evaluate.batch_size."""

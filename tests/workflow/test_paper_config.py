@@ -192,3 +192,34 @@ def test_the_16b_pretraining_job_asks_sbatch_for_one_task_per_gpu_on_whole_nodes
     from ftscale.runtime import ranks
 
     assert ranks.layout(resources) == ranks.Layout(per_node, planned.nodes, planned.cpus // per_node, True)
+
+
+def planned_jobs(workdir, targets: list[str]) -> list:
+    """The jobs Snakemake plans for targets of the paper grid (its DAG, as a run builds it; nothing runs)."""
+    from pathlib import Path
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings, StorageSettings
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow_api = api.workflow(resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
+                                    config_settings=ConfigSettings(configfiles=[PAPER]),
+                                    snakefile=ROOT / "Snakefile", workdir=Path(workdir))
+        workflow = workflow_api.dag(dag_settings=DAGSettings(targets=set(targets), forceall=True)).workflow_api._workflow
+        workflow._executor_plugin = ExecutorPluginRegistry().get_plugin("dryrun")   # a dry run: groups apply
+        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+        workflow._build_dag()
+        return list(workflow.dag.jobs)
+
+
+def test_evaluation_shares_only_a_one_gpu_finetunes_allocation(tmp_path):
+    """Group `run` (one submission: finetune, then evaluate and transfer) for a one-GPU finetune; a
+    multi-GPU finetune's evaluation is a job of its own, not 63 idle GPUs while one evaluates."""
+    one_gpu, many = "summarization/1B-283000000000tok/lora-4/df8000", "translation_ende/16B-283000000000tok/fmt/df100000"
+    jobs = planned_jobs(tmp_path, [f"results/paper/finetune/{c}/seed0/{out}" for c in (one_gpu, many)
+                         for out in ("eval.json", "transfer.json") if out == "eval.json" or c == many])
+    groups = {(job.rule.name, job.wildcards_dict["condition"]): (job.group, job.resources.get("gpu")) for job in jobs
+              if job.rule.name in ("finetune", "evaluate", "transfer")}
+    assert groups == {("finetune", one_gpu): ("run", 1), ("evaluate", one_gpu): ("run", 1),
+                      ("finetune", many): (None, 64), ("evaluate", many): (None, 1), ("transfer", many): (None, 1)}
