@@ -92,12 +92,20 @@ def shard(model, decoder_layers, world: World, forward_methods: dict | None = No
     for layer in decoder_layers:
         fully_shard(layer)
     fully_shard(model)
-    model.set_gradient_divide_factor(1.0)              # sum, not mean, over ranks
-    model.set_force_sum_reduction_for_comms(True)      # gloo has no pre-multiplied sum
+    for unit in units(model):     # the setters act on one unit's own parameters, not its sub-units'
+        unit.set_gradient_divide_factor(1.0)           # sum, not mean, over ranks
+        unit.set_force_sum_reduction_for_comms(True)   # gloo has no pre-multiplied sum
     for name, method in (forward_methods or {}).items():
         setattr(model, name, method)
         register_fsdp_forward_method(model, name)
     return model
+
+
+def units(model) -> list:
+    """The model's FSDP units (the root and every sharded submodule); none for a model not sharded."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return [module for module in model.modules() if isinstance(module, FSDPModule)]
 
 
 def local(tensor: torch.Tensor) -> torch.Tensor:

@@ -281,6 +281,20 @@ def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]], micro_batch
     return loss, count
 
 
+def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int, world: distributed.World,
+                   activation_checkpointing: bool = False):
+    """The base model with the method attached, on its device, exactly the method's parameters
+    trainable; sharded over the ranks with several (ftscale.train.distributed.shard)."""
+    model = attach_method(load_model(base_dir), method, pet_size, seed).to(device())
+    if method == "fmt":
+        model.requires_grad_(True)
+    if activation_checkpointing:
+        training.checkpoint_activations(causal_lm_of(model))
+    packs(causal_lm_of(model))     # the packing probe (cached) runs the decoder: before sharding, not outside FSDP's forward
+    return distributed.shard(model, decoder_layers(causal_lm_of(model)), world,
+                             forward_methods={"target_logits": functools.partial(target_logits, model)})
+
+
 def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate: float,
              batch_size: int, parameter_scaling: bool, max_steps: int, max_epochs: int, eval_every: int, train_dir: Path,
              dev_dir: Path, finetune_examples: int, max_source: int, max_target: int, seed: int,
@@ -317,14 +331,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     cap_reason = "max_steps" if max_steps <= max_epochs * steps_per_epoch else "max_epochs"
 
     training.seed_everything(seed)
-    model = attach_method(load_model(base_dir), method, pet_size, seed).to(device())
-    if method == "fmt":
-        model.requires_grad_(True)
-    if activation_checkpointing:
-        training.checkpoint_activations(causal_lm_of(model))
-    packs(causal_lm_of(model))     # the packing probe (cached) runs the decoder: before sharding, not outside FSDP's forward
-    model = distributed.shard(model, decoder_layers(causal_lm_of(model)), world,
-                              forward_methods={"target_logits": functools.partial(target_logits, model)})
+    model = model_to_train(base_dir, method, pet_size, seed, world, activation_checkpointing)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)
     distributed.init_adafactor_state(optimizer)

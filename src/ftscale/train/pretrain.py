@@ -99,6 +99,16 @@ def accumulate_gradients(model, batch: torch.Tensor, micro_batch_size: int | Non
     return loss
 
 
+def model_to_train(size: dict, vocab_size: int, seq_len: int, seed: int, world: distributed.World,
+                   activation_checkpointing: bool = False):
+    """The new model a pretraining job trains, on its device; sharded over the ranks with several
+    (ftscale.train.distributed.shard)."""
+    model = new_model(size, vocab_size, seq_len, seed).to(device())
+    if activation_checkpointing:
+        training.checkpoint_activations(model)
+    return distributed.shard(model, model.model.layers, world)
+
+
 def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Path, tokens: int,
              seq_len: int, batch_size: int, lr_max: float, lr_min: float, warmup_steps: int, parameter_scaling: bool,
              seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int = 50,
@@ -132,10 +142,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     checkpoint_at = checkpoint_steps(checkpoints, tokens, tokens_per_step)
 
     training.seed_everything(seed)
-    model = new_model(size, vocab_size, seq_len, seed).to(device())
-    if activation_checkpointing:
-        training.checkpoint_activations(model)
-    model = distributed.shard(model, model.model.layers, world)
+    model = model_to_train(size, vocab_size, seq_len, seed, world, activation_checkpointing)
     optimizer = training.adafactor(model.parameters(), lr_max, parameter_scaling)
     distributed.init_adafactor_state(optimizer)
     # running: the summed loss of the steps since the last log line (their mean is logged)
