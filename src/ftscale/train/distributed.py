@@ -6,9 +6,14 @@ How a sharded step stays the same optimizer step (tests/distributed/):
 - every rank builds the same batch and takes its own share of it (training.rank_micro_batches);
 - each rank's loss is its share's part of the whole batch's mean (pretraining: weighted by windows;
   finetuning: summed NLL over the WHOLE batch's target-token count), so the ranks' gradients add up
-  to the whole batch's: FSDP reduces them with a SUM (divide factor 1), not its default average;
+  to the whole batch's: every FSDP unit reduces them with a SUM (divide factor 1), not its default
+  average, once a step: after the batch's last micro-batch (sync_gradients);
 - the logged loss is the sum over ranks (total), and a time-limited segment ends when any rank's
   time is up (agree), since every forward of a sharded model is a collective of all ranks.
+
+How a sharded job holds its model (shard): built on the meta device on every rank, rank 0's weights
+broadcast into the shards; on GPUs the units compute in bf16 (MixedPrecisionPolicy, fp32 weights,
+gradients, reductions and optimizer state), with no autocast.
 
 Plain torch, not accelerate (README "Sharded jobs"): Adafactor's factored state needs its DTensor
 shapes set up front (init_adafactor_state), the loss normalisation is ours (not accelerate's mean
