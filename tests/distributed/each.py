@@ -48,6 +48,7 @@ def sgd_steps(runs: list[dict]) -> None:
     world = distributed.start()
     for run in runs:
         model, batches, accumulate = model_and_batches(run, world)
+        model.eval()   # no dropout (OPT's): 2 ranks would draw other random numbers than one process
         computed = set()
         layer = finetune.decoder_layers(finetune.causal_lm_of(model))[0]
         layer.register_forward_hook(lambda module, args, output: computed.add(str(output[0].dtype)))

@@ -16,31 +16,48 @@ from tests.unit.test_resume import SIZE, base  # noqa: F401 - the fixture: a tin
 
 pytestmark = pytest.mark.distributed
 STEPS = 3
-KINDS = ["pretrain", "fmt", "lora", "prompt"]
+KINDS = ["pretrain", "fmt", "lora", "prompt", "neox-fmt", "opt-lora"]
 BF16_RTOL = 1e-3   # bf16 compute against fp32: the first loss (measured: at most 6e-5 relative)
 
 
-def runs(base, root, **extra):  # noqa: F811
+def runs(base, hub, root, **extra):  # noqa: F811
     """Pretraining a new model (2 passes of 2 windows per rank), and finetuning the base model: FMT (2
     passes of 1 example per rank), LoRA (its parameters in the layers' units) and prompt tuning (its
-    soft prompt in the root unit)."""
+    soft prompt in the root unit); and two Hub architectures (tests/hub/models.py): GPT-NeoX (other
+    buffers' names) with FMT, OPT (learned positions, padded batches) with LoRA."""
     pretraining = dict(kind="pretrain", size=SIZE, vocab_size=300, seq_len=32, train_tokens=base / "stream" / "tokens.npy",
                        batch_size=8, micro_batch_size=2, lr=1.0, seed=0, steps=STEPS, out=root / "pretrain.pt")
-    finetuning = [dict(kind=method, pet_size=pet, base_dir=base / "base", train_dir=base / "task" / "train",
-                       batch_size=4, micro_batch_size=micro, lr=1.0, seed=3, steps=STEPS, out=root / f"{method}.pt")
-                  for method, pet, micro in (("fmt", None, 1), ("lora", 2, None), ("prompt", 4, None))]
+    finetuning = [dict(kind=method, pet_size=pet, base_dir=directory, train_dir=base / "task" / "train",
+                       batch_size=4, micro_batch_size=micro, lr=1.0, seed=3, steps=STEPS, out=root / f"{name}.pt")
+                  for name, directory, method, pet, micro in (
+                      ("fmt", base / "base", "fmt", None, 1), ("lora", base / "base", "lora", 2, None),
+                      ("prompt", base / "base", "prompt", 4, None), ("neox-fmt", hub / "neox", "fmt", None, 1),
+                      ("opt-lora", hub / "opt", "lora", 2, None))]
     return [run | extra for run in (pretraining, *finetuning)]
+
+
+def hub_models(root):
+    from ftscale.runtime import integrity
+    from tests.hub import models
+    from tests.hub.test_hub_models import opt
+
+    for name, build in (("neox", lambda: models.neox(1)), ("opt", opt)):
+        build().save_pretrained(root / name)
+        integrity.seal(root / name)
+    return root
 
 
 @pytest.fixture(scope="module")
 def sgd(base, tmp_path_factory):  # noqa: F811
     """Each run as one process, as 2 ranks, and as 2 ranks computing in bf16 (one launch):
-    kind -> (one process's, the ranks', the bf16 ranks' results)."""
+    name -> (one process's, the ranks', the bf16 ranks' results)."""
+    hub = hub_models(tmp_path_factory.mktemp("hub"))
     one, two, bf16 = (tmp_path_factory.mktemp(name) for name in ("one", "two", "bf16"))
-    each.sgd_steps(runs(base, one))
+    each.sgd_steps(runs(base, hub, one))
     finished(two_ranks("tests.distributed.each:sgd_steps",
-                       {"runs": runs(base, two) + runs(base, bf16, param_dtype="bfloat16", steps=1)}))
-    return {run["kind"]: [torch.load(root / run["out"].name) for root in (one, two, bf16)] for run in runs(base, one)}
+                       {"runs": runs(base, hub, two) + runs(base, hub, bf16, param_dtype="bfloat16", steps=1)}))
+    return {run["out"].stem: [torch.load(root / run["out"].name) for root in (one, two, bf16)]
+            for run in runs(base, hub, one)}
 
 
 def assert_close(one: dict, two: dict, atol: float):

@@ -118,7 +118,7 @@ def shard(model, decoder_layers, world: World, *, source=None, forward_methods: 
 
     if param_dtype is None and device().type == "cuda":
         param_dtype = GPU_COMPUTE_DTYPE
-    policy = MixedPrecisionPolicy(param_dtype=param_dtype, 
+    policy = MixedPrecisionPolicy(param_dtype=param_dtype,
                                   reduce_dtype=None if param_dtype is None else torch.float32)
     for layer in decoder_layers:
         fully_shard(layer, mp_policy=policy)
@@ -136,25 +136,26 @@ def shard(model, decoder_layers, world: World, *, source=None, forward_methods: 
 
 
 def load_from_main(model, source, world: World) -> None:
-    """Rank 0's `source` weights and buffers into the sharded model (every rank calls it)."""
+    """Rank 0's `source` weights and buffers into the sharded model (every rank calls it).
+
+    A module reached by two paths (peft's prompt tuning names the embeddings `word_embeddings` too)
+    is loaded by its first path only, as set_model_state_dict walks the model (named_modules' order)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
     if world.main and source is None:
         raise ValueError("a model built on the meta device needs rank 0's source of its weights")
-    # A module reached by two paths (peft's prompt tuning names the embeddings `word_embeddings` too)
-    # is loaded by its first path only (named_modules' order, as set_model_state_dict walks it).
-    def by_first_path(keys):
-        return {key for key in keys if key.rpartition(".")[0] in paths}
+    first_paths = {path for path, _ in model.named_modules()}
 
-    paths = {path for path, _ in model.named_modules()}
+    def by_first_path(keys) -> set:
+        return {key for key in keys if key.rpartition(".")[0] in first_paths}
+
     full = {}
     if world.main:
         state = source.state_dict()
         full = {key: state[key] for key in by_first_path(state)}
-    loaded = set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True,
-                                                                          strict=False))
-    keys = model.state_dict().keys()
-    if loaded.unexpected_keys or set(loaded.missing_keys) & by_first_path(keys):
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)   # checked below
+    loaded = set_model_state_dict(model, full, options=options)
+    if loaded.unexpected_keys or set(loaded.missing_keys) & by_first_path(model.state_dict()):
         raise ValueError(f"rank 0's weights do not fit the sharded model: missing {loaded.missing_keys}, "
                          f"unexpected {loaded.unexpected_keys}")
     buffers = dict(source.named_buffers()) if world.main else {}
@@ -170,8 +171,10 @@ def sync_gradients(model, last: bool) -> None:
     last micro-batch only (one reduce-scatter per unit a step, not one per micro-batch). Until then
     each rank adds its micro-batches' gradients unsharded, in fp32: 4 bytes per trainable parameter
     of the whole model on every rank, from the batch's first backward to its last (FSDP2's
-    set_requires_gradient_sync). Nothing for a model not sharded."""
-    if units(model):
+    set_requires_gradient_sync, on the root and every unit under it). Nothing for a model not sharded."""
+    from torch.distributed.fsdp import FSDPModule
+
+    if isinstance(model, FSDPModule):
         model.set_requires_gradient_sync(last)
 
 

@@ -92,13 +92,13 @@ def load_model(directory):
 
 def empty_model(directory):
     """load_model's model without its weights: on the meta device, no memory (a sharded job's ranks
-    receive the weights from rank 0: ftscale.train.distributed.shard)."""
+    receive the weights from rank 0: ftscale.train.distributed.shard); in eval mode, as loaded."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     integrity.check(directory)
     config = AutoConfig.from_pretrained(str(base_path(directory)))
     with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        return AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
 
 
 def base_format(directory):
