@@ -6,9 +6,14 @@ How a sharded step stays the same optimizer step (tests/distributed/):
 - every rank builds the same batch and takes its own share of it (training.rank_micro_batches);
 - each rank's loss is its share's part of the whole batch's mean (pretraining: weighted by windows;
   finetuning: summed NLL over the WHOLE batch's target-token count), so the ranks' gradients add up
-  to the whole batch's: FSDP reduces them with a SUM (divide factor 1), not its default average;
+  to the whole batch's: every FSDP unit reduces them with a SUM (divide factor 1), not its default
+  average, once a step: after the batch's last micro-batch (sync_gradients);
 - the logged loss is the sum over ranks (total), and a time-limited segment ends when any rank's
   time is up (agree), since every forward of a sharded model is a collective of all ranks.
+
+How a sharded job holds its model (shard): built on the meta device on every rank, rank 0's weights
+broadcast into the shards; on GPUs the units compute in bf16 (MixedPrecisionPolicy, fp32 weights,
+gradients, reductions and optimizer state), with no autocast.
 
 Plain torch, not accelerate (README "Sharded jobs"): Adafactor's factored state needs its DTensor
 shapes set up front (init_adafactor_state), the loss normalisation is ours (not accelerate's mean
@@ -54,6 +59,14 @@ class World:
         dist.all_reduce(vote, op=dist.ReduceOp.MAX)
         return bool(vote.item())
 
+    def from_main(self, flag: bool) -> bool:
+        """Rank 0's flag, on every rank."""
+        if self.size == 1:
+            return flag
+        vote = torch.tensor(int(flag), device=comms_device())
+        dist.broadcast(vote, src=0)
+        return bool(vote.item())
+
     def barrier(self) -> None:
         if self.size > 1:
             dist.barrier()
@@ -81,26 +94,98 @@ def start() -> World:
     return world
 
 
-def shard(model, decoder_layers, world: World, forward_methods: dict | None = None):
-    """Shard the model's parameters over the ranks with FSDP2: each decoder layer is one unit (its
-    parameters gathered for its forward and backward only), the rest (embeddings tied to the LM head,
-    final norm, PET parameters outside the layers) the root unit. Gradients are SUMMED over ranks
-    (see the module's docstring). forward_methods (name -> callable) become methods of the root run
-    as forwards, for callers that use parts of the model rather than its forward (finetune's
-    target-only LM head). One rank: the model as it is."""
+def shard(model, decoder_layers, world: World, *, source=None, forward_methods: dict | None = None,
+          param_dtype: torch.dtype | None = None):
+    """Shard the model's parameters over the ranks with FSDP2 (every sharded job's model goes through
+    here): each decoder layer is one unit (its parameters gathered for its forward and backward
+    only), the rest (embeddings tied to the LM head, final norm, PET parameters outside the layers)
+    the root unit. Every unit SUMS its gradients over the ranks (see the module's docstring).
+
+    model: built on the meta device (no memory; at 16B a whole fp32 copy is 64 GB, on every rank's
+    host and GPU otherwise). Once sharded, each rank allocates its shards on its device and rank 0's
+    `source` (the same model with its weights, on the host; None on the other ranks) fills them one
+    tensor at a time (set_model_state_dict broadcasting from rank 0), its buffers too (rotary
+    frequencies: not in the state dict). A model with its weights on every rank needs no source.
+    param_dtype: what the gathered parameters compute in (MixedPrecisionPolicy; the sharded
+    parameters, their gradients and the optimizer stay fp32, and gradients are reduced in fp32).
+    Default: model.GPU_COMPUTE_DTYPE on GPUs (a sharded model runs without autocast:
+    model.autocast), the parameters' own (fp32) on the CPU.
+    forward_methods (name -> callable) become methods of the root run as forwards, for callers that
+    use parts of the model rather than its forward (finetune's target-only LM head).
+    One rank: the model as it is."""
     if world.size == 1:
         return model
-    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
 
+    from ftscale.train.model import GPU_COMPUTE_DTYPE, device
+
+    if param_dtype is None and device().type == "cuda":
+        param_dtype = GPU_COMPUTE_DTYPE
+    policy = MixedPrecisionPolicy(param_dtype=param_dtype,
+                                  reduce_dtype=None if param_dtype is None else torch.float32)
     for layer in decoder_layers:
-        fully_shard(layer)
-    fully_shard(model)
-    model.set_gradient_divide_factor(1.0)              # sum, not mean, over ranks
-    model.set_force_sum_reduction_for_comms(True)      # gloo has no pre-multiplied sum
+        fully_shard(layer, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    for unit in units(model):     # the setters act on one unit's own parameters, not its sub-units'
+        unit.set_gradient_divide_factor(1.0)           # sum, not mean, over ranks
+        unit.set_force_sum_reduction_for_comms(True)   # gloo has no pre-multiplied sum
+    if any(p.is_meta for p in model.parameters()):
+        model.to_empty(device=device())
+        load_from_main(model, source, world)
     for name, method in (forward_methods or {}).items():
         setattr(model, name, method)
         register_fsdp_forward_method(model, name)
     return model
+
+
+def load_from_main(model, source, world: World) -> None:
+    """Rank 0's `source` weights and buffers into the sharded model (every rank calls it).
+
+    A module reached by two paths (peft's prompt tuning names the embeddings `word_embeddings` too)
+    is loaded by its first path only, as set_model_state_dict walks the model (named_modules' order)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    if world.main and source is None:
+        raise ValueError("a model built on the meta device needs rank 0's source of its weights")
+    first_paths = {path for path, _ in model.named_modules()}
+
+    def by_first_path(keys) -> set:
+        return {key for key in keys if key.rpartition(".")[0] in first_paths}
+
+    full = {}
+    if world.main:
+        state = source.state_dict()
+        full = {key: state[key] for key in by_first_path(state)}
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)   # checked below
+    loaded = set_model_state_dict(model, full, options=options)
+    if loaded.unexpected_keys or set(loaded.missing_keys) & by_first_path(model.state_dict()):
+        raise ValueError(f"rank 0's weights do not fit the sharded model: missing {loaded.missing_keys}, "
+                         f"unexpected {loaded.unexpected_keys}")
+    buffers = dict(source.named_buffers()) if world.main else {}
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            if world.main:
+                buffer.copy_(buffers[name])
+            dist.broadcast(buffer, src=0)
+
+
+def sync_gradients(model, last: bool) -> None:
+    """Before each micro-batch's backward: reduce the gradients over the ranks after the batch's
+    last micro-batch only (one reduce-scatter per unit a step, not one per micro-batch). Until then
+    each rank adds its micro-batches' gradients unsharded, in fp32: 4 bytes per trainable parameter
+    of the whole model on every rank, from the batch's first backward to its last (FSDP2's
+    set_requires_gradient_sync, on the root and every unit under it). Nothing for a model not sharded."""
+    from torch.distributed.fsdp import FSDPModule
+
+    if isinstance(model, FSDPModule):
+        model.set_requires_gradient_sync(last)
+
+
+def units(model) -> list:
+    """The model's FSDP units (the root and every sharded submodule); none for a model not sharded."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return [module for module in model.modules() if isinstance(module, FSDPModule)]
 
 
 def local(tensor: torch.Tensor) -> torch.Tensor:

@@ -27,8 +27,8 @@ from ftscale.runtime import faults, integrity
 
 from ftscale.train import distributed, training
 from ftscale.data.tokens import OWN_FORMAT, PAD_ID, PromptFormat, TaskSplit
-from ftscale.train.model import (autocast, base_format, count_parameters, decoder_layers, device, load_model, model_device,
-                           packs)
+from ftscale.train.model import (autocast, base_format, count_parameters, decoder_layers, device, empty_model, load_model,
+                                 model_device, packs)
 
 IGNORE = -100
 # Every linear layer but the LM head, in any architecture (peft's `all-linear`): in ftscale's own
@@ -273,12 +273,38 @@ def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]], micro_batch
     world.total adds the ranks' parts) and that count."""
     count = torch.tensor(sum(len(ids) - prompt for ids, prompt in batch), device=model_device(model))
     loss = 0
-    for micro in training.rank_micro_batches(batch, micro_batch_size, world):
+    micros = training.rank_micro_batches(batch, micro_batch_size, world)
+    for index, micro in enumerate(micros):
+        distributed.sync_gradients(model, last=index == len(micros) - 1)
         nll, _ = target_nll(model, make_batch(model, micro))
         micro_loss = nll / count
         micro_loss.backward()
         loss = loss + micro_loss.detach()
     return loss, count
+
+
+def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int, world: distributed.World,
+                   activation_checkpointing: bool = False, param_dtype: torch.dtype | None = None):
+    """The base model with the method attached, on its device, exactly the method's parameters
+    trainable. Several ranks: sharded (ftscale.train.distributed.shard), built on the meta device,
+    the weights loaded on rank 0's host only and broadcast; param_dtype: shard's."""
+    source = None
+    if world.size == 1:
+        model = attach_method(load_model(base_dir), method, pet_size, seed).to(device())
+    else:
+        model = attach_method(empty_model(base_dir), method, pet_size, seed)
+        if world.main:     # built last: rank 0's random generator left as one process leaves it
+            source = attach_method(load_model(base_dir), method, pet_size, seed)
+    if method == "fmt":
+        model.requires_grad_(True)
+    if activation_checkpointing:
+        training.checkpoint_activations(causal_lm_of(model))
+    # The packing probe runs the decoder: before sharding (not outside FSDP's forward), on weights
+    # (rank 0's source where the model is on the meta device).
+    probed = packs(causal_lm_of(model if source is None else source)) if world.main else False
+    packs(causal_lm_of(model), world.from_main(probed))
+    return distributed.shard(model, decoder_layers(causal_lm_of(model)), world, source=source, param_dtype=param_dtype,
+                             forward_methods={"target_logits": functools.partial(target_logits, model)})
 
 
 def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate: float,
@@ -317,14 +343,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     cap_reason = "max_steps" if max_steps <= max_epochs * steps_per_epoch else "max_epochs"
 
     training.seed_everything(seed)
-    model = attach_method(load_model(base_dir), method, pet_size, seed).to(device())
-    if method == "fmt":
-        model.requires_grad_(True)
-    if activation_checkpointing:
-        training.checkpoint_activations(causal_lm_of(model))
-    packs(causal_lm_of(model))     # the packing probe (cached) runs the decoder: before sharding, not outside FSDP's forward
-    model = distributed.shard(model, decoder_layers(causal_lm_of(model)), world,
-                              forward_methods={"target_logits": functools.partial(target_logits, model)})
+    model = model_to_train(base_dir, method, pet_size, seed, world, activation_checkpointing)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)
     distributed.init_adafactor_state(optimizer)

@@ -33,11 +33,17 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+GPU_COMPUTE_DTYPE = torch.bfloat16   # forward and backward on a GPU; weights and optimizer state stay fp32
+
+
 def autocast(model):
-    """bf16 autocast for a model on a GPU (weights and optimizer state stay fp32); nothing on the
-    CPU, where the tests compare losses exactly."""
-    on_gpu = model_device(model).type == "cuda"
-    return torch.autocast("cuda" if on_gpu else "cpu", dtype=torch.bfloat16, enabled=on_gpu)
+    """Autocast to GPU_COMPUTE_DTYPE for a model on one GPU; nothing on the CPU, where the tests
+    compare losses exactly, nor for a sharded model, whose units compute in that dtype already
+    (FSDP's MixedPrecisionPolicy: ftscale.train.distributed.shard)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    on_gpu = model_device(model).type == "cuda" and not isinstance(model, FSDPModule)
+    return torch.autocast("cuda" if on_gpu else "cpu", dtype=GPU_COMPUTE_DTYPE, enabled=on_gpu)
 
 
 def llama_config(size: dict, vocab_size: int, max_positions: int):
@@ -86,6 +92,17 @@ def load_model(directory):
     return AutoModelForCausalLM.from_pretrained(str(base_path(directory)), dtype=torch.float32)
 
 
+def empty_model(directory):
+    """load_model's model without its weights: on the meta device, no memory (a sharded job's ranks
+    receive the weights from rank 0: ftscale.train.distributed.shard); in eval mode, as loaded."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    integrity.check(directory)
+    config = AutoConfig.from_pretrained(str(base_path(directory)))
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+
+
 def base_format(directory):
     """How examples are laid out for a base model (ftscale.data.tokens.PromptFormat): from its own
     tokenizer, or ftscale's when the directory has none (a model built by a test)."""
@@ -120,8 +137,11 @@ def count_parameters(model, trainable_only: bool = False) -> int:
 _PACKS = weakref.WeakKeyDictionary()   # causal LM -> whether it honours packing (probed once)
 
 
-def packs(causal_lm) -> bool:
-    """Whether this model's batches may be packed (honours_packing, asked once per model)."""
+def packs(causal_lm, known: bool | None = None) -> bool:
+    """Whether this model's batches may be packed (honours_packing, asked once per model); `known`:
+    the answer probed on another copy of the model (a sharded model's, before sharding)."""
+    if known is not None:
+        _PACKS[causal_lm] = known
     if causal_lm not in _PACKS:
         _PACKS[causal_lm] = honours_packing(causal_lm)
     return _PACKS[causal_lm]

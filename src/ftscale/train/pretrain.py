@@ -90,13 +90,33 @@ def accumulate_gradients(model, batch: torch.Tensor, micro_batch_size: int | Non
     weighted by their share of the WHOLE batch's windows (a weight of exactly 1.0 for one pass: bitwise
     as before)."""
     loss = 0
-    for micro in training.rank_micro_batches(batch, micro_batch_size, world):
+    micros = training.rank_micro_batches(batch, micro_batch_size, world)
+    for index, micro in enumerate(micros):
+        distributed.sync_gradients(model, last=index == len(micros) - 1)
         with autocast(model):
             micro_loss = model(input_ids=micro, labels=micro, use_cache=False).loss   # no KV cache in training
         micro_loss = micro_loss * (len(micro) / len(batch))
         micro_loss.backward()
         loss = loss + micro_loss.detach()
     return loss
+
+
+def model_to_train(size: dict, vocab_size: int, seq_len: int, seed: int, world: distributed.World,
+                   activation_checkpointing: bool = False, param_dtype: torch.dtype | None = None):
+    """The new model a pretraining job trains, on its device. Several ranks: sharded
+    (ftscale.train.distributed.shard), built on the meta device, its weights initialised on rank 0's
+    host as one process initialises them and broadcast; param_dtype: shard's."""
+    source = None
+    if world.size == 1:
+        model = new_model(size, vocab_size, seq_len, seed).to(device())
+    else:
+        with torch.device("meta"):
+            model = new_model(size, vocab_size, seq_len, seed)
+        if world.main:     # built last: rank 0's random generator left as one process leaves it
+            source = new_model(size, vocab_size, seq_len, seed)
+    if activation_checkpointing:
+        training.checkpoint_activations(model)
+    return distributed.shard(model, model.model.layers, world, source=source, param_dtype=param_dtype)
 
 
 def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Path, tokens: int,
@@ -132,10 +152,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     checkpoint_at = checkpoint_steps(checkpoints, tokens, tokens_per_step)
 
     training.seed_everything(seed)
-    model = new_model(size, vocab_size, seq_len, seed).to(device())
-    if activation_checkpointing:
-        training.checkpoint_activations(model)
-    model = distributed.shard(model, model.model.layers, world)
+    model = model_to_train(size, vocab_size, seq_len, seed, world, activation_checkpointing)
     optimizer = training.adafactor(model.parameters(), lr_max, parameter_scaling)
     distributed.init_adafactor_state(optimizer)
     # running: the summed loss of the steps since the last log line (their mean is logged)
