@@ -7,7 +7,8 @@ How a sharded step stays the same optimizer step (tests/distributed/):
 - each rank's loss is its share's part of the whole batch's mean (pretraining: weighted by windows;
   finetuning: summed NLL over the WHOLE batch's target-token count), so the ranks' gradients add up
   to the whole batch's: every FSDP unit reduces them with a SUM (divide factor 1), not its default
-  average, once a step: after the batch's last micro-batch (sync_gradients);
+  average, after the batch's last micro-batch for PET and after every one for full-model training
+  (sync_gradients);
 - the logged loss is the sum over ranks (total), and a time-limited segment ends when any rank's
   time is up (agree), since every forward of a sharded model is a collective of all ranks.
 
@@ -170,15 +171,21 @@ def load_from_main(model, source, world: World) -> None:
 
 
 def sync_gradients(model, last: bool) -> None:
-    """Before each micro-batch's backward: reduce the gradients over the ranks after the batch's
-    last micro-batch only (one reduce-scatter per unit a step, not one per micro-batch). Until then
-    each rank adds its micro-batches' gradients unsharded, in fp32: 4 bytes per trainable parameter
-    of the whole model on every rank, from the batch's first backward to its last (FSDP2's
-    set_requires_gradient_sync, on the root and every unit under it). Nothing for a model not sharded."""
+    """Before each micro-batch's backward: when to reduce the gradients over the ranks.
+
+    Deferring the reduce-scatter to the batch's last micro-batch (FSDP2's set_requires_gradient_sync)
+    makes one collective per unit a step instead of one per micro-batch, but until then each rank
+    adds its micro-batches' gradients UNSHARDED, in fp32: 4 bytes per trainable parameter on every
+    rank. Parameter-efficient methods train a small part of the model (the base is frozen), so they
+    defer. Full-model training (FMT, pretraining) would hold the whole model's fp32 gradient on every
+    rank (64 GB at 16B), the memory sharding exists to save, so it reduces after every micro-batch.
+    Nothing for a model not sharded."""
     from torch.distributed.fsdp import FSDPModule
 
     if isinstance(model, FSDPModule):
-        model.set_requires_gradient_sync(last)
+        if not hasattr(model, "_ftscale_defers_sync"):      # decided once: which parameters train is fixed
+            model._ftscale_defers_sync = any(not p.requires_grad for p in model.parameters())
+        model.set_requires_gradient_sync(last or not model._ftscale_defers_sync)
 
 
 def units(model) -> list:
