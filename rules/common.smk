@@ -1,14 +1,23 @@
 # The config expanded into the study grid (one source of truth: ftscale.plan.grid), and the small input
 # functions the rules share.
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from ftscale import config as study_config  # noqa: E402
-from ftscale.plan import grid, sizing as plan  # noqa: E402
+try:
+    from ftscale import config as study_config
+    from ftscale.plan import grid, sizing as plan
+except ModuleNotFoundError as error:
+    if error.name != "ftscale":
+        raise
+    sys.exit(f"ftscale is not installed in this Python ({sys.executable}): pip install -e {workflow.basedir}")
+
+# The conda environments (envs/*.yaml, --sdm conda) install ftscale from this checkout, editable:
+# their pip entry `-e ${FTSCALE_ROOT}` reads this (pip expands ${VAR} in requirements).
+os.environ["FTSCALE_ROOT"] = workflow.basedir
 
 # Validation also puts the config in canonical form, in place (ftscale.runtime.canonical): keys sorted at
 # every level, each number written one way. Every params value below derives from it, so

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,8 @@ import yaml
 from ftscale.plan import hub
 from ftscale.runtime.canonical import canonicalize
 
-SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+# Package data (pyproject.toml: tool.setuptools.package-data), so an installed ftscale finds it.
+SCHEMA = resources.files("ftscale") / "config.schema.yaml"
 
 
 class ConfigError(ValueError):

@@ -63,7 +63,7 @@ def test_paper_grid_has_ten_runs_for_nineteen_base_models():
 
 
 def test_the_default_is_the_schemas_and_a_bad_value_is_one_line(tiny_config):
-    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load(config.SCHEMA.read_text())
     assert schema["properties"]["pretrain"]["properties"]["data_axis"]["default"] == "checkpoints"
     del tiny_config["pretrain"]["data_axis"]
     assert grid.data_axis(config.validate(tiny_config)) == "checkpoints"
