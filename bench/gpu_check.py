@@ -107,11 +107,11 @@ def time_1b(size: dict, device: str, steps: int, peak: float, pretrain_windows: 
             ("pretrain", lambda: pretrain.accumulate_gradients(model, windows, None), windows.numel(), seq_len),
             ("finetune", lambda: finetune.accumulate_gradients(model, examples, None), finetune_examples * example_len,
              example_len)):
-        seconds = timed_steps(lambda: step(accumulate), steps, sync)
+        seconds = timed_steps(lambda: step(accumulate), steps, sync)  # noqa: B023 - called here, in this iteration
         per_token = flops_per_token(params, size["layers"], size["heads"], size["head_dim"], length)
         figures[name] = {"tokens_per_step": tokens, "step_s": seconds, "tokens_per_s": tokens / seconds,
                          "mfu": mfu(tokens, seconds, per_token, peak)}
-    del model, optimizer
+    model = optimizer = None     # frees the device memory (the closures above hold these names)
     if device == "cuda":
         torch.cuda.empty_cache()
     return {"params": params} | figures

@@ -133,7 +133,7 @@ def _check_references(config: dict) -> None:
         if family not in families:
             fail(f"{key}.family", f"{family!r} is not one of families {list(families)}")
         if not hub.is_hub_family(config, family) and family not in pretrain["budgets"]:
-            fail(f"pretrain.budgets", f"no budgets for family {family!r} used by task {name!r}")
+            fail("pretrain.budgets", f"no budgets for family {family!r} used by task {name!r}")
         if task["type"] == "translation":
             for lang_key in ("source_lang", "target_lang"):
                 if lang_key not in task:
@@ -142,7 +142,7 @@ def _check_references(config: dict) -> None:
             fail(f"{key}.languages", "required for a summarization task")
         for method, sizes in task["finetune_examples"].items():
             if method not in methods:
-                fail(f"{key}.finetune_examples.{method}", f"method not configured in finetune.methods")
+                fail(f"{key}.finetune_examples.{method}", "method not configured in finetune.methods")
             too_big = [s for s in sizes if s > task["train_examples"]]
             if too_big:
                 fail(f"{key}.finetune_examples.{method}",

@@ -215,7 +215,7 @@ def test_summary_is_the_salient_event_rederived_from_the_meanings():
                  for _, events_, summary in s.summarization_documents(1000, 1)]
     assert sum(p == 0 for p in positions) < 0.45 * len(positions) and sum(p >= 0.5 for p in positions) > 150
     # Ties go to the noun mentioned first; a main noun that is never an agent gives no summary.
-    a, b, c = Entity(1), Entity(2), Entity(3)
+    a, c = Entity(1), Entity(3)
     tied = [Event(SEE, c, Entity(1)), Event(SEE, Entity(1), Entity(3)), Event(SEE, Entity(2), Entity(2))]
     assert s.salient_event(tied) is tied[0]          # nouns 3 and 1 both twice; 3 came first
     assert s.salient_event([Event(SEE, a, Entity(2)), Event(SEE, c, Entity(2))]) is None

@@ -311,7 +311,7 @@ def summarize(config: dict) -> dict:
     gpu_hours = {stage: f / cluster["flops_per_second"] / 3600 for stage, f in flops.items()}
 
     per_task_axis: dict[str, dict[str, int]] = {}
-    for (task, method, axis), count in sorted(grid.axis_counts(conditions).items()):
+    for (task, _method, axis), count in sorted(grid.axis_counts(conditions).items()):
         per_task_axis.setdefault(task, {}).setdefault(axis, 0)
         per_task_axis[task][axis] += count
     shared = [c.id for c in conditions.values() if len(c.axes) > 1]
