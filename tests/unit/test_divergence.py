@@ -10,7 +10,6 @@ from ftscale.analysis import procedure
 from ftscale.evaluate import decode
 
 from ftscale.train import finetune
-from tests.unit.test_resume import base  # noqa: F401 - the fixture: a tiny base model and task
 
 
 def test_diverged_run_is_recorded_and_excluded(base, tmp_path):  # noqa: F811

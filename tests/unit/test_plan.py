@@ -67,8 +67,12 @@ def test_every_run_path_of_the_dry_run_is_a_condition_of_the_grid(tiny, tiny_dry
 def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
     fast = {**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 5e13}}
     summary = sizing.summarize(fast)
-    jobs = grid.pretrain_jobs(tiny, grid.expand_conditions(tiny))   # a run's checkpoints cost nothing more
-    expected = sum(6 * sizing.model_parameters(tiny, job.model) * job.tokens for job in jobs.values())
+    # 6ND by hand: two pretraining runs of D = 32,768 tokens, m1 (N = 8,752, as built) and m2 (21,240);
+    # m1's 16,384-token base is a checkpoint on its way, costing nothing more
+    expected = 6 * (8752 + 21240) * 32768
+    assert [(job.model, job.tokens) for job in grid.pretrain_jobs(tiny, grid.expand_conditions(tiny)).values()] \
+        == [("m1", 32768), ("m2", 32768)]
+    assert [sizing.model_parameters(tiny, m) for m in ("m1", "m2")] == [8752, 21240]
     assert summary["flops"]["pretrain"] == expected
     assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / 5e13 / 3600)
     slower = sizing.summarize({**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 2.5e13}})

@@ -8,7 +8,7 @@ import pytest
 
 from ftscale.train import finetune, pretrain
 from ftscale.runtime.jobs import SegmentEnd
-from tests.unit.test_resume import SIZE, base  # noqa: F401 - the fixture: a tiny base model and task
+from tests.tiny_base import SIZE
 
 TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")   # of the last process only
 TINY_SEGMENT = 1e-9          # every segment ends after its first step

@@ -9,7 +9,6 @@ import subprocess
 import pytest
 
 from ftscale.train import finetune
-from tests.unit.test_resume import base  # noqa: F401 - the fixture: a tiny base model and task
 from tests.workflow.conftest import ROOT, SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
