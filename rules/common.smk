@@ -25,6 +25,7 @@ os.environ["FTSCALE_ROOT"] = workflow.basedir
 # re-serialised, reordered or written as JSON reruns nothing.
 try:
     study_config.validate(config)
+    study_config.check_data_files(config)      # every missing local file, named before any job
 except study_config.ConfigError as error:
     sys.exit(f"Config error: {error}")
 

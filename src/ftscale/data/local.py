@@ -44,6 +44,23 @@ def files_of(specs) -> list[str]:
     return [f for spec in as_list(specs) for f in spec_files(spec)]
 
 
+def study_files(config: dict) -> list[str]:
+    """Every file data.local names for what the grid reads: the languages of the families that
+    pretrain, each task's three splits, each task's zero-shot sources."""
+    options, specs = config["data"].get("local", {}), []
+    for family in config.get("pretrain", {}).get("budgets", {}):
+        specs += [options.get("pretrain", {}).get(lang) for lang in config["families"][family].get("languages", [])]
+    for name, task in config["tasks"].items():
+        specs += list(options.get("tasks", {}).get(name, {}).values())
+        specs += [options.get("zero_shot", {}).get(name, {}).get(lang) for lang in task["zero_shot_sources"]]
+    return list(dict.fromkeys(f for spec in specs if spec is not None for f in files_of(spec)))
+
+
+def missing_files(config: dict) -> list[str]:
+    """study_files that are not there (relative paths: from the current directory, Snakemake's)."""
+    return [f for f in study_files(config) if not Path(f).expanduser().is_file()]
+
+
 def file_format(path: Path, spec: dict) -> str:
     fmt = spec.get("format") or EXTENSIONS.get(path.suffix.lower(), "text")
     if fmt not in FORMATS:
