@@ -79,8 +79,14 @@ def pretrain_dir(family, model, tokens):
     return f"{RESULTS}/pretrain/{grid.pretrain_id(family, model, tokens)}"
 
 
-def run_dir(condition_id, seed):
+def run_dir(condition_id="{condition}", seed="{seed}"):
+    """A finetuning run's directory; without arguments, the pattern of the rules' wildcards."""
     return f"{RESULTS}/finetune/{condition_id}/seed{seed}"
+
+
+def tokenizer_path(family="{family}"):
+    """A family's tokenizer (rule tokenizer, or hub_tokenizer); without an argument, the wildcard pattern."""
+    return f"{RESULTS}/data/tokenizer/{family}/tokenizer.json"
 
 
 def resume_path(kind, run_id):
@@ -250,7 +256,7 @@ def transfer_data(wildcards):
     task = transfer_task(wildcards)
     family = config["tasks"][task]["family"]
     languages = zero_shot_languages(task) if "condition" in wildcards.keys() else []
-    return {"tokenizer": f"{RESULTS}/data/tokenizer/{family}/tokenizer.json",
+    return {"tokenizer": tokenizer_path(family),
             "test": f"{RESULTS}/data/tokens/{task}/test", "references": f"{RESULTS}/data/raw/{task}/test.jsonl",
             "demos": f"{RESULTS}/data/tokens/{task}/dev",
             "zero_shot": [f"{RESULTS}/data/tokens/{task}/zero_shot_{lang}" for lang in languages],

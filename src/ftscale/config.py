@@ -276,10 +276,10 @@ def read_yaml(path: str | Path) -> dict:
 
 def check_data_files(config: dict) -> None:
     """A `local` source's files, all there (run at start-up: a missing one is named before any job)."""
-    from ftscale.data import local
+    from ftscale.data.common import missing_files
 
     if config["data"]["source"] == "local":
-        missing = local.missing_files(config)
+        missing = missing_files(config)
         if missing:
             raise ConfigError(f"data.local: {len(missing)} file(s) not found: {', '.join(missing)}")
 

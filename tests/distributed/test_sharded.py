@@ -20,7 +20,7 @@ import torch
 from safetensors.numpy import load_file
 
 from ftscale.train import finetune, pretrain
-from tests.tiny_base import SIZE
+from tests.tiny_base import FINETUNE_OPTIONS, PRETRAIN_OPTIONS, SIZE
 from tests.workflow.conftest import ROOT
 
 pytestmark = pytest.mark.distributed
@@ -32,14 +32,14 @@ def pretrain_args(base, out, **extra):  # noqa: F811
     return dict(size=SIZE, vocab_size=300, train_tokens=base / "stream" / "tokens.npy",
                 val_tokens=base / "stream" / "tokens.npy", tokens=4096, seq_len=32, batch_size=8, lr_max=1e-2,
                 lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0, out_dir=out, log_every=1,
-                checkpoint_every=5, log_name="test") | extra
+                checkpoint_every=5, log_name="test", val_windows=PRETRAIN_OPTIONS["val_windows"]) | extra
 
 
 def finetune_args(base, out, method, pet, **extra):  # noqa: F811
     return dict(base_dir=base / "base", method=method, pet_size=pet, learning_rate=1e-2, batch_size=4,
                 parameter_scaling=False, max_steps=8, max_epochs=100, eval_every=1,
                 train_dir=base / "task" / "train", dev_dir=base / "task" / "dev", finetune_examples=16,
-                max_source=32, max_target=32, seed=3, out_dir=out, log_name="test") | extra
+                max_source=32, max_target=32, seed=3, out_dir=out, log_name="test", **FINETUNE_OPTIONS) | extra
 
 
 LAUNCH = """

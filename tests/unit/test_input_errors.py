@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ftscale import cli, config
-from ftscale.data import local
+from ftscale.data.common import study_files
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -86,7 +86,7 @@ def local_config(tiny_config, tmp_path) -> Path:
     files = tmp_path / "files"
     files.mkdir()
     study = local_study(tiny_config, files)
-    for name in local.study_files(config.validate(copy.deepcopy(study))):
+    for name in study_files(config.validate(copy.deepcopy(study))):
         if Path(name).name not in MISSING:
             Path(name).write_text("{}\n")
     path = tmp_path / "local.yaml"

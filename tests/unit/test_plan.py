@@ -212,3 +212,17 @@ def test_a_run_group_that_leaves_finetune_no_time_is_one_line(tiny):
     condition = next(iter(grid.expand_conditions(tiny).values()))
     with pytest.raises(sizing.PlanError, match=r"^finetune .* has 19 minutes left of cluster.max_runtime_minutes 30"):
         sizing.finetune_job({**tiny, "cluster": {**tiny["cluster"], "max_runtime_minutes": 30}}, condition)
+
+
+def test_the_plans_token_counts_are_the_prompt_formats():
+    """An example `<s> source <sep> target </s>` as training encodes it; a prompt `<s> source <sep>` as decoding does."""
+    import numpy as np
+
+    from ftscale.data.tokens import OWN_FORMAT
+    from ftscale.evaluate.decode import source_prompt
+    from ftscale.train.finetune import encode
+
+    source, target = np.arange(10, 15), np.arange(20, 23)
+    assert len(encode(source, target, OWN_FORMAT)[0]) == 5 + 3 + sizing.ENCODING_TOKENS
+    assert len(source_prompt(source, OWN_FORMAT)) == 5 + sizing.PROMPT_TOKENS
+    assert (sizing.ENCODING_TOKENS, sizing.PROMPT_TOKENS) == (3, 2)

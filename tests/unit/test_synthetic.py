@@ -46,8 +46,8 @@ def test_output_is_identical_in_another_process_with_another_hash_seed():
 
 
 def test_samples_from_different_seeds_rarely_share_a_meaning():
-    train = {s.meaning_key(e) for e in events(20000, split_seed(0, "train"))}
-    test = [s.meaning_key(e) for e in events(1000, split_seed(0, "test"))]
+    train = {repr(e) for e in events(20000, split_seed(0, "train"))}    # a meaning's repr: ints, bools, tuples
+    test = [repr(e) for e in events(1000, split_seed(0, "test"))]
     assert sum(k in train for k in test) <= 5       # 3 here; 13 if bare "the dog sleeps." were allowed
 
 

@@ -27,38 +27,11 @@ import csv
 import json
 from pathlib import Path
 
-from ftscale.data.common import DataError, Source, as_list, choose, config_part, interleave, sha256, split_offsets
+from ftscale.data.common import (DataError, Source, as_list, choose, config_part, interleave, sha256, spec_files,
+                                 split_offsets)
 
 FORMATS = ("jsonl", "parquet", "csv", "tsv", "text")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv", ".tsv": "tsv"}
-
-
-def spec_files(spec: dict) -> list[str]:
-    """The files a spec reads (rule inputs, so a changed file reruns its data job)."""
-    if "path" in spec:
-        return [str(p) for p in as_list(spec["path"])]
-    return [str(spec["source"]), str(spec["target"])]
-
-
-def files_of(specs) -> list[str]:
-    return [f for spec in as_list(specs) for f in spec_files(spec)]
-
-
-def study_files(config: dict) -> list[str]:
-    """Every file data.local names for what the grid reads: the languages of the families that
-    pretrain, each task's three splits, each task's zero-shot sources."""
-    options, specs = config["data"].get("local", {}), []
-    for family in config.get("pretrain", {}).get("budgets", {}):
-        specs += [options.get("pretrain", {}).get(lang) for lang in config["families"][family].get("languages", [])]
-    for name, task in config["tasks"].items():
-        specs += list(options.get("tasks", {}).get(name, {}).values())
-        specs += [options.get("zero_shot", {}).get(name, {}).get(lang) for lang in task["zero_shot_sources"]]
-    return list(dict.fromkeys(f for spec in specs if spec is not None for f in files_of(spec)))
-
-
-def missing_files(config: dict) -> list[str]:
-    """study_files that are not there (relative paths: from the current directory, Snakemake's)."""
-    return [f for f in study_files(config) if not Path(f).expanduser().is_file()]
 
 
 def file_format(path: Path, spec: dict) -> str:
