@@ -301,6 +301,8 @@ def _read_config(path: str) -> dict:
 
     try:
         return study_config.read_yaml(path)
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}")
     except study_config.ConfigError as error:
         raise InputError(str(error))
 

@@ -258,9 +258,7 @@ def read_yaml(path: str | Path) -> dict:
     """A config file's mapping; a file that is not one raises ConfigError `file:line:column: problem`
     (Snakemake's own reading of a --configfile names neither: `ftscale run` and the Snakefile call this first)."""
     try:
-        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: {error.strerror}")
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))   # OSError: the caller's to word
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
