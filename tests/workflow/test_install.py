@@ -28,16 +28,22 @@ def dependencies_without_ftscale(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """The fresh venv's bin/ with ftscale installed from a copy of the repository."""
-    root = tmp_path_factory.mktemp("install")
+def fresh_venv(root: Path) -> Path:
+    """A venv at root/venv with this venv's packages but no ftscale and no pip of its own."""
     venv = root / "venv"
-    started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "dependencies.pth").write_text(f"{dependencies_without_ftscale(root / 'dependencies')}\n")
+    return venv
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The fresh venv's bin/ with ftscale installed from a copy of the repository."""
+    root = tmp_path_factory.mktemp("install")
+    started = time.perf_counter()
+    venv = fresh_venv(root)
     source = root / "source"                # pip builds in the tree it is given: not in the checkout
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copy(ROOT / "pyproject.toml", source)
@@ -76,3 +82,14 @@ def test_a_dry_run_of_the_tiny_study_from_another_directory(installed, tmp_path)
     result = run(installed, "python", "-m", "snakemake", "-s", ROOT / "Snakefile", "--dry-run", "--cores", "1",
                  "--configfile", TINY, cwd=tmp_path)
     assert "finetune" in result.stdout and "Job stats:" in result.stdout, result.stdout[-2000:]
+
+
+def test_without_ftscale_installed_the_workflow_says_how_in_one_line(tmp_path):
+    venv = fresh_venv(tmp_path)
+    result = subprocess.run([venv / "bin" / "python", "-m", "snakemake", "-s", ROOT / "Snakefile", "--dry-run",
+                             "--cores", "1", "--configfile", TINY], capture_output=True, text=True, cwd=tmp_path,
+                            env=clean_env())
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "ftscale" in line and "profile" not in line]
+    assert lines == [f"ftscale is not installed in this Python ({venv / 'bin' / 'python'}): pip install -e {ROOT}"], \
+        result.stdout + result.stderr
