@@ -1,5 +1,6 @@
 # ftscale: how LLM finetuning scales with model size, pretraining data, PET size and finetuning
 # data, and which method (FMT, prompt tuning, LoRA) wins where. See README.md and STUDY.md.
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -10,6 +11,14 @@ min_version("9.0")
 # `--configfile X` replaces the toy default rather than merging into it: a study's grid is exactly
 # the one its config file states. (`--config key=value` still overrides single keys.)
 if not workflow.overwrite_configfiles:
+    try:  # a malformed config.yaml in one line, file:line:column (Snakemake's own message names neither)
+        from ftscale.config import ConfigError, read_yaml
+
+        read_yaml(Path(workflow.basedir) / "config.yaml")
+    except ModuleNotFoundError:
+        pass  # no ftscale: rules/common.smk says so, in one line
+    except ConfigError as error:
+        sys.exit(f"Config error: {error}")
 
     configfile: str(Path(workflow.basedir) / "config.yaml")
 

@@ -69,11 +69,13 @@ PRETRAIN_JOB = """
 import json, resource, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
+from ftscale.config import schema_default
 from ftscale.train import pretrain
 a = json.loads(sys.argv[1])
 s = pretrain.pretrain(size=a["size"], vocab_size=a["vocab"], train_tokens=Path(a["stream"]), val_tokens=Path(a["stream"]),
                       tokens=a["tokens"], seq_len=a["seq_len"], batch_size=a["batch_size"], lr_max=a["lr"], lr_min=a["lr"] / 10,
-                      warmup_steps=2, parameter_scaling=False, seed=0, out_dir=Path(a["out"]), log_every=10**9, log_name="bench")
+                      warmup_steps=2, parameter_scaling=False, seed=0, out_dir=Path(a["out"]), log_every=10**9, log_name="bench",
+                      val_windows=schema_default("pretrain", "val_windows"), checkpoint_every=10**9)
 print("RESULT", json.dumps({"params": s["params"], "tokens": s["pretrain_tokens"], "loop_seconds": s["loop_seconds"],
                             "val_loss": s["val_loss"], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -164,15 +166,18 @@ def hf_trainer_run(root: Path, base: Path, task: dict, method: str, pet_size, lr
 
 def ftscale_run(root: Path, base: Path, task: dict, method: str, pet_size, lr: float, batch_size: int,
                 steps: int, seed: int, bucket_batches: int | None = None) -> dict:
+    from ftscale.config import schema_default
     from ftscale.train import finetune
 
+    loop = {key: schema_default("finetune", key) for key in ("lr_min_divisor", "warmup_steps", "dev_batch_size")}
     bucketing = {} if bucket_batches is None else {"bucket_batches": bucket_batches}
     out = root / "ftscale" / task["kind"] / f"{method}{bucket_batches or ''}"
     s = finetune.finetune(base_dir=base, method=method, pet_size=pet_size, learning_rate=lr, batch_size=batch_size,
                           parameter_scaling=False, max_steps=steps, max_epochs=10**6, eval_every=steps,
                           train_dir=root / task["kind"] / "train", dev_dir=root / task["kind"] / "dev",
                           finetune_examples=task["examples"], max_source=task["max_source"],
-                          max_target=task["max_target"], seed=seed, out_dir=out, log_name="bench", threads=1, **bucketing)
+                          max_target=task["max_target"], seed=seed, out_dir=out, log_name="bench", threads=1, **loop,
+                          **bucketing)
     return {"tokens_per_s": s["target_tokens"] / s["train_seconds"], "seconds": s["train_seconds"],
             "dev_loss": s["dev_loss"], "target_tokens": s["target_tokens"], "checkpoint": str(out / "checkpoint")}
 
@@ -272,7 +277,8 @@ def bench_overhead(root: Path, tasks: dict, base: Path, repeats: int) -> dict:
                 "parameter_scaling": False, "max_steps": 1, "max_epochs": 1, "eval_every": 1,
                 "train_dir": str(root / "translation" / "train"), "dev_dir": str(root / "translation" / "dev"),
                 "finetune_examples": task["examples"], "max_source": task["max_source"], "max_target": task["max_target"],
-                "seed": 0, "out_dir": str(out), "log": str(root / "jobs.log"), "threads": 1}
+                "seed": 0, "out_dir": str(out), "log": str(root / "jobs.log"), "threads": 1,
+                "lr_min_divisor": 10, "warmup_steps": 0, "dev_batch_size": 64}
         started = time.time()
         subprocess.run([sys.executable, "-c", JOB.format(src=str(ROOT / "src")), json.dumps(args)], check=True,
                        stdout=subprocess.DEVNULL, env={**os.environ, **env, "FTSCALE_WORKER": "1" if worker_on else "0"})

@@ -108,11 +108,11 @@ def time_1b(size: dict, device: str, steps: int, peak: float, pretrain_windows: 
             ("pretrain", lambda: pretrain.accumulate_gradients(model, windows, None), windows.numel(), seq_len),
             ("finetune", lambda: finetune.accumulate_gradients(model, examples, None), finetune_examples * example_len,
              example_len)):
-        seconds = timed_steps(lambda: step(accumulate), steps, sync)
+        seconds = timed_steps(lambda: step(accumulate), steps, sync)  # noqa: B023 - called here, in this iteration
         per_token = flops_per_token(params, size["layers"], size["heads"], size["head_dim"], length)
         figures[name] = {"tokens_per_step": tokens, "step_s": seconds, "tokens_per_s": tokens / seconds,
                          "mfu": mfu(tokens, seconds, per_token, peak)}
-    del model, optimizer
+    model = optimizer = None     # frees the device memory (the closures above hold these names)
     if device == "cuda":
         torch.cuda.empty_cache()
     return {"params": params} | figures
@@ -164,7 +164,8 @@ def sharded_check(device: str, loss_rtol: float, workdir: Path) -> list[str]:
     stream = workdir / "stream" / "tokens.npy"
     args = dict(size={"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 128, "model_dim": 64}, vocab_size=300,
                 train_tokens=stream, val_tokens=stream, tokens=4096, seq_len=32, batch_size=8, lr_max=1e-2,
-                lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0, log_every=1, log_name="gpu-check")
+                lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0, log_every=1, log_name="gpu-check",
+                val_windows=64, checkpoint_every=10**9)
     one = pretrain.pretrain(**args, out_dir=workdir / "one")
     env = {"FTSCALE_WORKER": "0"} | ({"FTSCALE_DEVICE": "cpu"} if device == "cpu" else {})
     os.environ.update(env)

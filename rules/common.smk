@@ -1,15 +1,24 @@
 # The config expanded into the study grid (one source of truth: ftscale.plan.grid), and the small input
 # functions the rules share.
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from ftscale import config as study_config  # noqa: E402
-from ftscale.plan import grid, sizing as plan  # noqa: E402
-from ftscale.runtime import ranks  # noqa: E402
+try:
+    from ftscale import config as study_config
+    from ftscale.plan import grid, sizing as plan
+    from ftscale.runtime import ranks
+except ModuleNotFoundError as error:
+    if error.name != "ftscale":
+        raise
+    sys.exit(f"ftscale is not installed in this Python ({sys.executable}): pip install -e {workflow.basedir}")
+
+# The conda environments (envs/*.yaml, --sdm conda) install ftscale from this checkout, editable:
+# their pip entry `-e ${FTSCALE_ROOT}` reads this (pip expands ${VAR} in requirements).
+os.environ["FTSCALE_ROOT"] = workflow.basedir
 
 # Validation also puts the config in canonical form, in place (ftscale.runtime.canonical): keys sorted at
 # every level, each number written one way. Every params value below derives from it, so
@@ -17,6 +26,7 @@ from ftscale.runtime import ranks  # noqa: E402
 # re-serialised, reordered or written as JSON reruns nothing.
 try:
     study_config.validate(config)
+    study_config.check_data_files(config)      # every missing local file, named before any job
 except study_config.ConfigError as error:
     sys.exit(f"Config error: {error}")
 
@@ -70,8 +80,14 @@ def pretrain_dir(family, model, tokens):
     return f"{RESULTS}/pretrain/{grid.pretrain_id(family, model, tokens)}"
 
 
-def run_dir(condition_id, seed):
+def run_dir(condition_id="{condition}", seed="{seed}"):
+    """A finetuning run's directory; without arguments, the pattern of the rules' wildcards."""
     return f"{RESULTS}/finetune/{condition_id}/seed{seed}"
+
+
+def tokenizer_path(family="{family}"):
+    """A family's tokenizer (rule tokenizer, or hub_tokenizer); without an argument, the wildcard pattern."""
+    return f"{RESULTS}/data/tokenizer/{family}/tokenizer.json"
 
 
 def resume_path(kind, run_id):
@@ -260,7 +276,7 @@ def transfer_data(wildcards):
     task = transfer_task(wildcards)
     family = config["tasks"][task]["family"]
     languages = zero_shot_languages(task) if "condition" in wildcards.keys() else []
-    return {"tokenizer": f"{RESULTS}/data/tokenizer/{family}/tokenizer.json",
+    return {"tokenizer": tokenizer_path(family),
             "test": f"{RESULTS}/data/tokens/{task}/test", "references": f"{RESULTS}/data/raw/{task}/test.jsonl",
             "demos": f"{RESULTS}/data/tokens/{task}/dev",
             "zero_shot": [f"{RESULTS}/data/tokens/{task}/zero_shot_{lang}" for lang in languages],

@@ -6,8 +6,7 @@
 # part of data.<source> as a parameter, so changing one task's dataset reruns that task alone; for
 # local files the files are inputs too. Nothing here reads a dataset while the DAG is built: an hf
 # source touches the network only inside its jobs.
-from ftscale.data import local as local_files  # noqa: E402
-from ftscale.data.common import zero_shot_direction  # noqa: E402
+from ftscale.data.common import files_of, zero_shot_direction  # noqa: E402
 
 DATA_SOURCE = config["data"]["source"]
 SOURCE_OPTIONS = config["data"].get(DATA_SOURCE, {})
@@ -46,7 +45,7 @@ def local_inputs(part_of):
         specs = [spec for key in ("pretrain", "tasks", "zero_shot") for value in part.get(key, {}).values()
                  for spec in (value.values() if key != "pretrain" and isinstance(value, dict) else [value])
                  if spec is not None]
-        return [f for spec in specs for f in local_files.files_of(spec)]
+        return [f for spec in specs for f in files_of(spec)]
     return files
 
 
@@ -102,7 +101,7 @@ rule tokenizer:
     input:
         f"{RESULTS}/data/raw/pretrain_{{family}}/train.txt",
     output:
-        f"{RESULTS}/data/tokenizer/{{family}}/tokenizer.json",
+        tokenizer_path(),
     params:
         vocab_size=config["data"]["tokenizer_vocab_size"],
     log:
@@ -117,7 +116,7 @@ rule tokenizer:
 
 rule tokenize_pretrain:
     input:
-        tokenizer=f"{RESULTS}/data/tokenizer/{{family}}/tokenizer.json",
+        tokenizer=tokenizer_path(),
         train=f"{RESULTS}/data/raw/pretrain_{{family}}/train.txt",
         val=f"{RESULTS}/data/raw/pretrain_{{family}}/val.txt",
     output:
@@ -135,7 +134,7 @@ rule tokenize_pretrain:
 
 rule tokenize_task:
     input:
-        tokenizer=lambda wc: f"{RESULTS}/data/tokenizer/{task_of(wc)['family']}/tokenizer.json",
+        tokenizer=lambda wc: tokenizer_path(task_of(wc)["family"]),
         splits=expand(f"{RESULTS}/data/raw/{{{{task}}}}/{{split}}.jsonl", split=["train", "dev", "test"]),
     output:
         directory(expand(f"{RESULTS}/data/tokens/{{{{task}}}}/{{split}}", split=["train", "dev", "test"])),
@@ -174,7 +173,7 @@ rule zero_shot_data:
 
 rule tokenize_zero_shot:
     input:
-        tokenizer=lambda wc: f"{RESULTS}/data/tokenizer/{task_of(wc)['family']}/tokenizer.json",
+        tokenizer=lambda wc: tokenizer_path(task_of(wc)["family"]),
         splits=[f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.jsonl"],
     output:
         directory(f"{RESULTS}/data/tokens/{{task}}/zero_shot_{{lang}}"),

@@ -10,13 +10,13 @@ def target_language(task):
 rule evaluate:
     input:
         base=base_checkpoint,
-        checkpoint=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/checkpoint",
-        summary=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/train.json",
+        checkpoint=f"{run_dir()}/checkpoint",
+        summary=f"{run_dir()}/train.json",
         test=lambda wc: f"{RESULTS}/data/tokens/{condition_of(wc).task}/test",
         references=lambda wc: f"{RESULTS}/data/raw/{condition_of(wc).task}/test.jsonl",
-        tokenizer=lambda wc: f"{RESULTS}/data/tokenizer/{condition_of(wc).family}/tokenizer.json",
+        tokenizer=lambda wc: tokenizer_path(condition_of(wc).family),
     output:
-        f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/eval.json",
+        f"{run_dir()}/eval.json",
     params:
         task_type=lambda wc: config["tasks"][condition_of(wc).task]["type"],
         target_lang=lambda wc: target_language(condition_of(wc).task),
@@ -46,10 +46,10 @@ rule transfer:
     input:
         unpack(transfer_data),
         base=base_checkpoint,
-        checkpoint=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/checkpoint",
-        summary=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/train.json",
+        checkpoint=f"{run_dir()}/checkpoint",
+        summary=f"{run_dir()}/train.json",
     output:
-        f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/transfer.json",
+        f"{run_dir()}/transfer.json",
     params:
         **transfer_params,
         target_lang=lambda wc: target_language(transfer_task(wc)),

@@ -50,7 +50,7 @@ rule hub_tokenizer:
     input:
         family_base_checkpoint,
     output:
-        f"{RESULTS}/data/tokenizer/{{family}}/tokenizer.json",
+        tokenizer_path(),
     log:
         f"{LOGS}/data/hub_tokenizer_{{family}}.log",
     benchmark:

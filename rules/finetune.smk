@@ -7,8 +7,8 @@ rule finetune:
         train=lambda wc: f"{RESULTS}/data/tokens/{condition_of(wc).task}/train",
         dev=lambda wc: f"{RESULTS}/data/tokens/{condition_of(wc).task}/dev",
     output:
-        checkpoint=directory(f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/checkpoint"),
-        summary=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/train.json",
+        checkpoint=directory(f"{run_dir()}/checkpoint"),
+        summary=f"{run_dir()}/train.json",
     params:
         run=finetune_params,
         resume=lambda wc: resume_path("finetune", f"{wc.condition}/seed{wc.seed}"),

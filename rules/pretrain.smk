@@ -8,7 +8,7 @@ PRETRAIN_JOBS = grid.pretrain_jobs(config, CONDITIONS)
 PRETRAIN_INPUT = {
     "train": f"{RESULTS}/data/tokens/pretrain_{{family}}/train",
     "val": f"{RESULTS}/data/tokens/pretrain_{{family}}/val",
-    "tokenizer": f"{RESULTS}/data/tokenizer/{{family}}/tokenizer.json",
+    "tokenizer": tokenizer_path(),
 }
 
 

@@ -1,9 +1,6 @@
 """Collect every run into metrics.csv, metrics_mean.csv, pretrain.csv and base_transfer.csv."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 from ftscale.analysis import aggregate  # noqa: E402

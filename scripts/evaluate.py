@@ -1,9 +1,6 @@
 """Evaluate one finetuned run: test loss, greedy generation and its metric."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 from ftscale.runtime import worker  # noqa: E402

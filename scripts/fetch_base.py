@@ -3,8 +3,7 @@ directory) and record where it is (ftscale.train.fetch)."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 terminal = log_to_file(snakemake.log[0])
 from ftscale.train.fetch import FetchError, fetch  # noqa: E402

@@ -1,9 +1,7 @@
 """Finetune one condition and seed; keep the checkpoint with the best dev loss."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds, set_limits  # noqa: E402
+from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds, set_limits
 
 log_to_file(snakemake.log[0])
 set_limits(snakemake.resources)   # the segment's deadline from the job's end time, the ranks' timeout

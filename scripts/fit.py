@@ -1,9 +1,7 @@
 """Fit the scaling laws to the study's runs and write the paper's tables."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 import pandas as pd  # noqa: E402

@@ -1,10 +1,8 @@
 """A hub family's tokenizer: its base model's own (AutoTokenizer), saved beside where the
 tokenize rules read tokenizer.json."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 from ftscale.data import tokens  # noqa: E402

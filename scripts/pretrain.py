@@ -1,10 +1,8 @@
 """Pretrain one base model (family, size, token budget) and save it with save_pretrained, and its
 intermediate checkpoints where the run has any (pretrain.data_axis: checkpoints)."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds, set_limits  # noqa: E402
+from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds, set_limits
 
 log_to_file(snakemake.log[0])
 set_limits(snakemake.resources)   # the segment's deadline from the job's end time, the ranks' timeout

@@ -4,11 +4,8 @@ Written under temporary names and renamed into place with manifest.json (lines a
 each split, which datasets or files were read), so nothing half-written looks complete. A data
 problem stops the job with one line, in the log and on the terminal.
 """
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 terminal = log_to_file(snakemake.log[0])
 from ftscale.data import sources  # noqa: E402

@@ -5,11 +5,8 @@ sha256 of each split, and which datasets or files were read), so an interrupted 
 nothing that looks complete. A data problem (no network for an hf dataset, a bad local file)
 stops the job with one line, in the log and on the terminal.
 """
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 terminal = log_to_file(snakemake.log[0])
 from ftscale.data import sources  # noqa: E402

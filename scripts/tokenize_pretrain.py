@@ -1,9 +1,7 @@
 """Tokenize one family's pretraining text once into memory-mappable token streams."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 from ftscale.data import tokens  # noqa: E402

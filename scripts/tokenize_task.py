@@ -1,9 +1,7 @@
 """Tokenize one task's splits once into memory-mappable arrays."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 from ftscale.data import common, tokens  # noqa: E402

@@ -1,9 +1,6 @@
 """Zero- and few-shot translation of a finetuned run, or few-shot of a base model (the baseline)."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 from ftscale.runtime import worker  # noqa: E402

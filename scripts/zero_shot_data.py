@@ -1,10 +1,7 @@
 """Raw test records of one zero-shot direction (another source language into a task's target),
 from the configured source, with a manifest; a data problem stops the job with one line."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import log_to_file  # noqa: E402
+from ftscale.runtime.jobs import log_to_file
 
 terminal = log_to_file(snakemake.log[0])
 from ftscale.data import sources  # noqa: E402

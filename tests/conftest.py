@@ -22,6 +22,14 @@ def slurm_controller_up():
     yield
 
 
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """A tiny pretrained base model and a tokenized translation task (tests/tiny_base.py)."""
+    from tests import tiny_base
+
+    return tiny_base.build(tmp_path_factory.mktemp("resume"))
+
+
 @pytest.fixture
 def tiny_config() -> dict:
     return copy.deepcopy(yaml.safe_load(TINY.read_text()))

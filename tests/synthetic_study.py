@@ -7,10 +7,12 @@ import pandas as pd
 
 from ftscale.plan.grid import AXES, METHODS
 
+PET_SIZES = {"prompt": (4, 8, 16), "lora": (2, 4, 8)}
+
 
 def synthetic_metrics(tasks=("translation_ende", "summarization"), methods=METHODS,
                       model_sizes=(1e5, 2e5, 4e5, 8e5), pretrain_tokens=(2.5e5, 5e5, 1e6),
-                      pet_sizes={"prompt": (4, 8, 16), "lora": (2, 4, 8)}, finetune_examples=(64, 128, 256, 512, 1024),
+                      pet_sizes=PET_SIZES, finetune_examples=(64, 128, 256, 512, 1024),
                       seeds=3, noise=2e-3, seed=0) -> pd.DataFrame:
     """A metrics.csv-shaped table drawn from known laws, for the tests and the fitting bench.
     Loss = A * N^-alpha_m * T^-alpha_p * P^-alpha_t * Df^-beta + E, so each axis is a multiplicative

@@ -261,19 +261,16 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_grid(args: argparse.Namespace) -> int:
     """Preview a study's grid: jobs per rule, conditions per axis, compute and GPU-hours."""
-    import yaml
-
     from ftscale import config as study_config
 
     from ftscale.plan import sizing
 
+    config = _read_config(args.config)
     try:
-        with open(args.config, encoding="utf-8") as f:
-            config = study_config.validate(yaml.safe_load(f))
-    except OSError as error:
-        raise InputError(f"{args.config}: {error.strerror}")
-    except (yaml.YAMLError, study_config.ConfigError) as error:
-        raise InputError(f"{args.config}: {str(error).splitlines()[0]}")
+        study_config.validate(config)
+        study_config.check_data_files(config)
+    except study_config.ConfigError as error:
+        raise InputError(f"{args.config}: {error}")
     if args.gpu_peak_tflops is not None:
         if not (args.gpu_peak_tflops > 0 and 0 < args.utilisation <= 1):
             raise InputError("--gpu-peak-tflops must be > 0 and --utilisation in (0, 1]")
@@ -299,10 +296,38 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="passed to snakemake as they are, e.g. --cores all --configfile my-study.yaml")
 
 
+def _read_config(path: str) -> dict:
+    from ftscale import config as study_config
+
+    try:
+        return study_config.read_yaml(path)
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}")
+    except study_config.ConfigError as error:
+        raise InputError(str(error))
+
+
+def config_files(snakemake_args: list[str]) -> list[str]:
+    """The files after --configfile/--configfiles (either spelling, `=` or not) in Snakemake's arguments."""
+    files, taking = [], False
+    for arg in snakemake_args:
+        option, equals, value = arg.partition("=")
+        if option in ("--configfile", "--configfiles"):
+            files += [value] if equals else []
+            taking = not equals
+        elif taking and not arg.startswith("-"):
+            files.append(arg)
+        else:
+            taking = False
+    return files
+
+
 def run_workflow(args: argparse.Namespace) -> int:
     """Run Snakemake here, after any crash of an earlier run; one run per directory (ftscale.runtime.launch)."""
     from ftscale.runtime import launch
 
+    for path in config_files(args.snakemake_args):     # Snakemake's own message names no file or line
+        _read_config(path)
     try:
         return launch.run(args.snakemake_args)
     except launch.RunRefused as error:

@@ -9,8 +9,10 @@ so that the workflow's staleness follows what the config means, not how it is wr
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import re
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -18,7 +20,8 @@ import yaml
 from ftscale.plan import hub
 from ftscale.runtime.canonical import canonicalize
 
-SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+# Package data (pyproject.toml: tool.setuptools.package-data), so an installed ftscale finds it.
+SCHEMA = resources.files("ftscale") / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -90,10 +93,21 @@ def _check_with_defaults(instance: dict, schema: dict, prefix: tuple = ()) -> No
                     key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
-        message = error.message
-        if error.validator == "additionalProperties":
-            message = f"unknown key ({message})"
-        raise ConfigError(f"{_key_path([*prefix, *error.absolute_path])}: {message}")
+        path, message = [*prefix, *error.absolute_path], error.message
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            path, message = _unknown_key(error, path)
+        raise ConfigError(f"{_key_path(path)}: {message}")
+
+
+def _unknown_key(error, path: list) -> tuple[list, str]:
+    """An extra key, named in full, with the nearest valid one (`seed` -> `seeds`) or the valid ones."""
+    valid = list(error.schema.get("properties", {}))
+    unknown = [k for k in error.instance if k not in valid]
+    if not unknown or not valid:
+        return path, f"unknown key ({error.message})"
+    near = difflib.get_close_matches(str(unknown[0]), valid, n=1, cutoff=0.75)
+    hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(sorted(valid))}"
+    return [*path, unknown[0]], f"unknown key ({hint})"
 
 
 # PyYAML reads YAML 1.1, where 1e-3 (no dot) and 1.0e3 (no exponent sign) are strings; JSON and
@@ -131,7 +145,7 @@ def _check_references(config: dict) -> None:
         if family not in families:
             fail(f"{key}.family", f"{family!r} is not one of families {list(families)}")
         if not hub.is_hub_family(config, family) and family not in pretrain["budgets"]:
-            fail(f"pretrain.budgets", f"no budgets for family {family!r} used by task {name!r}")
+            fail("pretrain.budgets", f"no budgets for family {family!r} used by task {name!r}")
         if task["type"] == "translation":
             for lang_key in ("source_lang", "target_lang"):
                 if lang_key not in task:
@@ -140,7 +154,7 @@ def _check_references(config: dict) -> None:
             fail(f"{key}.languages", "required for a summarization task")
         for method, sizes in task["finetune_examples"].items():
             if method not in methods:
-                fail(f"{key}.finetune_examples.{method}", f"method not configured in finetune.methods")
+                fail(f"{key}.finetune_examples.{method}", "method not configured in finetune.methods")
             too_big = [s for s in sizes if s > task["train_examples"]]
             if too_big:
                 fail(f"{key}.finetune_examples.{method}",
@@ -240,11 +254,37 @@ def _check_data_source(config: dict, fail) -> None:
                 fail(f"data.{source}.zero_shot", f"no zero-shot set {lang!r} for task {name!r} (tasks.{name}.zero_shot_sources)")
 
 
-def load(path: str | Path) -> dict:
-    """Read and validate a config file (used by tests and tools; the Snakefile validates its own)."""
-    path = Path(path)
+def read_yaml(path: str | Path) -> dict:
+    """A config file's mapping; a file that is not one raises ConfigError `file:line:column: problem`
+    (Snakemake's own reading of a --configfile names neither: `ftscale run` and the Snakefile call this first)."""
     try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error.problem} at line {error.problem_mark.line + 1})")
-    return validate(config)
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))   # OSError: the caller's to word
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        context = error.context and error.context_mark and f"({error.context} at line {error.context_mark.line + 1})"
+        what = " ".join(filter(None, [error.problem, context or error.context]))
+        raise ConfigError(f"{where}: not valid YAML: {what or 'unreadable'}")
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid YAML: {str(error).splitlines()[0]}")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: not a mapping of config keys (got {type(config).__name__})")
+    return config
+
+
+def check_data_files(config: dict) -> None:
+    """A `local` source's files, all there (run at start-up: a missing one is named before any job)."""
+    from ftscale.data.common import missing_files
+
+    if config["data"]["source"] == "local":
+        missing = missing_files(config)
+        if missing:
+            raise ConfigError(f"data.local: {len(missing)} file(s) not found: {', '.join(missing)}")
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate a config file, and check its local data files are there (tools and tests;
+    the Snakefile validates its own config)."""
+    config = validate(read_yaml(path))
+    check_data_files(config)
+    return config

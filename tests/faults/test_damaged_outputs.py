@@ -3,6 +3,7 @@ valid: a job reading it stops with one line naming the file, and `ftscale run` r
 import os
 
 import pytest
+import torch
 
 from ftscale.runtime import integrity
 from ftscale.data import tokens
@@ -72,9 +73,12 @@ def test_an_unsealed_directory_is_not_read(task_split):
 
 
 def test_a_truncated_model_checkpoint_stops_with_one_line_naming_it(tmp_path):
-    new_model(SIZE, 300, 64, 0).save_pretrained(str(tmp_path))
+    saved = new_model(SIZE, 300, 64, 0)
+    saved.save_pretrained(str(tmp_path))
     integrity.seal(tmp_path)
-    assert load_model(tmp_path) is not None
+    loaded = load_model(tmp_path).state_dict()           # sealed and whole: the weights saved
+    assert sorted(loaded) == sorted(saved.state_dict())
+    assert all(torch.equal(loaded[name], weight) for name, weight in saved.state_dict().items())
     truncate(tmp_path / "model.safetensors", keep=0.9)
     with pytest.raises(integrity.IntegrityError) as error:
         load_model(tmp_path)

@@ -33,12 +33,13 @@ def cluster():
     yield
 
 
-def through_slurm(workdir: Path, config: Path, *extra: str, background: bool = False):
+def through_slurm(workdir: Path, config: Path, *extra: str, background: bool = False, env: dict | None = None):
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
                "--profile", str(PROFILE), *extra, "--configfile", str(config)]
+    env = {**os.environ, **(env or {})}
     if background:
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(command, capture_output=True, text=True)
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
 def test_study_runs_through_slurm_like_a_local_run(cluster, tmp_path):
@@ -74,10 +75,13 @@ def test_cancelled_finetune_resumes_from_its_checkpoint(cluster, tmp_path):
     config_path = write_config(tmp_path / "preempt.yaml", config)
     log = (tmp_path / "slurm" / "results/preempt/logs/finetune/translation_ende/m1-32768tok/fmt/df64/seed0.log")
 
-    run = through_slurm(tmp_path / "slurm", config_path, "--retries", "1", background=True)
+    # the job stops, asleep, right after saving its state at step 100 (ftscale.runtime.faults): cancelled
+    # there, not racing a running job
+    run = through_slurm(tmp_path / "slurm", config_path, "--retries", "1", background=True,
+                        env={"FTSCALE_FAULT": "hold:resume:100"})
     deadline, cancelled = time.monotonic() + 300, None
     while time.monotonic() < deadline and run.poll() is None and cancelled is None:
-        if log.exists() and "step 100/400" in log.read_text():
+        if log.exists() and "held at resume:100" in log.read_text():
             jobs = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout
             finetune = [line.split()[0] for line in jobs.splitlines() if "rule_run_" in line]
             if finetune:
@@ -90,7 +94,7 @@ def test_cancelled_finetune_resumes_from_its_checkpoint(cluster, tmp_path):
     text = log.read_text()            # the retry's log
     assert "resumed from" in text, text[-2000:]
     resumed_step = int(text.split("resumed from")[1].split("at step")[1].split()[0])
-    assert resumed_step >= 100
+    assert resumed_step == 100
 
     snakemake(tmp_path / "local", "--cores", "2", config=config_path)
     run_dir = "results/preempt/finetune/translation_ende/m1-32768tok/fmt/df64/seed0"

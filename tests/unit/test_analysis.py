@@ -191,7 +191,7 @@ def test_critical_size_intervals_cover_the_generating_laws(analysed):
     assert (rows.critical_df_low <= rows.critical_df).all() and (rows.critical_df <= rows.critical_df_high).all()
     covered = []
     for row in rows.itertuples():
-        gap = lambda log_df: true_loss(row.method_1, row.x, np.exp(log_df)) - true_loss(row.method_2, row.x, np.exp(log_df))
+        gap = lambda log_df, row=row: true_loss(row.method_1, row.x, np.exp(log_df)) - true_loss(row.method_2, row.x, np.exp(log_df))
         true_df = np.exp(brentq(gap, np.log(1.0), np.log(1e9)))
         covered.append(row.critical_df_low <= true_df <= row.critical_df_high)
         assert abs(np.log(row.critical_df / true_df)) < np.log(1.5), (row.method_1, row.method_2, row.x)

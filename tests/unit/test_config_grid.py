@@ -26,10 +26,11 @@ def test_default_and_tiny_configs_validate(toy_config, tiny_config):
 
 
 @pytest.mark.parametrize("mutate, key, fragment", [
-    (lambda c: c.update(colour="red"), "<top level>", "unknown key"),
+    (lambda c: c.update(colour="red"), "colour", "unknown key"),
     (lambda c: c["models"]["m1"].update(layers=-2), "models.m1.layers", "-2"),
     (lambda c: c["models"]["m1"].update(layers="two"), "models.m1.layers", "'two'"),
-    (lambda c: c["finetune"]["methods"].update(adapters={"learning_rate": 1.0}), "finetune.methods", "adapters"),
+    (lambda c: c["finetune"]["methods"].update(adapters={"learning_rate": 1.0}), "finetune.methods.adapters",
+     "valid keys: fmt, lora, prompt"),
     (lambda c: c["analysis"]["heldout"].update(model=["m9"]), "analysis.heldout.model", "'m9'"),
     (lambda c: c["analysis"]["heldout"].update(finetune_examples=[48]), "analysis.heldout.finetune_examples", "48"),
     (lambda c: c["analysis"]["heldout"].update(finetune_examples="smallest"), "analysis.heldout.finetune_examples",

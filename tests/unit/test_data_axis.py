@@ -17,6 +17,7 @@ from ftscale.plan import grid, sizing
 from ftscale.runtime import integrity
 
 from ftscale.train import pretrain, training
+from tests.tiny_base import PRETRAIN_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
@@ -39,7 +40,10 @@ def test_checkpoints_make_one_run_per_model_and_family(toy_config):
     assert {job.rule for job in jobs.values()} == {"pretrain", "pretrain_ende_checkpoints"}
 
 
-@pytest.mark.parametrize("data_axis", grid.DATA_AXES)
+DATA_AXES = yaml.safe_load(config.SCHEMA.read_text())["properties"]["pretrain"]["properties"]["data_axis"]["enum"]
+
+
+@pytest.mark.parametrize("data_axis", DATA_AXES)
 def test_every_base_checkpoint_has_exactly_one_producer(toy_config, data_axis):
     jobs = jobs_of(toy_config, data_axis)
     produced = [run_id for job in jobs.values() for run_id in job.base_checkpoints()]
@@ -63,7 +67,7 @@ def test_paper_grid_has_ten_runs_for_nineteen_base_models():
 
 
 def test_the_default_is_the_schemas_and_a_bad_value_is_one_line(tiny_config):
-    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load(config.SCHEMA.read_text())
     assert schema["properties"]["pretrain"]["properties"]["data_axis"]["default"] == "checkpoints"
     del tiny_config["pretrain"]["data_axis"]
     assert grid.data_axis(config.validate(tiny_config)) == "checkpoints"
@@ -107,8 +111,8 @@ def stream(tmp_path_factory) -> Path:
 def run(stream: Path, out: Path, checkpoints: dict[int, Path] | None = None, **options) -> dict:
     return pretrain.pretrain(size=SIZE, vocab_size=300, train_tokens=stream, val_tokens=stream, tokens=12 * 64,
                              seq_len=16, batch_size=4, lr_max=1e-2, lr_min=1e-3, warmup_steps=2,
-                             parameter_scaling=False, seed=0, out_dir=out, log_every=2, checkpoints=checkpoints,
-                             **options)
+                             parameter_scaling=False, seed=0, out_dir=out, checkpoints=checkpoints,
+                             **PRETRAIN_OPTIONS | {"log_every": 2} | options)
 
 
 def weights(directory: Path) -> dict[str, np.ndarray]:

@@ -10,14 +10,15 @@ from ftscale.analysis import procedure
 from ftscale.evaluate import decode
 
 from ftscale.train import finetune
-from tests.unit.test_resume import base  # noqa: F401 - the fixture: a tiny base model and task
+from tests.tiny_base import FINETUNE_OPTIONS
 
 
 def test_diverged_run_is_recorded_and_excluded(base, tmp_path):  # noqa: F811
     summary = finetune.finetune(base_dir=base / "base", method="fmt", pet_size=None, learning_rate=1e30,
                                 batch_size=4, parameter_scaling=False, max_steps=10, max_epochs=10, eval_every=2,
                                 train_dir=base / "task" / "train", dev_dir=base / "task" / "dev",
-                                finetune_examples=16, max_source=32, max_target=32, seed=0, out_dir=tmp_path / "run")
+                                finetune_examples=16, max_source=32, max_target=32, seed=0, out_dir=tmp_path / "run",
+                                **FINETUNE_OPTIONS)
     assert summary["status"] == "diverged" and summary["steps"] < 10 and summary["dev_loss"] is None
     result = decode.run_job(base=base / "base", checkpoint=tmp_path / "run" / "checkpoint",
                               summary=tmp_path / "run" / "train.json", test=base / "task" / "dev", references="",

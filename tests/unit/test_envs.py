@@ -116,3 +116,25 @@ def test_a_package_imported_deep_down_or_preloaded_by_the_worker_counts(tmp_path
     missing = missing_packages(script, env)
     assert {"pandas", "peft", "transformers", "rouge-score", "sacrebleu"} <= set(missing)   # worker + finetune
     assert "numpy" not in missing and "torch" not in missing
+
+
+PIP_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)\}")     # the ${NAME} that pip expands in requirements
+
+
+@pytest.mark.parametrize("env_file", sorted((ROOT / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_each_environment_installs_ftscale_from_the_checkout_the_workflow_sets(env_file):
+    """The pip entry `-e ${FTSCALE_ROOT}`, expanded as pip does with the value rules/common.smk sets
+    (workflow.basedir, the repository), is an editable install of this project."""
+    common = (ROOT / "rules" / "common.smk").read_text()
+    variable = re.search(r'os\.environ\["(\w+)"\] = workflow\.basedir', common).group(1)
+    entries = [e for item in yaml.safe_load(env_file.read_text())["dependencies"] if isinstance(item, dict)
+               for e in item["pip"] if e.startswith("-e ")]
+    assert len(entries) == 1, entries
+    path = Path(PIP_VARIABLE.sub(lambda m: {variable: str(ROOT)}[m.group(1)], entries[0][3:].strip()))
+    assert path == ROOT and 'name = "ftscale"' in (path / "pyproject.toml").read_text()
+
+
+def test_no_script_or_rule_edits_sys_path():
+    """ftscale is installed (pip install -e . or the conda envs), so jobs import it as any package."""
+    files = [*(ROOT / "scripts").glob("*.py"), *(ROOT / "rules").glob("*.smk"), ROOT / "Snakefile"]
+    assert [str(p.relative_to(ROOT)) for p in files if "sys.path" in p.read_text()] == []

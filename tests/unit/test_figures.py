@@ -7,7 +7,6 @@ import pytest
 
 from ftscale import outputs
 
-from ftscale.analysis import procedure
 
 from ftscale.figures import critical, panels, paper, generation
 from tests.synthetic_study import synthetic_metrics

@@ -73,8 +73,9 @@ def test_a_lazy_import_that_closes_a_loop_is_found(tmp_path):
 
 # The stages' packages and the top-level modules, lowest first: a module may import its own layer
 # and the layers before it, never a later one (the workflow's direction: a job's runtime knows no
-# stage; training knows no evaluation; the analysis knows no figure).
-LAYERS = ["runtime", "plan", "data", "config", "train", "evaluate", "fitting", "outputs", "analysis",
+# stage; training knows no evaluation; the analysis knows no figure; the planner counts tokens in the
+# data's prompt format).
+LAYERS = ["runtime", "data", "plan", "config", "train", "evaluate", "fitting", "outputs", "analysis",
           "figures", "cli"]
 
 

@@ -67,8 +67,12 @@ def test_every_run_path_of_the_dry_run_is_a_condition_of_the_grid(tiny, tiny_dry
 def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
     fast = {**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 5e13}}
     summary = sizing.summarize(fast)
-    jobs = grid.pretrain_jobs(tiny, grid.expand_conditions(tiny))   # a run's checkpoints cost nothing more
-    expected = sum(6 * sizing.model_parameters(tiny, job.model) * job.tokens for job in jobs.values())
+    # 6ND by hand: two pretraining runs of D = 32,768 tokens, m1 (N = 8,752, as built) and m2 (21,240);
+    # m1's 16,384-token base is a checkpoint on its way, costing nothing more
+    expected = 6 * (8752 + 21240) * 32768
+    assert [(job.model, job.tokens) for job in grid.pretrain_jobs(tiny, grid.expand_conditions(tiny)).values()] \
+        == [("m1", 32768), ("m2", 32768)]
+    assert [sizing.model_parameters(tiny, m) for m in ("m1", "m2")] == [8752, 21240]
     assert summary["flops"]["pretrain"] == expected
     assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / 5e13 / 3600)
     slower = sizing.summarize({**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 2.5e13}})
@@ -208,3 +212,17 @@ def test_a_run_group_that_leaves_finetune_no_time_is_one_line(tiny):
     condition = next(iter(grid.expand_conditions(tiny).values()))
     with pytest.raises(sizing.PlanError, match=r"^finetune .* has 19 minutes left of cluster.max_runtime_minutes 30"):
         sizing.finetune_job({**tiny, "cluster": {**tiny["cluster"], "max_runtime_minutes": 30}}, condition)
+
+
+def test_the_plans_token_counts_are_the_prompt_formats():
+    """An example `<s> source <sep> target </s>` as training encodes it; a prompt `<s> source <sep>` as decoding does."""
+    import numpy as np
+
+    from ftscale.data.tokens import OWN_FORMAT
+    from ftscale.evaluate.decode import source_prompt
+    from ftscale.train.finetune import encode
+
+    source, target = np.arange(10, 15), np.arange(20, 23)
+    assert len(encode(source, target, OWN_FORMAT)[0]) == 5 + 3 + sizing.ENCODING_TOKENS
+    assert len(source_prompt(source, OWN_FORMAT)) == 5 + sizing.PROMPT_TOKENS
+    assert (sizing.ENCODING_TOKENS, sizing.PROMPT_TOKENS) == (3, 2)

@@ -6,14 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from ftscale.train import pretrain
-from ftscale.data import synthetic, tokens
 
-SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
 RUN = """
 import sys
 from pathlib import Path
@@ -22,23 +18,8 @@ finetune.finetune(base_dir=Path(sys.argv[1]), method=sys.argv[2], pet_size=int(s
                   learning_rate=float(sys.argv[4]), batch_size=4, parameter_scaling=False, max_steps=30,
                   max_epochs=100, eval_every=5, train_dir=Path(sys.argv[5]) / "train", dev_dir=Path(sys.argv[5]) / "dev",
                   finetune_examples=32, max_source=32, max_target=32, seed=3, out_dir=Path(sys.argv[6]),
-                  resume_path=Path(sys.argv[7]))
+                  resume_path=Path(sys.argv[7]), lr_min_divisor=10, warmup_steps=0, dev_batch_size=64)
 """
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    lines = synthetic.pretrain_text("en", 300, 0) + synthetic.pretrain_text("de", 300, 1)
-    tokenizer = tokens.train_tokenizer(lines, 300)
-    tokens.write_pretrain_stream(tokenizer, lines, root / "stream")
-    pairs = synthetic.translation_pairs("en", "de", 48, 2)
-    tokens.write_task_split(tokenizer, pairs[:32], root / "task" / "train")
-    tokens.write_task_split(tokenizer, pairs[32:], root / "task" / "dev")
-    pretrain.pretrain(size=SIZE, vocab_size=300, train_tokens=root / "stream" / "tokens.npy",
-                      val_tokens=root / "stream" / "tokens.npy", tokens=4096, seq_len=32, batch_size=8, lr_max=1e-2,
-                      lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0, out_dir=root / "base")
-    return root
 
 
 PRETRAIN = """
@@ -49,7 +30,8 @@ root = Path(sys.argv[1])
 pretrain.pretrain(size=dict(layers=1, heads=2, head_dim=8, ffn_dim=32, model_dim=16), vocab_size=300,
                   train_tokens=root / "stream" / "tokens.npy", val_tokens=root / "stream" / "tokens.npy", tokens=4096,
                   seq_len=32, batch_size=8, lr_max=1e-2, lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0,
-                  out_dir=Path(sys.argv[2]), resume_path=Path(sys.argv[3]), log_every=3, checkpoint_every=4)
+                  out_dir=Path(sys.argv[2]), resume_path=Path(sys.argv[3]), log_every=3, checkpoint_every=4,
+                  val_windows=64)
 """
 
 

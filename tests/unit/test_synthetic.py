@@ -46,8 +46,8 @@ def test_output_is_identical_in_another_process_with_another_hash_seed():
 
 
 def test_samples_from_different_seeds_rarely_share_a_meaning():
-    train = {s.meaning_key(e) for e in events(20000, split_seed(0, "train"))}
-    test = [s.meaning_key(e) for e in events(1000, split_seed(0, "test"))]
+    train = {repr(e) for e in events(20000, split_seed(0, "train"))}    # a meaning's repr: ints, bools, tuples
+    test = [repr(e) for e in events(1000, split_seed(0, "test"))]
     assert sum(k in train for k in test) <= 5       # 3 here; 13 if bare "the dog sleeps." were allowed
 
 
@@ -215,7 +215,7 @@ def test_summary_is_the_salient_event_rederived_from_the_meanings():
                  for _, events_, summary in s.summarization_documents(1000, 1)]
     assert sum(p == 0 for p in positions) < 0.45 * len(positions) and sum(p >= 0.5 for p in positions) > 150
     # Ties go to the noun mentioned first; a main noun that is never an agent gives no summary.
-    a, b, c = Entity(1), Entity(2), Entity(3)
+    a, c = Entity(1), Entity(3)
     tied = [Event(SEE, c, Entity(1)), Event(SEE, Entity(1), Entity(3)), Event(SEE, Entity(2), Entity(2))]
     assert s.salient_event(tied) is tied[0]          # nouns 3 and 1 both twice; 3 came first
     assert s.salient_event([Event(SEE, a, Entity(2)), Event(SEE, c, Entity(2))]) is None

@@ -72,7 +72,7 @@ def test_transfer_job_on_a_saved_model(study, tmp_path):
         assert 0 <= result[f"few_shot_{k}_bleu"] <= 100 and 0 <= result[f"few_shot_{k}_chrf"] <= 100
     assert "|tok:13a|" in result["bleu_signature"]                 # German target: sacreBLEU's 13a
     assert json.loads((tmp_path / "a.json").read_text()) == json.loads(json.dumps(result))
-    again = transfer.run_job(out=tmp_path / "b.json", **kwargs)
+    transfer.run_job(out=tmp_path / "b.json", **kwargs)
     assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()       # deterministic
 
 

@@ -7,7 +7,6 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from ftscale.data import common, sources
 from tests.workflow.conftest import snakemake, write_config
@@ -39,7 +38,7 @@ def local_config(tmp_path) -> tuple[dict, dict]:
     config["study"] = "local"
     data, files = synthetic_splits(config), tmp_path / "files"
     files.mkdir()
-    ende, summarization = data["translation_ende", "train"], data["summarization", "train"]
+    ende = data["translation_ende", "train"]
     (files / "train.en").write_text("".join(r["source"] + "\n" for r in ende), encoding="utf-8")
     (files / "train.de").write_text("".join(r["target"] + "\n" for r in ende), encoding="utf-8")
     rows = data["translation_ende", "dev"]

@@ -9,12 +9,13 @@ import subprocess
 import pytest
 
 from ftscale.train import finetune
-from tests.unit.test_resume import base  # noqa: F401 - the fixture: a tiny base model and task
+from tests.tiny_base import FINETUNE_OPTIONS
 from tests.workflow.conftest import ROOT, SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
 RUN = dict(method="lora", pet_size=2, learning_rate=1e-1, batch_size=4, parameter_scaling=False, max_steps=3,
-           max_epochs=100, eval_every=1, patience=2, finetune_examples=16, max_source=32, max_target=32, seed=5)
+           max_epochs=100, eval_every=1, patience=2, finetune_examples=16, max_source=32, max_target=32, seed=5,
+           **FINETUNE_OPTIONS)
 SNAKEFILE = """
 rule finetune:
     input:

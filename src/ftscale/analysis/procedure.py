@@ -37,7 +37,7 @@ from ftscale.fitting import selection
 from ftscale.fitting import laws, solver, statistics
 from ftscale.fitting.laws import JOINT_LAWS
 from ftscale.fitting.statistics import INTERVAL_LEVEL
-from ftscale.plan.grid import AXES, METHODS, method_order  # one list of axes and methods for the whole package
+from ftscale.plan.grid import AXES  # one list of axes for the whole package
 
 log = logging.getLogger("ftscale.analysis.procedure")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from pathlib import Path
 
 PRETRAIN_SPLITS = {"train": 1.0, "val": 0.02}   # val lines as a share of the training lines
 TASK_SPLITS = ("train", "dev", "test")
@@ -39,6 +40,34 @@ def zero_shot_direction(task: dict, lang: str) -> dict:
 
 def as_list(specs) -> list:
     return specs if isinstance(specs, list) else [specs]
+
+
+def spec_files(spec: dict) -> list[str]:
+    """The files a local spec reads (rule inputs, so a changed file reruns its data job)."""
+    if "path" in spec:
+        return [str(p) for p in as_list(spec["path"])]
+    return [str(spec["source"]), str(spec["target"])]
+
+
+def files_of(specs) -> list[str]:
+    return [f for spec in as_list(specs) for f in spec_files(spec)]
+
+
+def study_files(config: dict) -> list[str]:
+    """Every file data.local names for what the grid reads: the languages of the families that
+    pretrain, each task's three splits, each task's zero-shot sources."""
+    options, specs = config["data"].get("local", {}), []
+    for family in config.get("pretrain", {}).get("budgets", {}):
+        specs += [options.get("pretrain", {}).get(lang) for lang in config["families"][family].get("languages", [])]
+    for name, task in config["tasks"].items():
+        specs += list(options.get("tasks", {}).get(name, {}).values())
+        specs += [options.get("zero_shot", {}).get(name, {}).get(lang) for lang in task["zero_shot_sources"]]
+    return list(dict.fromkeys(f for spec in specs if spec is not None for f in files_of(spec)))
+
+
+def missing_files(config: dict) -> list[str]:
+    """study_files that are not there (relative paths: from the current directory, Snakemake's)."""
+    return [f for f in study_files(config) if not Path(f).expanduser().is_file()]
 
 
 def config_part(options: dict, source: str, *keys: str):

@@ -27,21 +27,11 @@ import csv
 import json
 from pathlib import Path
 
-from ftscale.data.common import DataError, Source, as_list, choose, config_part, interleave, sha256, split_offsets
+from ftscale.data.common import (DataError, Source, as_list, choose, config_part, interleave, sha256, spec_files,
+                                 split_offsets)
 
 FORMATS = ("jsonl", "parquet", "csv", "tsv", "text")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv", ".tsv": "tsv"}
-
-
-def spec_files(spec: dict) -> list[str]:
-    """The files a spec reads (rule inputs, so a changed file reruns its data job)."""
-    if "path" in spec:
-        return [str(p) for p in as_list(spec["path"])]
-    return [str(spec["source"]), str(spec["target"])]
-
-
-def files_of(specs) -> list[str]:
-    return [f for spec in as_list(specs) for f in spec_files(spec)]
 
 
 def file_format(path: Path, spec: dict) -> str:

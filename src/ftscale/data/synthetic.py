@@ -28,8 +28,6 @@ from dataclasses import dataclass, replace
 
 from ftscale.data.common import LANGUAGE_NAMES
 
-FAMILIES = {"ende": ("en", "de"), "enzh": ("en", "zh")}
-ZERO_SHOT_SOURCES = {"ende": ("fr", "zh", "hi", "tr", "pl"), "enzh": ("fr", "de", "hi", "tr", "pl")}
 SUMMARIZATION_LANGUAGES = ("en", "de", "es", "fr")
 LANGUAGES = tuple(LANGUAGE_NAMES)     # the languages with a grammar here
 
@@ -98,11 +96,6 @@ class Event:
     past: bool = False
     negated: bool = False
     reason: "Event | None" = None     # "..., because <event>"
-
-
-def meaning_key(event: Event) -> str:
-    """A canonical string for a meaning (dataclass repr: ints, bools, tuples only)."""
-    return repr(event)
 
 
 def sample_entity(rng: random.Random, depth: int = 0, cls: int | None = None) -> Entity:

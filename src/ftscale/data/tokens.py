@@ -34,6 +34,16 @@ class PromptFormat:
     eos: int
     pad: int
 
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens a decoding prompt adds to its source: bos and sep."""
+        return len(self.bos) + len(self.sep)
+
+    @property
+    def example_tokens(self) -> int:
+        """Tokens an example adds to its source and target: bos, sep and eos."""
+        return self.prompt_tokens + 1
+
 
 OWN_FORMAT = PromptFormat((BOS_ID,), (SEP_ID,), EOS_ID, PAD_ID)   # ftscale's tokenizers (train_tokenizer)
 SEPARATOR_TEXT = "\n"   # between source and target, for a tokenizer without a sep token (Pythia, Llama)

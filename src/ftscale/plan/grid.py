@@ -144,12 +144,6 @@ def pretrain_runs(config: dict, conditions: dict[str, Condition]) -> dict[str, t
     return dict(sorted(runs.items()))
 
 
-# The pretraining-data axis (pretrain.data_axis): `checkpoints` takes the smaller budgets as
-# intermediate checkpoints of one full-corpus run, as the paper (section 2) did; `separate` trains
-# one run per budget, each annealed to its own end.
-DATA_AXES = ("checkpoints", "separate")
-
-
 def data_axis(config: dict) -> str:
     """pretrain.data_axis; a study that pretrains nothing (Hub families only) has its pretraining-data
     axis in its base model's revisions, as `checkpoints`."""

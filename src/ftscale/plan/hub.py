@@ -65,10 +65,6 @@ def _entry(hub: dict, model: str) -> tuple[str, str | None]:
     return name, revision or hub.get("revision", DEFAULT_REVISION)
 
 
-def full_tokens(config: dict, family: str) -> int:
-    return config["families"][family]["hub"]["tokens"]
-
-
 def sources(config: dict, family: str) -> dict[int, dict[str, Source]]:
     """Every base checkpoint of a hub family: {tokens: {model: Source}}. The family's models at
     `tokens`; the base model's checkpoints (revisions, or directories when it is local) at theirs."""

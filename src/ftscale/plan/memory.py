@@ -226,10 +226,6 @@ class DeviceMemory:
         return (self.weights + self.autocast_copies + self.gradients + self.optimizer + self.activations
                 + self.logits + self.kv_cache + self.fsdp_gathered + self.context)
 
-    def static(self) -> float:
-        """What does not grow with the micro-batch."""
-        return self.total - self.activations - self.logits - self.kv_cache
-
 
 @dataclass(frozen=True)
 class Workload:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ftscale.data.tokens import OWN_FORMAT
 from ftscale.plan import grid, hub, memory
 
 JOB_STARTUP_MINUTES = 10          # start-up of a job: imports, reading the checkpoint and data from shared storage
 SEGMENT_EXIT_MARGIN_MINUTES = 10  # a segment stops this long before its limit: save the state and exit (code 75)
 FAILURE_RETRIES = 2               # resubmissions of a segmented job for real failures, beside its segments
-ENCODING_TOKENS = 3               # <s> source <sep> target </s>: finetune.encode
+ENCODING_TOKENS = OWN_FORMAT.example_tokens   # <s> source <sep> target </s>: finetune.encode
+PROMPT_TOKENS = OWN_FORMAT.prompt_tokens       # <s> source <sep>: a decoding prompt
 
 
 class PlanError(ValueError):
@@ -91,7 +93,7 @@ def evaluate_tokens(config: dict, condition: grid.Condition) -> int:
 
 def few_shot_prompt_tokens(config: dict, task_name: str, shots: int) -> int:
     """A k-shot prompt at its longest: k demonstrations `<s> source <sep> target </s>`, then `<s> source <sep>`."""
-    return shots * example_tokens(config, task_name) + config["tasks"][task_name]["max_source_tokens"] + 2
+    return shots * example_tokens(config, task_name) + config["tasks"][task_name]["max_source_tokens"] + PROMPT_TOKENS
 
 
 def transfer_tokens(config: dict, task_name: str, zero_shot: bool) -> int:
@@ -246,7 +248,7 @@ def run_group_jobs(config: dict, condition: grid.Condition) -> list[JobPlan]:
 def evaluate_job(config: dict, condition: grid.Condition) -> JobPlan:
     """Test loss and greedy decoding of a finetuned run, counted at once (an upper bound)."""
     task, shape = config["tasks"][condition.task], shape_of(config, condition.family, condition.model)
-    prompt = task["max_source_tokens"] + 2 + prompt_length(condition)
+    prompt = task["max_source_tokens"] + PROMPT_TOKENS + prompt_length(condition)
     work = memory.Workload(shape, condition.method, condition.pet_size, training=False,
                            tokens=example_tokens(config, condition.task) + prompt_length(condition),
                            logit_tokens=task["max_target_tokens"] + 1,
@@ -265,7 +267,7 @@ def transfer_job(config: dict, condition: grid.Condition | None = None, task_nam
     family = config["tasks"][task_name]["family"]
     shape, shots = shape_of(config, family, model), grid.transfer_options(config)["few_shot_shots"]
     prompt = max([few_shot_prompt_tokens(config, task_name, k) for k in shots]
-                 + [config["tasks"][task_name]["max_source_tokens"] + 2])
+                 + [config["tasks"][task_name]["max_source_tokens"] + PROMPT_TOKENS])
     prompt += prompt_length(condition) if condition else 0
     work = memory.Workload(shape, condition.method if condition else "base", condition.pet_size if condition else None,
                            training=False, tokens=prompt, logit_tokens=1,
@@ -311,7 +313,7 @@ def summarize(config: dict) -> dict:
     gpu_hours = {stage: f / cluster["flops_per_second"] / 3600 for stage, f in flops.items()}
 
     per_task_axis: dict[str, dict[str, int]] = {}
-    for (task, method, axis), count in sorted(grid.axis_counts(conditions).items()):
+    for (task, _method, axis), count in sorted(grid.axis_counts(conditions).items()):
         per_task_axis.setdefault(task, {}).setdefault(axis, 0)
         per_task_axis[task][axis] += count
     shared = [c.id for c in conditions.values() if len(c.axes) > 1]

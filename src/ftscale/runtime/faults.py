@@ -5,7 +5,8 @@ as a power loss or `kill -9` would: the process group `ftscale run` leads (FTSCA
 it exports) and then itself (a job in the warm worker runs outside that group). Unset, the points
 cost one environment lookup. Points: `tokenize` (a task split half written), `resume:<step>` (a
 training job right after it saved its resumable state at that step), `aggregate` (metrics.csv
-written, the other tables not).
+written, the other tables not). FTSCALE_FAULT=hold:<point> instead stops the process there, asleep,
+after one line on stdout (`held at <point>`), for a test to cancel it at a known step (scancel).
 
 FTSCALE_FAULT=slow_final_save makes rank 0 of a sharded job, about to write its outputs, wait until
 the other ranks have exited: a save slower than anything they do (wait_for_other_ranks).
@@ -21,7 +22,12 @@ from pathlib import Path
 
 
 def point(name: str) -> None:
-    if os.environ.get("FTSCALE_FAULT") != name:
+    fault = os.environ.get("FTSCALE_FAULT")
+    if fault == f"hold:{name}":
+        print(f"held at {name}", flush=True)
+        while True:
+            time.sleep(60)
+    if fault != name:
         return
     group = os.environ.get("FTSCALE_RUN_PGID")
     os.killpg(int(group) if group else os.getpgrp(), signal.SIGKILL)

@@ -5,8 +5,8 @@ directory, environment, sys.path and log. A job with no server answering (the fi
 node, FTSCALE_WORKER=0) runs the function in its own process. Either way the same function runs.
 
 Environments: the server runs on the job's interpreter (one server per interpreter) and imports
-ftscale from where the job found it (PYTHONPATH), so it also starts in a conda environment
-(snakemake --sdm conda) where ftscale is not installed and the job script put src/ on sys.path.
+ftscale from where the job found it (first on PYTHONPATH): the job's code, also where another copy
+is installed (a checkout run with PYTHONPATH=src; the conda envs install ftscale, envs/*.yaml).
 An interpreter that lacks a module the server preloads gets no server: the job runs in its own
 process, with one line in its log saying which module.
 
@@ -60,7 +60,7 @@ def check_preloadable() -> None:
 
 def server_environment() -> dict[str, str]:
     """The server's environment: the job's, with the directory this ftscale comes from first on
-    PYTHONPATH, so `python -m ftscale.runtime.worker` finds it where it is not installed (a conda env)."""
+    PYTHONPATH, so `python -m ftscale.runtime.worker` runs the job's ftscale, installed or not."""
     root = str(Path(__file__).resolve().parents[2])
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
     return {**os.environ, "PYTHONPATH": os.pathsep.join([root, *rest])}

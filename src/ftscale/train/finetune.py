@@ -217,15 +217,14 @@ def split_loss(model, split: TaskSplit, indices, batch_size: int, max_source: in
     return sequences_loss(model, encode_split(split, indices, max_source, max_target, fmt), batch_size)
 
 
-# Length bucketing is off by default: it changes which examples share a batch, and at equal steps
+# Length bucketing is off by default (bucket_batches 1): it changes which examples share a batch, and at equal steps
 # that changed the dev loss measurably (toy summarization, FMT, 64 steps: +0.07 nats with 4 or 16
 # batches per bucket, seed noise 0.005; bench/bench_speed.py). Packing (above) saves the padding
 # without changing batches.
-BUCKET_BATCHES = 1
 
 
 def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
-                  bucket_batches: int = BUCKET_BATCHES) -> list[np.ndarray]:
+                  bucket_batches: int = 1) -> list[np.ndarray]:
     """One epoch's batches (positions into the training examples), a pure function of (seed, epoch),
     so that the batch at step k is the same after a resume.
 
@@ -311,10 +310,10 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
              batch_size: int, parameter_scaling: bool, max_steps: int, max_epochs: int, eval_every: int, train_dir: Path,
              dev_dir: Path, finetune_examples: int, max_source: int, max_target: int, seed: int,
              out_dir: Path, resume_path: Path | None = None, log_name: str = "finetune", threads: int = 1,
-             bucket_batches: int = BUCKET_BATCHES, patience: int | None = None, micro_batch_size: int | None = None,
+             bucket_batches: int = 1, patience: int | None = None, micro_batch_size: int | None = None,
              activation_checkpointing: bool = False, segment_seconds: float | None = None,
              # the config's finetune.lr_min_divisor, warmup_steps, dev_batch_size (the schema says what each does)
-             lr_min_divisor: float = 10, warmup_steps: int = 0, dev_batch_size: int = 64) -> dict:
+             lr_min_divisor: float, warmup_steps: int, dev_batch_size: int) -> dict:
     """Train until dev loss has not improved for `patience` evaluations (None: never stop early), or the
     step or epoch cap; save the weights of the best dev loss. train.json records why it stopped
     (stop_reason: patience, max_steps, max_epochs or diverged) and the best checkpoint's step.

@@ -121,11 +121,11 @@ def model_to_train(size: dict, vocab_size: int, seq_len: int, seed: int, world: 
 
 def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Path, tokens: int,
              seq_len: int, batch_size: int, lr_max: float, lr_min: float, warmup_steps: int, parameter_scaling: bool,
-             seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int = 50,
-             checkpoint_every: int = 200, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1,
+             seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int,
+             checkpoint_every: int, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1,
              checkpoints: dict[int, Path] | None = None, micro_batch_size: int | None = None,
              activation_checkpointing: bool = False, segment_seconds: float | None = None,
-             val_windows: int = 64) -> dict:   # with log_every, checkpoint_every: config pretrain.*
+             val_windows: int) -> dict:   # with log_every, checkpoint_every: config pretrain.* (no defaults here)
     """checkpoints (budget in tokens -> directory): base checkpoints saved when the run has seen each
     budget, under the run's own LR schedule (not annealed at the checkpoint).
     batch_size: windows per optimizer step, computed in passes of micro_batch_size windows (None: one
