@@ -51,7 +51,7 @@ def sgd_steps(runs: list[dict]) -> None:
         model.eval()   # no dropout (OPT's): 2 ranks would draw other random numbers than one process
         computed = set()
         layer = finetune.decoder_layers(finetune.causal_lm_of(model))[0]
-        layer.register_forward_hook(lambda module, args, output: computed.add(str(output[0].dtype)))
+        layer.register_forward_hook(lambda module, args, output, computed=computed: computed.add(str(output[0].dtype)))
         start = copied(distributed.full_state_dict(model, world))
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(trainable, lr=run["lr"])
