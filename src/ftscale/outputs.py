@@ -9,11 +9,11 @@ from ftscale.fitting.laws import JOINT_LAWS
 
 TABLE_COLUMNS = {   # fits/<name>.csv and .md: the columns each has even when empty (rows may add more)
     "single_variable": ["task", "method", "model", "params", "A", "beta", "E", "delta_e", "delta_h", "n_fit",
-                        "n_heldout"],
+                        "n_heldout", "flagged", "diagnostics"],
     "heldout_error": ["task", "axis", "method", "heldout"] + [f"delta_{k}_{law}" for law in JOINT_LAWS
-                                                             for k in ("e", "h")] + ["n_fit", "n_heldout"],
+                                                             for k in ("e", "h")] + ["n_fit", "n_heldout", "flagged"],
     "params": ["task", "axis", "method", "A", "alpha", "beta", "E", "delta_e", "delta_h", "n_fit", "n_heldout",
-               "shared_from", "n_bootstrap"],
+               "shared_from", "n_bootstrap", "flagged", "diagnostics"],
     "critical": ["task", "axis", "method_1", "method_2", "H", "gamma", "E_1", "E_2", "x", "critical_df",
                  "critical_df_range", "df_low", "df_high", "closed_form_df", "closed_form_exact"],
     "correlation": ["task", "axis", "method", "metric", "r", "p", "n"],

@@ -32,7 +32,7 @@ import pandas as pd
 from ftscale.analysis import comparison
 
 from ftscale.fitting import selection
-from ftscale.fitting import laws, solver, statistics
+from ftscale.fitting import diagnostics, laws, solver, statistics
 from ftscale.fitting.laws import JOINT_LAWS
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 from ftscale.plan.grid import AXES, METHODS, method_order  # one list of axes and methods for the whole package
@@ -196,7 +196,8 @@ def _single_variable(task, method, model_means, options, notes) -> list[dict]:
         params = result.params[0]
         rows.append({"task": task, "method": method, "model": model, "params": float(means["x"].iloc[0]),
                      **{k: params[k] for k in ("A", "beta", "E")},
-                     **_deltas("power", params, means, with_x=False), "points": _points_record(means)})
+                     **_deltas("power", params, means, with_x=False), "points": _points_record(means),
+                     "diagnostics": _diagnose(result, None, params, options)})
     return rows
 
 
@@ -252,8 +253,20 @@ def _joint(task, method, means, run_losses, options, notes) -> list[dict]:
                 row["bootstrap"] = {k: samples[axis][k].tolist() for k in ("A", "alpha", "beta", "E", "a")}
                 row["intervals"] = {k: statistics.percentile_interval(samples[axis][k], INTERVAL_LEVEL)
                                     for k in ("A", "alpha", "beta", "E")}
+            row["diagnostics"] = _diagnose(result[axis], result.get("step_one"), params, options, row.get("intervals"))
             rows.append(row)
     return rows
+
+
+def _diagnose(fit, step_one, params, options, intervals=None) -> dict:
+    """ftscale.fitting.diagnostics of one fit; a joint fit converged only if its step one did too."""
+    kw = {"limits": options["diagnostics"], "delta": float(options["huber_delta"]), "intervals": intervals}
+    result = diagnostics.diagnose(params, gradient=fit.gradient, n_points=fit.n_points, **kw)
+    if step_one is not None and result["converged"]:
+        shared = diagnostics.converged(step_one.gradient, step_one.n_points, kw["delta"],
+                                       kw["limits"]["gradient_tolerance"])
+        result |= {"converged": shared, "flagged": result["flagged"] or shared is False}
+    return result
 
 
 def _bootstrap(task, method, means, run_losses, result, options, notes) -> dict[str, dict]:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ftscale.analysis.procedure import analyze, ensure_log_output
+from ftscale.fitting.diagnostics import describe
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 from ftscale.plan.grid import AXES, METHODS
 from ftscale.outputs import TABLE_COLUMNS
@@ -20,8 +21,8 @@ from ftscale.outputs import TABLE_COLUMNS
 def tables(fits: dict) -> dict[str, pd.DataFrame]:
     """The six tables from `analyze`'s dict."""
     rows = {name: [] for name in TABLE_COLUMNS}
-    rows["single_variable"] = [{k: v for k, v in r.items() if k not in ("points", "heldout_by")}
-                               for r in fits["single_variable"]]
+    rows["single_variable"] = [{k: v for k, v in r.items() if k not in ("points", "heldout_by", "diagnostics")}
+                               | flag_columns(r) for r in fits["single_variable"]]
     rows["heldout_error"] = heldout_error_rows(fits["joint"])
     for f in fits["joint"]:
         key = {"task": f["task"], "axis": f["axis"], "method": f["method"]}
@@ -30,7 +31,8 @@ def tables(fits: dict) -> dict[str, pd.DataFrame]:
                          for side, bound in zip(("low", "high"), pair)}
             rows["params"].append(key | {k: f["params"][k] for k in ("A", "alpha", "beta", "E")} | intervals | {
                 "delta_e": f["delta_e"], "delta_h": f["delta_h"], "n_fit": f["n_fit"], "n_heldout": f["n_heldout"],
-                "shared_from": "+".join(f["shared_from"]), "n_bootstrap": len(f.get("bootstrap", {}).get("A", []))})
+                "shared_from": "+".join(f["shared_from"]), "n_bootstrap": len(f.get("bootstrap", {}).get("A", []))}
+                | flag_columns(f))
     for name in ("critical", "correlation", "which_method", "which_model"):
         rows[name] = fits[name]
     out = {}
@@ -42,6 +44,12 @@ def tables(fits: dict) -> dict[str, pd.DataFrame]:
         extra = [c for c in table.columns if c not in columns]
         out[name] = _sorted(table[columns + extra])
     return out
+
+
+def flag_columns(fit_row: dict) -> dict:
+    """A fit's diagnostics as table cells: flagged (bool) and diagnostics (why, "" when clean)."""
+    diagnostics = fit_row.get("diagnostics") or {}
+    return {"flagged": bool(diagnostics.get("flagged", False)), "diagnostics": describe(diagnostics)}
 
 
 def heldout_error_rows(joint: list[dict]) -> list[dict]:
@@ -56,6 +64,9 @@ def heldout_error_rows(joint: list[dict]) -> list[dict]:
             row = errors.setdefault(tuple(key.values()), dict(key))
             row |= {f"delta_e_{f['law']}": f["delta_e"], f"delta_h_{f['law']}": held["delta_h"],
                     "n_fit": f["n_fit"], "n_heldout": held["n_heldout"]}
+            if (f.get("diagnostics") or {}).get("flagged"):      # which laws' fits are flagged, "" none
+                row["flagged"] = "+".join(filter(None, [row.get("flagged", ""), f["law"]]))
+            row.setdefault("flagged", "")
     return list(errors.values())
 
 
