@@ -14,8 +14,9 @@ Procedure (STUDY.md, "Scaling laws and fitting"):
   a note;
 - single-variable fits L(Df) = A/Df^beta + E per task, method and model (the model-size axis).
 
-`analyze` returns every fit as one dict; ftscale.analysis.comparison compares the methods' fits (critical
-sizes, which method), ftscale.analysis.tables turns the dict into the tables and their files
+`analyze` returns every fit as one dict, each joint and single-variable fit with its diagnostics
+(ftscale.fitting.diagnostics); ftscale.analysis.validation adds leave-one-out errors and the laws'
+paired comparison; ftscale.analysis.comparison compares the methods' fits (critical sizes, which method), ftscale.analysis.tables turns the dict into the tables and their files
 (`tables.run_analysis`).
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from ftscale.analysis import comparison
+from ftscale.analysis import comparison, validation
 
 from ftscale.fitting import selection
 from ftscale.fitting import diagnostics, laws, solver, statistics
@@ -325,8 +326,9 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
     options = resolve_options(options)
     notes: list[str] = []
     runs = usable_runs(metrics)
-    fits = {"options": options, "notes": notes, "single_variable": [], "joint": [], "correlation": []}
-    means_of = {}
+    fits = {"options": options, "notes": notes, "single_variable": [], "joint": [], "correlation": [],
+            "leave_one_out": []}
+    means_of, paired = {}, {}
     for (task, method), task_runs in runs.groupby(["task", "method"], sort=True):
         means, run_losses = axis_table(task_runs, options)
         means_of[(task, method)] = means
@@ -334,6 +336,12 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
             fits["single_variable"] += _single_variable(task, method, means["model"], options, notes)
         fits["joint"] += _joint(task, method, _eligible(task, method, means, notes), run_losses, options, notes)
         fits["correlation"] += _correlations(task, method, {a: m for a, m in means.items() if m["x"].notna().any()})
+        # leave-one-out errors and the replicates of the laws' paired comparison (ftscale.analysis.validation)
+        eligible, rows = _eligible(task, method, means, []), [r for r in fits["joint"] if (r["task"], r["method"]) == (task, method)]
+        fits["leave_one_out"] += validation.leave_one_out(task, method, eligible, rows, _fit_kwargs(options))
+        paired[(task, method)] = validation.paired_heldout(eligible, run_losses, rows, int(options["bootstrap"]),
+                                                           _rng(options["seed"], task, method), _fit_kwargs(options))
+    fits["law_comparison"] = validation.law_comparison(paired, fits["joint"])
     fits["critical"] = comparison.critical_sizes(fits["joint"])
     fits["which_method"] = comparison.which_method(fits["joint"], means_of, options["which_method"],
                                                    lambda message: _note(notes, message))
