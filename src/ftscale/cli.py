@@ -4,6 +4,8 @@ Subcommands live in SUBCOMMANDS: name -> (add_arguments, run). `add_arguments(pa
 options; `run(args)` does the work and returns the exit status (None means 0). A run that meets bad
 input raises InputError: main prints its one line on stderr and exits 2, without a traceback.
 Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale --help` stays fast.
+Past 300 lines because each subcommand's options, input checks and printing sit together here; the
+science each one runs is in the library (ftscale.fitting, ftscale.plan, ftscale.evaluate).
 
     ftscale fit TABLE.csv --law {power,multiplicative,additive,rectified} --x COLUMN [--df COLUMN] --loss COLUMN
                 [--where "pandas query"] [--group-by COLUMN[,COLUMN]] [--pool]
@@ -229,8 +231,9 @@ def add_select_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", help="column of the finetuning method, to rank model x method pairs")
     parser.add_argument("--budget", required=True, type=float, help="use only rows with size <= N")
     parser.add_argument("--target", required=True, type=float, help="rank by predicted loss at this size")
-    parser.add_argument("--law", default="auto", choices=["rectified", "power", "ats", "auto"],
-                        help="law extrapolated to the target; auto: per candidate, by held-out error (default)")
+    parser.add_argument("--law", choices=["rectified", "power", "ats", "auto"],
+                        help="law extrapolated to the target (default: ftscale.fitting.selection.DEFAULT_LAW, the "
+                             "best on Lin et al.'s published curves); auto: per candidate, by held-out error")
     parser.add_argument("--max-extrapolation", type=float,
                         help="refuse a target more than F times the largest size used (default: "
                              "ftscale.fitting.selection.MAX_EXTRAPOLATION, 100)")
@@ -268,7 +271,8 @@ def select_table(args: argparse.Namespace) -> dict:
         candidates.append(selection.Candidate(str(key[0]), group["_df"], group["_loss"],
                                               str(key[1]) if args.method else None))
     try:
-        result = selection.select(candidates, budget=args.budget, target=args.target, law=args.law,
+        result = selection.select(candidates, budget=args.budget, target=args.target,
+                                  law=args.law or selection.DEFAULT_LAW,
                                   bootstrap=args.bootstrap, seed=args.seed)
     except laws.FitError as error:
         raise InputError(str(error))

@@ -199,3 +199,11 @@ def test_without_bootstrap_no_interval_is_printed(table, capsys):
     assert cli.main(select_args(table, "--budget", "6400", "--target", str(TARGET), "--law", "ats",
                                 "--bootstrap", "5")) == 0
     assert "95% low" in capsys.readouterr().out
+
+
+def test_the_default_law_is_the_best_validated_one(table, capsys):
+    """Accept-then-stop: on Lin et al.'s curves it equals or beats every other law (bench_select.py)."""
+    assert selection.DEFAULT_LAW == "ats"
+    assert cli.main(select_args(table, "--budget", "6400", "--target", str(TARGET))) == 0
+    assert "law ats" in capsys.readouterr().out
+    assert selection.select(candidates(), budget=6400, target=TARGET)["law"] == "ats"
