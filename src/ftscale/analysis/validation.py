@@ -9,7 +9,8 @@ Leave-one-out (per task, method, law and axis):
   predicted; error(X) = mean |prediction - observed loss| over them;
 - leave one Df out: the same with all conditions of one finetuning-data size, on every axis at once;
 - reported: the mean of error(value) over the values that could be refitted (an axis left with fewer
-  than two X or Df values is not refitted), and their count.
+  than two X or Df values is not refitted), and their count;
+- all refits of one task, method and law are one batch of the solver (a left-out point weighs 0).
 
 Paired bootstrap (per task): the multiplicative law's bootstrap replicates (ftscale.analysis.procedure,
 condition means resampled within conditions) are drawn again from the same stream, and the additive
@@ -43,27 +44,40 @@ def _warm(law: str, rows: dict[str, dict], axes: list[str]) -> dict:
     return warm
 
 
-def _refit(law, means, rows, drop, fit_kwargs):
-    """The joint procedure without the conditions in `drop`; None where nothing can be refitted."""
-    groups = {}
-    for axis, m in means.items():
-        kept = m[~m["heldout"] & ~m["condition"].isin(drop)]
-        if axis in rows and kept["x"].nunique() >= 2 and kept["finetune_examples"].nunique() >= 2:
-            groups[axis] = laws.Group(kept["finetune_examples"].to_numpy(float), kept["test_loss"].to_numpy(float),
-                                      kept["x"].to_numpy(float))
+def _two_of_each(points: pd.DataFrame) -> bool:
+    return points["x"].nunique() >= 2 and points["finetune_examples"].nunique() >= 2
+
+
+def _refits(law, fitted: dict[str, pd.DataFrame], rows, drops: list[set], fit_kwargs) -> list[dict]:
+    """Per set of left-out conditions in `drops`, the joint procedure refitted without them: {axis:
+    params} of the axes left with two or more X and Df values (the others weigh nothing in that refit).
+    All sets are solved as one batch, warm-started at the full fit: a left-out point weighs 0."""
+    keep = {axis: np.array([~m["condition"].isin(d).to_numpy() for d in drops]) for axis, m in fitted.items()}
+    usable = {axis: np.array([_two_of_each(m[k]) for k in keep[axis]]) for axis, m in fitted.items()}
+    shared = [a for a in SHARED_AXES if a in fitted]
+    groups = {axis: laws.Group(m["finetune_examples"].to_numpy(float), m["test_loss"].to_numpy(float),
+                               m["x"].to_numpy(float), weight=(keep[axis] & usable[axis][:, None]).astype(float))
+              for axis, m in fitted.items()}
     if not groups:
-        return None
+        return [{} for _ in drops]
     try:
-        return solver.fit_joint(law, groups, warm=_warm(law, rows, list(groups)), **fit_kwargs)
+        result = solver.fit_joint(law, groups, warm=_warm(law, rows, list(groups)), **fit_kwargs)
     except laws.FitError:
-        return None
+        return [{} for _ in drops]
+    params = {axis: result[axis].params[0] for axis in groups}
+    out = []
+    for k in range(len(drops)):
+        if shared and not any(usable[a][k] for a in shared):
+            out.append({})                 # nothing left to set beta and E: no refit for this set
+            continue
+        out.append({axis: {key: float(v[k]) for key, v in params[axis].items()} for axis in groups if usable[axis][k]})
+    return out
 
 
-def _error(law, result, axis, points: pd.DataFrame) -> float:
-    if result is None or axis not in result or points.empty:
+def _error(law, params: dict | None, points: pd.DataFrame) -> float:
+    if params is None or points.empty:
         return float("nan")
-    predicted = laws.predict(law, result[axis].params[0], points["finetune_examples"].to_numpy(float),
-                             points["x"].to_numpy(float))
+    predicted = laws.predict(law, params, points["finetune_examples"].to_numpy(float), points["x"].to_numpy(float))
     return statistics.mean_absolute_deviation(predicted, points["test_loss"].to_numpy(float))
 
 
@@ -74,17 +88,19 @@ def leave_one_out(task: str, method: str, means: dict[str, pd.DataFrame], joint_
     for law in JOINT_LAWS:
         rows = {r["axis"]: r for r in joint_rows if r["law"] == law}
         fitted = {axis: m[~m["heldout"]] for axis, m in means.items() if axis in rows}
+        # one X of one axis at a time, then one Df on every axis at once
+        x_cases = [(axis, x, left) for axis, points in fitted.items() for x, left in points.groupby("x")]
+        all_fitted = pd.concat(fitted.values()) if fitted else pd.DataFrame(columns=["finetune_examples", "condition"])
+        dfs = sorted(set(all_fitted["finetune_examples"]))
+        drops = [set(left["condition"]) for _, _, left in x_cases] + \
+                [set(all_fitted.loc[all_fitted["finetune_examples"] == df, "condition"]) for df in dfs]
+        refits = _refits(law, fitted, rows, drops, fit_kwargs) if drops else []
         errors = {(axis, kind): {} for axis in fitted for kind in ("x", "df")}
-        for axis, points in fitted.items():                       # one X of one axis at a time
-            for x, left in points.groupby("x"):
-                result = _refit(law, means, rows, set(left["condition"]), fit_kwargs)
-                errors[(axis, "x")][float(x)] = _error(law, result, axis, left)
-        all_fitted = pd.concat(fitted.values()) if fitted else pd.DataFrame(columns=["finetune_examples"])
-        for df in sorted(set(all_fitted["finetune_examples"])):   # one Df on every axis at once
-            drop = set(all_fitted.loc[all_fitted["finetune_examples"] == df, "condition"])
-            result = _refit(law, means, rows, drop, fit_kwargs)
+        for (axis, x, left), refit in zip(x_cases, refits):
+            errors[(axis, "x")][float(x)] = _error(law, refit.get(axis), left)
+        for df, refit in zip(dfs, refits[len(x_cases):]):
             for axis, points in fitted.items():
-                errors[(axis, "df")][float(df)] = _error(law, result, axis, points[points["finetune_examples"] == df])
+                errors[(axis, "df")][float(df)] = _error(law, refit.get(axis), points[points["finetune_examples"] == df])
         for (axis, kind), by_value in errors.items():
             finite = [e for e in by_value.values() if np.isfinite(e)]
             out.append({"task": task, "method": method, "law": law, "axis": axis, "leave_out": kind,
