@@ -128,3 +128,17 @@ def test_a_flagged_panel_says_why_in_red():
     (text,) = flagged.texts
     assert "FLAGGED" in text.get_text() and "43.85" in text.get_text() and text.get_color() == "red"
     plt.close(fig)
+
+
+def test_the_pretraining_law_has_diagnostics_too():
+    """Fig 10's L(N) = A / N^alpha + E per family: three sizes on an exact law are clean; a step
+    (the two larger sizes level) drives alpha past the limit and is flagged."""
+    sizes = np.array([1e5, 2e5, 4e5, 8e5])
+    exact = pd.DataFrame({"family": "ende", "model": ["m1", "m2", "m3", "m4"], "params": sizes,
+                          "pretrain_tokens": 1e6, "val_loss": 30 * sizes ** -0.3 + 1.5})
+    step = exact.assign(val_loss=[3.0, 2.0, 2.0, 2.0], family="enzh")
+    fits = procedure.analyze(synthetic_metrics(tasks=("translation_ende",), methods=("fmt",)),
+                             {"bootstrap": 0, "init_grid": SMALL_GRID}, pd.concat([exact, step]))
+    diagnosed = {row["family"]: row["fit"]["diagnostics"] for row in fits["pretraining"]}
+    assert not diagnosed["ende"]["flagged"]
+    assert diagnosed["enzh"]["flagged"] and diagnosed["enzh"]["degenerate"][0].startswith("|alpha|")

@@ -314,7 +314,8 @@ def _pretraining(pretrain: pd.DataFrame | None, options: dict, notes) -> list[di
             # the single-variable law with the model size in place of Df: A / N^alpha + E
             result = solver.fit("power", [laws.Group(full["params"], full["val_loss"])], **_fit_kwargs(options))
             p = result.params[0]
-            row["fit"] = {"A": p["A"], "alpha": p["beta"], "E": p["E"]}
+            row["fit"] = {"A": p["A"], "alpha": p["beta"], "E": p["E"],
+                          "diagnostics": _diagnose(result, None, {"a": p["a"], "alpha": p["beta"], "E": p["E"]}, options)}
         except laws.FitError as error:
             _note(notes, f"no pretraining power law for {family}: {error}")
         rows.append(row)

@@ -249,7 +249,8 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
         if law:
             line = np.geomspace(full["params"].min(), full["params"].max(), 60)
             by_size.plot(line, law["A"] * line ** -law["alpha"] + law["E"], color=colour, lw=1,
-                         label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}")
+                         ls="--" if _flagged(law) else "-", label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}")
+            _flag_text(by_size, [law])
         for model, runs in table.groupby("model"):
             if runs["pretrain_tokens"].nunique() >= 2:
                 runs = runs.sort_values("pretrain_tokens")
