@@ -4,12 +4,15 @@ Subcommands live in SUBCOMMANDS: name -> (add_arguments, run). `add_arguments(pa
 options; `run(args)` does the work and returns the exit status (None means 0). A run that meets bad
 input raises InputError: main prints its one line on stderr and exits 2, without a traceback.
 Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale --help` stays fast.
+Past 300 lines because each subcommand's options, input checks and printing sit together here; the
+science each one runs is in the library (ftscale.fitting, ftscale.plan, ftscale.evaluate).
 
     ftscale fit TABLE.csv --law {power,multiplicative,additive,rectified} --x COLUMN [--df COLUMN] --loss COLUMN
+                [--where "pandas query"] [--group-by COLUMN[,COLUMN]] [--pool]
                 [--objective huber|log-huber] [--delta D] [--heldout "pandas query"] [--bootstrap N]
                 [--seed S] [--json OUT]
     ftscale select TABLE.csv --model COLUMN --df COLUMN --loss COLUMN [--method COLUMN] --budget N --target N
-                [--law {rectified,power,ats,auto}] [--bootstrap K] [--seed S] [--json OUT]
+                [--law {rectified,power,ats,auto}] [--max-extrapolation F] [--bootstrap K] [--seed S] [--json OUT]
     ftscale grid [CONFIG] [--gpu-peak-tflops T --utilisation U] [--json OUT]
     ftscale run [SNAKEMAKE ARGUMENTS ...]
     ftscale score --hyp FILE --ref FILE --lang LANG [--json OUT]
@@ -41,6 +44,10 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"huber on (prediction - loss), the paper's; log-huber on logs (default {objective})")
     parser.add_argument("--delta", type=float, default=delta, help=f"Huber delta (default {delta:g})")
     parser.add_argument("--heldout", help='pandas query selecting held-out rows, e.g. "params > 1e9"')
+    parser.add_argument("--where", help='pandas query selecting the rows to use, e.g. "task == \'wmt\' and axis_model"')
+    parser.add_argument("--group-by", help="comma-separated columns: one fit per group of rows, e.g. task,method")
+    parser.add_argument("--pool", action="store_true",
+                        help=f"fit rows that mix {', '.join(MIXED_COLUMNS)} as one law anyway (a one-line warning)")
     parser.add_argument("--bootstrap", type=int, default=0, help="rows resampled N times for 95%% intervals")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--json", help="also write the result as JSON to this file")
@@ -73,12 +80,41 @@ def _numeric(table, column: str):
     return values.to_numpy(dtype=float)
 
 
-def fit_table(args: argparse.Namespace) -> dict:
-    """The `fit` subcommand's result as a JSON-ready dict (raises InputError on bad input)."""
+MIXED_COLUMNS = ("task", "method", "axis")    # rows that differ in these are not one law's points
+
+
+def _query(table, option: str, query: str):
+    """Rows matching a pandas query, as a boolean array; a failing query is one line naming the option."""
     import numpy as np
 
-    from ftscale.fitting import laws, solver, statistics
+    try:
+        return np.asarray(table.eval(query), dtype=bool).reshape(len(table))
+    except Exception as error:  # noqa: BLE001 - any failure of the query is the user's input
+        raise InputError(f"{option} {query!r}: {(str(error).splitlines() or [type(error).__name__])[0]}")
 
+
+def mixed_rows(table) -> str | None:
+    """What the rows mix that one law cannot: several tasks, methods or axes (a column `axis`, or the
+    axis_* flags of metrics.csv with no axis shared by every row); None when they do not."""
+    from ftscale.plan.grid import AXES
+
+    mixed = []
+    for column in MIXED_COLUMNS:
+        values = sorted(map(str, table[column].dropna().unique())) if column in table else []
+        if len(values) > 1:
+            mixed.append(f"{len(values)} {column}s ({', '.join(values)})".replace("axiss", "axes"))
+    flags = [f"axis_{a}" for a in AXES if f"axis_{a}" in table]
+    if "axis" not in table and flags:
+        from ftscale.analysis.procedure import as_bool
+
+        if not any(as_bool(table[f]).all() for f in flags):
+            mixed.append("several axes (no axis_* column true in every row)")
+    return " and ".join(mixed) or None
+
+
+def fit_table(args: argparse.Namespace) -> dict:
+    """The `fit` subcommand's result as a JSON-ready dict (raises InputError on bad input): one fit,
+    or with --group-by {"group_by": [...], "fits": [{"group": {...}, ...} or {"group", "error"}]}."""
     if args.delta <= 0 or not math.isfinite(args.delta):
         raise InputError(f"--delta must be positive, got {args.delta}")
     if args.bootstrap < 0:
@@ -87,20 +123,51 @@ def fit_table(args: argparse.Namespace) -> dict:
     df_column = args.x if args.law in ("power", "rectified") else args.df
     if df_column is None:
         raise InputError(f"--df is required for the {args.law} law")
-    for column in dict.fromkeys([args.x, df_column, args.loss]):
+    group_by = [c.strip() for c in args.group_by.split(",")] if args.group_by else []
+    for column in dict.fromkeys([args.x, df_column, args.loss] + group_by):
         if column not in table.columns:
             columns = ", ".join(map(str, table.columns))
             raise InputError(f"column {column!r} is not in {args.table} (columns: {columns})")
+    if args.where:
+        table = table[_query(table, "--where", args.where)].reset_index(drop=True)
+        if table.empty:
+            raise InputError(f"--where {args.where!r} selects no row of {args.table}")
+    if not group_by:
+        return _fit_rows(args, table, df_column)
+    fits = []
+    for key, rows in table.groupby(group_by, sort=True, dropna=False):
+        group = dict(zip(group_by, key if isinstance(key, tuple) else (key,)))
+        try:
+            fits.append({"group": group} | _fit_rows(args, rows.reset_index(drop=True), df_column))
+        except InputError as error:
+            fits.append({"group": group, "error": str(error)})
+    if all("error" in f for f in fits):
+        raise InputError(f"no group could be fitted ({fits[0]['group']}: {fits[0]['error']})")
+    return {"group_by": group_by, "fits": fits}
+
+
+def _fit_rows(args: argparse.Namespace, table, df_column: str) -> dict:
+    """One law fitted to the rows of `table` (all of them, or one --group-by group)."""
+    import numpy as np
+
+    from ftscale.fitting import laws, solver, statistics
+
+    mixed = mixed_rows(table)
+    if mixed and not args.pool:
+        raise InputError(f"the rows mix {mixed}: select one with --where, fit each with --group-by, "
+                         "or pass --pool to fit them as one law")
+    if mixed:
+        print(f"ftscale fit: warning: fitting rows that mix {mixed} as one law (--pool)", file=sys.stderr)
     held = np.zeros(len(table), dtype=bool)
     if args.heldout:
-        try:
-            held = np.asarray(table.eval(args.heldout), dtype=bool).reshape(len(table))
-        except Exception as error:  # noqa: BLE001 - any failure of the query is the user's input
-            raise InputError(f"--heldout {args.heldout!r}: {(str(error).splitlines() or [type(error).__name__])[0]}")
+        held = _query(table, "--heldout", args.heldout)
     if held.all():
         raise InputError("every point is held out: nothing left to fit")
     df, loss = _numeric(table, df_column), _numeric(table, args.loss)
     x = None if args.law in ("power", "rectified") else _numeric(table, args.x)
+    for name, values in (("X", x), ("Df", df)):
+        if values is not None and len(np.unique(values[~held])) < 2 and args.law in laws.JOINT_LAWS:
+            raise InputError(f"the fitted rows have one {name} value: the {args.law} law needs two or more")
     if args.law == "rectified":
         return _fit_rectified(args, df, loss, held)
 
@@ -164,8 +231,12 @@ def add_select_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", help="column of the finetuning method, to rank model x method pairs")
     parser.add_argument("--budget", required=True, type=float, help="use only rows with size <= N")
     parser.add_argument("--target", required=True, type=float, help="rank by predicted loss at this size")
-    parser.add_argument("--law", default="auto", choices=["rectified", "power", "ats", "auto"],
-                        help="law extrapolated to the target; auto: per candidate, by held-out error (default)")
+    parser.add_argument("--law", choices=["rectified", "power", "ats", "auto"],
+                        help="law extrapolated to the target (default: ftscale.fitting.selection.DEFAULT_LAW, the "
+                             "best on Lin et al.'s published curves); auto: per candidate, by held-out error")
+    parser.add_argument("--max-extrapolation", type=float,
+                        help="refuse a target more than F times the largest size used (default: "
+                             "ftscale.fitting.selection.MAX_EXTRAPOLATION, 100)")
     parser.add_argument("--bootstrap", type=int, default=0, help="rows resampled K times: intervals and p_best")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--json", help="also write the ranking as JSON to this file")
@@ -181,6 +252,8 @@ def select_table(args: argparse.Namespace) -> dict:
             raise InputError(f"{name} must be positive, got {value:g}")
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.max_extrapolation is not None and not (args.max_extrapolation >= 1):
+        raise InputError(f"--max-extrapolation must be at least 1, got {args.max_extrapolation:g}")
     table = _read_table(args.table)
     keys = [args.model] + ([args.method] if args.method else [])
     for column in dict.fromkeys(keys + [args.df, args.loss]):
@@ -198,10 +271,15 @@ def select_table(args: argparse.Namespace) -> dict:
         candidates.append(selection.Candidate(str(key[0]), group["_df"], group["_loss"],
                                               str(key[1]) if args.method else None))
     try:
-        return selection.select(candidates, budget=args.budget, target=args.target, law=args.law,
-                                bootstrap=args.bootstrap, seed=args.seed)
+        result = selection.select(candidates, budget=args.budget, target=args.target,
+                                  law=args.law or selection.DEFAULT_LAW,
+                                  bootstrap=args.bootstrap, seed=args.seed)
     except laws.FitError as error:
         raise InputError(str(error))
+    refused = selection.refusal(result, *([args.max_extrapolation] if args.max_extrapolation else []))
+    if refused:
+        raise InputError(refused)
+    return result
 
 
 def run_select(args: argparse.Namespace) -> int:
@@ -210,8 +288,9 @@ def run_select(args: argparse.Namespace) -> int:
 
     result = select_table(args)
     _write_json(args.json, result)
-    print(f"ranking at {result['target']:g} finetuning examples from runs up to {result['budget']:g}, "
-          f"law {result['law']}" + (f", {result['bootstrap']} bootstrap resamples" if result["bootstrap"] else ""))
+    print(f"ranking at {result['target']:g} finetuning examples from runs up to {result['budget']:g} "
+          f"(up to {result['extrapolation']:.3g}x beyond the largest size used), law {result['law']}"
+          + (f", {result['bootstrap']} bootstrap resamples" if result["bootstrap"] else ", no intervals (--bootstrap)"))
     print(selection.format_ranking(result))
     return 0
 
@@ -240,13 +319,23 @@ def run_fit(args: argparse.Namespace) -> int:
     """Fit a scaling law to any CSV; print a summary and optionally write JSON."""
     result = fit_table(args)
     _write_json(args.json, result)
+    for one in result.get("fits", [result]):
+        if "group" in one:
+            print(", ".join(f"{k} = {v}" for k, v in one["group"].items()) + ":")
+        if "error" in one:
+            print(f"  not fitted: {one['error']}")
+        else:
+            _print_fit(one)
+    return 0
+
+
+def _print_fit(result: dict) -> None:
     print(f"{result['law']} law {result['formula']}, {result['objective']} objective (delta {result['delta']:g}): "
           f"{result['n_fit']} points fitted, {result['n_heldout']} held out")
     for key, value in result["params"].items():
         interval = result.get("intervals", {}).get(key)
         print(f"  {key:>5} = {value:.6g}" + (f"   95% [{interval[0]:.6g}, {interval[1]:.6g}]" if interval else ""))
     print(f"  Delta_e = {result['delta_e']:.6g}   Delta_h = {result['delta_h']:.6g}")
-    return 0
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,14 +9,17 @@ from ftscale.fitting.laws import JOINT_LAWS
 
 TABLE_COLUMNS = {   # fits/<name>.csv and .md: the columns each has even when empty (rows may add more)
     "single_variable": ["task", "method", "model", "params", "A", "beta", "E", "delta_e", "delta_h", "n_fit",
-                        "n_heldout"],
+                        "n_heldout", "flagged", "diagnostics"],
     "heldout_error": ["task", "axis", "method", "heldout"] + [f"delta_{k}_{law}" for law in JOINT_LAWS
-                                                             for k in ("e", "h")] + ["n_fit", "n_heldout"],
+                                                             for k in ("e", "h")] + ["n_fit", "n_heldout", "flagged"],
     "params": ["task", "axis", "method", "A", "alpha", "beta", "E", "delta_e", "delta_h", "n_fit", "n_heldout",
-               "shared_from", "n_bootstrap"],
+               "shared_from", "n_bootstrap", "flagged", "diagnostics"],
     "critical": ["task", "axis", "method_1", "method_2", "H", "gamma", "E_1", "E_2", "x", "crossing", "n_crossings",
                  "critical_df", "where", "beyond_1", "beyond_2", "df_low_1", "df_high_1", "df_low_2", "df_high_2",
                  "closed_form_df", "closed_form_exact"],
+    "leave_one_out": ["task", "axis", "method", "leave_out"] + [f"error_{law}" for law in JOINT_LAWS] + ["n_values"],
+    "law_comparison": ["task", "n_fits", "delta_h_multiplicative", "delta_h_additive", "difference",
+                       "difference_low", "difference_high", "p_multiplicative_lower", "n_bootstrap"],
     "correlation": ["task", "axis", "method", "metric", "r", "p", "n"],
     "which_method": ["task", "axis", "x", "finetune_examples", "best_method", "probability"],
     "which_model": ["task", "method", "budget", "target", "rank", "model", "params", "law", "predicted_loss", "low",

@@ -148,7 +148,7 @@ def test_which_method_queries_and_correlations(metrics, tmp_path):
 
 def test_options_defaults_and_errors():
     assert set(procedure.resolve_options({})) == {"objective", "huber_delta", "init_grid", "heldout", "bootstrap",
-                                                 "seed", "which_method"}
+                                                 "seed", "which_method", "diagnostics"}
     resolved = procedure.resolve_options({"heldout": {"model": ["m5"]}, "init_grid": {"exponent": [0.3]}})
     assert resolved["heldout"] == {"model": ["m5"], "pretrain": [], "pet": [], "finetune_examples": []}
     assert resolved["init_grid"]["exponent"] == [0.3] and resolved["init_grid"]["log_scale"] == [0.0, 2.5, 5.0]

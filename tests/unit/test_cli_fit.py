@@ -119,3 +119,102 @@ def test_console_script(table):
     missing = subprocess.run([str(script), "fit", "/nonexistent.csv", "--law", "power", "--x", "a", "--loss", "b"],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+
+
+# ------------------------------------------------------------------ rows of several tasks, methods, axes
+
+LAWS_BY_GROUP = {("wmt", "fmt"): {"A": 30.0, "alpha": 0.2, "beta": 0.3, "E": 0.4},
+                 ("wmt", "lora"): {"A": 10.0, "alpha": 0.1, "beta": 0.2, "E": 0.6},
+                 ("sum", "fmt"): {"A": 50.0, "alpha": 0.3, "beta": 0.25, "E": 0.8},
+                 ("sum", "lora"): {"A": 20.0, "alpha": 0.15, "beta": 0.1, "E": 1.0}}
+
+
+@pytest.fixture
+def study_table(tmp_path) -> Path:
+    """A metrics_mean.csv-like table: two tasks, two methods, each its own multiplicative law on the
+    model axis, plus PET-axis rows (prompt length 8) that no model-axis law fits."""
+    x, df = (a.ravel() for a in np.meshgrid([1e5, 2e5, 4e5, 8e5], [64, 128, 256, 512, 1024], indexing="ij"))
+    parts = []
+    for (task, method), truth in LAWS_BY_GROUP.items():
+        loss = laws.predict("multiplicative", truth, df, x)
+        parts.append(pd.DataFrame({"task": task, "method": method, "params": x, "examples": df, "test_loss": loss,
+                                   "axis_model": True, "axis_pet": x == 1e5}))
+        parts.append(pd.DataFrame({"task": task, "method": method, "params": 1e5, "examples": df[:5],
+                                   "test_loss": loss[:5] - 0.05, "axis_model": False, "axis_pet": True}))
+    path = tmp_path / "metrics_mean.csv"
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+MULTIPLICATIVE = ["--law", "multiplicative", "--x", "params", "--df", "examples"]
+
+
+def test_rows_of_several_tasks_methods_and_axes_are_refused_in_one_line(study_table, capsys):
+    assert cli.main(fit(study_table, *MULTIPLICATIVE)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "2 tasks (sum, wmt)" in err and "2 methods (fmt, lora)" in err and "several axes" in err
+    assert "--where" in err and "--group-by" in err
+    # one task and method, still two axes
+    assert cli.main(fit(study_table, *MULTIPLICATIVE, "--where", "task == 'wmt' and method == 'fmt'")) == 2
+    err = capsys.readouterr().err
+    assert "several axes" in err and "tasks" not in err
+
+
+def test_pool_fits_mixed_rows_with_a_one_line_warning(study_table, tmp_path, capsys):
+    out = tmp_path / "pooled.json"
+    assert cli.main(fit(study_table, *MULTIPLICATIVE, "--pool", "--json", str(out))) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning" in err and "2 tasks" in err
+    assert json.loads(out.read_text())["n_fit"] == 4 * 25
+
+
+def test_where_selects_one_law_and_recovers_it(study_table, tmp_path, capsys):
+    out = tmp_path / "fit.json"
+    assert cli.main(fit(study_table, *MULTIPLICATIVE, "--where", "task == 'sum' and method == 'lora' and axis_model",
+                        "--json", str(out))) == 0
+    assert capsys.readouterr().err == ""
+    result = json.loads(out.read_text())
+    assert result["n_fit"] == 20
+    for key, value in LAWS_BY_GROUP[("sum", "lora")].items():
+        assert result["params"][key] == pytest.approx(value, rel=1e-3)
+
+
+def test_group_by_fits_each_group(study_table, tmp_path, capsys):
+    out = tmp_path / "fits.json"
+    assert cli.main(fit(study_table, *MULTIPLICATIVE, "--where", "axis_model", "--group-by", "task,method",
+                        "--heldout", "params == 8e5", "--json", str(out))) == 0
+    result = json.loads(out.read_text())
+    assert result["group_by"] == ["task", "method"] and len(result["fits"]) == 4
+    for one in result["fits"]:
+        truth = LAWS_BY_GROUP[(one["group"]["task"], one["group"]["method"])]
+        assert one["n_fit"] == 15 and one["n_heldout"] == 5
+        for key, value in truth.items():
+            assert one["params"][key] == pytest.approx(value, rel=1e-3)
+    printed = capsys.readouterr().out
+    assert printed.count("multiplicative law") == 4 and "task = sum, method = fmt:" in printed
+
+
+def test_group_by_reports_a_group_it_cannot_fit(study_table, tmp_path, capsys):
+    out = tmp_path / "fits.json"
+    # grouped by task only, each group still mixes two methods: refused per group, so no group is fitted
+    assert cli.main(fit(study_table, *MULTIPLICATIVE, "--where", "axis_model", "--group-by", "task")) == 2
+    assert "no group could be fitted" in capsys.readouterr().err
+    # one group too small: noted in its entry, the others fitted
+    small = "axis_model and (task == 'wmt' or examples == 64)"
+    assert cli.main(fit(study_table, *MULTIPLICATIVE, "--where", small, "--group-by", "task,method",
+                        "--json", str(out))) == 0
+    fits = json.loads(out.read_text())["fits"]
+    assert [("error" in f) for f in fits] == [True, True, False, False]       # sum/* has one Df left
+    assert "not fitted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--where", "task =="], "--where 'task =='"),
+    (["--where", "task == 'nope'"], "selects no row"),
+    (["--group-by", "task,nope"], "column 'nope' is not in"),
+])
+def test_where_and_group_by_errors_exit_2_with_one_line(study_table, capsys, args, message):
+    assert cli.main(fit(study_table, *MULTIPLICATIVE, *args)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -153,3 +153,57 @@ def test_which_model_ranks_sizes_at_the_largest_df_and_never_crashes():
     skipped = [r for r in out if "reason" in r]
     assert [(r["model"], r["params"], r["observed_loss"]) for r in skipped] == [("late", 1e6, 0.4)]
     assert notes == ["which_model t/lora: one finetuning-data size, nothing to extrapolate"]
+
+
+# ------------------------------------------------------------------ requests `select` cannot answer
+
+def test_each_ranking_states_how_far_it_extrapolates():
+    result = selection.select(candidates(), budget=6400, target=TARGET, law="ats")
+    assert all(row["extrapolation"] == TARGET / 6400 for row in result["ranking"])
+    assert result["extrapolation"] == TARGET / 6400 and selection.refusal(result) is None
+
+
+def test_a_target_below_the_budget_is_refused(table, capsys):
+    with pytest.raises(laws.FitError, match="below the budget"):
+        selection.select(candidates(), budget=6400, target=3200)
+    assert cli.main(select_args(table, "--budget", "6400", "--target", "3200")) == 2
+    err = capsys.readouterr().err
+    assert "the target 3200 is below the budget 6400" in err and err.count("\n") == 1
+
+
+def test_a_target_far_beyond_the_data_is_refused_unless_allowed(table, capsys):
+    target = 1220 * 25_600        # the largest size of the table is 25,600
+    assert cli.main(select_args(table, "--budget", "25600", "--target", str(target), "--law", "ats")) == 2
+    err = capsys.readouterr().err
+    assert "1,220x beyond the largest finetuning-data size used" in err and "--max-extrapolation" in err
+    assert err.count("\n") == 1
+    assert cli.main(select_args(table, "--budget", "25600", "--target", str(target), "--law", "ats",
+                                "--max-extrapolation", "2000")) == 0
+    assert "1.22e+03x beyond the largest size used" in capsys.readouterr().out
+    assert cli.main(select_args(table, "--budget", "6400", "--target", "1e5", "--max-extrapolation", "0.5")) == 2
+    assert "--max-extrapolation must be at least 1" in capsys.readouterr().err
+
+
+def test_a_budget_that_skips_every_candidate_is_refused(table, capsys):
+    assert cli.main(select_args(table, "--budget", "150", "--target", "1e4")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no candidate can be ranked from runs up to the budget 150: 4 skipped" in err
+
+
+def test_without_bootstrap_no_interval_is_printed(table, capsys):
+    assert cli.main(select_args(table, "--budget", "6400", "--target", str(TARGET), "--law", "ats")) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed and "95% low" not in printed and "no intervals (--bootstrap)" in printed
+    assert "64x" in printed.replace(" ", "")            # each row's extrapolation factor
+    assert cli.main(select_args(table, "--budget", "6400", "--target", str(TARGET), "--law", "ats",
+                                "--bootstrap", "5")) == 0
+    assert "95% low" in capsys.readouterr().out
+
+
+def test_the_default_law_is_the_best_validated_one(table, capsys):
+    """Accept-then-stop: on Lin et al.'s curves it equals or beats every other law (bench_select.py)."""
+    assert selection.DEFAULT_LAW == "ats"
+    assert cli.main(select_args(table, "--budget", "6400", "--target", str(TARGET))) == 0
+    assert "law ats" in capsys.readouterr().out
+    assert selection.select(candidates(), budget=6400, target=TARGET)["law"] == "ats"

@@ -16,8 +16,9 @@ Procedure (STUDY.md, "Scaling laws and fitting"):
   a note;
 - single-variable fits L(Df) = A/Df^beta + E per task, method and model (the model-size axis).
 
-`analyze` returns every fit as one dict; ftscale.analysis.comparison compares the methods' fits (critical
-sizes, which method), ftscale.analysis.tables turns the dict into the tables and their files
+`analyze` returns every fit as one dict, each joint and single-variable fit with its diagnostics
+(ftscale.fitting.diagnostics); ftscale.analysis.validation adds leave-one-out errors and the laws'
+paired comparison; ftscale.analysis.comparison compares the methods' fits (critical sizes, which method), ftscale.analysis.tables turns the dict into the tables and their files
 (`tables.run_analysis`).
 """
 from __future__ import annotations
@@ -31,10 +32,10 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from ftscale.analysis import comparison
+from ftscale.analysis import comparison, validation
 
 from ftscale.fitting import selection
-from ftscale.fitting import laws, solver, statistics
+from ftscale.fitting import diagnostics, laws, solver, statistics
 from ftscale.fitting.laws import JOINT_LAWS
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 from ftscale.plan.grid import AXES  # one list of axes for the whole package
@@ -221,7 +222,8 @@ def _single_variable(task, method, model_means, options, notes) -> list[dict]:
         params = result.params[0]
         rows.append({"task": task, "method": method, "model": model, "params": float(means["x"].iloc[0]),
                      **{k: params[k] for k in ("A", "beta", "E")},
-                     **_deltas("power", params, means, with_x=False), "points": _points_record(means)})
+                     **_deltas("power", params, means, with_x=False), "points": _points_record(means),
+                     "diagnostics": _diagnose(result, None, params, options)})
     return rows
 
 
@@ -277,8 +279,20 @@ def _joint(task, method, means, run_losses, options, notes) -> list[dict]:
                 row["bootstrap"] = {k: samples[axis][k].tolist() for k in ("A", "alpha", "beta", "E", "a")}
                 row["intervals"] = {k: statistics.percentile_interval(samples[axis][k], INTERVAL_LEVEL)
                                     for k in ("A", "alpha", "beta", "E")}
+            row["diagnostics"] = _diagnose(result[axis], result.get("step_one"), params, options, row.get("intervals"))
             rows.append(row)
     return rows
+
+
+def _diagnose(fit, step_one, params, options, intervals=None) -> dict:
+    """ftscale.fitting.diagnostics of one fit; a joint fit converged only if its step one did too."""
+    kw = {"limits": options["diagnostics"], "delta": float(options["huber_delta"]), "intervals": intervals}
+    result = diagnostics.diagnose(params, gradient=fit.gradient, n_points=fit.n_points, **kw)
+    if step_one is not None and result["converged"]:
+        shared = diagnostics.converged(step_one.gradient, step_one.n_points, kw["delta"],
+                                       kw["limits"]["gradient_tolerance"])
+        result |= {"converged": shared, "flagged": result["flagged"] or shared is False}
+    return result
 
 
 def _bootstrap(task, method, means, run_losses, result, options, notes) -> dict[str, dict]:
@@ -325,7 +339,8 @@ def _pretraining(pretrain: pd.DataFrame | None, options: dict, notes) -> list[di
             # the single-variable law with the model size in place of Df: A / N^alpha + E
             result = solver.fit("power", [laws.Group(full["params"], full["val_loss"])], **_fit_kwargs(options))
             p = result.params[0]
-            row["fit"] = {"A": p["A"], "alpha": p["beta"], "E": p["E"]}
+            row["fit"] = {"A": p["A"], "alpha": p["beta"], "E": p["E"],
+                          "diagnostics": _diagnose(result, None, {"a": p["a"], "alpha": p["beta"], "E": p["E"]}, options)}
         except laws.FitError as error:
             _note(notes, f"no pretraining power law for {family}: {error}")
         rows.append(row)
@@ -337,8 +352,9 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
     options = resolve_options(options)
     notes: list[str] = []
     runs = usable_runs(metrics)
-    fits = {"options": options, "notes": notes, "single_variable": [], "joint": [], "correlation": []}
-    means_of = {}
+    fits = {"options": options, "notes": notes, "single_variable": [], "joint": [], "correlation": [],
+            "leave_one_out": []}
+    means_of, paired = {}, {}
     for (task, method), task_runs in runs.groupby(["task", "method"], sort=True):
         means, run_losses = axis_table(task_runs, options)
         means_of[(task, method)] = means
@@ -346,6 +362,12 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
             fits["single_variable"] += _single_variable(task, method, means["model"], options, notes)
         fits["joint"] += _joint(task, method, _eligible(task, method, means, notes), run_losses, options, notes)
         fits["correlation"] += _correlations(task, method, {a: m for a, m in means.items() if m["x"].notna().any()})
+        # leave-one-out errors and the replicates of the laws' paired comparison (ftscale.analysis.validation)
+        eligible, rows = _eligible(task, method, means, []), [r for r in fits["joint"] if (r["task"], r["method"]) == (task, method)]
+        fits["leave_one_out"] += validation.leave_one_out(task, method, eligible, rows, _fit_kwargs(options))
+        paired[(task, method)] = validation.paired_heldout(eligible, run_losses, rows, int(options["bootstrap"]),
+                                                           _rng(options["seed"], task, method), _fit_kwargs(options))
+    fits["law_comparison"] = validation.law_comparison(paired, fits["joint"])
     fits["critical"] = comparison.critical_sizes(fits["joint"])
     fits["which_method"] = comparison.which_method(fits["joint"], means_of, options["which_method"],
                                                    lambda message: _note(notes, message))

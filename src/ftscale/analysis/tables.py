@@ -1,6 +1,6 @@
 """Table writing: the paper's tables from `analysis.analyze`'s dict, as DataFrames, Markdown and
 files. `run_analysis` fits everything (ftscale.analysis.procedure) and writes single_variable, heldout_error,
-params, critical, correlation, which_method, which_model (each .csv and .md) and fits.json
+leave_one_out, law_comparison, params, critical, correlation, which_method, which_model (each .csv and .md) and fits.json
 (everything, machine-readable: JSON null for NaN). Their names and columns are in ftscale.outputs.
 """
 from __future__ import annotations
@@ -12,17 +12,20 @@ import numpy as np
 import pandas as pd
 
 from ftscale.analysis.procedure import analyze, ensure_log_output
+from ftscale.fitting.diagnostics import describe
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 from ftscale.plan.grid import AXES, METHODS
 from ftscale.outputs import TABLE_COLUMNS
 
 
 def tables(fits: dict) -> dict[str, pd.DataFrame]:
-    """The six tables from `analyze`'s dict."""
+    """The tables of outputs.TABLE_COLUMNS from `analyze`'s dict."""
     rows = {name: [] for name in TABLE_COLUMNS}
-    rows["single_variable"] = [{k: v for k, v in r.items() if k not in ("points", "heldout_by")}
-                               for r in fits["single_variable"]]
+    rows["single_variable"] = [{k: v for k, v in r.items() if k not in ("points", "heldout_by", "diagnostics")}
+                               | flag_columns(r) for r in fits["single_variable"]]
     rows["heldout_error"] = heldout_error_rows(fits["joint"])
+    rows["leave_one_out"] = leave_one_out_rows(fits.get("leave_one_out", []))
+    rows["law_comparison"] = fits.get("law_comparison", [])
     for f in fits["joint"]:
         key = {"task": f["task"], "axis": f["axis"], "method": f["method"]}
         if f["law"] == "multiplicative":      # Table 4
@@ -30,7 +33,8 @@ def tables(fits: dict) -> dict[str, pd.DataFrame]:
                          for side, bound in zip(("low", "high"), pair)}
             rows["params"].append(key | {k: f["params"][k] for k in ("A", "alpha", "beta", "E")} | intervals | {
                 "delta_e": f["delta_e"], "delta_h": f["delta_h"], "n_fit": f["n_fit"], "n_heldout": f["n_heldout"],
-                "shared_from": "+".join(f["shared_from"]), "n_bootstrap": len(f.get("bootstrap", {}).get("A", []))})
+                "shared_from": "+".join(f["shared_from"]), "n_bootstrap": len(f.get("bootstrap", {}).get("A", []))}
+                | flag_columns(f))
     for name in ("critical", "correlation", "which_method", "which_model"):
         rows[name] = fits[name]
     out = {}
@@ -42,6 +46,23 @@ def tables(fits: dict) -> dict[str, pd.DataFrame]:
         extra = [c for c in table.columns if c not in columns]
         out[name] = _sorted(table[columns + extra])
     return out
+
+
+def flag_columns(fit_row: dict) -> dict:
+    """A fit's diagnostics as table cells: flagged (bool) and diagnostics (why, "" when clean)."""
+    diagnostics = fit_row.get("diagnostics") or {}
+    return {"flagged": bool(diagnostics.get("flagged", False)), "diagnostics": describe(diagnostics)}
+
+
+def leave_one_out_rows(leave_one_out: list[dict]) -> list[dict]:
+    """Per task, axis, method and kind (x: one X left out at a time, df: one Df), both laws' mean
+    error on the left-out points side by side (ftscale.analysis.validation)."""
+    errors = {}
+    for r in leave_one_out:
+        key = {"task": r["task"], "axis": r["axis"], "method": r["method"], "leave_out": r["leave_out"]}
+        errors.setdefault(tuple(key.values()), dict(key))[f"error_{r['law']}"] = r["error"]
+        errors[tuple(key.values())]["n_values"] = r["n_values"]
+    return list(errors.values())
 
 
 def heldout_error_rows(joint: list[dict]) -> list[dict]:
@@ -56,6 +77,9 @@ def heldout_error_rows(joint: list[dict]) -> list[dict]:
             row = errors.setdefault(tuple(key.values()), dict(key))
             row |= {f"delta_e_{f['law']}": f["delta_e"], f"delta_h_{f['law']}": held["delta_h"],
                     "n_fit": f["n_fit"], "n_heldout": held["n_heldout"]}
+            if (f.get("diagnostics") or {}).get("flagged"):      # which laws' fits are flagged, "" none
+                row["flagged"] = "+".join(filter(None, [row.get("flagged", ""), f["law"]]))
+            row.setdefault("flagged", "")
     return list(errors.values())
 
 
@@ -112,7 +136,7 @@ def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
     if "beyond_1" in table:
         table = _critical_shown(table)
     shown = table.copy()
-    for k in ("A", "alpha", "beta", "E"):
+    for k in ("A", "alpha", "beta", "E", "difference"):
         if f"{k}_low" in shown:
             shown[k] = [f"{v:.4g} [{lo:.4g}, {hi:.4g}]" for v, lo, hi in
                         zip(shown[k], shown[f"{k}_low"], shown[f"{k}_high"])]
@@ -129,6 +153,11 @@ def markdown(name: str, table: pd.DataFrame) -> str:
              "critical": "Table 5: critical finetuning-data size, Df_c = H X^gamma when E_1 = E_2; "
                          "critical_df: every crossing of the two fitted laws over all Df > 0, with where it lies "
                          "against the Df each method was measured on (extrapolated: by what factor)",
+             "leave_one_out": "Leave-one-out: mean error on the points of one X (x) or one Df (df) left out of "
+                              "every fit, the joint law refitted without them",
+             "law_comparison": "Table 2's question with its uncertainty: mean Delta_h, multiplicative minus "
+                               f"additive, per task ({int(INTERVAL_LEVEL * 100)}% paired-bootstrap interval; "
+                               "p_multiplicative_lower: share of replicates where the multiplicative law is lower)",
              "correlation": "Table 7: Pearson correlation of test loss with the generation metric",
              "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability",
              "which_model": "Which base model? Model sizes ranked by the loss predicted at the largest Df from "
@@ -159,7 +188,7 @@ def _json_ready(value):
 
 
 class AnalysisResults(dict):
-    """The six tables by name (a dict of DataFrames); `.fits` holds the dict written to fits.json."""
+    """The tables by name (a dict of DataFrames); `.fits` holds the dict written to fits.json."""
     fits: dict
 
 

@@ -2,7 +2,8 @@
 
 Every file always exists, whatever the grid: a panel without data (or without a fit) says so, so the
 workflow's outputs are fixed. Fitted points are filled markers, held-out points hollow ones; fitted
-curves are drawn, with Delta_e / Delta_h written in each panel. The fits come from `fits.json` (or
+curves are drawn, with Delta_e / Delta_h written in each panel; a fit that ftscale.fitting.diagnostics
+flags is drawn dashed, with its reason in red. The fits come from `fits.json` (or
 the value `tables.run_analysis` returns), so the figures show exactly what the tables report.
 Fig 5 (critical sizes) is drawn by `ftscale.figures.critical`, Figs 7-9 (generation metrics against
 each factor) by `figures_metrics`, Fig 12 (which base model) by `figures_which_model`; all draw their
@@ -11,6 +12,7 @@ panels with the helpers of `figure_panels`.
 from __future__ import annotations
 
 import json
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from ftscale.figures import critical, generation, which_model
 from ftscale.figures.panels import (AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points,
                                    short_number)
 from ftscale.fitting import laws
+from ftscale.fitting.diagnostics import describe
 from ftscale.plan.grid import METHODS, method_order
 from ftscale.outputs import FIGURES
 
@@ -60,6 +63,19 @@ def _loss_axes(ax, title: str, df_values) -> None:
 def _deltas_text(ax, delta_e, delta_h) -> None:
     ax.text(0.02, 0.03, f"Δe={_fmt(delta_e)}  Δh={_fmt(delta_h)}", transform=ax.transAxes, fontsize=7,
             bbox={"facecolor": "white", "alpha": 0.7, "lw": 0})
+
+
+def _flagged(fit_row: dict) -> bool:
+    return bool((fit_row.get("diagnostics") or {}).get("flagged"))
+
+
+def _flag_text(ax, fit_rows: list[dict]) -> None:
+    """A flagged fit (ftscale.fitting.diagnostics) says so in red in its panel; its curves are dashed."""
+    reasons = [describe(r["diagnostics"]) for r in fit_rows if _flagged(r)]
+    if reasons:
+        text = "FLAGGED: " + " | ".join(dict.fromkeys(reasons))
+        ax.text(0.02, 0.97, textwrap.fill(text, 60), transform=ax.transAxes, fontsize=6, color="red", va="top",
+                bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
 
 
 def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
@@ -100,12 +116,14 @@ def single_variable_figure(runs, fits, out_dir) -> None:
                 p = row["points"]
                 scatter_points(ax, p["finetune_examples"], p["loss"], p["heldout"], colour)
                 line = np.geomspace(min(p["finetune_examples"]), max(p["finetune_examples"]), 60)
-                ax.plot(line, laws.predict("power", row, line), color=colour, lw=1,
-                        label=f"{row['model']} ({short_number(row['params'])}): β={row['beta']:.3f}")
+                ax.plot(line, laws.predict("power", row, line), color=colour, lw=1, ls="--" if _flagged(row) else "-",
+                        label=f"{row['model']} ({short_number(row['params'])}): β={row['beta']:.3f}"
+                              + (" (flagged)" if _flagged(row) else ""))
             _loss_axes(ax, f"{task} / {method}", _df_values(runs, task, method))
             if rows:
                 ax.legend(fontsize=6)
                 _deltas_text(ax, _nanmean([r["delta_e"] for r in rows]), _nanmean([r["delta_h"] for r in rows]))
+                _flag_text(ax, rows)
     save_figure(fig, out_dir, "fig01_single_variable")
 
 
@@ -140,11 +158,13 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
             line = np.geomspace(points["finetune_examples"].min(), points["finetune_examples"].max(), 60)
             for colour, (x, group) in zip(colours, points.groupby("x")):
                 scatter_points(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
-                ax.plot(line, laws.predict("multiplicative", p, line, x), color=colour, lw=1, label=f"X={short_number(x)}")
+                ax.plot(line, laws.predict("multiplicative", p, line, x), color=colour, lw=1,
+                        ls="--" if _flagged(fit) else "-", label=f"X={short_number(x)}")
             _loss_axes(ax, f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}",
                        points["finetune_examples"])
             ax.legend(fontsize=6)
             _deltas_text(ax, fit["delta_e"], fit["delta_h"])
+            _flag_text(ax, [fit])
     save_figure(fig, out_dir, name)
 
 
@@ -166,7 +186,8 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
         if law:
             line = np.geomspace(full["params"].min(), full["params"].max(), 60)
             by_size.plot(line, law["A"] * line ** -law["alpha"] + law["E"], color=colour, lw=1,
-                         label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}")
+                         ls="--" if _flagged(law) else "-", label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}")
+            _flag_text(by_size, [law])
         for model, runs in table.groupby("model"):
             if runs["pretrain_tokens"].nunique() >= 2:
                 runs = runs.sort_values("pretrain_tokens")

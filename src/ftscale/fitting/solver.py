@@ -202,6 +202,7 @@ class Fit:
     objective_value: float | np.ndarray
     n_points: int
     n_starts: int
+    gradient: np.ndarray | None = None    # d objective / d free parameters at theta: (q,) or (B, q)
 
     @property
     def start(self) -> np.ndarray:
@@ -306,9 +307,22 @@ def fit(law: str, groups: list[Group], *, objective: str = "huber", delta: float
     theta[:, free] = best_free
     theta[failed] = np.nan                     # a batch member that failed: NaN, dropped by the intervals
     n_points = sum(len(g.finetune_examples) for g in groups)
+    # the gradient at the end point: ftscale.fitting.diagnostics judges convergence by it
+    with np.errstate(all="ignore"):
+        _, gradient = problem.value_and_gradient(best_free, np.arange(n_sets))
+    gradient[failed] = np.nan
     if batch is None:
-        return Fit(law, names, theta[0], free, float(best_value[0]), n_points, len(starts))
-    return Fit(law, names, theta, free, best_value, n_points, len(starts))
+        return Fit(law, names, theta[0], free, float(best_value[0]), n_points, len(starts), gradient[0])
+    return Fit(law, names, theta, free, best_value, n_points, len(starts), gradient)
+
+
+def gradient_at(law: str, groups: list[Group], theta, *, objective: str = "huber", delta: float = 1e-3) -> np.ndarray:
+    """d objective / d theta at a full parameter vector `theta` (in parameter_names(law, len(groups))
+    order): what Fit.gradient holds at a fit's end point, at any other point."""
+    names = parameter_names(law, len(groups))
+    problem = _Problem(law, groups, names, np.ones(len(names), bool), np.zeros((1, len(names))), objective, delta)
+    with np.errstate(all="ignore"):
+        return problem.value_and_gradient(np.atleast_2d(np.asarray(theta, float)), np.zeros(1, int))[1][0]
 
 
 def _best_rows(value, n_sets, per_set, keep):
