@@ -10,7 +10,7 @@ objective's gradient at its end point and its bootstrap intervals:
   bootstrap interval of alpha or beta narrower than interval_width_floor * |estimate| (every
   replicate stuck on one point: the data do not determine it).
 
-The limits are config keys (analysis.diagnostics, whose defaults schemas/config.schema.yaml owns);
+The limits are config keys (analysis.diagnostics, whose defaults src/ftscale/config.schema.yaml owns);
 they are passed in, so this module imports nothing above it. Flags change no fitted number.
 A fit is `flagged` when it did not converge, has a parameter at a bound, or is degenerate.
 """
