@@ -13,6 +13,7 @@ Heavy modules (numpy, pandas, scipy) are imported inside the runs, so `ftscale -
     ftscale grid [CONFIG] [--gpu-peak-tflops T --utilisation U] [--json OUT]
     ftscale run [SNAKEMAKE ARGUMENTS ...]
     ftscale score --hyp FILE --ref FILE --lang LANG [--json OUT]
+    ftscale --version
 """
 from __future__ import annotations
 
@@ -356,6 +357,16 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
 }
 
 
+def version() -> str:
+    """The installed package's version (its one home: pyproject.toml, read by the installer)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("ftscale")
+    except metadata.PackageNotFoundError:
+        return "unknown (ftscale is not installed: pip install -e .)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors on one line too (exit status 2, as argparse's own)."""
 
@@ -365,6 +376,7 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="ftscale", description="ftscale: scaling laws of LLM finetuning")
+    parser.add_argument("--version", action="version", version=f"ftscale {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (add_arguments, run) in SUBCOMMANDS.items():
         summary = (run.__doc__ or name).strip().splitlines()[0]
