@@ -1,4 +1,5 @@
-# Evaluation of each finetuned run: test loss, greedy generation, BLEU/chrF or ROUGE-L.
+# Evaluation of each finetuned run: test loss, greedy generation, BLEU/chrF or ROUGE-L; every
+# generation kept in samples.jsonl (ftscale.evaluate.samples).
 
 
 def target_language(task):
@@ -16,7 +17,8 @@ rule evaluate:
         references=lambda wc: f"{RESULTS}/data/raw/{condition_of(wc).task}/test.jsonl",
         tokenizer=lambda wc: f"{RESULTS}/data/tokenizer/{condition_of(wc).family}/tokenizer.json",
     output:
-        f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/eval.json",
+        eval=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/eval.json",
+        samples=f"{RESULTS}/finetune/{{condition}}/seed{{seed}}/samples.jsonl",   # every generation
     params:
         task_type=lambda wc: config["tasks"][condition_of(wc).task]["type"],
         target_lang=lambda wc: target_language(condition_of(wc).task),
