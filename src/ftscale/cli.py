@@ -342,8 +342,9 @@ def run_score(args: argparse.Namespace) -> int:
     if args.samples:
         if args.hyp or args.ref:
             raise InputError("--samples replaces --hyp and --ref: give one or the other")
+        path = samples.file_of(args.samples)
         try:
-            hypotheses, references, langs = samples.read(args.samples)
+            hypotheses, references, langs = samples.parse(_read_lines(str(path), "--samples"), path)
         except samples.SamplesError as error:
             raise InputError(str(error))
         if not hypotheses:

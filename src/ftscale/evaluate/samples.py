@@ -33,26 +33,26 @@ class SamplesError(ValueError):
     """A samples file that cannot be read; str() is the one line to show."""
 
 
-def read(path: str | Path) -> tuple[list[str], list[str], list[str | None]]:
-    """(hypotheses, references, langs) of a samples file, or of the run directory holding one."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / SAMPLES
+def file_of(path: str | Path) -> Path:
+    """The samples file itself, or the one in a run directory."""
+    return Path(path) / SAMPLES if Path(path).is_dir() else Path(path)
+
+
+def parse(lines: list[str], name: str | Path) -> tuple[list[str], list[str], list[str | None]]:
+    """(hypotheses, references, langs) of a samples file's lines; `name` is for the error line."""
     hypotheses, references, langs = [], [], []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                try:
-                    record = json.loads(line)
-                    hypotheses.append(record["hypothesis"])
-                    references.append(record["reference"])
-                    langs.append(record.get("lang"))
-                except (ValueError, KeyError, TypeError) as error:
-                    raise SamplesError(f"{path}, line {number}: not a sample record ({error})")
-    except FileNotFoundError:
-        raise SamplesError(f"{path}: no such file (runs evaluated before samples were kept have none)")
-    except UnicodeDecodeError as error:
-        raise SamplesError(f"{path}: not UTF-8 text (byte {error.start})")
-    except OSError as error:
-        raise SamplesError(f"{path}: {error.strerror}")
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            hypotheses.append(record["hypothesis"])
+            references.append(record["reference"])
+            langs.append(record.get("lang"))
+        except (ValueError, KeyError, TypeError) as error:
+            raise SamplesError(f"{name}, line {number}: not a sample record ({error})")
     return hypotheses, references, langs
+
+
+def read(path: str | Path) -> tuple[list[str], list[str], list[str | None]]:
+    """parse() of a samples file, or of the one in a run directory."""
+    path = file_of(path)
+    return parse(path.read_text(encoding="utf-8").splitlines(), path)

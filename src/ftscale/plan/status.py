@@ -33,6 +33,7 @@ STATES = ("done", "running", "failed", "pending")
 SNAKEMAKE_LOGS = Path(".snakemake") / "log"
 SLURM_LOGS = Path(".snakemake") / "slurm_logs"    # the SLURM executor's: the study ran on SLURM
 LAST_FAILURES = 10
+KILLED = "killed: marked incomplete, and no Snakemake runs here"
 LOGS_READ = 3          # Snakemake logs read for job errors: the last runs' (a paper-scale log is megabytes)
 
 
@@ -41,7 +42,7 @@ class Failure:
     rule: str
     output: str
     log: str
-    why: str           # "error in <snakemake log>" or "killed (incomplete, no Snakemake running)"
+    why: str           # "error in <snakemake log>", or KILLED
 
 
 @dataclass
@@ -179,7 +180,7 @@ def study_status(config: dict, workdir: Path) -> Status:
     failures: list[Failure] = []
     for path in launch.unfinished_outputs(workdir):
         if not running_here:
-            failures.append(Failure(rule_of_output(path), path, "", "killed: marked incomplete, and no Snakemake runs here"))
+            failures.append(Failure(rule_of_output(path), path, "", KILLED))
         elif (run := run_of(path, results)) is not None:
             running.add(run)
     for log in newest_snakemake_logs(workdir):
@@ -216,10 +217,12 @@ def study_status(config: dict, workdir: Path) -> Status:
         stage = "pretrain" if rule.startswith("pretrain") else rule
         planned[stage] = planned.get(stage, 0.0) + hours
     spent, benchmarked = hours_spent(config, workdir / results, conditions)
-    return Status(config["study"], counts, runs, spent, planned, benchmarked,
-                  "GPU" if summary["gpus"] else "CPU", running_here,
-                  [f for (_, run), f in last_failures.items() if run not in runs or runs[run] == "failed"][:LAST_FAILURES],
-                  None if slurm is None else _count_states(slurm))
+    # a run's failure shows while the run is failed; another job's (data, pretraining) while it is
+    # marked incomplete, or its output is missing
+    shown = [f for (_, run), f in last_failures.items()
+             if runs.get(run) == "failed" or (run not in runs and (f.why == KILLED or not (workdir / f.output).exists()))]
+    return Status(config["study"], counts, runs, spent, planned, benchmarked, "GPU" if summary["gpus"] else "CPU",
+                  running_here, shown[:LAST_FAILURES], None if slurm is None else _count_states(slurm))
 
 
 def _count_states(jobs: list[tuple[str, str]]) -> dict[str, int]:
