@@ -1,4 +1,5 @@
-# Evaluation of each finetuned run: test loss, greedy generation, BLEU/chrF or ROUGE-L.
+# Evaluation of each finetuned run: test loss, greedy generation, BLEU/chrF or ROUGE-L; every
+# generation kept in samples.jsonl (ftscale.evaluate.samples).
 
 
 def target_language(task):
@@ -16,7 +17,8 @@ rule evaluate:
         references=lambda wc: f"{RESULTS}/data/raw/{condition_of(wc).task}/test.jsonl",
         tokenizer=lambda wc: tokenizer_path(condition_of(wc).family),
     output:
-        f"{run_dir()}/eval.json",
+        eval=f"{run_dir()}/eval.json",
+        samples=f"{run_dir()}/samples.jsonl",   # every generation
     params:
         task_type=lambda wc: config["tasks"][condition_of(wc).task]["type"],
         target_lang=lambda wc: target_language(condition_of(wc).task),

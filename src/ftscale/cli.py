@@ -15,7 +15,9 @@ science each one runs is in the library (ftscale.fitting, ftscale.plan, ftscale.
                 [--law {rectified,power,ats,auto}] [--max-extrapolation F] [--bootstrap K] [--seed S] [--json OUT]
     ftscale grid [CONFIG] [--gpu-peak-tflops T --utilisation U] [--json OUT]
     ftscale run [SNAKEMAKE ARGUMENTS ...]
-    ftscale score --hyp FILE --ref FILE --lang LANG [--json OUT]
+    ftscale score (--hyp FILE --ref FILE --lang LANG | --samples RUN_DIR [--lang LANG]) [--json OUT]
+    ftscale status [--configfile CONFIG] [--directory DIR]
+    ftscale --version
 """
 from __future__ import annotations
 
@@ -350,16 +352,9 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_grid(args: argparse.Namespace) -> int:
     """Preview a study's grid: jobs per rule, conditions per axis, compute and GPU-hours."""
-    from ftscale import config as study_config
-
     from ftscale.plan import sizing
 
-    config = _read_config(args.config)
-    try:
-        study_config.validate(config)
-        study_config.check_data_files(config)
-    except study_config.ConfigError as error:
-        raise InputError(f"{args.config}: {error}")
+    config = _study_config(args.config)
     if args.gpu_peak_tflops is not None:
         if not (args.gpu_peak_tflops > 0 and 0 < args.utilisation <= 1):
             raise InputError("--gpu-peak-tflops must be > 0 and --utilisation in (0, 1]")
@@ -378,6 +373,20 @@ def run_grid(args: argparse.Namespace) -> int:
         raise InputError(f"{out}: {error.strerror}")
     print(f"\nwritten to {out}")
     return 0
+
+
+def _study_config(path: str) -> dict:
+    """A study config read, validated (schema defaults filled in) and its data files found, or
+    InputError naming the file."""
+    from ftscale import config as study_config
+
+    config = _read_config(path)
+    try:
+        study_config.validate(config)
+        study_config.check_data_files(config)
+    except study_config.ConfigError as error:
+        raise InputError(f"{path}: {error}")
+    return config
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -422,9 +431,11 @@ def run_workflow(args: argparse.Namespace) -> int:
     except launch.RunRefused as error:
         raise InputError(str(error))
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hyp", required=True, help="system output, one segment a line (UTF-8)")
-    parser.add_argument("--ref", required=True, help="references, line by line with --hyp")
-    parser.add_argument("--lang", required=True, help="target language (picks the BLEU tokenizer: zh, ja, else 13a)")
+    parser.add_argument("--hyp", help="system output, one segment a line (UTF-8)")
+    parser.add_argument("--ref", help="references, line by line with --hyp")
+    parser.add_argument("--samples", help="instead of --hyp and --ref: a run's samples.jsonl, or its directory")
+    parser.add_argument("--lang", help="target language (picks the BLEU tokenizer: zh, ja, else 13a); "
+                                       "with --samples, default: the samples' own when they have one")
     parser.add_argument("--json", help="also write the scores as JSON to this file")
 
 
@@ -442,13 +453,27 @@ def _read_lines(path: str, option: str) -> list[str]:
 
 def run_score(args: argparse.Namespace) -> int:
     """Score a system output as the study does: BLEU (with its signature), chrF, ROUGE-L."""
-    from ftscale.evaluate import metrics
+    from ftscale.evaluate import metrics, samples
 
-    hypotheses, references = _read_lines(args.hyp, "--hyp"), _read_lines(args.ref, "--ref")
-    if len(hypotheses) != len(references):
-        raise InputError(f"--hyp {args.hyp} has {len(hypotheses)} lines, --ref {args.ref} has {len(references)}")
-    if not hypotheses:
-        raise InputError(f"--hyp {args.hyp} and --ref {args.ref} are empty: nothing to score")
+    if args.samples:
+        if args.hyp or args.ref:
+            raise InputError("--samples replaces --hyp and --ref: give one or the other")
+        path = samples.file_of(args.samples)
+        try:
+            hypotheses, references, langs = samples.parse(_read_lines(str(path), "--samples"), path)
+        except samples.SamplesError as error:
+            raise InputError(str(error))
+        if not hypotheses:
+            raise InputError(f"--samples {args.samples}: no samples (a diverged run has none)")
+        args.lang = args.lang or (langs[0] if len(set(langs)) == 1 else None)   # several: summarization's
+    else:
+        if not (args.hyp and args.ref and args.lang):
+            raise InputError("give --hyp, --ref and --lang, or --samples")
+        hypotheses, references = _read_lines(args.hyp, "--hyp"), _read_lines(args.ref, "--ref")
+        if len(hypotheses) != len(references):
+            raise InputError(f"--hyp {args.hyp} has {len(hypotheses)} lines, --ref {args.ref} has {len(references)}")
+        if not hypotheses:
+            raise InputError(f"--hyp {args.hyp} and --ref {args.ref} are empty: nothing to score")
     result = metrics.score_lines(hypotheses, references, args.lang)
     if args.json:
         try:
@@ -461,13 +486,37 @@ def run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--configfile", default="config.yaml", help="study config (default config.yaml)")
+    parser.add_argument("--directory", default=".", help="where the study runs (default: here)")
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """A study's runs done, running, failed and pending; hours spent against the plan; the last failures."""
+    from ftscale.plan import status
+
+    print(status.format_status(status.study_status(_study_config(args.configfile), args.directory)))
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {
     "fit": (add_fit_arguments, run_fit),
     "select": (add_select_arguments, run_select),
     "grid": (add_grid_arguments, run_grid),
     "run": (add_run_arguments, run_workflow),
     "score": (add_score_arguments, run_score),
+    "status": (add_status_arguments, run_status),
 }
+
+
+def version() -> str:
+    """The installed package's version (its one home: pyproject.toml, read by the installer)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("ftscale")
+    except metadata.PackageNotFoundError:
+        return "unknown (ftscale is not installed: pip install -e .)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -479,6 +528,7 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="ftscale", description="ftscale: scaling laws of LLM finetuning")
+    parser.add_argument("--version", action="version", version=f"ftscale {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (add_arguments, run) in SUBCOMMANDS.items():
         summary = (run.__doc__ or name).strip().splitlines()[0]

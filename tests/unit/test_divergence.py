@@ -22,10 +22,12 @@ def test_diverged_run_is_recorded_and_excluded(base, tmp_path):  # noqa: F811
     assert summary["status"] == "diverged" and summary["steps"] < 10 and summary["dev_loss"] is None
     result = decode.run_job(base=base / "base", checkpoint=tmp_path / "run" / "checkpoint",
                               summary=tmp_path / "run" / "train.json", test=base / "task" / "dev", references="",
-                              tokenizer="", out=tmp_path / "eval.json", task_type="translation", method="fmt",
+                              tokenizer="", out=tmp_path / "eval.json", samples=tmp_path / "samples.jsonl",
+                              task_type="translation", method="fmt",
                               max_source=32, max_target=32, max_new_tokens=4, batch_size=4, threads=1,
                               target_lang="de")
     assert result == {"status": "diverged"} == json.loads((tmp_path / "eval.json").read_text())
+    assert (tmp_path / "samples.jsonl").read_text() == ""      # no generations, but the rule's output exists
 
     rows = pd.DataFrame([{"task": "t", "model": "m1", "pretrain_tokens": 1000, "method": "fmt", "pet_size": None,
                           "finetune_examples": df, "seed": 0, "test_loss": loss, "status": status}

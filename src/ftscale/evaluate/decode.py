@@ -10,6 +10,7 @@ import torch
 
 from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
 from ftscale.train.finetune import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
+from ftscale.evaluate import samples as samples_file
 from ftscale.evaluate.metrics import summarization_metrics, translation_metrics
 from ftscale.train.model import autocast, device, model_device
 
@@ -75,7 +76,8 @@ def evaluate(model, tokenizer, test: TaskSplit, references: list[str], task_type
              max_source: int, max_target: int, max_new_tokens: int, batch_size: int,
              target_lang: str | None, reference_langs: list[str] | None, fmt: PromptFormat = OWN_FORMAT) -> dict:
     """Test loss and the task's generation metrics: BLEU/chrF in target_lang for translation,
-    ROUGE-L (overall and per reference language) for summarization."""
+    ROUGE-L (overall and per reference language) for summarization. `hypotheses`: every generation,
+    in test-set order (run_job keeps them in samples.jsonl, not in eval.json)."""
     test_loss = split_loss(model, test, np.arange(len(test)), batch_size, max_source, max_target, fmt)
     generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size, fmt)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated]
@@ -84,14 +86,16 @@ def evaluate(model, tokenizer, test: TaskSplit, references: list[str], task_type
     else:
         metrics = summarization_metrics(hypotheses, references, reference_langs)
     return {"test_loss": test_loss, **metrics,
-            "samples": [{"hypothesis": h, "reference": r} for h, r in list(zip(hypotheses, references))[:5]]}
+            "samples": [{"hypothesis": h, "reference": r} for h, r in list(zip(hypotheses, references))[:5]],
+            "hypotheses": hypotheses}
 
 
 def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, references: Path, tokenizer: Path,
-            out: Path, task_type: str, method: str, max_source: int, max_target: int,
+            out: Path, samples: Path, task_type: str, method: str, max_source: int, max_target: int,
             max_new_tokens: int, batch_size: int, threads: int, target_lang: str | None) -> dict:
-    """The evaluate rule: a diverged run is recorded as such, with no metrics. target_lang: a
-    translation task's; summarization takes each reference's own `lang` from its record."""
+    """The evaluate rule: eval.json, and every generation in `samples` (ftscale.evaluate.samples),
+    written first. A diverged run is recorded as such, with no metrics and no samples. target_lang:
+    a translation task's; summarization takes each reference's own `lang` from its record."""
     from ftscale.data import common, tokens
     from ftscale.train.finetune import load_finetuned
     from ftscale.train.model import base_format
@@ -99,16 +103,21 @@ def run_job(*, base: Path, checkpoint: Path, summary: Path, test: Path, referenc
     torch.set_num_threads(threads)
     status = json.loads(Path(summary).read_text())["status"]
     result = {"status": status}
+    hypotheses, targets, langs = [], [], []      # what samples.jsonl keeps: none for a diverged run
     if status == "ok":
         model = load_finetuned(Path(base), Path(checkpoint), method).to(device())
         records = common.read_jsonl(Path(references))
-        result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test),
-                           [r["target"] for r in records], task_type, max_source=max_source,
-                           max_target=max_target, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                           target_lang=target_lang, reference_langs=[r.get("lang", "") for r in records],
+        targets = [r["target"] for r in records]
+        reference_langs = [r.get("lang", "") for r in records]
+        result |= evaluate(model, tokens.load_tokenizer(tokenizer), tokens.TaskSplit(test), targets, task_type,
+                           max_source=max_source, max_target=max_target, max_new_tokens=max_new_tokens,
+                           batch_size=batch_size, target_lang=target_lang, reference_langs=reference_langs,
                            fmt=base_format(base))
+        hypotheses = result.pop("hypotheses")
+        langs = [target_lang] * len(targets) if task_type == "translation" else reference_langs
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
     else:
         print(f"training {status}: no evaluation")
+    samples_file.write(samples, hypotheses, targets, langs)    # before eval.json: it marks the run evaluated
     Path(out).write_text(json.dumps(result, indent=1))
     return result
