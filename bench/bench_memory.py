@@ -14,6 +14,8 @@ torch's MemTracker counts every storage the step allocates and frees; the peak i
   MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32) and no autocast: the target set-up of
   issue 25 (ftscale.train.distributed gets it on branch fsdp; shard() below mirrors it till then).
 - One-GPU jobs: the model as the code runs it there, fp32 weights under bf16 autocast.
+One-GPU jobs: ftscale.train.model.autocast(model) enables autocast for a model on a GPU only; on the
+fake CPU model the step's own contexts are made to enable the CPU's bf16 autocast (what a GPU gets).
 Data-dependent values have no value under FakeTensorMode; KnownValues answers them: the number of
 target positions a boolean mask selects (known from the batch built), and any scalar read to the
 host (Adafactor's RMS, decoding's stopping test: never finished, so decoding runs all its steps).
@@ -24,8 +26,8 @@ allocator's fragmentation (cluster memory is planned at USABLE_GPU_FRACTION of t
 
 Usage: .venv/bin/python bench/bench_memory.py [--quick] [--kinds pretrain-16B ...] [--layers N]
   --quick: tiny shapes (the test suite runs it: tests/unit/test_bench_memory.py)
-  --layers N: measure the models at N decoder layers and at 2N, and extrapolate each peak linearly
-  to the model's own layer count (per-layer terms scale with layers; the rest does not).
+  --layers N: measure at N and 2N decoder layers and extrapolate each peak linearly to the model's
+  own layer count, checked at 3N (by default only SCALED's kinds, at paper shapes: see SCALED).
 """
 from __future__ import annotations
 
@@ -281,11 +283,21 @@ def measure(job: Job, layers: int | None = None) -> float:
     return float(sum(device["Total"] for device in peak.values()))
 
 
-def measure_scaled(job: Job, layers: int) -> tuple[float, dict]:
-    """The peak extrapolated from `layers` and 2 x `layers` decoder layers to the model's own count."""
-    few, more = measure(job, layers), measure(job, 2 * layers)
+# Greedy decoding of a 16B model for all its steps is an hour of Python under FakeTensorMode here:
+# these kinds are measured at fewer layers and extrapolated (measure_scaled), unless --layers 0.
+SCALED = {"evaluate-16B": 2}
+
+
+def measure_scaled(job: Job, layers: int) -> tuple[float, str]:
+    """The peak at the model's own layer count, extrapolated linearly from `layers` and 2 x `layers`
+    decoder layers (per-layer terms scale with layers, the rest does not); checked at 3 x `layers`."""
+    few, more, check = (measure(job, k * layers) for k in (1, 2, 3))
     per_layer = (more - few) / layers
-    return few + per_layer * (job.size["layers"] - layers), {"layers": [layers, 2 * layers], "peaks": [few, more]}
+    predicted = few + 2 * layers * per_layer
+    note = (f"extrapolated from {layers} and {2 * layers} layers ({few / 1e9:.3f}, {more / 1e9:.3f} GB; "
+            f"{per_layer / 1e9:.3f} GB a layer); at {3 * layers} layers measured {check / 1e9:.3f} GB, "
+            f"the line gives {predicted / 1e9:.3f}")
+    return few + per_layer * (job.size["layers"] - layers), note
 
 
 def main(argv=None) -> dict:
@@ -293,7 +305,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny shapes (the test suite's run)")
     parser.add_argument("--kinds", nargs="*", default=KINDS, choices=KINDS)
     parser.add_argument("--layers", type=int, default=None,
-                        help="measure at N and 2N decoder layers and extrapolate (see the docstring)")
+                        help="measure every kind at N, 2N and 3N decoder layers and extrapolate (0: none; "
+                             "default: the kinds in SCALED, at paper shapes)")
     parser.add_argument("--no-merge", action="store_true", help="print only; leave results/bench/summary.json")
     args = parser.parse_args(argv)
     from ftscale import config as config_module
@@ -306,11 +319,12 @@ def main(argv=None) -> dict:
     print(f"{'job kind':14s} {'GPUs':>4s} {'micro':>5s} {'planned GB':>10s} {'measured GB':>11s} {'ratio':>6s}  job")
     for kind in args.kinds:
         job = jobs[kind]
-        measured = measure_scaled(job, args.layers)[0] if args.layers else measure(job)
+        layers = args.layers if args.layers is not None else (0 if args.quick else SCALED.get(kind, 0))
+        measured, note = measure_scaled(job, layers) if layers else (measure(job), "")
         ratios[kind] = job.planned_bytes / measured
         rows.append((kind, job, measured))
         print(f"{kind:14s} {job.gpus:4d} {job.micro:5d} {job.planned_bytes / 1e9:10.2f} {measured / 1e9:11.2f} "
-              f"{ratios[kind]:6.3f}  {job.label}", flush=True)
+              f"{ratios[kind]:6.3f}  {job.label}" + (f"\n{'':14s} {note}" if note else ""), flush=True)
     seconds = time.perf_counter() - started
     print(f"measured in {seconds:.0f} s (planned GB: the plan's peak per GPU without the CUDA context)")
     figures = {"memory_planned_over_measured" + ("_quick" if args.quick else ""): ratios}

@@ -116,7 +116,9 @@ def test_the_corrected_plan_against_the_measured_peaks():
             ("translation_ende/1B-283000000000tok/fmt/df100000", 4, 32, 33.20),
             ("summarization/16B-283000000000tok/fmt/df100000", 64, 2, 21.28),
             ("translation_enzh/16B-206000000000tok/lora-4/df8000", 4, 4, 37.45),
-            ("summarization/16B-283000000000tok/prompt-100/df8000", 8, 2, 22.80)):
+            ("summarization/16B-283000000000tok/prompt-100/df8000", 8, 2, 22.80),
+            ("summarization/1B-283000000000tok/lora-128/df8000", 1, 16, 32.47),       # one GPU: autocast
+            ("summarization/1B-283000000000tok/prompt-600/df8000", 1, 16, 36.41)):
         c = conditions[condition]
         task = paper["tasks"][c.task]
         work = Workload(Shape.of(paper, c.model), c.method, c.pet_size, True,
