@@ -23,6 +23,7 @@ transformers sees FakeTensors as traced, so it always builds the packed-sequence
 4-D mask and the K/V heads repeated that packed rows of real data get (issue 25).
 Not seen here: the CUDA context (the plan's `context` term is left out of the ratio) and the caching
 allocator's fragmentation (cluster memory is planned at USABLE_GPU_FRACTION of the GPU).
+(Past 300 lines: the job selection, the fake set-up and the step are one measurement, kept together.)
 
 Usage: .venv/bin/python bench/bench_memory.py [--quick] [--kinds pretrain-16B ...] [--layers N]
   --quick: tiny shapes (the test suite runs it: tests/unit/test_bench_memory.py)

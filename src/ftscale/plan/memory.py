@@ -17,6 +17,7 @@ real step under FakeTensorMode: bench/bench_memory.py, which prints planned over
 - Packed rows get transformers' 4-D boolean block mask (a row's length per token, per layer).
 - Terms under about 1% of a job's peak are left out: rotary tables, the final norm's activations,
   the optimizer's scalars.
+(Past 300 lines: every term of the peak stays in this one module, so their sum reads in one place.)
 """
 from __future__ import annotations
 
