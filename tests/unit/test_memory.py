@@ -125,6 +125,15 @@ def test_the_corrected_plan_against_the_measured_peaks():
                         sizing.example_tokens(paper, c.task) + sizing.prompt_length(c), task["max_target_tokens"] + 1)
         planned = memory.device_memory(work, micro, gpus, on_gpu=True)
         assert 0.9 < (planned.total - planned.context) / 1e9 / measured_gb < 1.1, condition
+    # evaluation of 16B prompt tuning on one GPU, 32 examples of summarization (extrapolated from 2, 4
+    # and 6 of its 40 layers: 9.978, 12.935, 15.892 GB, exactly linear)
+    c = conditions["summarization/16B-283000000000tok/prompt-100/df8000"]
+    task = paper["tasks"][c.task]
+    work = Workload(Shape.of(paper, c.model), c.method, c.pet_size, False,
+                    sizing.example_tokens(paper, c.task) + c.pet_size, task["max_target_tokens"] + 1,
+                    cached_tokens=task["max_source_tokens"] + 2 + c.pet_size + paper["evaluate"]["max_new_tokens"])
+    planned = memory.device_memory(work, 32, 1, on_gpu=True)
+    assert 0.9 < (planned.total - planned.context) / 1e9 / 66.16 < 1.1
 
 
 def test_host_memory_is_the_process_its_data_and_one_copy_of_the_weights():
