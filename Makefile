@@ -32,6 +32,7 @@ bench: $(BIN)/snakemake
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_accumulation.py
+	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_fitting.py
 	$(BIN)/python bench/bench_select.py
 	$(BIN)/python bench/bench_synthetic.py

@@ -382,7 +382,7 @@ def _study_config(path: str) -> dict:
 
     config = _read_config(path)
     try:
-        study_config.validate(config)
+        config = study_config.validate(config)
         study_config.check_data_files(config)
     except study_config.ConfigError as error:
         raise InputError(f"{path}: {error}")

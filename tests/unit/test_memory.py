@@ -39,17 +39,37 @@ def test_weights_gradients_and_optimizer_state():
     assert memory.optimizer_bytes(SMALL, "base", None, shards=1) == 0
 
 
+def test_activations_per_token_and_layer_by_precision_and_method():
+    """Against the saved tensors listed by hand (row of 10 tokens, LoRA rank 2). Every method: mask 10,
+    two rsqrt 8, log-sum-exp 4 x 2 heads = 8, fp32 norm inputs 2 x 4 x 8 = 64, SwiGLU 3 x 16 in the
+    compute dtype (96 bytes in bf16)."""
+    bf16 = 10 + 8 + 8 + 64 + 96                       # 186
+    # bf16 throughout (sharded): q, k, v and attention's output 2 x (2 x 8 + 2 x 4) = 48
+    assert memory.activation_bytes_per_token_layer(SMALL, "mixed", "prompt", 3, 10) == bf16 + 48
+    # FMT adds the norms' outputs and normalised inputs (4 x 8) and down's input (16): 2 x 48 = 96
+    assert memory.activation_bytes_per_token_layer(SMALL, "mixed", "fmt", None, 10) == bf16 + 48 + 96
+    assert memory.activation_bytes_per_token_layer(SMALL, "mixed", "pretrain", None, 10) == bf16 + 48 + 96
+    # LoRA: the norms' outputs (2 x 8), down's input (16), A's outputs (7 x 2): 2 x 46 = 92
+    assert memory.activation_bytes_per_token_layer(SMALL, "mixed", "lora", 2, 10) == bf16 + 48 + 92
+    # autocast (one GPU): k cast after repeat_kv, 2 x (3 x 8 + 4) = 56; FMT adds the fp32 normalised
+    # inputs (2 x 4 x 8 = 64) and bf16 casts of five inputs and down's input (2 x (40 + 16) = 112);
+    # LoRA the five casts, o's and down's (2 x (40 + 8 + 16 + 14) = 156)
+    assert memory.activation_bytes_per_token_layer(SMALL, "autocast", "fmt", None, 10) == bf16 + 56 + 64 + 112
+    assert memory.activation_bytes_per_token_layer(SMALL, "autocast", "lora", 2, 10) == bf16 + 56 + 156
+    # fp32 (CPU): SwiGLU 3 x 16 x 4 = 192, attention 4 x 24 = 96, FMT 4 x 48 = 192
+    assert memory.activation_bytes_per_token_layer(SMALL, "fp32", "fmt", None, 10) == 10 + 8 + 8 + 64 + 192 + 96 + 192
+    assert memory.precision(on_gpu=True, shards=4) == "mixed"
+    assert memory.precision(on_gpu=True, shards=1) == "autocast"
+    assert memory.precision(on_gpu=False, shards=1) == "fp32"
+
+
 def test_activations_logits_and_kv_cache():
-    # Per token and layer on a GPU: norms 4 x 8 fp32 = 128 bytes; bf16: 5 x 8 + 3 x 8 + 2 x 4 + 4 x 16
-    # = 136 elements, 272 bytes; 400 in all. On the CPU the 136 are fp32: 128 + 544 = 672.
-    assert memory.activation_bytes_per_token_layer(SMALL, memory.BF16) == 400
-    assert memory.activation_bytes_per_token_layer(SMALL, memory.FP32) == 672
-    assert memory.activations_bytes(SMALL, 10, training=True, checkpointing=False, compute_bytes=2) == 10 * 2 * 400
+    assert memory.activations_bytes(SMALL, 10, training=True, checkpointing=False, per_token_layer=400) == 10 * 2 * 400
     # checkpointing: each layer's fp32 input (32 bytes) and one layer recomputed in full
-    assert memory.activations_bytes(SMALL, 10, training=True, checkpointing=True, compute_bytes=2) == 10 * (2 * 32 + 400)
-    assert memory.activations_bytes(SMALL, 10, training=False, checkpointing=False, compute_bytes=2) == 10 * 400
-    # logits of 5 positions x 32: bf16 plus three fp32 copies in training (14 bytes), two in inference (10)
-    assert memory.logits_bytes(SMALL, 5, training=True, compute_bytes=2) == 5 * 32 * 14
+    assert memory.activations_bytes(SMALL, 10, training=True, checkpointing=True, per_token_layer=400) == 10 * (2 * 32 + 400)
+    assert memory.activations_bytes(SMALL, 10, training=False, checkpointing=False, per_token_layer=400) == 10 * 400
+    # logits of 5 positions x 32: three fp32 copies in training (12 bytes), bf16 + two fp32 in inference (10)
+    assert memory.logits_bytes(SMALL, 5, training=True, compute_bytes=2) == 5 * 32 * 12
     assert memory.logits_bytes(SMALL, 5, training=False, compute_bytes=2) == 5 * 32 * 10
     # KV cache: 10 positions x 2 layers x (key + value) x head dim 4 x bf16
     assert memory.kv_cache_bytes(SMALL, 10, compute_bytes=2) == 320
@@ -57,10 +77,13 @@ def test_activations_logits_and_kv_cache():
 
 def test_autocast_copies_and_fsdp_units():
     assert memory.autocast_copies_bytes(SMALL, training=True, on_gpu=True, shards=1) == 2 * 1448
-    assert memory.autocast_copies_bytes(SMALL, training=True, on_gpu=True, shards=2) == 2 * 592
+    assert memory.autocast_copies_bytes(SMALL, training=False, on_gpu=True, shards=1) == 2 * 592
+    assert memory.autocast_copies_bytes(SMALL, training=True, on_gpu=True, shards=2) == 0   # no autocast when sharded
     assert memory.autocast_copies_bytes(SMALL, training=True, on_gpu=False, shards=1) == 0
     assert memory.fsdp_gathered_bytes(SMALL, shards=1) == 0
-    assert memory.fsdp_gathered_bytes(SMALL, shards=2) == 592 * (2 * 2 + 4)   # two bf16 units, one fp32 gradient
+    # the root (embedding 256 + final norm 8) in bf16, two bf16 layers of 592, one layer's fp32 reduce-scatter input
+    assert memory.fsdp_gathered_bytes(SMALL, shards=2) == 2 * 264 + 592 * (2 * 2 + 4)
+    assert memory.fsdp_gathered_bytes(SMALL, shards=2, trains_layers=False) == 2 * 264 + 592 * 2 * 2
 
 
 def test_device_memory_sums_the_terms_and_grows_linearly_with_the_micro_batch():
@@ -69,9 +92,49 @@ def test_device_memory_sums_the_terms_and_grows_linearly_with_the_micro_batch():
     # weights, bf16 copies, gradients, optimizer state, CUDA context; per example: activations of 10
     # tokens (2 layers x 400 bytes) and logits of 5 positions (5 x 32 x 14 bytes)
     static = 4 * 1448 + 2 * 1448 + 4 * 1448 + 4 * 848 + memory.CUDA_CONTEXT_BYTES
-    assert one.total == pytest.approx(static + 8000 + 2240)
-    assert three.total == pytest.approx(static + 3 * (8000 + 2240))
-    assert memory.per_example_bytes(work, on_gpu=True) == 8000 + 2240
+    # autocast FMT: 418 bytes per token and layer (above), 10 tokens, 2 layers; logits 5 x 32 x 12
+    assert one.total == pytest.approx(static + 10 * 2 * 418 + 1920)
+    assert three.total - one.total == pytest.approx(2 * memory.per_example_bytes(work, on_gpu=True))
+    # sharded over 2: the mixed-precision activations (330) and per-example bytes
+    assert memory.per_example_bytes(work, on_gpu=True, shards=2) == pytest.approx(10 * 2 * 330 + 1920)
+
+
+def test_the_corrected_plan_against_the_measured_peaks():
+    """bench/bench_memory.py's measurements at the paper's shapes (torch MemTracker on the real FSDP2
+    step under FakeTensorMode, 2026-12-02): the planned peak without the CUDA context lies within 10%."""
+    from ftscale import config
+    from ftscale.plan import grid, sizing
+    from pathlib import Path
+
+    paper = config.load(Path(__file__).resolve().parents[2] / "configs" / "paper.yaml")
+    pretrain = paper["pretrain"]
+    for model, gpus, micro, measured_gb in (("1B", 64, 8, 17.97), ("16B", 64, 4, 49.12)):
+        work = Workload(Shape.of(paper, model), "pretrain", None, True, pretrain["seq_len"], pretrain["seq_len"])
+        planned = memory.device_memory(work, micro, gpus, on_gpu=True)
+        assert 0.9 < (planned.total - planned.context) / 1e9 / measured_gb < 1.1
+    conditions = grid.expand_conditions(paper)
+    for condition, gpus, micro, measured_gb in (
+            ("translation_ende/1B-283000000000tok/fmt/df100000", 4, 32, 33.20),
+            ("summarization/16B-283000000000tok/fmt/df100000", 64, 2, 21.28),
+            ("translation_enzh/16B-206000000000tok/lora-4/df8000", 4, 4, 37.45),
+            ("summarization/16B-283000000000tok/prompt-100/df8000", 8, 2, 22.80),
+            ("summarization/1B-283000000000tok/lora-128/df8000", 1, 16, 32.47),       # one GPU: autocast
+            ("summarization/1B-283000000000tok/prompt-600/df8000", 1, 16, 36.41)):
+        c = conditions[condition]
+        task = paper["tasks"][c.task]
+        work = Workload(Shape.of(paper, c.model), c.method, c.pet_size, True,
+                        sizing.example_tokens(paper, c.task) + sizing.prompt_length(c), task["max_target_tokens"] + 1)
+        planned = memory.device_memory(work, micro, gpus, on_gpu=True)
+        assert 0.9 < (planned.total - planned.context) / 1e9 / measured_gb < 1.1, condition
+    # evaluation of 16B prompt tuning on one GPU, 32 examples of summarization (extrapolated from 2, 4
+    # and 6 of its 40 layers: 9.978, 12.935, 15.892 GB, exactly linear)
+    c = conditions["summarization/16B-283000000000tok/prompt-100/df8000"]
+    task = paper["tasks"][c.task]
+    work = Workload(Shape.of(paper, c.model), c.method, c.pet_size, False,
+                    sizing.example_tokens(paper, c.task) + c.pet_size, task["max_target_tokens"] + 1,
+                    cached_tokens=task["max_source_tokens"] + 2 + c.pet_size + paper["evaluate"]["max_new_tokens"])
+    planned = memory.device_memory(work, 32, 1, on_gpu=True)
+    assert 0.9 < (planned.total - planned.context) / 1e9 / 66.16 < 1.1
 
 
 def test_host_memory_is_the_process_its_data_and_one_copy_of_the_weights():

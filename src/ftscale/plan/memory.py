@@ -4,14 +4,20 @@ Everything here is bytes, counted from the tensors the code allocates (ftscale.t
 pretrain, evaluate): weights, gradients, optimizer state, activations, logits, KV cache. Pure
 Python on the config's size table (no torch), so `ftscale grid` and the Snakefile stay cheap.
 
-How the jobs run, and so what is counted:
-- On a GPU, weights, gradients and Adafactor's state are fp32 (load_model reads float32); the
-  forward and backward run under bf16 autocast, so activations are bf16 and autocast keeps a bf16
-  copy of every weight a matmul saved for backward. On the CPU everything is fp32 (no autocast).
-- A job on G > 1 GPUs shards weights, gradients and optimizer state G ways (FSDP2 full shard) and
-  gathers one unit (a decoder layer, or the embedding) at a time in bf16, prefetching the next.
-- Terms under about 1% of a job's peak are left out: rotary tables, attention masks, LoRA's own
-  activations (rank x tokens), the optimizer's scalars.
+How the jobs run, and so what is counted (each term checked against torch's MemTracker on the
+real step under FakeTensorMode: bench/bench_memory.py, which prints planned over measured per job kind):
+- A job on G > 1 GPUs shards weights, gradients and Adafactor's state G ways (FSDP2 full shard, each
+  decoder layer a unit, the root the embedding and final norm) with MixedPrecisionPolicy: fp32
+  shards, bf16 parameters gathered one unit at a time (the next prefetched), gradients reduced in
+  fp32, no autocast. Activations are then bf16, apart from RMSNorm's fp32 upcast.
+- A job on one GPU keeps fp32 weights and runs under bf16 autocast: the residual stream stays fp32,
+  each matmul casts its input and weight to bf16, and training keeps every bf16 weight copy till
+  backward.
+- On the CPU everything is fp32 (no autocast).
+- Packed rows get transformers' 4-D boolean block mask (a row's length per token, per layer).
+- Terms under about 1% of a job's peak are left out: rotary tables, the final norm's activations,
+  the optimizer's scalars.
+(Past 300 lines: every term of the peak stays in this one module, so their sum reads in one place.)
 """
 from __future__ import annotations
 
@@ -26,14 +32,15 @@ FP32 = 4                          # weights, gradients, optimizer state; every a
 BF16 = 2                          # activations and weight copies under autocast on a GPU
 
 # Logits are (tokens, vocabulary): the largest activation of a small model. Per logit, in
-# training: the logits in the compute dtype, their fp32 upcast for the loss, the log-softmax the
-# loss keeps for backward and, in backward, its gradient (3 x fp32 beside the compute copy); in
-# inference the first three.
+# training the peak is at the start of backward: the log-softmax the loss kept, the gradient of the
+# loss and that of the log-softmax, all fp32 (the compute-dtype logits and their fp32 upcast are
+# freed after forward); in inference the compute-dtype logits, their upcast and the log-softmax.
 LOGIT_FP32_COPIES_TRAIN = 3
 LOGIT_FP32_COPIES_INFER = 2
 
 # FSDP2 keeps the unit being computed and the prefetched next one gathered (in bf16), plus one
-# unit's unsharded fp32 gradient before it is reduce-scattered.
+# unit's fp32 reduce-scatter input; the root unit (embedding, tied LM head, final norm) stays
+# gathered for the whole step (FSDP2 does not reshard the root after forward).
 FSDP_UNITS_GATHERED = 2
 
 # Adafactor's update allocates full-size temporaries of the parameter being stepped
@@ -115,9 +122,19 @@ def parameters(s: Shape) -> int:
 
 
 @lru_cache(maxsize=None)
+def largest_layer(s: Shape) -> int:
+    """Parameters of a decoder layer (an FSDP unit)."""
+    return count(layer_matrices(s)) + 2 * s.model_dim
+
+
+def root_unit(s: Shape) -> int:
+    """Parameters of FSDP's root unit: the embedding, an untied LM head, the final norm."""
+    return s.vocab * s.model_dim * (1 if s.tied_embeddings else 2) + s.model_dim
+
+
 def largest_unit(s: Shape) -> int:
-    """Parameters of the largest FSDP unit: a decoder layer or the embedding."""
-    return max(count(layer_matrices(s)) + 2 * s.model_dim, s.vocab * s.model_dim)
+    """Parameters of the largest FSDP unit: a decoder layer or the root."""
+    return max(largest_layer(s), root_unit(s))
 
 
 # ---- device memory, one function per term (bytes per GPU, or of the CPU process) ----
@@ -138,12 +155,12 @@ def weights_bytes(s: Shape, method: str, pet_size: int | None, shards: int) -> f
 
 
 def autocast_copies_bytes(s: Shape, training: bool, on_gpu: bool, shards: int) -> float:
-    """bf16 copies of the weights that autocast makes: on one GPU, training keeps every one until
-    backward (the matmuls save them); inference, and sharded jobs (whose gathered units are counted
-    in fsdp_gathered_bytes), hold one unit's at a time."""
-    if not on_gpu:
+    """bf16 copies of the weights that autocast makes on one GPU: training keeps every one until
+    backward (the matmuls save them); inference holds one unit's at a time. Sharded jobs have no
+    autocast: their bf16 parameters are FSDP's gathered units (fsdp_gathered_bytes)."""
+    if not on_gpu or shards > 1:
         return 0.0
-    return BF16 * (parameters(s) if training and shards == 1 else largest_unit(s))
+    return BF16 * (parameters(s) if training else largest_unit(s))
 
 
 def gradients_bytes(s: Shape, method: str, pet_size: int | None, shards: int) -> float:
@@ -166,34 +183,57 @@ def optimizer_bytes(s: Shape, method: str, pet_size: int | None, shards: int) ->
     return FP32 * optimizer_elements(s, method, pet_size) / shards
 
 
-def activation_bytes_per_token_layer(s: Shape, compute_bytes: int) -> int:
-    """What one decoder layer saves for backward, per token: the RMSNorm inputs and outputs (fp32:
-    the residual stream stays fp32 under autocast; 2 per norm, 2 norms), and in the compute dtype
-    the projections' cast inputs (q, k, v, gate, up: 5 x model dim), attention's saved q, k, v and
-    output (2 x attention dim + 2 x head dim), o_proj's input (attention dim), and SwiGLU's gate,
-    its SiLU, up and down_proj's input (4 x FFN dim)."""
-    norms = FP32 * 4 * s.model_dim
-    compute = 5 * s.model_dim + 3 * s.attention_dim + 2 * s.kv_heads * s.head_dim + 4 * s.ffn_dim
-    return norms + compute_bytes * compute
+def precision(on_gpu: bool, shards: int) -> str:
+    """How a job computes: "mixed" (sharded, bf16 parameters), "autocast" (one GPU) or "fp32" (CPU)."""
+    return "fp32" if not on_gpu else ("autocast" if shards == 1 else "mixed")
 
 
-def activations_bytes(s: Shape, tokens: int, training: bool, checkpointing: bool, compute_bytes: int) -> float:
+def activation_bytes_per_token_layer(s: Shape, how: str, method: str, pet_size: int | None, row_tokens: int) -> int:
+    """What one decoder layer saves for backward, per token (Llama, read off the saved tensors):
+
+    every method: the block mask (row_tokens x 1 byte), RMSNorm's fp32 inputs (2 x 4 x model dim) and
+    rsqrt (2 x 4), attention's log-sum-exp (4 x heads), and in compute dtype c the SwiGLU's gate,
+    SiLU and up (3F); q, k, v and attention's output: c x (2 x attention dim + 2 x kv dim) where the
+    compute is bf16 or fp32 throughout; under autocast k is cast after repeat_kv expanded it to every
+    head, so c x (3 x attention dim + kv dim).
+    What the trainable weights add, c x: FMT the norms' outputs and their normalised inputs (4 x model
+    dim) and down_proj's input (F); LoRA the norms' outputs (2 x model dim), down_proj's input and
+    A's outputs (rank per projection). Under autocast FMT and LoRA add instead each d-input
+    projection's bf16 cast of its input (5 x model dim), FMT the norms' fp32 normalised inputs
+    (8 x model dim) and down's input (F), LoRA the casts for o and down (attention dim + F) and A's
+    outputs. Prompt tuning adds nothing: the frozen layers need no inputs."""
+    d, attention, kv, ffn = s.model_dim, s.attention_dim, s.kv_heads * s.head_dim, s.ffn_dim
+    projections, d_inputs = len(layer_matrices(s)), 3 + (2 if s.gated_ffn else 1)
+    rank = pet_size if method == "lora" else 0
+    compute = FP32 if how == "fp32" else BF16
+    common = row_tokens + 2 * FP32 + FP32 * s.heads + compute * (3 if s.gated_ffn else 1) * ffn + 2 * FP32 * d
+    if how == "autocast":
+        common += compute * (3 * attention + kv)
+        trained = {"fmt": 2 * FP32 * d + compute * (d_inputs * d + ffn),
+                   "lora": compute * (d_inputs * d + attention + ffn + projections * rank)}
+    else:
+        common += compute * (2 * attention + 2 * kv)
+        trained = {"fmt": compute * (4 * d + ffn), "lora": compute * (2 * d + ffn + projections * rank)}
+    trained["pretrain"] = trained["fmt"]
+    return common + trained.get(method, 0)
+
+
+def activations_bytes(s: Shape, tokens: int, training: bool, checkpointing: bool, per_token_layer: int) -> float:
     """Activations of a micro-batch of `tokens`. Training keeps every layer's (with activation
     checkpointing: each layer's fp32 input, and one layer's in full while it is recomputed);
     inference holds one layer's at a time."""
-    per_layer = activation_bytes_per_token_layer(s, compute_bytes)
     if not training:
-        return tokens * per_layer
+        return tokens * per_token_layer
     if checkpointing:
-        return tokens * (s.layers * FP32 * s.model_dim + per_layer)
-    return tokens * s.layers * per_layer
+        return tokens * (s.layers * FP32 * s.model_dim + per_token_layer)
+    return tokens * s.layers * per_token_layer
 
 
 def logits_bytes(s: Shape, logit_tokens: int, training: bool, compute_bytes: int) -> float:
     """Vocabulary-sized logits of the positions the LM head runs on (pretraining: every position;
     finetuning and test loss: target positions only; decoding: the last position)."""
-    copies = LOGIT_FP32_COPIES_TRAIN if training else LOGIT_FP32_COPIES_INFER
-    return logit_tokens * s.vocab * (compute_bytes + copies * FP32)
+    per_logit = LOGIT_FP32_COPIES_TRAIN * FP32 if training else compute_bytes + LOGIT_FP32_COPIES_INFER * FP32
+    return logit_tokens * s.vocab * per_logit
 
 
 def kv_cache_bytes(s: Shape, cached_tokens: int, compute_bytes: int) -> float:
@@ -201,11 +241,12 @@ def kv_cache_bytes(s: Shape, cached_tokens: int, compute_bytes: int) -> float:
     return cached_tokens * s.layers * 2 * s.kv_heads * s.head_dim * compute_bytes
 
 
-def fsdp_gathered_bytes(s: Shape, shards: int) -> float:
-    """Unsharded units in flight in a sharded job (none on one GPU)."""
+def fsdp_gathered_bytes(s: Shape, shards: int, trains_layers: bool = True) -> float:
+    """Unsharded parameters in flight in a sharded job (none on one GPU): the root unit, two layers
+    in bf16 and, where the layers train (FMT, LoRA, pretraining), one layer's fp32 reduce-scatter input."""
     if shards == 1:
         return 0.0
-    return largest_unit(s) * (FSDP_UNITS_GATHERED * BF16 + FP32)
+    return BF16 * root_unit(s) + largest_layer(s) * (FSDP_UNITS_GATHERED * BF16 + (FP32 if trains_layers else 0))
 
 
 @dataclass(frozen=True)
@@ -243,24 +284,27 @@ class Workload:
 @lru_cache(maxsize=4096)     # the planner tries the same workloads on many GPU counts
 def device_memory(w: Workload, micro_batch: int, shards: int, on_gpu: bool,
                   checkpointing: bool = False) -> DeviceMemory:
-    compute_bytes = BF16 if on_gpu else FP32
+    how = precision(on_gpu, shards)
+    compute_bytes = FP32 if how == "fp32" else BF16
     s = w.shape
+    per_token_layer = activation_bytes_per_token_layer(s, how, w.method if w.training else "base", w.pet_size,
+                                                       w.tokens)
     return DeviceMemory(
         weights=weights_bytes(s, w.method, w.pet_size, shards),
         autocast_copies=autocast_copies_bytes(s, w.training, on_gpu, shards),
         gradients=gradients_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
         optimizer=optimizer_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
-        activations=activations_bytes(s, micro_batch * w.tokens, w.training, checkpointing, compute_bytes),
+        activations=activations_bytes(s, micro_batch * w.tokens, w.training, checkpointing, per_token_layer),
         logits=logits_bytes(s, micro_batch * w.logit_tokens, w.training, compute_bytes),
         kv_cache=kv_cache_bytes(s, micro_batch * w.cached_tokens, compute_bytes),
-        fsdp_gathered=fsdp_gathered_bytes(s, shards),
+        fsdp_gathered=fsdp_gathered_bytes(s, shards, w.method in ("fmt", "pretrain", "lora")),
         context=CUDA_CONTEXT_BYTES if on_gpu else 0.0,
     )
 
 
-def per_example_bytes(w: Workload, on_gpu: bool, checkpointing: bool = False) -> float:
+def per_example_bytes(w: Workload, on_gpu: bool, shards: int = 1, checkpointing: bool = False) -> float:
     """What one more example in the micro-batch adds (activations, logits and KV cache are linear)."""
-    one = device_memory(w, 1, 1, on_gpu, checkpointing)
+    one = device_memory(w, 1, shards, on_gpu, checkpointing)
     return one.activations + one.logits + one.kv_cache
 
 

@@ -151,7 +151,7 @@ def largest_micro_batch(work: memory.Workload, batch: int, gpus: int, usable_byt
     """The largest micro-batch dividing each GPU's share of the batch that fits; None if even one does not."""
     share = batch // gpus
     fixed = memory.device_memory(work, 0, gpus, on_gpu=True).total
-    room = int((usable_bytes - fixed) // memory.per_example_bytes(work, on_gpu=True))
+    room = int((usable_bytes - fixed) // memory.per_example_bytes(work, on_gpu=True, shards=gpus))
     return next((m for m in range(min(room, share), 0, -1) if share % m == 0), None)
 
 
