@@ -12,7 +12,7 @@ no compute), the GPUs a fake process group of the planned world size (this proce
 torch's MemTracker counts every storage the step allocates and frees; the peak is its largest total.
 - Sharded jobs (more than one GPU): FSDP2, each decoder layer a unit and the root the rest, with
   MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32) and no autocast: the target set-up of
-  issue 25 (ftscale.train.distributed gets it on branch fsdp; shard() below mirrors it till then).
+  issue 25, through the training code's own ftscale.train.distributed.shard_units.
 - One-GPU jobs: the model as the code runs it there, fp32 weights under bf16 autocast.
 One-GPU jobs: ftscale.train.model.autocast(model) enables autocast for a model on a GPU only; on the
 fake CPU model the step's own contexts are made to enable the CPU's bf16 autocast (what a GPU gets).
@@ -164,21 +164,6 @@ class PeakTracker(MemTracker):
     _post_fw_hook = _pre_bw_hook = _post_bw_hook = _pre_fw_hook
 
 
-def shard(model, layers, mesh, forward_methods: dict):
-    """FSDP2 as the target set-up (see the module's docstring): each decoder layer a unit, the root the
-    rest, bf16 parameters gathered, fp32 gradients reduced."""
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
-
-    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-    for layer in layers:
-        fully_shard(layer, mesh=mesh, mp_policy=policy)
-    fully_shard(model, mesh=mesh, mp_policy=policy)
-    for name, method in forward_methods.items():
-        setattr(model, name, method)
-        register_fsdp_forward_method(model, name)
-    return model
-
-
 def materialize(model) -> None:
     """A model built on the meta device, its tensors made (fake) on the CPU, tied weights kept tied
     (Module.to_empty swaps tensors, which FakeTensors refuse outside FSDP)."""
@@ -221,18 +206,16 @@ def measure(job: Job, layers: int | None = None) -> float:
     the model's own)."""
     import torch.distributed as dist
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.distributed.device_mesh import init_device_mesh
     from torch.testing._internal.distributed.fake_pg import FakeStore
 
     from ftscale.train import finetune, model as model_module, pretrain, training
-    from ftscale.train.distributed import World, init_adafactor_state
+    from ftscale.train.distributed import World, init_adafactor_state, shard_units
 
     size = dict(job.size, layers=layers or job.size["layers"])
     if dist.is_initialized():
         dist.destroy_process_group()
     dist.init_process_group("fake", rank=0, world_size=job.gpus, store=FakeStore())
     world = World(0, job.gpus)
-    mesh = init_device_mesh("cpu", (job.gpus,))     # outside FakeTensorMode: it reads the ranks' ids
     positions = max(job.seq_len, job.source + job.target + 3 + (job.pet_size or 0) + job.new_tokens)
     training_job = job.kind.split("-")[0] != "evaluate"
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=job.gpus == 1)   # a GPU's, on one GPU
@@ -255,7 +238,8 @@ def measure(job: Job, layers: int | None = None) -> float:
     model_module._PACKS[causal_lm] = True
     if job.gpus > 1:
         methods = {"target_logits": functools.partial(finetune.target_logits, model)} if job.method != "pretrain" else {}
-        model = shard(model, model_module.decoder_layers(causal_lm), mesh, methods)
+        # outside FakeTensorMode: FSDP's default mesh reads the ranks' ids
+        shard_units(model, model_module.decoder_layers(causal_lm), torch.bfloat16, methods)
     with FakeTensorMode(allow_non_fake_inputs=True):
         if job.gpus > 1:
             model.to_empty(device="cpu")

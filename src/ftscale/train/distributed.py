@@ -116,12 +116,23 @@ def shard(model, decoder_layers, world: World, *, source=None, forward_methods: 
     One rank: the model as it is."""
     if world.size == 1:
         return model
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
-
     from ftscale.train.model import GPU_COMPUTE_DTYPE, device
 
     if param_dtype is None and device().type == "cuda":
         param_dtype = GPU_COMPUTE_DTYPE
+    shard_units(model, decoder_layers, param_dtype, forward_methods or {})
+    if any(p.is_meta for p in model.parameters()):
+        model.to_empty(device=device())
+        load_from_main(model, source, world)
+    return model
+
+
+def shard_units(model, decoder_layers, param_dtype: torch.dtype | None, forward_methods: dict) -> None:
+    """The FSDP2 units of `shard`, its tensors left where they are (bench/bench_memory.py measures
+    this very set-up under FakeTensorMode): each decoder layer a unit and the root the rest, under
+    MixedPrecisionPolicy (param_dtype gathered, fp32 reduced; None: no policy), every unit summing."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
+
     policy = MixedPrecisionPolicy(param_dtype=param_dtype,
                                   reduce_dtype=None if param_dtype is None else torch.float32)
     for layer in decoder_layers:
@@ -130,13 +141,9 @@ def shard(model, decoder_layers, world: World, *, source=None, forward_methods: 
     for unit in units(model):     # the setters act on one unit's own parameters, not its sub-units'
         unit.set_gradient_divide_factor(1.0)           # sum, not mean, over ranks
         unit.set_force_sum_reduction_for_comms(True)   # gloo has no pre-multiplied sum
-    if any(p.is_meta for p in model.parameters()):
-        model.to_empty(device=device())
-        load_from_main(model, source, world)
-    for name, method in (forward_methods or {}).items():
+    for name, method in forward_methods.items():
         setattr(model, name, method)
         register_fsdp_forward_method(model, name)
-    return model
 
 
 def load_from_main(model, source, world: World) -> None:
