@@ -137,7 +137,27 @@ def test_the_corrected_plan_against_the_measured_peaks():
     assert 0.9 < (planned.total - planned.context) / 1e9 / 66.16 < 1.1
 
 
-def test_host_memory_is_the_process_its_data_and_one_copy_of_the_weights():
+def test_host_memory_is_each_process_and_its_data_plus_rank_zeros_weights():
     assert memory.encoded_examples_bytes(100, 50) == 100 * (50 * 8 + memory.EXAMPLE_OVERHEAD_BYTES)
-    assert memory.host_process_bytes(SMALL, on_gpu=True, data_bytes=1000) == pytest.approx(
-        memory.HOST_BASELINE_BYTES + memory.HOST_CUDA_BYTES + 1000 + 4 * 1448)
+    assert memory.host_process_bytes(on_gpu=True, data_bytes=1000) == pytest.approx(
+        memory.HOST_BASELINE_BYTES + memory.HOST_CUDA_BYTES + 1000)
+    # SMALL has 1,448 parameters: one fp32 copy for one process, two on rank 0 of a sharded job
+    # (the source it broadcasts at the start; the gathered state dict and the plain copy at the end)
+    assert memory.host_weights_bytes(SMALL, sharded=False) == 4 * 1448
+    assert memory.host_weights_bytes(SMALL, sharded=True) == 2 * 4 * 1448
+
+
+def test_a_sharded_jobs_node_holds_the_weights_once_not_per_process():
+    """configs/paper.yaml's 16B pretraining: 8 ranks a node. Before the meta-device start every rank
+    held a 64 GB fp32 copy (510 GB a node); now rank 0 alone holds two."""
+    from pathlib import Path
+
+    from ftscale import config
+    from ftscale.plan import sizing
+
+    paper = config.load(Path(__file__).resolve().parents[2] / "configs" / "paper.yaml")
+    job = sizing.pretrain_job(paper, "16B", 283_000_000_000)
+    weights = memory.host_weights_bytes(Shape.of(paper, "16B"), sharded=True)
+    assert job.gpus == 64 and weights == pytest.approx(119.6e9, rel=1e-3)   # 2 x 4 bytes x 14.95B
+    # rank 0's two copies and 8 processes of 2.5 + 1.5 GB and their data: 152 GB, not 510
+    assert weights + 8 * 4e9 <= job.host_memory_bytes < 160e9

@@ -315,8 +315,16 @@ def encoded_examples_bytes(examples: int, tokens_per_example: int) -> float:
     return examples * (tokens_per_example * TOKEN_BYTES_HOST + EXAMPLE_OVERHEAD_BYTES)
 
 
-def host_process_bytes(s: Shape, on_gpu: bool, data_bytes: float) -> float:
-    """One process on the host: the libraries, its data, and one full fp32 copy of the weights
-    (the base model is read on the host before it moves to the GPU or is sharded, and the final
-    save_pretrained gathers it there). Not the GPU's working set: that stays on the GPU."""
-    return HOST_BASELINE_BYTES + (HOST_CUDA_BYTES if on_gpu else 0.0) + data_bytes + FP32 * parameters(s)
+def host_process_bytes(on_gpu: bool, data_bytes: float) -> float:
+    """One process on the host, without the model's weights: the libraries and its data. Not the
+    GPU's working set: that stays on the GPU."""
+    return HOST_BASELINE_BYTES + (HOST_CUDA_BYTES if on_gpu else 0.0) + data_bytes
+
+
+def host_weights_bytes(s: Shape, sharded: bool) -> float:
+    """The fp32 weights on the host of the job's first process (rank 0), the only one that holds
+    them. One process: one copy (read on the host before it moves to the GPU; saved from there).
+    Sharded: the other ranks build the model on the meta device (no memory) and rank 0 broadcasts
+    its copy; at the end it gathers the whole state dict to its host and puts it into a plain copy
+    for save_pretrained: two copies (distributed.shard, distributed.unsharded)."""
+    return (2 if sharded else 1) * FP32 * parameters(s)

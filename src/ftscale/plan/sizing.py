@@ -202,7 +202,9 @@ def plan_job(config: dict, rule: str, label: str, work: memory.Workload, batch: 
     hours = compute_hours(flops, gpus, cluster)
     minutes, segments = runtime_request(cluster, hours, limit)
     ranks_per_node = min(gpus, cluster["gpus_per_node"])
-    host = ranks_per_node * memory.host_process_bytes(work.shape, True, data_bytes)
+    # per node, the first (rank 0's): every process's libraries and data, rank 0's copies of the weights
+    host = (ranks_per_node * memory.host_process_bytes(True, data_bytes)
+            + memory.host_weights_bytes(work.shape, sharded=gpus > 1))
     if host > cluster["node_memory_gb"] * memory.GB:
         raise PlanError(f"{rule} {label} needs {host / memory.GB:.0f} GB of host memory per node "
                         f"({ranks_per_node} processes): more than cluster.node_memory_gb {cluster['node_memory_gb']}")
