@@ -33,12 +33,15 @@ def cluster():
     yield
 
 
-def through_slurm(workdir: Path, config: Path, *extra: str, background: bool = False):
+def through_slurm(workdir: Path, config: Path, *extra: str, background: bool = False, env: dict | None = None):
+    """Snakemake with the test profile; env: variables added to this process's (sbatch --export=ALL
+    passes them on to the jobs)."""
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
                "--profile", str(PROFILE), *extra, "--configfile", str(config)]
+    env = {**os.environ, **(env or {})}
     if background:
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(command, capture_output=True, text=True)
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
 def test_study_runs_through_slurm_like_a_local_run(cluster, tmp_path):
