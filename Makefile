@@ -39,9 +39,11 @@ bench: $(BIN)/snakemake
 	$(BIN)/python bench/bench_slurm.py
 
 # On a CUDA machine: the tiny study on GPU vs CPU, 1B-shaped steps' tokens/s and MFU, a sharded step
-# with 2+ GPUs (bench/gpu_check.py; under 8 minutes on one modern GPU). No GPU: says so, exits 0.
+# with 2+ GPUs (bench/gpu_check.py; under 8 minutes on one modern GPU). No GPU: says so, exits 0;
+# `make gpu-check DEVICE=cuda` (on a GPU node, to check the torch install) exits 1 without CUDA.
+DEVICE ?= auto
 gpu-check: $(BIN)/snakemake
-	$(BIN)/python bench/gpu_check.py
+	$(BIN)/python bench/gpu_check.py --device $(DEVICE)
 
 clean:
 	rm -rf results/ .snakemake/

@@ -9,7 +9,8 @@
    into results/bench/summary.json as mfu_pretrain_1b, mfu_finetune_1b (target >= 0.35).
 3. With 2 or more GPUs, a sharded 2-rank pretraining run (FSDP2 under torchrun, ftscale.runtime.ranks) of a
    small model: its per-step losses agree with the 1-GPU run's within --loss-rtol.
-Exits 1 on any mismatch. No CUDA GPU: one line saying so, exit 0 (the project never needs a GPU).
+Exits 1 on any mismatch. No CUDA GPU: one line saying so, exit 0 (the project never needs a GPU);
+with `--device cuda` (make gpu-check DEVICE=cuda, for a cluster's GPU node) that line is an error, exit 1.
 `--device cpu --dry` runs every code path on the CPU at toy size (no tiny study, no summary): a smoke
 test of this script (tests/unit/test_gpu_check.py).
 
@@ -17,7 +18,7 @@ MFU = achieved model FLOP/s over the device's peak dense bf16 FLOP/s, model FLOP
 6 x parameters + 12 x layers x heads x head dim x sequence length (PaLM, appendix B: the matmuls of
 forward and backward, attention included); peak from PEAK_BF16_TFLOPS by device name, else
 FALLBACK_PEAK_TFLOPS (said so in the output) or --peak-tflops.
-Usage: .venv/bin/python bench/gpu_check.py [--steps 5] [--device cuda|cpu] [--dry] [--no-summary]
+Usage: .venv/bin/python bench/gpu_check.py [--steps 5] [--device auto|cuda|cpu] [--dry] [--no-summary]
 """
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def sharded_check(device: str, loss_rtol: float, workdir: Path) -> list[str]:
     one = pretrain.pretrain(**args, out_dir=workdir / "one")
     env = {"FTSCALE_WORKER": "0"} | ({"FTSCALE_DEVICE": "cpu"} if device == "cpu" else {})
     os.environ.update(env)
-    ranks.run("ftscale.train.pretrain:pretrain", per_node=2, **args, out_dir=workdir / "two")
+    ranks.run("ftscale.train.pretrain:pretrain", ranks.Layout(per_node=2), **args, out_dir=workdir / "two")
     two = json.loads((workdir / "two" / "pretrain.json").read_text())
     return [f"sharded step {a['step']}: 2 ranks {b['train_loss']:.5f}, 1 device {a['train_loss']:.5f}"
             for a, b in zip(one["history"], two["history"]) if abs(a["train_loss"] - b["train_loss"]) > loss_rtol * a["train_loss"]]
@@ -175,7 +176,8 @@ def sharded_check(device: str, loss_rtol: float, workdir: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto",
+                        help="auto: CUDA where there is one, else say so and exit 0; cuda: no CUDA is an error (exit 1)")
     parser.add_argument("--dry", action="store_true", help="toy sizes, no tiny study: a smoke test of this script")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--loss-rtol", type=float, default=0.05)
@@ -186,9 +188,15 @@ def main() -> int:
     import torch
     import yaml
 
-    if args.device == "cuda" and not torch.cuda.is_available():
+    if args.device != "cpu" and not torch.cuda.is_available():
+        if args.device == "cuda":   # asked for: a CPU wheel or a driver older than the wheel's CUDA is an error
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU build"
+            print(f"gpu-check: --device cuda but torch {torch.__version__} ({build}) cannot use a GPU here "
+                  f"(torch.cuda.is_available() is False)", file=sys.stderr)
+            return 1
         print("gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing to check")
         return 0
+    args.device = args.device if args.device == "cpu" else "cuda"
     if args.device == "cpu":
         os.environ["FTSCALE_DEVICE"] = "cpu"
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"

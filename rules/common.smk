@@ -9,6 +9,7 @@ from snakemake.settings.types import DeploymentMethod
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from ftscale import config as study_config  # noqa: E402
 from ftscale.plan import grid, sizing as plan  # noqa: E402
+from ftscale.runtime import ranks  # noqa: E402
 
 # Validation also puts the config in canonical form, in place (ftscale.runtime.canonical): keys sorted at
 # every level, each number written one way. Every params value below derives from it, so
@@ -177,7 +178,8 @@ def resources_of(rule, plan_of):
     """A rule's `resources:` from its jobs' plans: host memory per node (mem_mb) and runtime per
     segment; on GPUs also the GPU count, CPUs per node (threads x processes) and, for training,
     nodes (evaluation runs on one GPU; a `nodes` there would add up with its group neighbour's)
-    and segment_seconds (the scripts pass it to the training loop; absent: no segments)."""
+    and segment_seconds (the scripts pass it to the training loop; absent: no segments). Across
+    nodes, CPUs per task are per rank (one task per GPU), else per node."""
     resources = {
         "mem_mb": lambda wc: CLUSTER["mem_mb"].get(rule) or plan_of(wc).host_memory_mb,
         "runtime": lambda wc: CLUSTER["runtime_minutes"].get(rule) or plan_of(wc).runtime_minutes,
@@ -186,11 +188,29 @@ def resources_of(rule, plan_of):
         return resources | {"gpu": 0}
     resources |= {"gpu": lambda wc: plan_of(wc).gpus, "cpus_per_task": lambda wc: plan_of(wc).cpus}
     if rule in ("pretrain", "finetune"):
-        resources["nodes"] = lambda wc: plan_of(wc).nodes
+        # nodes, CPUs per task and, across nodes, one task per GPU and `mpi` (the jobstep plugin then
+        # leaves the step to the job): ftscale.runtime.ranks.slurm_resources; its unset ones drop out
+        for key in ranks.SLURM_KEYS:
+            resources[key] = lambda wc, key=key: slurm_request(plan_of(wc))[key]
         # when the training loop saves its state and exits (75) to be resubmitted; a resource,
         # not a param: it changes when a runtime estimate does, never what the job computes
         resources["segment_seconds"] = lambda wc: int(plan_of(wc).segment_seconds)
     return resources | ({"gpu_model": CLUSTER["gpu_model"]} if CLUSTER["gpu_model"] else {})
+
+
+def slurm_request(training_plan):
+    """The SLURM side of a training job's plan; its warning comes when the planned save margin is left."""
+    margin = training_plan.runtime_minutes * 60 - int(training_plan.segment_seconds)
+    return ranks.slurm_resources(training_plan.gpus, training_plan.nodes, training_plan.cpus, margin)
+
+
+def run_group(wildcards):
+    """A finetune job shares its allocation with its evaluate and transfer jobs (group `run`, one
+    submission) where it runs on one GPU or the CPU; a multi-GPU finetune does not: its GPUs would sit
+    idle while the one-GPU evaluation runs, so evaluation is then a job of its own (None: no group)."""
+    if not CLUSTER["gpus"]:
+        return "run"
+    return "run" if condition_plan("finetune", condition_of(wildcards)).gpus <= 1 else None
 
 
 def evaluation_batch_size(plan_of):

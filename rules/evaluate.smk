@@ -29,7 +29,7 @@ rule evaluate:
     resources:
         **resources_of("evaluate", evaluate_plan),
     group:
-        "run"
+        run_group
     log:
         f"{LOGS}/evaluate/{{condition}}/seed{{seed}}.log",
     benchmark:
@@ -41,7 +41,7 @@ rule evaluate:
 
 
 # Zero- and few-shot translation (evaluate.transfer): the runs of the chosen axes, and the base
-# models they start from as the few-shot baseline. Shares the run's allocation (group "run").
+# models they start from as the few-shot baseline. Shares the run's allocation (group "run", common.smk run_group).
 rule transfer:
     input:
         unpack(transfer_data),
@@ -60,7 +60,7 @@ rule transfer:
     resources:
         **resources_of("transfer", transfer_plan),
     group:
-        "run"
+        run_group
     log:
         f"{LOGS}/transfer/{{condition}}/seed{{seed}}.log",
     benchmark:

@@ -17,7 +17,7 @@ rule finetune:
         **resources_of("finetune", finetune_plan),
     retries: segment_retries("finetune")
     group:
-        "run"
+        run_group
     log:
         f"{LOGS}/finetune/{{condition}}/seed{{seed}}.log",
     benchmark:

@@ -3,15 +3,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds  # noqa: E402
+from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds, set_limits  # noqa: E402
 
 log_to_file(snakemake.log[0])
+set_limits(snakemake.resources)   # the segment's deadline from the job's end time, the ranks' timeout
 from ftscale.runtime import ranks  # noqa: E402
 
 wc = snakemake.wildcards
 try:
     # one process (or the warm worker); under torchrun, one rank per GPU, where the plan gives the job several
-    ranks.run("ftscale.train.finetune:finetune", *ranks.ranks_of(snakemake.resources),
+    ranks.run("ftscale.train.finetune:finetune", ranks.layout(snakemake.resources),
               log=snakemake.log[0], threads=snakemake.threads,
               base_dir=Path(snakemake.input.base), train_dir=Path(snakemake.input.train),
               dev_dir=Path(snakemake.input.dev), out_dir=Path(snakemake.output.summary).parent,

@@ -4,16 +4,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds  # noqa: E402
+from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_seconds, set_limits  # noqa: E402
 
 log_to_file(snakemake.log[0])
+set_limits(snakemake.resources)   # the segment's deadline from the job's end time, the ranks' timeout
 from ftscale.runtime import ranks  # noqa: E402
 from ftscale.train.training import derive_seed  # noqa: E402
 
 p = snakemake.params.run
 try:
     # one process (or the warm worker); under torchrun, one rank per GPU, where the plan gives the job several
-    ranks.run("ftscale.train.pretrain:pretrain", *ranks.ranks_of(snakemake.resources),
+    ranks.run("ftscale.train.pretrain:pretrain", ranks.layout(snakemake.resources),
               log=snakemake.log[0], threads=snakemake.threads,
               size=p["size"], vocab_size=p["vocab_size"], train_tokens=Path(snakemake.input.train) / "tokens.npy",
               val_tokens=Path(snakemake.input.val) / "tokens.npy", tokens=p["tokens"], seq_len=p["seq_len"],

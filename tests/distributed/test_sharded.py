@@ -46,11 +46,12 @@ LAUNCH = """
 import pickle, sys
 from ftscale.runtime import ranks
 target, kwargs = pickle.loads(bytes.fromhex(sys.argv[1]))
-ranks.run(target, per_node=2, **kwargs)
+ranks.run(target, ranks.Layout(per_node=2), **kwargs)
 """
 
 
-def two_ranks(target: str, kwargs: dict, kill_after_step: int | None = None, launch: str = LAUNCH):
+def two_ranks(target: str, kwargs: dict, kill_after_step: int | None = None, launch: str = LAUNCH,
+              env_extra: dict | None = None):
     """The job as 2 CPU ranks under torchrun, launched in a fresh process of its own session (the
     fault point kills the job's process group, not pytest's)."""
     env = {k: v for k, v in os.environ.items() if k not in ("FTSCALE_FAULT", "FTSCALE_RUN_PGID")}
@@ -58,6 +59,7 @@ def two_ranks(target: str, kwargs: dict, kill_after_step: int | None = None, lau
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     if kill_after_step is not None:
         env["FTSCALE_FAULT"] = f"resume:{kill_after_step}"
+    env |= env_extra or {}
     return subprocess.run([sys.executable, "-c", launch, pickle.dumps((target, kwargs)).hex()], env=env,
                           capture_output=True, text=True, start_new_session=True, timeout=600)
 
@@ -194,12 +196,25 @@ def test_killed_two_rank_finetuning_resumes_to_the_same_result(finetuned, base, 
 def test_a_time_segment_of_two_ranks_ends_as_one_process_does(finetuned, base, tmp_path):  # noqa: F811
     """SegmentEnd in the ranks comes back to the launching script as SegmentEnd (its exit 75)."""
     args = finetune_args(base, tmp_path / "out", "lora", 2, resume_path=tmp_path / "state.pt", segment_seconds=1e-9)
-    code = LAUNCH.replace("ranks.run(target, per_node=2, **kwargs)", """from ftscale.runtime.jobs import SegmentEnd, end_segment
+    code = LAUNCH.replace("ranks.run(target, ranks.Layout(per_node=2), **kwargs)", """from ftscale.runtime.jobs import SegmentEnd, end_segment
 try:
-    ranks.run(target, per_node=2, **kwargs)
+    ranks.run(target, ranks.Layout(per_node=2), **kwargs)
 except SegmentEnd as end:   # as scripts/finetune.py does
     end_segment(end)""")
     result = two_ranks("ftscale.train.finetune:finetune", args, launch=code)
     assert result.returncode == 75, (result.stdout + result.stderr)[-3000:]
     assert "saved at step 1; resubmit to continue" in result.stdout
     assert (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()
+
+
+def test_the_other_ranks_do_not_wait_in_a_collective_while_rank_0_writes_the_model(base, tmp_path):  # noqa: F811
+    """Rank 0 (FTSCALE_FAULT=slow_final_save) writes its outputs only once rank 1 has exited, with a
+    process-group timeout of 20 s: a rank 1 waiting for rank 0 in a collective (the old barrier
+    before removing the resume state) times out and fails the job; one that has nothing left to wait
+    for exits, and the job completes."""
+    out = tmp_path / "two"
+    result = two_ranks("ftscale.train.pretrain:pretrain", pretrain_args(base, out, micro_batch_size=2,
+                                                                       resume_path=tmp_path / "two.pt"),
+                       env_extra={"FTSCALE_FAULT": "slow_final_save", "FTSCALE_PG_TIMEOUT_SECONDS": "20"})
+    finished(result)
+    assert (out / "pretrain.json").exists() and not (tmp_path / "two.pt").exists()

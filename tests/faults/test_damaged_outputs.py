@@ -43,12 +43,26 @@ def test_a_truncated_token_array_stops_with_one_line_naming_it(task_split):
     assert f"{task_split / 'target.npy'}: " in one_line(error.value) and "truncated" in str(error.value)
 
 
-def test_a_token_array_changed_in_place_stops_with_one_line(task_split):
+def test_a_token_array_changed_in_place_is_found_by_verify(task_split):
     data = bytearray((task_split / "source.npy").read_bytes())
     data[-1] ^= 0xFF                                     # same size, other bytes
     (task_split / "source.npy").write_bytes(data)
     with pytest.raises(integrity.IntegrityError, match="source.npy: sha256 differs"):
-        tokens.TaskSplit(task_split)
+        integrity.verify(task_split)
+
+
+def test_readers_check_sizes_and_do_not_hash(task_split, tmp_path, monkeypatch):
+    """Hashed once, by the job that wrote the directory: every rank of a 64-GPU job hashing the
+    pretraining stream (566 GB) or a base model would spend its start (and the process group's
+    timeout) on it."""
+    new_model(SIZE, 300, 64, 0).save_pretrained(str(tmp_path / "model"))
+    integrity.seal(tmp_path / "model")
+
+    def hashed(path):
+        raise AssertionError(f"a reader hashed {path}")
+
+    monkeypatch.setattr(integrity, "sha256", hashed)
+    assert len(tokens.TaskSplit(task_split)) == 40 and load_model(tmp_path / "model") is not None
 
 
 def test_an_unsealed_directory_is_not_read(task_split):

@@ -57,6 +57,18 @@ def test_without_a_gpu_it_says_so_in_one_line_and_exits_0():
         "gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing to check"]
 
 
+@pytest.mark.parametrize("run", [[sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cuda"],
+                                 # -o: never (re)build the venv from the test
+                                 ["make", "-s", "-o", f"{Path(sys.executable).parent}/snakemake", "gpu-check",
+                                  "DEVICE=cuda", f"BIN={Path(sys.executable).parent}"]])
+def test_asked_for_cuda_without_it_is_one_line_and_a_failure(run):
+    no_gpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(run, capture_output=True, text=True, env=no_gpu, cwd=ROOT)
+    assert result.returncode != 0 and result.stdout == ""
+    line, = [line for line in result.stderr.splitlines() if line.startswith("gpu-check:")]
+    assert "--device cuda but torch" in line and "torch.cuda.is_available() is False" in line
+
+
 @pytest.mark.distributed
 def test_the_cpu_smoke_mode_runs_every_code_path(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cpu", "--dry"],

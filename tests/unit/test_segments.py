@@ -7,6 +7,7 @@ CPU), the patience counter and pretraining's running loss included."""
 import pytest
 
 from ftscale.train import finetune, pretrain
+from ftscale.runtime import jobs
 from ftscale.runtime.jobs import SegmentEnd
 from tests.unit.test_resume import SIZE, base  # noqa: F401 - the fixture: a tiny base model and task
 
@@ -99,3 +100,31 @@ def test_pretraining_segments_chain_to_the_uninterrupted_result(base, tmp_path):
 def test_a_segment_needs_a_resume_path(base, tmp_path):  # noqa: F811
     with pytest.raises(ValueError, match="segment_seconds=1e-09 needs a positive limit and a resume_path"):
         pretrain_run(base, tmp_path / "out", segment_seconds=TINY_SEGMENT)
+
+
+LONG_SEGMENT = 1e9           # a segment no step reaches by time: only the deadline or the signal ends it
+
+
+def test_slurms_warning_signal_ends_the_segment_at_that_step_and_the_job_resumes_to_the_same_result(
+        base, tmp_path, monkeypatch):  # noqa: F811
+    straight = pretrain_run(base, tmp_path / "straight")
+    resume = tmp_path / "segments.pt"
+    monkeypatch.setenv("FTSCALE_FAULT", "usr1:4")    # SIGUSR1 to this process after step 4, as --signal=USR1@margin
+    with pytest.raises(SegmentEnd) as end:
+        pretrain_run(base, tmp_path / "segments", resume_path=resume, segment_seconds=LONG_SEGMENT)
+    assert end.value.step == 4 and resume.exists()
+    monkeypatch.delenv("FTSCALE_FAULT")
+    resumed = pretrain_run(base, tmp_path / "segments", resume_path=resume, segment_seconds=LONG_SEGMENT)
+    assert without_timing(resumed) == without_timing(straight)
+
+
+def test_a_start_slower_than_the_jobs_margin_ends_the_segment_after_one_step(base, tmp_path, monkeypatch):  # noqa: F811
+    """The deadline is the job's SLURM end time less the planner's margin, not the loop's start plus
+    segment_seconds: a job whose start used up its time (loading, a slow filesystem) saves at once."""
+    environ = {"SLURM_JOB_ID": "7", "SLURM_JOB_END_TIME": "1000"}          # long past: the start took it all
+    jobs.set_limits({"runtime": 60, "segment_seconds": str(LONG_SEGMENT)}, environ)
+    monkeypatch.setenv(jobs.DEADLINE, environ[jobs.DEADLINE])
+    resume = tmp_path / "resume.pt"
+    with pytest.raises(SegmentEnd) as end:
+        finetune_run(base, tmp_path / "out", resume_path=resume, segment_seconds=LONG_SEGMENT)
+    assert end.value.step == 1 and resume.exists()

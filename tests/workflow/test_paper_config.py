@@ -142,3 +142,84 @@ def test_a_16b_finetune_asks_for_the_planned_gpus(tmp_path):
         assert got["mem_mb"] == planned.host_memory_mb
     assert resources["16B"]["gpu"] > resources["1B"]["gpu"] >= 1
     assert resources["16B"]["mem_mb"] > resources["1B"]["mem_mb"]
+
+
+class Resources(dict):
+    """A job's resources as the SLURM plugins read them (job.resources.get(key), job.resources.key)."""
+    __getattr__ = dict.get
+
+
+def slurm_commands(resources: dict, threads: int) -> tuple[str, str | None]:
+    """(sbatch options, the jobstep's wrapper or None) that the installed SLURM plugins make of a job's
+    resources: snakemake_executor_plugin_slurm's submit string, and the jobstep plugin's choice
+    between `srun -n1 ...` around the job and none (resource `mpi`: the job starts its own step)."""
+    from types import SimpleNamespace
+
+    import snakemake_executor_plugin_slurm_jobstep as jobstep
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    job = SimpleNamespace(resources=Resources(resources), threads=threads)
+    params = {"run_uuid": "ID", "slurm_logfile": "LOG", "comment_str": "C", "account": "", "partition": "",
+              "workdir": ""}
+    sbatch = get_submit_command(job, params) + set_gres_string(job)
+    wrapper = None if "mpi" in resources else " ".join(
+        ["srun -n1", jobstep.get_cpu_setting(job, bool(resources.get("gpu"))), jobstep.get_gpu_setting(job),
+         jobstep.get_node_setting(job)])
+    return sbatch, wrapper
+
+
+def test_the_16b_pretraining_job_asks_sbatch_for_one_task_per_gpu_on_whole_nodes_and_starts_its_own_step(tmp_path):
+    """What the planner gives the paper's 64-GPU job is what sbatch is asked (--nodes, --ntasks,
+    GPUs, CPUs, memory per node), and the jobstep plugin does not wrap it in `srun -n1 --nodes=8`
+    (which SLURM cuts to one node)."""
+    paper = study_config.load(PAPER)
+    target = "results/paper/pretrain/ende/16B-283000000000tok"
+    out = snakemake(tmp_path, "--dry-run", "--profile", str(ROOT / "slurm"), target, config=PAPER).stdout
+    block = next(b for b in re.split(r"\n\s*rule ", out)[1:] if f"output: {target}" in b)
+    resources = {k: int(v) if v.isdigit() else v
+                 for k, v in re.findall(r"(\w+)=([^,\s]*)(?:,|$)", re.search(r"resources: (.*)", block).group(1))}
+    planned = sizing.pretrain_job(paper, "16B", 283000000000)
+    per_node = planned.gpus // planned.nodes
+    assert planned.nodes > 1 and per_node == paper["cluster"]["gpus_per_node"]
+    sbatch, wrapper = slurm_commands(resources, paper["pretrain"]["threads"])
+    options = set(sbatch.split())
+    assert {f"--nodes={planned.nodes}", f"--ntasks={planned.gpus}", "--ntasks-per-gpu=1", f"--gpus={planned.gpus}",
+            f"--cpus-per-task={planned.cpus // per_node}",
+            f"--signal=USR1@{planned.runtime_minutes * 60 - int(planned.segment_seconds)}"} <= options
+    assert f" --mem {planned.host_memory_mb} " in f"{sbatch} " and f" -t {planned.runtime_minutes} " in sbatch
+    assert wrapper is None
+    from ftscale.runtime import ranks
+
+    assert ranks.layout(resources) == ranks.Layout(per_node, planned.nodes, planned.cpus // per_node, True)
+
+
+def planned_jobs(workdir, targets: list[str]) -> list:
+    """The jobs Snakemake plans for targets of the paper grid (its DAG, as a run builds it; nothing runs)."""
+    from pathlib import Path
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings, StorageSettings
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow_api = api.workflow(resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
+                                    config_settings=ConfigSettings(configfiles=[PAPER]),
+                                    snakefile=ROOT / "Snakefile", workdir=Path(workdir))
+        workflow = workflow_api.dag(dag_settings=DAGSettings(targets=set(targets), forceall=True)).workflow_api._workflow
+        workflow._executor_plugin = ExecutorPluginRegistry().get_plugin("dryrun")   # a dry run: groups apply
+        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+        workflow._build_dag()
+        return list(workflow.dag.jobs)
+
+
+def test_evaluation_shares_only_a_one_gpu_finetunes_allocation(tmp_path):
+    """Group `run` (one submission: finetune, then evaluate and transfer) for a one-GPU finetune; a
+    multi-GPU finetune's evaluation is a job of its own, not 63 idle GPUs while one evaluates."""
+    one_gpu, many = "summarization/1B-283000000000tok/lora-4/df8000", "translation_ende/16B-283000000000tok/fmt/df100000"
+    jobs = planned_jobs(tmp_path, [f"results/paper/finetune/{c}/seed0/{out}" for c in (one_gpu, many)
+                         for out in ("eval.json", "transfer.json") if out == "eval.json" or c == many])
+    groups = {(job.rule.name, job.wildcards_dict["condition"]): (job.group, job.resources.get("gpu")) for job in jobs
+              if job.rule.name in ("finetune", "evaluate", "transfer")}
+    assert groups == {("finetune", one_gpu): ("run", 1), ("evaluate", one_gpu): ("run", 1),
+                      ("finetune", many): (None, 64), ("evaluate", many): (None, 1), ("transfer", many): (None, 1)}

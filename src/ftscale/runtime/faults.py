@@ -6,11 +6,18 @@ it exports) and then itself (a job in the warm worker runs outside that group). 
 cost one environment lookup. Points: `tokenize` (a task split half written), `resume:<step>` (a
 training job right after it saved its resumable state at that step), `aggregate` (metrics.csv
 written, the other tables not).
+
+FTSCALE_FAULT=slow_final_save makes rank 0 of a sharded job, about to write its outputs, wait until
+the other ranks have exited: a save slower than anything they do (wait_for_other_ranks).
+FTSCALE_FAULT=usr1:<step> instead sends SLURM's warning signal (jobs.STOP_SIGNAL) to the training
+process itself at that step's boundary, as `--signal=USR1@margin` would (signal_point).
 """
 from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 
 def point(name: str) -> None:
@@ -19,3 +26,29 @@ def point(name: str) -> None:
     group = os.environ.get("FTSCALE_RUN_PGID")
     os.killpg(int(group) if group else os.getpgrp(), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def signal_point(name: str) -> None:
+    if os.environ.get("FTSCALE_FAULT") == f"usr1:{name}":
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+
+def wait_for_other_ranks(name: str) -> None:
+    """At FTSCALE_FAULT=<name>: wait until no other process of this one's parent (torchrun's agent)
+    runs; the other ranks of a job on one node."""
+    if os.environ.get("FTSCALE_FAULT") != name:
+        return
+    parent, me = os.getppid(), os.getpid()
+
+    def others() -> bool:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and int(stat.parent.name) != me and fields[0] != "Z":
+                return True
+        return False
+
+    while others():
+        time.sleep(0.1)

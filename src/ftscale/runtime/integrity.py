@@ -2,10 +2,13 @@
 
 The job that writes a directory (a token array, a base checkpoint, a finetuned checkpoint) seals it
 last: every file is flushed to disk, then MANIFEST.json (each file's size and sha256) is written
-atomically beside them. A reader checks the directory against its manifest before loading
-anything and stops with one line naming the file that differs. `ftscale run` checks the sizes of
-every sealed directory before Snakemake starts and removes the damaged ones, so Snakemake rebuilds
-them and what depends on them.
+atomically beside them. The hashes are computed once, by that job. A reader checks the directory
+against its manifest (every file there, of its sealed size) before loading anything and stops with
+one line naming the file that differs; it does not hash: 64 ranks each hashing a 566 GB token
+stream or a 60 GB checkpoint would spend their start on it. `verify` recomputes the hashes (a
+disk suspected of corrupting data in place). `ftscale run` checks the sizes of every sealed
+directory before Snakemake starts and removes the damaged ones, so Snakemake rebuilds them and what
+depends on them.
 """
 from __future__ import annotations
 
@@ -75,11 +78,17 @@ def problem(directory: str | Path, hashes: bool = True) -> str | None:
     return None
 
 
-def check(directory: str | Path) -> None:
-    """Raise IntegrityError (one line naming the file) unless the directory matches its manifest."""
-    reason = problem(directory)
+def check(directory: str | Path, hashes: bool = False) -> None:
+    """Raise IntegrityError (one line naming the file) unless the directory matches its manifest: sizes
+    (what a reader checks), with hashes=True also the sha256 of every file (verify)."""
+    reason = problem(directory, hashes=hashes)
     if reason:
         raise IntegrityError(f"Damaged output {reason}; delete {directory} and run again to rebuild it")
+
+
+def verify(directory: str | Path) -> None:
+    """check() with the hashes recomputed."""
+    check(directory, hashes=True)
 
 
 def damaged(root: str | Path) -> list[tuple[Path, str]]:

@@ -35,7 +35,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ftscale.runtime.jobs import SegmentEnd
+from ftscale.runtime.jobs import SegmentEnd, check_cuda, ignore_stop_signal
 
 PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama", "peft", "sacrebleu",
            "rouge_score.rouge_scorer", "numpy", "pandas")
@@ -139,7 +139,10 @@ def _receive(conn: socket.socket):
 
 
 def call(target: str, kwargs: dict):
-    """Import `module:function` and call it."""
+    """Import `module:function` and call it (first, a GPU job without CUDA stops: jobs.check_cuda; and
+    SLURM's warning signal is ignored until a training loop catches it: jobs.ignore_stop_signal)."""
+    check_cuda()
+    ignore_stop_signal()
     module, function = target.split(":")
     return getattr(importlib.import_module(module), function)(**kwargs)
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from ftscale.runtime import jobs
+
 
 @dataclass(frozen=True)
 class World:
@@ -74,7 +76,8 @@ def start() -> World:
         on_gpu = device().type == "cuda"
         if on_gpu:
             torch.cuda.set_device(world.local_rank)
-        dist.init_process_group("nccl" if on_gpu else "gloo")
+        # the timeout: the job's runtime (jobs.set_limits), so no rank gives up while the job may run
+        dist.init_process_group("nccl" if on_gpu else "gloo", timeout=jobs.process_group_timeout())
     return world
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ftscale.runtime import integrity
+from ftscale.runtime import faults, integrity
 
 from ftscale.train import distributed, training
 from ftscale.data.tokens import OWN_FORMAT, PAD_ID, PromptFormat, TaskSplit
@@ -382,7 +382,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
                 break
             if resume_path and step < total_steps:
                 save_state()
-        if step < total_steps and world.agree(training.segment_over(started, segment_seconds)):
+        if step < total_steps and world.agree(training.segment_over(started, segment_seconds, step)):
             save_state()
             raise training.SegmentEnd(step)
 
@@ -403,6 +403,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         "target_tokens": int(target_tokens), "first_step_at": first_step_at,
     }
     if world.main:
+        faults.wait_for_other_ranks("slow_final_save")   # tests: a save slower than the other ranks
         out_dir.mkdir(parents=True, exist_ok=True)
         plain.save_pretrained(str(out_dir / "checkpoint"))
         integrity.seal(out_dir / "checkpoint")

@@ -13,13 +13,15 @@ import torch
 from ftscale.plan import hub
 
 from ftscale.runtime import integrity
+from ftscale.runtime.jobs import check_cuda
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
 def device() -> torch.device:
     """Where a job computes: its GPU where it has one (a SLURM allocation; under torchrun the rank's
     own, LOCAL_RANK), else the CPU (the toy, the tests). FTSCALE_DEVICE=cpu forces the CPU. On a GPU,
-    matmuls may use TF32."""
+    matmuls may use TF32. A process SLURM gave GPUs that torch cannot use stops (jobs.check_cuda)."""
+    check_cuda()
     if os.environ.get("FTSCALE_DEVICE", "") != "cpu" and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

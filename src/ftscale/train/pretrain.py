@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale.runtime import integrity
+from ftscale.runtime import faults, integrity
 
 from ftscale.train import distributed, training
 from ftscale.data.tokens import load_stream, save_hf_tokenizer
@@ -187,7 +187,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
                 break
         if resume_path and step % checkpoint_every == 0 and step < total_steps:
             save_state()
-        if step < total_steps and world.agree(training.segment_over(started, segment_seconds)):
+        if step < total_steps and world.agree(training.segment_over(started, segment_seconds, step)):
             save_state()
             raise training.SegmentEnd(step)
 
@@ -204,6 +204,7 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     log(f"done: val loss {val_loss:.4f}")
     plain = saved_model()
     if world.main:
+        faults.wait_for_other_ranks("slow_final_save")   # tests: a save slower than the other ranks
         save_outputs(plain, out_dir, summary, tokenizer_file, checkpoints, checkpoint_at, step, resume_path)
     training.remove_resume_state(resume_path, world)
     return summary

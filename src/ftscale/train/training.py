@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale.runtime import faults
+from ftscale.runtime import faults, jobs
 
 from ftscale.train import distributed
 from ftscale.train.distributed import World
@@ -143,23 +143,31 @@ def load_resume_state(path: Path | None, model, optimizer, world: World = World(
 
 
 def remove_resume_state(path: Path | None, world: World = World()) -> None:
-    """Once the job's outputs are complete (rank 0, after every rank is done with it)."""
-    world.barrier()
+    """Once the job's outputs are complete: rank 0 removes it. No barrier: every rank has passed the
+    final gather of the weights (a collective, after any save of the state), and the others must not
+    wait in a collective while rank 0 builds and writes the model (a 16B one: past any timeout)."""
     if path and world.main:
         path.unlink(missing_ok=True)
         shutil.rmtree(distributed.shards_root(path), ignore_errors=True)
 
 
-def segment_over(started: float, segment_seconds: float | None) -> bool:
-    """Whether this process has trained for segment_seconds (None: no limit) since `started`
-    (time.perf_counter())."""
-    return segment_seconds is not None and time.perf_counter() - started >= segment_seconds
+def segment_over(started: float, segment_seconds: float | None, step: int) -> bool:
+    """Whether the segment is over after `step`: this process has trained for segment_seconds (None:
+    no segments) since `started` (time.perf_counter()), the job's deadline passed or SLURM's warning
+    signal came (ftscale.runtime.jobs)."""
+    if segment_seconds is None:
+        return False
+    faults.signal_point(str(step))   # tests: the warning signal at a fixed step
+    return time.perf_counter() - started >= segment_seconds or jobs.segment_stop_due()
 
 
 def check_segment_args(segment_seconds: float | None, resume_path: Path | None) -> None:
+    """Refuses a segment without a limit or a place to save; a segmented job catches SLURM's warning."""
     if segment_seconds is not None and (segment_seconds <= 0 or resume_path is None):
         raise ValueError(f"segment_seconds={segment_seconds!r} needs a positive limit and a resume_path "
                          f"(got resume_path={resume_path})")
+    if segment_seconds is not None:
+        jobs.catch_stop_signal()
 
 
 def derive_seed(*parts) -> int:
