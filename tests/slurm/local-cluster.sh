@@ -267,6 +267,9 @@ cmd_start() {
         start_daemon slurmctld
     fi
     for _ in $(seq 100); do timeout 5 scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.1; done
+    # (not `| grep -q`: under pipefail, scontrol killed by SIGPIPE when grep stops reading fails it)
+    [[ $(timeout 10 scontrol show config 2>/dev/null) =~ MULTIPLE_SLURMD\ +=\ *Yes ]] \
+        || die "this SLURM build lacks multiple-slurmd support (scontrol show config: no MULTIPLE_SLURMD): two nodes on one machine need it"
     for node in "${NODES[@]}"; do
         live_pid "$STATE_DIR/run/slurmd-$node.pid" slurmd >/dev/null && continue
         rm -f "$STATE_DIR/run/slurmd-$node.pid"

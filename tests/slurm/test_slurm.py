@@ -1,4 +1,4 @@
-"""The workflow through a live one-node SLURM cluster (tests/slurm/local-cluster.sh), with the
+"""The workflow through the live local SLURM cluster (tests/slurm/local-cluster.sh), with the
 test profile derived from slurm/: jobs go through sbatch, results equal a local run's, a second
 run submits nothing, and a finetune job cancelled mid-training resumes rather than restarts.
 
