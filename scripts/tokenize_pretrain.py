@@ -9,7 +9,7 @@ log_to_file(snakemake.log[0])
 from ftscale.data import tokens  # noqa: E402
 
 tokenizer = tokens.load_tokenizer(snakemake.input.tokenizer)
-for split in ("train", "val"):
-    lines = Path(snakemake.input[split]).read_text(encoding="utf-8").splitlines()
-    count = tokens.write_pretrain_stream(tokenizer, lines, Path(snakemake.output[split]))
-    print(f"{split}: {len(lines)} lines, {count} tokens")
+for split in ("train", "val"):   # streamed: memory does not grow with the corpus
+    count = tokens.write_pretrain_stream(tokenizer, tokens.text_lines(snakemake.input[split]),
+                                         Path(snakemake.output[split]))
+    print(f"{split}: {count} tokens")

@@ -218,3 +218,44 @@ def test_the_other_ranks_do_not_wait_in_a_collective_while_rank_0_writes_the_mod
                        env_extra={"FTSCALE_FAULT": "slow_final_save", "FTSCALE_PG_TIMEOUT_SECONDS": "20"})
     finished(result)
     assert (out / "pretrain.json").exists() and not (tmp_path / "two.pt").exists()
+
+
+# What srun does for ftscale.runtime.ranks' step, on this one machine: start --ntasks copies of the
+# command, each with its SLURM task variables (no SLURM daemon here; the live cluster's `multinode`
+# tests run the real one).
+FAKE_SRUN = """#!{python}
+import os, subprocess, sys
+args, options = sys.argv[1:], {{}}
+while args[0].startswith("--"):
+    key, _, value = args.pop(0)[2:].partition("=")
+    options[key] = value
+tasks, per_node = int(options["ntasks"]), int(options["ntasks-per-node"])
+open(os.environ["FTSCALE_TEST_SRUN_ARGS"], "w").write(" ".join(sys.argv[1:]))
+ranks = [subprocess.Popen(args, env={{**os.environ, "SLURM_PROCID": str(rank), "SLURM_NTASKS": str(tasks),
+                                     "SLURM_LOCALID": str(rank % per_node), "SLURM_STEP_NODELIST": "localhost"}})
+         for rank in range(tasks)]
+sys.exit(max(rank.wait() for rank in ranks))
+"""
+
+
+def test_ranks_started_as_srun_tasks_train_as_torchruns_do(pretrained, base, tmp_path):  # noqa: F811
+    """The multi-node launch (one srun task per rank, each taking its place from SLURM's variables and
+    meeting rank 0 on the job id's port) gives the 2-rank torchrun result bitwise."""
+    root, _ = pretrained
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(FAKE_SRUN.format(python=sys.executable))
+    (bin_dir / "scontrol").write_text("#!/bin/sh\necho localhost\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    launch = LAUNCH.replace("ranks.Layout(per_node=2)", "ranks.Layout(per_node=1, nodes=2)")
+    out = tmp_path / "two"
+    finished(two_ranks("ftscale.train.pretrain:pretrain",
+                       pretrain_args(base, out, micro_batch_size=2, resume_path=tmp_path / "two.pt",
+                                     checkpoints={1024: tmp_path / "two_at1024"}),
+                       launch=launch, env_extra={"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "4242",
+                                                 "FTSCALE_TEST_SRUN_ARGS": str(tmp_path / "srun.args")}))
+    assert (tmp_path / "srun.args").read_text().startswith("--nodes=2 --ntasks=2 --ntasks-per-node=1 --kill-on-bad-exit=1")
+    assert without_timing(json.loads((out / "pretrain.json").read_text())) == \
+        without_timing(json.loads((root / "two" / "pretrain.json").read_text()))
+    assert (out / "model.safetensors").read_bytes() == (root / "two" / "model.safetensors").read_bytes()

@@ -9,6 +9,8 @@ Each directory is sealed with a manifest (ftscale.runtime.integrity) and checked
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,14 +115,48 @@ def encode_lines(tokenizer, lines: list[str]) -> list[list[int]]:
     return [e.ids for e in tokenizer.encode_batch(lines, add_special_tokens=False)]
 
 
-def write_pretrain_stream(tokenizer, lines: list[str], out_dir: Path) -> int:
-    """Encode lines into one `<s> ... </s>` stream; returns its token count."""
+STREAM_BATCH_LINES = 10_000      # lines encoded at once: what tokenizing a corpus holds in memory
+TEXT_BLOCK_CHARS = 1 << 24       # characters read at once
+
+
+def text_lines(path: str | Path) -> Iterator[str]:
+    """The lines of a UTF-8 text file, exactly as `read_text().splitlines()` gives them (all of str's
+    line boundaries, universal newlines), read block by block: memory bounded by a block, not the file."""
+    carry = ""
+    with open(path, encoding="utf-8") as f:
+        while block := f.read(TEXT_BLOCK_CHARS):
+            pieces = (carry + block).splitlines(keepends=True)
+            last = pieces.pop()
+            ended = len(last.splitlines()[0]) < len(last)      # the last piece ends with a line boundary
+            carry = "" if ended else last
+            yield from (piece.splitlines()[0] for piece in (pieces + [last] if ended else pieces))
+    if carry:
+        yield carry
+
+
+def write_pretrain_stream(tokenizer, lines: Iterable[str], out_dir: Path) -> int:
+    """Encode lines into one `<s> ... </s>` stream (tokens.npy, the bytes np.save writes); returns its
+    token count. Streams: STREAM_BATCH_LINES lines at a time are encoded and appended after a .npy
+    header, which is rewritten with the count at the end (numpy's header has room for any count), so
+    memory stays flat in the corpus size (bench/bench_tokenize.py)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pieces = [np.asarray([BOS_ID, *ids, EOS_ID], dtype=TOKEN_DTYPE) for ids in encode_lines(tokenizer, lines)]
-    stream = np.concatenate(pieces) if pieces else np.zeros(0, TOKEN_DTYPE)
-    np.save(out_dir / "tokens.npy", stream)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(TOKEN_DTYPE)), "fortran_order": False}
+    count, lines = 0, iter(lines)
+    with open(out_dir / "tokens.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {**header, "shape": (0,)})
+        while batch := list(itertools.islice(lines, STREAM_BATCH_LINES)):
+            ids = encode_lines(tokenizer, batch)
+            chunk = np.empty(sum(len(i) + 2 for i in ids), dtype=TOKEN_DTYPE)
+            at = 0
+            for line_ids in ids:
+                chunk[at], chunk[at + 1:at + 1 + len(line_ids)], chunk[at + 1 + len(line_ids)] = BOS_ID, line_ids, EOS_ID
+                at += len(line_ids) + 2
+            chunk.tofile(f)
+            count += chunk.size
+        f.seek(0)
+        np.lib.format.write_array_header_1_0(f, {**header, "shape": (count,)})
     integrity.seal(out_dir)
-    return int(stream.size)
+    return count
 
 
 def load_stream(path: str | Path) -> np.ndarray:
