@@ -1,4 +1,4 @@
-"""The workflow through a live one-node SLURM cluster (tests/slurm/local-cluster.sh), with the
+"""The workflow through the live local SLURM cluster (tests/slurm/local-cluster.sh), with the
 test profile derived from slurm/: jobs go through sbatch, results equal a local run's, a second
 run submits nothing, and a finetune job cancelled mid-training resumes rather than restarts.
 
@@ -34,6 +34,8 @@ def cluster():
 
 
 def through_slurm(workdir: Path, config: Path, *extra: str, background: bool = False, env: dict | None = None):
+    """Snakemake with the test profile; env: variables added to this process's (sbatch --export=ALL
+    passes them on to the jobs)."""
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
                "--profile", str(PROFILE), *extra, "--configfile", str(config)]
     env = {**os.environ, **(env or {})}
