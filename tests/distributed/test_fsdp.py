@@ -12,7 +12,7 @@ import torch
 
 from tests.distributed import each
 from tests.distributed.test_sharded import ATOL, RTOL, finished, two_ranks
-from tests.unit.test_resume import SIZE, base  # noqa: F401 - the fixture: a tiny base model and task
+from tests.tiny_base import SIZE   # the fixture `base` (a tiny base model and task) is in tests/conftest.py
 
 pytestmark = pytest.mark.distributed
 STEPS = 3
