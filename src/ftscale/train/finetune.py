@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ftscale.config import method_option_defaults
 from ftscale.runtime import faults, integrity
 
 from ftscale.train import distributed, training
@@ -31,26 +32,26 @@ from ftscale.train.model import (autocast, base_format, count_parameters, decode
                                  model_device, packs)
 
 IGNORE = -100
-# Every linear layer but the LM head, in any architecture (peft's `all-linear`): in ftscale's own
-# models the attention and feed-forward projections, as the paper.
-LORA_TARGETS = "all-linear"
 
 
-def attach_method(model, method: str, pet_size: int | None, seed: int):
-    """Wrap the base model so that exactly the method's parameters train."""
+def attach_method(model, method: str, pet_size: int | None, seed: int, options: dict | None = None):
+    """Wrap the base model so that exactly the method's parameters train. options: the method's
+    config keys (finetune.methods.<method>: LoRA's alpha_over_rank, dropout, target_modules; prompt
+    tuning's init); those not given take the schema's defaults."""
     if method == "fmt":
         return model
     from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 
+    options = method_option_defaults(method) | (options or {})
     torch.manual_seed(seed)   # the soft prompt's sampled vocabulary tokens / LoRA's A init
     if method == "prompt":
-        # Initialised from the embeddings of tokens sampled from the vocabulary, as the paper.
         peft_config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=pet_size,
-                                         prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB)
+                                         prompt_tuning_init=PromptTuningInit[options["init"].upper()])
     elif method == "lora":
-        # Attention and feed-forward projections (LORA_TARGETS), as the paper; alpha = rank keeps the scale 1.
-        peft_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=pet_size, lora_alpha=pet_size,
-                                 lora_dropout=0.0, target_modules=LORA_TARGETS)
+        # peft scales the update BA by lora_alpha / r
+        peft_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=pet_size,
+                                 lora_alpha=options["alpha_over_rank"] * pet_size, lora_dropout=options["dropout"],
+                                 target_modules=options["target_modules"])
     else:
         raise ValueError(f"unknown finetuning method {method!r}")
     return get_peft_model(model, peft_config)
@@ -283,17 +284,18 @@ def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]], micro_batch
 
 
 def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int, world: distributed.World,
-                   activation_checkpointing: bool = False, param_dtype: torch.dtype | None = None):
+                   activation_checkpointing: bool = False, param_dtype: torch.dtype | None = None,
+                   method_options: dict | None = None):
     """The base model with the method attached, on its device, exactly the method's parameters
     trainable. Several ranks: sharded (ftscale.train.distributed.shard), built on the meta device,
     the weights loaded on rank 0's host only and broadcast; param_dtype: shard's."""
     source = None
     if world.size == 1:
-        model = attach_method(load_model(base_dir), method, pet_size, seed).to(device())
+        model = attach_method(load_model(base_dir), method, pet_size, seed, method_options).to(device())
     else:
-        model = attach_method(empty_model(base_dir), method, pet_size, seed)
+        model = attach_method(empty_model(base_dir), method, pet_size, seed, method_options)
         if world.main:     # built last: rank 0's random generator left as one process leaves it
-            source = attach_method(load_model(base_dir), method, pet_size, seed)
+            source = attach_method(load_model(base_dir), method, pet_size, seed, method_options)
     if method == "fmt":
         model.requires_grad_(True)
     if activation_checkpointing:
@@ -313,15 +315,16 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
              bucket_batches: int = 1, patience: int | None = None, micro_batch_size: int | None = None,
              activation_checkpointing: bool = False, segment_seconds: float | None = None,
              # the config's finetune.lr_min_divisor, warmup_steps, dev_batch_size (the schema says what each does)
-             lr_min_divisor: float, warmup_steps: int, dev_batch_size: int) -> dict:
+             lr_min_divisor: float, warmup_steps: int, dev_batch_size: int, method_options: dict | None = None) -> dict:
     """Train until dev loss has not improved for `patience` evaluations (None: never stop early), or the
     step or epoch cap; save the weights of the best dev loss. train.json records why it stopped
     (stop_reason: patience, max_steps, max_epochs or diverged) and the best checkpoint's step.
 
     batch_size: examples per optimizer step, computed in passes of micro_batch_size examples (None:
-    one pass) with the same loss and gradients. activation_checkpointing: recompute activations in
-    the backward pass (less memory). segment_seconds: after this much training, save the resume state
-    and raise training.SegmentEnd (needs resume_path); the next call continues from it.
+    one pass) with the same loss and gradients. method_options: attach_method's options.
+    activation_checkpointing: recompute activations in the backward pass (less memory).
+    segment_seconds: after this much training, save the resume state and raise training.SegmentEnd
+    (needs resume_path); the next call continues from it.
     Under torchrun with several ranks (ftscale.runtime.ranks), the model is sharded (FSDP2) and each rank
     computes its share of every batch (ftscale.train.distributed); rank 0 writes the outputs."""
     world = distributed.start()
@@ -342,7 +345,8 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     cap_reason = "max_steps" if max_steps <= max_epochs * steps_per_epoch else "max_epochs"
 
     training.seed_everything(seed)
-    model = model_to_train(base_dir, method, pet_size, seed, world, activation_checkpointing)
+    model = model_to_train(base_dir, method, pet_size, seed, world, activation_checkpointing,
+                           method_options=method_options)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)
     distributed.init_adafactor_state(optimizer)
@@ -409,7 +413,8 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
         for name in trainable_names:
             distributed.local(params[name]).copy_(best["weights"][name])
     # rank 0: an unsharded copy (the base model with the method attached, the trained weights in)
-    plain = distributed.unsharded(model, world, lambda: attach_method(load_model(base_dir), method, pet_size, seed))
+    plain = distributed.unsharded(model, world, lambda: attach_method(load_model(base_dir), method, pet_size, seed,
+                                                                                method_options))
     summary = {
         "method": method, "pet_size": pet_size, "finetune_examples": finetune_examples, "seed": seed,
         "status": status, "stop_reason": stop_reason, "steps": step, "best_step": best["step"],
