@@ -37,6 +37,13 @@ class Job:
                                  segment_seconds, training.Log("test", quiet=True))
 
 
+def record_saves(monkeypatch) -> list:
+    """The steps at which the loop saves its resume state (nothing written)."""
+    saved = []
+    monkeypatch.setattr(training, "save_resume_state", lambda path, model, opt, state, world: saved.append(state["step"]))
+    return saved
+
+
 def test_every_step_reaches_the_hooks_at_its_learning_rate():
     job = Job()
     assert job.run() == (6, None)
@@ -44,8 +51,7 @@ def test_every_step_reaches_the_hooks_at_its_learning_rate():
 
 
 def test_a_stop_reason_ends_the_loop_at_its_step_with_no_state_after_it(tmp_path, monkeypatch):
-    saved = []
-    monkeypatch.setattr(training, "save_resume_state", lambda path, model, opt, state, world: saved.append(state["step"]))
+    saved = record_saves(monkeypatch)
     job = Job(stop_at=3, save_every=1)
     assert job.run(resume_path=tmp_path / "state.pt") == (3, "diverged")
     assert saved == [1, 2] and len(job.losses) == 3
@@ -70,7 +76,6 @@ def test_segments_end_where_one_run_ends(tmp_path):
 
 @pytest.mark.parametrize("save_every", [2, 3])
 def test_the_state_is_saved_where_the_job_asks(tmp_path, monkeypatch, save_every):
-    saved = []
-    monkeypatch.setattr(training, "save_resume_state", lambda path, model, opt, state, world: saved.append(state["step"]))
+    saved = record_saves(monkeypatch)
     Job(total=7, save_every=save_every).run(resume_path=tmp_path / "state.pt")
     assert saved == [s for s in range(1, 7) if s % save_every == 0]     # never after the last step
