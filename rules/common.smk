@@ -126,7 +126,16 @@ def finetune_params(wildcards):
         # examples per forward pass (gradients accumulate over the batch): what fits the job's GPU
         # (ftscale.plan.sizing); None on the CPU: the whole batch at once
         "micro_batch_size": finetune_plan(wildcards).micro_batch_size,
-    }
+    } | changed_method_options(c.method, method)
+
+
+def changed_method_options(name, method):
+    """The method's options (LoRA alpha, dropout, targets; prompt init) that differ from the schema's
+    defaults, which the job fills in: a study built before these were keys stays up to date, and an
+    edit reruns exactly that method's jobs. None changed: no entry."""
+    defaults = study_config.method_option_defaults(name)
+    changed = {key: method[key] for key, value in defaults.items() if method[key] != value}
+    return {"method_options": changed} if changed else {}
 
 
 def all_runs():

@@ -66,6 +66,14 @@ def schema_default(*keys: str, schema_path: Path = SCHEMA):
     return copy.deepcopy(node["default"])
 
 
+def method_option_defaults(method: str, schema_path: Path = SCHEMA) -> dict:
+    """A finetuning method's options with their schema defaults (the keys of finetune.methods.<method>
+    that have one: LoRA's alpha_over_rank, dropout, target_modules; prompt tuning's init); {} for FMT."""
+    methods = _schema(schema_path)["properties"]["finetune"]["properties"]["methods"]["properties"]
+    return {key: copy.deepcopy(spec["default"]) for key, spec in methods[method]["properties"].items()
+            if "default" in spec}
+
+
 def _defaulting_validator(schema: dict):
     """A Draft 2020-12 validator that first fills each missing property that has a `default` (a
     copy), then validates it: jsonschema's FAQ recipe, the one snakemake.utils.validate uses with

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from ftscale.plan import sizing
+from ftscale.plan import grid, sizing
 from tests.config_rewrites import rewrite
 from tests.workflow.conftest import planned_jobs, snakemake, write_config
 from tests.workflow.test_data_sources import local_config
@@ -57,6 +57,24 @@ def rarer_resume_states(config):
     config["pretrain"]["save_every"] = 1000
 
 
+def lora_dropout(config):
+    config["finetune"]["methods"]["lora"]["dropout"] = 0.1
+
+
+def method_options_spelled_out(config):
+    """The methods' options written at their schema defaults: the same study."""
+    config["finetune"]["methods"]["lora"] |= {"alpha_over_rank": 1, "dropout": 0, "target_modules": "all-linear"}
+    config["finetune"]["methods"]["prompt"]["init"] = "sample_vocab"
+
+
+def lora_jobs(before: dict, after: dict) -> dict[str, int]:
+    """Every LoRA run and what reads it; no other method's."""
+    lora = [c for c in grid.expand_conditions(after).values() if c.method == "lora"]
+    runs = len(lora) * after["finetune"]["seeds"]
+    transfer = sum(grid.has_transfer(after, c) for c in lora) * after["finetune"]["seeds"]
+    return {"finetune": runs, "evaluate": runs} | ({"transfer": transfer} if transfer else {}) | ANALYSIS
+
+
 def finetuning_jobs(before: dict, after: dict) -> dict[str, int]:
     """Every finetuning run and what reads it; no pretraining, no base-model baseline."""
     new = jobs(after)
@@ -79,13 +97,17 @@ EDITS = {   # name: (the edit, the jobs it must schedule from the configs before
     "change evaluate.max_new_tokens": (fewer_new_tokens, decoding_jobs),
     "change finetune.dev_batch_size": (smaller_dev_batches, finetuning_jobs),
     "change pretrain.save_every (no output changes)": (rarer_resume_states, no_jobs),
+    "change finetune.methods.lora.dropout": (lora_dropout, lora_jobs),
+    "spell out the methods' option defaults": (method_options_spelled_out, no_jobs),
 }
 
 
 @pytest.mark.parametrize("name, metadata", [("add a Df size", False), ("add a model size", True),
                                             ("add a model size", False), ("change evaluate.max_new_tokens", True),
                                             ("change finetune.dev_batch_size", True),
-                                            ("change pretrain.save_every (no output changes)", True)])
+                                            ("change pretrain.save_every (no output changes)", True),
+                                            ("change finetune.methods.lora.dropout", True),
+                                            ("spell out the methods' option defaults", True)])
 def test_a_meaningful_edit_schedules_exactly_its_jobs(tiny_copy, tmp_path, name, metadata):
     """Without .snakemake/metadata (a study carried to another checkout) only mtimes are left to
     go by: new runs must still be built, through the default target that names every run."""

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
-from ftscale.train.finetune import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
+from ftscale.train.batches import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
 from ftscale.evaluate import samples as samples_file
 from ftscale.evaluate.metrics import summarization_metrics, translation_metrics
 from ftscale.train.model import autocast, device, model_device

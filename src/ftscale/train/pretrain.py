@@ -156,32 +156,17 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     optimizer = training.adafactor(model.parameters(), lr_max, parameter_scaling)
     distributed.init_adafactor_state(optimizer)
     # running: the summed loss of the steps since the last log line (their mean is logged)
-    step, history, diverged = 0, [], False
-    running = torch.zeros((), device=model_device(model))
-    state = training.load_resume_state(resume_path, model, optimizer, world)
-    if state:
-        step, history = state["step"], state["history"]
-        running.copy_(state["running"])
-        log(f"resumed from {resume_path} at step {step}")
+    history, running = [], torch.zeros((), device=model_device(model))
     log(f"pretraining {count_parameters(model):,} parameters on {tokens:,} tokens: {total_steps} steps")
 
-    def save_state():
-        training.save_resume_state(resume_path, model, optimizer, {"step": step, "running": running, "history": history},
-                                   world)
+    def backward(step):
+        batch = windows(stream, step * tokens_per_step, batch_size, seq_len).to(model_device(model), non_blocking=True)
+        running.add_(world.total(accumulate_gradients(model, batch, micro_batch_size, world)))
 
     def saved_model():   # what save_pretrained writes: the model, or on rank 0 an unsharded copy (None elsewhere)
         return distributed.unsharded(model, world, lambda: new_model(size, vocab_size, seq_len, seed))
 
-    model.train()
-    started = time.perf_counter()
-    while step < total_steps:
-        lr = training.cosine_lr(step, total_steps, lr_max, lr_min, warmup_steps)
-        training.set_lr(optimizer, lr)
-        batch = windows(stream, step * tokens_per_step, batch_size, seq_len).to(model_device(model), non_blocking=True)
-        running += world.total(accumulate_gradients(model, batch, micro_batch_size, world))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
+    def after(step, lr):
         if step in checkpoint_at:   # before the log below resets `running`: the loss since the last log line
             budget = checkpoint_at[step]
             summary = {"params": count_parameters(model), "pretrain_tokens": budget, "steps": step,
@@ -199,15 +184,22 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
             history.append({"step": step, "train_loss": mean, "lr": lr})
             log(f"step {step}/{total_steps} loss {mean:.4f} lr {lr:.2e}")
             if not np.isfinite(mean):
-                diverged = True
                 log("loss is not finite: recorded as diverged")
-                break
-        if resume_path and step % checkpoint_every == 0 and step < total_steps:
-            save_state()
-        if step < total_steps and world.agree(training.segment_over(started, segment_seconds, step)):
-            save_state()
-            raise training.SegmentEnd(step)
+                return "diverged"
+        return None
 
+    def restore(state):
+        history[:] = state["history"]
+        running.copy_(state["running"])
+
+    started = time.perf_counter()
+    step, stop = training.run_loop(
+        training.Steps(total=total_steps, backward=backward, after=after,
+                       lr=lambda step: training.cosine_lr(step, total_steps, lr_max, lr_min, warmup_steps),
+                       save_due=lambda step: step % checkpoint_every == 0,
+                       state=lambda: {"running": running, "history": history}, restore=restore),
+        model, optimizer, world, resume_path, segment_seconds, log)
+    diverged = stop == "diverged"
     loop_seconds = time.perf_counter() - started
     val_loss = float("nan") if diverged else stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size,
                                                          val_windows)

@@ -1,5 +1,5 @@
-"""What pretraining and finetuning share: the schedule, the optimiser, micro-batches, resumable
-state and time-limited segments, logging.
+"""What pretraining and finetuning share: the training loop (run_loop), the schedule, the
+optimiser, micro-batches, resumable state and time-limited segments, logging.
 
 Resumable state lives outside Snakemake's declared outputs (which it deletes before a rerun), is
 written atomically, and is removed once the job's outputs are complete.
@@ -16,7 +16,9 @@ import os
 import random
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,7 +27,7 @@ from ftscale.runtime import faults, jobs
 
 from ftscale.train import distributed
 from ftscale.train.distributed import World
-from ftscale.runtime.jobs import SegmentEnd  # noqa: F401 - raised here, caught by the jobs' scripts
+from ftscale.runtime.jobs import SegmentEnd  # raised here, caught by the jobs' scripts
 
 
 def cosine_lr(step: int, total_steps: int, lr_max: float, lr_min: float, warmup_steps: int = 0) -> float:
@@ -176,3 +178,49 @@ def derive_seed(*parts) -> int:
 
     digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass
+class Steps:
+    """What a job brings to the shared loop (run_loop): its steps, as data and small callables."""
+    total: int                                  # optimizer steps of the whole run
+    lr: Callable[[int], float]                  # the learning rate of step s (0-based)
+    backward: Callable[[int], None]             # forward and backward of step s's batch (its gradients)
+    after: Callable[[int, float], str | None]   # after the update of step s (1-based), at that lr: evaluate,
+                                                # log, checkpoint; a reason to stop (diverged, patience) or None
+    save_due: Callable[[int], bool]             # whether the resume state is saved after step s
+    state: Callable[[], dict]                   # the job's resumable state besides the step ...
+    restore: Callable[[dict], None]             # ... and putting it back
+
+
+def run_loop(steps: Steps, model, optimizer, world: World, resume_path: Path | None, segment_seconds: float | None,
+             log: Log, strict: bool = True) -> tuple[int, str | None]:
+    """Train from the saved state (if any) until steps.total or a stop; returns the step reached and
+    the stop reason (None: the cap). Each step: lr, gradients, update, then the job's hooks; the
+    resume state where the job asks for it; after segment_seconds, save and raise SegmentEnd."""
+    step = 0
+    if state := load_resume_state(resume_path, model, optimizer, world, strict=strict):
+        step = state["step"]
+        steps.restore(state)
+        log(f"resumed from {resume_path} at step {step}")
+
+    def save():
+        save_resume_state(resume_path, model, optimizer, {"step": step, **steps.state()}, world)
+
+    model.train()
+    started = time.perf_counter()
+    while step < steps.total:
+        lr = steps.lr(step)
+        set_lr(optimizer, lr)
+        steps.backward(step)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        if stop := steps.after(step, lr):
+            return step, stop
+        if resume_path and step < steps.total and steps.save_due(step):
+            save()
+        if step < steps.total and world.agree(segment_over(started, segment_seconds, step)):
+            save()
+            raise SegmentEnd(step)
+    return step, None
