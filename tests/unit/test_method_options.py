@@ -1,5 +1,6 @@
 """The methods' scientific constants are config keys (finetune.methods.<method>): their schema
 defaults are what attach_method did before they were keys, and a set value reaches peft."""
+
 import copy
 
 import pytest
@@ -23,7 +24,7 @@ def test_the_defaults_are_the_former_constants():
     assert method_option_defaults("prompt") == {"init": "sample_vocab"}
     assert method_option_defaults("lora") == {"alpha_over_rank": 1, "dropout": 0, "target_modules": "all-linear"}
     _, lora = attached("lora", 4)
-    assert (lora.lora_alpha, lora.lora_dropout) == (4, 0)          # alpha = rank: scale 1
+    assert (lora.lora_alpha, lora.lora_dropout) == (4, 0)  # alpha = rank: scale 1
     _, prompt = attached("prompt", 4)
     assert prompt.prompt_tuning_init == "SAMPLE_VOCAB"
 
@@ -34,7 +35,7 @@ def test_lora_options_reach_peft():
     trained = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n, p in model.named_parameters() if p.requires_grad}
     assert trained == {"q_proj", "v_proj"}
     layer = next(m for n, m in model.named_modules() if n.endswith("q_proj"))
-    assert layer.scaling["default"] == 4.0                          # alpha / rank
+    assert layer.scaling["default"] == 4.0  # alpha / rank
 
 
 def test_prompt_init_reaches_peft():

@@ -1,6 +1,7 @@
 """The training loop pretraining and finetuning share (training.run_loop), on a plain linear model:
 the job's hooks see every step, a stop reason ends the loop at its step, the resume state is saved
 where the job asks, and a run cut into segments ends where one uninterrupted run ends."""
+
 import pytest
 import torch
 
@@ -19,12 +20,17 @@ class Job:
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
         self.losses, self.seen, self.stop_at = [], [], stop_at
         self.steps = training.Steps(
-            total=total, lr=lambda step: 0.1 / (step + 1), backward=self.backward, after=self.after,
-            save_due=lambda step: step % save_every == 0, state=lambda: {"losses": self.losses},
-            restore=lambda state: self.losses.extend(state["losses"]))
+            total=total,
+            lr=lambda step: 0.1 / (step + 1),
+            backward=self.backward,
+            after=self.after,
+            save_due=lambda step: step % save_every == 0,
+            state=lambda: {"losses": self.losses},
+            restore=lambda state: self.losses.extend(state["losses"]),
+        )
 
     def backward(self, step):
-        loss = self.model(INPUTS[step:step + 1]).pow(2).sum()
+        loss = self.model(INPUTS[step : step + 1]).pow(2).sum()
         loss.backward()
         self.losses.append(loss.item())
 
@@ -33,14 +39,23 @@ class Job:
         return "diverged" if step == self.stop_at else None
 
     def run(self, resume_path=None, segment_seconds=None):
-        return training.run_loop(self.steps, self.model, self.optimizer, training.World(), resume_path,
-                                 segment_seconds, training.Log("test", quiet=True))
+        return training.run_loop(
+            self.steps,
+            self.model,
+            self.optimizer,
+            training.World(),
+            resume_path,
+            segment_seconds,
+            training.Log("test", quiet=True),
+        )
 
 
 def record_saves(monkeypatch) -> list:
     """The steps at which the loop saves its resume state (nothing written)."""
     saved = []
-    monkeypatch.setattr(training, "save_resume_state", lambda path, model, opt, state, world: saved.append(state["step"]))
+    monkeypatch.setattr(
+        training, "save_resume_state", lambda path, model, opt, state, world: saved.append(state["step"])
+    )
     return saved
 
 
@@ -65,7 +80,7 @@ def test_segments_end_where_one_run_ends(tmp_path):
     while True:
         job = Job()
         try:
-            step, stop = job.run(resume_path=resume, segment_seconds=1e-9)   # every step ends a segment
+            step, stop = job.run(resume_path=resume, segment_seconds=1e-9)  # every step ends a segment
             break
         except SegmentEnd:
             segments += 1
@@ -78,4 +93,4 @@ def test_segments_end_where_one_run_ends(tmp_path):
 def test_the_state_is_saved_where_the_job_asks(tmp_path, monkeypatch, save_every):
     saved = record_saves(monkeypatch)
     Job(total=7, save_every=save_every).run(resume_path=tmp_path / "state.pt")
-    assert saved == [s for s in range(1, 7) if s % save_every == 0]     # never after the last step
+    assert saved == [s for s in range(1, 7) if s % save_every == 0]  # never after the last step

@@ -9,6 +9,7 @@ are encoded once per job; a batch (random, as ever) is packed into rows with no 
 examples, each attending only within itself (and its soft prompt); the vocabulary-sized LM
 head runs on target positions only; evaluation runs under inference_mode, batched by length.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,8 +32,9 @@ def encode(source: np.ndarray, target: np.ndarray, fmt: PromptFormat = OWN_FORMA
     return ids, len(fmt.bos) + len(source) + len(fmt.sep)
 
 
-def encode_split(split: TaskSplit, indices, max_source: int, max_target: int,
-                 fmt: PromptFormat = OWN_FORMAT) -> list[tuple[np.ndarray, int]]:
+def encode_split(
+    split: TaskSplit, indices, max_source: int, max_target: int, fmt: PromptFormat = OWN_FORMAT
+) -> list[tuple[np.ndarray, int]]:
     """The examples at `indices`, encoded once (a job trains on them for many steps)."""
     return [encode(*split.example(int(i), max_source, max_target), fmt) for i in indices]
 
@@ -48,11 +50,14 @@ def pad(sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
     labels = np.full((len(sequences), length), IGNORE, dtype=np.int64)
     attention_mask = np.zeros((len(sequences), length), dtype=np.int64)
     for row, (ids, prompt) in enumerate(sequences):
-        input_ids[row, :len(ids)] = ids
-        labels[row, prompt:len(ids)] = ids[prompt:]
-        attention_mask[row, :len(ids)] = 1
-    return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask),
-            "labels": torch.from_numpy(labels)}
+        input_ids[row, : len(ids)] = ids
+        labels[row, prompt : len(ids)] = ids[prompt:]
+        attention_mask[row, : len(ids)] = 1
+    return {
+        "input_ids": torch.from_numpy(input_ids),
+        "attention_mask": torch.from_numpy(attention_mask),
+        "labels": torch.from_numpy(labels),
+    }
 
 
 def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, torch.Tensor]:
@@ -64,7 +69,7 @@ def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, 
     prefix: slots reserved before each example for prompt tuning's soft prompt (marked `virtual`)."""
     span = [prefix + len(ids) for ids, _ in sequences]
     capacity = max(span)
-    rows, space = [], []                  # example numbers per row, room left per row
+    rows, space = [], []  # example numbers per row, room left per row
     for i in sorted(range(len(sequences)), key=lambda i: -span[i]):
         row = next((r for r, room in enumerate(space) if room >= span[i]), len(rows))
         if row == len(rows):
@@ -80,14 +85,17 @@ def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, 
         at = 0
         for i in members:
             ids, prompt = sequences[i]
-            virtual[row, at:at + prefix] = True
-            input_ids[row, at + prefix:at + span[i]] = ids
-            labels[row, at + prefix + prompt:at + span[i]] = ids[prompt:]
-            position_ids[row, at:at + span[i]] = np.arange(span[i])
+            virtual[row, at : at + prefix] = True
+            input_ids[row, at + prefix : at + span[i]] = ids
+            labels[row, at + prefix + prompt : at + span[i]] = ids[prompt:]
+            position_ids[row, at : at + span[i]] = np.arange(span[i])
             at += span[i]
-        position_ids[row, at:] = np.arange(capacity - at)      # trailing padding: a sequence of its own
-    batch = {"input_ids": torch.from_numpy(input_ids), "position_ids": torch.from_numpy(position_ids),
-             "labels": torch.from_numpy(labels)}
+        position_ids[row, at:] = np.arange(capacity - at)  # trailing padding: a sequence of its own
+    batch = {
+        "input_ids": torch.from_numpy(input_ids),
+        "position_ids": torch.from_numpy(position_ids),
+        "labels": torch.from_numpy(labels),
+    }
     return batch | ({"virtual": torch.from_numpy(virtual)} if prefix else {})
 
 
@@ -128,8 +136,9 @@ def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     causal_lm = causal_lm_of(model)
     input_ids, position_ids = batch["input_ids"], batch.get("position_ids")
     if not is_prompt_tuned(model):
-        return causal_lm.base_model(input_ids=input_ids, attention_mask=batch.get("attention_mask"),
-                               position_ids=position_ids, use_cache=False).last_hidden_state
+        return causal_lm.base_model(
+            input_ids=input_ids, attention_mask=batch.get("attention_mask"), position_ids=position_ids, use_cache=False
+        ).last_hidden_state
     prompt = soft_prompt(model)
     embeds = causal_lm.get_input_embeddings()(input_ids)
     if "virtual" in batch:
@@ -139,7 +148,9 @@ def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     embeds = torch.cat((prompt.expand(len(input_ids), -1, -1), embeds), dim=1)
     mask = batch["attention_mask"]
     mask = torch.cat((mask.new_ones(len(input_ids), len(prompt)), mask), dim=1)
-    return causal_lm.base_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state[:, len(prompt):]
+    return causal_lm.base_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state[
+        :, len(prompt) :
+    ]
 
 
 def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +161,7 @@ def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     most of a summarization example, never pay for it. tests/unit/test_fast_path.py checks that
     this equals the loss from the model's full logits, example by example."""
     labels = batch["labels"][:, 1:]
-    keep = labels != IGNORE                      # position t predicts token t + 1
+    keep = labels != IGNORE  # position t predicts token t + 1
     with autocast(model):
         # a sharded model has it as a registered forward method (distributed.shard): FSDP2 then
         # gathers the root's parameters (embeddings, tied LM head, final norm, soft prompt) for it
@@ -173,14 +184,15 @@ def sequences_loss(model, sequences: list[tuple[np.ndarray, int]], batch_size: i
     total, count = torch.zeros((), dtype=torch.float64, device=model_device(model)), 0
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            nll, n = target_nll(model, make_batch(model, [sequences[i] for i in order[start:start + batch_size]]))
+            nll, n = target_nll(model, make_batch(model, [sequences[i] for i in order[start : start + batch_size]]))
             total, count = total + nll.double(), count + int(n)
     model.train(was_training)
     return total.item() / max(count, 1)
 
 
-def split_loss(model, split: TaskSplit, indices, batch_size: int, max_source: int, max_target: int,
-               fmt: PromptFormat = OWN_FORMAT) -> float:
+def split_loss(
+    model, split: TaskSplit, indices, batch_size: int, max_source: int, max_target: int, fmt: PromptFormat = OWN_FORMAT
+) -> float:
     """Token-level mean target loss over examples of a split."""
     return sequences_loss(model, encode_split(split, indices, max_source, max_target, fmt), batch_size)
 
@@ -191,8 +203,9 @@ def split_loss(model, split: TaskSplit, indices, batch_size: int, max_source: in
 # without changing batches.
 
 
-def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
-                  bucket_batches: int = 1) -> list[np.ndarray]:
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int = 1
+) -> list[np.ndarray]:
     """One epoch's batches (positions into the training examples), a pure function of (seed, epoch),
     so that the batch at step k is the same after a resume.
 
@@ -203,9 +216,9 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
     rng = np.random.default_rng(training.derive_seed(seed, "buckets", epoch))
     batches = []
     for start in range(0, len(order), bucket_batches * batch_size):
-        chunk = order[start:start + bucket_batches * batch_size]
+        chunk = order[start : start + bucket_batches * batch_size]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        group = [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        group = [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
         batches += [group[j] for j in rng.permutation(len(group))]
     return batches
 
@@ -221,15 +234,19 @@ def subset(split: TaskSplit, size: int, seed: int) -> np.ndarray:
     languages, counts = np.unique(split.lang, return_counts=True)
     quotas = counts / counts.sum() * size
     take = np.floor(quotas).astype(int)
-    take[np.argsort(-(quotas - take), kind="stable")[: size - take.sum()]] += 1   # largest remainders
+    take[np.argsort(-(quotas - take), kind="stable")[: size - take.sum()]] += 1  # largest remainders
     # Per language, a prefix of one permutation: for a seed, larger subsets contain smaller ones.
     order = [rng.permutation(np.flatnonzero(split.lang == lang)) for lang in languages]
     chosen = np.concatenate([perm[:n] for perm, n in zip(order, take)])
     return np.sort(chosen)
 
 
-def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]], micro_batch_size: int | None,
-                         world: distributed.World = distributed.World()) -> tuple[torch.Tensor, torch.Tensor]:
+def accumulate_gradients(
+    model,
+    batch: list[tuple[np.ndarray, int]],
+    micro_batch_size: int | None,
+    world: distributed.World = distributed.World(),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward and backward of one optimizer step's batch, in micro-batches (each packed on its own;
     with several ranks, of this rank's share of the batch).
 

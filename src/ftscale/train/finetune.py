@@ -5,6 +5,7 @@ stopping after `patience` evaluations without a better dev loss; the trainable w
 best dev loss are the ones saved. The steps run in the loop pretraining shares (training.run_loop);
 examples, batches and the loss are in ftscale.train.batches.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,12 +21,34 @@ from ftscale.config import method_option_defaults
 from ftscale.data.tokens import TaskSplit
 from ftscale.runtime import faults, integrity
 from ftscale.train import distributed, training
-from ftscale.train.batches import (accumulate_gradients, causal_lm_of, encode_split, epoch_batches, sequences_loss,
-                                   subset, target_logits)
+
 # re-exported: tests and benches know these as finetune.<name>
-from ftscale.train.batches import IGNORE, encode, make_batch, pack, pad, split_loss, target_nll  # noqa: F401
-from ftscale.train.model import (base_format, count_parameters, decoder_layers, device, empty_model, load_model,
-                                 model_device, packs)
+from ftscale.train.batches import (  # noqa: F401
+    IGNORE,
+    accumulate_gradients,
+    causal_lm_of,
+    encode,
+    encode_split,
+    epoch_batches,
+    make_batch,
+    pack,
+    pad,
+    sequences_loss,
+    split_loss,
+    subset,
+    target_logits,
+    target_nll,
+)
+from ftscale.train.model import (
+    base_format,
+    count_parameters,
+    decoder_layers,
+    device,
+    empty_model,
+    load_model,
+    model_device,
+    packs,
+)
 
 
 def attach_method(model, method: str, pet_size: int | None, seed: int, options: dict | None = None):
@@ -37,23 +60,37 @@ def attach_method(model, method: str, pet_size: int | None, seed: int, options: 
     from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 
     options = method_option_defaults(method) | (options or {})
-    torch.manual_seed(seed)   # the soft prompt's sampled vocabulary tokens / LoRA's A init
+    torch.manual_seed(seed)  # the soft prompt's sampled vocabulary tokens / LoRA's A init
     if method == "prompt":
-        peft_config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=pet_size,
-                                         prompt_tuning_init=PromptTuningInit[options["init"].upper()])
+        peft_config = PromptTuningConfig(
+            task_type=TaskType.CAUSAL_LM,
+            num_virtual_tokens=pet_size,
+            prompt_tuning_init=PromptTuningInit[options["init"].upper()],
+        )
     elif method == "lora":
         # peft scales the update BA by lora_alpha / r
-        peft_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=pet_size,
-                                 lora_alpha=options["alpha_over_rank"] * pet_size, lora_dropout=options["dropout"],
-                                 target_modules=options["target_modules"])
+        peft_config = LoraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=pet_size,
+            lora_alpha=options["alpha_over_rank"] * pet_size,
+            lora_dropout=options["dropout"],
+            target_modules=options["target_modules"],
+        )
     else:
         raise ValueError(f"unknown finetuning method {method!r}")
     return get_peft_model(model, peft_config)
 
 
-def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int, world: distributed.World,
-                   activation_checkpointing: bool = False, param_dtype: torch.dtype | None = None,
-                   method_options: dict | None = None):
+def model_to_train(
+    base_dir: Path,
+    method: str,
+    pet_size: int | None,
+    seed: int,
+    world: distributed.World,
+    activation_checkpointing: bool = False,
+    param_dtype: torch.dtype | None = None,
+    method_options: dict | None = None,
+):
     """The base model with the method attached, on its device, exactly the method's parameters
     trainable. Several ranks: sharded (ftscale.train.distributed.shard), built on the meta device,
     the weights loaded on rank 0's host only and broadcast; param_dtype: shard's."""
@@ -62,7 +99,7 @@ def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int,
         model = attach_method(load_model(base_dir), method, pet_size, seed, method_options).to(device())
     else:
         model = attach_method(empty_model(base_dir), method, pet_size, seed, method_options)
-        if world.main:     # built last: rank 0's random generator left as one process leaves it
+        if world.main:  # built last: rank 0's random generator left as one process leaves it
             source = attach_method(load_model(base_dir), method, pet_size, seed, method_options)
     if method == "fmt":
         model.requires_grad_(True)
@@ -72,18 +109,48 @@ def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int,
     # (rank 0's source where the model is on the meta device).
     probed = packs(causal_lm_of(model if source is None else source)) if world.main else False
     packs(causal_lm_of(model), world.from_main(probed))
-    return distributed.shard(model, decoder_layers(causal_lm_of(model)), world, source=source, param_dtype=param_dtype,
-                             forward_methods={"target_logits": functools.partial(target_logits, model)})
+    return distributed.shard(
+        model,
+        decoder_layers(causal_lm_of(model)),
+        world,
+        source=source,
+        param_dtype=param_dtype,
+        forward_methods={"target_logits": functools.partial(target_logits, model)},
+    )
 
 
-def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate: float,
-             batch_size: int, parameter_scaling: bool, max_steps: int, max_epochs: int, eval_every: int, train_dir: Path,
-             dev_dir: Path, finetune_examples: int, max_source: int, max_target: int, seed: int,
-             out_dir: Path, resume_path: Path | None = None, log_name: str = "finetune", threads: int = 1,
-             bucket_batches: int = 1, patience: int | None = None, micro_batch_size: int | None = None,
-             activation_checkpointing: bool = False, segment_seconds: float | None = None,
-             # the config's finetune.lr_min_divisor, warmup_steps, dev_batch_size (the schema says what each does)
-             lr_min_divisor: float, warmup_steps: int, dev_batch_size: int, method_options: dict | None = None) -> dict:
+def finetune(
+    *,
+    base_dir: Path,
+    method: str,
+    pet_size: int | None,
+    learning_rate: float,
+    batch_size: int,
+    parameter_scaling: bool,
+    max_steps: int,
+    max_epochs: int,
+    eval_every: int,
+    train_dir: Path,
+    dev_dir: Path,
+    finetune_examples: int,
+    max_source: int,
+    max_target: int,
+    seed: int,
+    out_dir: Path,
+    resume_path: Path | None = None,
+    log_name: str = "finetune",
+    threads: int = 1,
+    bucket_batches: int = 1,
+    patience: int | None = None,
+    micro_batch_size: int | None = None,
+    activation_checkpointing: bool = False,
+    segment_seconds: float | None = None,
+    # the config's finetune.lr_min_divisor, warmup_steps, dev_batch_size (the schema says what each does)
+    lr_min_divisor: float,
+    warmup_steps: int,
+    dev_batch_size: int,
+    method_options: dict | None = None,
+) -> dict:
     """Train until dev loss has not improved for `patience` evaluations (None: never stop early), or the
     step or epoch cap; save the weights of the best dev loss. train.json records why it stopped
     (stop_reason: patience, max_steps, max_epochs or diverged) and the best checkpoint's step.
@@ -113,24 +180,30 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     cap_reason = "max_steps" if max_steps <= max_epochs * steps_per_epoch else "max_epochs"
 
     training.seed_everything(seed)
-    model = model_to_train(base_dir, method, pet_size, seed, world, activation_checkpointing,
-                           method_options=method_options)
+    model = model_to_train(
+        base_dir, method, pet_size, seed, world, activation_checkpointing, method_options=method_options
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)
     distributed.init_adafactor_state(optimizer)
     trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
 
-    def snapshot():   # on the host: a GPU keeps only the weights it trains (sharded: this rank's shards)
-        return {n: distributed.local(p).detach().to("cpu", copy=True) for n, p in model.named_parameters()
-                if p.requires_grad}
+    def snapshot():  # on the host: a GPU keeps only the weights it trains (sharded: this rank's shards)
+        return {
+            n: distributed.local(p).detach().to("cpu", copy=True)
+            for n, p in model.named_parameters()
+            if p.requires_grad
+        }
 
     # The resumable state. evals_since_best: evaluations since the dev loss last improved (patience).
     track = {"history": [], "best": {"dev_loss": math.inf, "step": 0, "weights": snapshot()}, "evals_since_best": 0}
     resumable = tuple(track)
-    log(f"{method} (size {pet_size}): {count_parameters(model, trainable_only=True):,} trainable parameters, "
-        f"{len(examples)} examples, at most {total_steps} steps, patience {patience}")
-    target_tokens = torch.zeros((), dtype=torch.long, device=model_device(model))   # trained on, for throughput figures
-    epoch_of = {}         # epoch -> its batches, the current epoch only
+    log(
+        f"{method} (size {pet_size}): {count_parameters(model, trainable_only=True):,} trainable parameters, "
+        f"{len(examples)} examples, at most {total_steps} steps, patience {patience}"
+    )
+    target_tokens = torch.zeros((), dtype=torch.long, device=model_device(model))  # trained on, for throughput figures
+    epoch_of = {}  # epoch -> its batches, the current epoch only
 
     def backward(step):
         epoch, position = divmod(step, steps_per_epoch)
@@ -139,7 +212,7 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
             epoch_of[epoch] = epoch_batches(lengths, batch_size, seed, epoch, bucket_batches)
         batch = [examples[i] for i in epoch_of[epoch][position]]
         loss, count = accumulate_gradients(model, batch, micro_batch_size, world)
-        track["loss"] = world.total(loss)    # the step's loss, all ranks': read where it is evaluated
+        track["loss"] = world.total(loss)  # the step's loss, all ranks': read where it is evaluated
         target_tokens.add_(count)
 
     def evaluate(step):
@@ -164,34 +237,54 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     started, first_step_at = time.perf_counter(), time.time()
     lr_min = learning_rate / lr_min_divisor
     step, stop = training.run_loop(
-        training.Steps(total=total_steps, backward=backward, after=lambda step, lr: evaluate(step),
-                       lr=lambda step: training.cosine_lr(step, total_steps, learning_rate, lr_min, warmup_steps),
-                       save_due=lambda step: step % eval_every == 0 or step == total_steps,
-                       state=lambda: {k: track[k] for k in resumable},
-                       restore=lambda state: track.update({k: state[k] for k in resumable})),
-        model, optimizer, world, resume_path, segment_seconds, log, strict=False)
+        training.Steps(
+            total=total_steps,
+            backward=backward,
+            after=lambda step, lr: evaluate(step),
+            lr=lambda step: training.cosine_lr(step, total_steps, learning_rate, lr_min, warmup_steps),
+            save_due=lambda step: step % eval_every == 0 or step == total_steps,
+            state=lambda: {k: track[k] for k in resumable},
+            restore=lambda state: track.update({k: state[k] for k in resumable}),
+        ),
+        model,
+        optimizer,
+        world,
+        resume_path,
+        segment_seconds,
+        log,
+        strict=False,
+    )
     status, stop_reason = ("diverged" if stop == "diverged" else "ok"), stop or cap_reason
     history, best = track["history"], track["best"]
 
-    with torch.no_grad():   # keep the checkpoint with the best dev loss
+    with torch.no_grad():  # keep the checkpoint with the best dev loss
         params = dict(model.named_parameters())
         for name in trainable_names:
             distributed.local(params[name]).copy_(best["weights"][name])
     # rank 0: an unsharded copy (the base model with the method attached, the trained weights in)
-    plain = distributed.unsharded(model, world,
-                                  lambda: attach_method(load_model(base_dir), method, pet_size, seed, method_options))
+    plain = distributed.unsharded(
+        model, world, lambda: attach_method(load_model(base_dir), method, pet_size, seed, method_options)
+    )
     summary = {
-        "method": method, "pet_size": pet_size, "finetune_examples": finetune_examples, "seed": seed,
-        "status": status, "stop_reason": stop_reason, "steps": step, "best_step": best["step"],
+        "method": method,
+        "pet_size": pet_size,
+        "finetune_examples": finetune_examples,
+        "seed": seed,
+        "status": status,
+        "stop_reason": stop_reason,
+        "steps": step,
+        "best_step": best["step"],
         "dev_loss": best["dev_loss"] if math.isfinite(best["dev_loss"]) else None,
         "trainable_params": count_parameters(model, trainable_only=True),
-        "train_seconds": time.perf_counter() - started, "history": history,
+        "train_seconds": time.perf_counter() - started,
+        "history": history,
         # throughput figures (bench/bench_speed.py): target tokens of the steps run in this process,
         # and the wall-clock time its first step began
-        "target_tokens": int(target_tokens), "first_step_at": first_step_at,
+        "target_tokens": int(target_tokens),
+        "first_step_at": first_step_at,
     }
     if world.main:
-        faults.wait_for_other_ranks("slow_final_save")   # tests: a save slower than the other ranks
+        faults.wait_for_other_ranks("slow_final_save")  # tests: a save slower than the other ranks
         out_dir.mkdir(parents=True, exist_ok=True)
         plain.save_pretrained(str(out_dir / "checkpoint"))
         integrity.seal(out_dir / "checkpoint")
