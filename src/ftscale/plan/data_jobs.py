@@ -11,10 +11,10 @@ BYTES_PER_TOKEN, an upper bound like every token count of ftscale.plan.sizing. T
 
 (the floor covers the start: a data job imports in about a second, against the training jobs' 10 minutes).
 
-Every constant was measured on this repository's scripts' own code paths (synthetic source, a
-1,024-token BPE, one CPU of a loaded 2-core machine) at two corpus sizes; the slope between them
-is the per-byte figure: peak RSS (getrusage) and wall time, at 7.2 and 28.8 MB of pretraining
-text, 3.8 and 15.2 MB of task records. An hf source's download speed is not measured (no network
+Every constant was measured (bench/bench_data_stages.py, which prints them beside these) on the
+scripts' own code paths (synthetic source, a 1,024-token BPE, one CPU of a loaded 2-core machine)
+at two sizes, 7.2 and 28.8 MB of pretraining text, 3.8 and 15.2 MB of task records: the slope
+between them is the per-byte figure, of peak RSS and of wall time. An hf source's download speed is not measured (no network
 here): its raw-data stages use the synthetic generator's speed, and a slow mirror needs
 cluster.runtime_minutes. A job that does not fit cluster.node_memory_gb or max_runtime_minutes
 is asked at the limit and named in DataPlan.over (`ftscale grid` prints it): the stages that
@@ -35,13 +35,14 @@ PRETRAIN_LINE_BYTES = {"synthetic": 150.0}   # measured: 28.8 MB / 192,000 lines
 DOCUMENT_BYTES = 430 * BYTES_PER_TOKEN       # hf and local: a C4 document of ~430 tokens (configs/paper.yaml)
 STREAM_PEAK_BYTES = 260 * MB      # tokenize_pretrain's flat peak RSS (bench/bench_tokenize.py: 214-260 MB, 16-128 MB)
 
-# per stage: (peak RSS bytes per input byte, input bytes per second), measured as above
+# per stage: (peak RSS bytes per input byte, input bytes per second), bench/bench_data_stages.py:
+# the larger slope of its runs, the slower speed (a loaded 2-core machine: speeds vary up to 2.5x)
 STAGES = {
-    "pretrain_corpus": (3.8, 3.0 * MB),     # the lines as a Python list: 57.7 -> 139.1 MB RSS, 2.0 -> 9.1 s
-    "tokenizer": (2.2, 3.3 * MB),           # read_text + splitlines + BPE counts: 50.0 -> 98.1 MB, 1.8 -> 8.4 s
-    "tokenize_pretrain": (0.0, 1.6 * MB),   # streamed: 2.5 -> 16.4 s
-    "task_data": (2.4, 9.7 * MB),           # records as dicts: 40.6 -> 67.5 MB, 1.3 -> 2.4 s
-    "tokenize_task": (28.5, 2.4 * MB),      # records plus token ids as Python lists: 149.7 -> 475.1 MB, 2.0 -> 6.8 s
+    "pretrain_corpus": (4.0, 3.0 * MB),     # the lines as a Python list: 61 -> 147 MB RSS at 7.2 -> 28.8 MB
+    "tokenizer": (2.3, 3.3 * MB),           # read_text + splitlines + BPE counts: 54 -> 104 MB
+    "tokenize_pretrain": (0.0, 1.6 * MB),   # streamed: flat past its 16M-character blocks (bench_tokenize.py)
+    "task_data": (2.5, 3.9 * MB),           # records as dicts: 43 -> 71 MB at 3.8 -> 15.2 MB
+    "tokenize_task": (29.9, 1.6 * MB),      # records and token ids as Python lists: 157 -> 497 MB
 }
 STAGES |= {"zero_shot_data": STAGES["task_data"], "tokenize_zero_shot": STAGES["tokenize_task"]}
 
