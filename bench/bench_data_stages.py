@@ -12,6 +12,7 @@ lines, 20,000 and 80,000 examples (about 30 MB, a minute on one core).
 
 Usage: .venv/bin/python bench/bench_data_stages.py [--lines 24000 96000] [--examples 20000 80000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,15 +56,23 @@ else:
         tokenizer = tokens.load_tokenizer(sys.argv[4])
         tokens.write_task_split(tokenizer, common.read_jsonl(Path(f"task{n}.jsonl")), Path(f"split{n}"))
 """
-INPUT = {"pretrain_corpus": "corpus{}.txt", "tokenizer": "corpus{}.txt", "tokenize_pretrain": "corpus{}.txt",
-         "task_data": "task{}.jsonl", "tokenize_task": "task{}.jsonl"}
+INPUT = {
+    "pretrain_corpus": "corpus{}.txt",
+    "tokenizer": "corpus{}.txt",
+    "tokenize_pretrain": "corpus{}.txt",
+    "task_data": "task{}.jsonl",
+    "tokenize_task": "task{}.jsonl",
+}
 
 
 def measure(stage: str, n: int, scratch: Path, tokenizer: str) -> tuple[float, float, float]:
     """(input MB, peak RSS MB, seconds) of one stage at size n, in a fresh process."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", STAGE, stage, str(n), str(ROOT / "config.yaml"), tokenizer],
-                             cwd=scratch, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    child = subprocess.Popen(
+        [sys.executable, "-c", STAGE, stage, str(n), str(ROOT / "config.yaml"), tokenizer],
+        cwd=scratch,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
     _, status, usage = os.wait4(child.pid, 0)
     if os.waitstatus_to_exitcode(status):
         sys.exit(f"{stage} at {n} failed")
@@ -82,15 +91,18 @@ def main() -> None:
         sizes = {stage: args.lines for stage in ("pretrain_corpus", "tokenizer", "tokenize_pretrain")}
         sizes |= {stage: args.examples for stage in ("task_data", "tokenize_task")}
         for stage, (small, large) in sizes.items():
-            (mb0, rss0, s0), (mb1, rss1, s1) = (measure(stage, n, scratch, str(scratch / f"tokenizer{args.lines[1]}.json"))
-                                                for n in (small, large))
+            (mb0, rss0, s0), (mb1, rss1, s1) = (
+                measure(stage, n, scratch, str(scratch / f"tokenizer{args.lines[1]}.json")) for n in (small, large)
+            )
             per_byte[stage] = round((rss1 - rss0) / (mb1 - mb0), 2)
             speed[stage] = round((mb1 - mb0) / (s1 - s0), 2)
             baseline[stage] = round(rss0 - per_byte[stage] * mb0, 1)
             held, planned_speed = data_jobs.STAGES[stage]
-            print(f"{stage:18s} {mb0:6.1f} -> {mb1:6.1f} MB: RSS {rss0:6.1f} -> {rss1:6.1f} MB, {s0:5.1f} -> {s1:5.1f} s;"
-                  f" {per_byte[stage]} B/B (planner {held}), {speed[stage]} MB/s (planner {planned_speed / 1e6})",
-                  flush=True)
+            print(
+                f"{stage:18s} {mb0:6.1f} -> {mb1:6.1f} MB: RSS {rss0:6.1f} -> {rss1:6.1f} MB, {s0:5.1f} -> {s1:5.1f} s;"
+                f" {per_byte[stage]} B/B (planner {held}), {speed[stage]} MB/s (planner {planned_speed / 1e6})",
+                flush=True,
+            )
     figures = {"data_stage_rss_per_byte": per_byte, "data_stage_mb_per_s": speed, "data_stage_baseline_mb": baseline}
     print(json.dumps(figures))
     print(f"merged into {bench_summary.merge(figures)}")

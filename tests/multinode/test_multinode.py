@@ -6,6 +6,7 @@ distributed tests' tolerances (tests/distributed); a two-node pretraining killed
 submitted again and resumes on both nodes to the uninterrupted result.
 
 Needs root and apt, as tests/slurm/ does (same cluster, same skip outside CI, none under CI=true)."""
+
 import json
 import re
 import shutil
@@ -29,8 +30,13 @@ LOG = f"results/{STUDY}/logs/pretrain/ende/m1-8192tok.log"
 # Every training job a GPU per node, on two nodes; a 30-minute request: segments (ending at the
 # request less 10 minutes) far longer than these jobs, however loaded the machine. Host memory per
 # node well under a node's share of this machine's (the planner's estimate is for real models).
-TWO_NODES = {"gpus": 2, "gpus_per_node": 1, "max_gpus_per_job": 2, "min_runtime_minutes": 30,
-             "mem_mb": {"pretrain": 1500, "finetune": 1500, "evaluate": 1500}}
+TWO_NODES = {
+    "gpus": 2,
+    "gpus_per_node": 1,
+    "max_gpus_per_job": 2,
+    "min_runtime_minutes": 30,
+    "mem_mb": {"pretrain": 1500, "finetune": 1500, "evaluate": 1500},
+}
 
 
 def nodes() -> list[str]:
@@ -39,9 +45,25 @@ def nodes() -> list[str]:
 
 def test_a_two_node_job_runs_a_task_on_each_node(cluster, tmp_path):  # noqa: F811
     out = tmp_path / "job.out"
-    job = subprocess.run(["sbatch", "--wait", "--nodes=2", "--gpus=2", "--ntasks-per-node=1", "--mem=100", "-t", "5",
-                          "-o", str(out), "--wrap", "srun bash -c 'echo $SLURM_PROCID $SLURMD_NODENAME'"],
-                         capture_output=True, text=True, timeout=300)
+    job = subprocess.run(
+        [
+            "sbatch",
+            "--wait",
+            "--nodes=2",
+            "--gpus=2",
+            "--ntasks-per-node=1",
+            "--mem=100",
+            "-t",
+            "5",
+            "-o",
+            str(out),
+            "--wrap",
+            "srun bash -c 'echo $SLURM_PROCID $SLURMD_NODENAME'",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert job.returncode == 0, job.stdout + job.stderr + (out.read_text() if out.exists() else "")
     tasks = sorted(line.split() for line in out.read_text().splitlines())
     assert tasks == [["0", nodes()[0]], ["1", nodes()[1]]], out.read_text()
@@ -51,8 +73,10 @@ def tasks_launched(job_id: int) -> dict[str, int]:
     """Tasks each node's slurmd launched in the job's steps (srun, not the batch script), from its log."""
     config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True).stdout
     log = re.search(r"^SlurmdLogFile\s*=\s*(\S+)", config, re.M).group(1)
-    return {node: len(re.findall(rf"launch task StepId={job_id}\.\d+ ", open(log.replace("%n", node)).read()))
-            for node in nodes()}
+    return {
+        node: len(re.findall(rf"launch task StepId={job_id}\.\d+ ", open(log.replace("%n", node)).read()))
+        for node in nodes()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +108,9 @@ def failure(run: subprocess.CompletedProcess, workdir) -> str:
 
 def all_jobs() -> list[list[str]]:
     """Job id, comment, nodes, state and working directory of each job SLURM still shows (MinJobAge)."""
-    lines = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %k %D %T %Z"], capture_output=True,
-                           text=True, check=True).stdout.splitlines()
+    lines = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i %k %D %T %Z"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     return [line.split() for line in lines]
 
 
@@ -96,33 +121,40 @@ def newest_job() -> int:
 def jobs_of(workdir, since: int) -> list[tuple[int, str, int, str]]:
     """(job id, rule, nodes, state) of each SLURM job after job `since` run in workdir, oldest first
     (the SLURM plugin's job comment: rule_<rule>_wildcards_<values>)."""
-    return sorted((int(job_id), comment.removeprefix("rule_").split("_wildcards_")[0], int(count), state)
-                  for job_id, comment, count, state, directory in all_jobs()
-                  if directory == str(workdir) and int(job_id) > since)
+    return sorted(
+        (int(job_id), comment.removeprefix("rule_").split("_wildcards_")[0], int(count), state)
+        for job_id, comment, count, state, directory in all_jobs()
+        if directory == str(workdir) and int(job_id) > since
+    )
 
 
 def test_two_node_pretraining_and_finetuning_through_the_profile_equal_one_process(two_node_study):
     _, local, remote, since, failed = two_node_study
     assert not failed, failed[-4000:]
     jobs = jobs_of(remote, since)
-    assert sorted((comment, count) for _, comment, count, _ in jobs) == \
-        [("evaluate", 1), ("finetune", 2), ("pretrain", 2)], jobs
+    assert sorted((comment, count) for _, comment, count, _ in jobs) == [
+        ("evaluate", 1),
+        ("finetune", 2),
+        ("pretrain", 2),
+    ], jobs
     for job_id, rule, count, _ in jobs:
-        if count == 2:   # each node ran a task of the job (a rank)
+        if count == 2:  # each node ran a task of the job (a rank)
             assert min(tasks_launched(job_id).values()) >= 1, (rule, tasks_launched(job_id))
 
     pre = [json.loads((root / PRETRAIN / "pretrain.json").read_text()) for root in (local, remote)]
     assert [h["step"] for h in pre[1]["history"]] == [h["step"] for h in pre[0]["history"]] == list(range(1, 17))
-    np.testing.assert_allclose([h["train_loss"] for h in pre[1]["history"]],
-                               [h["train_loss"] for h in pre[0]["history"]], rtol=RTOL)
+    np.testing.assert_allclose(
+        [h["train_loss"] for h in pre[1]["history"]], [h["train_loss"] for h in pre[0]["history"]], rtol=RTOL
+    )
     assert pre[1]["val_loss"] == pytest.approx(pre[0]["val_loss"], rel=RTOL)
     assert_close_weights(local / PRETRAIN, remote / PRETRAIN)
 
     train = [json.loads((root / RUN / "train.json").read_text()) for root in (local, remote)]
     assert (train[1]["steps"], train[1]["best_step"]) == (train[0]["steps"], train[0]["best_step"])
     for key in ("train_loss", "dev_loss"):
-        np.testing.assert_allclose([h[key] for h in train[1]["history"]], [h[key] for h in train[0]["history"]],
-                                   rtol=RTOL)
+        np.testing.assert_allclose(
+            [h[key] for h in train[1]["history"]], [h[key] for h in train[0]["history"]], rtol=RTOL
+        )
     assert_close_weights(local / RUN / "checkpoint", remote / RUN / "checkpoint")
     evaluated = [json.loads((root / RUN / "eval.json").read_text()) for root in (local, remote)]
     assert evaluated[1]["test_loss"] == pytest.approx(evaluated[0]["test_loss"], rel=RTOL)
@@ -138,17 +170,26 @@ def test_two_node_pretraining_killed_mid_run_resumes_on_both_nodes(two_node_stud
     workdir = root / "requeue"
     shutil.copytree(root / "local" / DATA, workdir / DATA)
     since = newest_job()
-    run = through_slurm(workdir, root / "two.yaml", "--retries", "1", PRETRAIN,
-                        env={"FTSCALE_DEVICE": "cpu", "FTSCALE_FAULT": "resume:8"})
+    run = through_slurm(
+        workdir,
+        root / "two.yaml",
+        "--retries",
+        "1",
+        PRETRAIN,
+        env={"FTSCALE_DEVICE": "cpu", "FTSCALE_FAULT": "resume:8"},
+    )
     assert run.returncode == 0, failure(run, workdir)
     jobs = jobs_of(workdir, since)
-    assert [(comment, count, state) for _, comment, count, state in jobs] == \
-        [("pretrain", 2, "FAILED"), ("pretrain", 2, "COMPLETED")], jobs
+    assert [(comment, count, state) for _, comment, count, state in jobs] == [
+        ("pretrain", 2, "FAILED"),
+        ("pretrain", 2, "COMPLETED"),
+    ], jobs
     for job_id, _, _, _ in jobs:
         assert min(tasks_launched(job_id).values()) >= 1, (job_id, tasks_launched(job_id))
-    log = (workdir / LOG).read_text()     # the second job's
+    log = (workdir / LOG).read_text()  # the second job's
     assert re.search(r"resumed from \S+ at step 8\b", log), log[-3000:]
     summaries = [json.loads((w / PRETRAIN / "pretrain.json").read_text()) for w in (workdir, uninterrupted)]
     assert [without_timing(s) for s in summaries] == [without_timing(summaries[1])] * 2
-    assert {k: v.tobytes() for k, v in weights(workdir / PRETRAIN).items()} == \
-        {k: v.tobytes() for k, v in weights(uninterrupted / PRETRAIN).items()}
+    assert {k: v.tobytes() for k, v in weights(workdir / PRETRAIN).items()} == {
+        k: v.tobytes() for k, v in weights(uninterrupted / PRETRAIN).items()
+    }

@@ -1,5 +1,6 @@
 """What the data jobs ask of a cluster (ftscale.plan.data_jobs): sized from the config by the
 measured per-byte figures, flat for the streamed tokenization, named where a node cannot hold them."""
+
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,15 @@ def with_lines(config: dict, lines: int) -> dict:
 
 
 def test_held_stages_grow_with_the_corpus_and_the_streamed_one_does_not(toy):
-    small, large = [{rule: data_jobs.data_job(with_lines(toy, n), rule, family="ende")
-          for rule in ("pretrain_corpus", "tokenizer", "tokenize_pretrain")} for n in (24_000, 96_000)]
+    small, large = [
+        {
+            rule: data_jobs.data_job(with_lines(toy, n), rule, family="ende")
+            for rule in ("pretrain_corpus", "tokenizer", "tokenize_pretrain")
+        }
+        for n in (24_000, 96_000)
+    ]
     assert large["pretrain_corpus"].input_bytes == 4 * small["pretrain_corpus"].input_bytes
-    for rule in ("pretrain_corpus", "tokenizer"):     # memory - baseline is linear in the corpus
+    for rule in ("pretrain_corpus", "tokenizer"):  # memory - baseline is linear in the corpus
         extra = [p[rule].host_memory_bytes - data_jobs.BASELINE_BYTES for p in (small, large)]
         assert extra[1] == pytest.approx(4 * extra[0])
     assert large["tokenize_pretrain"].host_memory_bytes == small["tokenize_pretrain"].host_memory_bytes
@@ -36,7 +42,13 @@ def test_held_stages_grow_with_the_corpus_and_the_streamed_one_does_not(toy):
 
 def test_the_toy_data_jobs_fit_and_ask_at_least_the_minimum_runtime(toy):
     plans = data_jobs.data_plans(toy, list(toy["tasks"]))
-    assert {p.rule for p in plans} >= {"pretrain_corpus", "tokenizer", "tokenize_pretrain", "task_data", "tokenize_task"}
+    assert {p.rule for p in plans} >= {
+        "pretrain_corpus",
+        "tokenizer",
+        "tokenize_pretrain",
+        "task_data",
+        "tokenize_task",
+    }
     assert all(p.over is None and p.runtime_minutes >= toy["cluster"]["min_runtime_minutes"] for p in plans)
     # the toy's corpus: 24,000 lines x 2 languages (and 2% for validation) at the synthetic source's 150 bytes a line
     assert data_jobs.corpus_bytes(toy, "ende", ("train",)) == 24_000 * 2 * data_jobs.PRETRAIN_LINE_BYTES["synthetic"]

@@ -1,6 +1,7 @@
 """docs/cluster.md's offline pretraining spec works as written: C4-style json.gz shards downloaded
 to a shared directory are streamed by the `hf` source with HF_HUB_OFFLINE=1 and
 HF_DATASETS_OFFLINE=1 set (no network, an empty cache)."""
+
 import gzip
 import json
 import re
@@ -11,7 +12,7 @@ import yaml
 from ftscale.data import sources
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = "/shared/project/c4"           # the directory the document downloads to
+SHARED = "/shared/project/c4"  # the directory the document downloads to
 
 
 def documented_spec() -> dict:

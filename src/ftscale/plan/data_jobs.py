@@ -20,6 +20,7 @@ cluster.runtime_minutes. A job that does not fit cluster.node_memory_gb or max_r
 is asked at the limit and named in DataPlan.over (`ftscale grid` prints it): the stages that
 hold their input in memory do not scale past a node.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,20 +30,20 @@ from ftscale.data.common import PRETRAIN_SPLITS
 from ftscale.plan import grid, hub
 
 MB = 1e6
-BASELINE_BYTES = 32 * MB          # a data job's Python and libraries before any data (measured: 30-37 MB)
-BYTES_PER_TOKEN = 4.0             # text bytes per BPE token: assumed for a 32K BPE on news/web text (toy's 1K BPE: 3.3)
-PRETRAIN_LINE_BYTES = {"synthetic": 150.0}   # measured: 28.8 MB / 192,000 lines
-DOCUMENT_BYTES = 430 * BYTES_PER_TOKEN       # hf and local: a C4 document of ~430 tokens (configs/paper.yaml)
-STREAM_PEAK_BYTES = 260 * MB      # tokenize_pretrain's flat peak RSS (bench/bench_tokenize.py: 214-260 MB, 16-128 MB)
+BASELINE_BYTES = 32 * MB  # a data job's Python and libraries before any data (measured: 30-37 MB)
+BYTES_PER_TOKEN = 4.0  # text bytes per BPE token: assumed for a 32K BPE on news/web text (toy's 1K BPE: 3.3)
+PRETRAIN_LINE_BYTES = {"synthetic": 150.0}  # measured: 28.8 MB / 192,000 lines
+DOCUMENT_BYTES = 430 * BYTES_PER_TOKEN  # hf and local: a C4 document of ~430 tokens (configs/paper.yaml)
+STREAM_PEAK_BYTES = 260 * MB  # tokenize_pretrain's flat peak RSS (bench/bench_tokenize.py: 214-260 MB, 16-128 MB)
 
 # per stage: (peak RSS bytes per input byte, input bytes per second), bench/bench_data_stages.py:
 # the larger slope of its runs, the slower speed (a loaded 2-core machine: speeds vary up to 2.5x)
 STAGES = {
-    "pretrain_corpus": (4.0, 3.0 * MB),     # the lines as a Python list: 61 -> 147 MB RSS at 7.2 -> 28.8 MB
-    "tokenizer": (2.3, 3.3 * MB),           # read_text + splitlines + BPE counts: 54 -> 104 MB
-    "tokenize_pretrain": (0.0, 1.6 * MB),   # streamed: flat past its 16M-character blocks (bench_tokenize.py)
-    "task_data": (2.5, 3.9 * MB),           # records as dicts: 43 -> 71 MB at 3.8 -> 15.2 MB
-    "tokenize_task": (29.9, 1.6 * MB),      # records and token ids as Python lists: 157 -> 497 MB
+    "pretrain_corpus": (4.0, 3.0 * MB),  # the lines as a Python list: 61 -> 147 MB RSS at 7.2 -> 28.8 MB
+    "tokenizer": (2.3, 3.3 * MB),  # read_text + splitlines + BPE counts: 54 -> 104 MB
+    "tokenize_pretrain": (0.0, 1.6 * MB),  # streamed: flat past its 16M-character blocks (bench_tokenize.py)
+    "task_data": (2.5, 3.9 * MB),  # records as dicts: 43 -> 71 MB at 3.8 -> 15.2 MB
+    "tokenize_task": (29.9, 1.6 * MB),  # records and token ids as Python lists: 157 -> 497 MB
 }
 STAGES |= {"zero_shot_data": STAGES["task_data"], "tokenize_zero_shot": STAGES["tokenize_task"]}
 
@@ -50,12 +51,12 @@ STAGES |= {"zero_shot_data": STAGES["task_data"], "tokenize_zero_shot": STAGES["
 @dataclass(frozen=True)
 class DataPlan:
     rule: str
-    label: str                # the job's wildcards, e.g. "ende" or "translation_ende de"
+    label: str  # the job's wildcards, e.g. "ende" or "translation_ende de"
     input_bytes: float
     host_memory_bytes: float
     runtime_minutes: int
-    cpus: int                 # one: the scripts run one Python thread (the tokenizers' pool gets what SLURM gives)
-    over: str | None          # what the job would need beyond the cluster's limits; None: it fits
+    cpus: int  # one: the scripts run one Python thread (the tokenizers' pool gets what SLURM gives)
+    over: str | None  # what the job would need beyond the cluster's limits; None: it fits
 
     @property
     def host_memory_mb(self) -> int:
@@ -81,14 +82,19 @@ def plan_data_job(config: dict, rule: str, label: str, input_bytes: float) -> Da
     minutes = math.ceil(cluster["safety_factor"] * input_bytes / speed / 60)
     minutes = max(cluster["min_runtime_minutes"], minutes)
     node, limit = cluster["node_memory_gb"] * 1e9, cluster["max_runtime_minutes"]
-    over = ", ".join(([f"{need / 1e9:,.0f} GB > node_memory_gb {cluster['node_memory_gb']}"] if need > node else [])
-                     + ([f"{minutes:,} min > max_runtime_minutes {limit}"] if minutes > limit else [])) or None
+    over = (
+        ", ".join(
+            ([f"{need / 1e9:,.0f} GB > node_memory_gb {cluster['node_memory_gb']}"] if need > node else [])
+            + ([f"{minutes:,} min > max_runtime_minutes {limit}"] if minutes > limit else [])
+        )
+        or None
+    )
     return DataPlan(rule, label, input_bytes, min(need, node), min(minutes, limit), 1, over)
 
 
 def data_job(config: dict, rule: str, family: str | None = None, task: str | None = None) -> DataPlan:
     """The plan of one data job, by its wildcards (family for the pretraining stages, else task)."""
-    if family is not None:   # the tokenizer trains on the training split alone
+    if family is not None:  # the tokenizer trains on the training split alone
         splits = ("train",) if rule == "tokenizer" else tuple(PRETRAIN_SPLITS)
         return plan_data_job(config, rule, family, corpus_bytes(config, family, splits))
     t = config["tasks"][task]
@@ -102,9 +108,16 @@ def data_job(config: dict, rule: str, family: str | None = None, task: str | Non
 def data_plans(config: dict, tasks: list[str]) -> list[DataPlan]:
     """Every data job of the grid: the pretraining stages per pretraining family, the task stages
     per task (`tasks`: those with conditions), the zero-shot stages per translation task with them."""
-    plans = [data_job(config, rule, family=family) for family in hub.pretraining_families(config)
-             for rule in ("pretrain_corpus", "tokenizer", "tokenize_pretrain")]
+    plans = [
+        data_job(config, rule, family=family)
+        for family in hub.pretraining_families(config)
+        for rule in ("pretrain_corpus", "tokenizer", "tokenize_pretrain")
+    ]
     plans += [data_job(config, rule, task=task) for task in tasks for rule in ("task_data", "tokenize_task")]
-    plans += [data_job(config, rule, task=task) for task in tasks if grid.zero_shot_languages(config, task)
-              for rule in ("zero_shot_data", "tokenize_zero_shot")]
+    plans += [
+        data_job(config, rule, task=task)
+        for task in tasks
+        if grid.zero_shot_languages(config, task)
+        for rule in ("zero_shot_data", "tokenize_zero_shot")
+    ]
     return plans
