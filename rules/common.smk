@@ -9,7 +9,7 @@ from snakemake.settings.types import DeploymentMethod
 
 try:
     from ftscale import config as study_config
-    from ftscale.plan import grid, sizing as plan
+    from ftscale.plan import data_jobs, grid, sizing as plan
     from ftscale.runtime import ranks
 except ModuleNotFoundError as error:
     if error.name != "ftscale":
@@ -227,6 +227,18 @@ def slurm_request(training_plan):
     """The SLURM side of a training job's plan; its warning comes when the planned save margin is left."""
     margin = training_plan.runtime_minutes * 60 - int(training_plan.segment_seconds)
     return ranks.slurm_resources(training_plan.gpus, training_plan.nodes, training_plan.cpus, margin)
+
+
+def data_resources(rule):
+    """A data rule's `resources:` (ftscale.plan.data_jobs): host memory, runtime and CPUs, sized from
+    the config by the job's family or task; no GPU. cluster.mem_mb / runtime_minutes override."""
+    def plan_of(wc):
+        key = wc.family if "family" in wc.keys() else wc.task
+        by = {"family": key} if "family" in wc.keys() else {"task": key}
+        return job_plan(rule, key, lambda: data_jobs.data_job(config, rule, **by))
+    return {"mem_mb": lambda wc: CLUSTER["mem_mb"].get(rule) or plan_of(wc).host_memory_mb,
+            "runtime": lambda wc: CLUSTER["runtime_minutes"].get(rule) or plan_of(wc).runtime_minutes,
+            "cpus_per_task": lambda wc: plan_of(wc).cpus, "gpu": 0}
 
 
 def run_group(wildcards):

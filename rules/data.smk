@@ -1,5 +1,6 @@
 # Data: raw splits from the configured source, a BPE tokenizer per family, then everything
-# tokenized once into arrays that later jobs memory-map.
+# tokenized once into arrays that later jobs memory-map. Each job's memory, runtime and CPUs come
+# from the config (ftscale.plan.data_jobs, through data_resources in rules/common.smk).
 #
 # data.source picks the source (ftscale.data.sources): synthetic, hf (Hugging Face datasets named
 # under data.hf) or local (the user's files under data.local). Each raw-data job gets only its own
@@ -62,6 +63,8 @@ rule pretrain_corpus:
         lines=config["data"]["pretrain_lines"],
         languages=lambda wc: config["families"][wc.family]["languages"],
         data=pretrain_source,
+    resources:
+        **data_resources("pretrain_corpus"),
     log:
         f"{LOGS}/data/pretrain_corpus_{{family}}.log",
     benchmark:
@@ -85,6 +88,8 @@ rule task_data:
         seed=config["seed"],
         task=task_data_params,
         data=task_source,
+    resources:
+        **data_resources("task_data"),
     log:
         f"{LOGS}/data/task_data_{{task}}.log",
     benchmark:
@@ -104,6 +109,8 @@ rule tokenizer:
         tokenizer_path(),
     params:
         vocab_size=config["data"]["tokenizer_vocab_size"],
+    resources:
+        **data_resources("tokenizer"),
     log:
         f"{LOGS}/data/tokenizer_{{family}}.log",
     benchmark:
@@ -122,6 +129,8 @@ rule tokenize_pretrain:
     output:
         train=directory(f"{RESULTS}/data/tokens/pretrain_{{family}}/train"),
         val=directory(f"{RESULTS}/data/tokens/pretrain_{{family}}/val"),
+    resources:
+        **data_resources("tokenize_pretrain"),
     log:
         f"{LOGS}/data/tokenize_pretrain_{{family}}.log",
     benchmark:
@@ -138,6 +147,8 @@ rule tokenize_task:
         splits=expand(f"{RESULTS}/data/raw/{{{{task}}}}/{{split}}.jsonl", split=["train", "dev", "test"]),
     output:
         directory(expand(f"{RESULTS}/data/tokens/{{{{task}}}}/{{split}}", split=["train", "dev", "test"])),
+    resources:
+        **data_resources("tokenize_task"),
     log:
         f"{LOGS}/data/tokenize_task_{{task}}.log",
     benchmark:
@@ -161,6 +172,8 @@ rule zero_shot_data:
         seed=config["seed"],
         data=zero_shot_source,
         task=lambda wc: zero_shot_direction(task_of(wc), wc.lang) | {"test_examples": TRANSFER["zero_shot_examples"]},
+    resources:
+        **data_resources("zero_shot_data"),
     log:
         f"{LOGS}/data/zero_shot_data_{{task}}_{{lang}}.log",
     benchmark:
@@ -177,6 +190,8 @@ rule tokenize_zero_shot:
         splits=[f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.jsonl"],
     output:
         directory(f"{RESULTS}/data/tokens/{{task}}/zero_shot_{{lang}}"),
+    resources:
+        **data_resources("tokenize_zero_shot"),
     log:
         f"{LOGS}/data/tokenize_zero_shot_{{task}}_{{lang}}.log",
     benchmark:

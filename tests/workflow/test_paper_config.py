@@ -308,3 +308,40 @@ def test_evaluation_shares_only_a_one_gpu_finetunes_allocation(tmp_path):
         ("evaluate", many): (None, 1),
         ("transfer", many): (None, 1),
     }
+
+
+def test_the_data_jobs_ask_sbatch_for_their_planned_memory_runtime_and_cpus(tmp_path):
+    """Each data rule's request is ftscale.plan.data_jobs' plan from the config (not the profile's
+    default 4 GB / 60 min): the pretraining stages by family, the task stages by task."""
+    from ftscale.plan import data_jobs
+
+    paper = study_config.load(PAPER)
+    targets = [
+        "results/paper/data/tokens/pretrain_ende/train",
+        "results/paper/data/tokens/summarization/train",
+        "results/paper/data/tokens/translation_enzh/zero_shot_fr",
+    ]
+    out = snakemake(tmp_path, "--dry-run", "--profile", str(ROOT / "slurm"), *targets, config=PAPER).stdout
+    jobs = {rule: (wildcards, r) for rule, wildcards, r in dry_run_jobs(out)}
+    by = {
+        "pretrain_corpus": {"family": "ende"},
+        "tokenizer": {"family": "ende"},
+        "tokenize_pretrain": {"family": "ende"},
+        "task_data": {"task": "summarization"},
+        "tokenize_task": {"task": "summarization"},
+        "zero_shot_data": {"task": "translation_enzh"},
+        "tokenize_zero_shot": {"task": "translation_enzh"},
+    }
+    assert set(by) <= set(jobs)
+    for rule, wildcards in by.items():
+        planned, (_, resources) = data_jobs.data_job(paper, rule, **wildcards), jobs[rule]
+        assert (resources["mem_mb"], resources["runtime"], resources.get("cpus_per_task")) == (
+            planned.host_memory_mb,
+            planned.runtime_minutes,
+            planned.cpus,
+        ), rule
+        sbatch, _ = slurm_commands(resources, 1)
+        assert f" --mem {planned.host_memory_mb} " in f"{sbatch} " and f" -t {planned.runtime_minutes} " in sbatch
+        assert "--gpus" not in sbatch, rule
+    memory = {rule: jobs[rule][1]["mem_mb"] for rule in by}  # not the profile's default 4,000 MB each
+    assert memory["tokenize_task"] > 4000 > memory["tokenize_pretrain"]

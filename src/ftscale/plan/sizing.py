@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from ftscale.data.tokens import OWN_FORMAT
-from ftscale.plan import grid, hub, memory
+from ftscale.plan import data_jobs, grid, hub, memory
 
 JOB_STARTUP_MINUTES = 10  # start-up of a job: imports, reading the checkpoint and data from shared storage
 SEGMENT_EXIT_MARGIN_MINUTES = 10  # a segment stops this long before its limit: save the state and exit (code 75)
@@ -430,11 +430,28 @@ def summarize(config: dict) -> dict:
         "gpus": cluster["gpus"],
         "gpu_memory_gb": cluster["gpu_memory_gb"],
         **requests_per_rule(plans),
+        "data_jobs": data_summary(config, sorted({c.task for c in conditions.values()})),
         "gpu_hours_per_rule": {
             rule: sum(max(p.gpus, 1) * p.compute_hours for p in plans if p.rule == rule)
             * (seeds if rule in ("finetune", "evaluate", "transfer") else 1)
             for rule in dict.fromkeys(p.rule for p in plans)
         },
+    }
+
+
+def data_summary(config: dict, tasks: list[str]) -> dict[str, dict]:
+    """The largest request of each data rule (ftscale.plan.data_jobs), and any job beyond the cluster."""
+    plans = data_jobs.data_plans(config, tasks)
+    return {
+        rule: {
+            "jobs": [p.label for p in plans if p.rule == rule],
+            "max_input_gb": max(p.input_bytes for p in plans if p.rule == rule) / memory.GB,
+            "max_host_memory_gb": max(p.host_memory_bytes for p in plans if p.rule == rule) / memory.GB,
+            "max_runtime_minutes": max(p.runtime_minutes for p in plans if p.rule == rule),
+            "cpus": max(p.cpus for p in plans if p.rule == rule),
+            "over": {p.label: p.over for p in plans if p.rule == rule and p.over},
+        }
+        for rule in dict.fromkeys(p.rule for p in plans)
     }
 
 
@@ -494,4 +511,15 @@ def format_summary(summary: dict) -> str:
             f"{summary['max_host_memory_gb'][rule]:12.1f} {summary['max_runtime_minutes'][rule]:8d} "
             f"{summary['max_segments'][rule]:8d} {summary['gpu_hours_per_rule'][rule]:10,.0f}"
         )
+    lines += [
+        "",
+        "data jobs (CPU: ftscale.plan.data_jobs), the largest request per rule:",
+        f"  {'rule':{width}s} {'jobs':>6s} {'input GB':>13s} {'host GB':>8s} {'minutes':>8s} CPUs",
+    ]
+    for rule, data in summary["data_jobs"].items():
+        lines.append(
+            f"  {rule:{width}s} {summary['jobs'].get(rule, len(data['jobs'])):6,d} {data['max_input_gb']:13,.1f} "
+            f"{data['max_host_memory_gb']:8,.1f} {data['max_runtime_minutes']:8,d} {data['cpus']:4d}"
+        )
+        lines += [f"    {label}: needs {over}: asked at the limit" for label, over in data["over"].items()]
     return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""What each data job (rules/data.smk) asks of a cluster: host memory, runtime, CPUs, from the config.
+
+A stage's input size in bytes comes from the config: a pretraining corpus is data.pretrain_lines
+lines per language of its family (and the validation share of it) at PRETRAIN_LINE_BYTES[source]; a
+task's records are its examples at their longest (max_source_tokens + max_target_tokens) at
+BYTES_PER_TOKEN, an upper bound like every token count of ftscale.plan.sizing. Then
+
+    memory  = BASELINE_BYTES + held_per_byte x input bytes      (stages that hold their input)
+            = STREAM_PEAK_BYTES                                 (tokenize_pretrain: streams)
+    minutes = max(min_runtime_minutes, safety_factor x input bytes / bytes_per_second / 60)
+
+(the floor covers the start: a data job imports in about a second, against the training jobs' 10 minutes).
+
+Every constant was measured (bench/bench_data_stages.py, which prints them beside these) on the
+scripts' own code paths (synthetic source, a 1,024-token BPE, one CPU of a loaded 2-core machine)
+at two sizes, 7.2 and 28.8 MB of pretraining text, 3.8 and 15.2 MB of task records: the slope
+between them is the per-byte figure, of peak RSS and of wall time. An hf source's download speed is not measured (no network
+here): its raw-data stages use the synthetic generator's speed, and a slow mirror needs
+cluster.runtime_minutes. A job that does not fit cluster.node_memory_gb or max_runtime_minutes
+is asked at the limit and named in DataPlan.over (`ftscale grid` prints it): the stages that
+hold their input in memory do not scale past a node.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ftscale.data.common import PRETRAIN_SPLITS
+from ftscale.plan import grid, hub
+
+MB = 1e6
+BASELINE_BYTES = 32 * MB  # a data job's Python and libraries before any data (measured: 30-37 MB)
+BYTES_PER_TOKEN = 4.0  # text bytes per BPE token: assumed for a 32K BPE on news/web text (toy's 1K BPE: 3.3)
+PRETRAIN_LINE_BYTES = {"synthetic": 150.0}  # measured: 28.8 MB / 192,000 lines
+DOCUMENT_BYTES = 430 * BYTES_PER_TOKEN  # hf and local: a C4 document of ~430 tokens (configs/paper.yaml)
+STREAM_PEAK_BYTES = 260 * MB  # tokenize_pretrain's flat peak RSS (bench/bench_tokenize.py: 214-260 MB, 16-128 MB)
+
+# per stage: (peak RSS bytes per input byte, input bytes per second), bench/bench_data_stages.py:
+# the larger slope of its runs, the slower speed (a loaded 2-core machine: speeds vary up to 2.5x)
+STAGES = {
+    "pretrain_corpus": (4.0, 3.0 * MB),  # the lines as a Python list: 61 -> 147 MB RSS at 7.2 -> 28.8 MB
+    "tokenizer": (2.3, 3.3 * MB),  # read_text + splitlines + BPE counts: 54 -> 104 MB
+    "tokenize_pretrain": (0.0, 1.6 * MB),  # streamed: flat past its 16M-character blocks (bench_tokenize.py)
+    "task_data": (2.5, 3.9 * MB),  # records as dicts: 43 -> 71 MB at 3.8 -> 15.2 MB
+    "tokenize_task": (29.9, 1.6 * MB),  # records and token ids as Python lists: 157 -> 497 MB
+}
+STAGES |= {"zero_shot_data": STAGES["task_data"], "tokenize_zero_shot": STAGES["tokenize_task"]}
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    rule: str
+    label: str  # the job's wildcards, e.g. "ende" or "translation_ende de"
+    input_bytes: float
+    host_memory_bytes: float
+    runtime_minutes: int
+    cpus: int  # one: the scripts run one Python thread (the tokenizers' pool gets what SLURM gives)
+    over: str | None  # what the job would need beyond the cluster's limits; None: it fits
+
+    @property
+    def host_memory_mb(self) -> int:
+        return math.ceil(self.host_memory_bytes / MB)
+
+
+def corpus_bytes(config: dict, family: str, splits: tuple[str, ...] = tuple(PRETRAIN_SPLITS)) -> float:
+    """A family's pretraining text in `splits`: pretrain_lines per language x each split's share."""
+    data = config["data"]
+    line = PRETRAIN_LINE_BYTES.get(data["source"], DOCUMENT_BYTES)
+    share = sum(PRETRAIN_SPLITS[split] for split in splits)
+    return data["pretrain_lines"] * len(config["families"][family]["languages"]) * share * line
+
+
+def records_bytes(config: dict, task_name: str, examples: int) -> float:
+    task = config["tasks"][task_name]
+    return examples * (task["max_source_tokens"] + task["max_target_tokens"]) * BYTES_PER_TOKEN
+
+
+def plan_data_job(config: dict, rule: str, label: str, input_bytes: float) -> DataPlan:
+    cluster, (held, speed) = config["cluster"], STAGES[rule]
+    need = STREAM_PEAK_BYTES if rule == "tokenize_pretrain" else BASELINE_BYTES + held * input_bytes
+    minutes = math.ceil(cluster["safety_factor"] * input_bytes / speed / 60)
+    minutes = max(cluster["min_runtime_minutes"], minutes)
+    node, limit = cluster["node_memory_gb"] * 1e9, cluster["max_runtime_minutes"]
+    over = (
+        ", ".join(
+            ([f"{need / 1e9:,.0f} GB > node_memory_gb {cluster['node_memory_gb']}"] if need > node else [])
+            + ([f"{minutes:,} min > max_runtime_minutes {limit}"] if minutes > limit else [])
+        )
+        or None
+    )
+    return DataPlan(rule, label, input_bytes, min(need, node), min(minutes, limit), 1, over)
+
+
+def data_job(config: dict, rule: str, family: str | None = None, task: str | None = None) -> DataPlan:
+    """The plan of one data job, by its wildcards (family for the pretraining stages, else task)."""
+    if family is not None:  # the tokenizer trains on the training split alone
+        splits = ("train",) if rule == "tokenizer" else tuple(PRETRAIN_SPLITS)
+        return plan_data_job(config, rule, family, corpus_bytes(config, family, splits))
+    t = config["tasks"][task]
+    if rule in ("zero_shot_data", "tokenize_zero_shot"):
+        examples = grid.transfer_options(config)["zero_shot_examples"]
+    else:
+        examples = t["train_examples"] + t["dev_examples"] + t["test_examples"]
+    return plan_data_job(config, rule, task, records_bytes(config, task, examples))
+
+
+def data_plans(config: dict, tasks: list[str]) -> list[DataPlan]:
+    """Every data job of the grid: the pretraining stages per pretraining family, the task stages
+    per task (`tasks`: those with conditions), the zero-shot stages per translation task with them."""
+    plans = [
+        data_job(config, rule, family=family)
+        for family in hub.pretraining_families(config)
+        for rule in ("pretrain_corpus", "tokenizer", "tokenize_pretrain")
+    ]
+    plans += [data_job(config, rule, task=task) for task in tasks for rule in ("task_data", "tokenize_task")]
+    plans += [
+        data_job(config, rule, task=task)
+        for task in tasks
+        if grid.zero_shot_languages(config, task)
+        for rule in ("zero_shot_data", "tokenize_zero_shot")
+    ]
+    return plans
