@@ -112,6 +112,6 @@ FIGURES = (  # figures/<name>.png and .pdf; captions in report/<name>.rst
     "fig09_metric_pet_size",
     "fig10_pretraining",
     "fig11_few_shot",
-    "fig12_which_model",
     "fig13_few_shot_pretrain_data",
-)
+    "which_base_model",
+)  # ftscale select on the study's model axis: no figure of the paper

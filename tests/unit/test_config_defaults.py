@@ -40,7 +40,7 @@ DEFAULTS = [
     ),
     (("analysis", "objective"), "huber"),
     (("analysis", "huber_delta"), 1e-3),
-    (("analysis", "heldout"), {"model": [], "pretrain": [], "pet": [], "finetune_examples": []}),
+    (("analysis", "heldout"), {"model": [], "pretrain": [], "pet": [], "pretraining": [], "finetune_examples": []}),
     (("analysis", "bootstrap"), 100),
     (("analysis", "seed"), 0),
     (("analysis", "which_method"), []),
@@ -114,6 +114,7 @@ def test_analysis_options_without_a_config_take_the_same_defaults():
         "model": [],
         "pretrain": [],
         "pet": [],
+        "pretraining": [],
         "finetune_examples": [],
     }
     with pytest.raises(ValueError, match=r"^analysis\.bootstrap: -1 is less than the minimum of 0$"):

@@ -1,13 +1,15 @@
 """The paper's figures from a study's runs and fits, each as PNG and PDF (matplotlib, Agg).
 
 Every file always exists, whatever the grid: a panel without data (or without a fit) says so, so the
-workflow's outputs are fixed. Fitted points are filled markers, held-out points hollow ones; fitted
+workflow's outputs are fixed (only `ftscale analyze` skips figures, those whose columns its table lacks). Fitted points are filled markers, held-out points hollow ones; fitted
 curves are drawn, with Delta_e / Delta_h written in each panel; a fit that ftscale.fitting.diagnostics
 flags is drawn dashed, with its reason in red. The fits come from `fits.json` (or
 the value `tables.run_analysis` returns), so the figures show exactly what the tables report.
 Fig 5 (critical sizes) is drawn by `ftscale.figures.critical`, Figs 7-9 (generation metrics against
-each factor) by `figures_metrics`, Fig 12 (which base model) by `figures_which_model`; all draw their
-panels with the helpers of `figure_panels`.
+each factor) by `generation`, which base model by `which_model`; all draw their panels with the
+helpers of `panels`.
+Past 300 lines because Figs 1-4, 6, 10 and the few-shot figures share its panel helpers here, and
+draw_figures names every figure's drawer in one place.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import textwrap
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -227,17 +230,23 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
     family_fits = {row["family"]: row.get("fit") for row in fits.get("pretraining", [])}
     for colour, (family, table) in zip(plt.cm.tab10.colors, pretrain.groupby("family", sort=True)):
         full = table.loc[table.groupby("model")["pretrain_tokens"].idxmax()].sort_values("params")
-        by_size.plot(full["params"], full["val_loss"], "o", color=colour, label=family)
+        held = full["model"].isin(fits["options"]["heldout"].get("pretraining", [])).to_numpy()
+        by_size.plot(full["params"][~held], full["val_loss"][~held], "o", color=colour, label=family)
+        if held.any():  # analysis.heldout.pretraining: hollow, the law extrapolates to them
+            by_size.plot(
+                full["params"][held], full["val_loss"][held], "o", mfc="none", color=colour, label=f"{family}: held out"
+            )
         law = family_fits.get(family)
         if law:
             line = np.geomspace(full["params"].min(), full["params"].max(), 60)
+            missed = f" Δh={_fmt(law.get('delta_h'))}" if held.any() else ""
             by_size.plot(
                 line,
                 law["A"] * line ** -law["alpha"] + law["E"],
                 color=colour,
                 lw=1,
                 ls="--" if _flagged(law) else "-",
-                label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}",
+                label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}{missed}",
             )
             _flag_text(by_size, [law])
         for model, runs in table.groupby("model"):
@@ -350,8 +359,10 @@ def draw_figures(
     fits_dir_or_results,
     out_dir: Path,
     base_transfer: pd.DataFrame | None = None,
+    skip=(),
 ) -> list[Path]:
-    """Write every figure of FIGURES as .png and .pdf into out_dir; returns the paths written."""
+    """Write every figure of FIGURES but those named in `skip` as .png and .pdf into out_dir;
+    returns the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fits = load_fits(fits_dir_or_results)
@@ -359,14 +370,21 @@ def draw_figures(
     with warnings.catch_warnings():  # run_analysis already warned about the diverged runs
         warnings.simplefilter("ignore", UserWarning)
         runs = procedure.usable_runs(metrics)
-    single_variable_figure(runs, fits, out_dir)
-    for axis in AXIS_FIGURES:
-        joint_figure(runs, fits, axis, out_dir)
-    critical.critical_figure(fits, out_dir)
-    zero_shot_figure(runs, out_dir)
-    pretraining_figure(pretrain, fits, out_dir)
-    for axis in FEW_SHOT_FIGURES:
-        few_shot_figure(runs, base_transfer, axis, out_dir)
-    generation.draw_metric_figures(runs, fits["options"]["heldout"], out_dir)
-    which_model.which_model_figure(fits, out_dir)
-    return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
+    heldout = fits["options"]["heldout"]
+    drawers = {
+        "fig01_single_variable": lambda: single_variable_figure(runs, fits, out_dir),
+        "fig05_critical_size": lambda: critical.critical_figure(fits, out_dir),
+        "fig06_zero_shot": lambda: zero_shot_figure(runs, out_dir),
+        "fig10_pretraining": lambda: pretraining_figure(pretrain, fits, out_dir),
+        "which_base_model": lambda: which_model.which_model_figure(fits, out_dir),
+    }
+    for axis, (name, _, _) in AXIS_FIGURES.items():
+        drawers[name] = partial(joint_figure, runs, fits, axis, out_dir)
+    for axis, (name, _) in generation.METRIC_FIGURES.items():
+        drawers[name] = partial(generation.metric_figure, runs, axis, heldout, out_dir)
+    for axis, (name, _, _) in FEW_SHOT_FIGURES.items():
+        drawers[name] = partial(few_shot_figure, runs, base_transfer, axis, out_dir)
+    drawn = [name for name in FIGURES if name not in skip]
+    for name in drawn:
+        drawers[name]()
+    return [out_dir / f"{name}.{ext}" for name in drawn for ext in ("png", "pdf")]
