@@ -1,14 +1,11 @@
-"""Draw the paper's figures from the study's runs and fits."""
+"""Draw the paper's figures from the study's runs and fits (`ftscale analyze` runs the same function
+on any runs table)."""
 from pathlib import Path
 
 from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
-import pandas as pd  # noqa: E402
+from ftscale.figures import files  # noqa: E402
 
-from ftscale.figures import paper  # noqa: E402
-
-base_transfer = pd.read_csv(snakemake.input.base_transfer)
-paper.draw_figures(pd.read_csv(snakemake.input.metrics), pd.read_csv(snakemake.input.pretrain),
-                     Path(snakemake.input.fits).parent, Path(snakemake.output[0]).parent,
-                     base_transfer if len(base_transfer) else None)
+files.figure_files(snakemake.input.metrics, snakemake.input.pretrain, Path(snakemake.input.fits).parent,
+                   Path(snakemake.output[0]).parent, snakemake.input.base_transfer)

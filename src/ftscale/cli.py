@@ -17,6 +17,7 @@ science each one runs is in the library (ftscale.fitting, ftscale.plan, ftscale.
     ftscale run [SNAKEMAKE ARGUMENTS ...]
     ftscale score (--hyp FILE --ref FILE --lang LANG | --samples RUN_DIR [--lang LANG]) [--json OUT]
     ftscale status [--configfile CONFIG] [--directory DIR]
+    ftscale analyze RUNS.csv [--pretrain PRETRAIN.csv] --config CONFIG --out DIR
     ftscale --version
 """
 from __future__ import annotations
@@ -499,6 +500,37 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", help="runs table with metrics.csv's columns (docs/analyze.md: the minimum ones)")
+    parser.add_argument("--pretrain", help="pretraining table with pretrain.csv's columns (Fig 10 and its fits)")
+    parser.add_argument("--config", required=True, help="study config whose analysis: options apply "
+                                                        "(e.g. configs/paper.yaml; a file with only analysis: works)")
+    parser.add_argument("--out", required=True, help="writes DIR/fits/ and DIR/figures/ as a study's results")
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Run the workflow's whole analysis (fits, tables, figures) on any runs table."""
+    from ftscale import config as study_config
+    from ftscale.analysis import procedure, runs_table
+    from ftscale.figures import files
+
+    options = _read_config(args.config).get("analysis") or {}
+    try:
+        procedure.resolve_options(options)           # a bad key is one line before any work
+    except study_config.ConfigError as error:
+        raise InputError(f"{args.config}: analysis: {error}")
+    out = os.path.join(args.out, "fits"), os.path.join(args.out, "figures")
+    try:
+        runs_table.fit_files(args.runs, args.pretrain, options, out[0])
+        skipped = files.figure_files(args.runs, args.pretrain, out[0], out[1], skip_absent=True)
+    except runs_table.TableError as error:
+        raise InputError(str(error))
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}")
+    print(f"written: {out[0]}/ and {out[1]}/")
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {
     "fit": (add_fit_arguments, run_fit),
     "select": (add_select_arguments, run_select),
@@ -506,6 +538,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "run": (add_run_arguments, run_workflow),
     "score": (add_score_arguments, run_score),
     "status": (add_status_arguments, run_status),
+    "analyze": (add_analyze_arguments, run_analyze),
 }
 
 

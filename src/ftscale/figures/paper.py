@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import textwrap
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -285,8 +286,9 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
 
 
 def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_or_results,
-                 out_dir: Path, base_transfer: pd.DataFrame | None = None) -> list[Path]:
-    """Write every figure of FIGURES as .png and .pdf into out_dir; returns the paths written."""
+                 out_dir: Path, base_transfer: pd.DataFrame | None = None, skip=()) -> list[Path]:
+    """Write every figure of FIGURES but those named in `skip` as .png and .pdf into out_dir;
+    returns the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fits = load_fits(fits_dir_or_results)
@@ -294,14 +296,19 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
     with warnings.catch_warnings():     # run_analysis already warned about the diverged runs
         warnings.simplefilter("ignore", UserWarning)
         runs = procedure.usable_runs(metrics)
-    single_variable_figure(runs, fits, out_dir)
-    for axis in AXIS_FIGURES:
-        joint_figure(runs, fits, axis, out_dir)
-    critical.critical_figure(fits, out_dir)
-    zero_shot_figure(runs, out_dir)
-    pretraining_figure(pretrain, fits, out_dir)
-    for axis in FEW_SHOT_FIGURES:
-        few_shot_figure(runs, base_transfer, axis, out_dir)
-    generation.draw_metric_figures(runs, fits["options"]["heldout"], out_dir)
-    which_model.which_model_figure(fits, out_dir)
-    return [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
+    heldout = fits["options"]["heldout"]
+    drawers = {"fig01_single_variable": lambda: single_variable_figure(runs, fits, out_dir),
+               "fig05_critical_size": lambda: critical.critical_figure(fits, out_dir),
+               "fig06_zero_shot": lambda: zero_shot_figure(runs, out_dir),
+               "fig10_pretraining": lambda: pretraining_figure(pretrain, fits, out_dir),
+               "fig12_which_model": lambda: which_model.which_model_figure(fits, out_dir)}
+    for axis, (name, _, _) in AXIS_FIGURES.items():
+        drawers[name] = partial(joint_figure, runs, fits, axis, out_dir)
+    for axis, (name, _) in generation.METRIC_FIGURES.items():
+        drawers[name] = partial(generation.metric_figure, runs, axis, heldout, out_dir)
+    for axis, (name, _, _) in FEW_SHOT_FIGURES.items():
+        drawers[name] = partial(few_shot_figure, runs, base_transfer, axis, out_dir)
+    drawn = [name for name in FIGURES if name not in skip]
+    for name in drawn:
+        drawers[name]()
+    return [out_dir / f"{name}.{ext}" for name in drawn for ext in ("png", "pdf")]
