@@ -34,6 +34,7 @@ bench: $(BIN)/snakemake
 	$(BIN)/python bench/bench_accumulation.py
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_fitting.py
+	$(BIN)/python bench/bench_analyze.py
 	$(BIN)/python bench/bench_select.py
 	$(BIN)/python bench/bench_synthetic.py
 	$(BIN)/python bench/bench_grid.py

@@ -72,29 +72,46 @@ def paper_anchored_metrics(task="translation_ende", table4=PAPER_ENDE_TABLE4, no
     law of its axis plus Gaussian noise. The shared condition (base model on the full corpus) is one
     condition, with the model axis' law. Returns (table, config)."""
     from ftscale import config as study_config
-    from ftscale.plan import grid, sizing
 
     config = study_config.load(PAPER_CONFIG)
     config["tasks"] = {task: config["tasks"][task] | {"axes": ["model", "pretrain"]}}
+    return _paper_grid_runs(config, table4, noise, seed), config
+
+
+def paper_grid_metrics(table4=PAPER_ENDE_TABLE4, pet_alpha=0.05, noise=2e-3, seed=0):
+    """paper_anchored_metrics on configs/paper.yaml's whole grid: every task (each drawn from the
+    En-De Table 4 laws) and axis, 3,819 runs (bench/bench_analyze.py's paper-sized table). A PET-axis
+    run's loss is its model-axis law times (pet_size / default size)^-pet_alpha. Returns (table, config)."""
+    from ftscale import config as study_config
+
+    config = study_config.load(PAPER_CONFIG)
+    return _paper_grid_runs(config, table4, noise, seed, pet_alpha), config
+
+
+def _paper_grid_runs(config, table4, noise, seed, pet_alpha=0.0) -> pd.DataFrame:
+    from ftscale.plan import grid, sizing
+
     rng = np.random.default_rng(seed)
     rows = []
     for condition in grid.expand_conditions(config).values():
         a_m, alpha_m, a_p, alpha_p, beta, irreducible = table4[condition.method]
         params = sizing.model_parameters(config, condition.model, condition.family)
         df = condition.finetune_examples
-        if "model" in condition.axes:
-            mean = a_m * params ** -alpha_m * df ** -beta + irreducible
+        if "model" in condition.axes or "pet" in condition.axes:
+            default = config["finetune"]["methods"][condition.method].get("default_size")
+            pet = (condition.pet_size / default) ** -pet_alpha if condition.pet_size else 1.0
+            mean = a_m * params ** -alpha_m * pet * df ** -beta + irreducible
         else:
             mean = a_p * condition.pretrain_tokens ** -alpha_p * df ** -beta + irreducible
         for s in grid.seeds(config):
-            rows.append({"task": task, "family": condition.family, "model": condition.model, "params": params,
-                         "pretrain_tokens": condition.pretrain_tokens, "method": condition.method,
+            rows.append({"task": condition.task, "family": condition.family, "model": condition.model,
+                         "params": params, "pretrain_tokens": condition.pretrain_tokens, "method": condition.method,
                          "pet_size": condition.pet_size, "finetune_examples": df, "seed": s,
                          "test_loss": mean + rng.normal(0, noise), "status": "ok",
                          **{f"axis_{a}": a in condition.axes for a in AXES}})
     table = pd.DataFrame(rows)
     table["pet_size"] = table["pet_size"].astype("Int64")
-    return table, config
+    return table
 
 
 def every_root(law, params_1, params_2, x, points=200_001) -> list[float]:
