@@ -56,6 +56,24 @@ def test_auto_picks_by_heldout_error():
     assert errors["rectified"] < errors["ats"] < selection.AUTO_TIE * nearly[-1] and law == "ats"
 
 
+def test_auto_skips_only_the_fits_that_cannot_change_its_choice():
+    """every_error=False (which_model's) stops at the first validated law whose held-out error is
+    within the tie of zero: the same law as with every error, fewer fits."""
+    rng = np.random.default_rng(3)
+    line = np.exp(1.5 - 0.25 * np.log(SIZES))
+    curves = {"line": line, "noisy line": line * np.exp(rng.normal(0, 0.03, len(SIZES))),
+              "bent": rectified_curve(5000, 3000, 1.0, 0.3), "nearly": rectified_curve(2000, 3000, 0.9, 0.5),
+              "two sizes": line[-3:]}
+    for name, loss in curves.items():
+        sizes = SIZES[-len(loss):]
+        full_law, full_errors = selection.choose_law(sizes, loss)
+        law, errors = selection.choose_law(sizes, loss, every_error=False)
+        assert law == full_law, name
+        assert all(errors[k] == full_errors[k] or np.isnan(errors[k]) and np.isnan(full_errors[k]) for k in errors)
+    assert list(selection.choose_law(SIZES, line, every_error=False)[1]) == ["ats"]     # power, rectified not fitted
+    assert list(selection.choose_law(SIZES, curves["bent"], every_error=False)[1]) == list(selection.AUTO_ORDER)
+
+
 def candidates():
     rng = np.random.default_rng(1)
     curves = {"small": (400, 100, 0.5, 1.2), "medium": (300, 100, 0.5, 0.9), "large": (250, 100, 0.5, 0.6)}

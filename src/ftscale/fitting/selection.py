@@ -121,19 +121,24 @@ def heldout_error(law: str, df: np.ndarray, loss: np.ndarray) -> float:
     return abs(predict_at(law, df[df < largest], loss[df < largest], largest) - loss[df == largest].mean())
 
 
-def choose_law(df: np.ndarray, loss: np.ndarray) -> tuple[str, dict]:
+def choose_law(df: np.ndarray, loss: np.ndarray, every_error: bool = True) -> tuple[str, dict]:
     """auto: the law of AUTO_ORDER with the lowest held-out error (see heldout_error); where none can
-    be validated, the first that can be fitted. Returns the law and each law's error (NaN: no fit)."""
+    be validated, the first that can be fitted. Returns the law and each law's error (NaN: no fit).
+    every_error=False stops at the first law validated when its error is within the tie of zero: no
+    lower error can beat it, so the choice is the same, and the later laws' errors are left out."""
     errors = {}
+    tie = AUTO_TIE * float(np.mean(loss[df == df.max()])) if len(df) else 0.0
     for law in AUTO_ORDER:
         try:
             errors[law] = heldout_error(law, df, loss)
         except laws.FitError:
             errors[law] = float("nan")
-    validated = [law for law in AUTO_ORDER if np.isfinite(errors[law])]
+        first = all(np.isnan(e) for e in list(errors.values())[:-1])
+        if not every_error and first and errors[law] <= tie:
+            break
+    validated = [law for law in errors if np.isfinite(errors[law])]    # AUTO_ORDER's order
     if validated:
         lowest = min(errors[law] for law in validated)
-        tie = AUTO_TIE * float(np.mean(loss[df == df.max()]))
         return next(law for law in validated if errors[law] <= lowest + tie), errors
     for law in AUTO_ORDER:
         if len(np.unique(usable_points(law, df, loss)[0])) >= MIN_SIZES[law]:
@@ -161,12 +166,12 @@ def _bootstrap(law: str, df, loss, target, n_resamples: int, rng: np.random.Gene
 
 
 def select(candidates: list[Candidate], *, budget: float, target: float, law: str = DEFAULT_LAW,
-           bootstrap: int = 0, seed: int = 0) -> dict:
+           bootstrap: int = 0, seed: int = 0, every_error: bool = True) -> dict:
     """Rank candidates by predicted loss at `target` from their rows with D <= budget.
     Returns {"ranking": [row, ...] (lowest predicted loss first), "skipped": [{model, method, reason}],
     "law", "budget", "target", "bootstrap"}; a row has model, method, law (auto: the chosen one),
-    predicted_loss, low, high, p_best, n_points (rows the law used), heldout_errors (auto only), and the
-    candidate's extra."""
+    predicted_loss, low, high, p_best, n_points (rows the law used), heldout_errors (auto only; with
+    every_error=False only those choose_law needed), and the candidate's extra."""
     if law not in LAWS:
         raise laws.FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
     if not (np.isfinite(budget) and budget > 0 and np.isfinite(target) and target > 0):
@@ -183,7 +188,7 @@ def select(candidates: list[Candidate], *, budget: float, target: float, law: st
         df, loss = candidate.finetune_examples[within], candidate.loss[within]
         row = {"model": candidate.model, "method": candidate.method}
         try:
-            chosen, errors = choose_law(df, loss) if law == "auto" else (law, None)
+            chosen, errors = choose_law(df, loss, every_error) if law == "auto" else (law, None)
             predicted = predict_at(chosen, df, loss, target)
         except laws.FitError as error:
             skipped.append(row | {"reason": str(error)})
@@ -267,7 +272,9 @@ def which_model(model_means: dict, *, law: str = "auto", bootstrap: int = 0, see
         candidates = [Candidate(str(m), g["finetune_examples"], g["test_loss"], method,
                                 {"params": float(g["x"].iloc[0]), "observed_loss": observed[m]})
                       for m, g in means.groupby("model", sort=False)]
-        result = select(candidates, budget=budget, target=target, law=law, bootstrap=bootstrap, seed=seed)
+        # the rows drop the held-out errors, so choose_law may skip those that cannot change its choice
+        result = select(candidates, budget=budget, target=target, law=law, bootstrap=bootstrap, seed=seed,
+                        every_error=False)
         ranked = [row | {"rank": rank} for rank, row in enumerate(result["ranking"], 1)]
         order = sorted(ranked, key=lambda r: (not np.isfinite(r["observed_loss"]), r["observed_loss"]))
         for observed_rank, row in enumerate(order, 1):
