@@ -30,5 +30,5 @@ TABLES = tuple(TABLE_COLUMNS)
 FIGURES = (   # figures/<name>.png and .pdf; captions in report/<name>.rst
            "fig01_single_variable", "fig02_model_size", "fig03_pretrain_data", "fig04_pet_size",
            "fig05_critical_size", "fig06_zero_shot", "fig07_metric_model_size", "fig08_metric_pretrain_data",
-           "fig09_metric_pet_size", "fig10_pretraining", "fig11_few_shot", "fig12_which_model",
-           "fig13_few_shot_pretrain_data")
+           "fig09_metric_pet_size", "fig10_pretraining", "fig11_few_shot", "fig13_few_shot_pretrain_data",
+           "which_base_model")   # ftscale select on the study's model axis: no figure of the paper

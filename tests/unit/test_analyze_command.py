@@ -62,7 +62,7 @@ def test_a_figure_whose_columns_are_absent_is_skipped_saying_why(study, tmp_path
     assert "skipped fig03_pretrain_data: the runs table has no column axis_pretrain" in lines
     assert "skipped fig10_pretraining: no pretraining table (pretrain.csv's columns) given" in lines
     drawn = {p.stem for p in (tmp_path / "out" / "figures").glob("*.png")}
-    assert drawn == {"fig01_single_variable", "fig02_model_size", "fig05_critical_size", "fig12_which_model"}
+    assert drawn == {"fig01_single_variable", "fig02_model_size", "fig05_critical_size", "which_base_model"}
     params = pd.read_csv(tmp_path / "out" / "fits" / "params.csv")
     assert set(params["axis"]) == {"model"} and set(params["method"]) == {"fmt", "lora"}
 

@@ -67,7 +67,7 @@ def test_outputs_exist_and_are_sane(tiny_run):
     assert sorted(base.model) == sorted(TINY_CONFIG["models"]) and base.few_shot_2_bleu.notna().all()
     for path in ["fits/fits.json", "fits/params.md", "fits/heldout_error.csv", "figures/fig06_zero_shot.png",
                  "figures/fig11_few_shot.pdf", "figures/fig01_single_variable.png", "figures/fig10_pretraining.pdf",
-                 "fits/which_model.md", "figures/fig12_which_model.png"]:
+                 "fits/which_model.md", "figures/which_base_model.png"]:
         assert (tiny_run / RESULTS / path).stat().st_size > 0, path
     # analysis.heldout.finetune_examples "largest": each joint fit of translation extrapolates to Df 64
     errors = pd.read_csv(tiny_run / RESULTS / "fits/heldout_error.csv")

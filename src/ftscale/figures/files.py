@@ -26,7 +26,7 @@ FIGURE_COLUMNS = {"fig01_single_variable": [("axis_model",)], "fig02_model_size"
                   "fig08_metric_pretrain_data": [("axis_pretrain",), ("pretrain_tokens",), QUALITY],
                   "fig09_metric_pet_size": [("axis_pet",), ("pet_size",), QUALITY],
                   "fig10_pretraining": [], "fig11_few_shot": [("axis_model",), (FEW_SHOT,)],
-                  "fig12_which_model": [("axis_model",)],
+                  "which_base_model": [("axis_model",)],
                   "fig13_few_shot_pretrain_data": [("axis_pretrain",), ("pretrain_tokens",), (FEW_SHOT,)]}
 
 

@@ -6,7 +6,7 @@ curves are drawn, with Delta_e / Delta_h written in each panel; a fit that ftsca
 flags is drawn dashed, with its reason in red. The fits come from `fits.json` (or
 the value `tables.run_analysis` returns), so the figures show exactly what the tables report.
 Fig 5 (critical sizes) is drawn by `ftscale.figures.critical`, Figs 7-9 (generation metrics against
-each factor) by `figures_metrics`, Fig 12 (which base model) by `figures_which_model`; all draw their
+each factor) by `figures_metrics`, which base model by `which_model`; all draw their
 panels with the helpers of `figure_panels`.
 """
 from __future__ import annotations
@@ -301,7 +301,7 @@ def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_
                "fig05_critical_size": lambda: critical.critical_figure(fits, out_dir),
                "fig06_zero_shot": lambda: zero_shot_figure(runs, out_dir),
                "fig10_pretraining": lambda: pretraining_figure(pretrain, fits, out_dir),
-               "fig12_which_model": lambda: which_model.which_model_figure(fits, out_dir)}
+               "which_base_model": lambda: which_model.which_model_figure(fits, out_dir)}
     for axis, (name, _, _) in AXIS_FIGURES.items():
         drawers[name] = partial(joint_figure, runs, fits, axis, out_dir)
     for axis, (name, _) in generation.METRIC_FIGURES.items():

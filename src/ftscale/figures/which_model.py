@@ -1,5 +1,6 @@
-"""Fig 12, which base model: the loss `ftscale select` predicts for each model size at the largest
-Df (from the runs below it) against the observed loss, from fits.json's which_model rows."""
+"""Which base model (`which_base_model`; not one of the paper's figures): the loss `ftscale select`
+predicts for each model size at the largest Df (from the runs below it) against the observed loss,
+from fits.json's which_model rows."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,4 +34,4 @@ def which_model_figure(fits, out_dir) -> None:
         ax.set(xlabel=f"observed loss at Df={sub['target'].iloc[0]:g}", ylabel="predicted loss")
         ax.set_title(task, fontsize=8)
         ax.legend(fontsize=6)
-    save_figure(fig, out_dir, "fig12_which_model")
+    save_figure(fig, out_dir, "which_base_model")
