@@ -170,6 +170,7 @@ def _check_references(config: dict) -> None:
     hub_budgets = {t for f in hub.hub_families(config) for t in hub.sources(config, f)}
     grid_values = {
         "model": set(models) | {m for f in hub.hub_families(config) for m in families[f]["hub"]["models"]},
+        "pretraining": set(models),
         "pretrain": {b for budgets in pretrain["budgets"].values() for b in budgets} | hub_budgets,
         "pet": {s for m in methods.values() for s in m.get("sizes", [])},
         "finetune_examples": {s for t in config["tasks"].values()

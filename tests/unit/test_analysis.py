@@ -150,7 +150,7 @@ def test_options_defaults_and_errors():
     assert set(procedure.resolve_options({})) == {"objective", "huber_delta", "init_grid", "heldout", "bootstrap",
                                                  "seed", "which_method", "diagnostics"}
     resolved = procedure.resolve_options({"heldout": {"model": ["m5"]}, "init_grid": {"exponent": [0.3]}})
-    assert resolved["heldout"] == {"model": ["m5"], "pretrain": [], "pet": [], "finetune_examples": []}
+    assert resolved["heldout"] == {"model": ["m5"], "pretrain": [], "pet": [], "pretraining": [], "finetune_examples": []}
     assert resolved["init_grid"]["exponent"] == [0.3] and resolved["init_grid"]["log_scale"] == [0.0, 2.5, 5.0]
     for bad, message in (({"objective": "l1"}, "objective"), ({"bootstrp": 3}, "bootstrp"),
                          ({"heldout": {"models": []}}, "models")):
@@ -306,3 +306,27 @@ def test_a_condition_held_out_on_any_axis_is_held_out_of_every_fit(tmp_path):
     assert errors.loc[("model", "fmt", "shared"), "delta_h_multiplicative"] == pytest.approx(0.05, abs=0.01)
     assert errors.loc[("pretrain", "fmt", "x"), "n_heldout"] == 5
     assert errors.loc[("pet", "lora", "shared"), "n_heldout"] == 5                    # rank 2 on the full corpus
+
+
+def test_the_pretraining_law_holds_out_analysis_heldout_pretraining(tmp_path):
+    """Fig 10's law L(N) = A/N^alpha + E is fitted without the held-out models (configs/paper.yaml:
+    16B, as the paper's Fig 10): shifting their loss changes no parameter, and delta_h measures it."""
+    params = np.array([1e5, 2e5, 4e5, 8e5])
+    truth = 30.0 * params ** -0.3 + 1.5
+    runs = synthetic_metrics(tasks=("translation_ende",), methods=("fmt",), seeds=1)
+
+    def fit(val_loss, held):
+        pretrain = pd.DataFrame({"family": "ende", "model": ["m1", "m2", "m3", "m4"], "params": params,
+                                 "pretrain_tokens": 1e6, "val_loss": val_loss, "status": "ok"})
+        options = {"heldout": {"pretraining": held}, "bootstrap": 0, "init_grid": SMALL_GRID}
+        return procedure.analyze(runs, options, pretrain)["pretraining"][0]
+
+    shifted = truth + np.array([0, 0, 0, 0.5])
+    held, held_shifted = fit(truth, ["m4"]), fit(shifted, ["m4"])
+    assert held["heldout"] == [False, False, False, True]
+    assert {k: held_shifted["fit"][k] for k in ("A", "alpha", "E")} == {k: held["fit"][k] for k in ("A", "alpha", "E")}
+    assert held_shifted["fit"]["delta_h"] == pytest.approx(0.5, abs=1e-3)
+    assert fit(shifted, [])["fit"]["alpha"] != pytest.approx(held["fit"]["alpha"], rel=1e-3)   # not held out: it moves
+    from ftscale import config as study_config
+    from tests.synthetic_study import PAPER_CONFIG
+    assert study_config.load(PAPER_CONFIG)["analysis"]["heldout"]["pretraining"] == ["16B"]

@@ -26,7 +26,7 @@ DEFAULTS = [
                     "min_runtime_minutes": 10, "max_runtime_minutes": 2880, "mem_mb": {}, "runtime_minutes": {}}),
     (("analysis", "objective"), "huber"),
     (("analysis", "huber_delta"), 1e-3),
-    (("analysis", "heldout"), {"model": [], "pretrain": [], "pet": [], "finetune_examples": []}),
+    (("analysis", "heldout"), {"model": [], "pretrain": [], "pet": [], "pretraining": [], "finetune_examples": []}),
     (("analysis", "bootstrap"), 100),
     (("analysis", "seed"), 0),
     (("analysis", "which_method"), []),
@@ -95,7 +95,7 @@ def test_analysis_options_without_a_config_take_the_same_defaults():
     options = procedure.resolve_options({"bootstrap": 5})
     assert options["bootstrap"] == 5 and options["objective"] == config.schema_default("analysis", "objective")
     assert options["heldout"] == config.schema_default("analysis", "heldout") | {
-        "model": [], "pretrain": [], "pet": [], "finetune_examples": []}
+        "model": [], "pretrain": [], "pet": [], "pretraining": [], "finetune_examples": []}
     with pytest.raises(ValueError, match=r"^analysis\.bootstrap: -1 is less than the minimum of 0$"):
         procedure.resolve_options({"bootstrap": -1})
 

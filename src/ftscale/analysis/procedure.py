@@ -324,7 +324,8 @@ def _correlations(task, method, means: dict[str, pd.DataFrame]) -> list[dict]:
 
 def _pretraining(pretrain: pd.DataFrame | None, options: dict, notes) -> list[dict]:
     """Fig 10: per family, validation loss vs model size on the full corpus (each model's largest
-    token count), with a power law L(N) = A/N^alpha + E where three or more sizes allow it."""
+    token count), with a power law L(N) = A/N^alpha + E where three or more sizes allow it, fitted
+    without the models of analysis.heldout.pretraining (`heldout`; delta_h: its error on them)."""
     if pretrain is None or len(pretrain) == 0:
         return []
     if "status" in pretrain:
@@ -333,13 +334,17 @@ def _pretraining(pretrain: pd.DataFrame | None, options: dict, notes) -> list[di
     for family, table in pretrain.groupby("family", sort=True):
         table = table[np.isfinite(pd.to_numeric(table["val_loss"], errors="coerce").astype(float))]
         full = table.loc[table.groupby("model")["pretrain_tokens"].idxmax()].sort_values("params")
+        held = full["model"].isin(options["heldout"].get("pretraining", [])).to_numpy()
         row = {"family": family, "params": full["params"].astype(float).tolist(),
-               "val_loss": full["val_loss"].astype(float).tolist(), "fit": None}
+               "val_loss": full["val_loss"].astype(float).tolist(), "heldout": held.tolist(), "fit": None}
         try:
             # the single-variable law with the model size in place of Df: A / N^alpha + E
-            result = solver.fit("power", [laws.Group(full["params"], full["val_loss"])], **_fit_kwargs(options))
+            fitted = full[~held]
+            result = solver.fit("power", [laws.Group(fitted["params"], fitted["val_loss"])], **_fit_kwargs(options))
             p = result.params[0]
-            row["fit"] = {"A": p["A"], "alpha": p["beta"], "E": p["E"],
+            predicted = laws.predict("power", p, full["params"].to_numpy(float))
+            row["fit"] = {"A": p["A"], "alpha": p["beta"], "E": p["E"], "delta_h": statistics.mean_absolute_deviation(
+                              predicted[held], full["val_loss"].to_numpy(float)[held]),
                           "diagnostics": _diagnose(result, None, {"a": p["a"], "alpha": p["beta"], "E": p["E"]}, options)}
         except laws.FitError as error:
             _note(notes, f"no pretraining power law for {family}: {error}")

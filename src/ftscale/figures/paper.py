@@ -182,12 +182,18 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
     family_fits = {row["family"]: row.get("fit") for row in fits.get("pretraining", [])}
     for colour, (family, table) in zip(plt.cm.tab10.colors, pretrain.groupby("family", sort=True)):
         full = table.loc[table.groupby("model")["pretrain_tokens"].idxmax()].sort_values("params")
-        by_size.plot(full["params"], full["val_loss"], "o", color=colour, label=family)
+        held = full["model"].isin(fits["options"]["heldout"].get("pretraining", [])).to_numpy()
+        by_size.plot(full["params"][~held], full["val_loss"][~held], "o", color=colour, label=family)
+        if held.any():         # analysis.heldout.pretraining: hollow, the law extrapolates to them
+            by_size.plot(full["params"][held], full["val_loss"][held], "o", mfc="none", color=colour,
+                         label=f"{family}: held out")
         law = family_fits.get(family)
         if law:
             line = np.geomspace(full["params"].min(), full["params"].max(), 60)
+            missed = f" Δh={_fmt(law.get('delta_h'))}" if held.any() else ""
             by_size.plot(line, law["A"] * line ** -law["alpha"] + law["E"], color=colour, lw=1,
-                         ls="--" if _flagged(law) else "-", label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}")
+                         ls="--" if _flagged(law) else "-",
+                         label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}{missed}")
             _flag_text(by_size, [law])
         for model, runs in table.groupby("model"):
             if runs["pretrain_tokens"].nunique() >= 2:
