@@ -1,10 +1,11 @@
 """Figs 7-9: generation quality (BLEU, chrF, ROUGE-L) against each scaling factor.
 
-The paper draws these with the fitted loss law mapped to the metric; no law maps loss to BLEU
-here, so each panel shows the metric's condition means (over seeds) against the factor, a line
-per finetuning-data size Df, and as the fitted curve a least-squares line of the metric against
-log X per Df: metric = a + b ln X, fitted on the points not held out (hollow points are held out,
-and show how far the line extrapolates). Its slope per doubling of X, b ln 2, is in the legend.
+The paper's Figs 7-9 show its generation metric (BLEURT for translation, ROUGE-L for summarization)
+against each factor; BLEU and chrF stand in for BLEURT here. Each panel shows the metric's
+condition means (over seeds) against the factor, a line per finetuning-data size Df, and a line
+of this project's (no law of the paper): the least-squares metric = a + b ln X per Df, fitted on
+the points not held out (hollow points are held out, and show how far the line extrapolates). Its
+slope per doubling of X, b ln 2, is in the legend.
 
 Rows are (task, metric) pairs that have data on the axis, columns the methods that do: a task or
 method without the axis gets no panel, and a figure with none says so in one line.
