@@ -57,16 +57,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_table(path: str):
-    import pandas as pd
+    from ftscale.analysis import runs_table
 
     try:
-        table = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise InputError(f"{path}: cannot read it as CSV ({str(error).splitlines()[0]})")
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the table is empty")
+        table = runs_table.read_csv(path)
+    except runs_table.TableError as error:
+        raise InputError(str(error))
     if table.empty:
         raise InputError(f"{path}: the table has no rows")
     return table

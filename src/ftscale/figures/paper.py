@@ -1,13 +1,15 @@
 """The paper's figures from a study's runs and fits, each as PNG and PDF (matplotlib, Agg).
 
 Every file always exists, whatever the grid: a panel without data (or without a fit) says so, so the
-workflow's outputs are fixed. Fitted points are filled markers, held-out points hollow ones; fitted
+workflow's outputs are fixed (only `ftscale analyze` skips figures, those whose columns its table lacks). Fitted points are filled markers, held-out points hollow ones; fitted
 curves are drawn, with Delta_e / Delta_h written in each panel; a fit that ftscale.fitting.diagnostics
 flags is drawn dashed, with its reason in red. The fits come from `fits.json` (or
 the value `tables.run_analysis` returns), so the figures show exactly what the tables report.
 Fig 5 (critical sizes) is drawn by `ftscale.figures.critical`, Figs 7-9 (generation metrics against
-each factor) by `figures_metrics`, which base model by `which_model`; all draw their
-panels with the helpers of `figure_panels`.
+each factor) by `generation`, which base model by `which_model`; all draw their panels with the
+helpers of `panels`.
+Past 300 lines because Figs 1-4, 6, 10 and the few-shot figures share its panel helpers here, and
+draw_figures names every figure's drawer in one place.
 """
 from __future__ import annotations
 
