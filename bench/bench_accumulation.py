@@ -12,6 +12,7 @@ are for) the ratio is lower still: a micro-batch there is large enough to fill t
 Prints the figures and merges them into results/bench/summary.json.
 Usage: .venv/bin/python bench/bench_accumulation.py [--steps 10] [--micro-batches 4]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,6 @@ import time
 from pathlib import Path
 
 import summary as bench_summary  # bench/summary.py
-
 import yaml
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -37,7 +37,7 @@ def step_seconds(model, accumulate, micro_batch_sizes: list, steps: int) -> list
 
     optimizer = training.adafactor([p for p in model.parameters() if p.requires_grad], 1e-3, False)
     times = {m: [] for m in micro_batch_sizes}
-    for repeat in range(steps + 1):               # the first round warms up and is dropped
+    for repeat in range(steps + 1):  # the first round warms up and is dropped
         for micro in micro_batch_sizes:
             start = time.perf_counter()
             accumulate(model, micro)
@@ -57,8 +57,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from ftscale.train import finetune, pretrain, training
     from ftscale.data.tokens import BOS_ID, SEP_ID
+    from ftscale.train import finetune, pretrain, training
     from ftscale.train.model import new_model
 
     training.set_threads(1)
@@ -71,8 +71,12 @@ def main() -> None:
     p = config["pretrain"]
     windows = torch.from_numpy(rng.integers(4, vocab, size=(p["batch_size"], p["seq_len"])))
     model = new_model(size, vocab, p["seq_len"], seed=0).train()
-    one, micro = step_seconds(model, lambda m, mb: pretrain.accumulate_gradients(m, windows, mb),
-                              [None, -(-len(windows) // args.micro_batches)], args.steps)
+    one, micro = step_seconds(
+        model,
+        lambda m, mb: pretrain.accumulate_gradients(m, windows, mb),
+        [None, -(-len(windows) // args.micro_batches)],
+        args.steps,
+    )
     figures["pretrain"] = {"batch": len(windows), "one_pass_s": one, "micro_batches_s": micro, "ratio": micro / one}
 
     task = config["tasks"]["translation_ende"]
@@ -83,12 +87,18 @@ def main() -> None:
         target = rng.integers(4, vocab, size=rng.integers(8, task["max_target_tokens"]))
         examples.append((np.concatenate(([BOS_ID], source, [SEP_ID], target)).astype(np.int64), len(source) + 2))
     model = new_model(size, vocab, 2 * task["max_source_tokens"] + 4, seed=0).train()
-    one, micro = step_seconds(model, lambda m, mb: finetune.accumulate_gradients(m, examples, mb),
-                              [None, -(-batch_size // args.micro_batches)], args.steps)
+    one, micro = step_seconds(
+        model,
+        lambda m, mb: finetune.accumulate_gradients(m, examples, mb),
+        [None, -(-batch_size // args.micro_batches)],
+        args.steps,
+    )
     figures["finetune_fmt"] = {"batch": batch_size, "one_pass_s": one, "micro_batches_s": micro, "ratio": micro / one}
 
-    result = {"accumulation_overhead": max(f["ratio"] for f in figures.values()),
-              "accumulation": {"model": size, "micro_batches": args.micro_batches, "threads": 1} | figures}
+    result = {
+        "accumulation_overhead": max(f["ratio"] for f in figures.values()),
+        "accumulation": {"model": size, "micro_batches": args.micro_batches, "threads": 1} | figures,
+    }
     print(json.dumps(result, indent=1))
     print(f"merged into {bench_summary.merge(result)}")
 

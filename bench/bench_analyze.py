@@ -12,13 +12,14 @@ BLAS threads: pinned to 1 unless OPENBLAS_NUM_THREADS is already set (see bench_
 
 Usage: .venv/bin/python bench/bench_analyze.py
 """
+
 from __future__ import annotations
 
 import os
 import sys
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")     # before numpy loads its BLAS
+    os.environ.setdefault(_variable, "1")  # before numpy loads its BLAS
 
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -29,7 +30,7 @@ from pathlib import Path  # noqa: E402
 import summary as bench_summary  # noqa: E402  (bench/summary.py)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))   # the repository: tests.synthetic_study
+sys.path.insert(0, str(ROOT))  # the repository: tests.synthetic_study
 
 from ftscale.analysis import procedure, runs_table  # noqa: E402
 from ftscale.figures import files  # noqa: E402
@@ -48,14 +49,25 @@ def timed(function, *args, **kwargs):
 def main() -> None:
     runs, config = paper_grid_metrics()
     options = config["analysis"]
-    print(f"paper-sized table: {len(runs)} runs, {runs.groupby(['task', 'method']).ngroups} task x method, "
-          f"bootstrap {options['bootstrap']}, {os.cpu_count()} CPU cores, "
-          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"paper-sized table: {len(runs)} runs, {runs.groupby(['task', 'method']).ngroups} task x method, "
+        f"bootstrap {options['bootstrap']}, {os.cpu_count()} CPU cores, "
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, load average {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         table = Path(tmp) / "runs.csv"
         runs.to_csv(table, index=False)
-        command = [sys.executable, "-m", "ftscale.cli", "analyze", str(table), "--config", str(PAPER_CONFIG),
-                   "--out", str(Path(tmp) / "out")]
+        command = [
+            sys.executable,
+            "-m",
+            "ftscale.cli",
+            "analyze",
+            str(table),
+            "--config",
+            str(PAPER_CONFIG),
+            "--out",
+            str(Path(tmp) / "out"),
+        ]
         done, command_s = timed(subprocess.run, command, capture_output=True, text=True)
         if done.returncode:
             sys.exit(f"ftscale analyze failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
@@ -63,20 +75,28 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _, fits_s = timed(runs_table.fit_files, table, None, options, Path(tmp) / "fits")
-            _, figures_s = timed(files.figure_files, table, None, Path(tmp) / "fits", Path(tmp) / "figures",
-                                 skip_absent=True)
+            _, figures_s = timed(
+                files.figure_files, table, None, Path(tmp) / "fits", Path(tmp) / "figures", skip_absent=True
+            )
             resolved = procedure.resolve_options(options)
             model_means = {}
             for (task, method), task_runs in procedure.usable_runs(runs).groupby(["task", "method"], sort=True):
                 means, _ = procedure.axis_table(task_runs, resolved)
                 model_means[(task, method)] = means["model"]
-            _, which_model_s = timed(selection.which_model, model_means, bootstrap=int(resolved["bootstrap"]),
-                                     seed=int(resolved["seed"]))
-    print(f"  in this process: fits and tables {fits_s:.1f} s (of which selection.which_model {which_model_s:.1f} s), "
-          f"figures {figures_s:.1f} s")
+            _, which_model_s = timed(
+                selection.which_model, model_means, bootstrap=int(resolved["bootstrap"]), seed=int(resolved["seed"])
+            )
+    print(
+        f"  in this process: fits and tables {fits_s:.1f} s (of which selection.which_model {which_model_s:.1f} s), "
+        f"figures {figures_s:.1f} s"
+    )
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (wall clock on a shared machine)")
-    measured = {"analyze_paper_seconds": command_s, "analyze_paper_fits_seconds": fits_s,
-                "analyze_paper_which_model_seconds": which_model_s, "analyze_paper_figures_seconds": figures_s}
+    measured = {
+        "analyze_paper_seconds": command_s,
+        "analyze_paper_fits_seconds": fits_s,
+        "analyze_paper_which_model_seconds": which_model_s,
+        "analyze_paper_figures_seconds": figures_s,
+    }
     print(f"merged into {bench_summary.merge(measured)}")
 
 

@@ -21,6 +21,7 @@ per-start loop it is compared with.
 
 Usage: .venv/bin/python bench/bench_fitting.py [--bootstrap 1000] [--loop-replicates 40]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ import os
 import sys
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")     # before numpy loads its BLAS
+    os.environ.setdefault(_variable, "1")  # before numpy loads its BLAS
 
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -37,12 +38,11 @@ from pathlib import Path  # noqa: E402
 
 import summary as bench_summary  # noqa: E402  (bench/summary.py)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository: tests.synthetic_study
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.synthetic_study
 
 import numpy as np  # noqa: E402
 
 from ftscale.analysis import procedure, tables  # noqa: E402
-
 from ftscale.figures import paper  # noqa: E402
 from ftscale.fitting import laws, solver, statistics  # noqa: E402
 from ftscale.plan.grid import AXES  # noqa: E402
@@ -52,14 +52,23 @@ MODEL_SIZES = (1e9, 2e9, 4e9, 8e9, 16e9)
 PRETRAIN_TOKENS = (84e9, 105e9, 126e9, 147e9, 167e9, 206e9)
 PET_SIZES = {"prompt": (50, 100, 150, 200, 300, 400, 600), "lora": (4, 8, 16, 32, 48, 64, 128)}
 FINETUNE_EXAMPLES = (8_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000, 100_000)
-INIT_GRID = {"log_scale": [0.0, 2.5, 5.0, 7.5], "exponent": [0.0, 0.25, 0.5, 1.0],
-             "log_irreducible": [-2.0, -1.0, -0.5, 0.5]}
+INIT_GRID = {
+    "log_scale": [0.0, 2.5, 5.0, 7.5],
+    "exponent": [0.0, 0.25, 0.5, 1.0],
+    "log_irreducible": [-2.0, -1.0, -0.5, 0.5],
+}
 
 
 def paper_sized_metrics():
-    return synthetic_metrics(tasks=("wmt14_ende", "wmt19_enzh", "mlsum"), model_sizes=MODEL_SIZES,
-                                      pretrain_tokens=PRETRAIN_TOKENS, pet_sizes=PET_SIZES,
-                                      finetune_examples=FINETUNE_EXAMPLES, seeds=3, noise=5e-3)
+    return synthetic_metrics(
+        tasks=("wmt14_ende", "wmt19_enzh", "mlsum"),
+        model_sizes=MODEL_SIZES,
+        pretrain_tokens=PRETRAIN_TOKENS,
+        pet_sizes=PET_SIZES,
+        finetune_examples=FINETUNE_EXAMPLES,
+        seeds=3,
+        noise=5e-3,
+    )
 
 
 def timed(function, *args, **kwargs):
@@ -78,8 +87,14 @@ def all_joint_fits(groups, options, strategy):
     """Every full-data joint fit of one task and method: both laws, step one and step two."""
     results = {}
     for law in laws.JOINT_LAWS:
-        results[law] = solver.fit_joint(law, groups, objective=options["objective"], delta=options["huber_delta"],
-                                         init_grid=options["init_grid"], strategy=strategy)
+        results[law] = solver.fit_joint(
+            law,
+            groups,
+            objective=options["objective"],
+            delta=options["huber_delta"],
+            init_grid=options["init_grid"],
+            strategy=strategy,
+        )
     return results
 
 
@@ -89,69 +104,95 @@ def main() -> None:
     parser.add_argument("--loop-replicates", type=int, default=40, help="replicates refit one by one for the ratio")
     args = parser.parse_args()
     metrics = paper_sized_metrics()
-    options = procedure.resolve_options({"init_grid": INIT_GRID, "bootstrap": args.bootstrap,
-                                        "heldout": {"model": ["m5"]}})
+    options = procedure.resolve_options(
+        {"init_grid": INIT_GRID, "bootstrap": args.bootstrap, "heldout": {"model": ["m5"]}}
+    )
     starts = {law: len(solver.grid_starts(laws.parameter_names(law), INIT_GRID)) for law in laws.LAWS}
-    print(f"paper-sized problem: {len(metrics)} runs, {metrics.groupby(['task', 'method']).ngroups} task x method, "
-          f"starts per fit {starts}, {args.bootstrap} bootstrap resamples, {os.cpu_count()} CPU cores, "
-          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"paper-sized problem: {len(metrics)} runs, {metrics.groupby(['task', 'method']).ngroups} task x method, "
+        f"starts per fit {starts}, {args.bootstrap} bootstrap resamples, {os.cpu_count()} CPU cores, "
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, load average {os.getloadavg()[0]:.1f}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results, analysis_s = timed(tables.run_analysis, metrics, None, options, Path(tmp) / "fits")
         _, figures_s = timed(paper.draw_figures, metrics, None, results, Path(tmp) / "figures")
         _, no_bootstrap_s = timed(tables.run_analysis, metrics, None, options | {"bootstrap": 0}, Path(tmp) / "b0")
-    print(f"whole analysis (run_analysis): {analysis_s:.1f} s  [without bootstrap {no_bootstrap_s:.1f} s, so "
-          f"bootstrap ~{analysis_s - no_bootstrap_s:.1f} s]   figures: {figures_s:.1f} s   (target: analysis < 60 s)")
+    print(
+        f"whole analysis (run_analysis): {analysis_s:.1f} s  [without bootstrap {no_bootstrap_s:.1f} s, so "
+        f"bootstrap ~{analysis_s - no_bootstrap_s:.1f} s]   figures: {figures_s:.1f} s   (target: analysis < 60 s)"
+    )
     params = results["params"].set_index(["task", "axis", "method"])
-    print("  recovered alpha (truth model 0.2, pretrain 0.08, pet 0.002): "
-          + ", ".join(f"{axis} {params.xs(axis, level='axis')['alpha'].mean():.4f}" for axis in AXES))
+    print(
+        "  recovered alpha (truth model 0.2, pretrain 0.08, pet 0.002): "
+        + ", ".join(f"{axis} {params.xs(axis, level='axis')['alpha'].mean():.4f}" for axis in AXES)
+    )
 
     # -- multi-start: batched vs a plain per-start scipy loop, same problem
     groups, means, run_losses = joint_groups(metrics, "wmt14_ende", "lora", options)
     batched, batched_s = timed(all_joint_fits, groups, options, "batched")
     looped, loop_s = timed(all_joint_fits, groups, options, "loop")
-    print(f"multi-start, all full-data joint fits of wmt14_ende/lora (2 laws x (step one + 3 axes)): "
-          f"batched {batched_s:.2f} s, per-start scipy loop {loop_s:.1f} s -> {loop_s / batched_s:.0f}x faster")
+    print(
+        f"multi-start, all full-data joint fits of wmt14_ende/lora (2 laws x (step one + 3 axes)): "
+        f"batched {batched_s:.2f} s, per-start scipy loop {loop_s:.1f} s -> {loop_s / batched_s:.0f}x faster"
+    )
     for law in laws.JOINT_LAWS:
         for step in batched[law]:
             b, p = batched[law][step].objective_value, looped[law][step].objective_value
-            print(f"    {law:>14} {step:>9}: {batched[law][step].n_starts:>4} starts, objective batched {b:.6e} "
-                  f"loop {p:.6e} (batched - loop) / loop = {(b - p) / p:+.1e}")
+            print(
+                f"    {law:>14} {step:>9}: {batched[law][step].n_starts:>4} starts, objective batched {b:.6e} "
+                f"loop {p:.6e} (batched - loop) / loop = {(b - p) / p:+.1e}"
+            )
 
     # -- bootstrap: one batch of replicates vs one scipy refit per replicate (warm start for both)
     full = batched["multiplicative"]
     replicates = statistics.resample_condition_means(run_losses, args.bootstrap, np.random.default_rng(0))
-    boot_groups = {axis: procedure.fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
-                   for axis, m in means.items()}
+    boot_groups = {
+        axis: procedure.fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
+        for axis, m in means.items()
+    }
     kw = {"objective": options["objective"], "delta": options["huber_delta"]}
     batch, batch_s = timed(solver.fit_joint, "multiplicative", boot_groups, warm=solver.warm_starts(full), **kw)
-    subset = {axis: laws.Group(g.finetune_examples, g.loss[:args.loop_replicates], g.x)
-              for axis, g in boot_groups.items()}
-    looped_boot, loop_boot_s = timed(solver.fit_joint, "multiplicative", subset, warm=solver.warm_starts(full),
-                                     strategy="loop", **kw)
+    subset = {
+        axis: laws.Group(g.finetune_examples, g.loss[: args.loop_replicates], g.x) for axis, g in boot_groups.items()
+    }
+    looped_boot, loop_boot_s = timed(
+        solver.fit_joint, "multiplicative", subset, warm=solver.warm_starts(full), strategy="loop", **kw
+    )
     per_replicate = loop_boot_s / args.loop_replicates
-    print(f"bootstrap, {args.bootstrap} multiplicative joint refits of wmt14_ende/lora: batched {batch_s:.2f} s, "
-          f"per-replicate scipy loop ~{per_replicate * args.bootstrap:.1f} s (timed on {args.loop_replicates}) "
-          f"-> {per_replicate * args.bootstrap / batch_s:.0f}x faster")
+    print(
+        f"bootstrap, {args.bootstrap} multiplicative joint refits of wmt14_ende/lora: batched {batch_s:.2f} s, "
+        f"per-replicate scipy loop ~{per_replicate * args.bootstrap:.1f} s (timed on {args.loop_replicates}) "
+        f"-> {per_replicate * args.bootstrap / batch_s:.0f}x faster"
+    )
     for step in batch:
-        b = batch[step].objective_value[:args.loop_replicates]
+        b = batch[step].objective_value[: args.loop_replicates]
         p = looped_boot[step].objective_value
-        print(f"    {step:>9}: (batched - loop) / loop over {args.loop_replicates} replicates: "
-              f"min {np.min((b - p) / p):+.1e}, max {np.max((b - p) / p):+.1e}")
+        print(
+            f"    {step:>9}: (batched - loop) / loop over {args.loop_replicates} replicates: "
+            f"min {np.min((b - p) / p):+.1e}, max {np.max((b - p) / p):+.1e}"
+        )
     # step two inherits step one's beta and e (flat directions): compare it with the same fixed values
-    fixed = {"beta": batch["step_one"].params[0]["beta"][:args.loop_replicates],
-             "e": batch["step_one"].params[0]["e"][:args.loop_replicates]}
+    fixed = {
+        "beta": batch["step_one"].params[0]["beta"][: args.loop_replicates],
+        "e": batch["step_one"].params[0]["e"][: args.loop_replicates],
+    }
     gaps = []
     for axis, group in subset.items():
         loop = solver.fit("multiplicative", [group], fixed=fixed, starts=full[axis].start, strategy="loop", **kw)
-        gaps.append((batch[axis].objective_value[:args.loop_replicates] - loop.objective_value) / loop.objective_value)
-    print(f"    step two with the batched step one's beta and e: (batched - loop) / loop min {np.min(gaps):+.1e}, "
-          f"max {np.max(gaps):+.1e}")
+        gaps.append((batch[axis].objective_value[: args.loop_replicates] - loop.objective_value) / loop.objective_value)
+    print(
+        f"    step two with the batched step one's beta and e: (batched - loop) / loop min {np.min(gaps):+.1e}, "
+        f"max {np.max(gaps):+.1e}"
+    )
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (timings above are wall clock on a shared machine)")
-    measured = {"fitting_paper_analysis_s": analysis_s, "fitting_paper_figures_s": figures_s,
-               "fitting_multistart_speedup_vs_scipy_loop": loop_s / batched_s,
-               "fitting_bootstrap_speedup_vs_scipy_loop": per_replicate * args.bootstrap / batch_s}
+    measured = {
+        "fitting_paper_analysis_s": analysis_s,
+        "fitting_paper_figures_s": figures_s,
+        "fitting_multistart_speedup_vs_scipy_loop": loop_s / batched_s,
+        "fitting_bootstrap_speedup_vs_scipy_loop": per_replicate * args.bootstrap / batch_s,
+    }
     print(f"merged into {bench_summary.merge(measured)}")
 
 

@@ -9,6 +9,7 @@ Each in a fresh scratch directory (no .snakemake metadata), median of --repeats.
 
 Usage: .venv/bin/python bench/bench_grid.py [--repeats N] [--skip-listing]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,14 +44,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-listing", action="store_true", help="skip the dry run that prints every job")
     args = parser.parse_args()
-    snakemake = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-n", "--cores", "1",
-                 "--configfile", str(PAPER)]
-    figures = {"paper_dry_run_s": timed(lambda scratch: snakemake + ["--directory", scratch, "--quiet", "rules"],
-                                        args.repeats)}
+    snakemake = [
+        str(BIN / "snakemake"),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-n",
+        "--cores",
+        "1",
+        "--configfile",
+        str(PAPER),
+    ]
+    figures = {
+        "paper_dry_run_s": timed(lambda scratch: snakemake + ["--directory", scratch, "--quiet", "rules"], args.repeats)
+    }
     if not args.skip_listing:
         figures["paper_dry_run_listing_s"] = timed(lambda scratch: snakemake + ["--directory", scratch], 1)
-    figures["paper_grid_summary_s"] = timed(lambda scratch: [str(BIN / "ftscale"), "grid", str(PAPER), "--json", os.devnull],
-                                            args.repeats)
+    figures["paper_grid_summary_s"] = timed(
+        lambda scratch: [str(BIN / "ftscale"), "grid", str(PAPER), "--json", os.devnull], args.repeats
+    )
     for key, value in figures.items():
         print(f"{key:26s} {value:7.1f} s   (target < 20 s)")
     print(f"load average: {os.getloadavg()[0]:.1f}")

@@ -30,6 +30,7 @@ Usage: .venv/bin/python bench/bench_memory.py [--quick] [--kinds pretrain-16B ..
   --layers N: measure at N and 2N decoder layers and extrapolate each peak linearly to the model's
   own layer count, checked at 3N (by default only SCALED's kinds, at paper shapes: see SCALED).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,23 +49,41 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
+import summary as bench_summary  # noqa: E402  bench/summary.py
 import torch  # noqa: E402
 from torch.distributed._tools.mem_tracker import MemTracker  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-import summary as bench_summary  # noqa: E402  bench/summary.py
-
 PAPER = ROOT / "configs" / "paper.yaml"
-KINDS = ["pretrain-1B", "pretrain-16B", "fmt-1B", "fmt-16B", "lora-1B", "lora-16B", "prompt-1B", "prompt-16B",
-         "evaluate-16B"]
+KINDS = [
+    "pretrain-1B",
+    "pretrain-16B",
+    "fmt-1B",
+    "fmt-16B",
+    "lora-1B",
+    "lora-16B",
+    "prompt-1B",
+    "prompt-16B",
+    "evaluate-16B",
+]
 
 # --quick: the paper's grid at tiny shapes, jobs of at least 2 GPUs (so sharding runs too)
-QUICK = {"models": {"1B": {"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 128, "model_dim": 64},
-                    "2B": {"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 160, "model_dim": 64},
-                    "4B": {"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 192, "model_dim": 64},
-                    "8B": {"layers": 3, "heads": 4, "head_dim": 16, "ffn_dim": 192, "model_dim": 96},
-                    "16B": {"layers": 3, "heads": 6, "head_dim": 16, "ffn_dim": 256, "model_dim": 96}},
-         "vocab": 512, "source": 24, "target": 16, "seq_len": 64, "batch": 8, "new_tokens": 8, "gpus": 2}
+QUICK = {
+    "models": {
+        "1B": {"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 128, "model_dim": 64},
+        "2B": {"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 160, "model_dim": 64},
+        "4B": {"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 192, "model_dim": 64},
+        "8B": {"layers": 3, "heads": 4, "head_dim": 16, "ffn_dim": 192, "model_dim": 96},
+        "16B": {"layers": 3, "heads": 6, "head_dim": 16, "ffn_dim": 256, "model_dim": 96},
+    },
+    "vocab": 512,
+    "source": 24,
+    "target": 16,
+    "seq_len": 64,
+    "batch": 8,
+    "new_tokens": 8,
+    "gpus": 2,
+}
 
 
 def quick_config(config: dict) -> dict:
@@ -84,19 +103,20 @@ def quick_config(config: dict) -> dict:
 @dataclass(frozen=True)
 class Job:
     """One planned job, as much of it as its step needs."""
+
     kind: str
     label: str
-    size: dict                  # the config's model size (layers, heads, ...)
+    size: dict  # the config's model size (layers, heads, ...)
     vocab: int
-    method: str                 # pretrain, fmt, lora, prompt; evaluate: the method it evaluates
+    method: str  # pretrain, fmt, lora, prompt; evaluate: the method it evaluates
     pet_size: int | None
     gpus: int
     micro: int
-    batch: int                  # examples (windows) per optimizer step, all ranks
-    source: int = 0             # max source / target tokens (finetuning, evaluation)
+    batch: int  # examples (windows) per optimizer step, all ranks
+    source: int = 0  # max source / target tokens (finetuning, evaluation)
     target: int = 0
-    seq_len: int = 0            # pretraining windows
-    new_tokens: int = 0         # evaluation's greedy steps
+    seq_len: int = 0  # pretraining windows
+    new_tokens: int = 0  # evaluation's greedy steps
     planned_bytes: float = 0.0  # the plan's peak per GPU, without the CUDA context
 
 
@@ -110,28 +130,59 @@ def planned_jobs(config: dict) -> dict[str, Job]:
     def offer(kind, label, plan, **fields):
         if kind in found and found[kind][0].memory.total >= plan.memory.total:
             return
-        found[kind] = plan, Job(kind, label, config["models"][kind.split("-")[1]], vocab, gpus=plan.gpus,
-                                micro=plan.micro_batch_size, planned_bytes=plan.memory.total - plan.memory.context,
-                                **fields)
+        found[kind] = (
+            plan,
+            Job(
+                kind,
+                label,
+                config["models"][kind.split("-")[1]],
+                vocab,
+                gpus=plan.gpus,
+                micro=plan.micro_batch_size,
+                planned_bytes=plan.memory.total - plan.memory.context,
+                **fields,
+            ),
+        )
 
     conditions = grid.expand_conditions(config)
     p = config["pretrain"]
     for job in grid.pretrain_jobs(config, conditions).values():
         if job.model in ("1B", "16B"):
-            offer(f"pretrain-{job.model}", f"{job.rule} {job.model} on {job.tokens:,} tokens",
-                  sizing.pretrain_job(config, job.model, job.tokens, job.rule),
-                  method="pretrain", pet_size=None, batch=p["batch_size"], seq_len=p["seq_len"])
+            offer(
+                f"pretrain-{job.model}",
+                f"{job.rule} {job.model} on {job.tokens:,} tokens",
+                sizing.pretrain_job(config, job.model, job.tokens, job.rule),
+                method="pretrain",
+                pet_size=None,
+                batch=p["batch_size"],
+                seq_len=p["seq_len"],
+            )
     for c in conditions.values():
         if c.model not in ("1B", "16B"):
             continue
         task = config["tasks"][c.task]
         lengths = {"source": task["max_source_tokens"], "target": task["max_target_tokens"]}
         after = sizing.run_group_jobs(config, c)
-        offer(f"{c.method}-{c.model}", c.id, sizing.finetune_job(config, c, after), method=c.method,
-              pet_size=c.pet_size, batch=config["finetune"]["methods"][c.method]["batch_size"], **lengths)
+        offer(
+            f"{c.method}-{c.model}",
+            c.id,
+            sizing.finetune_job(config, c, after),
+            method=c.method,
+            pet_size=c.pet_size,
+            batch=config["finetune"]["methods"][c.method]["batch_size"],
+            **lengths,
+        )
         if c.model == "16B":
-            offer("evaluate-16B", c.id, after[0], method=c.method, pet_size=c.pet_size,
-                  batch=config["evaluate"]["batch_size"], new_tokens=config["evaluate"]["max_new_tokens"], **lengths)
+            offer(
+                "evaluate-16B",
+                c.id,
+                after[0],
+                method=c.method,
+                pet_size=c.pet_size,
+                batch=config["evaluate"]["batch_size"],
+                new_tokens=config["evaluate"]["max_new_tokens"],
+                **lengths,
+            )
     return {kind: found[kind][1] for kind in KINDS if kind in found}
 
 
@@ -145,12 +196,16 @@ class KnownValues(TorchDispatchMode):
         self.selected = selected
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.item.default, torch.ops.aten.is_nonzero.default):
+        if func in (
+            torch.ops.aten._local_scalar_dense.default,
+            torch.ops.aten.item.default,
+            torch.ops.aten.is_nonzero.default,
+        ):
             return False if args[0].dtype == torch.bool else (1.0 if args[0].is_floating_point() else 0)
         if func is torch.ops.aten.index.Tensor and any(i is not None and i.dtype == torch.bool for i in args[1]):
             tensor, indices = args
             at = next(k for k, i in enumerate(indices) if i is not None and i.dtype == torch.bool)
-            return tensor.new_empty((*tensor.shape[:at], self.selected, *tensor.shape[at + indices[at].dim():]))
+            return tensor.new_empty((*tensor.shape[:at], self.selected, *tensor.shape[at + indices[at].dim() :]))
         return func(*args, **(kwargs or {}))
 
 
@@ -183,8 +238,9 @@ def worst_case_examples(job: Job, count: int) -> list[tuple[np.ndarray, int]]:
     from ftscale.train.finetune import encode
 
     rng = np.random.default_rng(0)
-    return [encode(rng.integers(4, job.vocab, job.source), rng.integers(4, job.vocab, job.target))
-            for _ in range(count)]
+    return [
+        encode(rng.integers(4, job.vocab, job.source), rng.integers(4, job.vocab, job.target)) for _ in range(count)
+    ]
 
 
 @torch.inference_mode()
@@ -208,7 +264,8 @@ def measure(job: Job, layers: int | None = None) -> float:
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.testing._internal.distributed.fake_pg import FakeStore
 
-    from ftscale.train import finetune, model as model_module, pretrain, training
+    from ftscale.train import finetune, pretrain, training
+    from ftscale.train import model as model_module
     from ftscale.train.distributed import World, init_adafactor_state, shard_units
 
     size = dict(job.size, layers=layers or job.size["layers"])
@@ -218,13 +275,15 @@ def measure(job: Job, layers: int | None = None) -> float:
     world = World(0, job.gpus)
     positions = max(job.seq_len, job.source + job.target + 3 + (job.pet_size or 0) + job.new_tokens)
     training_job = job.kind.split("-")[0] != "evaluate"
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=job.gpus == 1)   # a GPU's, on one GPU
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=job.gpus == 1)  # a GPU's, on one GPU
     # ftscale.train.model.autocast(model) turns autocast on for a model on a GPU only: here, on one GPU,
     # the step's own autocast(model) contexts must enable it too, not switch the one above off
     gpu = contextlib.ExitStack()
     if job.gpus == 1:
         for module in (finetune, pretrain):
-            gpu.enter_context(mock.patch.object(module, "autocast", lambda model: torch.autocast("cpu", dtype=torch.bfloat16)))
+            gpu.enter_context(
+                mock.patch.object(module, "autocast", lambda model: torch.autocast("cpu", dtype=torch.bfloat16))
+            )
     known = KnownValues(selected=job.micro * (job.target + 1))
     with torch.device("meta"):
         model = model_module.new_model(size, job.vocab, positions, seed=0)
@@ -237,7 +296,9 @@ def measure(job: Job, layers: int | None = None) -> float:
     # value under FakeTensorMode
     model_module._PACKS[causal_lm] = True
     if job.gpus > 1:
-        methods = {"target_logits": functools.partial(finetune.target_logits, model)} if job.method != "pretrain" else {}
+        methods = (
+            {"target_logits": functools.partial(finetune.target_logits, model)} if job.method != "pretrain" else {}
+        )
         # outside FakeTensorMode: FSDP's default mesh reads the ranks' ids
         shard_units(model, model_module.decoder_layers(causal_lm), torch.bfloat16, methods)
     with FakeTensorMode(allow_non_fake_inputs=True):
@@ -279,9 +340,11 @@ def measure_scaled(job: Job, layers: int) -> tuple[float, str]:
     few, more, check = (measure(job, k * layers) for k in (1, 2, 3))
     per_layer = (more - few) / layers
     predicted = few + 2 * layers * per_layer
-    note = (f"extrapolated from {layers} and {2 * layers} layers ({few / 1e9:.3f}, {more / 1e9:.3f} GB; "
-            f"{per_layer / 1e9:.3f} GB a layer); at {3 * layers} layers measured {check / 1e9:.3f} GB, "
-            f"the line gives {predicted / 1e9:.3f}")
+    note = (
+        f"extrapolated from {layers} and {2 * layers} layers ({few / 1e9:.3f}, {more / 1e9:.3f} GB; "
+        f"{per_layer / 1e9:.3f} GB a layer); at {3 * layers} layers measured {check / 1e9:.3f} GB, "
+        f"the line gives {predicted / 1e9:.3f}"
+    )
     return few + per_layer * (job.size["layers"] - layers), note
 
 
@@ -289,9 +352,13 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny shapes (the test suite's run)")
     parser.add_argument("--kinds", nargs="*", default=KINDS, choices=KINDS)
-    parser.add_argument("--layers", type=int, default=None,
-                        help="measure every kind at N, 2N and 3N decoder layers and extrapolate (0: none; "
-                             "default: the kinds in SCALED, at paper shapes)")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help="measure every kind at N, 2N and 3N decoder layers and extrapolate (0: none; "
+        "default: the kinds in SCALED, at paper shapes)",
+    )
     parser.add_argument("--no-merge", action="store_true", help="print only; leave results/bench/summary.json")
     args = parser.parse_args(argv)
     from ftscale import config as config_module
@@ -308,8 +375,11 @@ def main(argv=None) -> dict:
         measured, note = measure_scaled(job, layers) if layers else (measure(job), "")
         ratios[kind] = job.planned_bytes / measured
         rows.append((kind, job, measured))
-        print(f"{kind:14s} {job.gpus:4d} {job.micro:5d} {job.planned_bytes / 1e9:10.2f} {measured / 1e9:11.2f} "
-              f"{ratios[kind]:6.3f}  {job.label}" + (f"\n{'':14s} {note}" if note else ""), flush=True)
+        print(
+            f"{kind:14s} {job.gpus:4d} {job.micro:5d} {job.planned_bytes / 1e9:10.2f} {measured / 1e9:11.2f} "
+            f"{ratios[kind]:6.3f}  {job.label}" + (f"\n{'':14s} {note}" if note else ""),
+            flush=True,
+        )
     seconds = time.perf_counter() - started
     print(f"measured in {seconds:.0f} s (planned GB: the plan's peak per GPU without the CUDA context)")
     figures = {"memory_planned_over_measured" + ("_quick" if args.quick else ""): ratios}

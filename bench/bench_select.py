@@ -14,22 +14,22 @@ L-BFGS-B runs, which a threaded OpenBLAS slows ~10x on a busy machine.
 
 Usage: .venv/bin/python bench/bench_select.py [--laws ats,power,rectified,auto] [--ratios 8,64,512]
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")     # before numpy loads its BLAS
+    os.environ.setdefault(_variable, "1")  # before numpy loads its BLAS
 
 import re  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import summary as bench_summary  # noqa: E402  (bench/summary.py)
-
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import summary as bench_summary  # noqa: E402  (bench/summary.py)
 
 from ftscale.fitting import selection  # noqa: E402
 
@@ -47,26 +47,36 @@ def published_ats() -> dict:
 def candidates(table: pd.DataFrame) -> list[selection.Candidate]:
     """One candidate per model (row) from the wide table: columns named by their size."""
     sizes = [c for c in table.columns if c.isdigit()]
-    return [selection.Candidate(row["config name"], np.array(sizes, float), row[sizes].to_numpy(float))
-            for _, row in table.iterrows()]
+    return [
+        selection.Candidate(row["config name"], np.array(sizes, float), row[sizes].to_numpy(float))
+        for _, row in table.iterrows()
+    ]
 
 
 def scores(predicted: np.ndarray, true: np.ndarray) -> tuple[float, float]:
     """PearCorr and RelAcc in percent."""
     chosen = true[np.nanargmin(predicted)]
-    return (100 * float(np.corrcoef(predicted, true)[0, 1]),
-            100 * float((true.max() - chosen) / (true.max() - true.min())))
+    return (
+        100 * float(np.corrcoef(predicted, true)[0, 1]),
+        100 * float((true.max() - chosen) / (true.max() - true.min())),
+    )
 
 
 def evaluate(table: pd.DataFrame, law: str, ratio: int) -> dict:
     result = selection.select(candidates(table), budget=TARGET / ratio, target=TARGET, law=law)
     predicted = {row["model"]: row["predicted_loss"] for row in result["ranking"]}
     keep = table["config name"].isin(predicted)
-    pear, rel = scores(table.loc[keep, "config name"].map(predicted).to_numpy(float),
-                       table.loc[keep, str(TARGET)].to_numpy(float))
+    pear, rel = scores(
+        table.loc[keep, "config name"].map(predicted).to_numpy(float), table.loc[keep, str(TARGET)].to_numpy(float)
+    )
     laws = pd.Series([row["law"] for row in result["ranking"]]).value_counts().to_dict()
-    return {"pearcorr": pear, "relacc": rel, "n_models": int(keep.sum()), "skipped": len(result["skipped"]),
-            "laws": laws}
+    return {
+        "pearcorr": pear,
+        "relacc": rel,
+        "n_models": int(keep.sum()),
+        "skipped": len(result["skipped"]),
+        "laws": laws,
+    }
 
 
 def main() -> None:
@@ -78,8 +88,11 @@ def main() -> None:
     published = published_ats()
     figures = {}
     print(f"Which base model? target {TARGET:,} examples; PearCorr / RelAcc in %, published AtS beside ours")
-    print(f"{'dataset':<9} {'ratio':>5} {'budget':>8}  " + "  ".join(f"{law:>11}" for law in laws)
-          + f"  {'AtS (paper)':>11}")
+    print(
+        f"{'dataset':<9} {'ratio':>5} {'budget':>8}  "
+        + "  ".join(f"{law:>11}" for law in laws)
+        + f"  {'AtS (paper)':>11}"
+    )
     for name, file in DATASETS.items():
         table = pd.read_csv(DATA / file)
         for ratio in ratios:

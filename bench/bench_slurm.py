@@ -11,6 +11,7 @@ Needs root (tests/slurm/local-cluster.sh starts the cluster); elsewhere it says 
 
 Usage: .venv/bin/python bench/bench_slurm.py
 """
+
 from __future__ import annotations
 
 import os
@@ -30,24 +31,41 @@ PROFILE = ROOT / "tests" / "slurm" / "profile"
 
 def timed_study(workdir: Path, *args: str) -> float:
     start = time.perf_counter()
-    subprocess.run([str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--quiet",
-                    *args, "--configfile", str(CONFIG)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--quiet",
+            *args,
+            "--configfile",
+            str(CONFIG),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
 def main() -> None:
-    started = subprocess.run(["bash", str(ROOT / "tests" / "slurm" / "local-cluster.sh"), "start"],
-                             capture_output=True, text=True)
+    started = subprocess.run(
+        ["bash", str(ROOT / "tests" / "slurm" / "local-cluster.sh"), "start"], capture_output=True, text=True
+    )
     if started.returncode != 0:
         print(f"bench_slurm: no local SLURM cluster ({started.stderr.strip()}); run as root to measure")
         return
     os.environ["SLURM_CONF"] = "/var/lib/ftscale-slurm/slurm.conf"
     with tempfile.TemporaryDirectory(prefix="ftscale-bench-slurm-") as scratch:
         local, cluster = Path(scratch) / "local", Path(scratch) / "slurm"
-        figures = {"slurm_local_s": timed_study(local, "--cores", "2"),
-                   "slurm_cluster_s": timed_study(cluster, "--profile", str(PROFILE))}
-        queue = subprocess.run(["squeue", "--states=all", "-h", "-o", "%k %Z"], capture_output=True,
-                               text=True, check=True).stdout
+        figures = {
+            "slurm_local_s": timed_study(local, "--cores", "2"),
+            "slurm_cluster_s": timed_study(cluster, "--profile", str(PROFILE)),
+        }
+        queue = subprocess.run(
+            ["squeue", "--states=all", "-h", "-o", "%k %Z"], capture_output=True, text=True, check=True
+        ).stdout
         comments = [line.split()[0] for line in queue.splitlines() if line.endswith(str(cluster))]
         benchmarks = list((local / "results" / "slurm" / "benchmarks").rglob("*.tsv"))
     figures["slurm_jobs"] = len(comments)

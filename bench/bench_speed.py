@@ -18,6 +18,7 @@ measurement), on data built here from the synthetic generator with the toy's len
 Prints a table and merges its figures into results/bench/summary.json (bench/run.py writes the rest).
 Usage: .venv/bin/python bench/bench_speed.py [--steps 32] [--decode-examples 64] [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,16 +32,15 @@ import time
 from pathlib import Path
 
 import summary as bench_summary  # bench/summary.py
-
 import yaml
 
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")      # no loading progress bars in the table
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no loading progress bars in the table
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("PYTHONWARNINGS", "ignore")              # nor deprecation notes (here and in jobs)
+os.environ.setdefault("PYTHONWARNINGS", "ignore")  # nor deprecation notes (here and in jobs)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 METHODS = {"fmt": None, "prompt": "default_size", "lora": "default_size"}
-TASKS = {"translation": "translation_ende", "summarization": "summarization"}   # config.yaml task names
+TASKS = {"translation": "translation_ende", "summarization": "summarization"}  # config.yaml task names
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -59,8 +59,11 @@ def prepare(root: Path, config: dict, pretrain_lines: int = 1500) -> dict:
         task = config["tasks"][name]
         for split, records in sources.task_splits(source, name, task).items():
             tokens.write_task_split(tokenizer, records, root / kind / split)
-        tasks[kind] = {"max_source": task["max_source_tokens"], "max_target": task["max_target_tokens"],
-                       "examples": task["train_examples"]}
+        tasks[kind] = {
+            "max_source": task["max_source_tokens"],
+            "max_target": task["max_target_tokens"],
+            "examples": task["train_examples"],
+        }
     return tasks
 
 
@@ -83,8 +86,12 @@ print("RESULT", json.dumps({"params": s["params"], "tokens": s["pretrain_tokens"
 
 def python(code: str, *args: str, env: dict | None = None) -> dict:
     """Run code in a fresh interpreter; its `RESULT {json}` line."""
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})})
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})},
+    )
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.split("RESULT ", 1)[1].splitlines()[0])
@@ -97,37 +104,59 @@ def bench_pretrain(root: Path, config: dict, steps: int, base_steps: int) -> dic
     figures = {}
     for name, size in config["models"].items():
         n = base_steps if name == config["pretrain"]["base_model"] else steps
-        args = {"size": size, "vocab": config["data"]["tokenizer_vocab_size"], "stream": str(root / "stream" / "tokens.npy"),
-                "tokens": n * p["batch_size"] * p["seq_len"], "seq_len": p["seq_len"], "batch_size": p["batch_size"],
-                "lr": p["lr_max"], "out": str(root / "models" / name)}
+        args = {
+            "size": size,
+            "vocab": config["data"]["tokenizer_vocab_size"],
+            "stream": str(root / "stream" / "tokens.npy"),
+            "tokens": n * p["batch_size"] * p["seq_len"],
+            "seq_len": p["seq_len"],
+            "batch_size": p["batch_size"],
+            "lr": p["lr_max"],
+            "out": str(root / "models" / name),
+        }
         r = python(PRETRAIN_JOB, json.dumps(args))
-        figures[name] = {"params": r["params"], "tokens_per_s": r["tokens"] / r["loop_seconds"],
-                         "peak_rss_mb": r["peak_rss_mb"], "val_loss": r["val_loss"]}
+        figures[name] = {
+            "params": r["params"],
+            "tokens_per_s": r["tokens"] / r["loop_seconds"],
+            "peak_rss_mb": r["peak_rss_mb"],
+            "val_loss": r["val_loss"],
+        }
     return figures
 
 
 # ------------------------------------------------------------------------------------- finetuning
-def hf_trainer_run(root: Path, base: Path, task: dict, method: str, pet_size, lr: float, batch_size: int,
-                   steps: int, seed: int) -> dict:
+def hf_trainer_run(
+    root: Path, base: Path, task: dict, method: str, pet_size, lr: float, batch_size: int, steps: int, seed: int
+) -> dict:
     """transformers.Trainer as one would write it: padded Seq2Seq collator, labels -100 on the source."""
     import torch
     from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast, Trainer, TrainingArguments
     from transformers.utils import logging as hf_logging
 
-    from ftscale.train import finetune, training
     from ftscale.data.tokens import TaskSplit
+    from ftscale.train import finetune, training
     from ftscale.train.model import load_model
 
     hf_logging.set_verbosity_error()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(root / "tokenizer.json"), pad_token="<pad>",
-                                        bos_token="<s>", eos_token="</s>", sep_token="<sep>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(root / "tokenizer.json"),
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="<sep>",
+    )
 
     def dataset(split, indices):
         rows = []
         for ids, prompt in finetune.encode_split(split, indices, task["max_source"], task["max_target"]):
             ids = ids.tolist()
-            rows.append({"input_ids": ids, "attention_mask": [1] * len(ids),
-                         "labels": [finetune.IGNORE] * prompt + ids[prompt:]})
+            rows.append(
+                {
+                    "input_ids": ids,
+                    "attention_mask": [1] * len(ids),
+                    "labels": [finetune.IGNORE] * prompt + ids[prompt:],
+                }
+            )
         return rows
 
     train, dev = TaskSplit(root / task["kind"] / "train"), TaskSplit(root / task["kind"] / "dev")
@@ -139,14 +168,31 @@ def hf_trainer_run(root: Path, base: Path, task: dict, method: str, pet_size, lr
         model.requires_grad_(True)
     optimizer = training.adafactor([p for p in model.parameters() if p.requires_grad], lr, False)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: training.cosine_lr(s, steps, 1.0, 0.1))
-    args = TrainingArguments(output_dir=str(root / "hf-trainer"), per_device_train_batch_size=batch_size,
-                             per_device_eval_batch_size=64, max_steps=steps, max_grad_norm=0.0, logging_steps=10**6,
-                             save_strategy="no", eval_strategy="no", report_to=[], use_cpu=True, seed=seed,
-                             dataloader_num_workers=0, disable_tqdm=True)
+    args = TrainingArguments(
+        output_dir=str(root / "hf-trainer"),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=64,
+        max_steps=steps,
+        max_grad_norm=0.0,
+        logging_steps=10**6,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
     collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=finetune.IGNORE, padding=True)
-    trainer = Trainer(model=model, args=args, train_dataset=train_rows, eval_dataset=dev_rows,
-                      data_collator=collator, optimizers=(optimizer, schedule))
-    counted, inner = [], trainer.data_collator       # target tokens of the batches trained on
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        eval_dataset=dev_rows,
+        data_collator=collator,
+        optimizers=(optimizer, schedule),
+    )
+    counted, inner = [], trainer.data_collator  # target tokens of the batches trained on
 
     def counting_collator(rows):
         counted.append(sum(len(r["labels"]) - r["labels"].count(finetune.IGNORE) for r in rows))
@@ -155,31 +201,67 @@ def hf_trainer_run(root: Path, base: Path, task: dict, method: str, pet_size, lr
     trainer.data_collator = counting_collator
     started = time.perf_counter()
     trainer.train()
-    dev_loss = trainer.evaluate()["eval_loss"]          # one batch of all 64 dev examples: token-level mean
+    dev_loss = trainer.evaluate()["eval_loss"]  # one batch of all 64 dev examples: token-level mean
     seconds = time.perf_counter() - started
     tokens = sum(counted[:steps])
-    return {"tokens_per_s": tokens / seconds, "seconds": seconds, "dev_loss": float(dev_loss),
-            "target_tokens": tokens,   # and the same dev loss by ftscale's own metric, as a check
-            "eval_check": finetune.sequences_loss(model, finetune.encode_split(dev, range(len(dev)), task["max_source"],
-                                                                               task["max_target"]), 64)}
+    return {
+        "tokens_per_s": tokens / seconds,
+        "seconds": seconds,
+        "dev_loss": float(dev_loss),
+        "target_tokens": tokens,  # and the same dev loss by ftscale's own metric, as a check
+        "eval_check": finetune.sequences_loss(
+            model, finetune.encode_split(dev, range(len(dev)), task["max_source"], task["max_target"]), 64
+        ),
+    }
 
 
-def ftscale_run(root: Path, base: Path, task: dict, method: str, pet_size, lr: float, batch_size: int,
-                steps: int, seed: int, bucket_batches: int | None = None) -> dict:
+def ftscale_run(
+    root: Path,
+    base: Path,
+    task: dict,
+    method: str,
+    pet_size,
+    lr: float,
+    batch_size: int,
+    steps: int,
+    seed: int,
+    bucket_batches: int | None = None,
+) -> dict:
     from ftscale.config import schema_default
     from ftscale.train import finetune
 
     loop = {key: schema_default("finetune", key) for key in ("lr_min_divisor", "warmup_steps", "dev_batch_size")}
     bucketing = {} if bucket_batches is None else {"bucket_batches": bucket_batches}
     out = root / "ftscale" / task["kind"] / f"{method}{bucket_batches or ''}"
-    s = finetune.finetune(base_dir=base, method=method, pet_size=pet_size, learning_rate=lr, batch_size=batch_size,
-                          parameter_scaling=False, max_steps=steps, max_epochs=10**6, eval_every=steps,
-                          train_dir=root / task["kind"] / "train", dev_dir=root / task["kind"] / "dev",
-                          finetune_examples=task["examples"], max_source=task["max_source"],
-                          max_target=task["max_target"], seed=seed, out_dir=out, log_name="bench", threads=1, **loop,
-                          **bucketing)
-    return {"tokens_per_s": s["target_tokens"] / s["train_seconds"], "seconds": s["train_seconds"],
-            "dev_loss": s["dev_loss"], "target_tokens": s["target_tokens"], "checkpoint": str(out / "checkpoint")}
+    s = finetune.finetune(
+        base_dir=base,
+        method=method,
+        pet_size=pet_size,
+        learning_rate=lr,
+        batch_size=batch_size,
+        parameter_scaling=False,
+        max_steps=steps,
+        max_epochs=10**6,
+        eval_every=steps,
+        train_dir=root / task["kind"] / "train",
+        dev_dir=root / task["kind"] / "dev",
+        finetune_examples=task["examples"],
+        max_source=task["max_source"],
+        max_target=task["max_target"],
+        seed=seed,
+        out_dir=out,
+        log_name="bench",
+        threads=1,
+        **loop,
+        **bucketing,
+    )
+    return {
+        "tokens_per_s": s["target_tokens"] / s["train_seconds"],
+        "seconds": s["train_seconds"],
+        "dev_loss": s["dev_loss"],
+        "target_tokens": s["target_tokens"],
+        "checkpoint": str(out / "checkpoint"),
+    }
 
 
 def bench_finetune(root: Path, config: dict, tasks: dict, base: Path, steps: int, methods) -> dict:
@@ -197,15 +279,21 @@ def bench_finetune(root: Path, config: dict, tasks: dict, base: Path, steps: int
             with contextlib.redirect_stdout(io.StringIO()):
                 ours = ftscale_run(*args)
                 hf = hf_trainer_run(*args)
-                bucketed = ftscale_run(*args, bucket_batches=16)   # the opt-in length bucketing: speed vs. dev loss
+                bucketed = ftscale_run(*args, bucket_batches=16)  # the opt-in length bucketing: speed vs. dev loss
             figures[f"{kind}/{method}"] = {
                 "speedup": ours["tokens_per_s"] / hf["tokens_per_s"],
-                "ftscale_tokens_per_s": ours["tokens_per_s"], "hf_trainer_tokens_per_s": hf["tokens_per_s"],
-                "ftscale_dev_loss": ours["dev_loss"], "hf_trainer_dev_loss": hf["dev_loss"],
+                "ftscale_tokens_per_s": ours["tokens_per_s"],
+                "hf_trainer_tokens_per_s": hf["tokens_per_s"],
+                "ftscale_dev_loss": ours["dev_loss"],
+                "hf_trainer_dev_loss": hf["dev_loss"],
                 "hf_trainer_dev_loss_ftscale_metric": hf["eval_check"],
-                "ftscale_bucketed_tokens_per_s": bucketed["tokens_per_s"], "ftscale_bucketed_dev_loss": bucketed["dev_loss"],
-                "ftscale_seconds": ours["seconds"], "hf_trainer_seconds": hf["seconds"],
-                "checkpoint": ours["checkpoint"], "pet_size": pet_size}
+                "ftscale_bucketed_tokens_per_s": bucketed["tokens_per_s"],
+                "ftscale_bucketed_dev_loss": bucketed["dev_loss"],
+                "ftscale_seconds": ours["seconds"],
+                "hf_trainer_seconds": hf["seconds"],
+                "checkpoint": ours["checkpoint"],
+                "pet_size": pet_size,
+            }
     return figures
 
 
@@ -214,8 +302,8 @@ def bench_decode(root: Path, config: dict, tasks: dict, base: Path, finetuned: d
     import numpy as np
     import torch
 
-    from ftscale.evaluate import decode
     from ftscale.data.tokens import BOS_ID, EOS_ID, SEP_ID, TaskSplit
+    from ftscale.evaluate import decode
     from ftscale.train.finetune import load_finetuned
 
     ev = config["evaluate"]
@@ -234,14 +322,18 @@ def bench_decode(root: Path, config: dict, tasks: dict, base: Path, finetuned: d
         with torch.no_grad():
             for i in range(len(test)):
                 ids = torch.tensor([[BOS_ID, *test.example(i, task["max_source"], 0)[0].tolist(), SEP_ID]])
-                new = model.generate(input_ids=ids, max_new_tokens=ev["max_new_tokens"])[0, ids.shape[1]:].tolist()
-                plain.append(new[:new.index(EOS_ID)] if EOS_ID in new else new)
+                new = model.generate(input_ids=ids, max_new_tokens=ev["max_new_tokens"])[0, ids.shape[1] :].tolist()
+                plain.append(new[: new.index(EOS_ID)] if EOS_ID in new else new)
         plain_s = time.perf_counter() - started
         tokens = sum(len(o) for o in ours)
-        figures[key] = {"speedup": plain_s / ours_s, "ftscale_tokens_per_s": tokens / ours_s,
-                        "hf_generate_tokens_per_s": sum(len(o) for o in plain) / plain_s,
-                        "match": float(np.mean([a == b for a, b in zip(ours, plain)])), "examples": len(test),
-                        "mean_new_tokens": tokens / len(test)}
+        figures[key] = {
+            "speedup": plain_s / ours_s,
+            "ftscale_tokens_per_s": tokens / ours_s,
+            "hf_generate_tokens_per_s": sum(len(o) for o in plain) / plain_s,
+            "match": float(np.mean([a == b for a, b in zip(ours, plain)])),
+            "examples": len(test),
+            "mean_new_tokens": tokens / len(test),
+        }
     return figures
 
 
@@ -250,7 +342,7 @@ def _first(split, n: int):
     import copy
 
     view = copy.copy(split)
-    view.source_offsets, view.target_offsets = split.source_offsets[:n + 1], split.target_offsets[:n + 1]
+    view.source_offsets, view.target_offsets = split.source_offsets[: n + 1], split.target_offsets[: n + 1]
     view.lang = split.lang[:n]
     return view
 
@@ -269,29 +361,64 @@ worker.run("ftscale.train.finetune:finetune", log=a.pop("log"), **{{k: Path(v) i
 def bench_overhead(root: Path, tasks: dict, base: Path, repeats: int) -> dict:
     """Process start to first training step of a 1-step finetune job, cold and through the warm worker."""
     task = tasks["translation"]
-    env = {"TMPDIR": str(root), "XDG_RUNTIME_DIR": str(root), "PYTHONPATH": ""}   # a worker socket of its own
+    env = {"TMPDIR": str(root), "XDG_RUNTIME_DIR": str(root), "PYTHONPATH": ""}  # a worker socket of its own
 
     def job(i: int, worker_on: bool) -> float:
         out = root / "jobs" / f"{i}-{worker_on}"
-        args = {"base_dir": str(base), "method": "lora", "pet_size": 4, "learning_rate": 1e-2, "batch_size": 16,
-                "parameter_scaling": False, "max_steps": 1, "max_epochs": 1, "eval_every": 1,
-                "train_dir": str(root / "translation" / "train"), "dev_dir": str(root / "translation" / "dev"),
-                "finetune_examples": task["examples"], "max_source": task["max_source"], "max_target": task["max_target"],
-                "seed": 0, "out_dir": str(out), "log": str(root / "jobs.log"), "threads": 1,
-                "lr_min_divisor": 10, "warmup_steps": 0, "dev_batch_size": 64}
+        args = {
+            "base_dir": str(base),
+            "method": "lora",
+            "pet_size": 4,
+            "learning_rate": 1e-2,
+            "batch_size": 16,
+            "parameter_scaling": False,
+            "max_steps": 1,
+            "max_epochs": 1,
+            "eval_every": 1,
+            "train_dir": str(root / "translation" / "train"),
+            "dev_dir": str(root / "translation" / "dev"),
+            "finetune_examples": task["examples"],
+            "max_source": task["max_source"],
+            "max_target": task["max_target"],
+            "seed": 0,
+            "out_dir": str(out),
+            "log": str(root / "jobs.log"),
+            "threads": 1,
+            "lr_min_divisor": 10,
+            "warmup_steps": 0,
+            "dev_batch_size": 64,
+        }
         started = time.time()
-        subprocess.run([sys.executable, "-c", JOB.format(src=str(ROOT / "src")), json.dumps(args)], check=True,
-                       stdout=subprocess.DEVNULL, env={**os.environ, **env, "FTSCALE_WORKER": "1" if worker_on else "0"})
+        subprocess.run(
+            [sys.executable, "-c", JOB.format(src=str(ROOT / "src")), json.dumps(args)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, **env, "FTSCALE_WORKER": "1" if worker_on else "0"},
+        )
         return json.loads((out / "train.json").read_text())["first_step_at"] - started
 
     cold = [job(i, False) for i in range(repeats)]
     server_env = {**os.environ, **env}
-    probe = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r}); "
-                            "from ftscale.runtime import worker; print(worker.socket_path())"],
-                           capture_output=True, text=True, env=server_env, check=True)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r}); "
+            "from ftscale.runtime import worker; print(worker.socket_path())",
+        ],
+        capture_output=True,
+        text=True,
+        env=server_env,
+        check=True,
+    )
     socket = Path(probe.stdout.strip())
-    server = subprocess.Popen([sys.executable, "-m", "ftscale.runtime.worker", str(socket)], env={**server_env, "PYTHONPATH": str(ROOT / "src")},
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ftscale.runtime.worker", str(socket)],
+        env={**server_env, "PYTHONPATH": str(ROOT / "src")},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not socket.exists() and time.monotonic() < deadline:
@@ -300,7 +427,12 @@ def bench_overhead(root: Path, tasks: dict, base: Path, repeats: int) -> dict:
     finally:
         server.terminate()
         server.wait()
-    return {"cold": statistics.median(cold), "warm_worker": statistics.median(warm), "cold_runs": cold, "warm_runs": warm}
+    return {
+        "cold": statistics.median(cold),
+        "warm_worker": statistics.median(warm),
+        "cold_runs": cold,
+        "warm_runs": warm,
+    }
 
 
 # ------------------------------------------------------------------------------------------- GPU
@@ -321,10 +453,12 @@ def bench_cuda(config: dict, steps: int = 20) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
     batch = torch.randint(4, config["data"]["tokenizer_vocab_size"], (p["batch_size"] * 8, p["seq_len"]), device="cuda")
     fine = {"input_ids": batch, "attention_mask": torch.ones_like(batch), "labels": batch.clone()}
-    fine["labels"][:, :p["seq_len"] // 2] = finetune.IGNORE
+    fine["labels"][:, : p["seq_len"] // 2] = finetune.IGNORE
     out = {"device": name, "params": n}
-    for kind, loss_of in (("pretrain", lambda: model(input_ids=batch, labels=batch).loss),
-                          ("finetune", lambda: (lambda nll, c: nll / c)(*finetune.target_nll(model, fine)))):
+    for kind, loss_of in (
+        ("pretrain", lambda: model(input_ids=batch, labels=batch).loss),
+        ("finetune", lambda: (lambda nll, c: nll / c)(*finetune.target_nll(model, fine))),
+    ):
         for i in range(steps + 3):
             if i == 3:
                 torch.cuda.synchronize()
@@ -357,7 +491,7 @@ def main() -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
-    warnings.filterwarnings("ignore")            # peft/transformers deprecation notes, not figures
+    warnings.filterwarnings("ignore")  # peft/transformers deprecation notes, not figures
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     torch.set_num_threads(1)
@@ -366,8 +500,10 @@ def main() -> None:
     if args.quick:
         args.steps, args.pretrain_steps, args.base_steps, args.decode_examples, args.repeats = 16, 8, 30, 32, 1
     methods = ["fmt", "lora"] if args.quick else list(METHODS)
-    figures: dict = {"speed_machine": f"{os.cpu_count()}-core CPU, 1 thread per measurement, torch {torch.__version__}",
-                     "speed_steps": args.steps}
+    figures: dict = {
+        "speed_machine": f"{os.cpu_count()}-core CPU, 1 thread per measurement, torch {torch.__version__}",
+        "speed_steps": args.steps,
+    }
     with tempfile.TemporaryDirectory(prefix="ftscale-speed-") as scratch:
         root = Path(scratch)
         tasks = prepare(root, config, 1000 if args.quick else 6000)
@@ -393,7 +529,7 @@ def main() -> None:
         if torch.cuda.is_available():
             try:
                 figures["cuda"] = bench_cuda(config)
-            except Exception as exc:   # noqa: BLE001 - the CPU figures stand on their own
+            except Exception as exc:  # noqa: BLE001 - the CPU figures stand on their own
                 figures["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
     print_table(figures)
     print(f"merged into {bench_summary.merge(figures)}")
@@ -401,22 +537,32 @@ def main() -> None:
 
 def print_table(f: dict) -> None:
     print(f"\nftscale speed ({f['speed_machine']}; {f['speed_steps']} finetuning steps per run)")
-    print(f"\n{'finetuning':22} {'ftscale tok/s':>13} {'Trainer tok/s':>13} {'speedup':>8}   "
-          f"{'dev loss: ftscale':>17} {'Trainer':>8}   {'bucketed tok/s':>14} {'dev loss':>8}")
+    print(
+        f"\n{'finetuning':22} {'ftscale tok/s':>13} {'Trainer tok/s':>13} {'speedup':>8}   "
+        f"{'dev loss: ftscale':>17} {'Trainer':>8}   {'bucketed tok/s':>14} {'dev loss':>8}"
+    )
     for key, r in f["finetune_speed"].items():
-        print(f"{key:22} {r['ftscale_tokens_per_s']:13.0f} {r['hf_trainer_tokens_per_s']:13.0f} {r['speedup']:7.2f}x   "
-              f"{r['ftscale_dev_loss']:17.4f} {r['hf_trainer_dev_loss']:8.4f}   "
-              f"{r['ftscale_bucketed_tokens_per_s']:14.0f} {r['ftscale_bucketed_dev_loss']:8.4f}")
-    print("target: >= 1.5x, dev losses equal within noise (batches differ: each loop draws its own)\n"
-          "bucketed: ftscale with the opt-in length bucketing (finetune(bucket_batches=16)); it changes batches")
+        print(
+            f"{key:22} {r['ftscale_tokens_per_s']:13.0f} {r['hf_trainer_tokens_per_s']:13.0f} {r['speedup']:7.2f}x   "
+            f"{r['ftscale_dev_loss']:17.4f} {r['hf_trainer_dev_loss']:8.4f}   "
+            f"{r['ftscale_bucketed_tokens_per_s']:14.0f} {r['ftscale_bucketed_dev_loss']:8.4f}"
+        )
+    print(
+        "target: >= 1.5x, dev losses equal within noise (batches differ: each loop draws its own)\n"
+        "bucketed: ftscale with the opt-in length bucketing (finetune(bucket_batches=16)); it changes batches"
+    )
     print(f"\n{'greedy decoding':24} {'ftscale tok/s':>14} {'generate tok/s':>14} {'speedup':>8} {'same output':>12}")
     for key, r in f["decode_speed"].items():
-        print(f"{key:24} {r['ftscale_tokens_per_s']:14.0f} {r['hf_generate_tokens_per_s']:14.0f} {r['speedup']:7.2f}x "
-              f"{r['match']:11.0%}")
+        print(
+            f"{key:24} {r['ftscale_tokens_per_s']:14.0f} {r['hf_generate_tokens_per_s']:14.0f} {r['speedup']:7.2f}x "
+            f"{r['match']:11.0%}"
+        )
     print("target: >= 1x, same outputs")
     o = f["job_overhead_s"]
-    print(f"\njob overhead (process start to first step): cold {o['cold']:.2f} s, warm worker {o['warm_worker']:.2f} s"
-          "   target: <= 4 s")
+    print(
+        f"\njob overhead (process start to first step): cold {o['cold']:.2f} s, warm worker {o['warm_worker']:.2f} s"
+        "   target: <= 4 s"
+    )
     print(f"\n{'pretraining':8} {'params':>9} {'tokens/s':>10} {'peak RSS MB':>12}")
     for key, r in f["pretrain_speed"].items():
         print(f"{key:8} {r['params']:9,} {r['tokens_per_s']:10.0f} {r['peak_rss_mb']:12.0f}")

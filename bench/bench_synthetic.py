@@ -7,6 +7,7 @@ tests/unit/test_synthetic.py; a speed figure belongs here, where a busy machine 
 
 Usage: .venv/bin/python bench/bench_synthetic.py [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ def main() -> None:
         synthetic.translation_pairs("en", "de", 10000, 0)
         seconds.append(time.perf_counter() - start)
     figure = statistics.median(seconds)
-    print(f"synthetic generator: 20k sentences (10k en-de meanings) in {figure:.2f} s "
-          f"(median of {args.repeats}; target < 10 s)")
+    print(
+        f"synthetic generator: 20k sentences (10k en-de meanings) in {figure:.2f} s "
+        f"(median of {args.repeats}; target < 10 s)"
+    )
     print(f"merged into {bench_summary.merge({'synthetic_20k_sentences_s': round(figure, 3)})}")
 
 

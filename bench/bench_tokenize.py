@@ -10,6 +10,7 @@ times the corpus. Defaults 1,024 and 4,096 MB (about 6 GB of disk in a temporary
 
 Usage: .venv/bin/python bench/bench_tokenize.py [--sizes-mb 1024 4096]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,19 +61,32 @@ def main() -> None:
             corpus = scratch / f"corpus{megabytes}.txt"
             write_corpus(corpus, megabytes)
             start = time.perf_counter()
-            child = subprocess.Popen([sys.executable, "-c", TOKENIZE, str(scratch / "tokenizer.json"), str(corpus),
-                                      str(scratch / f"stream{megabytes}")], env={"PYTHONPATH": str(ROOT / "src")},
-                                     stdout=subprocess.PIPE, text=True)
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    TOKENIZE,
+                    str(scratch / "tokenizer.json"),
+                    str(corpus),
+                    str(scratch / f"stream{megabytes}"),
+                ],
+                env={"PYTHONPATH": str(ROOT / "src")},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             count = int(child.stdout.read())
-            _, status, usage = os.wait4(child.pid, 0)     # this child's own peak (RUSAGE_CHILDREN: all so far)
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak (RUSAGE_CHILDREN: all so far)
             child.returncode = os.waitstatus_to_exitcode(status)
             seconds = time.perf_counter() - start
             if child.returncode:
                 sys.exit(f"tokenizing {corpus} failed (exit {child.returncode})")
             peak[megabytes] = round(usage.ru_maxrss / 1024, 1)
             speed[megabytes] = round(corpus.stat().st_size / 2**20 / seconds, 2)
-            print(f"{megabytes:6d} MB corpus: {count:,} tokens, peak RSS {peak[megabytes]:,.0f} MB, "
-                  f"{speed[megabytes]} MB/s", flush=True)
+            print(
+                f"{megabytes:6d} MB corpus: {count:,} tokens, peak RSS {peak[megabytes]:,.0f} MB, "
+                f"{speed[megabytes]} MB/s",
+                flush=True,
+            )
             corpus.unlink()
             for leftover in (scratch / f"stream{megabytes}").iterdir():
                 leftover.unlink()

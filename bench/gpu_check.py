@@ -20,6 +20,7 @@ forward and backward, attention included); peak from PEAK_BF16_TFLOPS by device 
 FALLBACK_PEAK_TFLOPS (said so in the output) or --peak-tflops.
 Usage: .venv/bin/python bench/gpu_check.py [--steps 5] [--device auto|cuda|cpu] [--dry] [--no-summary]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,9 +41,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 # Dense bf16 peak TFLOP/s (vendor datasheets, without sparsity), matched by substring of the CUDA
 # device name, first match wins (so "H100 PCIe" before "H100").
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0,
-                    "A10": 125.0, "V100": 125.0}   # V100: fp16 tensor cores (it has no bf16)
-FALLBACK_PEAK_TFLOPS = 312.0   # an A100: an unknown device's MFU is against this, and says so
+PEAK_BF16_TFLOPS = {
+    "H200": 989.0,
+    "H100 PCIe": 756.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10": 125.0,
+    "V100": 125.0,
+}  # V100: fp16 tensor cores (it has no bf16)
+FALLBACK_PEAK_TFLOPS = 312.0  # an A100: an unknown device's MFU is against this, and says so
 
 
 def flops_per_token(params: int, layers: int, heads: int, head_dim: int, seq_len: int) -> float:
@@ -79,8 +87,16 @@ def timed_steps(step, steps: int, sync) -> float:
     return statistics.median(times)
 
 
-def time_1b(size: dict, device: str, steps: int, peak: float, pretrain_windows: int, finetune_examples: int,
-            seq_len: int, example_len: int) -> dict:
+def time_1b(
+    size: dict,
+    device: str,
+    steps: int,
+    peak: float,
+    pretrain_windows: int,
+    finetune_examples: int,
+    seq_len: int,
+    example_len: int,
+) -> dict:
     """Pretraining and FMT steps of the model `size`: tokens/s and MFU of each."""
     import numpy as np
     import torch
@@ -95,8 +111,9 @@ def time_1b(size: dict, device: str, steps: int, peak: float, pretrain_windows: 
     optimizer = training.adafactor(model.parameters(), 1e-3, True)
     rng = np.random.default_rng(0)
     windows = torch.from_numpy(rng.integers(4, vocab, size=(pretrain_windows, seq_len))).to(device)
-    examples = [(rng.integers(4, vocab, size=example_len).astype(np.int64), example_len // 2)
-                for _ in range(finetune_examples)]
+    examples = [
+        (rng.integers(4, vocab, size=example_len).astype(np.int64), example_len // 2) for _ in range(finetune_examples)
+    ]
 
     def step(accumulate):
         accumulate()
@@ -105,14 +122,23 @@ def time_1b(size: dict, device: str, steps: int, peak: float, pretrain_windows: 
 
     figures = {}
     for name, accumulate, tokens, length in (
-            ("pretrain", lambda: pretrain.accumulate_gradients(model, windows, None), windows.numel(), seq_len),
-            ("finetune", lambda: finetune.accumulate_gradients(model, examples, None), finetune_examples * example_len,
-             example_len)):
+        ("pretrain", lambda: pretrain.accumulate_gradients(model, windows, None), windows.numel(), seq_len),
+        (
+            "finetune",
+            lambda: finetune.accumulate_gradients(model, examples, None),
+            finetune_examples * example_len,
+            example_len,
+        ),
+    ):
         seconds = timed_steps(lambda: step(accumulate), steps, sync)  # noqa: B023 - called here, in this iteration
         per_token = flops_per_token(params, size["layers"], size["heads"], size["head_dim"], length)
-        figures[name] = {"tokens_per_step": tokens, "step_s": seconds, "tokens_per_s": tokens / seconds,
-                         "mfu": mfu(tokens, seconds, per_token, peak)}
-    model = optimizer = None     # frees the device memory (the closures above hold these names)
+        figures[name] = {
+            "tokens_per_step": tokens,
+            "step_s": seconds,
+            "tokens_per_s": tokens / seconds,
+            "mfu": mfu(tokens, seconds, per_token, peak),
+        }
+    model = optimizer = None  # frees the device memory (the closures above hold these names)
     if device == "cuda":
         torch.cuda.empty_cache()
     return {"params": params} | figures
@@ -121,8 +147,17 @@ def time_1b(size: dict, device: str, steps: int, peak: float, pretrain_windows: 
 def tiny_study_metrics(workdir: Path, device: str, cores: int) -> list[dict]:
     """The tiny study's metrics.csv rows, run through Snakemake on `device`."""
     env = {**os.environ, "FTSCALE_WORKER": "0"} | ({"FTSCALE_DEVICE": "cpu"} if device == "cpu" else {})
-    command = [str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "Snakefile"), "--directory",
-               str(workdir), "--cores", str(cores), "--configfile", str(ROOT / "tests" / "configs" / "tiny.yaml")]
+    command = [
+        str(Path(sys.executable).parent / "snakemake"),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+        "--configfile",
+        str(ROOT / "tests" / "configs" / "tiny.yaml"),
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode:
         raise SystemExit(f"gpu-check: the tiny study on {device} failed:\n{result.stderr[-3000:]}")
@@ -148,37 +183,60 @@ def compare_metrics(gpu_rows: list[dict], cpu_rows: list[dict], loss_rtol: float
         gpu_scores = [float(r[column]) for r in gpu_rows if r.get(column)]
         cpu_scores = [float(r[column]) for r in cpu_rows if r.get(column)]
         if gpu_scores and abs(statistics.mean(gpu_scores) - statistics.mean(cpu_scores)) > score_atol:
-            problems.append(f"mean {column}: GPU {statistics.mean(gpu_scores):.2f}, CPU {statistics.mean(cpu_scores):.2f}")
+            problems.append(
+                f"mean {column}: GPU {statistics.mean(gpu_scores):.2f}, CPU {statistics.mean(cpu_scores):.2f}"
+            )
     return problems
 
 
 def sharded_check(device: str, loss_rtol: float, workdir: Path) -> list[str]:
     """A small model pretrained on 1 device and as 2 ranks (FSDP2): per-step losses agree."""
+    from ftscale.data import synthetic, tokens
     from ftscale.runtime import ranks
     from ftscale.train import pretrain
-    from ftscale.data import synthetic, tokens
 
     lines = synthetic.pretrain_text("en", 300, 0)
     tokenizer = tokens.train_tokenizer(lines, 300)
     tokens.write_pretrain_stream(tokenizer, lines, workdir / "stream")
     stream = workdir / "stream" / "tokens.npy"
-    args = dict(size={"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 128, "model_dim": 64}, vocab_size=300,
-                train_tokens=stream, val_tokens=stream, tokens=4096, seq_len=32, batch_size=8, lr_max=1e-2,
-                lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0, log_every=1, log_name="gpu-check",
-                val_windows=64, checkpoint_every=10**9)
+    args = dict(
+        size={"layers": 2, "heads": 4, "head_dim": 16, "ffn_dim": 128, "model_dim": 64},
+        vocab_size=300,
+        train_tokens=stream,
+        val_tokens=stream,
+        tokens=4096,
+        seq_len=32,
+        batch_size=8,
+        lr_max=1e-2,
+        lr_min=1e-3,
+        warmup_steps=2,
+        parameter_scaling=False,
+        seed=0,
+        log_every=1,
+        log_name="gpu-check",
+        val_windows=64,
+        checkpoint_every=10**9,
+    )
     one = pretrain.pretrain(**args, out_dir=workdir / "one")
     env = {"FTSCALE_WORKER": "0"} | ({"FTSCALE_DEVICE": "cpu"} if device == "cpu" else {})
     os.environ.update(env)
     ranks.run("ftscale.train.pretrain:pretrain", ranks.Layout(per_node=2), **args, out_dir=workdir / "two")
     two = json.loads((workdir / "two" / "pretrain.json").read_text())
-    return [f"sharded step {a['step']}: 2 ranks {b['train_loss']:.5f}, 1 device {a['train_loss']:.5f}"
-            for a, b in zip(one["history"], two["history"]) if abs(a["train_loss"] - b["train_loss"]) > loss_rtol * a["train_loss"]]
+    return [
+        f"sharded step {a['step']}: 2 ranks {b['train_loss']:.5f}, 1 device {a['train_loss']:.5f}"
+        for a, b in zip(one["history"], two["history"])
+        if abs(a["train_loss"] - b["train_loss"]) > loss_rtol * a["train_loss"]
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto",
-                        help="auto: CUDA where there is one, else say so and exit 0; cuda: no CUDA is an error (exit 1)")
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cuda", "cpu"],
+        default="auto",
+        help="auto: CUDA where there is one, else say so and exit 0; cuda: no CUDA is an error (exit 1)",
+    )
     parser.add_argument("--dry", action="store_true", help="toy sizes, no tiny study: a smoke test of this script")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--loss-rtol", type=float, default=0.05)
@@ -190,10 +248,13 @@ def main() -> int:
     import yaml
 
     if args.device != "cpu" and not torch.cuda.is_available():
-        if args.device == "cuda":   # asked for: a CPU wheel or a driver older than the wheel's CUDA is an error
+        if args.device == "cuda":  # asked for: a CPU wheel or a driver older than the wheel's CUDA is an error
             build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU build"
-            print(f"gpu-check: --device cuda but torch {torch.__version__} ({build}) cannot use a GPU here "
-                  f"(torch.cuda.is_available() is False)", file=sys.stderr)
+            print(
+                f"gpu-check: --device cuda but torch {torch.__version__} ({build}) cannot use a GPU here "
+                f"(torch.cuda.is_available() is False)",
+                file=sys.stderr,
+            )
             return 1
         print("gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing to check")
         return 0
@@ -207,14 +268,17 @@ def main() -> int:
 
     size = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())["models"]["1B"]
     shape = dict(pretrain_windows=8, finetune_examples=16, seq_len=1024, example_len=256)
-    if args.dry:   # the 1B shape scaled down to run in seconds on a CPU
+    if args.dry:  # the 1B shape scaled down to run in seconds on a CPU
         size = {"layers": 2, "heads": 2, "head_dim": 16, "ffn_dim": 64, "model_dim": 32}
         shape = dict(pretrain_windows=2, finetune_examples=2, seq_len=32, example_len=16)
     timing = time_1b(size, args.device, 1 if args.dry else args.steps, peak, **shape)
     for stage in ("pretrain", "finetune"):
         t = timing[stage]
-        print(f"  {stage:8s} {timing['params'] / 1e9:.2f}B params: {t['tokens_per_s']:,.0f} tokens/s, "
-              f"{t['step_s'] * 1e3:.0f} ms/step, MFU {t['mfu']:.3f}", flush=True)
+        print(
+            f"  {stage:8s} {timing['params'] / 1e9:.2f}B params: {t['tokens_per_s']:,.0f} tokens/s, "
+            f"{t['step_s'] * 1e3:.0f} ms/step, MFU {t['mfu']:.3f}",
+            flush=True,
+        )
 
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
         scratch = Path(scratch)
@@ -223,13 +287,18 @@ def main() -> int:
             gpu_rows = tiny_study_metrics(scratch / "gpu", args.device, cores)
             cpu_rows = tiny_study_metrics(scratch / "cpu", "cpu", cores)
             mismatches = compare_metrics(gpu_rows, cpu_rows, args.loss_rtol, args.score_atol)
-            print(f"  tiny study: {len(gpu_rows)} runs on {args.device} vs CPU: "
-                  f"{'agree' if not mismatches else f'{len(mismatches)} mismatches'}", flush=True)
+            print(
+                f"  tiny study: {len(gpu_rows)} runs on {args.device} vs CPU: "
+                f"{'agree' if not mismatches else f'{len(mismatches)} mismatches'}",
+                flush=True,
+            )
             problems += mismatches
-        gpus = torch.cuda.device_count() if args.device == "cuda" else 2   # the CPU: 2 gloo ranks
+        gpus = torch.cuda.device_count() if args.device == "cuda" else 2  # the CPU: 2 gloo ranks
         if gpus >= 2:
             mismatches = sharded_check(args.device, args.loss_rtol, scratch)
-            print(f"  sharded 2-rank pretraining: {'agrees' if not mismatches else 'MISMATCH'} with 1 device", flush=True)
+            print(
+                f"  sharded 2-rank pretraining: {'agrees' if not mismatches else 'MISMATCH'} with 1 device", flush=True
+            )
             problems += mismatches
         else:
             print("  sharded check: one GPU, skipped (needs 2)")
@@ -237,9 +306,17 @@ def main() -> int:
     if not args.dry and not args.no_summary:
         import summary as bench_summary  # bench/summary.py
 
-        figures = {"mfu_pretrain_1b": timing["pretrain"]["mfu"], "mfu_finetune_1b": timing["finetune"]["mfu"],
-                   "gpu_check": {"device": name, "peak_tflops": peak, "peak_source": peak_source, "timing": timing,
-                                 "mismatches": problems}}
+        figures = {
+            "mfu_pretrain_1b": timing["pretrain"]["mfu"],
+            "mfu_finetune_1b": timing["finetune"]["mfu"],
+            "gpu_check": {
+                "device": name,
+                "peak_tflops": peak,
+                "peak_source": peak_source,
+                "timing": timing,
+                "mismatches": problems,
+            },
+        }
         print(f"merged into {bench_summary.merge(figures)}")
     for problem in problems:
         print(f"MISMATCH {problem}")

@@ -9,6 +9,7 @@
 
 Usage: .venv/bin/python bench/run.py [--config config.yaml] [--cores 2] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import time
 from pathlib import Path
 
 import summary as bench_summary  # bench/summary.py
-
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,15 +30,41 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 def run_study(workdir: Path, config: Path, cores: int) -> float:
     start = time.perf_counter()
-    subprocess.run([str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores",
-                    str(cores), "--quiet", "--configfile", str(config)], check=True)
+    subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--cores",
+            str(cores),
+            "--quiet",
+            "--configfile",
+            str(config),
+        ],
+        check=True,
+    )
     return time.perf_counter() - start
 
 
 def job_counts(workdir: Path, config: Path) -> dict[str, int]:
-    out = subprocess.run([str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "-n",
-                          "--forceall", "--configfile", str(config)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "-n",
+            "--forceall",
+            "--configfile",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
     return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
 
@@ -52,8 +78,10 @@ def per_job_split(results: Path, rule: str, work_key: str | None) -> dict:
             works.append(json.loads(summary.read_text())[work_key])
     split = {"jobs": len(walls), "mean_wall_s": statistics.mean(walls) if walls else None}
     if works:
-        split |= {"mean_work_s": statistics.mean(works),
-                  "mean_overhead_s": statistics.mean(walls) - statistics.mean(works)}
+        split |= {
+            "mean_work_s": statistics.mean(works),
+            "mean_overhead_s": statistics.mean(walls) - statistics.mean(works),
+        }
     return split
 
 
@@ -67,7 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--keep", type=Path, help="run in this new directory and keep its results (default: a temporary one)")
+    parser.add_argument(
+        "--keep", type=Path, help="run in this new directory and keep its results (default: a temporary one)"
+    )
     args = parser.parse_args()
     study = yaml.safe_load(args.config.read_text())["study"]
     if args.keep and args.keep.exists():

@@ -1,4 +1,5 @@
 """results/bench/summary.json: every bench merges its figures into it, beside the others'."""
+
 import json
 from pathlib import Path
 

@@ -9,6 +9,7 @@
 
 Usage: python bench/toy_checks.py [--config config.yaml] [--results results/<study>]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ftscale.train import finetune
 from ftscale.data.tokens import TaskSplit
+from ftscale.train import finetune
 from ftscale.train.model import load_model
 
-E_FLOOR = 1e-3      # a fitted E below this is "at its bound" (E = e^e with e driven towards -inf)
+E_FLOOR = 1e-3  # a fitted E below this is "at its bound" (E = e^e with e driven towards -inf)
 
 
 def zero_shot_loss(base_dir: Path, test_dir: Path, max_source: int, max_target: int) -> float:
@@ -35,8 +36,11 @@ def model_axis(metrics: pd.DataFrame) -> pd.DataFrame:
     on_axis = metrics[metrics["axis_model"].astype(str).str.lower().isin(["true", "1"]) & (metrics["status"] == "ok")]
     largest = on_axis.groupby("task")["finetune_examples"].transform("max")
     at_largest = on_axis[on_axis["finetune_examples"] == largest]
-    return (at_largest.groupby(["task", "method", "model", "params", "finetune_examples"], as_index=False)
-            .agg(test_loss=("test_loss", "mean"), runs=("test_loss", "size")).sort_values(["task", "method", "params"]))
+    return (
+        at_largest.groupby(["task", "method", "model", "params", "finetune_examples"], as_index=False)
+        .agg(test_loss=("test_loss", "mean"), runs=("test_loss", "size"))
+        .sort_values(["task", "method", "params"])
+    )
 
 
 def main() -> None:
@@ -56,20 +60,28 @@ def main() -> None:
         for model in rows["model"]:
             if (task, model) not in zero_cache:
                 base = results / "pretrain" / spec["family"] / f"{model}-{tokens}tok"
-                zero_cache[(task, model)] = zero_shot_loss(base, results / "data" / "tokens" / task / "test",
-                                                           spec["max_source_tokens"], spec["max_target_tokens"])
+                zero_cache[(task, model)] = zero_shot_loss(
+                    base,
+                    results / "data" / "tokens" / task / "test",
+                    spec["max_source_tokens"],
+                    spec["max_target_tokens"],
+                )
             zeros.append(zero_cache[(task, model)])
         losses = rows["test_loss"].tolist()
         falling = all(b < a for a, b in zip(losses, losses[1:]))
-        print(f"  {task:17} {method:6} Df {int(rows['finetune_examples'].iloc[0]):5d}: "
-              + " > ".join(f"{m} {v:.4f}" for m, v in zip(rows["model"], losses))
-              + f"  {'strictly falling' if falling else 'NOT strictly falling'}; zero-shot "
-              + " / ".join(f"{z:.3f}" for z in zeros))
+        print(
+            f"  {task:17} {method:6} Df {int(rows['finetune_examples'].iloc[0]):5d}: "
+            + " > ".join(f"{m} {v:.4f}" for m, v in zip(rows["model"], losses))
+            + f"  {'strictly falling' if falling else 'NOT strictly falling'}; zero-shot "
+            + " / ".join(f"{z:.3f}" for z in zeros)
+        )
     errors = pd.read_csv(results / "fits" / "heldout_error.csv")
     print("Delta_h (mean over methods) by task, axis and kind of held-out point: multiplicative / additive")
     for key, rows in errors.groupby(["task", "axis", "heldout"], sort=True):
-        print(f"  {'/'.join(key):40} {rows['delta_h_multiplicative'].mean():.4f} / {rows['delta_h_additive'].mean():.4f}"
-              f"  (n_heldout {rows['n_heldout'].tolist()})")
+        print(
+            f"  {'/'.join(key):40} {rows['delta_h_multiplicative'].mean():.4f} / {rows['delta_h_additive'].mean():.4f}"
+            f"  (n_heldout {rows['n_heldout'].tolist()})"
+        )
     fits = json.loads((results / "fits" / "fits.json").read_text())
     joint = [f for f in fits["joint"]]
     for law in ("multiplicative", "additive"):

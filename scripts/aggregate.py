@@ -10,7 +10,7 @@ pretrain = aggregate.pretrain_table(snakemake.input.pretrain, snakemake.params.p
 metrics = aggregate.metrics_table(snakemake.params.runs, snakemake.input.summaries, snakemake.input.evals, pretrain)
 pretrain.to_csv(snakemake.output.pretrain, index=False)
 metrics.to_csv(snakemake.output.metrics, index=False)
-faults.point("aggregate")   # fault-injection tests: killed with metrics.csv complete-looking
+faults.point("aggregate")  # fault-injection tests: killed with metrics.csv complete-looking
 aggregate.mean_over_seeds(metrics).to_csv(snakemake.output.mean, index=False)
 base = aggregate.base_transfer_table(snakemake.input.base_transfers, snakemake.params.base_transfer_runs, pretrain)
 base.to_csv(snakemake.output.base_transfer, index=False)

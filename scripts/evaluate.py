@@ -6,8 +6,23 @@ log_to_file(snakemake.log[0])
 from ftscale.runtime import worker  # noqa: E402
 
 i, p = snakemake.input, snakemake.params
-worker.run("ftscale.evaluate.decode:run_job", log=snakemake.log[0], threads=snakemake.threads,
-           base=i.base, checkpoint=i.checkpoint, summary=i.summary, test=i.test, references=i.references,
-           tokenizer=i.tokenizer, out=snakemake.output.eval, samples=snakemake.output.samples, task_type=p.task_type, method=p.method,
-           max_source=p.max_source, max_target=p.max_target, max_new_tokens=p.max_new_tokens,
-           batch_size=p.batch_size, target_lang=p.target_lang)
+worker.run(
+    "ftscale.evaluate.decode:run_job",
+    log=snakemake.log[0],
+    threads=snakemake.threads,
+    base=i.base,
+    checkpoint=i.checkpoint,
+    summary=i.summary,
+    test=i.test,
+    references=i.references,
+    tokenizer=i.tokenizer,
+    out=snakemake.output.eval,
+    samples=snakemake.output.samples,
+    task_type=p.task_type,
+    method=p.method,
+    max_source=p.max_source,
+    max_target=p.max_target,
+    max_new_tokens=p.max_new_tokens,
+    batch_size=p.batch_size,
+    target_lang=p.target_lang,
+)

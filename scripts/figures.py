@@ -1,5 +1,6 @@
 """Draw the paper's figures from the study's runs and fits (`ftscale analyze` runs the same function
 on any runs table)."""
+
 from pathlib import Path
 
 from ftscale.runtime.jobs import log_to_file
@@ -7,5 +8,10 @@ from ftscale.runtime.jobs import log_to_file
 log_to_file(snakemake.log[0])
 from ftscale.figures import files  # noqa: E402
 
-files.figure_files(snakemake.input.metrics, snakemake.input.pretrain, Path(snakemake.input.fits).parent,
-                   Path(snakemake.output[0]).parent, snakemake.input.base_transfer)
+files.figure_files(
+    snakemake.input.metrics,
+    snakemake.input.pretrain,
+    Path(snakemake.input.fits).parent,
+    Path(snakemake.output[0]).parent,
+    snakemake.input.base_transfer,
+)

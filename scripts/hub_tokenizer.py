@@ -1,5 +1,6 @@
 """A hub family's tokenizer: its base model's own (AutoTokenizer), saved beside where the
 tokenize rules read tokenizer.json."""
+
 from pathlib import Path
 
 from ftscale.runtime.jobs import log_to_file

@@ -12,10 +12,15 @@ from ftscale.data import sources  # noqa: E402
 
 p, family = snakemake.params, snakemake.wildcards.family
 source = sources.get_source(p.source, p.seed, p.data)
-splits = sources.read_or_stop(f"pretraining corpus {family}",
-                              lambda: sources.pretrain_splits(source, family, p.languages, p.lines), terminal)
+splits = sources.read_or_stop(
+    f"pretraining corpus {family}", lambda: sources.pretrain_splits(source, family, p.languages, p.lines), terminal
+)
 outputs = {split: (snakemake.output[split], lines) for split, lines in splits.items()}
-manifest = sources.write_outputs(outputs, sources.write_lines, snakemake.output.manifest,
-                                 {"family": family, "languages": p.languages, **source.manifest()})
+manifest = sources.write_outputs(
+    outputs,
+    sources.write_lines,
+    snakemake.output.manifest,
+    {"family": family, "languages": p.languages, **source.manifest()},
+)
 for split, entry in manifest["files"].items():
     print(f"{split}: {entry['rows']} lines, sha256 {entry['sha256'][:12]}")

@@ -1,4 +1,5 @@
 """Tokenize one task's splits once into memory-mappable arrays."""
+
 from pathlib import Path
 
 from ftscale.runtime.jobs import log_to_file

@@ -1,4 +1,5 @@
 """Train the byte-level BPE tokenizer of one family on its pretraining text."""
+
 from pathlib import Path
 
 from ftscale.runtime.jobs import log_to_file

@@ -8,9 +8,15 @@ from ftscale.data import sources  # noqa: E402
 
 p, wc = snakemake.params, snakemake.wildcards
 source = sources.get_source(p.source, p.seed, p.data)
-records = sources.read_or_stop(f"zero-shot set {wc.lang} of {wc.task}",
-                               lambda: source.zero_shot_records(wc.task, wc.lang, p.task, p.task["test_examples"]),
-                               terminal)
-manifest = sources.write_outputs({"test": (snakemake.output.records, records)}, sources.write_jsonl,
-                                 snakemake.output.manifest, {"task": wc.task, "lang": wc.lang, **source.manifest()})
+records = sources.read_or_stop(
+    f"zero-shot set {wc.lang} of {wc.task}",
+    lambda: source.zero_shot_records(wc.task, wc.lang, p.task, p.task["test_examples"]),
+    terminal,
+)
+manifest = sources.write_outputs(
+    {"test": (snakemake.output.records, records)},
+    sources.write_jsonl,
+    snakemake.output.manifest,
+    {"task": wc.task, "lang": wc.lang, **source.manifest()},
+)
 print(f"{wc.lang} -> {p.task['target_lang']}: {manifest['files']['test']['rows']} records")

@@ -6,6 +6,7 @@ Every number in the configs this is used on sits where the schema wants a number
 be written as a float (8 -> 8.0) and a float as YAML 1.1 text (0.001 -> 1e-3, which PyYAML reads
 as a string and ftscale.config reads back as the number).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,15 @@ def float_spellings(value: float) -> list[tuple[str, str]]:
     """(YAML tag, text) of ways to write `value`: plain floats, and text that only the schema
     makes a number."""
     mantissa, exponent = f"{value:e}".split("e")
-    mantissa = mantissa.rstrip("0")                                   # "1." from "1.000000"
+    mantissa = mantissa.rstrip("0")  # "1." from "1.000000"
     exponent = int(exponent)
-    return [(FLOAT, repr(value)), (FLOAT, f"{mantissa}0e{exponent:+d}"), (FLOAT, f"{mantissa}e{exponent:+d}"),
-            (FLOAT, f"{mantissa}0e{exponent:+03d}"), (STR, f"{mantissa.rstrip('.')}e{exponent}")]
+    return [
+        (FLOAT, repr(value)),
+        (FLOAT, f"{mantissa}0e{exponent:+d}"),
+        (FLOAT, f"{mantissa}e{exponent:+d}"),
+        (FLOAT, f"{mantissa}0e{exponent:+03d}"),
+        (STR, f"{mantissa.rstrip('.')}e{exponent}"),
+    ]
 
 
 def int_spellings(value: int) -> list[tuple[str, str]]:
@@ -76,5 +82,6 @@ def rewrite(config: dict, seed: int) -> tuple[str, str]:
         return ".yaml", yaml.safe_dump(config)
     if seed == 1:
         return ".json", json.dumps(shuffled(config, rng), indent=rng.choice([None, 1, 4]))
-    return ".yaml", yaml.dump(shuffled(config, rng), Dumper=random_dumper(rng), sort_keys=False,
-                              width=rng.choice([40, 80, 4096]))
+    return ".yaml", yaml.dump(
+        shuffled(config, rng), Dumper=random_dumper(rng), sort_keys=False, width=rng.choice([40, 80, 4096])
+    )

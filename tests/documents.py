@@ -7,6 +7,7 @@ would follow them: a YAML snippet that edits a config saves the file the next sh
 Cheap commands run for real (`ftscale grid`, `snakemake -n`); expensive ones run dry (`make -n`,
 `snakemake -n`) or are only parsed, with the reason in the marker.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ FENCE = re.compile(r"^```(?P<lang>[A-Za-z0-9_-]*)\s*$")
 @dataclass
 class Snippet:
     document: Path
-    line: int                    # of the opening fence, 1-based
+    line: int  # of the opening fence, 1-based
     lang: str
     kind: str | None
     options: dict = field(default_factory=dict)
@@ -70,7 +71,7 @@ def snippets(document: Path) -> list[Snippet]:
         if marker:
             snippet.options, snippet.reason = parse_marker(marker["rest"])
         end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-        snippet.text = "\n".join(lines[i + 1:end]) + "\n"
+        snippet.text = "\n".join(lines[i + 1 : end]) + "\n"
         found.append(snippet)
         i = end + 1
     return found
@@ -79,23 +80,36 @@ def snippets(document: Path) -> list[Snippet]:
 def sandbox(tmp_path: Path) -> tuple[Path, dict]:
     """A copy of the repository (no results, no .snakemake), its .venv the one running the tests."""
     box = tmp_path / "repo"
-    ignore = shutil.ignore_patterns(".git", ".venv", "results", ".snakemake", "__pycache__", "*.egg-info",
-                                    ".pytest_cache")
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "results", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache"
+    )
     shutil.copytree(ROOT, box, ignore=ignore, symlinks=True)
     venv = ROOT / ".venv" if (ROOT / ".venv" / "bin").is_dir() else Path(sys.prefix)
     (box / ".venv").symlink_to(venv)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(box / "src"), os.environ.get("PYTHONPATH", "")]),
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", FTSCALE_WORKER="0")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(box / "src"), os.environ.get("PYTHONPATH", "")]),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        FTSCALE_WORKER="0",
+    )
     return box, env
 
 
 def run(command, box: Path, env: dict, snippet: Snippet, timeout: int = 300) -> str:
     shell = isinstance(command, str)
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", command] if shell else command, cwd=box, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command] if shell else command,
+        cwd=box,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     shown = command if shell else shlex.join(command)
-    assert result.returncode == 0, (f"{snippet}: `{shown.strip()}` exited {result.returncode}:\n"
-                                    f"{(result.stdout + result.stderr)[-3000:]}")
+    assert result.returncode == 0, (
+        f"{snippet}: `{shown.strip()}` exited {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}"
+    )
     return result.stdout
 
 
@@ -133,7 +147,9 @@ def check_exists(program: str, box: Path, snippet: Snippet) -> None:
     if "/" in program:
         assert (box / program).exists(), f"{snippet}: {program} does not exist"
     else:
-        assert shutil.which(program) or program in {"export", "cd", "cp", "printf"}, f"{snippet}: no command {program!r}"
+        assert shutil.which(program) or program in {"export", "cd", "cp", "printf"}, (
+            f"{snippet}: no command {program!r}"
+        )
 
 
 def check_parse(snippet: Snippet, box: Path, env: dict) -> None:
@@ -167,9 +183,11 @@ def check_dry(snippet: Snippet, box: Path, env: dict) -> None:
 
 # --- config snippets ---------------------------------------------------------------------------
 
+
 def merged(base: dict, edit: dict, replace: set, drop: set) -> dict:
     """The edit applied as the document tells a user: keys in `replace` (dotted paths) and scalars
     replaced whole, other mappings merged key by key, top-level keys in `drop` deleted."""
+
     def merge(into: dict, update: dict, prefix: str) -> dict:
         for key, value in update.items():
             path = f"{prefix}{key}"
@@ -201,8 +219,12 @@ def stand_in_files(config: dict, box: Path) -> None:
                 path.write_text("".join(f"the {word} {i}\n" for i in range(20)))
             continue
         columns = {"source": "source", "target": "target", **spec.get("columns", {})}
-        rows = pd.DataFrame({columns["source"]: [f"the house {i}" for i in range(20)],
-                             columns["target"]: [f"das Haus {i}" for i in range(20)]})
+        rows = pd.DataFrame(
+            {
+                columns["source"]: [f"the house {i}" for i in range(20)],
+                columns["target"]: [f"das Haus {i}" for i in range(20)],
+            }
+        )
         for name in spec["path"] if isinstance(spec["path"], list) else [spec["path"]]:
             path = box / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,9 +247,12 @@ def check_config(snippet: Snippet, box: Path, env: dict) -> None:
     base = snippet.options.get("base")
     config = edit
     if base:
-        config = merged(yaml.safe_load((box / base).read_text()), edit,
-                        set(filter(None, str(snippet.options.get("replace", "")).split(","))),
-                        set(filter(None, str(snippet.options.get("drop", "")).split(","))))
+        config = merged(
+            yaml.safe_load((box / base).read_text()),
+            edit,
+            set(filter(None, str(snippet.options.get("replace", "")).split(","))),
+            set(filter(None, str(snippet.options.get("drop", "")).split(","))),
+        )
     try:
         validate(copy.deepcopy(config))
     except ConfigError as error:
@@ -239,6 +264,7 @@ def check_config(snippet: Snippet, box: Path, env: dict) -> None:
 
 
 # --- what a snippet needs before it runs ------------------------------------------------------
+
 
 def toy_metrics_mean(box: Path) -> None:
     """results/toy/metrics_mean.csv as a finished toy run writes it, its losses drawn from known laws."""

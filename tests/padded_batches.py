@@ -1,6 +1,7 @@
 """Right-padded batches of (source, target) pairs: the plain layout the training loop's packed rows
 (finetune.pack) are checked against. finetune.pad is also the loop's own path for architectures that
 do not pack (model.packs); collate, from raw pairs, is test-only."""
+
 import numpy as np
 import torch
 

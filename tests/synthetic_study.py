@@ -1,5 +1,6 @@
 """A metrics.csv-shaped table drawn from known scaling laws: the analysis and figure tests' input
 (and bench/bench_fitting.py's), with no study to run."""
+
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,17 @@ from ftscale.plan.grid import AXES, METHODS
 PET_SIZES = {"prompt": (4, 8, 16), "lora": (2, 4, 8)}
 
 
-def synthetic_metrics(tasks=("translation_ende", "summarization"), methods=METHODS,
-                      model_sizes=(1e5, 2e5, 4e5, 8e5), pretrain_tokens=(2.5e5, 5e5, 1e6),
-                      pet_sizes=PET_SIZES, finetune_examples=(64, 128, 256, 512, 1024),
-                      seeds=3, noise=2e-3, seed=0) -> pd.DataFrame:
+def synthetic_metrics(
+    tasks=("translation_ende", "summarization"),
+    methods=METHODS,
+    model_sizes=(1e5, 2e5, 4e5, 8e5),
+    pretrain_tokens=(2.5e5, 5e5, 1e6),
+    pet_sizes=PET_SIZES,
+    finetune_examples=(64, 128, 256, 512, 1024),
+    seeds=3,
+    noise=2e-3,
+    seed=0,
+) -> pd.DataFrame:
     """A metrics.csv-shaped table drawn from known laws, for the tests and the fitting bench.
     Loss = A * N^-alpha_m * T^-alpha_p * P^-alpha_t * Df^-beta + E, so each axis is a multiplicative
     law with the others fixed, and the shared condition (smallest model, full corpus, default PET
@@ -22,7 +30,7 @@ def synthetic_metrics(tasks=("translation_ende", "summarization"), methods=METHO
     defaults' 1e5, 1e6 and 64), so a paper-scale grid gives losses of the same shape."""
     rng = np.random.default_rng(seed)
     units = (1e5 / model_sizes[0], 1e6 / pretrain_tokens[-1], 64 / finetune_examples[0])
-    truth = {"fmt": (0.45, 0.55, 2.0), "prompt": (0.25, 0.62, 1.0), "lora": (0.3, 0.58, 1.2)}   # beta, E, scale
+    truth = {"fmt": (0.45, 0.55, 2.0), "prompt": (0.25, 0.62, 1.0), "lora": (0.3, 0.58, 1.2)}  # beta, E, scale
     base, full = model_sizes[0], pretrain_tokens[-1]
     rows = []
     for t, task in enumerate(tasks):
@@ -39,19 +47,42 @@ def synthetic_metrics(tasks=("translation_ende", "summarization"), methods=METHO
                 conditions.setdefault(("m1", base, full, size), set()).add("pet")
             for (model, n, tokens, size), axes in conditions.items():
                 for df in finetune_examples:
-                    mean = (20.0 * scale * (1 + 0.2 * t) * (n * units[0]) ** -0.2 * (tokens * units[1]) ** -0.08
-                            * (size or 1) ** -0.002 * (df * units[2] / 40) ** -beta + irreducible)
+                    mean = (
+                        20.0
+                        * scale
+                        * (1 + 0.2 * t)
+                        * (n * units[0]) ** -0.2
+                        * (tokens * units[1]) ** -0.08
+                        * (size or 1) ** -0.002
+                        * (df * units[2] / 40) ** -beta
+                        + irreducible
+                    )
                     for s in range(seeds):
                         loss = mean + rng.normal(0, noise)
                         summarize = task.startswith("summar")
                         quality = 100 * np.exp(-loss) + rng.normal(0, 0.5)
-                        rows.append({"task": task, "family": "ende", "model": model, "params": int(n),
-                                     "pretrain_tokens": int(tokens), "method": method, "pet_size": size,
-                                     "finetune_examples": int(df), "seed": s, "dev_loss": loss + 0.01,
-                                     "test_loss": loss, "bleu": None if summarize else quality,
-                                     "chrf": None if summarize else quality + 20,
-                                     "rougeL": quality if summarize else None, "steps": 100, "train_seconds": 1.0,
-                                     "status": "ok", **{f"axis_{a}": a in axes for a in AXES}})
+                        rows.append(
+                            {
+                                "task": task,
+                                "family": "ende",
+                                "model": model,
+                                "params": int(n),
+                                "pretrain_tokens": int(tokens),
+                                "method": method,
+                                "pet_size": size,
+                                "finetune_examples": int(df),
+                                "seed": s,
+                                "dev_loss": loss + 0.01,
+                                "test_loss": loss,
+                                "bleu": None if summarize else quality,
+                                "chrf": None if summarize else quality + 20,
+                                "rougeL": quality if summarize else None,
+                                "steps": 100,
+                                "train_seconds": 1.0,
+                                "status": "ok",
+                                **{f"axis_{a}": a in axes for a in AXES},
+                            }
+                        )
     table = pd.DataFrame(rows)
     table["pet_size"] = table["pet_size"].astype("Int64")
     return table
@@ -60,9 +91,11 @@ def synthetic_metrics(tasks=("translation_ende", "summarization"), methods=METHO
 # The paper's Table 4 for WMT14 En-De (Zhang et al. 2024), as (A_m, alpha_m, A_p, alpha_p, beta, E):
 # L = A_m N^-alpha_m Df^-beta + E on the model axis (N parameters), A_p T^-alpha_p Df^-beta + E on the
 # pretraining axis (T tokens); Df in examples.
-PAPER_ENDE_TABLE4 = {"fmt": (1.2e5, 0.52, 6.3e2, 0.21, 0.15, 0.75),
-                     "prompt": (3.9e3, 0.40, 2.7e2, 0.21, 0.051, 0.62),
-                     "lora": (2.1e3, 0.36, 1.4e2, 0.18, 0.081, 0.62)}
+PAPER_ENDE_TABLE4 = {
+    "fmt": (1.2e5, 0.52, 6.3e2, 0.21, 0.15, 0.75),
+    "prompt": (3.9e3, 0.40, 2.7e2, 0.21, 0.051, 0.62),
+    "lora": (2.1e3, 0.36, 1.4e2, 0.18, 0.081, 0.62),
+}
 PAPER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
 
 
@@ -100,15 +133,26 @@ def _paper_grid_runs(config, table4, noise, seed, pet_alpha=0.0) -> pd.DataFrame
         if "model" in condition.axes or "pet" in condition.axes:
             default = config["finetune"]["methods"][condition.method].get("default_size")
             pet = (condition.pet_size / default) ** -pet_alpha if condition.pet_size else 1.0
-            mean = a_m * params ** -alpha_m * pet * df ** -beta + irreducible
+            mean = a_m * params**-alpha_m * pet * df**-beta + irreducible
         else:
-            mean = a_p * condition.pretrain_tokens ** -alpha_p * df ** -beta + irreducible
+            mean = a_p * condition.pretrain_tokens**-alpha_p * df**-beta + irreducible
         for s in grid.seeds(config):
-            rows.append({"task": condition.task, "family": condition.family, "model": condition.model,
-                         "params": params, "pretrain_tokens": condition.pretrain_tokens, "method": condition.method,
-                         "pet_size": condition.pet_size, "finetune_examples": df, "seed": s,
-                         "test_loss": mean + rng.normal(0, noise), "status": "ok",
-                         **{f"axis_{a}": a in condition.axes for a in AXES}})
+            rows.append(
+                {
+                    "task": condition.task,
+                    "family": condition.family,
+                    "model": condition.model,
+                    "params": params,
+                    "pretrain_tokens": condition.pretrain_tokens,
+                    "method": condition.method,
+                    "pet_size": condition.pet_size,
+                    "finetune_examples": df,
+                    "seed": s,
+                    "test_loss": mean + rng.normal(0, noise),
+                    "status": "ok",
+                    **{f"axis_{a}": a in condition.axes for a in AXES},
+                }
+            )
     table = pd.DataFrame(rows)
     table["pet_size"] = table["pet_size"].astype("Int64")
     return table

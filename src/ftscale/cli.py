@@ -20,6 +20,7 @@ science each one runs is in the library (ftscale.fitting, ftscale.plan, ftscale.
     ftscale analyze RUNS.csv [--pretrain PRETRAIN.csv] --config CONFIG --out DIR
     ftscale --version
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ class InputError(ValueError):
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
-    from ftscale.config import schema_default   # the workflow's analysis defaults, from the schema
+    from ftscale.config import schema_default  # the workflow's analysis defaults, from the schema
 
     objective, delta = schema_default("analysis", "objective"), schema_default("analysis", "huber_delta")
     parser.add_argument("table", help="CSV file, one row per point (or per run)")
@@ -43,14 +44,21 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--x", required=True, help="column of the factor X (for the power and rectified laws: of Df)")
     parser.add_argument("--df", help="column of the finetuning-data size (joint laws)")
     parser.add_argument("--loss", required=True, help="column of the observed loss")
-    parser.add_argument("--objective", default=objective, choices=["huber", "log-huber"],
-                        help=f"huber on (prediction - loss), the paper's; log-huber on logs (default {objective})")
+    parser.add_argument(
+        "--objective",
+        default=objective,
+        choices=["huber", "log-huber"],
+        help=f"huber on (prediction - loss), the paper's; log-huber on logs (default {objective})",
+    )
     parser.add_argument("--delta", type=float, default=delta, help=f"Huber delta (default {delta:g})")
     parser.add_argument("--heldout", help='pandas query selecting held-out rows, e.g. "params > 1e9"')
-    parser.add_argument("--where", help='pandas query selecting the rows to use, e.g. "task == \'wmt\' and axis_model"')
+    parser.add_argument("--where", help="pandas query selecting the rows to use, e.g. \"task == 'wmt' and axis_model\"")
     parser.add_argument("--group-by", help="comma-separated columns: one fit per group of rows, e.g. task,method")
-    parser.add_argument("--pool", action="store_true",
-                        help=f"fit rows that mix {', '.join(MIXED_COLUMNS)} as one law anyway (a one-line warning)")
+    parser.add_argument(
+        "--pool",
+        action="store_true",
+        help=f"fit rows that mix {', '.join(MIXED_COLUMNS)} as one law anyway (a one-line warning)",
+    )
     parser.add_argument("--bootstrap", type=int, default=0, help="rows resampled N times for 95%% intervals")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--json", help="also write the result as JSON to this file")
@@ -74,12 +82,14 @@ def _numeric(table, column: str):
     values = pd.to_numeric(table[column], errors="coerce")
     text = values.isna() & table[column].notna()
     if text.any():
-        raise InputError(f"column {column!r} is not numeric (row {int(text.to_numpy().argmax()) + 2}: "
-                         f"{table[column][text].iloc[0]!r})")
+        raise InputError(
+            f"column {column!r} is not numeric (row {int(text.to_numpy().argmax()) + 2}: "
+            f"{table[column][text].iloc[0]!r})"
+        )
     return values.to_numpy(dtype=float)
 
 
-MIXED_COLUMNS = ("task", "method", "axis")    # rows that differ in these are not one law's points
+MIXED_COLUMNS = ("task", "method", "axis")  # rows that differ in these are not one law's points
 
 
 def _query(table, option: str, query: str):
@@ -153,8 +163,10 @@ def _fit_rows(args: argparse.Namespace, table, df_column: str) -> dict:
 
     mixed = mixed_rows(table)
     if mixed and not args.pool:
-        raise InputError(f"the rows mix {mixed}: select one with --where, fit each with --group-by, "
-                         "or pass --pool to fit them as one law")
+        raise InputError(
+            f"the rows mix {mixed}: select one with --where, fit each with --group-by, "
+            "or pass --pool to fit them as one law"
+        )
     if mixed:
         print(f"ftscale fit: warning: fitting rows that mix {mixed} as one law (--pool)", file=sys.stderr)
     held = np.zeros(len(table), dtype=bool)
@@ -181,11 +193,17 @@ def _fit_rows(args: argparse.Namespace, table, df_column: str) -> dict:
     params = result.params[0]
     predicted = laws.predict(args.law, params, df, x)
     keys = [k for k in ("A", "alpha", "B", "beta", "E") if k in params]
-    out = {"law": args.law, "formula": laws.LAWS[args.law].formula, "objective": args.objective,
-           "delta": args.delta, "params": {k: params[k] for k in keys},
-           "delta_e": statistics.mean_absolute_deviation(predicted[~held], loss[~held]),
-           "delta_h": statistics.mean_absolute_deviation(predicted[held], loss[held]),
-           "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
+    out = {
+        "law": args.law,
+        "formula": laws.LAWS[args.law].formula,
+        "objective": args.objective,
+        "delta": args.delta,
+        "params": {k: params[k] for k in keys},
+        "delta_e": statistics.mean_absolute_deviation(predicted[~held], loss[~held]),
+        "delta_h": statistics.mean_absolute_deviation(predicted[held], loss[held]),
+        "n_fit": int((~held).sum()),
+        "n_heldout": int(held.sum()),
+    }
     if args.bootstrap:
         # case bootstrap of the fitted rows, as multiplicity weights: every replicate in one batch
         weights = statistics.case_resample_weights(out["n_fit"], args.bootstrap, np.random.default_rng(args.seed))
@@ -199,8 +217,7 @@ def _fit_rectified(args: argparse.Namespace, df, loss, held) -> dict:
     """`fit --law rectified`: the same result dict as fit_table's, from ftscale.fitting.rectified."""
     import numpy as np
 
-    from ftscale.fitting import rectified
-    from ftscale.fitting import laws, statistics
+    from ftscale.fitting import laws, rectified, statistics
 
     options = {"objective": args.objective, "delta": args.delta}
     try:
@@ -208,14 +225,21 @@ def _fit_rectified(args: argparse.Namespace, df, loss, held) -> dict:
     except laws.FitError as error:
         raise InputError(str(error))
     predicted = rectified.predict(result.params, df)
-    out = {"law": "rectified", "formula": rectified.FORMULA, "objective": args.objective, "delta": args.delta,
-           "params": result.params,
-           "delta_e": statistics.mean_absolute_deviation(predicted[~held], loss[~held]),
-           "delta_h": statistics.mean_absolute_deviation(predicted[held], loss[held]),
-           "n_fit": int((~held).sum()), "n_heldout": int(held.sum())}
+    out = {
+        "law": "rectified",
+        "formula": rectified.FORMULA,
+        "objective": args.objective,
+        "delta": args.delta,
+        "params": result.params,
+        "delta_e": statistics.mean_absolute_deviation(predicted[~held], loss[~held]),
+        "delta_h": statistics.mean_absolute_deviation(predicted[held], loss[held]),
+        "n_fit": int((~held).sum()),
+        "n_heldout": int(held.sum()),
+    }
     if args.bootstrap:
-        thetas = rectified.bootstrap(result, df[~held], loss[~held], args.bootstrap,
-                                     np.random.default_rng(args.seed), **options)
+        thetas = rectified.bootstrap(
+            result, df[~held], loss[~held], args.bootstrap, np.random.default_rng(args.seed), **options
+        )
         replicates = rectified.params_of(thetas)
         out["bootstrap"] = args.bootstrap
         out["intervals"] = {k: statistics.percentile_interval(v) for k, v in replicates.items()}
@@ -230,12 +254,18 @@ def add_select_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", help="column of the finetuning method, to rank model x method pairs")
     parser.add_argument("--budget", required=True, type=float, help="use only rows with size <= N")
     parser.add_argument("--target", required=True, type=float, help="rank by predicted loss at this size")
-    parser.add_argument("--law", choices=["rectified", "power", "ats", "auto"],
-                        help="law extrapolated to the target (default: ftscale.fitting.selection.DEFAULT_LAW, the "
-                             "best on Lin et al.'s published curves); auto: per candidate, by held-out error")
-    parser.add_argument("--max-extrapolation", type=float,
-                        help="refuse a target more than F times the largest size used (default: "
-                             "ftscale.fitting.selection.MAX_EXTRAPOLATION, 100)")
+    parser.add_argument(
+        "--law",
+        choices=["rectified", "power", "ats", "auto"],
+        help="law extrapolated to the target (default: ftscale.fitting.selection.DEFAULT_LAW, the "
+        "best on Lin et al.'s published curves); auto: per candidate, by held-out error",
+    )
+    parser.add_argument(
+        "--max-extrapolation",
+        type=float,
+        help="refuse a target more than F times the largest size used (default: "
+        "ftscale.fitting.selection.MAX_EXTRAPOLATION, 100)",
+    )
     parser.add_argument("--bootstrap", type=int, default=0, help="rows resampled K times: intervals and p_best")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--json", help="also write the ranking as JSON to this file")
@@ -243,8 +273,7 @@ def add_select_arguments(parser: argparse.ArgumentParser) -> None:
 
 def select_table(args: argparse.Namespace) -> dict:
     """The `select` subcommand's result as a JSON-ready dict (raises InputError on bad input)."""
-    from ftscale.fitting import selection
-    from ftscale.fitting import laws
+    from ftscale.fitting import laws, selection
 
     for name, value in (("--budget", args.budget), ("--target", args.target)):
         if not (math.isfinite(value) and value > 0):
@@ -257,22 +286,32 @@ def select_table(args: argparse.Namespace) -> dict:
     keys = [args.model] + ([args.method] if args.method else [])
     for column in dict.fromkeys(keys + [args.df, args.loss]):
         if column not in table.columns:
-            raise InputError(f"column {column!r} is not in {args.table} (columns: {', '.join(map(str, table.columns))})")
+            raise InputError(
+                f"column {column!r} is not in {args.table} (columns: {', '.join(map(str, table.columns))})"
+            )
     table = table.assign(_df=_numeric(table, args.df), _loss=_numeric(table, args.loss))
-    bad = ~(table["_df"] >= 0) | ~(table["_loss"] > 0)        # NaN fails both comparisons
+    bad = ~(table["_df"] >= 0) | ~(table["_loss"] > 0)  # NaN fails both comparisons
     if bad.any():
         row = int(bad.to_numpy().argmax())
-        raise InputError(f"row {row + 2}: {args.df} must be >= 0 and {args.loss} positive "
-                         f"(got {table[args.df].iloc[row]!r}, {table[args.loss].iloc[row]!r})")
+        raise InputError(
+            f"row {row + 2}: {args.df} must be >= 0 and {args.loss} positive "
+            f"(got {table[args.df].iloc[row]!r}, {table[args.loss].iloc[row]!r})"
+        )
     candidates = []
     for key, group in table.groupby(keys, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        candidates.append(selection.Candidate(str(key[0]), group["_df"], group["_loss"],
-                                              str(key[1]) if args.method else None))
+        candidates.append(
+            selection.Candidate(str(key[0]), group["_df"], group["_loss"], str(key[1]) if args.method else None)
+        )
     try:
-        result = selection.select(candidates, budget=args.budget, target=args.target,
-                                  law=args.law or selection.DEFAULT_LAW,
-                                  bootstrap=args.bootstrap, seed=args.seed)
+        result = selection.select(
+            candidates,
+            budget=args.budget,
+            target=args.target,
+            law=args.law or selection.DEFAULT_LAW,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+        )
     except laws.FitError as error:
         raise InputError(str(error))
     refused = selection.refusal(result, *([args.max_extrapolation] if args.max_extrapolation else []))
@@ -287,9 +326,11 @@ def run_select(args: argparse.Namespace) -> int:
 
     result = select_table(args)
     _write_json(args.json, result)
-    print(f"ranking at {result['target']:g} finetuning examples from runs up to {result['budget']:g} "
-          f"(up to {result['extrapolation']:.3g}x beyond the largest size used), law {result['law']}"
-          + (f", {result['bootstrap']} bootstrap resamples" if result["bootstrap"] else ", no intervals (--bootstrap)"))
+    print(
+        f"ranking at {result['target']:g} finetuning examples from runs up to {result['budget']:g} "
+        f"(up to {result['extrapolation']:.3g}x beyond the largest size used), law {result['law']}"
+        + (f", {result['bootstrap']} bootstrap resamples" if result["bootstrap"] else ", no intervals (--bootstrap)")
+    )
     print(selection.format_ranking(result))
     return 0
 
@@ -329,8 +370,10 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def _print_fit(result: dict) -> None:
-    print(f"{result['law']} law {result['formula']}, {result['objective']} objective (delta {result['delta']:g}): "
-          f"{result['n_fit']} points fitted, {result['n_heldout']} held out")
+    print(
+        f"{result['law']} law {result['formula']}, {result['objective']} objective (delta {result['delta']:g}): "
+        f"{result['n_fit']} points fitted, {result['n_heldout']} held out"
+    )
     for key, value in result["params"].items():
         interval = result.get("intervals", {}).get(key)
         print(f"  {key:>5} = {value:.6g}" + (f"   95% [{interval[0]:.6g}, {interval[1]:.6g}]" if interval else ""))
@@ -339,11 +382,18 @@ def _print_fit(result: dict) -> None:
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", default="config.yaml", help="study config (default config.yaml)")
-    parser.add_argument("--gpu-peak-tflops", type=float,
-                        help="peak FLOP/s of one GPU, in TFLOP/s: with --utilisation, replaces the config's "
-                             "cluster.flops_per_second (runtimes, GPU counts, GPU-hours) for this preview")
-    parser.add_argument("--utilisation", type=float, default=0.4,
-                        help="share of the peak a job sustains (default 0.4; used with --gpu-peak-tflops)")
+    parser.add_argument(
+        "--gpu-peak-tflops",
+        type=float,
+        help="peak FLOP/s of one GPU, in TFLOP/s: with --utilisation, replaces the config's "
+        "cluster.flops_per_second (runtimes, GPU counts, GPU-hours) for this preview",
+    )
+    parser.add_argument(
+        "--utilisation",
+        type=float,
+        default=0.4,
+        help="share of the peak a job sustains (default 0.4; used with --gpu-peak-tflops)",
+    )
     parser.add_argument("--json", help="where to write grid.json (default results/<study>/grid.json)")
 
 
@@ -387,8 +437,9 @@ def _study_config(path: str) -> dict:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("snakemake_args", nargs="*",
-                        help="passed to snakemake as they are, e.g. --cores all --configfile my-study.yaml")
+    parser.add_argument(
+        "snakemake_args", nargs="*", help="passed to snakemake as they are, e.g. --cores all --configfile my-study.yaml"
+    )
 
 
 def _read_config(path: str) -> dict:
@@ -421,18 +472,23 @@ def run_workflow(args: argparse.Namespace) -> int:
     """Run Snakemake here, after any crash of an earlier run; one run per directory (ftscale.runtime.launch)."""
     from ftscale.runtime import launch
 
-    for path in config_files(args.snakemake_args):     # Snakemake's own message names no file or line
+    for path in config_files(args.snakemake_args):  # Snakemake's own message names no file or line
         _read_config(path)
     try:
         return launch.run(args.snakemake_args)
     except launch.RunRefused as error:
         raise InputError(str(error))
+
+
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hyp", help="system output, one segment a line (UTF-8)")
     parser.add_argument("--ref", help="references, line by line with --hyp")
     parser.add_argument("--samples", help="instead of --hyp and --ref: a run's samples.jsonl, or its directory")
-    parser.add_argument("--lang", help="target language (picks the BLEU tokenizer: zh, ja, else 13a); "
-                                       "with --samples, default: the samples' own when they have one")
+    parser.add_argument(
+        "--lang",
+        help="target language (picks the BLEU tokenizer: zh, ja, else 13a); "
+        "with --samples, default: the samples' own when they have one",
+    )
     parser.add_argument("--json", help="also write the scores as JSON to this file")
 
 
@@ -462,7 +518,7 @@ def run_score(args: argparse.Namespace) -> int:
             raise InputError(str(error))
         if not hypotheses:
             raise InputError(f"--samples {args.samples}: no samples (a diverged run has none)")
-        args.lang = args.lang or (langs[0] if len(set(langs)) == 1 else None)   # several: summarization's
+        args.lang = args.lang or (langs[0] if len(set(langs)) == 1 else None)  # several: summarization's
     else:
         if not (args.hyp and args.ref and args.lang):
             raise InputError("give --hyp, --ref and --lang, or --samples")
@@ -478,8 +534,10 @@ def run_score(args: argparse.Namespace) -> int:
                 json.dump(result, out, indent=1, ensure_ascii=False)
         except OSError as error:
             raise InputError(f"--json {args.json}: {error.strerror}")
-    print(f"BLEU {result['bleu']:.2f}  chrF {result['chrf']:.2f}  ROUGE-L {result['rougeL']:.2f}  "
-          f"({result['lines']} lines)\n{result['signature']}")
+    print(
+        f"BLEU {result['bleu']:.2f}  chrF {result['chrf']:.2f}  ROUGE-L {result['rougeL']:.2f}  "
+        f"({result['lines']} lines)\n{result['signature']}"
+    )
     return 0
 
 
@@ -499,8 +557,11 @@ def run_status(args: argparse.Namespace) -> int:
 def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", help="runs table with metrics.csv's columns (docs/analyze.md: the minimum ones)")
     parser.add_argument("--pretrain", help="pretraining table with pretrain.csv's columns (Fig 10 and its fits)")
-    parser.add_argument("--config", required=True, help="study config whose analysis: options apply "
-                                                        "(e.g. configs/paper.yaml; a file with only analysis: works)")
+    parser.add_argument(
+        "--config",
+        required=True,
+        help="study config whose analysis: options apply (e.g. configs/paper.yaml; a file with only analysis: works)",
+    )
     parser.add_argument("--out", required=True, help="writes DIR/fits/ and DIR/figures/ as a study's results")
 
 
@@ -512,7 +573,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     options = _read_config(args.config).get("analysis") or {}
     try:
-        procedure.resolve_options(options)           # a bad key is one line before any work
+        procedure.resolve_options(options)  # a bad key is one line before any work
     except study_config.ConfigError as error:
         raise InputError(f"{args.config}: analysis: {error}")
     out = os.path.join(args.out, "fits"), os.path.join(args.out, "figures")
@@ -564,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         add_arguments(commands.add_parser(name, help=summary, description=summary))
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["run"] and argv[1:2] not in (["-h"], ["--help"]):
-        argv = ["run", "--", *argv[1:]]   # everything after `run` is Snakemake's, options included
+        argv = ["run", "--", *argv[1:]]  # everything after `run` is Snakemake's, options included
     args = parser.parse_args(argv)
     _, run = SUBCOMMANDS[args.command]
     try:

@@ -6,6 +6,7 @@ as snakemake.utils.validate(config, schema, set_default=True) does, so the code 
 without restating its default. A valid config comes back in canonical form (ftscale.runtime.canonical),
 so that the workflow's staleness follows what the config means, not how it is written.
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,7 +35,7 @@ def _key_path(path) -> str:
 
 @functools.cache
 def _schema(schema_path: Path = SCHEMA) -> dict:
-    return yaml.safe_load(schema_path.read_text())     # read-only: defaults are copied out of it
+    return yaml.safe_load(schema_path.read_text())  # read-only: defaults are copied out of it
 
 
 def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
@@ -89,8 +90,9 @@ def _check_with_defaults(instance: dict, schema: dict, prefix: tuple = ()) -> No
     """Fill the defaults, then raise the most relevant schema error as one ConfigError line."""
     import jsonschema
 
-    errors = sorted(_defaulting_validator(schema).iter_errors(instance),
-                    key=lambda e: (len(e.path), list(map(str, e.path))))
+    errors = sorted(
+        _defaulting_validator(schema).iter_errors(instance), key=lambda e: (len(e.path), list(map(str, e.path)))
+    )
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         path, message = [*prefix, *error.absolute_path], error.message
@@ -120,8 +122,13 @@ def _read_numbers_written_as_text(config: dict, errors) -> None:
     for error in list(errors):
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         path = list(error.absolute_path)
-        if (error.validator == "type" and {"number", "integer"} & set(wanted) and path
-                and isinstance(error.instance, str) and NUMBER_TEXT.fullmatch(error.instance.strip())):
+        if (
+            error.validator == "type"
+            and {"number", "integer"} & set(wanted)
+            and path
+            and isinstance(error.instance, str)
+            and NUMBER_TEXT.fullmatch(error.instance.strip())
+        ):
             parent = config
             for key in path[:-1]:
                 parent = parent[key]
@@ -137,8 +144,10 @@ def _check_references(config: dict) -> None:
     hub.check(config, fail)
     for name, method in methods.items():
         if name != "fmt" and method["default_size"] not in method["sizes"]:
-            fail(f"finetune.methods.{name}.default_size",
-                 f"{method['default_size']} is not one of sizes {method['sizes']}")
+            fail(
+                f"finetune.methods.{name}.default_size",
+                f"{method['default_size']} is not one of sizes {method['sizes']}",
+            )
     for name, task in config["tasks"].items():
         key = f"tasks.{name}"
         family = task["family"]
@@ -157,8 +166,7 @@ def _check_references(config: dict) -> None:
                 fail(f"{key}.finetune_examples.{method}", "method not configured in finetune.methods")
             too_big = [s for s in sizes if s > task["train_examples"]]
             if too_big:
-                fail(f"{key}.finetune_examples.{method}",
-                     f"{too_big} exceed train_examples {task['train_examples']}")
+                fail(f"{key}.finetune_examples.{method}", f"{too_big} exceed train_examples {task['train_examples']}")
         for method in methods:
             if method not in task["finetune_examples"]:
                 fail(f"{key}.finetune_examples", f"no finetuning-data sizes for method {method!r}")
@@ -173,12 +181,13 @@ def _check_references(config: dict) -> None:
         "pretraining": set(models),
         "pretrain": {b for budgets in pretrain["budgets"].values() for b in budgets} | hub_budgets,
         "pet": {s for m in methods.values() for s in m.get("sizes", [])},
-        "finetune_examples": {s for t in config["tasks"].values()
-                              for sizes in t["finetune_examples"].values() for s in sizes},
+        "finetune_examples": {
+            s for t in config["tasks"].values() for sizes in t["finetune_examples"].values() for s in sizes
+        },
     }
     for axis, values in heldout.items():
         if axis == "finetune_examples" and values == "largest":
-            continue                     # a rule (each task and method's largest Df), not values to check
+            continue  # a rule (each task and method's largest Df), not values to check
         for value in values:
             if value not in grid_values[axis]:
                 fail(f"analysis.heldout.{axis}", f"{value!r} is not in the grid ({sorted(grid_values[axis])})")
@@ -219,8 +228,10 @@ def _check_transfer(config: dict, fail) -> None:
         if own:
             fail(f"tasks.{name}.zero_shot_sources", f"{own[0]!r} is the task's own source or target language")
         if task["type"] == "translation" and shots and max(shots) > task["dev_examples"]:
-            fail("evaluate.transfer.few_shot_shots",
-                 f"{max(shots)} demonstrations exceed tasks.{name}.dev_examples {task['dev_examples']}")
+            fail(
+                "evaluate.transfer.few_shot_shots",
+                f"{max(shots)} demonstrations exceed tasks.{name}.dev_examples {task['dev_examples']}",
+            )
 
 
 def _check_data_source(config: dict, fail) -> None:
@@ -230,15 +241,21 @@ def _check_data_source(config: dict, fail) -> None:
     source = data["source"]
     if source == "synthetic":
         from ftscale.data.synthetic import LANGUAGES
+
         for name, family in config["families"].items():
             for lang in family.get("languages", []):
                 if lang not in LANGUAGES:
-                    fail(f"families.{name}.languages", f"the synthetic source has no language {lang!r} ({list(LANGUAGES)})")
+                    fail(
+                        f"families.{name}.languages",
+                        f"the synthetic source has no language {lang!r} ({list(LANGUAGES)})",
+                    )
         for name, task in config["tasks"].items():
             for key in ("source_lang", "target_lang", "languages", "zero_shot_sources"):
                 for lang in [task[key]] if isinstance(task.get(key), str) else task.get(key, []):
                     if lang not in LANGUAGES:
-                        fail(f"tasks.{name}.{key}", f"the synthetic source has no language {lang!r} ({list(LANGUAGES)})")
+                        fail(
+                            f"tasks.{name}.{key}", f"the synthetic source has no language {lang!r} ({list(LANGUAGES)})"
+                        )
         return
     if source not in data:
         fail(f"data.{source}", f"required when data.source is {source!r} (the datasets or files to read)")
@@ -252,14 +269,17 @@ def _check_data_source(config: dict, fail) -> None:
             fail(f"data.{source}.tasks", f"no train/dev/test data for task {name!r}")
         for lang in task["zero_shot_sources"]:
             if lang not in options.get("zero_shot", {}).get(name, {}):
-                fail(f"data.{source}.zero_shot", f"no zero-shot set {lang!r} for task {name!r} (tasks.{name}.zero_shot_sources)")
+                fail(
+                    f"data.{source}.zero_shot",
+                    f"no zero-shot set {lang!r} for task {name!r} (tasks.{name}.zero_shot_sources)",
+                )
 
 
 def read_yaml(path: str | Path) -> dict:
     """A config file's mapping; a file that is not one raises ConfigError `file:line:column: problem`
     (Snakemake's own reading of a --configfile names neither: `ftscale run` and the Snakefile call this first)."""
     try:
-        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))   # OSError: the caller's to word
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))  # OSError: the caller's to word
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -2,6 +2,7 @@
 process group is joined once, ftscale.train.distributed.start): several finetuning runs one after
 another in the same ranks, and training steps under plain SGD. Each also runs as one process (no
 torchrun), the reference the ranks are compared with."""
+
 from pathlib import Path
 
 import torch
@@ -25,17 +26,20 @@ def model_and_batches(run: dict, world: distributed.World):
     accumulate_gradients (returning the loss)."""
     param_dtype = getattr(torch, run.get("param_dtype", "")) if run.get("param_dtype") else None
     if run["kind"] == "pretrain":
-        model = pretrain.model_to_train(run["size"], run["vocab_size"], run["seq_len"], run["seed"], world,
-                                        param_dtype=param_dtype)
+        model = pretrain.model_to_train(
+            run["size"], run["vocab_size"], run["seq_len"], run["seed"], world, param_dtype=param_dtype
+        )
         stream = load_stream(run["train_tokens"])
         per_step = run["batch_size"] * run["seq_len"]
-        batches = [pretrain.windows(stream, step * per_step, run["batch_size"], run["seq_len"])
-                   for step in range(run["steps"])]
+        batches = [
+            pretrain.windows(stream, step * per_step, run["batch_size"], run["seq_len"]) for step in range(run["steps"])
+        ]
         return model, batches, pretrain.accumulate_gradients
-    model = finetune.model_to_train(run["base_dir"], run["kind"], run["pet_size"], run["seed"], world,
-                                    param_dtype=param_dtype)
+    model = finetune.model_to_train(
+        run["base_dir"], run["kind"], run["pet_size"], run["seed"], world, param_dtype=param_dtype
+    )
     examples = finetune.encode_split(TaskSplit(run["train_dir"]), range(run["batch_size"] * run["steps"]), 32, 32)
-    batches = [examples[step * run["batch_size"]:(step + 1) * run["batch_size"]] for step in range(run["steps"])]
+    batches = [examples[step * run["batch_size"] : (step + 1) * run["batch_size"]] for step in range(run["steps"])]
     return model, batches, lambda *args: finetune.accumulate_gradients(*args)[0]
 
 
@@ -48,7 +52,7 @@ def sgd_steps(runs: list[dict]) -> None:
     world = distributed.start()
     for run in runs:
         model, batches, accumulate = model_and_batches(run, world)
-        model.eval()   # no dropout (OPT's): 2 ranks would draw other random numbers than one process
+        model.eval()  # no dropout (OPT's): 2 ranks would draw other random numbers than one process
         computed = set()
         layer = finetune.decoder_layers(finetune.causal_lm_of(model))[0]
         layer.register_forward_hook(lambda module, args, output, computed=computed: computed.add(str(output[0].dtype)))
@@ -63,5 +67,14 @@ def sgd_steps(runs: list[dict]) -> None:
             optimizer.zero_grad(set_to_none=True)
         end = copied(distributed.full_state_dict(model, world))
         if world.main:
-            torch.save({"start": start, "end": end, "losses": losses, "computed": computed, "gradients": gradients,
-                        "buffers": {n: b.cpu() for n, b in model.named_buffers()}}, Path(run["out"]))
+            torch.save(
+                {
+                    "start": start,
+                    "end": end,
+                    "losses": losses,
+                    "computed": computed,
+                    "gradients": gradients,
+                    "buffers": {n: b.cpu() for n, b in model.named_buffers()},
+                },
+                Path(run["out"]),
+            )

@@ -8,6 +8,7 @@ so float32 results agree to rounding, not bitwise: losses within 1e-5 relative, 
 absolute (measured: below 1e-6 on both; README "Sharded jobs"; under SGD, tests/distributed/test_fsdp.py:
 losses within 1.1e-7 relative, weights within 6e-8). Two runs of the same 2 ranks are
 bitwise equal, so the resumed run is compared exactly."""
+
 import json
 import os
 import pickle
@@ -26,21 +27,58 @@ from tests.workflow.conftest import ROOT
 
 pytestmark = pytest.mark.distributed
 RTOL, ATOL = 1e-5, 1e-5
-TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")   # of the last process only
+TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")  # of the last process only
 
 
 def pretrain_args(base, out, **extra):  # noqa: F811
-    return dict(size=SIZE, vocab_size=300, train_tokens=base / "stream" / "tokens.npy",
-                val_tokens=base / "stream" / "tokens.npy", tokens=4096, seq_len=32, batch_size=8, lr_max=1e-2,
-                lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0, out_dir=out, log_every=1,
-                checkpoint_every=5, log_name="test", val_windows=PRETRAIN_OPTIONS["val_windows"]) | extra
+    return (
+        dict(
+            size=SIZE,
+            vocab_size=300,
+            train_tokens=base / "stream" / "tokens.npy",
+            val_tokens=base / "stream" / "tokens.npy",
+            tokens=4096,
+            seq_len=32,
+            batch_size=8,
+            lr_max=1e-2,
+            lr_min=1e-3,
+            warmup_steps=2,
+            parameter_scaling=False,
+            seed=0,
+            out_dir=out,
+            log_every=1,
+            checkpoint_every=5,
+            log_name="test",
+            val_windows=PRETRAIN_OPTIONS["val_windows"],
+        )
+        | extra
+    )
 
 
 def finetune_args(base, out, method, pet, **extra):  # noqa: F811
-    return dict(base_dir=base / "base", method=method, pet_size=pet, learning_rate=1e-2, batch_size=4,
-                parameter_scaling=False, max_steps=8, max_epochs=100, eval_every=1,
-                train_dir=base / "task" / "train", dev_dir=base / "task" / "dev", finetune_examples=16,
-                max_source=32, max_target=32, seed=3, out_dir=out, log_name="test", **FINETUNE_OPTIONS) | extra
+    return (
+        dict(
+            base_dir=base / "base",
+            method=method,
+            pet_size=pet,
+            learning_rate=1e-2,
+            batch_size=4,
+            parameter_scaling=False,
+            max_steps=8,
+            max_epochs=100,
+            eval_every=1,
+            train_dir=base / "task" / "train",
+            dev_dir=base / "task" / "dev",
+            finetune_examples=16,
+            max_source=32,
+            max_target=32,
+            seed=3,
+            out_dir=out,
+            log_name="test",
+            **FINETUNE_OPTIONS,
+        )
+        | extra
+    )
 
 
 LAUNCH = """
@@ -51,18 +89,28 @@ ranks.run(target, ranks.Layout(per_node=2), **kwargs)
 """
 
 
-def two_ranks(target: str, kwargs: dict, kill_after_step: int | None = None, launch: str = LAUNCH,
-              env_extra: dict | None = None):
+def two_ranks(
+    target: str, kwargs: dict, kill_after_step: int | None = None, launch: str = LAUNCH, env_extra: dict | None = None
+):
     """The job as 2 CPU ranks under torchrun, launched in a fresh process of its own session (the
     fault point kills the job's process group, not pytest's)."""
     env = {k: v for k, v in os.environ.items() if k not in ("FTSCALE_FAULT", "FTSCALE_RUN_PGID")}
-    env |= {"FTSCALE_DEVICE": "cpu", "FTSCALE_WORKER": "0",      # ROOT: the ranks import tests.distributed.each
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env |= {
+        "FTSCALE_DEVICE": "cpu",
+        "FTSCALE_WORKER": "0",  # ROOT: the ranks import tests.distributed.each
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     if kill_after_step is not None:
         env["FTSCALE_FAULT"] = f"resume:{kill_after_step}"
     env |= env_extra or {}
-    return subprocess.run([sys.executable, "-c", launch, pickle.dumps((target, kwargs)).hex()], env=env,
-                          capture_output=True, text=True, start_new_session=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", launch, pickle.dumps((target, kwargs)).hex()],
+        env=env,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=600,
+    )
 
 
 def finished(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -92,9 +140,18 @@ def pretrained(base, tmp_path_factory):  # noqa: F811
     an intermediate checkpoint at 1024 tokens (step 4; pretrain.data_axis: checkpoints)."""
     root = tmp_path_factory.mktemp("pretrain")
     one = pretrain.pretrain(**pretrain_args(base, root / "one", checkpoints={1024: root / "one_at1024"}))
-    finished(two_ranks("ftscale.train.pretrain:pretrain", pretrain_args(base, root / "two", micro_batch_size=2,
-                                                                 resume_path=root / "two.pt",
-                                                                 checkpoints={1024: root / "two_at1024"})))
+    finished(
+        two_ranks(
+            "ftscale.train.pretrain:pretrain",
+            pretrain_args(
+                base,
+                root / "two",
+                micro_batch_size=2,
+                resume_path=root / "two.pt",
+                checkpoints={1024: root / "two_at1024"},
+            ),
+        )
+    )
     return root, one
 
 
@@ -102,15 +159,16 @@ def test_two_ranks_pretrain_with_the_losses_of_one_process(pretrained):
     root, one = pretrained
     two = json.loads((root / "two" / "pretrain.json").read_text())
     assert [h["step"] for h in two["history"]] == [h["step"] for h in one["history"]] == list(range(1, 17))
-    np.testing.assert_allclose([h["train_loss"] for h in two["history"]], [h["train_loss"] for h in one["history"]],
-                               rtol=RTOL)
+    np.testing.assert_allclose(
+        [h["train_loss"] for h in two["history"]], [h["train_loss"] for h in one["history"]], rtol=RTOL
+    )
     assert two["val_loss"] == pytest.approx(one["val_loss"], rel=RTOL)
     assert two["params"] == one["params"]
     assert_close_weights(root / "one", root / "two")
     assert_close_weights(root / "one_at1024", root / "two_at1024")
     at = [json.loads((root / f"{run}_at1024" / "pretrain.json").read_text()) for run in ("one", "two")]
     assert at[1]["steps"] == at[0]["steps"] == 4 and at[1]["val_loss"] == pytest.approx(at[0]["val_loss"], rel=RTOL)
-    assert not (root / "two.pt").exists() and not (root / "two.shards").exists()   # removed once complete
+    assert not (root / "two.pt").exists() and not (root / "two.shards").exists()  # removed once complete
 
 
 def test_sharded_checkpoint_loads_with_transformers_as_it_is(pretrained):
@@ -118,7 +176,7 @@ def test_sharded_checkpoint_loads_with_transformers_as_it_is(pretrained):
 
     root, _ = pretrained
     config = json.loads((root / "two" / "config.json").read_text())
-    assert config["architectures"] == ["LlamaForCausalLM"]        # not FSDP's wrapper class
+    assert config["architectures"] == ["LlamaForCausalLM"]  # not FSDP's wrapper class
     model = AutoModelForCausalLM.from_pretrained(root / "two")
     batch = torch.arange(3, 35)[None]
     assert torch.isfinite(model(input_ids=batch, labels=batch).loss)
@@ -135,8 +193,9 @@ def test_killed_two_rank_pretraining_resumes_to_the_same_result(pretrained, base
     resumed = json.loads((tmp_path / "out" / "pretrain.json").read_text())
     uninterrupted = json.loads((root / "two" / "pretrain.json").read_text())
     assert without_timing(resumed) == without_timing(uninterrupted)
-    assert {k: v.tobytes() for k, v in weights(tmp_path / "out").items()} == \
-        {k: v.tobytes() for k, v in weights(root / "two").items()}
+    assert {k: v.tobytes() for k, v in weights(tmp_path / "out").items()} == {
+        k: v.tobytes() for k, v in weights(root / "two").items()
+    }
 
 
 METHODS = [("fmt", None), ("lora", 2), ("prompt", 4)]
@@ -156,8 +215,9 @@ def finetuned(base, tmp_path_factory):  # noqa: F811
     for method, pet in METHODS:
         one = finetune.finetune(**finetune_args(base, root / method / "one", method, pet))
         extra = {"micro_batch_size": 1} if method == "fmt" else {}
-        sharded.append(finetune_args(base, root / method / "two", method, pet, resume_path=root / method / "two.pt",
-                                     **extra))
+        sharded.append(
+            finetune_args(base, root / method / "two", method, pet, resume_path=root / method / "two.pt", **extra)
+        )
         runs[method] = (root / method, one)
     finished(two_ranks("tests.distributed.each:finetune_each", {"runs": sharded}))
     return runs
@@ -169,8 +229,11 @@ def test_two_ranks_finetune_with_the_losses_of_one_process(finetuned, method, pe
     two = json.loads((root / "two" / "train.json").read_text())
     for key in ("train_loss", "dev_loss"):
         np.testing.assert_allclose([h[key] for h in two["history"]], [h[key] for h in one["history"]], rtol=RTOL)
-    assert (two["steps"], two["best_step"], two["trainable_params"]) == \
-        (one["steps"], one["best_step"], one["trainable_params"])
+    assert (two["steps"], two["best_step"], two["trainable_params"]) == (
+        one["steps"],
+        one["best_step"],
+        one["trainable_params"],
+    )
     assert (two["steps"], two["trainable_params"]) == (8, TRAINABLE[method])
     assert_close_weights(root / "one" / "checkpoint", root / "two" / "checkpoint")
 
@@ -178,11 +241,12 @@ def test_two_ranks_finetune_with_the_losses_of_one_process(finetuned, method, pe
 @pytest.mark.parametrize("method, pet", METHODS)
 def test_sharded_finetuned_checkpoint_loads_as_it_is(finetuned, base, method, pet):  # noqa: F811
     root, _ = finetuned[method]
-    model = finetune.load_finetuned(base / "base", root / "two" / "checkpoint", method)   # transformers or peft
+    model = finetune.load_finetuned(base / "base", root / "two" / "checkpoint", method)  # transformers or peft
     examples = finetune.encode_split(finetune.TaskSplit(base / "task" / "dev"), range(4), 32, 32)
     loss = finetune.sequences_loss(model, examples, 4)
-    reference = finetune.sequences_loss(finetune.load_finetuned(base / "base", root / "one" / "checkpoint", method),
-                                        examples, 4)
+    reference = finetune.sequences_loss(
+        finetune.load_finetuned(base / "base", root / "one" / "checkpoint", method), examples, 4
+    )
     assert loss == pytest.approx(reference, rel=RTOL)
 
 
@@ -196,18 +260,22 @@ def test_killed_two_rank_finetuning_resumes_to_the_same_result(finetuned, base, 
     resumed = json.loads((tmp_path / "out" / "train.json").read_text())
     uninterrupted = json.loads((root / "two" / "train.json").read_text())
     assert without_timing(resumed) == without_timing(uninterrupted)
-    assert {k: v.tobytes() for k, v in weights(tmp_path / "out" / "checkpoint").items()} == \
-        {k: v.tobytes() for k, v in weights(root / "two" / "checkpoint").items()}
+    assert {k: v.tobytes() for k, v in weights(tmp_path / "out" / "checkpoint").items()} == {
+        k: v.tobytes() for k, v in weights(root / "two" / "checkpoint").items()
+    }
 
 
 def test_a_time_segment_of_two_ranks_ends_as_one_process_does(finetuned, base, tmp_path):  # noqa: F811
     """SegmentEnd in the ranks comes back to the launching script as SegmentEnd (its exit 75)."""
     args = finetune_args(base, tmp_path / "out", "lora", 2, resume_path=tmp_path / "state.pt", segment_seconds=1e-9)
-    code = LAUNCH.replace("ranks.run(target, ranks.Layout(per_node=2), **kwargs)", """from ftscale.runtime.jobs import SegmentEnd, end_segment
+    code = LAUNCH.replace(
+        "ranks.run(target, ranks.Layout(per_node=2), **kwargs)",
+        """from ftscale.runtime.jobs import SegmentEnd, end_segment
 try:
     ranks.run(target, ranks.Layout(per_node=2), **kwargs)
 except SegmentEnd as end:   # as scripts/finetune.py does
-    end_segment(end)""")
+    end_segment(end)""",
+    )
     result = two_ranks("ftscale.train.finetune:finetune", args, launch=code)
     assert result.returncode == 75, (result.stdout + result.stderr)[-3000:]
     assert "saved at step 1; resubmit to continue" in result.stdout
@@ -220,9 +288,11 @@ def test_the_other_ranks_do_not_wait_in_a_collective_while_rank_0_writes_the_mod
     before removing the resume state) times out and fails the job; one that has nothing left to wait
     for exits, and the job completes."""
     out = tmp_path / "two"
-    result = two_ranks("ftscale.train.pretrain:pretrain", pretrain_args(base, out, micro_batch_size=2,
-                                                                       resume_path=tmp_path / "two.pt"),
-                       env_extra={"FTSCALE_FAULT": "slow_final_save", "FTSCALE_PG_TIMEOUT_SECONDS": "20"})
+    result = two_ranks(
+        "ftscale.train.pretrain:pretrain",
+        pretrain_args(base, out, micro_batch_size=2, resume_path=tmp_path / "two.pt"),
+        env_extra={"FTSCALE_FAULT": "slow_final_save", "FTSCALE_PG_TIMEOUT_SECONDS": "20"},
+    )
     finished(result)
     assert (out / "pretrain.json").exists() and not (tmp_path / "two.pt").exists()
 
@@ -257,12 +327,28 @@ def test_ranks_started_as_srun_tasks_train_as_torchruns_do(pretrained, base, tmp
         tool.chmod(0o755)
     launch = LAUNCH.replace("ranks.Layout(per_node=2)", "ranks.Layout(per_node=1, nodes=2)")
     out = tmp_path / "two"
-    finished(two_ranks("ftscale.train.pretrain:pretrain",
-                       pretrain_args(base, out, micro_batch_size=2, resume_path=tmp_path / "two.pt",
-                                     checkpoints={1024: tmp_path / "two_at1024"}),
-                       launch=launch, env_extra={"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "4242",
-                                                 "FTSCALE_TEST_SRUN_ARGS": str(tmp_path / "srun.args")}))
-    assert (tmp_path / "srun.args").read_text().startswith("--nodes=2 --ntasks=2 --ntasks-per-node=1 --kill-on-bad-exit=1")
-    assert without_timing(json.loads((out / "pretrain.json").read_text())) == \
-        without_timing(json.loads((root / "two" / "pretrain.json").read_text()))
+    finished(
+        two_ranks(
+            "ftscale.train.pretrain:pretrain",
+            pretrain_args(
+                base,
+                out,
+                micro_batch_size=2,
+                resume_path=tmp_path / "two.pt",
+                checkpoints={1024: tmp_path / "two_at1024"},
+            ),
+            launch=launch,
+            env_extra={
+                "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                "SLURM_JOB_ID": "4242",
+                "FTSCALE_TEST_SRUN_ARGS": str(tmp_path / "srun.args"),
+            },
+        )
+    )
+    assert (
+        (tmp_path / "srun.args").read_text().startswith("--nodes=2 --ntasks=2 --ntasks-per-node=1 --kill-on-bad-exit=1")
+    )
+    assert without_timing(json.loads((out / "pretrain.json").read_text())) == without_timing(
+        json.loads((root / "two" / "pretrain.json").read_text())
+    )
     assert (out / "model.safetensors").read_bytes() == (root / "two" / "model.safetensors").read_bytes()

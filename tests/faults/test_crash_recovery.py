@@ -11,6 +11,7 @@ the metrics are compared with) and is forced (--forcerun) to redo the job that i
 again is `ftscale run` with nothing forced. Both ask for metrics.csv only (what is compared): the
 fits and figures downstream of it (half a minute a run) are no part of recovering from a kill.
 """
+
 import os
 import shutil
 import signal
@@ -25,7 +26,7 @@ from tests.workflow.conftest import ROOT, TINY
 
 pytestmark = pytest.mark.faults
 RESULTS = "results/tiny"
-METRICS = f"{RESULTS}/metrics.csv"     # the target of every run here: see the module's docstring
+METRICS = f"{RESULTS}/metrics.csv"  # the target of every run here: see the module's docstring
 
 
 def ftscale_run(workdir, *args, fault=None) -> subprocess.CompletedProcess:
@@ -35,8 +36,22 @@ def ftscale_run(workdir, *args, fault=None) -> subprocess.CompletedProcess:
     env.pop("FTSCALE_FAULT", None)
     if fault:
         env["FTSCALE_FAULT"] = fault
-    command = [sys.executable, "-m", "ftscale.cli", "run", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", METRICS, *args, "--configfile", str(TINY)]   # the target before --forcerun's list
+    command = [
+        sys.executable,
+        "-m",
+        "ftscale.cli",
+        "run",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        METRICS,
+        *args,
+        "--configfile",
+        str(TINY),
+    ]  # the target before --forcerun's list
     return subprocess.run(command, capture_output=True, text=True, env=env, start_new_session=True)
 
 
@@ -51,10 +66,16 @@ LORA_RUN = "finetune/translation_ende/m2-32768tok/lora-2/df32/seed0"
 # of what the kill left behind
 POINTS = {
     "tokenize": ("data/tokens/translation_ende/zero_shot_fr", unsealed_token_dirs),
-    "resume:4": (f"{LORA_RUN}/checkpoint",
-                 lambda workdir: list((workdir / RESULTS / ".resume" / "finetune").rglob("*.pt"))),
-    "aggregate": ("metrics.csv", lambda workdir: ((workdir / RESULTS / "metrics.csv").exists()
-                                                  and not (workdir / RESULTS / "metrics_mean.csv").exists())),
+    "resume:4": (
+        f"{LORA_RUN}/checkpoint",
+        lambda workdir: list((workdir / RESULTS / ".resume" / "finetune").rglob("*.pt")),
+    ),
+    "aggregate": (
+        "metrics.csv",
+        lambda workdir: (
+            (workdir / RESULTS / "metrics.csv").exists() and not (workdir / RESULTS / "metrics_mean.csv").exists()
+        ),
+    ),
 }
 
 
@@ -78,14 +99,14 @@ def test_run_killed_at_a_point_finishes_when_run_again(point, tiny_run, tmp_path
     assert again.returncode == 0, again.stderr[-3000:]
     assert "removing the lock a killed run left" in again.stderr
     assert_same_metrics(tiny_run, workdir)
-    if point.startswith("resume:"):     # the killed training job went on from its saved state
+    if point.startswith("resume:"):  # the killed training job went on from its saved state
         log = workdir / RESULTS / "logs" / f"{LORA_RUN}.log"
         assert "resumed from" in log.read_text()
         assert not left_behind(workdir), "the resumable state outlived its finished job"
 
 
 def test_a_second_run_in_the_same_directory_is_refused(tmp_path):
-    with launch.run_lock(tmp_path.resolve()):      # the kernel lock a running `ftscale run` holds
+    with launch.run_lock(tmp_path.resolve()):  # the kernel lock a running `ftscale run` holds
         second = ftscale_run(tmp_path)
     assert second.returncode == 2
     assert second.stderr.count("\n") == 1 and "another run is running in" in second.stderr, second.stderr
@@ -95,8 +116,9 @@ def test_a_second_run_in_the_same_directory_is_refused(tmp_path):
 def test_a_run_is_refused_while_snakemake_runs_there_outside_ftscale_run(tmp_path):
     # a process named like a Snakemake job script, working in that directory (as a job left running
     # by a Snakemake that alone was killed)
-    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", ".snakemake/scripts/job.py"],
-                           cwd=tmp_path)
+    job = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)", ".snakemake/scripts/job.py"], cwd=tmp_path
+    )
     try:
         refused = ftscale_run(tmp_path)
     finally:

@@ -1,12 +1,13 @@
 """A truncated token array or checkpoint (a disk that filled up, a power loss) is never read as
 valid: a job reading it stops with one line naming the file, and `ftscale run` rebuilds it."""
+
 import os
 
 import pytest
 import torch
 
-from ftscale.runtime import integrity
 from ftscale.data import tokens
+from ftscale.runtime import integrity
 from ftscale.train.model import load_model, new_model
 from tests.faults.test_crash_recovery import LORA_RUN, RESULTS, assert_same_metrics, ftscale_run
 from tests.workflow.conftest import snakemake
@@ -46,7 +47,7 @@ def test_a_truncated_token_array_stops_with_one_line_naming_it(task_split):
 
 def test_a_token_array_changed_in_place_is_found_by_verify(task_split):
     data = bytearray((task_split / "source.npy").read_bytes())
-    data[-1] ^= 0xFF                                     # same size, other bytes
+    data[-1] ^= 0xFF  # same size, other bytes
     (task_split / "source.npy").write_bytes(data)
     with pytest.raises(integrity.IntegrityError, match="source.npy: sha256 differs"):
         integrity.verify(task_split)
@@ -67,7 +68,7 @@ def test_readers_check_sizes_and_do_not_hash(task_split, tmp_path, monkeypatch):
 
 
 def test_an_unsealed_directory_is_not_read(task_split):
-    (task_split / integrity.MANIFEST).unlink()           # its job was killed before sealing
+    (task_split / integrity.MANIFEST).unlink()  # its job was killed before sealing
     with pytest.raises(integrity.IntegrityError, match=f"no {integrity.MANIFEST}"):
         tokens.TaskSplit(task_split)
 
@@ -76,7 +77,7 @@ def test_a_truncated_model_checkpoint_stops_with_one_line_naming_it(tmp_path):
     saved = new_model(SIZE, 300, 64, 0)
     saved.save_pretrained(str(tmp_path))
     integrity.seal(tmp_path)
-    loaded = load_model(tmp_path).state_dict()           # sealed and whole: the weights saved
+    loaded = load_model(tmp_path).state_dict()  # sealed and whole: the weights saved
     assert sorted(loaded) == sorted(saved.state_dict())
     assert all(torch.equal(loaded[name], weight) for name, weight in saved.state_dict().items())
     truncate(tmp_path / "model.safetensors", keep=0.9)
@@ -100,10 +101,13 @@ def test_a_job_reading_a_truncated_checkpoint_stops_with_one_line(tiny_copy):
     run = lora_run(tiny_copy)
     truncate(run / "checkpoint" / "adapter_model.safetensors")
     # plain Snakemake (no ftscale run to repair it first), forced to evaluate that run again
-    failed = snakemake(tiny_copy, "--cores", "1", "--forcerun", str((run / "eval.json").relative_to(tiny_copy)),
-                       check=False)
+    failed = snakemake(
+        tiny_copy, "--cores", "1", "--forcerun", str((run / "eval.json").relative_to(tiny_copy)), check=False
+    )
     assert failed.returncode != 0
-    log = (tiny_copy / RESULTS / "logs" / "evaluate" / run.relative_to(tiny_copy / RESULTS / "finetune")).with_suffix(".log")
+    log = (tiny_copy / RESULTS / "logs" / "evaluate" / run.relative_to(tiny_copy / RESULTS / "finetune")).with_suffix(
+        ".log"
+    )
     assert "adapter_model.safetensors: " in log.read_text()
     assert "IntegrityError: Damaged output" in failed.stderr + log.read_text()
 

@@ -2,6 +2,7 @@
 own tokenizers, written with save_pretrained as a Hub model would be: what the hub tests finetune,
 offline. The tokenizers differ as Hub ones do: Llama's has <s>, </s> and <pad>; GPT-NeoX's only
 <|endoftext|> (BOS = EOS, no pad token, no sep token), as Pythia's."""
+
 from pathlib import Path
 
 import torch
@@ -19,8 +20,12 @@ def train_bpe(special: list[str]):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=special, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB,
+        special_tokens=special,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tokenizer.train_from_iterator(lines, trainer=trainer)
     return tokenizer
 
@@ -28,8 +33,9 @@ def train_bpe(special: list[str]):
 def llama_tokenizer():
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_object=train_bpe(["<pad>", "<s>", "</s>"]), bos_token="<s>",
-                                   eos_token="</s>", pad_token="<pad>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=train_bpe(["<pad>", "<s>", "</s>"]), bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
 
 
 def neox_tokenizer():
@@ -43,18 +49,38 @@ def llama(seed: int, hidden: int = 32, layers: int = 2):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=2 * hidden,
-                                        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                                        max_position_embeddings=512, bos_token_id=1, eos_token_id=2, pad_token_id=0))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=VOCAB,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        )
+    )
 
 
 def neox(seed: int, hidden: int = 32, layers: int = 2):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     torch.manual_seed(seed)
-    return GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=4 * hidden,
-                                            num_hidden_layers=layers, num_attention_heads=4,
-                                            max_position_embeddings=512, bos_token_id=0, eos_token_id=0))
+    return GPTNeoXForCausalLM(
+        GPTNeoXConfig(
+            vocab_size=VOCAB,
+            hidden_size=hidden,
+            intermediate_size=4 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            max_position_embeddings=512,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    )
 
 
 def save(model, tokenizer, directory: Path) -> str:
@@ -68,6 +94,8 @@ def base_models(root: Path) -> dict[str, str]:
     a Llama and a GPT-NeoX (the model-size axis), and an earlier 'revision' of the Llama (the
     pretraining-data axis). {name: directory}."""
     tokenizer = llama_tokenizer()
-    return {"llama": save(llama(0), tokenizer, root / "llama"),
-            "neox": save(neox(1, hidden=48), tokenizer, root / "neox"),
-            "llama_early": save(llama(2), tokenizer, root / "llama-early")}
+    return {
+        "llama": save(llama(0), tokenizer, root / "llama"),
+        "neox": save(neox(1, hidden=48), tokenizer, root / "neox"),
+        "llama_early": save(llama(2), tokenizer, root / "llama-early"),
+    }

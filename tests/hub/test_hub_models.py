@@ -2,6 +2,7 @@
 architecture honours them and padded ones elsewhere (both equal to each example alone), LoRA on
 every linear layer, and fetching a base model (a local directory; a Hub model not in the cache
 while offline)."""
+
 import json
 
 import numpy as np
@@ -9,10 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftscale.plan import hub
-
-from ftscale.train import fetch, finetune
 from ftscale.data import tokens
+from ftscale.plan import hub
+from ftscale.train import fetch, finetune
 from ftscale.train.model import honours_packing, load_model
 from tests.hub import models
 
@@ -23,7 +23,7 @@ def test_prompt_format_from_the_tokenizer():
     llama = tokens.prompt_format(models.llama_tokenizer())
     newline = tuple(models.llama_tokenizer().encode("\n", add_special_tokens=False))
     assert llama == tokens.PromptFormat(bos=(1,), sep=newline, eos=2, pad=0)
-    neox = tokens.prompt_format(models.neox_tokenizer())      # Pythia-like: one special token, no pad
+    neox = tokens.prompt_format(models.neox_tokenizer())  # Pythia-like: one special token, no pad
     assert neox.bos == (0,) and neox.eos == 0 and neox.pad == 0 and neox.sep != (0,)
 
 
@@ -46,12 +46,21 @@ def opt():
     from transformers import OPTConfig, OPTForCausalLM
 
     torch.manual_seed(3)
-    return OPTForCausalLM(OPTConfig(vocab_size=models.VOCAB, hidden_size=32, num_hidden_layers=2, ffn_dim=64,
-                                    num_attention_heads=4, word_embed_proj_dim=32, max_position_embeddings=256))
+    return OPTForCausalLM(
+        OPTConfig(
+            vocab_size=models.VOCAB,
+            hidden_size=32,
+            num_hidden_layers=2,
+            ffn_dim=64,
+            num_attention_heads=4,
+            word_embed_proj_dim=32,
+            max_position_embeddings=256,
+        )
+    )
 
 
 ARCHITECTURES = {"llama": lambda: models.llama(0), "neox": lambda: models.neox(1), "opt": opt}
-PACKS = {"llama": True, "neox": True, "opt": False}   # OPT derives positions from the mask: padded
+PACKS = {"llama": True, "neox": True, "opt": False}  # OPT derives positions from the mask: padded
 
 
 def model_for(architecture, method, size):
@@ -68,15 +77,21 @@ def model_for(architecture, method, size):
 
 def examples(n=6):
     rng = np.random.default_rng(0)
-    return [finetune.encode(rng.integers(3, models.VOCAB, rng.integers(2, 9)), rng.integers(3, models.VOCAB, rng.integers(1, 6)),
-                            tokens.prompt_format(models.neox_tokenizer())) for _ in range(n)]
+    return [
+        finetune.encode(
+            rng.integers(3, models.VOCAB, rng.integers(2, 9)),
+            rng.integers(3, models.VOCAB, rng.integers(1, 6)),
+            tokens.prompt_format(models.neox_tokenizer()),
+        )
+        for _ in range(n)
+    ]
 
 
 def alone_nll(model, ids, prompt):
     """One example alone, unpadded, through the model's own forward (peft adds the soft prompt)."""
     input_ids = torch.from_numpy(ids)[None]
-    logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits[0, -len(ids):]
-    return F.cross_entropy(logits[prompt - 1:-1].float(), input_ids[0, prompt:], reduction="sum")
+    logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits[0, -len(ids) :]
+    return F.cross_entropy(logits[prompt - 1 : -1].float(), input_ids[0, prompt:], reduction="sum")
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
@@ -90,7 +105,7 @@ def test_batches_equal_each_example_alone(architecture, method, size):
     """make_batch packs (Llama, GPT-NeoX) or pads (OPT); padded and packed batches give each
     example's loss and gradients as if it were alone."""
     model = model_for(architecture, method, size)
-    model.eval()                                 # no dropout: exact comparison
+    model.eval()  # no dropout: exact comparison
     sequences = examples()
     batch = finetune.make_batch(model, sequences)
     assert ("position_ids" in batch) is PACKS[architecture]
@@ -136,5 +151,7 @@ def test_offline_and_not_cached_stops_in_one_line(tmp_path, monkeypatch):
     with pytest.raises(fetch.FetchError) as error:
         fetch.download("EleutherAI/pythia-70m", "step143000", cache_dir=str(tmp_path / "cache"))
     message = str(error.value)
-    assert "\n" not in message and message.startswith("EleutherAI/pythia-70m@step143000 is not in the Hugging Face cache")
+    assert "\n" not in message and message.startswith(
+        "EleutherAI/pythia-70m@step143000 is not in the Hugging Face cache"
+    )
     assert "HF_HUB_OFFLINE" in message and "hf download EleutherAI/pythia-70m --revision step143000" in message

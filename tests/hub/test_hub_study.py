@@ -1,6 +1,7 @@
 """A small study on local base models of two architectures (Llama, GPT-NeoX), through real
 Snakemake end to end, offline: fetched (not pretrained), tokenized with their own tokenizer,
 finetuned with FMT, prompt tuning and LoRA, evaluated, fitted and drawn."""
+
 import json
 import shutil
 from pathlib import Path
@@ -40,14 +41,14 @@ def test_study_produces_metrics_and_fits_without_pretraining(hub_study):
     workdir, config, _ = hub_study
     results = workdir / "results" / "hub_tiny"
     metrics = pd.read_csv(results / "metrics.csv")
-    assert len(metrics) == 3 * (2 + 1 + 1) and set(metrics["status"]) == {"ok"}     # base models x Df of each method
+    assert len(metrics) == 3 * (2 + 1 + 1) and set(metrics["status"]) == {"ok"}  # base models x Df of each method
     assert set(metrics["model"]) == {"llama", "neox"} and set(metrics["method"]) == {"fmt", "prompt", "lora"}
     assert metrics[["test_loss", "bleu", "chrf"]].notna().all().all()
     pretrain = pd.read_csv(results / "pretrain.csv")
     assert set(pretrain["status"]) == {"hub"} and len(pretrain) == 3
     assert json.loads((results / "fits" / "fits.json").read_text())
     assert (results / "figures" / "fig02_model_size.png").stat().st_size > 0
-    assert not (results / "data" / "tokens" / "pretrain_tiny").exists()       # nothing pretrained
+    assert not (results / "data" / "tokens" / "pretrain_tiny").exists()  # nothing pretrained
     assert (results / "data" / "tokenizer" / "tiny" / "tokenizer_config.json").is_file()
 
 
@@ -72,7 +73,9 @@ def test_checkpoints_load_with_transformers_and_peft(hub_study):
     for name, cls in (("neox", GPTNeoXForCausalLM), ("llama", LlamaForCausalLM)):
         for method in ("lora-2", "prompt-4"):
             base = AutoModelForCausalLM.from_pretrained(dirs[name])
-            adapted = PeftModel.from_pretrained(base, runs / f"{name}-2000000tok" / method / "df8" / "seed0" / "checkpoint")
+            adapted = PeftModel.from_pretrained(
+                base, runs / f"{name}-2000000tok" / method / "df8" / "seed0" / "checkpoint"
+            )
             assert isinstance(adapted.get_base_model(), cls)
 
 
@@ -86,7 +89,7 @@ def test_a_changed_base_directory_reruns_only_what_depends_on_it(hub_study, tmp_
     copy = tmp_path / "run"
     shutil.copytree(workdir, copy, symlinks=True)
     assert planned_jobs(copy, config=config) == {}
-    models.save(models.llama(5), models.llama_tokenizer(), Path(dirs["llama_early"]))   # new weights
+    models.save(models.llama(5), models.llama_tokenizer(), Path(dirs["llama_early"]))  # new weights
     assert planned_jobs(copy, config=config) == RERUN
 
 

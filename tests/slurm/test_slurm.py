@@ -4,6 +4,7 @@ run submits nothing, and a finetune job cancelled mid-training resumes rather th
 
 Needs root and apt (the cluster is started here); elsewhere these tests skip, saying how to run
 them. With CI=true they must run: a cluster that cannot start fails them."""
+
 import json
 import os
 import subprocess
@@ -27,15 +28,24 @@ RESULTS = "results/slurm"
 def cluster():
     started = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True, text=True)
     if started.returncode == 3 and os.environ.get("CI") != "true":
-        pytest.skip(f"{started.stderr.strip()} — run as root: tests/slurm/local-cluster.sh start, "
-                    "then pytest -m slurm")
+        pytest.skip(f"{started.stderr.strip()} — run as root: tests/slurm/local-cluster.sh start, then pytest -m slurm")
     assert started.returncode == 0, f"local SLURM did not start:\n{started.stdout}\n{started.stderr}"
     yield
 
 
 def through_slurm(workdir: Path, config: Path, *extra: str, background: bool = False, env: dict | None = None):
-    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--profile", str(PROFILE), *extra, "--configfile", str(config)]
+    command = [
+        str(SNAKEMAKE),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(PROFILE),
+        *extra,
+        "--configfile",
+        str(config),
+    ]
     env = {**os.environ, **(env or {})}
     if background:
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -46,7 +56,9 @@ def test_study_runs_through_slurm_like_a_local_run(cluster, tmp_path):
     first = through_slurm(tmp_path / "slurm", CONFIG)
     log = first.stdout + first.stderr
     assert first.returncode == 0, log[-4000:]
-    submitted = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %k %Z"], capture_output=True, text=True).stdout
+    submitted = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i %k %Z"], capture_output=True, text=True
+    ).stdout
     submitted = "\n".join(line for line in submitted.splitlines() if line.endswith(str(tmp_path / "slurm")))
     # Jobs went through sbatch; finetune+evaluate of a run share one allocation (group "run"):
     # 8 runs -> 8 group jobs, not 16. Aggregate, fit and figures are one job each.
@@ -73,12 +85,13 @@ def test_cancelled_finetune_resumes_from_its_checkpoint(cluster, tmp_path):
     config["tasks"]["translation_ende"]["finetune_examples"] = {"fmt": [64]}
     config["finetune"] |= {"max_steps": 400, "eval_every": 10}
     config_path = write_config(tmp_path / "preempt.yaml", config)
-    log = (tmp_path / "slurm" / "results/preempt/logs/finetune/translation_ende/m1-32768tok/fmt/df64/seed0.log")
+    log = tmp_path / "slurm" / "results/preempt/logs/finetune/translation_ende/m1-32768tok/fmt/df64/seed0.log"
 
     # the job stops, asleep, right after saving its state at step 100 (ftscale.runtime.faults): cancelled
     # there, not racing a running job
-    run = through_slurm(tmp_path / "slurm", config_path, "--retries", "1", background=True,
-                        env={"FTSCALE_FAULT": "hold:resume:100"})
+    run = through_slurm(
+        tmp_path / "slurm", config_path, "--retries", "1", background=True, env={"FTSCALE_FAULT": "hold:resume:100"}
+    )
     deadline, cancelled = time.monotonic() + 300, None
     while time.monotonic() < deadline and run.poll() is None and cancelled is None:
         if log.exists() and "held at resume:100" in log.read_text():
@@ -91,7 +104,7 @@ def test_cancelled_finetune_resumes_from_its_checkpoint(cluster, tmp_path):
     output = run.communicate(timeout=600)[0]
     assert cancelled, f"never caught the finetune job mid-training:\n{output[-3000:]}"
     assert run.returncode == 0, output[-4000:]
-    text = log.read_text()            # the retry's log
+    text = log.read_text()  # the retry's log
     assert "resumed from" in text, text[-2000:]
     resumed_step = int(text.split("resumed from")[1].split("at step")[1].split()[0])
     assert resumed_step == 100

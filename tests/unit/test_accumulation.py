@@ -2,19 +2,20 @@
 accumulation) has the loss and gradients of the same batch in one pass, and one optimizer step
 lands on the same parameters, for FMT, prompt tuning, LoRA and pretraining; so does activation
 checkpointing, which really recomputes each layer in the backward pass."""
+
 import copy
 
 import numpy as np
 import pytest
 import torch
 
-from ftscale.train import finetune, pretrain, training
 from ftscale.data import synthetic, tokens
+from ftscale.train import finetune, pretrain, training
 from ftscale.train.model import new_model
-from tests.unit.test_fast_path import SIZE, model_for   # the same tiny model, non-trivial weights
+from tests.unit.test_fast_path import SIZE, model_for  # the same tiny model, non-trivial weights
 
 METHODS = [("fmt", None), ("prompt", 4), ("lora", 2)]
-BATCH, MICRO = 8, 2                         # 4 micro-batches
+BATCH, MICRO = 8, 2  # 4 micro-batches
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def batch(tmp_path_factory):
     tokens.write_task_split(tokenizer, pairs, directory)
     encoded = finetune.encode_split(tokens.TaskSplit(directory), range(BATCH), 64, 64)
     targets = [len(ids) - prompt for ids, prompt in encoded]
-    assert len({sum(targets[i:i + MICRO]) for i in range(0, BATCH, MICRO)}) > 1
+    assert len({sum(targets[i : i + MICRO]) for i in range(0, BATCH, MICRO)}) > 1
     return encoded
 
 
@@ -62,11 +63,17 @@ def one_step(model, accumulate, micro_batch_size) -> dict[str, torch.Tensor]:
 
 def accumulators(batch):
     """(model, accumulate(model, micro_batch_size) -> loss) per method and for pretraining."""
-    cases = {method: (finetuning_model(method, size),
-                      lambda model, micro: finetune.accumulate_gradients(model, batch, micro)[0])
-             for method, size in METHODS}
-    cases["pretrain"] = (new_model(SIZE, 300, 256, seed=0).train(),
-                         lambda model, micro: pretrain.accumulate_gradients(model, windows_batch(), micro))
+    cases = {
+        method: (
+            finetuning_model(method, size),
+            lambda model, micro: finetune.accumulate_gradients(model, batch, micro)[0],
+        )
+        for method, size in METHODS
+    }
+    cases["pretrain"] = (
+        new_model(SIZE, 300, 256, seed=0).train(),
+        lambda model, micro: pretrain.accumulate_gradients(model, windows_batch(), micro),
+    )
     return cases
 
 
@@ -88,8 +95,10 @@ def test_finetuning_loss_is_not_a_mean_of_micro_batch_means(batch, method, size)
     would give another loss if each were averaged on its own (what this test guards against)."""
     model = finetuning_model(method, size)
     with torch.no_grad():
-        nlls = [finetune.target_nll(model, finetune.make_batch(model, micro))
-                for micro in training.micro_batches(batch, MICRO)]
+        nlls = [
+            finetune.target_nll(model, finetune.make_batch(model, micro))
+            for micro in training.micro_batches(batch, MICRO)
+        ]
     whole = sum(nll for nll, _ in nlls) / sum(n for _, n in nlls)
     mean_of_means = sum(nll / n for nll, n in nlls) / len(nlls)
     assert abs(whole.item() - mean_of_means.item()) > 1e-3
@@ -110,9 +119,10 @@ def test_activation_checkpointing_recomputes_layers_and_keeps_gradients(batch, c
     def counted(*args, **kwargs):
         calls.append(1)
         return forward(*args, **kwargs)
+
     mlp.forward = counted
     accumulate(model, MICRO)
-    assert len(calls) == 2 * (BATCH // MICRO)          # each micro-batch: forward, then recomputed in backward
+    assert len(calls) == 2 * (BATCH // MICRO)  # each micro-batch: forward, then recomputed in backward
     assert_same(plain, grads(model))
 
 

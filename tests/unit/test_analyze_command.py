@@ -1,5 +1,6 @@
 """`ftscale analyze`: the workflow's analysis (the fit and figures rules' functions) on a runs table
 the test builds, its one-line errors (exit 2), and the figures it skips with why."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -11,11 +12,24 @@ from ftscale.analysis import tables
 from ftscale.figures import paper
 from tests.synthetic_study import synthetic_metrics
 
-OPTIONS = {"heldout": {"model": ["m4"]}, "bootstrap": 4,
-           "init_grid": {"log_scale": [0.0, 5.0], "exponent": [0.0, 1.0], "log_irreducible": [-2.0, 0.5]}}
-PRETRAIN = pd.DataFrame({"family": ["ende"] * 4, "model": ["m1", "m1", "m2", "m3"], "params": [1e5, 1e5, 2e5, 4e5],
-                         "pretrain_tokens": [5e5, 1e6, 1e6, 1e6], "train_loss": [3.1, 2.9, 2.6, 2.4],
-                         "val_loss": [3.0, 2.8, 2.5, 2.3], "steps": 10, "train_seconds": 1.0, "status": "ok"})
+OPTIONS = {
+    "heldout": {"model": ["m4"]},
+    "bootstrap": 4,
+    "init_grid": {"log_scale": [0.0, 5.0], "exponent": [0.0, 1.0], "log_irreducible": [-2.0, 0.5]},
+}
+PRETRAIN = pd.DataFrame(
+    {
+        "family": ["ende"] * 4,
+        "model": ["m1", "m1", "m2", "m3"],
+        "params": [1e5, 1e5, 2e5, 4e5],
+        "pretrain_tokens": [5e5, 1e6, 1e6, 1e6],
+        "train_loss": [3.1, 2.9, 2.6, 2.4],
+        "val_loss": [3.0, 2.8, 2.5, 2.3],
+        "steps": 10,
+        "train_seconds": 1.0,
+        "status": "ok",
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +52,7 @@ def analyze(folder: Path, runs: Path, *extra: str) -> int:
 def test_analyze_writes_what_the_workflow_writes(study, tmp_path, capsys):
     out = tmp_path / "out"
     assert analyze(study, study / "metrics.csv", "--pretrain", str(study / "pretrain.csv"), "--out", str(out)) == 0
-    assert "skipped" not in capsys.readouterr().out             # every column present: every figure drawn
+    assert "skipped" not in capsys.readouterr().out  # every column present: every figure drawn
     # the calls the fit and figures rules made before they shared a function with the command
     metrics, pretrain = pd.read_csv(study / "metrics.csv"), pd.read_csv(study / "pretrain.csv")
     tables.run_analysis(metrics, pretrain, OPTIONS, tmp_path / "fits")
@@ -47,8 +61,10 @@ def test_analyze_writes_what_the_workflow_writes(study, tmp_path, capsys):
     assert written == sorted(p.name for p in (out / "fits").iterdir()) and "fits.json" in written
     for name in written:
         assert (out / "fits" / name).read_bytes() == (tmp_path / "fits" / name).read_bytes(), name
-    assert {p.name for p in (out / "figures").iterdir()} == {f"{n}.{e}" for n in outputs.FIGURES for e in ("png", "pdf")}
-    for name in outputs.FIGURES:           # PNGs pixel for pixel (a PDF carries its creation time)
+    assert {p.name for p in (out / "figures").iterdir()} == {
+        f"{n}.{e}" for n in outputs.FIGURES for e in ("png", "pdf")
+    }
+    for name in outputs.FIGURES:  # PNGs pixel for pixel (a PDF carries its creation time)
         assert (out / "figures" / f"{name}.png").read_bytes() == (tmp_path / "figures" / f"{name}.png").read_bytes()
 
 
@@ -67,34 +83,65 @@ def test_a_figure_whose_columns_are_absent_is_skipped_saying_why(study, tmp_path
     assert set(params["axis"]) == {"model"} and set(params["method"]) == {"fmt", "lora"}
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda t: t.drop(columns=["finetune_examples"]), "column 'finetune_examples' is missing"),
-    (lambda t: t.drop(columns=["axis_model", "axis_pretrain", "axis_pet"]), "no axis column: add one of axis_model"),
-    (lambda t: t.assign(params=t["params"].astype(object).where(t.index != 4, "big")),
-     "row 6: params is 'big', not a positive number"),
-    (lambda t: t.assign(finetune_examples=t["finetune_examples"].where(t.index != 7, -64)),
-     "row 9: finetune_examples is -64, not a positive number"),
-    (lambda t: t.assign(test_loss=t["test_loss"].astype(object).where(t.index != 0, "low")),
-     "row 2: test_loss is 'low', not a number"),
-    (lambda t: t.assign(axis_model=t["axis_model"].astype(object).where(t.index != 1, "maybe")),
-     "row 3: axis_model is 'maybe', not true or false"),
-    (lambda t: t.assign(pretrain_tokens=t["pretrain_tokens"].where(~t["axis_pretrain"])),
-     "pretrain_tokens is empty, not a positive number on the axis_pretrain rows"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda t: t.drop(columns=["finetune_examples"]), "column 'finetune_examples' is missing"),
+        (
+            lambda t: t.drop(columns=["axis_model", "axis_pretrain", "axis_pet"]),
+            "no axis column: add one of axis_model",
+        ),
+        (
+            lambda t: t.assign(params=t["params"].astype(object).where(t.index != 4, "big")),
+            "row 6: params is 'big', not a positive number",
+        ),
+        (
+            lambda t: t.assign(finetune_examples=t["finetune_examples"].where(t.index != 7, -64)),
+            "row 9: finetune_examples is -64, not a positive number",
+        ),
+        (
+            lambda t: t.assign(test_loss=t["test_loss"].astype(object).where(t.index != 0, "low")),
+            "row 2: test_loss is 'low', not a number",
+        ),
+        (
+            lambda t: t.assign(axis_model=t["axis_model"].astype(object).where(t.index != 1, "maybe")),
+            "row 3: axis_model is 'maybe', not true or false",
+        ),
+        (
+            lambda t: t.assign(pretrain_tokens=t["pretrain_tokens"].where(~t["axis_pretrain"])),
+            "pretrain_tokens is empty, not a positive number on the axis_pretrain rows",
+        ),
+    ],
+)
 def test_a_bad_table_is_one_line_naming_the_column_or_row(study, tmp_path, capsys, change, message):
     change(pd.read_csv(study / "metrics.csv")).to_csv(tmp_path / "bad.csv", index=False)
     assert analyze(study, tmp_path / "bad.csv", "--out", str(tmp_path / "out")) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and message in error and error.startswith(f"ftscale analyze: {tmp_path}")
-    assert not (tmp_path / "out").exists()                   # nothing written
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_a_bad_config_or_pretraining_table_is_one_line(study, tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("analysis:\n  bootstrapp: 3\n")
-    assert cli.main(["analyze", str(study / "metrics.csv"), "--config", str(tmp_path / "bad.yaml"),
-                     "--out", str(tmp_path / "out")]) == 2
+    assert (
+        cli.main(
+            [
+                "analyze",
+                str(study / "metrics.csv"),
+                "--config",
+                str(tmp_path / "bad.yaml"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "bootstrapp" in capsys.readouterr().err
     PRETRAIN.drop(columns=["val_loss"]).to_csv(tmp_path / "pretrain.csv", index=False)
-    assert analyze(study, study / "metrics.csv", "--pretrain", str(tmp_path / "pretrain.csv"),
-                   "--out", str(tmp_path / "out")) == 2
+    assert (
+        analyze(
+            study, study / "metrics.csv", "--pretrain", str(tmp_path / "pretrain.csv"), "--out", str(tmp_path / "out")
+        )
+        == 2
+    )
     assert "column 'val_loss' is missing" in capsys.readouterr().err and not (tmp_path / "out").exists()

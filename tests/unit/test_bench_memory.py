@@ -1,5 +1,6 @@
 """bench/bench_memory.py's quick mode (tiny shapes) runs end to end, so the bench cannot rot: the plan's
 jobs, the real FSDP2 step (2 fake ranks) and the one-GPU evaluation under FakeTensorMode and MemTracker."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """`ftscale --version`: the version of pyproject.toml (its one home), exit status 0."""
+
 import os
 import subprocess
 import sys

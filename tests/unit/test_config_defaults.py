@@ -2,6 +2,7 @@
 (today's value, stated here so that a changed default is a visible decision), the same default
 snakemake.utils.validate(set_default=True) fills in; a value of the wrong type is one line naming
 its key."""
+
 import copy
 
 import pytest
@@ -9,7 +10,6 @@ import yaml
 from snakemake.utils import validate as snakemake_validate
 
 from ftscale import config
-
 from ftscale.analysis import procedure
 from ftscale.runtime.canonical import canonical
 
@@ -21,9 +21,23 @@ DEFAULTS = [
     (("tasks", TASK, "zero_shot_sources"), []),
     (("tasks", TASK, "max_steps"), {}),
     (("evaluate", "transfer"), {"axes": [], "zero_shot_examples": 0, "few_shot_shots": [], "few_shot_examples": 0}),
-    (("cluster",), {"gpus": 0, "gpu_model": None, "gpu_memory_gb": 80, "gpus_per_node": 8, "max_gpus_per_job": 8,
-                    "node_memory_gb": 256, "flops_per_second": 2 * 10**10, "safety_factor": 3,
-                    "min_runtime_minutes": 10, "max_runtime_minutes": 2880, "mem_mb": {}, "runtime_minutes": {}}),
+    (
+        ("cluster",),
+        {
+            "gpus": 0,
+            "gpu_model": None,
+            "gpu_memory_gb": 80,
+            "gpus_per_node": 8,
+            "max_gpus_per_job": 8,
+            "node_memory_gb": 256,
+            "flops_per_second": 2 * 10**10,
+            "safety_factor": 3,
+            "min_runtime_minutes": 10,
+            "max_runtime_minutes": 2880,
+            "mem_mb": {},
+            "runtime_minutes": {},
+        },
+    ),
     (("analysis", "objective"), "huber"),
     (("analysis", "huber_delta"), 1e-3),
     (("analysis", "heldout"), {"model": [], "pretrain": [], "pet": [], "pretraining": [], "finetune_examples": []}),
@@ -39,8 +53,10 @@ DEFAULTS = [
     (("pretrain", "save_every"), 200),
 ]
 # the training loops' arguments that config keys hold: required, so no default restates the schema's
-LOOP_ARGUMENTS = {"finetune": ("lr_min_divisor", "warmup_steps", "dev_batch_size"),
-                  "pretrain": ("val_windows", "log_every", "checkpoint_every")}
+LOOP_ARGUMENTS = {
+    "finetune": ("lr_min_divisor", "warmup_steps", "dev_batch_size"),
+    "pretrain": ("val_windows", "log_every", "checkpoint_every"),
+}
 WRONG_TYPE = {str: 7, list: "model", dict: [1], int: "many", float: "small", type(None): 5}
 
 
@@ -95,7 +111,12 @@ def test_analysis_options_without_a_config_take_the_same_defaults():
     options = procedure.resolve_options({"bootstrap": 5})
     assert options["bootstrap"] == 5 and options["objective"] == config.schema_default("analysis", "objective")
     assert options["heldout"] == config.schema_default("analysis", "heldout") | {
-        "model": [], "pretrain": [], "pet": [], "pretraining": [], "finetune_examples": []}
+        "model": [],
+        "pretrain": [],
+        "pet": [],
+        "pretraining": [],
+        "finetune_examples": [],
+    }
     with pytest.raises(ValueError, match=r"^analysis\.bootstrap: -1 is less than the minimum of 0$"):
         procedure.resolve_options({"bootstrap": -1})
 
@@ -106,8 +127,11 @@ def test_ftscale_fit_takes_the_analysis_defaults():
     parser = cli._Parser()
     cli.add_fit_arguments(parser)
     args = parser.parse_args(["t.csv", "--law", "power", "--x", "df", "--loss", "loss"])
-    assert (args.objective, args.delta) == (config.schema_default("analysis", "objective"),
-                                            config.schema_default("analysis", "huber_delta")) == ("huber", 1e-3)
+    assert (
+        (args.objective, args.delta)
+        == (config.schema_default("analysis", "objective"), config.schema_default("analysis", "huber_delta"))
+        == ("huber", 1e-3)
+    )
 
 
 @pytest.mark.parametrize("function", LOOP_ARGUMENTS)

@@ -1,4 +1,5 @@
 """Config validation errors and grid expansion."""
+
 import copy
 import re
 from dataclasses import replace
@@ -8,7 +9,6 @@ import pytest
 import yaml
 
 from ftscale import config
-
 from ftscale.plan import grid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,36 +21,61 @@ def test_default_and_tiny_configs_validate(toy_config, tiny_config):
         again = copy.deepcopy(study)
         config.validate(again)
         assert again == study and grid.expand_conditions(study)
-    tiny_config["analysis"]["heldout"]["finetune_examples"] = "largest"   # the rule, or Df values
+    tiny_config["analysis"]["heldout"]["finetune_examples"] = "largest"  # the rule, or Df values
     config.validate(tiny_config)
 
 
-@pytest.mark.parametrize("mutate, key, fragment", [
-    (lambda c: c.update(colour="red"), "colour", "unknown key"),
-    (lambda c: c["models"]["m1"].update(layers=-2), "models.m1.layers", "-2"),
-    (lambda c: c["models"]["m1"].update(layers="two"), "models.m1.layers", "'two'"),
-    (lambda c: c["finetune"]["methods"].update(adapters={"learning_rate": 1.0}), "finetune.methods.adapters",
-     "valid keys: fmt, lora, prompt"),
-    (lambda c: c["analysis"]["heldout"].update(model=["m9"]), "analysis.heldout.model", "'m9'"),
-    (lambda c: c["analysis"]["heldout"].update(finetune_examples=[48]), "analysis.heldout.finetune_examples", "48"),
-    (lambda c: c["analysis"]["heldout"].update(finetune_examples="smallest"), "analysis.heldout.finetune_examples",
-     "'smallest'"),
-    (lambda c: c["pretrain"].update(base_model="m9"), "pretrain.base_model", "'m9'"),
-    (lambda c: c["tasks"]["translation_ende"].update(family="klingon"), "tasks.translation_ende.family", "klingon"),
-    (lambda c: c["finetune"]["methods"]["lora"].update(default_size=3), "finetune.methods.lora.default_size", "3"),
-    (lambda c: c["tasks"]["translation_ende"]["finetune_examples"].update(fmt=[10**6]),
-     "tasks.translation_ende.finetune_examples.fmt", "exceed"),
-    (lambda c: c["tasks"]["summarization"].update(zero_shot_sources=["fr"]),
-     "tasks.summarization.zero_shot_sources", "only a translation task"),
-    (lambda c: c["tasks"]["translation_ende"].update(zero_shot_sources=["de"]),
-     "tasks.translation_ende.zero_shot_sources", "'de'"),
-    (lambda c: c["evaluate"]["transfer"].update(few_shot_shots=[1, 10**6]), "evaluate.transfer.few_shot_shots", "dev_examples"),
-    (lambda c: c["tasks"]["translation_ende"].update(zero_shot_sources=["xx"]),
-     "tasks.translation_ende.zero_shot_sources", "no language 'xx'"),
-    (lambda c: c["families"]["ende"].update(languages=["en", "xx"]), "families.ende.languages", "'xx'"),
-    (lambda c: c["data"].update(source="local"), "data.local", "required"),
-    (lambda c: c["data"].update(source="hf", hf={"tasks": {}}), "data.hf.pretrain", "no corpus"),
-])
+@pytest.mark.parametrize(
+    "mutate, key, fragment",
+    [
+        (lambda c: c.update(colour="red"), "colour", "unknown key"),
+        (lambda c: c["models"]["m1"].update(layers=-2), "models.m1.layers", "-2"),
+        (lambda c: c["models"]["m1"].update(layers="two"), "models.m1.layers", "'two'"),
+        (
+            lambda c: c["finetune"]["methods"].update(adapters={"learning_rate": 1.0}),
+            "finetune.methods.adapters",
+            "valid keys: fmt, lora, prompt",
+        ),
+        (lambda c: c["analysis"]["heldout"].update(model=["m9"]), "analysis.heldout.model", "'m9'"),
+        (lambda c: c["analysis"]["heldout"].update(finetune_examples=[48]), "analysis.heldout.finetune_examples", "48"),
+        (
+            lambda c: c["analysis"]["heldout"].update(finetune_examples="smallest"),
+            "analysis.heldout.finetune_examples",
+            "'smallest'",
+        ),
+        (lambda c: c["pretrain"].update(base_model="m9"), "pretrain.base_model", "'m9'"),
+        (lambda c: c["tasks"]["translation_ende"].update(family="klingon"), "tasks.translation_ende.family", "klingon"),
+        (lambda c: c["finetune"]["methods"]["lora"].update(default_size=3), "finetune.methods.lora.default_size", "3"),
+        (
+            lambda c: c["tasks"]["translation_ende"]["finetune_examples"].update(fmt=[10**6]),
+            "tasks.translation_ende.finetune_examples.fmt",
+            "exceed",
+        ),
+        (
+            lambda c: c["tasks"]["summarization"].update(zero_shot_sources=["fr"]),
+            "tasks.summarization.zero_shot_sources",
+            "only a translation task",
+        ),
+        (
+            lambda c: c["tasks"]["translation_ende"].update(zero_shot_sources=["de"]),
+            "tasks.translation_ende.zero_shot_sources",
+            "'de'",
+        ),
+        (
+            lambda c: c["evaluate"]["transfer"].update(few_shot_shots=[1, 10**6]),
+            "evaluate.transfer.few_shot_shots",
+            "dev_examples",
+        ),
+        (
+            lambda c: c["tasks"]["translation_ende"].update(zero_shot_sources=["xx"]),
+            "tasks.translation_ende.zero_shot_sources",
+            "no language 'xx'",
+        ),
+        (lambda c: c["families"]["ende"].update(languages=["en", "xx"]), "families.ende.languages", "'xx'"),
+        (lambda c: c["data"].update(source="local"), "data.local", "required"),
+        (lambda c: c["data"].update(source="hf", hf={"tasks": {}}), "data.hf.pretrain", "no corpus"),
+    ],
+)
 def test_bad_config_is_one_line_naming_the_key(tiny_config, mutate, key, fragment):
     mutate(tiny_config)
     with pytest.raises(config.ConfigError) as error:
@@ -62,7 +87,7 @@ def test_bad_config_is_one_line_naming_the_key(tiny_config, mutate, key, fragmen
 
 
 def test_grid_counts_and_shared_conditions(toy_config):
-    config.validate(toy_config)          # the grid reads a validated config: defaults filled in
+    config.validate(toy_config)  # the grid reads a validated config: defaults filled in
     conditions = grid.expand_conditions(toy_config)
     counts = grid.axis_counts(conditions)
     models, dfs = len(toy_config["models"]), len(toy_config["tasks"]["translation_ende"]["finetune_examples"]["fmt"])
@@ -70,11 +95,14 @@ def test_grid_counts_and_shared_conditions(toy_config):
     assert counts[("translation_ende", "fmt", "model")] == models * dfs
     assert counts[("translation_ende", "fmt", "pretrain")] == budgets * dfs
     assert counts[("translation_ende", "lora", "pet")] == 3 * dfs
-    assert ("translation_ende", "fmt", "pet") not in counts          # FMT has no PET axis
-    assert ("translation_enzh", "fmt", "pretrain") not in counts     # axes: [model]
+    assert ("translation_ende", "fmt", "pet") not in counts  # FMT has no PET axis
+    assert ("translation_enzh", "fmt", "pretrain") not in counts  # axes: [model]
     # The base model on the full corpus at the default PET size is one condition on three axes.
-    shared = [c for c in conditions.values() if c.task == "translation_ende" and c.method == "lora"
-              and c.axes == {"model", "pretrain", "pet"}]
+    shared = [
+        c
+        for c in conditions.values()
+        if c.task == "translation_ende" and c.method == "lora" and c.axes == {"model", "pretrain", "pet"}
+    ]
     assert len(shared) == dfs
     per_task_lora = sum(1 for c in conditions.values() if c.task == "translation_ende" and c.method == "lora")
     assert per_task_lora == (models + budgets + 3 - 2) * dfs
@@ -97,9 +125,14 @@ def test_condition_ids_name_every_field(toy_config):
         task, model_tokens, method_id, df = c.id.split("/")
         model, tokens = model_tokens.rsplit("-", 1)
         method, _, pet = method_id.partition("-")
-        assert (task, model, tokens, method, pet, df) == (c.task, c.model, f"{c.pretrain_tokens}tok", c.method,
-                                                          "" if c.pet_size is None else str(c.pet_size),
-                                                          f"df{c.finetune_examples}")
+        assert (task, model, tokens, method, pet, df) == (
+            c.task,
+            c.model,
+            f"{c.pretrain_tokens}tok",
+            c.method,
+            "" if c.pet_size is None else str(c.pet_size),
+            f"df{c.finetune_examples}",
+        )
 
 
 @pytest.mark.parametrize("config_file", ["config.yaml", "configs/paper.yaml", "tests/configs/tiny.yaml"])
@@ -111,6 +144,10 @@ def test_condition_pattern_matches_every_id_and_no_other(config_file):
     conditions = grid.expand_conditions(study)
     assert conditions and all(re.fullmatch(grid.CONDITION_PATTERN, cid) for cid in conditions)
     some = next(c for c in conditions.values() if c.pet_size is not None)
-    wrong = [replace(some, method="adapter"), replace(some, finetune_examples="many"),
-             replace(some, pet_size=None, method="lora"), replace(some, model="m1/x")]
+    wrong = [
+        replace(some, method="adapter"),
+        replace(some, finetune_examples="many"),
+        replace(some, pet_size=None, method="lora"),
+        replace(some, model="m1/x"),
+    ]
     assert not any(re.fullmatch(grid.CONDITION_PATTERN, c.id) for c in wrong)

@@ -1,5 +1,6 @@
 """A job SLURM gave GPUs stops with one line, before any work, where torch cannot use them (a CPU
 wheel, a driver older than the wheel's CUDA), instead of training on the CPU without a word."""
+
 import os
 import subprocess
 import sys
@@ -14,11 +15,12 @@ JOB = "from ftscale.runtime import worker; worker.call('os:mkdir', {{'path': {pa
 
 def run_job(tmp_path, **env):
     work = tmp_path / "work"
-    no_cuda = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}   # no usable GPU, on a GPU machine too
+    no_cuda = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no usable GPU, on a GPU machine too
     for name in (*jobs.GPU_ALLOCATION_VARIABLES, "FTSCALE_DEVICE"):
         no_cuda.pop(name, None)
-    result = subprocess.run([sys.executable, "-c", JOB.format(path=str(work))], capture_output=True, text=True,
-                            env=no_cuda | env)
+    result = subprocess.run(
+        [sys.executable, "-c", JOB.format(path=str(work))], capture_output=True, text=True, env=no_cuda | env
+    )
     return result, work.exists()
 
 

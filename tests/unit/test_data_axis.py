@@ -1,5 +1,6 @@
 """The pretraining-data axis (pretrain.data_axis): which runs save which base checkpoints (grid),
 their cost (plan), and the checkpoints a pretraining run saves on its way (pretrain)."""
+
 import json
 import re
 from pathlib import Path
@@ -11,22 +12,19 @@ import yaml
 from safetensors.numpy import load_file
 
 from ftscale import config
-
 from ftscale.plan import grid, sizing
-
 from ftscale.runtime import integrity
-
 from ftscale.train import pretrain, training
 from tests.tiny_base import PRETRAIN_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
-TOKENS_PER_STEP = 4 * 16          # batch_size x seq_len of the runs below
+TOKENS_PER_STEP = 4 * 16  # batch_size x seq_len of the runs below
 
 
 def jobs_of(cfg: dict, data_axis: str) -> dict[str, grid.PretrainJob]:
     cfg["pretrain"]["data_axis"] = data_axis
-    config.validate(cfg)                 # the grid reads a validated config: defaults filled in
+    config.validate(cfg)  # the grid reads a validated config: defaults filled in
     return grid.pretrain_jobs(cfg, grid.expand_conditions(cfg))
 
 
@@ -48,7 +46,7 @@ def test_every_base_checkpoint_has_exactly_one_producer(toy_config, data_axis):
     jobs = jobs_of(toy_config, data_axis)
     produced = [run_id for job in jobs.values() for run_id in job.base_checkpoints()]
     runs = grid.pretrain_runs(toy_config, grid.expand_conditions(toy_config))
-    assert sorted(produced) == sorted(runs)                      # none missing, none twice
+    assert sorted(produced) == sorted(runs)  # none missing, none twice
 
 
 def test_separate_trains_every_budget_on_its_own(toy_config):
@@ -88,11 +86,14 @@ def test_checkpoints_cost_no_pretraining_flops(toy_config):
     assert apart["jobs"]["pretrain"] == 10 and "pretrain_ende_checkpoints" not in apart["jobs"]
 
 
-@pytest.mark.parametrize("budgets, fragment", [
-    ([640], "at 640 tokens: must be at least one batch (64 tokens) and less than the run's 640 tokens"),
-    ([32], "at 32 tokens: must be at least one batch"),
-    ([128, 160], "at 128 and 160 tokens fall on the same step"),
-])
+@pytest.mark.parametrize(
+    "budgets, fragment",
+    [
+        ([640], "at 640 tokens: must be at least one batch (64 tokens) and less than the run's 640 tokens"),
+        ([32], "at 32 tokens: must be at least one batch"),
+        ([128, 160], "at 128 and 160 tokens fall on the same step"),
+    ],
+)
 def test_bad_checkpoint_budgets_are_one_line(budgets, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)) as error:
         pretrain.checkpoint_steps({b: Path(f"c{b}") for b in budgets}, 640, TOKENS_PER_STEP)
@@ -104,15 +105,28 @@ def test_bad_checkpoint_budgets_are_one_line(budgets, fragment):
 def stream(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("stream") / "tokens.npy"
     np.save(path, np.random.default_rng(0).integers(4, 300, size=4096, dtype=np.uint16))
-    integrity.seal(path.parent)    # as the tokenize job leaves it
+    integrity.seal(path.parent)  # as the tokenize job leaves it
     return path
 
 
 def run(stream: Path, out: Path, checkpoints: dict[int, Path] | None = None, **options) -> dict:
-    return pretrain.pretrain(size=SIZE, vocab_size=300, train_tokens=stream, val_tokens=stream, tokens=12 * 64,
-                             seq_len=16, batch_size=4, lr_max=1e-2, lr_min=1e-3, warmup_steps=2,
-                             parameter_scaling=False, seed=0, out_dir=out, checkpoints=checkpoints,
-                             **PRETRAIN_OPTIONS | {"log_every": 2} | options)
+    return pretrain.pretrain(
+        size=SIZE,
+        vocab_size=300,
+        train_tokens=stream,
+        val_tokens=stream,
+        tokens=12 * 64,
+        seq_len=16,
+        batch_size=4,
+        lr_max=1e-2,
+        lr_min=1e-3,
+        warmup_steps=2,
+        parameter_scaling=False,
+        seed=0,
+        out_dir=out,
+        checkpoints=checkpoints,
+        **PRETRAIN_OPTIONS | {"log_every": 2} | options,
+    )
 
 
 def weights(directory: Path) -> dict[str, np.ndarray]:
@@ -148,12 +162,17 @@ def test_a_checkpoint_holds_the_weights_the_run_had_after_its_budget(stream, ful
         run(stream, tmp_path / "stopped", resume_path=tmp_path / "state.pt", checkpoint_every=4)
     state = torch.load(tmp_path / "state.pt", weights_only=False)["model"]
     saved = weights(full_run / "at256")
-    assert saved.keys() == {k for k in state if k != "lm_head.weight"}   # tied: saved once
+    assert saved.keys() == {k for k in state if k != "lm_head.weight"}  # tied: saved once
     for name, tensor in saved.items():
         assert np.array_equal(tensor, state[name].numpy()), name
     summary = json.loads((full_run / "at256" / "pretrain.json").read_text())
     final = json.loads((full_run / "full" / "pretrain.json").read_text())
-    assert (summary["pretrain_tokens"], summary["steps"], summary["tokens_seen"], summary["checkpoint_of"]) == (256, 4, 256, 768)
+    assert (summary["pretrain_tokens"], summary["steps"], summary["tokens_seen"], summary["checkpoint_of"]) == (
+        256,
+        4,
+        256,
+        768,
+    )
     # Its train loss is what the run logged over steps 3-4; the lr is the full run's, not annealed.
     assert summary["train_loss"] == pytest.approx(next(h["train_loss"] for h in final["history"] if h["step"] == 4))
     assert summary["lr"] == training.cosine_lr(3, 12, 1e-2, 1e-3, 2) > 1e-3
@@ -171,7 +190,7 @@ def test_saving_checkpoints_does_not_change_the_run(stream, full_run, tmp_path):
 def test_a_run_killed_after_a_checkpoint_resumes_and_still_delivers_it(stream, full_run, tmp_path, monkeypatch):
     checkpoints = {256: tmp_path / "at256", 394: tmp_path / "at394"}
     state = tmp_path / "resume" / "run.pt"
-    stop_after_saving_state(monkeypatch, at_step=5)          # the checkpoint at step 4 is staged, not delivered
+    stop_after_saving_state(monkeypatch, at_step=5)  # the checkpoint at step 4 is staged, not delivered
     with pytest.raises(Stop):
         run(stream, tmp_path / "full", checkpoints, resume_path=state, checkpoint_every=5)
     assert not checkpoints[256].exists() and (state.parent / "run.checkpoints" / "256tok" / "pretrain.json").exists()
@@ -180,4 +199,4 @@ def test_a_run_killed_after_a_checkpoint_resumes_and_still_delivers_it(stream, f
     for name in ("full", "at256", "at394"):
         assert weights(tmp_path / name).keys() == weights(full_run / name).keys()
         assert all(np.array_equal(a, weights(full_run / name)[k]) for k, a in weights(tmp_path / name).items()), name
-    assert list(state.parent.iterdir()) == []                # state and staged checkpoints removed once complete
+    assert list(state.parent.iterdir()) == []  # state and staged checkpoints removed once complete

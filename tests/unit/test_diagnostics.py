@@ -2,6 +2,7 @@
 toy's summarization prompt-tuning model-axis fit, and one built here the same way), one stopped off
 its optimum, one with E at zero and one with zero-width intervals are flagged, in fits.json, the
 tables and the figure panels."""
+
 import json
 
 import numpy as np
@@ -15,7 +16,7 @@ from ftscale.fitting import diagnostics, solver
 from ftscale.fitting.laws import Group
 from tests.synthetic_study import synthetic_metrics
 
-LIMITS = procedure.resolve_options({})["diagnostics"]       # the schema's defaults
+LIMITS = procedure.resolve_options({})["diagnostics"]  # the schema's defaults
 SMALL_GRID = {"log_scale": [0.0, 5.0], "exponent": [0.0, 1.0], "log_irreducible": [-2.0, 0.5]}
 X = np.repeat([1e5, 2e5, 4e5, 8e5], 5)
 DF = np.tile([64.0, 128, 256, 512, 1024], 4)
@@ -23,7 +24,7 @@ DF = np.tile([64.0, 128, 256, 512, 1024], 4)
 
 def known_law(irreducible=0.6, noise=2e-3, seed=0):
     rng = np.random.default_rng(seed)
-    return 20.0 * X ** -0.2 * DF ** -0.3 + irreducible + rng.normal(0, noise, X.size)
+    return 20.0 * X**-0.2 * DF**-0.3 + irreducible + rng.normal(0, noise, X.size)
 
 
 def diagnose_fit(result, **kw):
@@ -76,8 +77,9 @@ def test_the_toys_summarization_prompt_fit_is_flagged():
     assert found["degenerate"] == ["|alpha| 43.85 > 5", "alpha interval [43.848, 43.855] of zero width"]
     # the limits are config keys: a looser one lets alpha pass, the zero-width interval still flags it
     loose = dict(LIMITS, exponent_limit=50.0, log_scale_limit=1000.0)
-    assert diagnostics.diagnose(params, loose, intervals={"alpha": (43.848, 43.855)})["degenerate"] == \
-        ["alpha interval [43.848, 43.855] of zero width"]
+    assert diagnostics.diagnose(params, loose, intervals={"alpha": (43.848, 43.855)})["degenerate"] == [
+        "alpha interval [43.848, 43.855] of zero width"
+    ]
 
 
 def test_no_irreducible_loss_is_e_at_its_bound():
@@ -120,8 +122,7 @@ def test_one_run_per_condition_gives_zero_width_intervals_that_are_flagged(tmp_p
 
 def test_a_flagged_panel_says_why_in_red():
     fig, (clean, flagged) = plt.subplots(1, 2)
-    row = {"diagnostics": {"converged": True, "at_bound": ["A"], "degenerate": ["|alpha| 43.85 > 5"],
-                           "flagged": True}}
+    row = {"diagnostics": {"converged": True, "at_bound": ["A"], "degenerate": ["|alpha| 43.85 > 5"], "flagged": True}}
     paper._flag_text(flagged, [row])
     paper._flag_text(clean, [{"diagnostics": {"converged": True, "at_bound": [], "degenerate": [], "flagged": False}}])
     assert [t.get_text() for t in clean.texts] == []
@@ -134,11 +135,21 @@ def test_the_pretraining_law_has_diagnostics_too():
     """Fig 10's L(N) = A / N^alpha + E per family: three sizes on an exact law are clean; a step
     (the two larger sizes level) drives alpha past the limit and is flagged."""
     sizes = np.array([1e5, 2e5, 4e5, 8e5])
-    exact = pd.DataFrame({"family": "ende", "model": ["m1", "m2", "m3", "m4"], "params": sizes,
-                          "pretrain_tokens": 1e6, "val_loss": 30 * sizes ** -0.3 + 1.5})
+    exact = pd.DataFrame(
+        {
+            "family": "ende",
+            "model": ["m1", "m2", "m3", "m4"],
+            "params": sizes,
+            "pretrain_tokens": 1e6,
+            "val_loss": 30 * sizes**-0.3 + 1.5,
+        }
+    )
     step = exact.assign(val_loss=[3.0, 2.0, 2.0, 2.0], family="enzh")
-    fits = procedure.analyze(synthetic_metrics(tasks=("translation_ende",), methods=("fmt",)),
-                             {"bootstrap": 0, "init_grid": SMALL_GRID}, pd.concat([exact, step]))
+    fits = procedure.analyze(
+        synthetic_metrics(tasks=("translation_ende",), methods=("fmt",)),
+        {"bootstrap": 0, "init_grid": SMALL_GRID},
+        pd.concat([exact, step]),
+    )
     diagnosed = {row["family"]: row["fit"]["diagnostics"] for row in fits["pretraining"]}
     assert not diagnosed["ende"]["flagged"]
     assert diagnosed["enzh"]["flagged"] and diagnosed["enzh"]["degenerate"][0].startswith("|alpha|")

@@ -1,6 +1,7 @@
 """Facts the documents keep: the README stays a manual, every "(our choice)" in configs/ has its
 row in docs/deviations.md, the Hugging Face command the hints name is installed, relative links
 resolve, and the files and modules the documents name exist."""
+
 import re
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from tests.documents import DOCUMENTS, ROOT
 
-README_MAX_LINES = 400          # issue 22: the README is a manual of at most about 400 lines
+README_MAX_LINES = 400  # issue 22: the README is a manual of at most about 400 lines
 
 
 def test_the_readme_is_a_manual_of_at_most_400_lines():
@@ -34,9 +35,12 @@ def our_choices(path: Path) -> list[str]:
 
 def test_every_our_choice_has_a_row_in_the_deviations_table():
     table = (ROOT / "docs" / "deviations.md").read_text()
-    missing = [f"{path.relative_to(ROOT)}: {key}" for path in sorted((ROOT / "configs").glob("*.yaml"))
-               for key in our_choices(path)
-               if not re.search(rf"^\| {re.escape(str(path.relative_to(ROOT)))} \| `{re.escape(key)}` \|", table, re.M)]
+    missing = [
+        f"{path.relative_to(ROOT)}: {key}"
+        for path in sorted((ROOT / "configs").glob("*.yaml"))
+        for key in our_choices(path)
+        if not re.search(rf"^\| {re.escape(str(path.relative_to(ROOT)))} \| `{re.escape(key)}` \|", table, re.M)
+    ]
     assert our_choices(ROOT / "configs" / "paper.yaml"), "configs/paper.yaml marks no (our choice): the parser broke"
     assert not missing, "no row in docs/deviations.md for:\n" + "\n".join(missing)
 
@@ -47,9 +51,18 @@ HINTS = [ROOT / "src" / "ftscale", ROOT / "configs", ROOT / "docs", ROOT / "READ
 def test_download_hints_name_the_installed_hugging_face_command():
     """The pinned huggingface_hub installs `hf`, not `huggingface-cli`; every hint says `hf`, and
     `hf` takes the subcommands the hints name."""
-    files = [p for root in HINTS for p in ([root] if root.is_file() else root.rglob("*")) if p.suffix in {".py", ".md", ".yaml"}]
-    stale = [f"{p.relative_to(ROOT)}:{n}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1)
-             if "huggingface-cli" in line]
+    files = [
+        p
+        for root in HINTS
+        for p in ([root] if root.is_file() else root.rglob("*"))
+        if p.suffix in {".py", ".md", ".yaml"}
+    ]
+    stale = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in files
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if "huggingface-cli" in line
+    ]
     assert not stale, "huggingface-cli is not installed by the pinned huggingface_hub; say `hf`:\n" + "\n".join(stale)
     hf = Path(sys.executable).parent / "hf"
     assert hf.exists(), f"{hf}: the console script the hints name is not installed"
@@ -91,8 +104,9 @@ def test_named_files_and_modules_exist():
     missing = []
     for document in DOCUMENTS:
         text = document.read_text()
-        for path in re.findall(r"(?<![\w/.])((?:src|rules|scripts|bench|tests|configs|envs|schemas|profiles|slurm)/[\w./-]+\.\w+)",
-                               text):
+        for path in re.findall(
+            r"(?<![\w/.])((?:src|rules|scripts|bench|tests|configs|envs|schemas|profiles|slurm)/[\w./-]+\.\w+)", text
+        ):
             if not (ROOT / path).exists():
                 missing.append(f"{document.relative_to(ROOT)}: {path}")
         for dotted in re.findall(r"\bftscale(?:\.\w+)+", text):

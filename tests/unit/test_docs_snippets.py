@@ -1,6 +1,7 @@
 """Every shell and YAML snippet in README.md, tests/README.md and docs/ works as written: each is
 marked with how to check it, and the marked snippets of a document run in order in a sandbox copy
 of the repository (tests/documents.py; the kinds are in tests/README.md)."""
+
 import pytest
 
 from tests.documents import CHECKS, DOCUMENTS, FENCE, GIVEN, KINDS, MARKER, ROOT, SHELL, YAML, sandbox, snippets
@@ -25,8 +26,11 @@ def test_every_snippet_is_marked():
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("document", [d for d in DOCUMENTS if any(s.kind in KINDS for s in snippets(d))],
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "document",
+    [d for d in DOCUMENTS if any(s.kind in KINDS for s in snippets(d))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_the_snippets_of_a_document_work_in_order(document, tmp_path):
     marked = [s for s in snippets(document) if s.kind in KINDS]
     box, env = sandbox(tmp_path)

@@ -2,6 +2,7 @@
 scripts of its rules import: the script's own imports, those of every ftscale module it reaches
 (lazy imports inside functions too), the job functions it hands the warm worker by name, and the
 modules the worker preloads. Read from the sources (ast), so it runs offline without conda."""
+
 import ast
 import re
 import sys
@@ -12,9 +13,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
-DISTRIBUTION = {"yaml": "pyyaml", "rouge_score": "rouge-score"}    # import name -> pip name, where they differ
-OPTIONAL = ("ImportError", "ModuleNotFoundError")                  # a try: import ... except these is optional
-JOB_TARGET = re.compile(r"ftscale(\.\w+)+:\w+")                    # worker.run("module:function", ...)
+DISTRIBUTION = {"yaml": "pyyaml", "rouge_score": "rouge-score"}  # import name -> pip name, where they differ
+OPTIONAL = ("ImportError", "ModuleNotFoundError")  # a try: import ... except these is optional
+JOB_TARGET = re.compile(r"ftscale(\.\w+)+:\w+")  # worker.run("module:function", ...)
 
 
 def module_file(name: str) -> Path | None:
@@ -24,9 +25,13 @@ def module_file(name: str) -> Path | None:
 
 def optional_nodes(tree: ast.AST) -> set[int]:
     caught = lambda h: {getattr(e, "id", None) for e in (h.type.elts if isinstance(h.type, ast.Tuple) else [h.type])}
-    return {id(n) for node in ast.walk(tree) if isinstance(node, ast.Try)
-            and any(caught(h) & set(OPTIONAL) for h in node.handlers if h.type is not None)
-            for stmt in node.body for n in ast.walk(stmt)}
+    return {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Try) and any(caught(h) & set(OPTIONAL) for h in node.handlers if h.type is not None)
+        for stmt in node.body
+        for n in ast.walk(stmt)
+    }
 
 
 def preloaded(tree: ast.AST) -> set[str]:
@@ -47,7 +52,9 @@ def imported_names(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names if module_file(f"{node.module}.{a.name}")}
+            names |= {node.module} | {
+                f"{node.module}.{a.name}" for a in node.names if module_file(f"{node.module}.{a.name}")
+            }
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and JOB_TARGET.fullmatch(node.value):
             names.add(node.value.split(":")[0])
     return names
@@ -114,11 +121,11 @@ def test_a_package_imported_deep_down_or_preloaded_by_the_worker_counts(tmp_path
     script = tmp_path / "job.py"
     script.write_text('from ftscale.runtime import worker\nworker.run("ftscale.train.finetune:finetune")\n')
     missing = missing_packages(script, env)
-    assert {"pandas", "peft", "transformers", "rouge-score", "sacrebleu"} <= set(missing)   # worker + finetune
+    assert {"pandas", "peft", "transformers", "rouge-score", "sacrebleu"} <= set(missing)  # worker + finetune
     assert "numpy" not in missing and "torch" not in missing
 
 
-PIP_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)\}")     # the ${NAME} that pip expands in requirements
+PIP_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)\}")  # the ${NAME} that pip expands in requirements
 
 
 @pytest.mark.parametrize("env_file", sorted((ROOT / "envs").glob("*.yaml")), ids=lambda p: p.name)
@@ -127,8 +134,13 @@ def test_each_environment_installs_ftscale_from_the_checkout_the_workflow_sets(e
     (workflow.basedir, the repository), is an editable install of this project."""
     common = (ROOT / "rules" / "common.smk").read_text()
     variable = re.search(r'os\.environ\["(\w+)"\] = workflow\.basedir', common).group(1)
-    entries = [e for item in yaml.safe_load(env_file.read_text())["dependencies"] if isinstance(item, dict)
-               for e in item["pip"] if e.startswith("-e ")]
+    entries = [
+        e
+        for item in yaml.safe_load(env_file.read_text())["dependencies"]
+        if isinstance(item, dict)
+        for e in item["pip"]
+        if e.startswith("-e ")
+    ]
     assert len(entries) == 1, entries
     path = Path(PIP_VARIABLE.sub(lambda m: {variable: str(ROOT)}[m.group(1)], entries[0][3:].strip()))
     assert path == ROOT and 'name = "ftscale"' in (path / "pyproject.toml").read_text()

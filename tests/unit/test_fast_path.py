@@ -1,13 +1,14 @@
 """Speed never changes the science: the finetuning fast path (target-only LM head, packed or padded
 batches, examples encoded once) gives the loss and gradients of the plain per-example computation,
 and its batches are a pure function of (seed, epoch)."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ftscale.train import finetune
 from ftscale.data import synthetic, tokens
+from ftscale.train import finetune
 from ftscale.train.model import new_model
 from tests import padded_batches
 
@@ -30,7 +31,7 @@ def examples(tmp_path_factory):
 def model_for(method, size):
     model = finetune.attach_method(new_model(SIZE, 300, 256, seed=0), method, size, seed=0)
     torch.manual_seed(1)
-    with torch.no_grad():   # non-trivial weights everywhere (LoRA's B starts at zero)
+    with torch.no_grad():  # non-trivial weights everywhere (LoRA's B starts at zero)
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
     if method == "fmt":
@@ -41,8 +42,8 @@ def model_for(method, size):
 def plain_nll(model, ids: np.ndarray, prompt: int) -> torch.Tensor:
     """One example alone, no padding: the model's full logits, target tokens (and </s>) only."""
     input_ids = torch.from_numpy(ids)[None]
-    logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits[0, -len(ids):]
-    return F.cross_entropy(logits[prompt - 1:-1].float(), input_ids[0, prompt:], reduction="sum")
+    logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits[0, -len(ids) :]
+    return F.cross_entropy(logits[prompt - 1 : -1].float(), input_ids[0, prompt:], reduction="sum")
 
 
 def grads(model) -> dict[str, torch.Tensor]:
@@ -51,7 +52,7 @@ def grads(model) -> dict[str, torch.Tensor]:
     return out
 
 
-BATCHINGS = [(m, s, b) for m, s in METHODS for b in ("pad", "make_batch")]   # make_batch: packed rows
+BATCHINGS = [(m, s, b) for m, s in METHODS for b in ("pad", "make_batch")]  # make_batch: packed rows
 
 
 def batch_of(model, batching, sequences):
@@ -64,10 +65,11 @@ def test_packing_fills_rows_and_restarts_positions(examples):
     assert batch["input_ids"].shape[1] == longest and len(batch["input_ids"]) < len(examples)
     starts = batch["position_ids"] == 0
     real = starts & (batch["input_ids"] == tokens.BOS_ID)
-    assert int(real.sum()) == len(examples)                                   # every example once
-    assert sorted(batch["labels"][batch["labels"] != finetune.IGNORE].tolist()) == \
-        sorted(t for ids, prompt in examples for t in ids[prompt:].tolist())
-    prompted = finetune.make_batch(model_for("prompt", 4), examples)         # 4 soft-prompt slots each
+    assert int(real.sum()) == len(examples)  # every example once
+    assert sorted(batch["labels"][batch["labels"] != finetune.IGNORE].tolist()) == sorted(
+        t for ids, prompt in examples for t in ids[prompt:].tolist()
+    )
+    prompted = finetune.make_batch(model_for("prompt", 4), examples)  # 4 soft-prompt slots each
     assert int(prompted["virtual"].sum()) == 4 * len(examples)
     assert prompted["input_ids"].shape[1] == longest + 4
     assert "virtual" not in finetune.make_batch(model_for("lora", 2), examples)
@@ -80,7 +82,7 @@ def test_batch_loss_equals_per_example_loss(examples, method, size, batching):
     with torch.no_grad():
         nll, count = finetune.target_nll(model, batch_of(model, batching, examples))
         plain = [plain_nll(model, ids, prompt) for ids, prompt in examples]
-    assert int(count) == sum(len(ids) - prompt for ids, prompt in examples)   # target + </s>, nothing else
+    assert int(count) == sum(len(ids) - prompt for ids, prompt in examples)  # target + </s>, nothing else
     assert (nll / count).item() == pytest.approx((sum(plain) / int(count)).item(), rel=1e-5)
     # Batched dev loss (sorted by length, other batch sizes) is the same token-level mean.
     assert finetune.sequences_loss(model, examples, 5) == pytest.approx((sum(plain) / int(count)).item(), rel=1e-5)
@@ -92,7 +94,7 @@ def test_batch_gradients_equal_unpadded_per_example(examples, method, size, batc
     model = model_for(method, size)
     lengths = np.array([len(ids) for ids, _ in examples])
     batch = [examples[i] for i in finetune.epoch_batches(lengths, 8, 0, 0, bucket_batches)[0]]
-    assert len({len(ids) for ids, _ in batch}) > 1                              # needs padding or packing
+    assert len({len(ids) for ids, _ in batch}) > 1  # needs padding or packing
     nll, count = finetune.target_nll(model, batch_of(model, batching, batch))
     (nll / count).backward()
     fast = grads(model)
@@ -109,8 +111,8 @@ def test_epoch_batches_are_a_pure_function_of_seed_and_epoch():
     for buckets in (1, 16):
         first = finetune.epoch_batches(lengths, 16, 3, 2, buckets)
         assert [b.tolist() for b in first] == [b.tolist() for b in finetune.epoch_batches(lengths, 16, 3, 2, buckets)]
-        assert sorted(np.concatenate(first).tolist()) == list(range(100))     # each example once
-        assert [len(b) for b in first].count(16) == 6 and len(first) == 7     # ceil(100 / 16) steps
+        assert sorted(np.concatenate(first).tolist()) == list(range(100))  # each example once
+        assert [len(b) for b in first].count(16) == 6 and len(first) == 7  # ceil(100 / 16) steps
         assert [b.tolist() for b in finetune.epoch_batches(lengths, 16, 3, 3, buckets)] != [b.tolist() for b in first]
         assert [b.tolist() for b in finetune.epoch_batches(lengths, 16, 4, 2, buckets)] != [b.tolist() for b in first]
 
@@ -118,7 +120,7 @@ def test_epoch_batches_are_a_pure_function_of_seed_and_epoch():
         return sum(len(b) * lengths[b].max() - lengths[b].sum() for b in batches)
 
     plain = finetune.epoch_batches(lengths, 16, 3, 2)
-    assert padding(finetune.epoch_batches(lengths, 16, 3, 2, 16)) < padding(plain) / 3   # bucketing pads little
+    assert padding(finetune.epoch_batches(lengths, 16, 3, 2, 16)) < padding(plain) / 3  # bucketing pads little
     # The default is plain random batching: the epoch's permutation cut in order.
     order = np.random.default_rng(finetune.training.derive_seed(3, "epoch", 2)).permutation(100)
-    assert [sorted(b.tolist()) for b in plain] == [sorted(order[i:i + 16].tolist()) for i in range(0, 100, 16)]
+    assert [sorted(b.tolist()) for b in plain] == [sorted(order[i : i + 16].tolist()) for i in range(0, 100, 16)]

@@ -1,5 +1,6 @@
 """FTSCALE_FAULT=hold:<point> (ftscale.runtime.faults): the process stops at the point, says so on
 stdout, and stays there until it is killed (tests/slurm cancels a job there: at a known step)."""
+
 import os
 import subprocess
 import sys
@@ -21,6 +22,11 @@ def test_a_held_point_stops_the_process_there_until_it_is_killed():
 
 def test_another_point_or_none_goes_on():
     for fault in ("hold:resume:4", ""):
-        done = subprocess.run([sys.executable, "-c", CALL], capture_output=True, text=True,
-                              env={**os.environ, "FTSCALE_FAULT": fault}, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", CALL],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "FTSCALE_FAULT": fault},
+            timeout=60,
+        )
         assert done.stdout == "went on\n"

@@ -1,14 +1,13 @@
 """Figures: the metric-against-factor fits of Figs 7-9, which panels they draw, readable log
 ticks, and Fig 5's critical-size curves."""
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
 from ftscale import outputs
-
-
-from ftscale.figures import critical, panels, paper, generation
+from ftscale.figures import critical, generation, panels, paper
 from tests.synthetic_study import synthetic_metrics
 
 HELDOUT = {"model": ["m4"], "pretrain": [], "pet": [], "finetune_examples": []}
@@ -23,21 +22,25 @@ def test_log_linear_fit_recovers_the_line():
     x = np.array([1e5, 2e5, 4e5, 8e5])
     a, b = generation.log_linear_fit(x, 3.0 + 2.5 * np.log(x))
     assert (a, b) == (pytest.approx(3.0), pytest.approx(2.5))
-    assert generation.log_linear_fit([1e5, 1e5], [1.0, 2.0]) is None         # one X: no line
+    assert generation.log_linear_fit([1e5, 1e5], [1.0, 2.0]) is None  # one X: no line
     assert generation.log_linear_fit([1e5, 2e5], [1.0, np.nan]) is None
 
 
 def test_metric_panels_are_the_task_metrics_and_methods_on_the_axis(runs):
     model = generation.metric_means(runs, "model", HELDOUT)
-    assert generation.panel_rows(model) == [("summarization", "rougeL"), ("translation_ende", "bleu"),
-                                                 ("translation_ende", "chrf")]
-    assert set(model[model["heldout"]]["x"]) == {8e5}                             # m4 held out
+    assert generation.panel_rows(model) == [
+        ("summarization", "rougeL"),
+        ("translation_ende", "bleu"),
+        ("translation_ende", "chrf"),
+    ]
+    assert set(model[model["heldout"]]["x"]) == {8e5}  # m4 held out
     pet = generation.metric_means(runs, "pet", HELDOUT)
-    assert set(pet["method"]) == {"prompt", "lora"}                                # FMT has no PET axis
+    assert set(pet["method"]) == {"prompt", "lora"}  # FMT has no PET axis
     one_seed = runs[(runs.seed == 0) & (runs.task == "summarization") & (runs.method == "lora")]
     means = generation.metric_means(one_seed, "model", HELDOUT)
     assert len(means) == 4 * 5 and means["rougeL"].tolist() == pytest.approx(
-        one_seed[one_seed.axis_model].sort_values(["params", "finetune_examples"])["rougeL"].tolist())
+        one_seed[one_seed.axis_model].sort_values(["params", "finetune_examples"])["rougeL"].tolist()
+    )
 
 
 def test_metric_figures_are_written(runs, tmp_path):
@@ -45,32 +48,41 @@ def test_metric_figures_are_written(runs, tmp_path):
     names = {name for name, _ in generation.METRIC_FIGURES.values()}
     assert {p.stem for p in tmp_path.glob("*.png")} == names <= set(outputs.FIGURES)
     (tmp_path / "none").mkdir()
-    generation.draw_metric_figures(runs.iloc[:0], HELDOUT, tmp_path / "none")   # no runs: a note, no error
+    generation.draw_metric_figures(runs.iloc[:0], HELDOUT, tmp_path / "none")  # no runs: a note, no error
     assert len(list((tmp_path / "none").glob("*.pdf"))) == 3
 
 
-@pytest.mark.parametrize("values, expected", [
-    ([32, 64, 32], ["32", "64"]),                                                  # under a decade: no minor labels
-    ([51_000, 120_000, 260_000, 480_000], ["51K", "120K", "260K", "480K"]),
-    ([8000] + list(range(10000, 100001, 10000)), ["8K", "20K", "30K", "50K", "70K", "100K"]),   # thinned
-])
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([32, 64, 32], ["32", "64"]),  # under a decade: no minor labels
+        ([51_000, 120_000, 260_000, 480_000], ["51K", "120K", "260K", "480K"]),
+        ([8000] + list(range(10000, 100001, 10000)), ["8K", "20K", "30K", "50K", "70K", "100K"]),  # thinned
+    ],
+)
 def test_factor_ticks_label_the_measured_values_without_overlap(values, expected):
-    fig, ax = plt.subplots(figsize=(4.2, 3.3))            # one panel of panels.panels
+    fig, ax = plt.subplots(figsize=(4.2, 3.3))  # one panel of panels.panels
     ax.plot(values, np.ones(len(values)), "o")
     panels.factor_ticks(ax, values)
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_xticklabels()] == expected
     assert len(ax.xaxis.get_minorticklocs()) == 0
     boxes = [t.get_window_extent() for t in ax.get_xticklabels()]
-    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))     # no two labels overlap
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))  # no two labels overlap
     plt.close(fig)
 
 
 def _fit(method: str, scale: float, alpha: float, beta: float) -> dict:
     """A multiplicative joint fit over X 1..1e6, measured at Df 1..100, E 0.5."""
-    return {"task": "t", "axis": "model", "method": method, "law": "multiplicative", "x_values": [1.0, 1e6],
-            "params": {"A": scale, "a": np.log(scale), "alpha": alpha, "beta": beta, "E": 0.5},
-            "points": {"finetune_examples": [1.0, 10.0, 100.0]}}
+    return {
+        "task": "t",
+        "axis": "model",
+        "method": method,
+        "law": "multiplicative",
+        "x_values": [1.0, 1e6],
+        "params": {"A": scale, "a": np.log(scale), "alpha": alpha, "beta": beta, "E": 0.5},
+        "points": {"finetune_examples": [1.0, 10.0, 100.0]},
+    }
 
 
 def test_critical_panel_draws_the_crossing_as_a_function_of_x():
@@ -83,24 +95,30 @@ def test_critical_panel_draws_the_crossing_as_a_function_of_x():
     styles = {line.get_linestyle(): line for line in ax.lines}
     assert set(styles) == {"-", ":"}
     solid, dotted = (np.asarray(styles[k].get_ydata(), float) for k in ("-", ":"))
-    assert np.nanmax(solid) == pytest.approx(2.5 ** 5) and np.nanmin(solid) <= 1.0 <= np.nanmax(dotted)
-    assert np.nanmin(dotted) == pytest.approx(2.5 ** 5 * 1e6 ** -0.5)
+    assert np.nanmax(solid) == pytest.approx(2.5**5) and np.nanmin(solid) <= 1.0 <= np.nanmax(dotted)
+    assert np.nanmin(dotted) == pytest.approx(2.5**5 * 1e6**-0.5)
     fig2, ax2 = plt.subplots()
-    assert not critical.critical_panel(ax2, fmt, _fit("prompt", 40.0, 0.2, 0.5), pd.DataFrame())   # parallel
+    assert not critical.critical_panel(ax2, fmt, _fit("prompt", 40.0, 0.2, 0.5), pd.DataFrame())  # parallel
     assert not ax2.lines and not ax2.collections
     plt.close(fig)
     plt.close(fig2)
 
 
 def test_few_shot_baselines_are_the_base_models_of_the_axis(runs, tmp_path):
-    base = pd.DataFrame({"task": ["translation_ende"] * 4 + ["summarization"],
-                         "model": ["m1", "m1", "m1", "m2", "m1"], "params": [1e5, 1e5, 1e5, 2e5, 1e5],
-                         "pretrain_tokens": [2.5e5, 5e5, 1e6, 1e6, 1e6], "few_shot_1_bleu": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    base = pd.DataFrame(
+        {
+            "task": ["translation_ende"] * 4 + ["summarization"],
+            "model": ["m1", "m1", "m1", "m2", "m1"],
+            "params": [1e5, 1e5, 1e5, 2e5, 1e5],
+            "pretrain_tokens": [2.5e5, 5e5, 1e6, 1e6, 1e6],
+            "few_shot_1_bleu": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
     task = runs[runs.task == "translation_ende"]
     on_pretrain = paper.base_models_of(base, "translation_ende", task[task.axis_pretrain])
-    assert on_pretrain["few_shot_1_bleu"].tolist() == [1.0, 2.0, 3.0]           # m1 at each budget
+    assert on_pretrain["few_shot_1_bleu"].tolist() == [1.0, 2.0, 3.0]  # m1 at each budget
     on_model = paper.base_models_of(base, "translation_ende", task[task.axis_model & task.model.isin(["m1", "m2"])])
-    assert on_model["few_shot_1_bleu"].tolist() == [3.0, 4.0]                   # each size on the full corpus
+    assert on_model["few_shot_1_bleu"].tolist() == [3.0, 4.0]  # each size on the full corpus
     scored = runs.assign(few_shot_1_bleu=runs["bleu"])
     for axis, (name, _, _) in paper.FEW_SHOT_FIGURES.items():
         paper.few_shot_figure(scored, base, axis, tmp_path)
@@ -108,7 +126,9 @@ def test_few_shot_baselines_are_the_base_models_of_the_axis(runs, tmp_path):
 
 
 def test_few_shot_figure_needs_two_values_of_the_factor(runs):
-    shared_only = runs[runs.axis_model & runs.axis_pretrain]                       # m1 on the full corpus
+    shared_only = runs[runs.axis_model & runs.axis_pretrain]  # m1 on the full corpus
     assert paper.tasks_with_a_curve([shared_only], "pretrain_tokens") == []
     assert paper.tasks_with_a_curve([shared_only, runs[runs.axis_pretrain]], "pretrain_tokens") == [
-        "summarization", "translation_ende"]
+        "summarization",
+        "translation_ende",
+    ]

@@ -1,5 +1,6 @@
 """bench/gpu_check.py: its MFU arithmetic against hand-computed numbers, the line it prints where
 there is no GPU, and its CPU smoke mode (every code path at toy size, 2 gloo ranks included)."""
+
 import os
 import subprocess
 import sys
@@ -26,8 +27,15 @@ def test_mfu_is_achieved_over_peak_flops():
     assert gpu_check.mfu(8192, 0.5, per_token, 989) == pytest.approx(8192 * 6_402_653_184 / 0.5 / 989e12)
 
 
-@pytest.mark.parametrize("name, expected", [("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0),
-                                            ("NVIDIA A100-SXM4-80GB", 312.0), ("NVIDIA H200", 989.0)])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("NVIDIA H100 80GB HBM3", 989.0),
+        ("NVIDIA H100 PCIe", 756.0),
+        ("NVIDIA A100-SXM4-80GB", 312.0),
+        ("NVIDIA H200", 989.0),
+    ],
+)
 def test_peak_comes_from_the_device_name(name, expected):
     assert gpu_check.peak_tflops(name)[0] == expected
 
@@ -39,8 +47,19 @@ def test_an_unknown_device_is_measured_against_the_fallback_and_says_so():
 
 
 def test_gpu_and_cpu_metrics_are_compared_within_tolerances():
-    row = {"task": "t", "model": "m", "pretrain_tokens": "1", "method": "fmt", "pet_size": "", "finetune_examples": "8",
-           "seed": "0", "dev_loss": "2.0", "test_loss": "2.0", "bleu": "10", "chrf": "30"}
+    row = {
+        "task": "t",
+        "model": "m",
+        "pretrain_tokens": "1",
+        "method": "fmt",
+        "pet_size": "",
+        "finetune_examples": "8",
+        "seed": "0",
+        "dev_loss": "2.0",
+        "test_loss": "2.0",
+        "bleu": "10",
+        "chrf": "30",
+    }
     assert gpu_check.compare_metrics([row], [row], 0.05, 5) == []
     close = row | {"dev_loss": "2.09", "bleu": "14"}
     assert gpu_check.compare_metrics([close], [row], 0.05, 5) == []
@@ -49,29 +68,47 @@ def test_gpu_and_cpu_metrics_are_compared_within_tolerances():
 
 
 def test_without_a_gpu_it_says_so_in_one_line_and_exits_0():
-    no_gpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}        # no GPU, on a GPU machine too
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py")], capture_output=True, text=True,
-                            env=no_gpu)
+    no_gpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, on a GPU machine too
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gpu_check.py")], capture_output=True, text=True, env=no_gpu
+    )
     assert result.returncode == 0
     assert result.stdout.strip().splitlines() == [
-        "gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing to check"]
+        "gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing to check"
+    ]
 
 
-@pytest.mark.parametrize("run", [[sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cuda"],
-                                 # -o: never (re)build the venv from the test
-                                 ["make", "-s", "-o", f"{Path(sys.executable).parent}/snakemake", "gpu-check",
-                                  "DEVICE=cuda", f"BIN={Path(sys.executable).parent}"]])
+@pytest.mark.parametrize(
+    "run",
+    [
+        [sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cuda"],
+        # -o: never (re)build the venv from the test
+        [
+            "make",
+            "-s",
+            "-o",
+            f"{Path(sys.executable).parent}/snakemake",
+            "gpu-check",
+            "DEVICE=cuda",
+            f"BIN={Path(sys.executable).parent}",
+        ],
+    ],
+)
 def test_asked_for_cuda_without_it_is_one_line_and_a_failure(run):
     no_gpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(run, capture_output=True, text=True, env=no_gpu, cwd=ROOT)
     assert result.returncode != 0 and result.stdout == ""
-    line, = [line for line in result.stderr.splitlines() if line.startswith("gpu-check:")]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("gpu-check:")]
     assert "--device cuda but torch" in line and "torch.cuda.is_available() is False" in line
 
 
 @pytest.mark.distributed
 def test_the_cpu_smoke_mode_runs_every_code_path(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cpu", "--dry"],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cpu", "--dry"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "MFU" in result.stdout and "sharded 2-rank pretraining: agrees with 1 device" in result.stdout

@@ -1,5 +1,6 @@
 """No import cycle among the modules of src/ftscale, counting every import a module makes (at its
 top and inside its functions: a lazy import is still a dependency, only a deferred one)."""
+
 import ast
 from pathlib import Path
 
@@ -26,8 +27,7 @@ def imported_modules(tree: ast.AST, modules: set[str]) -> set[str]:
 
 def import_graph(src: Path = SRC) -> dict[str, set[str]]:
     files = {module_name(path, src): path for path in src.rglob("*.py")}
-    return {name: imported_modules(ast.parse(path.read_text()), set(files)) - {name}
-            for name, path in files.items()}
+    return {name: imported_modules(ast.parse(path.read_text()), set(files)) - {name} for name, path in files.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -39,7 +39,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "grey":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -54,7 +54,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_package_has_no_import_cycle():
     graph = import_graph()
-    assert "ftscale.data.sources" in graph and "ftscale.cli" in graph   # the walk found the package
+    assert "ftscale.data.sources" in graph and "ftscale.cli" in graph  # the walk found the package
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
@@ -75,8 +75,7 @@ def test_a_lazy_import_that_closes_a_loop_is_found(tmp_path):
 # and the layers before it, never a later one (the workflow's direction: a job's runtime knows no
 # stage; training knows no evaluation; the analysis knows no figure; the planner counts tokens in the
 # data's prompt format).
-LAYERS = ["runtime", "data", "plan", "config", "train", "evaluate", "fitting", "outputs", "analysis",
-          "figures", "cli"]
+LAYERS = ["runtime", "data", "plan", "config", "train", "evaluate", "fitting", "outputs", "analysis", "figures", "cli"]
 
 
 def layer_of(module: str) -> str:
@@ -86,8 +85,13 @@ def layer_of(module: str) -> str:
 
 def upward_imports(graph: dict[str, set[str]]) -> list[str]:
     rank = {layer: i for i, layer in enumerate(LAYERS)}
-    return sorted(f"{module} -> {target}" for module, targets in graph.items() if module != "ftscale"
-                  for target in targets if rank[layer_of(target)] > rank[layer_of(module)])
+    return sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if module != "ftscale"
+        for target in targets
+        if rank[layer_of(target)] > rank[layer_of(module)]
+    )
 
 
 def test_every_module_belongs_to_a_layer():
@@ -108,4 +112,4 @@ def test_an_upward_import_is_found(tmp_path):
     (package / "train" / "model.py").write_text("def f():\n    from ftscale.evaluate import decode\n")
     found = upward_imports(import_graph(tmp_path))
     assert "ftscale.train.model -> ftscale.evaluate.decode" in found
-    assert all(edge.startswith("ftscale.train.model -> ") for edge in found)     # decode's import is downward
+    assert all(edge.startswith("ftscale.train.model -> ") for edge in found)  # decode's import is downward

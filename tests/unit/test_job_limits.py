@@ -1,10 +1,11 @@
 """A training job's limits from SLURM and the planner (ftscale.runtime.jobs.set_limits): the segment's
 deadline from the job's own end time, and the ranks' process group timeout from its runtime."""
+
 from datetime import datetime, timedelta
 
 from ftscale.runtime import jobs
 
-PLANNED = {"runtime": 60, "segment_seconds": 3300}     # minutes per segment; the loop's 55 min: a 5 min margin
+PLANNED = {"runtime": 60, "segment_seconds": 3300}  # minutes per segment; the loop's 55 min: a 5 min margin
 
 
 def test_the_deadline_is_the_jobs_end_time_less_the_planners_margin():
@@ -33,4 +34,4 @@ def test_outside_slurm_or_without_segments_there_is_no_deadline():
     unsegmented = {"SLURM_JOB_ID": "7", "SLURM_JOB_END_TIME": "2000000000"}
     jobs.set_limits({"runtime": 60}, unsegmented)
     assert jobs.DEADLINE not in unsegmented
-    assert jobs.process_group_timeout({}) is None        # no planner: torch's default
+    assert jobs.process_group_timeout({}) is None  # no planner: torch's default

@@ -1,4 +1,5 @@
 """The parts of `ftscale run` that decide whether a run may start (tests/faults runs it whole)."""
+
 import os
 import subprocess
 import sys
@@ -21,20 +22,30 @@ def test_the_run_lock_is_held_once_and_released_on_exit(tmp_path):
         with pytest.raises(launch.RunRefused, match=f"another run is running in {tmp_path} .*pid {os.getpid()}"):
             with launch.run_lock(tmp_path):
                 pass
-    with launch.run_lock(tmp_path):    # released: a later run takes it
+    with launch.run_lock(tmp_path):  # released: a later run takes it
         pass
 
 
 def test_the_kernel_drops_the_run_lock_of_a_killed_holder(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from ftscale.runtime import launch\n"
-        "with launch.run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)"), str(tmp_path)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from ftscale.runtime import launch\n"
+                "with launch.run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)"
+            ),
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert holder.stdout.readline() == "held\n"
     with pytest.raises(launch.RunRefused):
         with launch.run_lock(tmp_path):
             pass
-    holder.kill()                      # SIGKILL: no cleanup runs in the holder
+    holder.kill()  # SIGKILL: no cleanup runs in the holder
     holder.wait()
     with launch.run_lock(tmp_path):
         pass
@@ -66,8 +77,8 @@ def test_unfinished_outputs_are_read_from_snakemakes_incomplete_markers(tmp_path
 
     from snakemake.persistence.file import FilePersistence
 
-    outputs = ["results/tiny/metrics.csv", "results/tiny/finetune/" + "x" * 300 + "/checkpoint"]   # one path > 255
-    persistence = SimpleNamespace(_fetch_max_len=lambda subject: 255)   # Snakemake's own encoder, on its own
+    outputs = ["results/tiny/metrics.csv", "results/tiny/finetune/" + "x" * 300 + "/checkpoint"]  # one path > 255
+    persistence = SimpleNamespace(_fetch_max_len=lambda subject: 255)  # Snakemake's own encoder, on its own
     for output in outputs:
         marker = Path(FilePersistence._record_path(persistence, str(tmp_path / launch.SNAKEMAKE_INCOMPLETE), output))
         marker.parent.mkdir(parents=True, exist_ok=True)

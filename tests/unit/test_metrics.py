@@ -2,13 +2,13 @@
 
 ROUGE-L expectations are hand counts: the tokens of each side, their longest common subsequence
 (LCS), P = LCS / hypothesis tokens, R = LCS / reference tokens, F = 2PR / (P + R)."""
+
 import json
 
 import pytest
 import sacrebleu
 
 from ftscale import cli
-
 from ftscale.evaluate import metrics
 
 # Unsegmented Chinese, as real En-Zh references are.
@@ -31,13 +31,25 @@ def test_chinese_bleu_is_sacrebleus_zh_tokenization():
     zh = sacrebleu.corpus_bleu(ZH_HYP, [ZH_REF], tokenize="zh")
     thirteen_a = sacrebleu.corpus_bleu(ZH_HYP, [ZH_REF], tokenize="13a")
     assert scores["bleu"] == pytest.approx(zh.score)
-    assert abs(zh.score - thirteen_a.score) > 10          # 13a sees each unsegmented sentence as a few words
+    assert abs(zh.score - thirteen_a.score) > 10  # 13a sees each unsegmented sentence as a few words
     assert "|tok:zh|" in scores["bleu_signature"]
     assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(ZH_HYP, [ZH_REF]).score)
 
 
-@pytest.mark.parametrize("lang, tokenizer", [("zh", "zh"), ("zh-CN", "zh"), ("zho_Hans", "zh"), ("ZH_Hant", "zh"),
-                                             ("de", "13a"), ("en", "13a"), ("fr", "13a"), (None, "13a"), ("", "13a")])
+@pytest.mark.parametrize(
+    "lang, tokenizer",
+    [
+        ("zh", "zh"),
+        ("zh-CN", "zh"),
+        ("zho_Hans", "zh"),
+        ("ZH_Hant", "zh"),
+        ("de", "13a"),
+        ("en", "13a"),
+        ("fr", "13a"),
+        (None, "13a"),
+        ("", "13a"),
+    ],
+)
 def test_bleu_tokenizer_follows_the_target_language(lang, tokenizer):
     assert metrics.bleu_tokenizer(lang) == tokenizer
 
@@ -57,8 +69,8 @@ def test_rouge_tokens_keep_words_of_any_script_and_split_han():
     assert metrics.rouge_tokens("Der Bär läuft über die Straße.") == ["der", "bär", "läuft", "über", "die", "straße"]
     assert metrics.rouge_tokens("L'été à Paris") == ["l", "été", "à", "paris"]
     assert metrics.rouge_tokens("GPT-4 模型很强！") == ["gpt", "4", "模", "型", "很", "强"]
-    assert metrics.rouge_tokens("हिन्दी भाषा") == ["हिन्दी", "भाषा"]          # combining vowel signs stay in the word
-    assert metrics.rouge_tokens("ＡＢＣ　１２") == ["abc", "12"]                # full-width forms (NFKC)
+    assert metrics.rouge_tokens("हिन्दी भाषा") == ["हिन्दी", "भाषा"]  # combining vowel signs stay in the word
+    assert metrics.rouge_tokens("ＡＢＣ　１２") == ["abc", "12"]  # full-width forms (NFKC)
     assert metrics.rouge_tokens("カタカナとひらがな") == list("カタカナとひらがな")
 
 
@@ -106,10 +118,13 @@ def test_score_command_writes_the_studys_metrics(tmp_path, capsys):
     assert result["signature"] in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("hyp_lines, ref_lines, message", [
-    (["a b", "c d"], ["a b"], "has 2 lines, --ref"),
-    ([], [], "are empty: nothing to score"),
-])
+@pytest.mark.parametrize(
+    "hyp_lines, ref_lines, message",
+    [
+        (["a b", "c d"], ["a b"], "has 2 lines, --ref"),
+        ([], [], "are empty: nothing to score"),
+    ],
+)
 def test_score_command_bad_files_exit_2_with_one_line(tmp_path, capsys, hyp_lines, ref_lines, message):
     hyp, ref = write(tmp_path / "hyp.txt", hyp_lines), write(tmp_path / "ref.txt", ref_lines)
     assert cli.main(["score", "--hyp", hyp, "--ref", ref, "--lang", "de"]) == 2

@@ -1,13 +1,13 @@
 """Tokenization, the target-only loss, what each method trains, subsets, decoding, metrics."""
+
 import numpy as np
 import pytest
 import torch
 
-from ftscale.evaluate import decode
-
-from ftscale.train import finetune, training
 from ftscale.data import tokens
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID, SEP_ID
+from ftscale.evaluate import decode
+from ftscale.train import finetune, training
 from ftscale.train.model import count_parameters, new_model
 from tests import padded_batches
 
@@ -48,7 +48,7 @@ def test_loss_is_on_target_tokens_only(task_split):
     model = new_model(SIZE, 300, 128, seed=0)
     batch = padded_batches.collate([task_split.example(i, 64, 64) for i in range(4)])
     nll, count = finetune.target_nll(model, batch)
-    target_tokens = sum(len(task_split.example(i, 64, 64)[1]) + 1 for i in range(4))   # + </s>
+    target_tokens = sum(len(task_split.example(i, 64, 64)[1]) + 1 for i in range(4))  # + </s>
     assert int(count) == target_tokens
     # The same sum computed from positions alone: the tokens after <sep>, nothing before it.
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -79,9 +79,9 @@ def test_methods_train_exactly_their_parameters(method, sizes):
             # all-linear reaches the paper's attention and feed-forward projections, not the LM head
             assert targeted == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
         counts.append(count_parameters(model, trainable_only=True))
-    if method == "prompt":   # prompt length x model dim
+    if method == "prompt":  # prompt length x model dim
         assert counts == [sizes[0] * SIZE["model_dim"], sizes[1] * SIZE["model_dim"]]
-    else:                    # linear in the rank
+    else:  # linear in the rank
         assert counts[1] == 2 * counts[0]
     full = new_model(SIZE, 300, 128, seed=0)
     assert finetune.attach_method(full, "fmt", None, 0) is full
@@ -92,7 +92,7 @@ def test_subset_keeps_language_mix_and_nests(task_split):
     large = finetune.subset(task_split, 20, seed=1)
     assert len(set(small)) == 8 and set(small) <= set(large)
     langs, counts = np.unique(task_split.lang[large], return_counts=True)
-    assert dict(zip(langs, counts)) == {"de": 5, "en": 15}          # the pool is 1/4 de
+    assert dict(zip(langs, counts)) == {"de": 5, "en": 15}  # the pool is 1/4 de
     assert not np.array_equal(finetune.subset(task_split, 8, seed=2), small)
     with pytest.raises(ValueError, match="exceeds the training pool"):
         finetune.subset(task_split, 41, seed=0)
@@ -122,7 +122,7 @@ def test_batched_greedy_decoding_equals_one_at_a_time(varied_split, method, size
     task_split = varied_split
     model = finetune.attach_method(new_model(SIZE, 300, 128, seed=0), method, size, seed=0)
     torch.manual_seed(1)
-    with torch.no_grad():   # large random weights make varied, non-trivial outputs
+    with torch.no_grad():  # large random weights make varied, non-trivial outputs
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.5)
     batched = decode.greedy_decode(model, task_split, 64, 6, batch_size=16)
@@ -130,8 +130,14 @@ def test_batched_greedy_decoding_equals_one_at_a_time(varied_split, method, size
     single = []
     for i in range(len(task_split)):
         ids = torch.tensor([[BOS_ID, *task_split.example(i, 64, 0)[0].tolist(), SEP_ID]])
-        new = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=6,
-                             eos_token_id=EOS_ID, pad_token_id=PAD_ID)[0, ids.shape[1]:].tolist()
-        single.append(new[:new.index(EOS_ID)] if EOS_ID in new else new)
+        new = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=False,
+            max_new_tokens=6,
+            eos_token_id=EOS_ID,
+            pad_token_id=PAD_ID,
+        )[0, ids.shape[1] :].tolist()
+        single.append(new[: new.index(EOS_ID)] if EOS_ID in new else new)
     assert batched == single
     assert any(len(o) > 0 for o in batched)

@@ -5,13 +5,14 @@ En-De on configs/paper.yaml's En-De grid (models 1B-16B, budgets, Df per method,
 They must give back Table 4's exponents, Table 5's gammas, and crossings that an independent solver
 confirms at every model size. One analysis for the module: 41 s of CPU (176 s of wall time on the
 shared 2-core machine at load 8), most of it the which-model ranking (selection.which_model)."""
+
 import numpy as np
 import pytest
 
 from ftscale.analysis import tables
 from tests.synthetic_study import PAPER_ENDE_TABLE4, every_root, paper_anchored_metrics
 
-TABLE5_GAMMA = {("fmt", "prompt"): -1.2, ("fmt", "lora"): -2.4, ("prompt", "lora"): 1.5}   # En-De, model size
+TABLE5_GAMMA = {("fmt", "prompt"): -1.2, ("fmt", "lora"): -2.4, ("prompt", "lora"): 1.5}  # En-De, model size
 # Prompt vs LoRA: gamma = (alpha_L - alpha_P) / (beta_P - beta_L) = 0.04 / 0.03, a ratio of small
 # differences. Table 4's own rounding (alphas 0.40 / 0.36, betas 0.051 / 0.081 to two digits) allows
 # 0.97-1.72; over six noise seeds of this design the fitted value ranged 0.46-2.44 (1.19 at seed 0).
@@ -56,9 +57,9 @@ def test_every_crossing_at_every_model_size_is_an_independent_root(paper_ende):
         assert rows["where"].eq("no crossing").all() if not roots else rows["where"].ne("no crossing").all()
     fmt_prompt = critical[(critical.axis == "model") & (critical.method_1 == "fmt") & (critical.method_2 == "prompt")]
     first_crossing = fmt_prompt[fmt_prompt.crossing == 1].set_index("x")["critical_df"]
-    assert len(first_crossing) >= 3                  # the 1B, 2B and 4B models: FMT wins from 2.4e5-9.4e5 examples
+    assert len(first_crossing) >= 3  # the 1B, 2B and 4B models: FMT wins from 2.4e5-9.4e5 examples
     assert set(fmt_prompt.loc[fmt_prompt.crossing == 1, "where"]) == {"inside fmt only"}
-    assert (fmt_prompt.loc[fmt_prompt.crossing == 1, "beyond_2"] > 1).all()     # beyond prompt's 100K
+    assert (fmt_prompt.loc[fmt_prompt.crossing == 1, "beyond_2"] > 1).all()  # beyond prompt's 100K
     assert "nan" not in tables.markdown("critical", critical)
 
 
@@ -68,10 +69,20 @@ def test_crossings_below_1e10_examples_are_the_generating_laws_crossings(paper_e
     noise seeds the largest miss was 1.57x, prompt vs LoRA at 16B; FMT vs prompt within 1.15x)."""
     critical = paper_ende["critical"]
     for (first, second, x), rows in critical[critical.axis == "model"].groupby(["method_1", "method_2", "x"]):
-        (a_1, alpha_1, _, _, beta_1, e_1), (a_2, alpha_2, _, _, beta_2, e_2) = (PAPER_ENDE_TABLE4[first],
-                                                                             PAPER_ENDE_TABLE4[second])
-        truth = [r for r in every_root("multiplicative", {"A": a_1, "alpha": alpha_1, "beta": beta_1, "E": e_1},
-                                       {"A": a_2, "alpha": alpha_2, "beta": beta_2, "E": e_2}, x) if r < 1e10]
+        (a_1, alpha_1, _, _, beta_1, e_1), (a_2, alpha_2, _, _, beta_2, e_2) = (
+            PAPER_ENDE_TABLE4[first],
+            PAPER_ENDE_TABLE4[second],
+        )
+        truth = [
+            r
+            for r in every_root(
+                "multiplicative",
+                {"A": a_1, "alpha": alpha_1, "beta": beta_1, "E": e_1},
+                {"A": a_2, "alpha": alpha_2, "beta": beta_2, "E": e_2},
+                x,
+            )
+            if r < 1e10
+        ]
         reported = rows.loc[rows.critical_df < 1e10, "critical_df"].sort_values().to_numpy()
         assert len(reported) == len(truth), (first, second, x)
         assert np.all(np.abs(np.log(reported / np.array(truth))) < np.log(1.6)), (first, second, x, reported, truth)

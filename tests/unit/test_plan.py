@@ -1,5 +1,6 @@
 """The grid preview (ftscale.plan.sizing, `ftscale grid`): its job counts are Snakemake's, its parameter
 counts are the real models', and its compute follows 6ND / 2ND."""
+
 import json
 import re
 import subprocess
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ftscale import cli, config as study_config, outputs
-
+from ftscale import cli, outputs
+from ftscale import config as study_config
 from ftscale.plan import grid, memory, sizing
 from ftscale.train.model import count_parameters, new_model
 
@@ -31,15 +32,29 @@ def test_parameter_counts_are_the_built_models(tiny):
 @pytest.fixture(scope="module")
 def tiny_dry_run(tmp_path_factory) -> str:
     """What `snakemake -n` prints for the tiny config: every job with its outputs, then the job stats."""
-    return subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "Snakefile"), "-n",
-                           "--directory", str(tmp_path_factory.mktemp("dry")), "--configfile", str(TINY)],
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "snakemake"),
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-n",
+            "--directory",
+            str(tmp_path_factory.mktemp("dry")),
+            "--configfile",
+            str(TINY),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def test_job_counts_equal_snakemakes_dry_run(tiny, tiny_dry_run):
     """grid.jobs_per_rule (through sizing.summarize) counts what the rules expand to."""
     table = tiny_dry_run.split("Job stats:", 1)[1]
-    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M) if rule not in ("all", "total")}
+    planned = {
+        rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M) if rule not in ("all", "total")
+    }
     assert sizing.summarize(tiny)["jobs"] == planned == grid.jobs_per_rule(tiny, grid.expand_conditions(tiny))
 
 
@@ -51,8 +66,9 @@ def _outputs(dry_run: str, rule: str) -> set[str]:
 def test_the_rules_write_the_tables_and_figures_their_modules_name(tiny_dry_run):
     """rules/analysis.smk takes the names from ftscale.outputs, as ftscale.analysis.tables and ftscale.figures.paper
     do, so the fit and figures jobs promise exactly the files run_analysis and draw_figures write."""
-    assert _outputs(tiny_dry_run, "fit") == {f"{name}.{ext}" for name in outputs.TABLES for ext in ("csv", "md")} \
-        | {"fits.json"}
+    assert _outputs(tiny_dry_run, "fit") == {f"{name}.{ext}" for name in outputs.TABLES for ext in ("csv", "md")} | {
+        "fits.json"
+    }
     assert _outputs(tiny_dry_run, "figures") == {f"{name}.{ext}" for name in outputs.FIGURES for ext in ("png", "pdf")}
 
 
@@ -70,8 +86,10 @@ def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
     # 6ND by hand: two pretraining runs of D = 32,768 tokens, m1 (N = 8,752, as built) and m2 (21,240);
     # m1's 16,384-token base is a checkpoint on its way, costing nothing more
     expected = 6 * (8752 + 21240) * 32768
-    assert [(job.model, job.tokens) for job in grid.pretrain_jobs(tiny, grid.expand_conditions(tiny)).values()] \
-        == [("m1", 32768), ("m2", 32768)]
+    assert [(job.model, job.tokens) for job in grid.pretrain_jobs(tiny, grid.expand_conditions(tiny)).values()] == [
+        ("m1", 32768),
+        ("m2", 32768),
+    ]
     assert [sizing.model_parameters(tiny, m) for m in ("m1", "m2")] == [8752, 21240]
     assert summary["flops"]["pretrain"] == expected
     assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / 5e13 / 3600)
@@ -91,11 +109,20 @@ def test_grid_command_writes_grid_json(tmp_path, capsys):
     out = tmp_path / "grid.json"
     assert cli.main(["grid", str(TINY), "--json", str(out)]) == 0
     written = json.loads(out.read_text())
-    assert {"pretrain_runs", "finetune_runs", "gpu_hours", "jobs", "flops", "base_models", "gpu_memory_gb"} <= set(written)
-    rules = {"pretrain", "pretrain_ende_checkpoints", "finetune", "evaluate", "transfer", "base_transfer"}   # m1: checkpoints
+    assert {"pretrain_runs", "finetune_runs", "gpu_hours", "jobs", "flops", "base_models", "gpu_memory_gb"} <= set(
+        written
+    )
+    rules = {
+        "pretrain",
+        "pretrain_ende_checkpoints",
+        "finetune",
+        "evaluate",
+        "transfer",
+        "base_transfer",
+    }  # m1: checkpoints
     for key in ("gpus_per_job", "peak_gpu_memory_gb", "max_runtime_minutes", "max_host_memory_gb"):
         assert set(written[key]) == rules, key
-    assert written["gpus_per_job"]["finetune"] == 0 and written["base_models"] == 3   # CPU jobs; m1, m2, m1 on less data
+    assert written["gpus_per_job"]["finetune"] == 0 and written["base_models"] == 3  # CPU jobs; m1, m2, m1 on less data
     out = capsys.readouterr().out
     assert "jobs per rule" in out and "the largest request of its jobs" in out
 
@@ -185,7 +212,9 @@ def test_a_job_too_long_at_the_gpu_cap_runs_as_segments_at_the_limit(paper):
 def test_finetune_leaves_room_for_its_evaluation_and_transfer_in_the_run_group(paper):
     limit = paper["cluster"]["max_runtime_minutes"]
     for c in list(grid.expand_conditions(paper).values())[::50]:
-        after = [sizing.evaluate_job(paper, c)] + ([sizing.transfer_job(paper, c)] if grid.has_transfer(paper, c) else [])
+        after = [sizing.evaluate_job(paper, c)] + (
+            [sizing.transfer_job(paper, c)] if grid.has_transfer(paper, c) else []
+        )
         assert sizing.finetune_job(paper, c).runtime_minutes + max(j.runtime_minutes for j in after) <= limit, c.id
 
 

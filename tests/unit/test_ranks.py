@@ -1,11 +1,11 @@
 """Pure parts of sharded jobs: how the ranks share a batch, and the command line that launches them."""
+
 import os
 import sys
 
 import pytest
 
 from ftscale.runtime import ranks
-
 from ftscale.train import training
 from ftscale.train.distributed import World
 
@@ -14,8 +14,8 @@ from ftscale.train.distributed import World
 def test_ranks_share_the_batch_in_equal_numbers_of_passes(size, micro, world):
     batch = list(range(size))
     shares = [training.rank_micro_batches(batch, micro, World(rank, world)) for rank in range(world)]
-    assert [x for share in shares for m in share for x in m] == batch            # the batch, once, in order
-    assert len({len(share) for share in shares}) == 1                            # as many passes on every rank
+    assert [x for share in shares for m in share for x in m] == batch  # the batch, once, in order
+    assert len({len(share) for share in shares}) == 1  # as many passes on every rank
     assert all(1 <= len(m) <= (micro or size) for share in shares for m in share)
     sizes = [sum(map(len, share)) for share in shares]
     assert max(sizes) - min(sizes) <= 1
@@ -32,11 +32,17 @@ def test_a_batch_too_small_for_the_ranks_passes_is_refused():
         training.rank_micro_batches(list(range(5)), 1, World(0, 4))
 
 
-@pytest.mark.parametrize("resources, expected", [
-    ({"gpu": 0}, ranks.Layout()), ({}, ranks.Layout()), ({"gpu": 1, "nodes": 1}, ranks.Layout()),
-    ({"gpu": 4, "nodes": 1, "cpus_per_task": 16}, ranks.Layout(4, 1, None, True)),
-    ({"gpu": 64, "nodes": 8, "tasks": 64, "cpus_per_task": 4}, ranks.Layout(8, 8, 4, True)),
-    ({"gpu": 0, "nodes": 2, "tasks": 2}, ranks.Layout(1, 2, None, False))])   # the live test cluster: no GPUs
+@pytest.mark.parametrize(
+    "resources, expected",
+    [
+        ({"gpu": 0}, ranks.Layout()),
+        ({}, ranks.Layout()),
+        ({"gpu": 1, "nodes": 1}, ranks.Layout()),
+        ({"gpu": 4, "nodes": 1, "cpus_per_task": 16}, ranks.Layout(4, 1, None, True)),
+        ({"gpu": 64, "nodes": 8, "tasks": 64, "cpus_per_task": 4}, ranks.Layout(8, 8, 4, True)),
+        ({"gpu": 0, "nodes": 2, "tasks": 2}, ranks.Layout(1, 2, None, False)),
+    ],
+)  # the live test cluster: no GPUs
 def test_ranks_of_a_job_come_from_the_planners_resources(resources, expected):
     assert ranks.layout(resources) == expected
 
@@ -52,25 +58,54 @@ def test_a_multi_node_job_asks_for_one_task_per_gpu_and_leaves_the_step_to_itsel
     # the jobstep plugin runs a job with `mpi` unwrapped; the SLURM plugin turns tasks and tasks_per_gpu
     # into sbatch --ntasks=64 --ntasks-per-gpu=1; the node's 32 CPUs are split among its 8 ranks
     # and SLURM's warning 300 s before the end reaches its ranks (the training loop saves and exits 75)
-    assert ranks.slurm_resources(64, 8, 32, 300) == {"nodes": 8, "cpus_per_task": 4, "mpi": "srun", "tasks": 64,
-                                                     "tasks_per_gpu": 1, "slurm_extra": "--signal=USR1@300"}
+    assert ranks.slurm_resources(64, 8, 32, 300) == {
+        "nodes": 8,
+        "cpus_per_task": 4,
+        "mpi": "srun",
+        "tasks": 64,
+        "tasks_per_gpu": 1,
+        "slurm_extra": "--signal=USR1@300",
+    }
     assert ranks.layout({"gpu": 64, **ranks.slurm_resources(64, 8, 32)}) == ranks.Layout(8, 8, 4, True)
     # one node: one task of all its CPUs, wrapped by the plugin in `srun -n1`; torchrun starts the ranks
-    assert ranks.slurm_resources(4, 1, 16, 300) == {"nodes": 1, "cpus_per_task": 16, "mpi": None, "tasks": None,
-                                                    "tasks_per_gpu": None, "slurm_extra": None}
+    assert ranks.slurm_resources(4, 1, 16, 300) == {
+        "nodes": 1,
+        "cpus_per_task": 16,
+        "mpi": None,
+        "tasks": None,
+        "tasks_per_gpu": None,
+        "slurm_extra": None,
+    }
 
 
 def test_one_node_runs_torchrun_standalone():
     assert ranks.command("job.pkl", ranks.Layout(4)) == [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=4", "--standalone",
-        "-m", "ftscale.runtime.ranks", "job.pkl"]
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node=4",
+        "--standalone",
+        "-m",
+        "ftscale.runtime.ranks",
+        "job.pkl",
+    ]
 
 
 def test_several_nodes_run_one_srun_task_per_rank_with_every_option_explicit():
     argv = ranks.command("job.pkl", ranks.Layout(8, 2, 4, True))
-    assert argv == ["srun", "--nodes=2", "--ntasks=16", "--ntasks-per-node=8", "--cpus-per-task=4",
-                    "--gpus-per-node=8", "--kill-on-bad-exit=1", sys.executable, "-m", "ftscale.runtime.ranks",
-                    "job.pkl"]
+    assert argv == [
+        "srun",
+        "--nodes=2",
+        "--ntasks=16",
+        "--ntasks-per-node=8",
+        "--cpus-per-task=4",
+        "--gpus-per-node=8",
+        "--kill-on-bad-exit=1",
+        sys.executable,
+        "-m",
+        "ftscale.runtime.ranks",
+        "job.pkl",
+    ]
 
 
 def test_the_port_comes_from_the_job_id():
@@ -79,22 +114,44 @@ def test_the_port_comes_from_the_job_id():
 
 
 def test_a_rank_started_by_srun_takes_its_place_from_slurm(tmp_path, monkeypatch):
-    fake_bin(tmp_path, monkeypatch, "scontrol", 'echo node7; echo node8')   # `scontrol show hostnames`
-    env = {"SLURM_PROCID": "9", "SLURM_NTASKS": "16", "SLURM_LOCALID": "1", "SLURM_STEP_NODELIST": "node[7-8]",
-           "SLURM_JOB_ID": "4242"}
-    assert ranks.rank_environment(env) == {"RANK": "9", "WORLD_SIZE": "16", "LOCAL_RANK": "1",
-                                           "MASTER_ADDR": "node7", "MASTER_PORT": "24242"}
-    assert ranks.rank_environment({**env, "RANK": "3"}) == {}     # under torchrun: torchrun's
+    fake_bin(tmp_path, monkeypatch, "scontrol", "echo node7; echo node8")  # `scontrol show hostnames`
+    env = {
+        "SLURM_PROCID": "9",
+        "SLURM_NTASKS": "16",
+        "SLURM_LOCALID": "1",
+        "SLURM_STEP_NODELIST": "node[7-8]",
+        "SLURM_JOB_ID": "4242",
+    }
+    assert ranks.rank_environment(env) == {
+        "RANK": "9",
+        "WORLD_SIZE": "16",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "node7",
+        "MASTER_PORT": "24242",
+    }
+    assert ranks.rank_environment({**env, "RANK": "3"}) == {}  # under torchrun: torchrun's
     assert ranks.rank_environment({**env, "MASTER_ADDR": "10.0.0.7"})["MASTER_ADDR"] == "10.0.0.7"
 
 
 # What the jobstep plugin's own `srun -n1 --cpus-per-task=16 --gpus=16 --nodes=2` step (the old launch)
 # or an sbatch batch script leaves in the environment: srun reads these as its defaults.
-OUTER_STEP = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "1", "SLURM_NPROCS": "1", "SLURM_NNODES": "2",
-              "SLURM_JOB_NUM_NODES": "2", "SLURM_CPUS_PER_TASK": "16", "SLURM_CPUS_ON_NODE": "16",
-              "SLURM_TRES_PER_TASK": "cpu:16", "SLURM_TASKS_PER_NODE": "1", "SLURM_JOB_NODELIST": "node[7-8]",
-              "SLURM_STEP_ID": "0", "SLURM_GPUS": "16", "SLURM_MEM_PER_NODE": "64000",
-              "SRUN_CPUS_PER_TASK": "16", "SBATCH_EXPORT": "ALL"}
+OUTER_STEP = {
+    "SLURM_JOB_ID": "4242",
+    "SLURM_NTASKS": "1",
+    "SLURM_NPROCS": "1",
+    "SLURM_NNODES": "2",
+    "SLURM_JOB_NUM_NODES": "2",
+    "SLURM_CPUS_PER_TASK": "16",
+    "SLURM_CPUS_ON_NODE": "16",
+    "SLURM_TRES_PER_TASK": "cpu:16",
+    "SLURM_TASKS_PER_NODE": "1",
+    "SLURM_JOB_NODELIST": "node[7-8]",
+    "SLURM_STEP_ID": "0",
+    "SLURM_GPUS": "16",
+    "SLURM_MEM_PER_NODE": "64000",
+    "SRUN_CPUS_PER_TASK": "16",
+    "SBATCH_EXPORT": "ALL",
+}
 
 
 def fake_bin(tmp_path, monkeypatch, name, body):
@@ -108,12 +165,12 @@ def fake_bin(tmp_path, monkeypatch, name, body):
 
 def test_the_nested_srun_gets_none_of_the_outer_steps_task_cpu_or_tres_variables(tmp_path, monkeypatch):
     # `srun` here records the environment it is started with (the launch under test is ranks.run)
-    fake_bin(tmp_path, monkeypatch, "srun", f'env > {tmp_path}/srun.env')
-    fake_bin(tmp_path, monkeypatch, "scontrol", 'echo node7; echo node8')
+    fake_bin(tmp_path, monkeypatch, "srun", f"env > {tmp_path}/srun.env")
+    fake_bin(tmp_path, monkeypatch, "scontrol", "echo node7; echo node8")
     for name, value in OUTER_STEP.items():
         monkeypatch.setenv(name, value)
     ranks.run("json:dumps", ranks.Layout(8, 2, 4, True), log=str(tmp_path / "job.log"))
     seen = dict(line.split("=", 1) for line in (tmp_path / "srun.env").read_text().splitlines() if "=" in line)
     leaked = sorted(name for name in seen if name.startswith(("SLURM_", "SRUN_", "SBATCH_")) and name != "SLURM_JOB_ID")
     assert leaked == []
-    assert seen["SLURM_JOB_ID"] == "4242"      # the allocation srun starts the step in
+    assert seen["SLURM_JOB_ID"] == "4242"  # the allocation srun starts the step in

@@ -1,5 +1,6 @@
 """The rectified law L(D) = B / (D_l + D^beta) + E: formula, recovery of known parameters from noisy
 curves with a visible pre-power phase, the bootstrap, one-line errors, and `ftscale fit --law rectified`."""
+
 import json
 
 import numpy as np
@@ -7,12 +8,10 @@ import pandas as pd
 import pytest
 
 from ftscale import cli
+from ftscale.fitting import laws, rectified, solver, statistics
 
-from ftscale.fitting import rectified
-from ftscale.fitting import laws, solver, statistics
-
-TRUTH = {"B": 900.0, "D_l": 400.0, "beta": 0.7, "E": 0.8}      # knee at D_l^(1/beta) ~ 5,100 examples
-SIZES = np.array([0.0] + [100.0 * 2 ** k for k in range(13)])     # 0 (zero-shot), 100 ... 409,600
+TRUTH = {"B": 900.0, "D_l": 400.0, "beta": 0.7, "E": 0.8}  # knee at D_l^(1/beta) ~ 5,100 examples
+SIZES = np.array([0.0] + [100.0 * 2**k for k in range(13)])  # 0 (zero-shot), 100 ... 409,600
 
 
 def noisy_curve(seed: int, noise: float = 2e-3) -> np.ndarray:
@@ -22,7 +21,7 @@ def noisy_curve(seed: int, noise: float = 2e-3) -> np.ndarray:
 def test_formula_at_zero_and_far_out():
     assert rectified.predict(TRUTH, 0.0) == pytest.approx(TRUTH["B"] / TRUTH["D_l"] + TRUTH["E"])
     far = 1e12
-    power = TRUTH["B"] / far ** TRUTH["beta"] + TRUTH["E"]           # D^beta >> D_l: the power law
+    power = TRUTH["B"] / far ** TRUTH["beta"] + TRUTH["E"]  # D^beta >> D_l: the power law
     assert rectified.predict(TRUTH, far) == pytest.approx(power, rel=1e-9)
     # bootstrap-shaped parameters broadcast to one row per parameter set
     assert rectified.predict({k: np.full(3, v) for k, v in TRUTH.items()}, SIZES).shape == (3, len(SIZES))
@@ -31,7 +30,7 @@ def test_formula_at_zero_and_far_out():
 def test_pre_power_phase_is_visible_in_the_synthetic_curve():
     log_loss, log_size = np.log(rectified.predict(TRUTH, SIZES)), np.log(SIZES[1:])
     slope = np.diff(log_loss[1:]) / np.diff(log_size)
-    assert -slope[0] < 0.3 * -slope[7]      # the log-log slope at 100-200 is a fraction of that at 12,800-25,600
+    assert -slope[0] < 0.3 * -slope[7]  # the log-log slope at 100-200 is a fraction of that at 12,800-25,600
 
 
 @pytest.mark.parametrize("objective", ["huber", "log-huber"])
@@ -51,7 +50,8 @@ def test_beats_the_power_law_where_the_curve_bends():
     power = solver.fit("power", [laws.Group(SIZES[positive], loss[positive])])
     error_ours = statistics.mean_absolute_deviation(rectified.predict(ours.params, SIZES[positive]), loss[positive])
     error_power = statistics.mean_absolute_deviation(
-        laws.predict("power", power.params[0], SIZES[positive]), loss[positive])
+        laws.predict("power", power.params[0], SIZES[positive]), loss[positive]
+    )
     assert error_ours < 0.25 * error_power
 
 
@@ -64,11 +64,14 @@ def test_bootstrap_intervals_cover_the_fit():
     assert low <= result.params["beta"] <= high
 
 
-@pytest.mark.parametrize("df, loss, message", [
-    ([100, 200, 400], [2.0, 1.9, 1.8], "3 distinct finetuning-data sizes"),
-    ([-1, 100, 200, 400, 800], [2.0, 1.9, 1.8, 1.7, 1.6], ">= 0"),
-    ([100, 200, 400, 800, 1600], [2.0, 1.9, np.nan, 1.7, 1.6], "positive and finite"),
-])
+@pytest.mark.parametrize(
+    "df, loss, message",
+    [
+        ([100, 200, 400], [2.0, 1.9, 1.8], "3 distinct finetuning-data sizes"),
+        ([-1, 100, 200, 400, 800], [2.0, 1.9, 1.8, 1.7, 1.6], ">= 0"),
+        ([100, 200, 400, 800, 1600], [2.0, 1.9, np.nan, 1.7, 1.6], "positive and finite"),
+    ],
+)
 def test_bad_points_raise_one_line(df, loss, message):
     with pytest.raises(laws.FitError, match=message) as error:
         rectified.fit(np.array(df, float), np.array(loss, float))
@@ -79,8 +82,27 @@ def test_cli_fit_rectified(tmp_path, capsys):
     table = tmp_path / "curve.csv"
     pd.DataFrame({"examples": SIZES, "loss": noisy_curve(5)}).to_csv(table, index=False)
     out = tmp_path / "fit.json"
-    assert cli.main(["fit", str(table), "--law", "rectified", "--x", "examples", "--loss", "loss",
-                     "--heldout", "examples > 100000", "--bootstrap", "8", "--json", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "fit",
+                str(table),
+                "--law",
+                "rectified",
+                "--x",
+                "examples",
+                "--loss",
+                "loss",
+                "--heldout",
+                "examples > 100000",
+                "--bootstrap",
+                "8",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert set(result["params"]) == {"B", "D_l", "beta", "E"} and result["n_heldout"] == 3
     assert result["params"]["beta"] == pytest.approx(TRUTH["beta"], rel=0.2)

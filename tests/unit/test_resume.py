@@ -1,6 +1,7 @@
 """A training job killed mid-run resumes from its checkpoint and ends exactly where an
 uninterrupted run ends (bitwise on CPU). The kill is deterministic: the process kills itself with
 SIGKILL right after saving the resume state of a given step (FTSCALE_FAULT=resume:<step>, ftscale.runtime.faults)."""
+
 import json
 import os
 import signal
@@ -8,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 
 RUN = """
 import sys
@@ -43,19 +43,20 @@ def run(code, args, kill_after_step=None):
     if kill_after_step is not None:
         env["FTSCALE_FAULT"] = f"resume:{kill_after_step}"
     # a session of its own: the fault kills the job's whole process group, not pytest's
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True,
-                          start_new_session=True)
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True, start_new_session=True
+    )
 
 
 def killed_then_resumed(code, args, resume, outputs, kill_after_step):
     killed = run(code, args, kill_after_step)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert resume.exists(), "no resumable state was written"
-    assert not outputs.exists()                                      # killed before the end
+    assert not outputs.exists()  # killed before the end
     again = run(code, args)
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resumed from {resume} at step {kill_after_step}" in again.stdout
-    assert not resume.exists()                                       # removed once complete
+    assert not resume.exists()  # removed once complete
 
 
 @pytest.mark.parametrize("method, pet, lr", [("fmt", 0, 1e-3), ("lora", 2, 1e-2)])
@@ -70,18 +71,25 @@ def test_killed_finetuning_resumes_to_identical_result(base, tmp_path, method, p
     assert second["steps"] == first["steps"] == 30
     assert second["dev_loss"] == first["dev_loss"] and second["history"] == first["history"]
     weights = "model.safetensors" if method == "fmt" else "adapter_model.safetensors"
-    assert (tmp_path / "straight" / "checkpoint" / weights).read_bytes() == \
-        (tmp_path / "killed" / "checkpoint" / weights).read_bytes()
+    assert (tmp_path / "straight" / "checkpoint" / weights).read_bytes() == (
+        tmp_path / "killed" / "checkpoint" / weights
+    ).read_bytes()
 
 
 def test_killed_pretraining_resumes_to_identical_result(base, tmp_path):
     assert run(PRETRAIN, [base, tmp_path / "straight", tmp_path / "straight.pt"]).returncode == 0
     # Killed at step 8 of 16, between two log lines (every 3 steps): the running loss resumes too.
-    killed_then_resumed(PRETRAIN, [base, tmp_path / "killed", tmp_path / "killed.pt"], tmp_path / "killed.pt",
-                        tmp_path / "killed" / "pretrain.json", 8)
+    killed_then_resumed(
+        PRETRAIN,
+        [base, tmp_path / "killed", tmp_path / "killed.pt"],
+        tmp_path / "killed.pt",
+        tmp_path / "killed" / "pretrain.json",
+        8,
+    )
     first = json.loads((tmp_path / "straight" / "pretrain.json").read_text())
     second = json.loads((tmp_path / "killed" / "pretrain.json").read_text())
     assert second["steps"] == first["steps"] == 16
     assert second["history"] == first["history"] and second["val_loss"] == first["val_loss"]
-    assert (tmp_path / "straight" / "model.safetensors").read_bytes() == \
-        (tmp_path / "killed" / "model.safetensors").read_bytes()
+    assert (tmp_path / "straight" / "model.safetensors").read_bytes() == (
+        tmp_path / "killed" / "model.safetensors"
+    ).read_bytes()

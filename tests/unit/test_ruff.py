@@ -1,6 +1,7 @@
 """ruff, configured in pyproject.toml ([tool.ruff]) and pinned in requirements.txt, finds no defect in
 the tree (lint) and finds it in one style (import order and format: `ruff check --select I --fix .`
 then `ruff format .` rewrite it so)."""
+
 import re
 import subprocess
 import sys

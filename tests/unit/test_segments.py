@@ -4,30 +4,60 @@ Early stopping stops exactly where the dev-loss history says it should and keeps
 A job given segment_seconds saves its state and raises SegmentEnd when the time is up; calling it
 again continues, and the chained segments end exactly where one uninterrupted run ends (bitwise on
 CPU), the patience counter and pretraining's running loss included."""
+
 import pytest
 
-from ftscale.train import finetune, pretrain
 from ftscale.runtime import jobs
 from ftscale.runtime.jobs import SegmentEnd
+from ftscale.train import finetune, pretrain
 from tests.tiny_base import FINETUNE_OPTIONS, PRETRAIN_OPTIONS, SIZE
 
-TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")   # of the last process only
-TINY_SEGMENT = 1e-9          # every segment ends after its first step
+TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")  # of the last process only
+TINY_SEGMENT = 1e-9  # every segment ends after its first step
 
 
 def finetune_run(base, out, method="fmt", pet=None, lr=3e-2, **kwargs):  # noqa: F811
-    settings = dict(base_dir=base / "base", method=method, pet_size=pet, learning_rate=lr, batch_size=4,
-                    parameter_scaling=False, max_steps=20, max_epochs=100, eval_every=1,
-                    train_dir=base / "task" / "train", dev_dir=base / "task" / "dev", finetune_examples=16,
-                    max_source=32, max_target=32, seed=5, out_dir=out, log_name="test", **FINETUNE_OPTIONS)
+    settings = dict(
+        base_dir=base / "base",
+        method=method,
+        pet_size=pet,
+        learning_rate=lr,
+        batch_size=4,
+        parameter_scaling=False,
+        max_steps=20,
+        max_epochs=100,
+        eval_every=1,
+        train_dir=base / "task" / "train",
+        dev_dir=base / "task" / "dev",
+        finetune_examples=16,
+        max_source=32,
+        max_target=32,
+        seed=5,
+        out_dir=out,
+        log_name="test",
+        **FINETUNE_OPTIONS,
+    )
     return finetune.finetune(**settings | kwargs)
 
 
 def pretrain_run(base, out, **kwargs):  # noqa: F811
-    return pretrain.pretrain(size=SIZE, vocab_size=300, train_tokens=base / "stream" / "tokens.npy",
-                             val_tokens=base / "stream" / "tokens.npy", tokens=4096, seq_len=32, batch_size=8,
-                             lr_max=1e-2, lr_min=1e-3, warmup_steps=2, parameter_scaling=False, seed=0,
-                             out_dir=out, log_name="test", **PRETRAIN_OPTIONS | {"log_every": 3} | kwargs)
+    return pretrain.pretrain(
+        size=SIZE,
+        vocab_size=300,
+        train_tokens=base / "stream" / "tokens.npy",
+        val_tokens=base / "stream" / "tokens.npy",
+        tokens=4096,
+        seq_len=32,
+        batch_size=8,
+        lr_max=1e-2,
+        lr_min=1e-3,
+        warmup_steps=2,
+        parameter_scaling=False,
+        seed=0,
+        out_dir=out,
+        log_name="test",
+        **PRETRAIN_OPTIONS | {"log_every": 3} | kwargs,
+    )
 
 
 def in_segments(run, resume):
@@ -63,9 +93,9 @@ def test_patience_stops_where_the_history_says(base, tmp_path):  # noqa: F811
         assert stop is not None and stop < 19, f"the history never stalls for {patience} evaluations: {losses}"
         early = finetune_run(base, tmp_path / f"patience{patience}", patience=patience)
         assert early["stop_reason"] == "patience" and early["steps"] == stop + 1
-        assert early["history"] == full["history"][:stop + 1]
+        assert early["history"] == full["history"][: stop + 1]
         assert early["best_step"] == best + 1 and early["dev_loss"] == losses[best]
-    capped = finetune_run(base, tmp_path / "epochs", max_epochs=2)          # 16 examples, 4 per batch
+    capped = finetune_run(base, tmp_path / "epochs", max_epochs=2)  # 16 examples, 4 per batch
     assert capped["stop_reason"] == "max_epochs" and capped["steps"] == 8
     with pytest.raises(ValueError, match="patience must be a positive number of evaluations, got 0"):
         finetune_run(base, tmp_path / "bad", patience=0)
@@ -73,28 +103,36 @@ def test_patience_stops_where_the_history_says(base, tmp_path):  # noqa: F811
 
 @pytest.mark.parametrize("method, pet, lr", [("fmt", None, 3e-2), ("lora", 2, 1e-1), ("prompt", 4, 3e-1)])
 def test_finetuning_segments_chain_to_the_uninterrupted_result(base, tmp_path, method, pet, lr):  # noqa: F811
-    straight = finetune_run(base, tmp_path / "straight", method, pet, lr, patience=2,
-                            resume_path=tmp_path / "straight.pt")
+    straight = finetune_run(
+        base, tmp_path / "straight", method, pet, lr, patience=2, resume_path=tmp_path / "straight.pt"
+    )
     resume = tmp_path / "segments.pt"
-    chained, ends = in_segments(lambda: finetune_run(base, tmp_path / "segments", method, pet, lr, patience=2,
-                                                     resume_path=resume, segment_seconds=TINY_SEGMENT), resume)
-    assert ends == list(range(1, straight["steps"]))                       # one step per segment
+    chained, ends = in_segments(
+        lambda: finetune_run(
+            base, tmp_path / "segments", method, pet, lr, patience=2, resume_path=resume, segment_seconds=TINY_SEGMENT
+        ),
+        resume,
+    )
+    assert ends == list(range(1, straight["steps"]))  # one step per segment
     assert without_timing(chained) == without_timing(straight)
     weights = "model.safetensors" if method == "fmt" else "adapter_model.safetensors"
-    assert (tmp_path / "straight" / "checkpoint" / weights).read_bytes() == \
-        (tmp_path / "segments" / "checkpoint" / weights).read_bytes()
+    assert (tmp_path / "straight" / "checkpoint" / weights).read_bytes() == (
+        tmp_path / "segments" / "checkpoint" / weights
+    ).read_bytes()
     assert not resume.exists()
 
 
 def test_pretraining_segments_chain_to_the_uninterrupted_result(base, tmp_path):  # noqa: F811
     straight = pretrain_run(base, tmp_path / "straight")
     resume = tmp_path / "segments.pt"
-    chained, ends = in_segments(lambda: pretrain_run(base, tmp_path / "segments", resume_path=resume,
-                                                     segment_seconds=TINY_SEGMENT), resume)
+    chained, ends = in_segments(
+        lambda: pretrain_run(base, tmp_path / "segments", resume_path=resume, segment_seconds=TINY_SEGMENT), resume
+    )
     assert ends == list(range(1, 16))
     assert without_timing(chained) == without_timing(straight)
-    assert (tmp_path / "straight" / "model.safetensors").read_bytes() == \
-        (tmp_path / "segments" / "model.safetensors").read_bytes()
+    assert (tmp_path / "straight" / "model.safetensors").read_bytes() == (
+        tmp_path / "segments" / "model.safetensors"
+    ).read_bytes()
 
 
 def test_a_segment_needs_a_resume_path(base, tmp_path):  # noqa: F811
@@ -102,14 +140,15 @@ def test_a_segment_needs_a_resume_path(base, tmp_path):  # noqa: F811
         pretrain_run(base, tmp_path / "out", segment_seconds=TINY_SEGMENT)
 
 
-LONG_SEGMENT = 1e9           # a segment no step reaches by time: only the deadline or the signal ends it
+LONG_SEGMENT = 1e9  # a segment no step reaches by time: only the deadline or the signal ends it
 
 
 def test_slurms_warning_signal_ends_the_segment_at_that_step_and_the_job_resumes_to_the_same_result(
-        base, tmp_path, monkeypatch):  # noqa: F811
+    base, tmp_path, monkeypatch
+):  # noqa: F811
     straight = pretrain_run(base, tmp_path / "straight")
     resume = tmp_path / "segments.pt"
-    monkeypatch.setenv("FTSCALE_FAULT", "usr1:4")    # SIGUSR1 to this process after step 4, as --signal=USR1@margin
+    monkeypatch.setenv("FTSCALE_FAULT", "usr1:4")  # SIGUSR1 to this process after step 4, as --signal=USR1@margin
     with pytest.raises(SegmentEnd) as end:
         pretrain_run(base, tmp_path / "segments", resume_path=resume, segment_seconds=LONG_SEGMENT)
     assert end.value.step == 4 and resume.exists()
@@ -121,7 +160,7 @@ def test_slurms_warning_signal_ends_the_segment_at_that_step_and_the_job_resumes
 def test_a_start_slower_than_the_jobs_margin_ends_the_segment_after_one_step(base, tmp_path, monkeypatch):  # noqa: F811
     """The deadline is the job's SLURM end time less the planner's margin, not the loop's start plus
     segment_seconds: a job whose start used up its time (loading, a slow filesystem) saves at once."""
-    environ = {"SLURM_JOB_ID": "7", "SLURM_JOB_END_TIME": "1000"}          # long past: the start took it all
+    environ = {"SLURM_JOB_ID": "7", "SLURM_JOB_END_TIME": "1000"}  # long past: the start took it all
     jobs.set_limits({"runtime": 60, "segment_seconds": str(LONG_SEGMENT)}, environ)
     monkeypatch.setenv(jobs.DEADLINE, environ[jobs.DEADLINE])
     resume = tmp_path / "resume.pt"

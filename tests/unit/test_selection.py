@@ -1,5 +1,6 @@
 """Ranking candidates by predicted loss at a target size: accept-then-stop's phase detection, the
 laws, auto's choice, bootstrap p_best, skipped candidates, and `ftscale select` on a table it builds."""
+
 import json
 
 import numpy as np
@@ -7,11 +8,9 @@ import pandas as pd
 import pytest
 
 from ftscale import cli
+from ftscale.fitting import laws, rectified, selection
 
-from ftscale.fitting import rectified, selection
-from ftscale.fitting import laws
-
-SIZES = np.array([100.0 * 2 ** k for k in range(9)])          # 100 ... 25,600
+SIZES = np.array([100.0 * 2**k for k in range(9)])  # 100 ... 25,600
 TARGET = 409_600.0
 
 
@@ -45,9 +44,9 @@ def test_laws_extrapolate_their_own_curves(law):
 
 
 def test_auto_picks_by_heldout_error():
-    line = np.exp(1.5 - 0.25 * np.log(SIZES))           # an exact log-log line: ats has no error at all
+    line = np.exp(1.5 - 0.25 * np.log(SIZES))  # an exact log-log line: ats has no error at all
     assert selection.choose_law(SIZES, line)[0] == "ats"
-    bent = rectified_curve(5000, 3000, 1.0, 0.3)        # pre-power phase, then a power law with an E
+    bent = rectified_curve(5000, 3000, 1.0, 0.3)  # pre-power phase, then a power law with an E
     law, errors = selection.choose_law(SIZES, bent)
     assert law == "rectified" and errors["rectified"] < min(errors["ats"], errors["power"])
     # a lead smaller than AUTO_TIE of the held-out loss is a tie, which the simpler law wins
@@ -61,24 +60,30 @@ def test_auto_skips_only_the_fits_that_cannot_change_its_choice():
     within the tie of zero: the same law as with every error, fewer fits."""
     rng = np.random.default_rng(3)
     line = np.exp(1.5 - 0.25 * np.log(SIZES))
-    curves = {"line": line, "noisy line": line * np.exp(rng.normal(0, 0.03, len(SIZES))),
-              "bent": rectified_curve(5000, 3000, 1.0, 0.3), "nearly": rectified_curve(2000, 3000, 0.9, 0.5),
-              "two sizes": line[-3:]}
+    curves = {
+        "line": line,
+        "noisy line": line * np.exp(rng.normal(0, 0.03, len(SIZES))),
+        "bent": rectified_curve(5000, 3000, 1.0, 0.3),
+        "nearly": rectified_curve(2000, 3000, 0.9, 0.5),
+        "two sizes": line[-3:],
+    }
     for name, loss in curves.items():
-        sizes = SIZES[-len(loss):]
+        sizes = SIZES[-len(loss) :]
         full_law, full_errors = selection.choose_law(sizes, loss)
         law, errors = selection.choose_law(sizes, loss, every_error=False)
         assert law == full_law, name
         assert all(errors[k] == full_errors[k] or np.isnan(errors[k]) and np.isnan(full_errors[k]) for k in errors)
-    assert list(selection.choose_law(SIZES, line, every_error=False)[1]) == ["ats"]     # power, rectified not fitted
+    assert list(selection.choose_law(SIZES, line, every_error=False)[1]) == ["ats"]  # power, rectified not fitted
     assert list(selection.choose_law(SIZES, curves["bent"], every_error=False)[1]) == list(selection.AUTO_ORDER)
 
 
 def candidates():
     rng = np.random.default_rng(1)
     curves = {"small": (400, 100, 0.5, 1.2), "medium": (300, 100, 0.5, 0.9), "large": (250, 100, 0.5, 0.6)}
-    out = [selection.Candidate(name, SIZES, rectified_curve(*p) + rng.normal(0, 1e-3, len(SIZES)), extra={"p": p})
-           for name, p in curves.items()]
+    out = [
+        selection.Candidate(name, SIZES, rectified_curve(*p) + rng.normal(0, 1e-3, len(SIZES)), extra={"p": p})
+        for name, p in curves.items()
+    ]
     return out + [selection.Candidate("tiny", SIZES[:1], rectified_curve(*curves["small"], SIZES[:1]))]
 
 
@@ -91,8 +96,8 @@ def test_select_ranks_skips_and_counts_wins(law):
     assert sum(row["p_best"] for row in result["ranking"]) == pytest.approx(1.0)
     best = result["ranking"][0]
     assert best["p_best"] >= 0.5 and best["low"] < best["high"]
-    assert all(row["n_points"] == 7 for row in result["ranking"])            # 100 ... 6,400
-    assert result["ranking"][0]["p"] == (250, 100, 0.5, 0.6)                  # extra columns carried
+    assert all(row["n_points"] == 7 for row in result["ranking"])  # 100 ... 6,400
+    assert result["ranking"][0]["p"] == (250, 100, 0.5, 0.6)  # extra columns carried
 
 
 def test_budget_below_every_size_skips_all_and_bad_options_raise():
@@ -106,8 +111,12 @@ def test_budget_below_every_size_skips_all_and_bad_options_raise():
 
 @pytest.fixture
 def table(tmp_path):
-    rows = [{"base": c.model, "method": m, "examples": d, "loss": l + (0.05 if m == "lora" else 0.0)}
-            for c in candidates() for m in ("fmt", "lora") for d, l in zip(c.finetune_examples, c.loss)]
+    rows = [
+        {"base": c.model, "method": m, "examples": d, "loss": l + (0.05 if m == "lora" else 0.0)}
+        for c in candidates()
+        for m in ("fmt", "lora")
+        for d, l in zip(c.finetune_examples, c.loss)
+    ]
     path = tmp_path / "runs.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
@@ -119,8 +128,26 @@ def select_args(table, *args):
 
 def test_cli_select_writes_the_ranking(table, tmp_path, capsys):
     out = tmp_path / "which.json"
-    assert cli.main(select_args(table, "--method", "method", "--budget", "6400", "--target", str(TARGET),
-                                "--law", "ats", "--bootstrap", "5", "--json", str(out))) == 0
+    assert (
+        cli.main(
+            select_args(
+                table,
+                "--method",
+                "method",
+                "--budget",
+                "6400",
+                "--target",
+                str(TARGET),
+                "--law",
+                "ats",
+                "--bootstrap",
+                "5",
+                "--json",
+                str(out),
+            )
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert {k: result[k] for k in ("law", "budget", "target")} == {"law": "ats", "budget": 6400, "target": TARGET}
     assert [(r["model"], r["method"]) for r in result["ranking"]][:2] == [("large", "fmt"), ("large", "lora")]
@@ -130,12 +157,15 @@ def test_cli_select_writes_the_ranking(table, tmp_path, capsys):
     assert "large" in printed and "skipped: tiny / fmt" in printed
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--budget", "6400", "--target", "1e5", "--model", "nope"], "column 'nope' is not in"),
-    (["--budget", "0", "--target", "1e5"], "--budget must be positive"),
-    (["--budget", "6400", "--target", "1e5", "--loss", "base"], "not numeric"),
-    (["--budget", "6400", "--target", "1e5", "--bootstrap", "-1"], "--bootstrap must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--budget", "6400", "--target", "1e5", "--model", "nope"], "column 'nope' is not in"),
+        (["--budget", "0", "--target", "1e5"], "--budget must be positive"),
+        (["--budget", "6400", "--target", "1e5", "--loss", "base"], "not numeric"),
+        (["--budget", "6400", "--target", "1e5", "--bootstrap", "-1"], "--bootstrap must be >= 0"),
+    ],
+)
 def test_cli_select_bad_input_exits_2_with_one_line(table, capsys, args, message):
     assert cli.main(select_args(table, *args)) == 2
     err = capsys.readouterr().err
@@ -157,12 +187,16 @@ def test_cli_select_negative_size(table, tmp_path, capsys):
 
 def test_which_model_ranks_sizes_at_the_largest_df_and_never_crashes():
     sizes = [64.0, 160.0, 400.0, 1024.0]
-    rows = [{"model": f"m{i}", "x": 1e5 * 2 ** i, "finetune_examples": d, "test_loss": 2.0 / (i + 1) + 50 / d}
-            for i in range(3) for d in sizes]
+    rows = [
+        {"model": f"m{i}", "x": 1e5 * 2**i, "finetune_examples": d, "test_loss": 2.0 / (i + 1) + 50 / d}
+        for i in range(3)
+        for d in sizes
+    ]
     rows.append({"model": "late", "x": 1e6, "finetune_examples": 1024.0, "test_loss": 0.4})  # only at the target
     notes = []
-    out = selection.which_model({("t", "fmt"): pd.DataFrame(rows),
-                                 ("t", "lora"): pd.DataFrame(rows[:1])}, bootstrap=4, notes=notes)
+    out = selection.which_model(
+        {("t", "fmt"): pd.DataFrame(rows), ("t", "lora"): pd.DataFrame(rows[:1])}, bootstrap=4, notes=notes
+    )
     ranked = [r for r in out if "reason" not in r]
     assert [r["model"] for r in ranked] == ["m2", "m1", "m0"] and [r["rank"] for r in ranked] == [1, 2, 3]
     assert [r["observed_rank"] for r in ranked] == [1, 2, 3]
@@ -174,6 +208,7 @@ def test_which_model_ranks_sizes_at_the_largest_df_and_never_crashes():
 
 
 # ------------------------------------------------------------------ requests `select` cannot answer
+
 
 def test_each_ranking_states_how_far_it_extrapolates():
     result = selection.select(candidates(), budget=6400, target=TARGET, law="ats")
@@ -190,13 +225,19 @@ def test_a_target_below_the_budget_is_refused(table, capsys):
 
 
 def test_a_target_far_beyond_the_data_is_refused_unless_allowed(table, capsys):
-    target = 1220 * 25_600        # the largest size of the table is 25,600
+    target = 1220 * 25_600  # the largest size of the table is 25,600
     assert cli.main(select_args(table, "--budget", "25600", "--target", str(target), "--law", "ats")) == 2
     err = capsys.readouterr().err
     assert "1,220x beyond the largest finetuning-data size used" in err and "--max-extrapolation" in err
     assert err.count("\n") == 1
-    assert cli.main(select_args(table, "--budget", "25600", "--target", str(target), "--law", "ats",
-                                "--max-extrapolation", "2000")) == 0
+    assert (
+        cli.main(
+            select_args(
+                table, "--budget", "25600", "--target", str(target), "--law", "ats", "--max-extrapolation", "2000"
+            )
+        )
+        == 0
+    )
     assert "1.22e+03x beyond the largest size used" in capsys.readouterr().out
     assert cli.main(select_args(table, "--budget", "6400", "--target", "1e5", "--max-extrapolation", "0.5")) == 2
     assert "--max-extrapolation must be at least 1" in capsys.readouterr().err
@@ -213,9 +254,11 @@ def test_without_bootstrap_no_interval_is_printed(table, capsys):
     assert cli.main(select_args(table, "--budget", "6400", "--target", str(TARGET), "--law", "ats")) == 0
     printed = capsys.readouterr().out
     assert "nan" not in printed and "95% low" not in printed and "no intervals (--bootstrap)" in printed
-    assert "64x" in printed.replace(" ", "")            # each row's extrapolation factor
-    assert cli.main(select_args(table, "--budget", "6400", "--target", str(TARGET), "--law", "ats",
-                                "--bootstrap", "5")) == 0
+    assert "64x" in printed.replace(" ", "")  # each row's extrapolation factor
+    assert (
+        cli.main(select_args(table, "--budget", "6400", "--target", str(TARGET), "--law", "ats", "--bootstrap", "5"))
+        == 0
+    )
     assert "95% low" in capsys.readouterr().out
 
 

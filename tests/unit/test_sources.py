@@ -5,6 +5,7 @@ No network: an autouse fixture puts `datasets` and the Hub client in offline mod
 gated datasets) are not tested; target_config is tested on a local dataset directory whose
 README.md defines one config per language, as Flores+ does on the Hub.
 """
+
 import json
 
 import pyarrow as pa
@@ -37,10 +38,14 @@ def offline_datasets(tmp_path, monkeypatch):
 
 # --- fixture builders -------------------------------------------------------------------------
 
+
 def save_dict(path, **splits):
     """A DatasetDict of {split: {column: values}} written with save_to_disk; its directory."""
     import datasets
-    datasets.DatasetDict({name: datasets.Dataset.from_dict(cols) for name, cols in splits.items()}).save_to_disk(str(path))
+
+    datasets.DatasetDict({name: datasets.Dataset.from_dict(cols) for name, cols in splits.items()}).save_to_disk(
+        str(path)
+    )
     return str(path)
 
 
@@ -84,6 +89,7 @@ def one_line_error(call, *args):
 
 # --- common.py --------------------------------------------------------------------------------
 
+
 def test_get_source_needs_its_options_and_a_known_name():
     assert one_line_error(get_source, "hf", 0, {}).startswith("data.hf: missing")
     assert one_line_error(get_source, "local", 0, {"hf": {"tasks": {}}}).startswith("data.local: missing")
@@ -94,11 +100,19 @@ def test_get_source_needs_its_options_and_a_known_name():
 def test_synthetic_source_adds_the_summarization_prefix_as_the_others_do():
     task = {"type": "summarization", "languages": ["de", "fr"]}
     default = get_source("synthetic", 0).task_records("s", task, "dev", 2)
-    documents = [r["source"] for r in get_source("synthetic", 0, {"synthetic": {"summarization_prefix": ""}})
-                 .task_records("s", task, "dev", 2)]
-    custom = get_source("synthetic", 0, {"synthetic": {"summarization_prefix": "[{lang}] "}}).task_records("s", task, "dev", 2)
-    assert [r["source"] for r in default] == ["Summarize the following document in German: " + documents[0],
-                                              "Summarize the following document in French: " + documents[1]]
+    documents = [
+        r["source"]
+        for r in get_source("synthetic", 0, {"synthetic": {"summarization_prefix": ""}}).task_records(
+            "s", task, "dev", 2
+        )
+    ]
+    custom = get_source("synthetic", 0, {"synthetic": {"summarization_prefix": "[{lang}] "}}).task_records(
+        "s", task, "dev", 2
+    )
+    assert [r["source"] for r in default] == [
+        "Summarize the following document in German: " + documents[0],
+        "Summarize the following document in French: " + documents[1],
+    ]
     assert [r["source"] for r in custom] == ["[de] " + documents[0], "[fr] " + documents[1]]
     assert [r["target"] for r in custom] == [r["target"] for r in default]
 
@@ -108,7 +122,7 @@ def test_zero_shot_records_translate_from_the_language_into_the_tasks_target():
     records = synthetic.zero_shot_records("t", "fr", {"type": "translation", "target_lang": "de"}, 3)
     direction = common.zero_shot_direction({"target_lang": "de", "source_lang": "en"}, "fr")
     assert direction == {"type": "translation", "source_lang": "fr", "target_lang": "de"}
-    assert records == synthetic.task_records("t_zero_shot_fr", direction, "test", 3)   # the toy's seeds, as before
+    assert records == synthetic.task_records("t_zero_shot_fr", direction, "test", 3)  # the toy's seeds, as before
     assert {r["lang"] for r in records} == {"fr"}
 
 
@@ -123,8 +137,8 @@ def test_choose_keeps_all_a_seeded_sorted_subset_or_refuses_a_short_train_split(
 def test_interleave_alternates_languages_and_split_offsets_separate_val_from_train():
     assert common.interleave([["a1", "a2", "a3"], ["b1"]]) == ["a1", "b1", "a2", "a3"]
     assert common.split_offsets("val", 2) == (0, 2)
-    assert common.split_offsets("train", 100) == (2, 100)   # skips the 2 val lines
-    assert common.split_offsets("train", 10) == (1, 10)     # at least one
+    assert common.split_offsets("train", 100) == (2, 100)  # skips the 2 val lines
+    assert common.split_offsets("train", 10) == (1, 10)  # at least one
     assert "'dev'" in one_line_error(common.split_offsets, "dev", 10)
 
 
@@ -133,11 +147,13 @@ def test_finish_records_adds_default_language_and_summarization_prefix():
     assert done == [{"source": "a", "target": "b", "lang": "en"}]
     done = common.finish_records([{"source": "Text.", "target": "T", "lang": "de"}], SUMMARIZATION, {}, "w")
     assert done[0]["source"] == "Summarize the following document in German: Text."
-    custom = common.finish_records([{"source": "x", "target": "y", "lang": "fr"}], SUMMARIZATION,
-                                    {"summarization_prefix": "<{lang}> "}, "w")
+    custom = common.finish_records(
+        [{"source": "x", "target": "y", "lang": "fr"}], SUMMARIZATION, {"summarization_prefix": "<{lang}> "}, "w"
+    )
     assert custom[0]["source"] == "<fr> x"
     assert "has no language" in one_line_error(
-        common.finish_records, [{"source": "x", "target": "y", "lang": ""}], SUMMARIZATION, {}, "w")
+        common.finish_records, [{"source": "x", "target": "y", "lang": ""}], SUMMARIZATION, {}, "w"
+    )
 
 
 def test_write_outputs_renames_files_into_place_with_a_manifest(tmp_path):
@@ -167,30 +183,45 @@ def test_write_outputs_leaves_no_complete_looking_file_when_the_writer_fails(tmp
 
 # --- hf.py ------------------------------------------------------------------------------------
 
+
 def wmt_like(tmp_path):
     pairs = lambda n, tag: [{"en": f"{tag} en {i}", "de": f"{tag} de {i}"} for i in range(n)]  # noqa: E731
     return save_dict(tmp_path / "wmt", train={"translation": pairs(6, "tr")}, test={"translation": pairs(2, "te")})
 
 
 def wmt_spec(path, split, **extra):
-    return {"dataset": path, "split": split, "columns": {"source": "translation.en", "target": "translation.de"}, **extra}
+    return {
+        "dataset": path,
+        "split": split,
+        "columns": {"source": "translation.en", "target": "translation.de"},
+        **extra,
+    }
 
 
 def test_hf_saved_dataset_with_nested_columns(tmp_path):
     path = wmt_like(tmp_path)
     source = hf_source(**task_opts(test=wmt_spec(path, "test")))
     assert source.task_records("t", TRANSLATION, "test", 10) == [
-        {"source": "te en 0", "target": "te de 0", "lang": "en"}, {"source": "te en 1", "target": "te de 1", "lang": "en"}]
+        {"source": "te en 0", "target": "te de 0", "lang": "en"},
+        {"source": "te en 1", "target": "te de 1", "lang": "en"},
+    ]
     assert source.manifest()["datasets"][0] | {"fingerprint": None} == {
-        "dataset": path, "config": None, "split": "test", "revision": None, "target_config": None,
-        "fingerprint": None, "rows_available": 2, "rows_used": 2}
+        "dataset": path,
+        "config": None,
+        "split": "test",
+        "revision": None,
+        "target_config": None,
+        "fingerprint": None,
+        "rows_available": 2,
+        "rows_used": 2,
+    }
 
 
 def test_hf_train_selection_is_seeded(tmp_path):
     spec = wmt_spec(wmt_like(tmp_path), "train")
     picked = [hf_source(seed, **task_opts(train=spec)).task_records("t", TRANSLATION, "train", 3) for seed in (0, 0, 1)]
     assert picked[0] == picked[1] != picked[2] and len(picked[0]) == 3
-    assert [r["source"] for r in picked[0]] == sorted(r["source"] for r in picked[0])   # original order
+    assert [r["source"] for r in picked[0]] == sorted(r["source"] for r in picked[0])  # original order
 
 
 def test_hf_lang_from_a_column_or_fixed(tmp_path):
@@ -204,7 +235,10 @@ def test_hf_lang_from_a_column_or_fixed(tmp_path):
 def test_hf_empty_lang_cell_falls_back_to_the_specs_lang(tmp_path):
     path = save_dict(tmp_path / "d", test={"source": ["a", "b"], "target": ["x", "y"], "language": ["fr", ""]})
     spec = {"dataset": path, "split": "test", "columns": {"lang": "language"}, "lang": "pl"}
-    assert [r["lang"] for r in hf_source(**task_opts(test=spec)).task_records("t", TRANSLATION, "test", 5)] == ["fr", "pl"]
+    assert [r["lang"] for r in hf_source(**task_opts(test=spec)).task_records("t", TRANSLATION, "test", 5)] == [
+        "fr",
+        "pl",
+    ]
 
 
 def test_hf_saved_dataset_split_slices(tmp_path):
@@ -213,7 +247,9 @@ def test_hf_saved_dataset_split_slices(tmp_path):
     assert [r["source"] for r in records] == ["tr en 1", "tr en 2"]
     tail = wmt_spec(spec["dataset"], "train[-2:]")
     assert [r["source"] for r in hf_source(**task_opts(test=tail)).task_records("t", TRANSLATION, "test", 10)] == [
-        "tr en 4", "tr en 5"]
+        "tr en 4",
+        "tr en 5",
+    ]
     with pytest.raises(DataError, match=r"split 'train\[:10%\]': a saved dataset takes row slices"):
         hf_source(**task_opts(test=wmt_spec(spec["dataset"], "train[:10%]"))).task_records("t", TRANSLATION, "test", 10)
 
@@ -221,13 +257,16 @@ def test_hf_saved_dataset_split_slices(tmp_path):
 def test_hf_specs_list_is_concatenated_keeping_the_language_mix(tmp_path):
     de = save_dict(tmp_path / "de", validation={"text": ["Ein Text.", "Noch einer."], "summary": ["E", "N"]})
     en = save_dict(tmp_path / "en", validation={"article": ["An article."], "highlights": ["A"]})
-    specs = [{"dataset": de, "split": "validation", "columns": {"source": "text", "target": "summary"}, "lang": "de"},
-             {"dataset": en, "split": "validation", "columns": {"source": "article", "target": "highlights"}, "lang": "en"}]
+    specs = [
+        {"dataset": de, "split": "validation", "columns": {"source": "text", "target": "summary"}, "lang": "de"},
+        {"dataset": en, "split": "validation", "columns": {"source": "article", "target": "highlights"}, "lang": "en"},
+    ]
     records = hf_source(**task_opts(dev=specs)).task_records("t", SUMMARIZATION, "dev", 10)
     assert records == [
         {"source": "Summarize the following document in German: Ein Text.", "target": "E", "lang": "de"},
         {"source": "Summarize the following document in German: Noch einer.", "target": "N", "lang": "de"},
-        {"source": "Summarize the following document in English: An article.", "target": "A", "lang": "en"}]
+        {"source": "Summarize the following document in English: An article.", "target": "A", "lang": "en"},
+    ]
 
 
 def flores_like(tmp_path, deu_rows=3):
@@ -236,15 +275,29 @@ def flores_like(tmp_path, deu_rows=3):
     for lang, words in (("fra", ["bonjour", "chat", "maison"]), ("deu", ["hallo", "Katze", "Haus"][:deu_rows])):
         (root / lang).mkdir(parents=True)
         write_jsonl(root / lang / "devtest.jsonl", [{"id": i, "text": w} for i, w in enumerate(words)])
-    configs = "".join(f"- config_name: {c}_Latn\n  data_files:\n  - split: devtest\n    path: {c}/devtest.jsonl\n"
-                      for c in ("fra", "deu"))
+    configs = "".join(
+        f"- config_name: {c}_Latn\n  data_files:\n  - split: devtest\n    path: {c}/devtest.jsonl\n"
+        for c in ("fra", "deu")
+    )
     (root / "README.md").write_text(f"---\nconfigs:\n{configs}---\n")
     return str(root)
 
 
 def flores_opts(path):
-    return {"zero_shot": {"t": {"fr": {"dataset": path, "config": "fra_Latn", "target_config": "deu_Latn",
-                                       "split": "devtest", "columns": {"source": "text", "target": "text"}, "lang": "fr"}}}}
+    return {
+        "zero_shot": {
+            "t": {
+                "fr": {
+                    "dataset": path,
+                    "config": "fra_Latn",
+                    "target_config": "deu_Latn",
+                    "split": "devtest",
+                    "columns": {"source": "text", "target": "text"},
+                    "lang": "fr",
+                }
+            }
+        }
+    }
 
 
 def test_hf_target_config_aligns_rows_of_two_configs(tmp_path):
@@ -257,7 +310,9 @@ def test_hf_target_config_aligns_rows_of_two_configs(tmp_path):
 
 def test_hf_target_config_with_other_row_count_is_an_error(tmp_path):
     source = hf_source(**flores_opts(flores_like(tmp_path, deu_rows=2)))
-    assert "'deu_Latn' has 2 rows, not 3" in one_line_error(source.zero_shot_records, "t", "fr", {"target_lang": "de"}, 5)
+    assert "'deu_Latn' has 2 rows, not 3" in one_line_error(
+        source.zero_shot_records, "t", "fr", {"target_lang": "de"}, 5
+    )
 
 
 def test_hf_target_config_on_a_saved_dataset_is_an_error(tmp_path):
@@ -273,14 +328,22 @@ def test_hf_builder_with_data_files(tmp_path, fmt):
     path = write_table(tmp_path / f"data.{fmt}", rows, {"json": "jsonl"}.get(fmt, fmt))
     spec = {"dataset": fmt, "data_files": path, "split": "train", "columns": {"source": "src", "target": "tgt"}}
     records = hf_source(**task_opts(dev=spec)).task_records("t", TRANSLATION, "dev", 5)
-    assert records == [{"source": "one", "target": "eins", "lang": "en"}, {"source": "two", "target": "zwei", "lang": "en"}]
+    assert records == [
+        {"source": "one", "target": "eins", "lang": "en"},
+        {"source": "two", "target": "zwei", "lang": "en"},
+    ]
 
 
 def test_hf_pretraining_streams_val_then_train_without_overlap(tmp_path):
-    corpus = {lang: save_dict(tmp_path / lang, train={"content": [f"{lang}  line {i}" for i in range(120)]})
-              for lang in ("en", "de")}
-    source = hf_source(pretrain={lang: {"dataset": path, "split": "train", "columns": {"text": "content"}}
-                                 for lang, path in corpus.items()})
+    corpus = {
+        lang: save_dict(tmp_path / lang, train={"content": [f"{lang}  line {i}" for i in range(120)]})
+        for lang in ("en", "de")
+    }
+    source = hf_source(
+        pretrain={
+            lang: {"dataset": path, "split": "train", "columns": {"text": "content"}} for lang, path in corpus.items()
+        }
+    )
     splits = sources.pretrain_splits(source, "ende", ["en", "de"], 100)
     assert splits["val"] == ["en line 0", "de line 0", "en line 1", "de line 1"]
     assert splits["train"][:4] == ["en line 2", "de line 2", "en line 3", "de line 3"]
@@ -313,10 +376,13 @@ def test_hf_too_few_train_rows(tmp_path):
 
 # --- local.py ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv", "tsv"])
 def test_local_table_formats_with_column_mapping(tmp_path, fmt):
-    spec = {"path": write_table(tmp_path / f"d.{fmt}", ROWS, fmt),
-            "columns": {"source": "src", "target": "tgt", "lang": "language"}}
+    spec = {
+        "path": write_table(tmp_path / f"d.{fmt}", ROWS, fmt),
+        "columns": {"source": "src", "target": "tgt", "lang": "language"},
+    }
     records = local_source(**task_opts(dev=spec)).task_records("t", TRANSLATION, "dev", 10)
     assert records == [{"source": r["src"], "target": r["tgt"], "lang": r["language"]} for r in ROWS]
 
@@ -332,7 +398,11 @@ def test_local_moses_pair(tmp_path):
     (tmp_path / "t.de").write_text("eins\nzwei Worte\ndrei\nvier\n", encoding="utf-8")
     spec = {"source": str(tmp_path / "t.en"), "target": str(tmp_path / "t.de"), "lang": "en"}
     records = local_source(**task_opts(test=spec)).task_records("t", TRANSLATION, "test", 10)
-    assert [(r["source"], r["target"]) for r in records] == [("one", "eins"), ("two words", "zwei Worte"), ("four", "vier")]
+    assert [(r["source"], r["target"]) for r in records] == [
+        ("one", "eins"),
+        ("two words", "zwei Worte"),
+        ("four", "vier"),
+    ]
 
 
 def test_local_pretraining_text_files_val_then_train(tmp_path):
@@ -364,7 +434,11 @@ def bad_file(tmp_path, kind):
         return {"path": str(path)}, path, "line 2 is not valid JSON"
     (tmp_path / "p.en").write_text("a\nb\n")
     (tmp_path / "p.de").write_text("a\n")
-    return {"source": str(tmp_path / "p.en"), "target": str(tmp_path / "p.de")}, tmp_path / "p.en", "2 lines but its pair"
+    return (
+        {"source": str(tmp_path / "p.en"), "target": str(tmp_path / "p.de")},
+        tmp_path / "p.en",
+        "2 lines but its pair",
+    )
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "undecodable", "missing column", "invalid json", "unequal pair"])
@@ -390,7 +464,7 @@ def test_local_selection_is_deterministic_per_seed_task_and_split(tmp_path):
         return [r["source"] for r in records]
 
     assert pick() == pick() and len(pick()) == 5
-    assert pick() == sorted(pick(), key=lambda s: int(s[1:]))      # kept in file order
+    assert pick() == sorted(pick(), key=lambda s: int(s[1:]))  # kept in file order
     assert pick(seed=1) != pick()
     assert pick(task="other") != pick()
     assert pick(split="test") != pick()

@@ -2,6 +2,7 @@
 every micro-batch (deferring would keep the whole model's fp32 gradient unsharded on every rank),
 parameter-efficient training after the batch's last micro-batch only. Seen from outside, on one
 gloo rank: a deferred reduction leaves the sharded parameters' .grad empty until the last one."""
+
 import os
 
 import pytest
@@ -25,7 +26,7 @@ def sharded(frozen_first: bool):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 1))
     if frozen_first:
-        model[0].requires_grad_(False)            # as a PET method freezes the base
+        model[0].requires_grad_(False)  # as a PET method freezes the base
     fully_shard(model[1])
     return fully_shard(model)
 

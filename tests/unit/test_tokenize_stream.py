@@ -1,5 +1,6 @@
 """Pretraining text is tokenized as a stream (bounded memory; bench/bench_tokenize.py measures it):
 the same lines as str.splitlines, and the same tokens.npy bytes as encoding the whole corpus at once."""
+
 import numpy as np
 import pytest
 
@@ -25,8 +26,12 @@ def test_the_stream_is_the_bytes_of_the_whole_corpus_encoded_at_once(tmp_path, m
     tokenizer = tokens.train_tokenizer(lines * 3, 300)
     monkeypatch.setattr(tokens, "STREAM_BATCH_LINES", batch)
     count = tokens.write_pretrain_stream(tokenizer, iter(lines), tmp_path / "stream")
-    whole = np.concatenate([np.asarray([tokens.BOS_ID, *ids, tokens.EOS_ID], dtype=tokens.TOKEN_DTYPE)
-                            for ids in tokens.encode_lines(tokenizer, lines)])
+    whole = np.concatenate(
+        [
+            np.asarray([tokens.BOS_ID, *ids, tokens.EOS_ID], dtype=tokens.TOKEN_DTYPE)
+            for ids in tokens.encode_lines(tokenizer, lines)
+        ]
+    )
     np.save(tmp_path / "whole.npy", whole)
     assert (tmp_path / "stream" / "tokens.npy").read_bytes() == (tmp_path / "whole.npy").read_bytes()
     assert count == whole.size and np.array_equal(tokens.load_stream(tmp_path / "stream" / "tokens.npy"), whole)

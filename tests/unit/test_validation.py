@@ -1,5 +1,6 @@
 """Leave-one-X-out / leave-one-Df-out errors of both joint laws, and the paired bootstrap of their
 Delta_h per task (ftscale.analysis.validation), on runs drawn from a known multiplicative or additive law."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +13,11 @@ SMALL_GRID = {"log_scale": [0.0, 5.0], "exponent": [0.0, 1.0], "log_irreducible"
 
 
 def errors(fits, law, axis, kind, method="fmt"):
-    (row,) = [r for r in fits["leave_one_out"] if (r["law"], r["axis"], r["leave_out"], r["method"])
-              == (law, axis, kind, method)]
+    (row,) = [
+        r
+        for r in fits["leave_one_out"]
+        if (r["law"], r["axis"], r["leave_out"], r["method"]) == (law, axis, kind, method)
+    ]
     return row
 
 
@@ -28,12 +32,19 @@ def test_leave_one_out_predicts_an_exact_law_and_counts_values(exact):
     for axis, n_x in (("model", 4), ("pretrain", 3)):
         x_out, df_out = errors(fits, "multiplicative", axis, "x"), errors(fits, "multiplicative", axis, "df")
         assert x_out["n_values"] == n_x and df_out["n_values"] == 5
-        assert x_out["error"] < 1e-4 and df_out["error"] < 1e-4          # the law it was drawn from
+        assert x_out["error"] < 1e-4 and df_out["error"] < 1e-4  # the law it was drawn from
         assert errors(fits, "additive", axis, "x")["error"] > 10 * x_out["error"]
     table = tables.tables(fits)["leave_one_out"]
-    assert list(table.columns[:7]) == ["task", "axis", "method", "leave_out", "error_multiplicative",
-                                       "error_additive", "n_values"]
-    assert len(table) == 4                                                  # 2 axes x (x, df)
+    assert list(table.columns[:7]) == [
+        "task",
+        "axis",
+        "method",
+        "leave_out",
+        "error_multiplicative",
+        "error_additive",
+        "n_values",
+    ]
+    assert len(table) == 4  # 2 axes x (x, df)
 
 
 def test_a_left_out_condition_is_out_of_every_axis(exact):
@@ -68,7 +79,7 @@ def test_the_paired_bootstrap_prefers_the_generating_law(law):
     options = {"heldout": {"model": ["m4"]}, "bootstrap": 20, "init_grid": SMALL_GRID}
     fits = procedure.analyze(metrics, options)
     (row,) = fits["law_comparison"]
-    assert row["n_bootstrap"] == 20 and row["n_fits"] == 2                  # the model axis of 2 methods
+    assert row["n_bootstrap"] == 20 and row["n_fits"] == 2  # the model axis of 2 methods
     assert row["difference"] == pytest.approx(row["delta_h_multiplicative"] - row["delta_h_additive"])
     assert row["difference_low"] <= row["difference"] <= row["difference_high"]
     if law == "multiplicative":
@@ -78,6 +89,7 @@ def test_the_paired_bootstrap_prefers_the_generating_law(law):
 
 
 def test_no_bootstrap_no_comparison(exact, tmp_path):
-    results = tables.run_analysis(exact, None, {"heldout": {"model": ["m4"]}, "bootstrap": 0,
-                                                "init_grid": SMALL_GRID}, tmp_path)
+    results = tables.run_analysis(
+        exact, None, {"heldout": {"model": ["m4"]}, "bootstrap": 0, "init_grid": SMALL_GRID}, tmp_path
+    )
     assert results["law_comparison"].empty and "No results" in (tmp_path / "law_comparison.md").read_text()

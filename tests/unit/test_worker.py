@@ -1,6 +1,7 @@
 """The warm worker runs a job function exactly as a plain process would, reports failures, and trusts
 no one but its own user. The tests run as root and play the other user as 'nobody' (uid 65534) in
 forked children: a socket squatter and an intruding client."""
+
 import io
 import os
 import pickle
@@ -75,15 +76,17 @@ def fork_as_nobody(play, *args) -> Nobody:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
+
         def report(line):
             os.write(write, f"{line}\n".encode())
+
         try:
             os.close(read)
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
             play(*args, report)
-        except BaseException as exc:   # noqa: BLE001 - the test shows it
+        except BaseException as exc:  # noqa: BLE001 - the test shows it
             report(f"failed as nobody: {exc!r}")
         finally:
             os._exit(0)
@@ -125,11 +128,11 @@ class Server(NamedTuple):
 
 
 def wait_until_listening(path: Path, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 180      # generous: the server imports torch on a shared machine
+    deadline = time.monotonic() + 180  # generous: the server imports torch on a shared machine
     while time.monotonic() < deadline and server.poll() is None:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                probe.connect(str(path))   # the server drops a connection that sends nothing
+                probe.connect(str(path))  # the server drops a connection that sends nothing
                 return
         except (FileNotFoundError, ConnectionRefusedError):
             time.sleep(0.2)
@@ -181,8 +184,8 @@ def squat(path: Path) -> Nobody:
 def test_job_runs_in_a_child_of_the_server_with_callers_cwd_and_log(warm_server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     worker.run(JOB, log=str(tmp_path / "job.log"), path="pids.txt")
-    pid, parent = job_pids(tmp_path / "pids.txt")          # relative to the caller's directory
-    assert pid != os.getpid() and parent == warm_server.pid   # not in-process, forked by the server
+    pid, parent = job_pids(tmp_path / "pids.txt")  # relative to the caller's directory
+    assert pid != os.getpid() and parent == warm_server.pid  # not in-process, forked by the server
     assert (tmp_path / "job.log").read_text() == "the job ran\n"
 
 
@@ -197,10 +200,14 @@ def test_a_segment_end_in_the_worker_reaches_the_job_as_in_process(warm_server, 
     """The script turns SegmentEnd into exit code 75 (resubmit): the worker must hand it back as such,
     not as a failed job."""
     with pytest.raises(SegmentEnd) as end:
-        worker.run("tests.unit.test_worker:end_a_segment", log=str(tmp_path / "job.log"),
-                   path=str(tmp_path / "pids.txt"), step=7)
+        worker.run(
+            "tests.unit.test_worker:end_a_segment",
+            log=str(tmp_path / "job.log"),
+            path=str(tmp_path / "pids.txt"),
+            step=7,
+        )
     assert end.value.step == 7
-    assert job_pids(tmp_path / "pids.txt")[1] == warm_server.pid   # it did run in the worker
+    assert job_pids(tmp_path / "pids.txt")[1] == warm_server.pid  # it did run in the worker
     assert "Traceback" not in (tmp_path / "job.log").read_text()
 
 
@@ -231,15 +238,14 @@ def test_server_refuses_another_uid_before_unpickling(warm_server, tmp_path):
     marker = tmp_path / "unpickled"
     request = pickle.dumps(Unpickled(marker))
     try:
-        output = stop(fork_as_nobody(intruder, warm_server.path, struct.pack("!Q", len(request)) + request),
-                      kill=False)
+        output = stop(fork_as_nobody(intruder, warm_server.path, struct.pack("!Q", len(request)) + request), kill=False)
     finally:
         for directory in opened:
             directory.chmod(0o700)
         warm_server.path.chmod(0o600)
     assert output == "closed unanswered\n"
     assert not marker.exists()
-    worker.run(JOB, path=tmp_path / "pids.txt")            # and it goes on serving its user
+    worker.run(JOB, path=tmp_path / "pids.txt")  # and it goes on serving its user
     assert job_pids(tmp_path / "pids.txt")[1] == warm_server.pid
 
 
@@ -250,7 +256,7 @@ def test_a_directory_squatted_at_the_tmp_path_by_another_uid_is_not_used(tmp_pat
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setenv("FTSCALE_WORKER", "1")
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    tmp_path.chmod(0o1777)                                   # like /tmp
+    tmp_path.chmod(0o1777)  # like /tmp
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     taken = tmp_path / f"ftscale-{os.getuid()}"
     owned_by_nobody(taken)
@@ -261,7 +267,7 @@ def test_a_directory_squatted_at_the_tmp_path_by_another_uid_is_not_used(tmp_pat
     finally:
         heard = stop(squatter)
     assert "received" not in heard
-    assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()   # in-process
+    assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()  # in-process
     assert f"{taken} is owned by uid {NOBODY}" in log.read_text()
 
 
@@ -273,11 +279,11 @@ def test_socket_squatted_at_the_new_path_by_another_uid_is_not_used(own_runtime_
         worker.run(JOB, log=str(log), path=tmp_path / "pids.txt")
     finally:
         heard = stop(squatter)
-    assert "received" not in heard                          # not even the environment was sent
-    assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()   # the job ran, in-process
+    assert "received" not in heard  # not even the environment was sent
+    assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()  # the job ran, in-process
     assert log.read_text().count("warm worker not used") == 1
     assert f"runs as uid {NOBODY}" in log.read_text()
-    assert os.lstat(path).st_uid == NOBODY                  # no server of ours replaced it
+    assert os.lstat(path).st_uid == NOBODY  # no server of ours replaced it
 
 
 def group_readable(directory: Path) -> None:
@@ -301,12 +307,15 @@ def runtime_writable_by_all(directory: Path) -> None:
     directory.parent.chmod(0o777)
 
 
-@pytest.mark.parametrize("make_unsafe, reason", [
-    (group_readable, "has mode 0750, not 0700"),
-    (owned_by_nobody, f"is owned by uid {NOBODY}"),
-    (symlink_to_own_directory, "is not a directory"),
-    (runtime_writable_by_all, "writable by others without the sticky bit"),
-])
+@pytest.mark.parametrize(
+    "make_unsafe, reason",
+    [
+        (group_readable, "has mode 0750, not 0700"),
+        (owned_by_nobody, f"is owned by uid {NOBODY}"),
+        (symlink_to_own_directory, "is not a directory"),
+        (runtime_writable_by_all, "writable by others without the sticky bit"),
+    ],
+)
 def test_unsafe_socket_directory_is_refused(own_runtime_dir, tmp_path, make_unsafe, reason):
     directory = own_runtime_dir / "ftscale"
     make_unsafe(directory)
@@ -315,12 +324,12 @@ def test_unsafe_socket_directory_is_refused(own_runtime_dir, tmp_path, make_unsa
     assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()
     assert log.read_text().count("warm worker not used") == 1
     assert reason in log.read_text()
-    assert not list(directory.parent.glob("ftscale/*"))      # no server was started in it
+    assert not list(directory.parent.glob("ftscale/*"))  # no server was started in it
 
 
 def test_without_a_runtime_dir_a_private_directory_is_made_under_tmp(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    tmp_path.chmod(0o1777)                                   # like /tmp
+    tmp_path.chmod(0o1777)  # like /tmp
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     directory = worker.private_dir()
     info = os.lstat(directory)
@@ -332,7 +341,7 @@ def test_disabled_worker_runs_in_process(tmp_path, monkeypatch):
     monkeypatch.setenv("FTSCALE_WORKER", "0")
     worker.run(JOB, path=tmp_path / "pids.txt")
     assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()
-    with pytest.raises(FileNotFoundError):   # in-process: the exception itself
+    with pytest.raises(FileNotFoundError):  # in-process: the exception itself
         worker.run("ftscale.config:load", path=str(tmp_path / "missing.yaml"))
 
 
@@ -344,15 +353,18 @@ def test_no_worker_on_a_slurm_node(monkeypatch):
     assert not worker.enabled()
 
 
-def test_an_interpreter_missing_a_preloaded_module_runs_the_job_in_process_with_one_line(own_runtime_dir, tmp_path,
-                                                                                         monkeypatch):
+def test_an_interpreter_missing_a_preloaded_module_runs_the_job_in_process_with_one_line(
+    own_runtime_dir, tmp_path, monkeypatch
+):
     """As in a conda environment that lacks one: no server is started, the log says why."""
     monkeypatch.setattr(worker, "PRELOAD", ("numpy", "ftscale_absent_module.sub"))
     worker.run(JOB, log=str(tmp_path / "job.log"), path=tmp_path / "pids.txt")
     assert job_pids(tmp_path / "pids.txt")[0] == os.getpid()
     (line,) = (tmp_path / "job.log").read_text().splitlines()
-    assert line.startswith("warm worker not used, the job runs in its own process: ftscale_absent_module not importable")
-    assert not (own_runtime_dir / "ftscale").exists()        # no server was started
+    assert line.startswith(
+        "warm worker not used, the job runs in its own process: ftscale_absent_module not importable"
+    )
+    assert not (own_runtime_dir / "ftscale").exists()  # no server was started
 
 
 def test_the_server_finds_this_ftscale_where_it_is_not_installed(monkeypatch):

@@ -1,6 +1,7 @@
 """Every Snakemake start (a dry run, a no-op rerun, each job's own process) imports what the Snakefile
 and rules/*.smk import. Those modules stay light: matplotlib, scipy, torch and transformers cost
 seconds each here, and only the jobs that draw, fit or train need them."""
+
 import re
 import subprocess
 import sys
@@ -26,9 +27,12 @@ def test_the_rules_import_ftscale_modules():
 
 
 def test_what_the_rules_import_leaves_out_matplotlib_scipy_and_torch():
-    code = "\n".join(workflow_imports() + [
-        "import sys",
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"])
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    code = "\n".join(workflow_imports() + ["import sys", f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.split() == [], f"a Snakemake start imports {out.stdout.strip()}"

@@ -1,6 +1,7 @@
 """The hf and local sources through the real data rules: the user's files (every format) and a
 saved Hugging Face dataset become the same raw splits and token arrays as the built-in generator's;
 an hf dataset that cannot be fetched offline stops the run with one line and leaves nothing."""
+
 import copy
 import json
 
@@ -26,7 +27,8 @@ def synthetic_splits(config: dict) -> dict:
             out[name, split] = source.task_records(name, task, split, task[f"{split}_examples"])
         for lang in task.get("zero_shot_sources", []):
             out[name, f"zero_shot_{lang}"] = source.zero_shot_records(
-                name, lang, task, config["evaluate"]["transfer"]["zero_shot_examples"])
+                name, lang, task, config["evaluate"]["transfer"]["zero_shot_examples"]
+            )
     for lang in config["families"]["ende"]["languages"]:
         out["pretrain", lang] = source.pretrain_lines("ende", [lang], "train", config["data"]["pretrain_lines"] * 2)
     return out
@@ -44,26 +46,47 @@ def local_config(tmp_path) -> tuple[dict, dict]:
     rows = data["translation_ende", "dev"]
     (files / "dev.csv").write_text("src,tgt\n" + "".join(f'"{r["source"]}","{r["target"]}"\n' for r in rows))
     rows = data["translation_ende", "test"]
-    pq.write_table(pa.table({"en": [r["source"] for r in rows], "de": [r["target"] for r in rows]}),
-                   files / "test.parquet")
-    for split in SPLITS:    # summarization: JSONL with a language column (the prefix is the source's)
+    pq.write_table(
+        pa.table({"en": [r["source"] for r in rows], "de": [r["target"] for r in rows]}), files / "test.parquet"
+    )
+    for split in SPLITS:  # summarization: JSONL with a language column (the prefix is the source's)
         rows = [dict(r, source=r["source"].split(": ", 1)[1]) for r in data["summarization", split]]
         (files / f"sum_{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     for lang in ("fr", "zh"):
         rows = data["translation_ende", f"zero_shot_{lang}"]
-        (files / f"zero_{lang}.tsv").write_text("source\ttarget\n" + "".join(f'{r["source"]}\t{r["target"]}\n' for r in rows))
+        (files / f"zero_{lang}.tsv").write_text(
+            "source\ttarget\n" + "".join(f"{r['source']}\t{r['target']}\n" for r in rows)
+        )
     for lang in ("en", "de"):
         (files / f"{lang}.txt").write_text("\n".join(data["pretrain", lang]) + "\n", encoding="utf-8")
-    config["data"] = {**config["data"], "source": "local", "local": {
-        "pretrain": {lang: {"path": str(files / f"{lang}.txt")} for lang in ("en", "de")},
-        "tasks": {
-            "translation_ende": {
-                "train": {"source": str(files / "train.en"), "target": str(files / "train.de"), "lang": "en"},
-                "dev": {"path": str(files / "dev.csv"), "columns": {"source": "src", "target": "tgt"}, "lang": "en"},
-                "test": {"path": str(files / "test.parquet"), "columns": {"source": "en", "target": "de"}, "lang": "en"}},
-            "summarization": {split: {"path": str(files / f"sum_{split}.jsonl")} for split in SPLITS}},
-        "zero_shot": {"translation_ende": {lang: {"path": str(files / f"zero_{lang}.tsv"), "lang": lang}
-                                           for lang in ("fr", "zh")}}}}
+    config["data"] = {
+        **config["data"],
+        "source": "local",
+        "local": {
+            "pretrain": {lang: {"path": str(files / f"{lang}.txt")} for lang in ("en", "de")},
+            "tasks": {
+                "translation_ende": {
+                    "train": {"source": str(files / "train.en"), "target": str(files / "train.de"), "lang": "en"},
+                    "dev": {
+                        "path": str(files / "dev.csv"),
+                        "columns": {"source": "src", "target": "tgt"},
+                        "lang": "en",
+                    },
+                    "test": {
+                        "path": str(files / "test.parquet"),
+                        "columns": {"source": "en", "target": "de"},
+                        "lang": "en",
+                    },
+                },
+                "summarization": {split: {"path": str(files / f"sum_{split}.jsonl")} for split in SPLITS},
+            },
+            "zero_shot": {
+                "translation_ende": {
+                    lang: {"path": str(files / f"zero_{lang}.tsv"), "lang": lang} for lang in ("fr", "zh")
+                }
+            },
+        },
+    }
     return config, data
 
 
@@ -76,13 +99,23 @@ def test_local_files_become_the_same_raw_splits_and_tokens(tmp_path):
             continue
         assert common.read_jsonl(raw / name / f"{split}.jsonl") == records, (name, split)
     manifest = json.loads((raw / "translation_ende" / "manifest.json").read_text())
-    assert manifest["source"] == "local" and manifest["files"]["train"]["rows"] == len(expected["translation_ende", "train"])
+    assert manifest["source"] == "local" and manifest["files"]["train"]["rows"] == len(
+        expected["translation_ende", "train"]
+    )
     assert [entry["files"] for entry in manifest["files_read"]] == [
-        [str(tmp_path / "files" / name) for name in names] for names in (["train.en", "train.de"], ["dev.csv"], ["test.parquet"])]
+        [str(tmp_path / "files" / name) for name in names]
+        for names in (["train.en", "train.de"], ["dev.csv"], ["test.parquet"])
+    ]
     pretrain = (raw / "pretrain_ende" / "train.txt").read_text().splitlines()
     assert set(pretrain) <= set(expected["pretrain", "en"]) | set(expected["pretrain", "de"]) and len(pretrain) > 1000
     tokens = tmp_path / "results" / "local" / "data" / "tokens"
-    assert {p.name for p in (tokens / "translation_ende").iterdir()} >= {"train", "dev", "test", "zero_shot_fr", "zero_shot_zh"}
+    assert {p.name for p in (tokens / "translation_ende").iterdir()} >= {
+        "train",
+        "dev",
+        "test",
+        "zero_shot_fr",
+        "zero_shot_zh",
+    }
 
     # An edited file reruns its own data job and what depends on it, nothing else.
     dev_csv = tmp_path / "files" / "dev.csv"
@@ -90,7 +123,7 @@ def test_local_files_become_the_same_raw_splits_and_tokens(tmp_path):
     failed = snakemake(tmp_path, "--cores", "1", *DATA_RULES, config=tmp_path / "c.yaml", check=False)
     assert failed.returncode != 0
     assert "Data error (task translation_ende): " in failed.stderr and "dev.csv: no column 'src'" in failed.stderr
-    assert not (raw / "translation_ende" / "dev.jsonl").exists()     # nothing half-written left looking complete
+    assert not (raw / "translation_ende" / "dev.jsonl").exists()  # nothing half-written left looking complete
 
 
 def test_saved_hf_dataset_feeds_the_pipeline(tmp_path):
@@ -101,19 +134,35 @@ def test_saved_hf_dataset_feeds_the_pipeline(tmp_path):
     del config["tasks"]["summarization"]
     config["tasks"]["translation_ende"]["zero_shot_sources"] = []
     data = synthetic_splits(config)
-    wmt = datasets.DatasetDict({split: datasets.Dataset.from_list(
-        [{"translation": {"en": r["source"], "de": r["target"]}} for r in data["translation_ende", name]])
-        for split, name in (("train", "train"), ("validation", "dev"), ("test", "test"))})
+    wmt = datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_list(
+                [{"translation": {"en": r["source"], "de": r["target"]}} for r in data["translation_ende", name]]
+            )
+            for split, name in (("train", "train"), ("validation", "dev"), ("test", "test"))
+        }
+    )
     wmt.save_to_disk(tmp_path / "wmt")
     corpus = {}
     for lang in ("en", "de"):
-        datasets.DatasetDict({"train": datasets.Dataset.from_list([{"text": t} for t in data["pretrain", lang]])}
-                             ).save_to_disk(tmp_path / f"c4_{lang}")
+        datasets.DatasetDict(
+            {"train": datasets.Dataset.from_list([{"text": t} for t in data["pretrain", lang]])}
+        ).save_to_disk(tmp_path / f"c4_{lang}")
         corpus[lang] = {"dataset": str(tmp_path / f"c4_{lang}"), "split": "train"}
     columns = {"source": "translation.en", "target": "translation.de"}
-    config["data"] = {**config["data"], "source": "hf", "hf": {"pretrain": corpus, "tasks": {"translation_ende": {
-        split: {"dataset": str(tmp_path / "wmt"), "split": hf_split, "columns": columns, "lang": "en"}
-        for split, hf_split in (("train", "train"), ("dev", "validation"), ("test", "test"))}}}}
+    config["data"] = {
+        **config["data"],
+        "source": "hf",
+        "hf": {
+            "pretrain": corpus,
+            "tasks": {
+                "translation_ende": {
+                    split: {"dataset": str(tmp_path / "wmt"), "split": hf_split, "columns": columns, "lang": "en"}
+                    for split, hf_split in (("train", "train"), ("dev", "validation"), ("test", "test"))
+                }
+            },
+        },
+    }
     snakemake(tmp_path, "--cores", "2", *DATA_RULES, config=write_config(tmp_path / "c.yaml", config))
     raw = tmp_path / "results" / "hf" / "data" / "raw"
     for split in SPLITS:
@@ -130,12 +179,25 @@ def test_hf_dataset_offline_stops_with_one_line(tmp_path, monkeypatch):
     config = copy.deepcopy(TINY_CONFIG)
     config["study"] = "offline"
     spec = {"dataset": "nonexistent-org/wmt-nowhere", "config": "de-en", "split": "train"}
-    config["data"] = {**config["data"], "source": "hf", "hf": {
-        "pretrain": {"en": spec, "de": spec},
-        "tasks": {name: {split: spec for split in SPLITS} for name in config["tasks"]},
-        "zero_shot": {"translation_ende": {"fr": spec, "zh": spec}}}}
-    result = snakemake(tmp_path, "--cores", "1", "--until", "task_data", "--keep-going",
-                       config=write_config(tmp_path / "c.yaml", config), check=False)
+    config["data"] = {
+        **config["data"],
+        "source": "hf",
+        "hf": {
+            "pretrain": {"en": spec, "de": spec},
+            "tasks": {name: {split: spec for split in SPLITS} for name in config["tasks"]},
+            "zero_shot": {"translation_ende": {"fr": spec, "zh": spec}},
+        },
+    }
+    result = snakemake(
+        tmp_path,
+        "--cores",
+        "1",
+        "--until",
+        "task_data",
+        "--keep-going",
+        config=write_config(tmp_path / "c.yaml", config),
+        check=False,
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("Data error (task translation_ende)")]
     assert len(lines) == 1, result.stderr[-3000:]

@@ -3,23 +3,23 @@
 The expected counts are the study's arithmetic written out by hand, not ftscale.plan.grid's: per task
 and method, (model sizes + pretraining budgets [+ PET sizes] - shared) x finetuning-data sizes.
 """
+
 import re
 
 import pytest
 import yaml
 
 from ftscale import config as study_config
-
 from ftscale.plan import grid, sizing
 from tests.workflow.conftest import ROOT, snakemake
 
 pytestmark = pytest.mark.workflow
 PAPER = ROOT / "configs" / "paper.yaml"
 
-MODEL_SIZES = 5                                   # 1B 2B 4B 8B 16B
-BUDGETS = {"ende": 5, "enzh": 6}                  # pretraining-data sizes of the 1B model
-PET_SIZES = 7                                     # prompt lengths / LoRA ranks
-PET_DF = 11                                       # 8K, 10K, 20K ... 100K
+MODEL_SIZES = 5  # 1B 2B 4B 8B 16B
+BUDGETS = {"ende": 5, "enzh": 6}  # pretraining-data sizes of the 1B model
+PET_SIZES = 7  # prompt lengths / LoRA ranks
+PET_DF = 11  # 8K, 10K, 20K ... 100K
 FMT_DF = {"translation_ende": 10, "translation_enzh": 9, "summarization": 9}
 FAMILY = {"translation_ende": "ende", "translation_enzh": "enzh", "summarization": "ende"}
 SEEDS = 3
@@ -35,17 +35,24 @@ def conditions(task: str) -> int:
 
 def test_paper_config_is_the_study_grid():
     paper = study_config.load(PAPER)
-    columns = ("layers", "heads", "head_dim", "ffn_dim", "model_dim")     # (the loaded config's keys are sorted)
+    columns = ("layers", "heads", "head_dim", "ffn_dim", "model_dim")  # (the loaded config's keys are sorted)
     assert {name: tuple(m[c] for c in columns) for name, m in paper["models"].items()} == {
-        "1B": (16, 8, 256, 8192, 2048), "2B": (20, 10, 256, 10240, 2560), "4B": (24, 12, 256, 12288, 3072),
-        "8B": (32, 16, 256, 16384, 4096), "16B": (40, 20, 256, 20480, 5120)}
+        "1B": (16, 8, 256, 8192, 2048),
+        "2B": (20, 10, 256, 10240, 2560),
+        "4B": (24, 12, 256, 12288, 3072),
+        "8B": (32, 16, 256, 16384, 4096),
+        "16B": (40, 20, 256, 20480, 5120),
+    }
     assert paper["pretrain"]["budgets"]["ende"] == [b * 10**9 for b in (84, 126, 167, 209, 283)]
     assert paper["pretrain"]["budgets"]["enzh"] == [b * 10**9 for b in (84, 105, 126, 147, 167, 206)]
     methods = paper["finetune"]["methods"]
     assert methods["prompt"]["sizes"] == [50, 100, 150, 200, 300, 400, 600] and methods["prompt"]["default_size"] == 100
     assert methods["lora"]["sizes"] == [4, 8, 16, 32, 48, 64, 128] and methods["lora"]["default_size"] == 4
     assert {name: (m["learning_rate"], m["batch_size"]) for name, m in methods.items()} == {
-        "fmt": (1e-3, 128), "prompt": (0.3, 16), "lora": (1e-2, 16)}
+        "fmt": (1e-3, 128),
+        "prompt": (0.3, 16),
+        "lora": (1e-2, 16),
+    }
     pet_df = [8000] + list(range(10000, 100001, 10000))
     for name, task in paper["tasks"].items():
         assert task["finetune_examples"]["prompt"] == task["finetune_examples"]["lora"] == pet_df
@@ -59,8 +66,9 @@ def test_paper_config_is_the_study_grid():
 @pytest.fixture(scope="module")
 def slurm_dry_run(tmp_path_factory) -> str:
     """The paper grid dry-run through the SLURM profile (what sbatch would be asked), once."""
-    return snakemake(tmp_path_factory.mktemp("paper"), "--dry-run", "--profile", str(ROOT / "slurm"),
-                     config=PAPER).stdout
+    return snakemake(
+        tmp_path_factory.mktemp("paper"), "--dry-run", "--profile", str(ROOT / "slurm"), config=PAPER
+    ).stdout
 
 
 def dry_run_jobs(out: str) -> list[tuple[str, str, dict[str, int]]]:
@@ -68,25 +76,48 @@ def dry_run_jobs(out: str) -> list[tuple[str, str, dict[str, int]]]:
     jobs = []
     for block in re.split(r"\n\s*rule ", out)[1:]:
         wildcards, resources = re.search(r"wildcards: (.*)", block), re.search(r"resources: (.*)", block)
-        jobs.append((block.split(":", 1)[0], wildcards.group(1) if wildcards else "",
-                     {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)(?:,|$)", resources.group(1) if resources else "")}))
+        jobs.append(
+            (
+                block.split(":", 1)[0],
+                wildcards.group(1) if wildcards else "",
+                {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)(?:,|$)", resources.group(1) if resources else "")},
+            )
+        )
     return jobs
 
 
 def test_paper_dry_run_counts_equal_the_study_arithmetic(slurm_dry_run):
     runs = SEEDS * sum(conditions(task) for task in FAMILY)
-    assert runs == 3819                            # 1,273 conditions x 3 seeds
+    assert runs == 3819  # 1,273 conditions x 3 seeds
     # Zero/few-shot: translation runs on the model-size axis; the few-shot baseline per base model.
-    transfer = SEEDS * sum(MODEL_SIZES * (FMT_DF[task] + 2 * PET_DF) for task in ("translation_ende", "translation_enzh"))
+    transfer = SEEDS * sum(
+        MODEL_SIZES * (FMT_DF[task] + 2 * PET_DF) for task in ("translation_ende", "translation_enzh")
+    )
     # Pretraining (data_axis: checkpoints): one run per model size and family; the 1B run of each
     # family is its own rule, saving the smaller budgets on the way (test below).
     table = slurm_dry_run.split("Job stats:", 1)[1]
-    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M) if rule not in ("total", "all")}
+    planned = {
+        rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M) if rule not in ("total", "all")
+    }
     assert planned == {
-        "pretrain_corpus": 2, "task_data": 3, "zero_shot_data": 10, "tokenizer": 2, "tokenize_pretrain": 2,
-        "tokenize_task": 3, "tokenize_zero_shot": 10, "pretrain": 2 * (MODEL_SIZES - 1),
-        "pretrain_ende_checkpoints": 1, "pretrain_enzh_checkpoints": 1, "base_transfer": 2 * MODEL_SIZES,
-        "finetune": runs, "evaluate": runs, "transfer": transfer, "aggregate": 1, "fit": 1, "figures": 1}
+        "pretrain_corpus": 2,
+        "task_data": 3,
+        "zero_shot_data": 10,
+        "tokenizer": 2,
+        "tokenize_pretrain": 2,
+        "tokenize_task": 3,
+        "tokenize_zero_shot": 10,
+        "pretrain": 2 * (MODEL_SIZES - 1),
+        "pretrain_ende_checkpoints": 1,
+        "pretrain_enzh_checkpoints": 1,
+        "base_transfer": 2 * MODEL_SIZES,
+        "finetune": runs,
+        "evaluate": runs,
+        "transfer": transfer,
+        "aggregate": 1,
+        "fit": 1,
+        "figures": 1,
+    }
 
 
 def test_paper_dry_run_lists_the_intermediate_checkpoints_as_outputs_of_the_1b_runs(tmp_path):
@@ -103,7 +134,7 @@ def test_paper_dry_run_lists_the_intermediate_checkpoints_as_outputs_of_the_1b_r
     for family, count in BUDGETS.items():
         listed = outputs[f"pretrain_{family}_checkpoints"]
         assert len(listed) == count and sorted(listed) == sorted(t for t in targets if f"/{family}/" in t)
-    assert "\nrule pretrain:" not in out                          # no separate run of a smaller budget
+    assert "\nrule pretrain:" not in out  # no separate run of a smaller budget
 
 
 def test_every_paper_job_fits_the_partition_and_a_node(slurm_dry_run):
@@ -130,14 +161,21 @@ def test_every_paper_job_fits_the_partition_and_a_node(slurm_dry_run):
 
 def test_a_16b_finetune_asks_for_the_planned_gpus(tmp_path):
     paper = study_config.load(PAPER)
-    targets = {model: f"results/paper/finetune/translation_ende/{model}-283000000000tok/fmt/df100000/seed0/train.json"
-               for model in ("1B", "16B")}
+    targets = {
+        model: f"results/paper/finetune/translation_ende/{model}-283000000000tok/fmt/df100000/seed0/train.json"
+        for model in ("1B", "16B")
+    }
     out = snakemake(tmp_path, "--dry-run", "--cores", "1", *targets.values(), config=PAPER).stdout
-    resources = {re.search(r"condition=translation_ende/(\w+)-", wildcards).group(1): r
-                 for rule, wildcards, r in dry_run_jobs(out) if rule == "finetune"}
+    resources = {
+        re.search(r"condition=translation_ende/(\w+)-", wildcards).group(1): r
+        for rule, wildcards, r in dry_run_jobs(out)
+        if rule == "finetune"
+    }
     assert set(resources) == {"1B", "16B"}
     for model, got in resources.items():
-        planned = sizing.finetune_job(paper, grid.expand_conditions(paper)[f"translation_ende/{model}-283000000000tok/fmt/df100000"])
+        planned = sizing.finetune_job(
+            paper, grid.expand_conditions(paper)[f"translation_ende/{model}-283000000000tok/fmt/df100000"]
+        )
         assert (got["gpu"], got["nodes"], got["runtime"]) == (planned.gpus, planned.nodes, planned.runtime_minutes)
         assert got["mem_mb"] == planned.host_memory_mb
     assert resources["16B"]["gpu"] > resources["1B"]["gpu"] >= 1
@@ -146,6 +184,7 @@ def test_a_16b_finetune_asks_for_the_planned_gpus(tmp_path):
 
 class Resources(dict):
     """A job's resources as the SLURM plugins read them (job.resources.get(key), job.resources.key)."""
+
     __getattr__ = dict.get
 
 
@@ -160,12 +199,27 @@ def slurm_commands(resources: dict, threads: int) -> tuple[str, str | None]:
     from snakemake_executor_plugin_slurm.utils import set_gres_string
 
     job = SimpleNamespace(resources=Resources(resources), threads=threads)
-    params = {"run_uuid": "ID", "slurm_logfile": "LOG", "comment_str": "C", "account": "", "partition": "",
-              "workdir": ""}
+    params = {
+        "run_uuid": "ID",
+        "slurm_logfile": "LOG",
+        "comment_str": "C",
+        "account": "",
+        "partition": "",
+        "workdir": "",
+    }
     sbatch = get_submit_command(job, params) + set_gres_string(job)
-    wrapper = None if "mpi" in resources else " ".join(
-        ["srun -n1", jobstep.get_cpu_setting(job, bool(resources.get("gpu"))), jobstep.get_gpu_setting(job),
-         jobstep.get_node_setting(job)])
+    wrapper = (
+        None
+        if "mpi" in resources
+        else " ".join(
+            [
+                "srun -n1",
+                jobstep.get_cpu_setting(job, bool(resources.get("gpu"))),
+                jobstep.get_gpu_setting(job),
+                jobstep.get_node_setting(job),
+            ]
+        )
+    )
     return sbatch, wrapper
 
 
@@ -177,16 +231,23 @@ def test_the_16b_pretraining_job_asks_sbatch_for_one_task_per_gpu_on_whole_nodes
     target = "results/paper/pretrain/ende/16B-283000000000tok"
     out = snakemake(tmp_path, "--dry-run", "--profile", str(ROOT / "slurm"), target, config=PAPER).stdout
     block = next(b for b in re.split(r"\n\s*rule ", out)[1:] if f"output: {target}" in b)
-    resources = {k: int(v) if v.isdigit() else v
-                 for k, v in re.findall(r"(\w+)=([^,\s]*)(?:,|$)", re.search(r"resources: (.*)", block).group(1))}
+    resources = {
+        k: int(v) if v.isdigit() else v
+        for k, v in re.findall(r"(\w+)=([^,\s]*)(?:,|$)", re.search(r"resources: (.*)", block).group(1))
+    }
     planned = sizing.pretrain_job(paper, "16B", 283000000000)
     per_node = planned.gpus // planned.nodes
     assert planned.nodes > 1 and per_node == paper["cluster"]["gpus_per_node"]
     sbatch, wrapper = slurm_commands(resources, paper["pretrain"]["threads"])
     options = set(sbatch.split())
-    assert {f"--nodes={planned.nodes}", f"--ntasks={planned.gpus}", "--ntasks-per-gpu=1", f"--gpus={planned.gpus}",
-            f"--cpus-per-task={planned.cpus // per_node}",
-            f"--signal=USR1@{planned.runtime_minutes * 60 - int(planned.segment_seconds)}"} <= options
+    assert {
+        f"--nodes={planned.nodes}",
+        f"--ntasks={planned.gpus}",
+        "--ntasks-per-gpu=1",
+        f"--gpus={planned.gpus}",
+        f"--cpus-per-task={planned.cpus // per_node}",
+        f"--signal=USR1@{planned.runtime_minutes * 60 - int(planned.segment_seconds)}",
+    } <= options
     assert f" --mem {planned.host_memory_mb} " in f"{sbatch} " and f" -t {planned.runtime_minutes} " in sbatch
     assert wrapper is None
     from ftscale.runtime import ranks
@@ -203,11 +264,17 @@ def planned_jobs(workdir, targets: list[str]) -> list:
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
 
     with SnakemakeApi(OutputSettings()) as api:
-        workflow_api = api.workflow(resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
-                                    config_settings=ConfigSettings(configfiles=[PAPER]),
-                                    snakefile=ROOT / "Snakefile", workdir=Path(workdir))
-        workflow = workflow_api.dag(dag_settings=DAGSettings(targets=set(targets), forceall=True)).workflow_api._workflow
-        workflow._executor_plugin = ExecutorPluginRegistry().get_plugin("dryrun")   # a dry run: groups apply
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(),
+            storage_settings=StorageSettings(),
+            config_settings=ConfigSettings(configfiles=[PAPER]),
+            snakefile=ROOT / "Snakefile",
+            workdir=Path(workdir),
+        )
+        workflow = workflow_api.dag(
+            dag_settings=DAGSettings(targets=set(targets), forceall=True)
+        ).workflow_api._workflow
+        workflow._executor_plugin = ExecutorPluginRegistry().get_plugin("dryrun")  # a dry run: groups apply
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
         workflow._build_dag()
         return list(workflow.dag.jobs)
@@ -216,10 +283,28 @@ def planned_jobs(workdir, targets: list[str]) -> list:
 def test_evaluation_shares_only_a_one_gpu_finetunes_allocation(tmp_path):
     """Group `run` (one submission: finetune, then evaluate and transfer) for a one-GPU finetune; a
     multi-GPU finetune's evaluation is a job of its own, not 63 idle GPUs while one evaluates."""
-    one_gpu, many = "summarization/1B-283000000000tok/lora-4/df8000", "translation_ende/16B-283000000000tok/fmt/df100000"
-    jobs = planned_jobs(tmp_path, [f"results/paper/finetune/{c}/seed0/{out}" for c in (one_gpu, many)
-                         for out in ("eval.json", "transfer.json") if out == "eval.json" or c == many])
-    groups = {(job.rule.name, job.wildcards_dict["condition"]): (job.group, job.resources.get("gpu")) for job in jobs
-              if job.rule.name in ("finetune", "evaluate", "transfer")}
-    assert groups == {("finetune", one_gpu): ("run", 1), ("evaluate", one_gpu): ("run", 1),
-                      ("finetune", many): (None, 64), ("evaluate", many): (None, 1), ("transfer", many): (None, 1)}
+    one_gpu, many = (
+        "summarization/1B-283000000000tok/lora-4/df8000",
+        "translation_ende/16B-283000000000tok/fmt/df100000",
+    )
+    jobs = planned_jobs(
+        tmp_path,
+        [
+            f"results/paper/finetune/{c}/seed0/{out}"
+            for c in (one_gpu, many)
+            for out in ("eval.json", "transfer.json")
+            if out == "eval.json" or c == many
+        ],
+    )
+    groups = {
+        (job.rule.name, job.wildcards_dict["condition"]): (job.group, job.resources.get("gpu"))
+        for job in jobs
+        if job.rule.name in ("finetune", "evaluate", "transfer")
+    }
+    assert groups == {
+        ("finetune", one_gpu): ("run", 1),
+        ("evaluate", one_gpu): ("run", 1),
+        ("finetune", many): (None, 64),
+        ("evaluate", many): (None, 1),
+        ("transfer", many): (None, 1),
+    }

@@ -2,6 +2,7 @@
 schedules nothing; a meaningful edit schedules exactly the jobs the grid says it touches, also
 without Snakemake's metadata. Edits already covered in test_tiny_study.py (a fit option, one
 method's learning rate, a Df size with metadata, few-shot settings) are not repeated here."""
+
 import copy
 import os
 import shutil
@@ -16,7 +17,7 @@ from tests.workflow.test_tiny_study import TINY_CONFIG
 
 pytestmark = pytest.mark.workflow
 ANALYSIS = {"aggregate": 1, "fit": 1, "figures": 1}
-REWRITES = range(10)        # seed 0: yaml.safe_dump, seed 1: JSON, the rest random YAML spellings
+REWRITES = range(10)  # seed 0: yaml.safe_dump, seed 1: JSON, the rest random YAML spellings
 
 
 def test_rewritten_configs_schedule_nothing(tiny_run, tmp_path):
@@ -73,7 +74,7 @@ def decoding_jobs(before: dict, after: dict) -> dict[str, int]:
     return {rule: new[rule] for rule in ("evaluate", "transfer", "base_transfer")} | ANALYSIS
 
 
-EDITS = {   # name: (the edit, the jobs it must schedule from the configs before and after it)
+EDITS = {  # name: (the edit, the jobs it must schedule from the configs before and after it)
     "add a Df size": (add_df, added_runs),
     "add a model size": (add_model, added_runs),
     "change evaluate.max_new_tokens": (fewer_new_tokens, decoding_jobs),
@@ -82,10 +83,17 @@ EDITS = {   # name: (the edit, the jobs it must schedule from the configs before
 }
 
 
-@pytest.mark.parametrize("name, metadata", [("add a Df size", False), ("add a model size", True),
-                                            ("add a model size", False), ("change evaluate.max_new_tokens", True),
-                                            ("change finetune.dev_batch_size", True),
-                                            ("change pretrain.save_every (no output changes)", True)])
+@pytest.mark.parametrize(
+    "name, metadata",
+    [
+        ("add a Df size", False),
+        ("add a model size", True),
+        ("add a model size", False),
+        ("change evaluate.max_new_tokens", True),
+        ("change finetune.dev_batch_size", True),
+        ("change pretrain.save_every (no output changes)", True),
+    ],
+)
 def test_a_meaningful_edit_schedules_exactly_its_jobs(tiny_copy, tmp_path, name, metadata):
     """Without .snakemake/metadata (a study carried to another checkout) only mtimes are left to
     go by: new runs must still be built, through the default target that names every run."""
@@ -112,11 +120,14 @@ def test_an_edited_local_file_reruns_its_data_job_and_everything_downstream(tiny
     dev = tmp_path / "files" / "dev.csv"
     dev.write_text(dev.read_text().replace("src,tgt", "tgt,src"))
     newest = max(f.stat().st_mtime for f in (tiny_copy / "results").rglob("*") if f.is_file())
-    os.utime(dev, (newest + 60, newest + 60))           # newer than every output, whatever the clock did
+    os.utime(dev, (newest + 60, newest + 60))  # newer than every output, whatever the clock did
 
-    task = copy.deepcopy(config)                        # the grid of the edited file's task alone
+    task = copy.deepcopy(config)  # the grid of the edited file's task alone
     task["tasks"] = {"translation_ende": config["tasks"]["translation_ende"]}
-    downstream = {rule: n for rule, n in jobs(task).items()
-                  if rule in ("task_data", "tokenize_task", "finetune", "evaluate", "transfer", "base_transfer")}
+    downstream = {
+        rule: n
+        for rule, n in jobs(task).items()
+        if rule in ("task_data", "tokenize_task", "finetune", "evaluate", "transfer", "base_transfer")
+    }
     assert downstream["finetune"] > 0 and downstream["base_transfer"] > 0
     assert planned_jobs(tiny_copy, path) == downstream | ANALYSIS

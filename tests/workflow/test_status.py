@@ -2,6 +2,7 @@
 failure injected two ways: a job that fails (its base checkpoint damaged: Snakemake logs the error)
 and a run killed at a fault point (FTSCALE_FAULT=resume:4: Snakemake's incomplete markers are left).
 Also: every generation kept in samples.jsonl, and `ftscale score --samples` re-scoring a run."""
+
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ from ftscale.evaluate import samples
 from ftscale.plan import sizing, status
 from ftscale.runtime import launch
 from tests.workflow.conftest import ROOT, TINY, snakemake
-from tests.workflow.test_tiny_study import TINY_CONFIG     # validated: schema defaults filled in
+from tests.workflow.test_tiny_study import TINY_CONFIG  # validated: schema defaults filled in
 
 pytestmark = pytest.mark.workflow
 RESULTS = "results/tiny"
@@ -33,8 +34,14 @@ def ftscale(workdir, *args, fault=None) -> subprocess.CompletedProcess:
     env.pop("FTSCALE_FAULT", None)
     if fault:
         env["FTSCALE_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "ftscale.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=workdir, start_new_session=True)
+    return subprocess.run(
+        [sys.executable, "-m", "ftscale.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workdir,
+        start_new_session=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +58,32 @@ def study_status(workdir) -> status.Status:
 
 def test_status_of_a_study_stopped_part_way(part_run):
     # the CLI in a fresh process: its output, and no torch imported on the way
-    code = ("import sys; from ftscale import cli; rc = cli.main(['status', '--configfile', sys.argv[1]]); "
-            "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(rc)")
-    shown = subprocess.run([sys.executable, "-c", code, str(TINY)], capture_output=True, text=True, cwd=part_run,
-                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    code = (
+        "import sys; from ftscale import cli; rc = cli.main(['status', '--configfile', sys.argv[1]]); "
+        "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(rc)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code, str(TINY)],
+        capture_output=True,
+        text=True,
+        cwd=part_run,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
     assert shown.returncode == 0, shown.stderr
     runs = sizing.summarize(TINY_CONFIG)["finetune_runs"]
-    assert shown.stdout.startswith(f"study tiny: {runs} finetuning runs: 1 done, 0 running, 0 failed, {runs - 1} pending")
+    assert shown.stdout.startswith(
+        f"study tiny: {runs} finetuning runs: 1 done, 0 running, 0 failed, {runs - 1} pending"
+    )
     assert shown.stdout.rstrip().endswith("no torch") and "last failures" not in shown.stdout
 
     result = study_status(part_run)
     assert [run for run, state in result.runs.items() if state == "done"] == [(DONE, 0)]
-    assert result.counts[("translation_ende", "pretrain", "fmt")] == {"done": 1, "running": 0, "failed": 0,
-                                                                      "pending": 11}   # 3 Df x 2 budgets x 2 seeds
+    assert result.counts[("translation_ende", "pretrain", "fmt")] == {
+        "done": 1,
+        "running": 0,
+        "failed": 0,
+        "pending": 11,
+    }  # 3 Df x 2 budgets x 2 seeds
     assert result.counts[("translation_ende", "pretrain", "lora")]["done"] == 0
     assert result.jobs_benchmarked == {"data": 5, "pretrain": 1, "finetune": 1, "evaluate": 1}
     bench = part_run / RESULTS / "benchmarks" / "finetune" / DONE / "seed0.tsv"
@@ -112,13 +132,23 @@ def test_a_failed_job_is_shown_with_its_log(part_run, tmp_path):
 def test_a_killed_run_is_failed_and_running_while_snakemake_runs(part_run, tmp_path):
     workdir = tmp_path / "study"
     shutil.copytree(part_run, workdir, symlinks=True)
-    killed = ftscale(workdir, "run", "-s", str(ROOT / "Snakefile"), "--cores", "1",
-                     f"{RESULTS}/finetune/{KILLED}/seed0/checkpoint", "--configfile", str(TINY), fault="resume:4")
+    killed = ftscale(
+        workdir,
+        "run",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--cores",
+        "1",
+        f"{RESULTS}/finetune/{KILLED}/seed0/checkpoint",
+        "--configfile",
+        str(TINY),
+        fault="resume:4",
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
 
     result = study_status(workdir)
     assert result.runs[(KILLED, 0)] == "failed" and result.runs[(DONE, 0)] == "done"
-    [failure] = result.failures          # one per job, though the job has two outputs marked
+    [failure] = result.failures  # one per job, though the job has two outputs marked
     assert failure.rule == "finetune" and failure.why.startswith("killed")
     assert (workdir / failure.log).is_file() and failure.log.endswith(f"{KILLED}/seed0.log")
     shown = ftscale(workdir, "status", "--configfile", str(TINY))
@@ -126,8 +156,12 @@ def test_a_killed_run_is_failed_and_running_while_snakemake_runs(part_run, tmp_p
 
     # while a Snakemake works in the directory (a process named like its job scripts), the
     # unfinished job is running, not failed
-    job = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)",
-                            ".snakemake/scripts/job.py"], cwd=workdir, stdout=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)", ".snakemake/scripts/job.py"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         # once it runs (right after exec, /proc shows an empty command line for a moment)
         assert job.stdout.readline() == "up\n"

@@ -1,4 +1,5 @@
 """The tiny study end to end through Snakemake: outputs, determinism, staleness."""
+
 import copy
 import json
 import math
@@ -7,13 +8,12 @@ import pandas as pd
 import pytest
 
 from ftscale import config as study_config
-
-from ftscale.plan import grid
 from ftscale.figures.paper import FIGURES
+from ftscale.plan import grid
 from tests.workflow.conftest import ROOT, TINY, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-TINY_CONFIG = study_config.load(TINY)    # as the workflow reads it: the schema's defaults filled in
+TINY_CONFIG = study_config.load(TINY)  # as the workflow reads it: the schema's defaults filled in
 RESULTS = "results/tiny"
 
 
@@ -33,12 +33,29 @@ def test_outputs_exist_and_are_sane(tiny_run):
     metrics = pd.read_csv(tiny_run / RESULTS / "metrics.csv")
     conditions = grid.expand_conditions(TINY_CONFIG)
     assert len(metrics) == len(conditions) * TINY_CONFIG["finetune"]["seeds"]
-    required = ["task", "family", "model", "params", "pretrain_tokens", "method", "pet_size", "finetune_examples",
-                "seed", "dev_loss", "test_loss", "bleu", "chrf", "rougeL", "steps", "train_seconds", "status"]
+    required = [
+        "task",
+        "family",
+        "model",
+        "params",
+        "pretrain_tokens",
+        "method",
+        "pet_size",
+        "finetune_examples",
+        "seed",
+        "dev_loss",
+        "test_loss",
+        "bleu",
+        "chrf",
+        "rougeL",
+        "steps",
+        "train_seconds",
+        "status",
+    ]
     assert set(required) <= set(metrics.columns)
     assert (metrics.status == "ok").all()
     ceiling = math.log(TINY_CONFIG["data"]["tokenizer_vocab_size"])
-    assert metrics.test_loss.between(0, ceiling).all()          # better than a uniform guess
+    assert metrics.test_loss.between(0, ceiling).all()  # better than a uniform guess
     translation = metrics.task == "translation_ende"
     assert metrics.loc[translation, ["bleu", "chrf"]].notna().all().all()
     assert metrics.loc[translation, "rougeL"].isna().all()
@@ -52,7 +69,10 @@ def test_outputs_exist_and_are_sane(tiny_run):
     # pretrain.data_axis: checkpoints. The smaller budget is the full run's checkpoint after 16384 tokens
     # (32 steps of 512), with the run's weights there; the pretraining axis finetunes from it.
     assert sorted(zip(pretrain.model, pretrain.pretrain_tokens, pretrain.steps)) == [
-        ("m1", 16384, 32), ("m1", 32768, 64), ("m2", 32768, 64)]
+        ("m1", 16384, 32),
+        ("m1", 32768, 64),
+        ("m2", 32768, 64),
+    ]
     checkpoint = json.loads((tiny_run / RESULTS / "pretrain/ende/m1-16384tok/pretrain.json").read_text())
     assert (checkpoint["checkpoint_of"], checkpoint["tokens_seen"]) == (32768, 16384)
     data_axis = metrics[metrics.axis_pretrain]
@@ -65,9 +85,17 @@ def test_outputs_exist_and_are_sane(tiny_run):
     assert metrics.loc[transfer, scores].apply(lambda column: column.between(0, 100)).all().all()
     base = pd.read_csv(tiny_run / RESULTS / "base_transfer.csv")
     assert sorted(base.model) == sorted(TINY_CONFIG["models"]) and base.few_shot_2_bleu.notna().all()
-    for path in ["fits/fits.json", "fits/params.md", "fits/heldout_error.csv", "figures/fig06_zero_shot.png",
-                 "figures/fig11_few_shot.pdf", "figures/fig01_single_variable.png", "figures/fig10_pretraining.pdf",
-                 "fits/which_model.md", "figures/which_base_model.png"]:
+    for path in [
+        "fits/fits.json",
+        "fits/params.md",
+        "fits/heldout_error.csv",
+        "figures/fig06_zero_shot.png",
+        "figures/fig11_few_shot.pdf",
+        "figures/fig01_single_variable.png",
+        "figures/fig10_pretraining.pdf",
+        "fits/which_model.md",
+        "figures/which_base_model.png",
+    ]:
         assert (tiny_run / RESULTS / path).stat().st_size > 0, path
     # analysis.heldout.finetune_examples "largest": each joint fit of translation extrapolates to Df 64
     errors = pd.read_csv(tiny_run / RESULTS / "fits/heldout_error.csv")
@@ -76,6 +104,7 @@ def test_outputs_exist_and_are_sane(tiny_run):
     assert (held_df.n_heldout > 0).all() and held_df.delta_h_multiplicative.notna().all()
     # Checkpoints load as they are: transformers for the base, peft for the adapters.
     from ftscale.train.finetune import load_finetuned
+
     lora = next(c for c in conditions.values() if c.method == "lora")
     base = tiny_run / RESULTS / "pretrain" / lora.pretrain_id
     model = load_finetuned(base, tiny_run / RESULTS / "finetune" / lora.id / "seed0" / "checkpoint", "lora")
@@ -86,29 +115,33 @@ def test_outputs_exist_and_are_sane(tiny_run):
 # method, a PET size and a held-out Df, a pretraining checkpoint's run, seed 1, zero- and few-shot
 # transfer, a base model's transfer. Their pretraining and data are redone with them; the other
 # runs are the same jobs again (a tenth to a quarter of the tiny study's time, measured loaded).
-FROM_SCRATCH = ["finetune/translation_ende/m2-32768tok/lora-2/df32/seed0/eval.json",
-                "finetune/translation_ende/m2-32768tok/lora-2/df32/seed0/transfer.json",
-                "finetune/translation_ende/m1-16384tok/fmt/df16/seed1/eval.json",
-                "finetune/translation_ende/m1-32768tok/prompt-8/df64/seed0/eval.json",
-                "finetune/summarization/m1-32768tok/fmt/df32/seed0/eval.json",
-                "finetune/summarization/m2-32768tok/prompt-4/df64/seed1/eval.json",
-                "finetune/summarization/m2-32768tok/lora-2/df32/seed0/eval.json",
-                "base_transfer/translation_ende/m2-32768tok.json"]
-TIMING = ("train_seconds", "first_step_at")     # of train.json: the only keys a rerun may change
+FROM_SCRATCH = [
+    "finetune/translation_ende/m2-32768tok/lora-2/df32/seed0/eval.json",
+    "finetune/translation_ende/m2-32768tok/lora-2/df32/seed0/transfer.json",
+    "finetune/translation_ende/m1-16384tok/fmt/df16/seed1/eval.json",
+    "finetune/translation_ende/m1-32768tok/prompt-8/df64/seed0/eval.json",
+    "finetune/summarization/m1-32768tok/fmt/df32/seed0/eval.json",
+    "finetune/summarization/m2-32768tok/prompt-4/df64/seed1/eval.json",
+    "finetune/summarization/m2-32768tok/lora-2/df32/seed0/eval.json",
+    "base_transfer/translation_ende/m2-32768tok.json",
+]
+TIMING = ("train_seconds", "first_step_at")  # of train.json: the only keys a rerun may change
 
 
 def run_outputs(results) -> dict[str, dict]:
     """The FROM_SCRATCH outputs and their runs' train.json, less the timing."""
     paths = {results / target for target in FROM_SCRATCH}
     paths |= {(results / target).with_name("train.json") for target in FROM_SCRATCH if target.startswith("finetune/")}
-    return {str(path.relative_to(results)): {k: v for k, v in json.loads(path.read_text()).items() if k not in TIMING}
-            for path in paths}
+    return {
+        str(path.relative_to(results)): {k: v for k, v in json.loads(path.read_text()).items() if k not in TIMING}
+        for path in paths
+    }
 
 
 def test_rerun_from_scratch_gives_identical_results(tiny_run, tmp_path):
     snakemake(tmp_path, "--cores", "2", *(f"{RESULTS}/{target}" for target in FROM_SCRATCH))
     first, second = run_outputs(tiny_run / RESULTS), run_outputs(tmp_path / RESULTS)
-    assert len(first) == len(FROM_SCRATCH) + 6 and first == second      # 6 runs' train.json
+    assert len(first) == len(FROM_SCRATCH) + 6 and first == second  # 6 runs' train.json
 
 
 def test_nothing_to_do_after_a_full_run(tiny_run):
@@ -126,11 +159,18 @@ def test_adding_a_finetuning_size_adds_only_its_runs(tiny_copy, tmp_path):
     config["tasks"]["translation_ende"]["finetune_examples"]["lora"].append(48)
     new_conditions = set(grid.expand_conditions(config)) - set(grid.expand_conditions(TINY_CONFIG))
     runs = len(new_conditions) * config["finetune"]["seeds"]
-    transfers = sum(grid.has_transfer(config, c) for cid, c in grid.expand_conditions(config).items() if cid in new_conditions)
+    transfers = sum(
+        grid.has_transfer(config, c) for cid, c in grid.expand_conditions(config).items() if cid in new_conditions
+    )
     assert runs > 0 and transfers > 0
     assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
-        "finetune": runs, "evaluate": runs, "transfer": transfers * config["finetune"]["seeds"],
-        "aggregate": 1, "fit": 1, "figures": 1}
+        "finetune": runs,
+        "evaluate": runs,
+        "transfer": transfers * config["finetune"]["seeds"],
+        "aggregate": 1,
+        "fit": 1,
+        "figures": 1,
+    }
 
 
 def test_adding_a_budget_reruns_the_run_it_is_a_checkpoint_of_and_its_dependents(tiny_copy, tmp_path):
@@ -147,16 +187,22 @@ def test_adding_a_budget_reruns_the_run_it_is_a_checkpoint_of_and_its_dependents
     base_transfer = [run for run in grid.base_transfer_runs(config, conditions) if run[1] == "m1"]
     assert 0 < len(affected) < len(conditions) and base_transfer
     assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
-        "pretrain_ende_checkpoints": 1, "finetune": len(affected) * seeds, "evaluate": len(affected) * seeds,
-        "transfer": sum(grid.has_transfer(config, c) for c in affected) * seeds, "base_transfer": len(base_transfer),
-        "aggregate": 1, "fit": 1, "figures": 1}
+        "pretrain_ende_checkpoints": 1,
+        "finetune": len(affected) * seeds,
+        "evaluate": len(affected) * seeds,
+        "transfer": sum(grid.has_transfer(config, c) for c in affected) * seeds,
+        "base_transfer": len(base_transfer),
+        "aggregate": 1,
+        "fit": 1,
+        "figures": 1,
+    }
 
 
 def test_separate_data_axis_trains_each_budget_on_its_own(tmp_path):
     config = copy.deepcopy(TINY_CONFIG)
     config["pretrain"]["data_axis"] = "separate"
     counts = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", config))
-    assert counts["pretrain"] == 3 and "pretrain_ende_checkpoints" not in counts      # m1 x 2 budgets, m2
+    assert counts["pretrain"] == 3 and "pretrain_ende_checkpoints" not in counts  # m1 x 2 budgets, m2
     assert counts["finetune"] == len(grid.expand_conditions(config)) * config["finetune"]["seeds"]
 
 
@@ -167,8 +213,13 @@ def test_changing_one_learning_rate_reruns_only_that_method(tiny_copy, tmp_path)
     seeds = config["finetune"]["seeds"]
     transfers = sum(grid.has_transfer(config, c) for c in prompt) * seeds
     assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
-        "finetune": len(prompt) * seeds, "evaluate": len(prompt) * seeds, "transfer": transfers,
-        "aggregate": 1, "fit": 1, "figures": 1}
+        "finetune": len(prompt) * seeds,
+        "evaluate": len(prompt) * seeds,
+        "transfer": transfers,
+        "aggregate": 1,
+        "fit": 1,
+        "figures": 1,
+    }
 
 
 def test_changing_few_shot_settings_reruns_only_transfer_and_analysis(tiny_copy, tmp_path):
@@ -176,8 +227,12 @@ def test_changing_few_shot_settings_reruns_only_transfer_and_analysis(tiny_copy,
     config["evaluate"]["transfer"]["few_shot_examples"] = 6
     transfers = sum(grid.has_transfer(config, c) for c in grid.expand_conditions(config).values())
     assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
-        "transfer": transfers * config["finetune"]["seeds"], "base_transfer": len(config["models"]),
-        "aggregate": 1, "fit": 1, "figures": 1}
+        "transfer": transfers * config["finetune"]["seeds"],
+        "base_transfer": len(config["models"]),
+        "aggregate": 1,
+        "fit": 1,
+        "figures": 1,
+    }
 
 
 def test_bad_config_stops_with_one_line(tmp_path):
@@ -191,10 +246,10 @@ def test_bad_config_stops_with_one_line(tmp_path):
 def test_report_has_every_figure_with_its_caption(tiny_copy):
     report = tiny_copy / "report.html"
     made = snakemake(tiny_copy, "--report", str(report))
-    assert "(ERROR/" not in made.stderr and "(WARNING/" not in made.stderr, made.stderr   # captions are valid RST
+    assert "(ERROR/" not in made.stderr and "(WARNING/" not in made.stderr, made.stderr  # captions are valid RST
     html = report.read_text(errors="replace")
     figures = sorted(path.name for path in (tiny_copy / RESULTS / "figures").glob("*.png"))
     assert len(figures) == len(FIGURES) and all(name in html for name in figures), figures
-    captions = sorted(p for p in (ROOT / "report").glob("*.rst") if p.stem != "workflow")   # workflow.rst: the report's
-    assert [c.stem for c in captions] == [f[:-4] for f in figures]       # a caption file per figure
-    assert all(c.read_text().split(".")[0] in html for c in captions)   # each caption's first sentence
+    captions = sorted(p for p in (ROOT / "report").glob("*.rst") if p.stem != "workflow")  # workflow.rst: the report's
+    assert [c.stem for c in captions] == [f[:-4] for f in figures]  # a caption file per figure
+    assert all(c.read_text().split(".")[0] in html for c in captions)  # each caption's first sentence

@@ -3,6 +3,7 @@ pretrain.csv (a row per base model) and base_transfer.csv (few-shot scores of ba
 
 Runs with a zero-/few-shot evaluation (transfer.json beside eval.json) get its scores as columns
 zero_shot_bleu, zero_shot_chrf, few_shot_<k>_bleu, few_shot_<k>_chrf; other runs leave them empty."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,7 @@ import pandas as pd
 
 from ftscale.plan.grid import AXES
 
-CONDITION_COLUMNS = ["task", "family", "model", "params", "pretrain_tokens", "method", "pet_size",
-                     "finetune_examples"]
+CONDITION_COLUMNS = ["task", "family", "model", "params", "pretrain_tokens", "method", "pet_size", "finetune_examples"]
 METRIC_COLUMNS = ["dev_loss", "test_loss", "bleu", "chrf", "rougeL", "steps", "train_seconds"]
 
 
@@ -25,8 +25,15 @@ def pretrain_table(pretrain_dirs: list[str], runs: list[tuple[str, str, int]]) -
     rows = []
     for directory, (family, model, tokens) in zip(pretrain_dirs, runs):
         summary = read_json(Path(directory) / "pretrain.json")
-        rows.append({"family": family, "model": model, "params": summary["params"], "pretrain_tokens": tokens,
-                     **{k: summary[k] for k in ("train_loss", "val_loss", "steps", "train_seconds", "status")}})
+        rows.append(
+            {
+                "family": family,
+                "model": model,
+                "params": summary["params"],
+                "pretrain_tokens": tokens,
+                **{k: summary[k] for k in ("train_loss", "val_loss", "steps", "train_seconds", "status")},
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -35,20 +42,30 @@ def metrics_table(runs: list[dict], summaries: list[str], evals: list[str], pret
     rows = []
     for run, summary_path, eval_path in zip(runs, summaries, evals):
         summary, result = read_json(summary_path), read_json(eval_path)
-        row = {k: run[k] for k in ("task", "family", "model", "pretrain_tokens", "method", "pet_size",
-                                   "finetune_examples", "seed")}
+        row = {
+            k: run[k]
+            for k in ("task", "family", "model", "pretrain_tokens", "method", "pet_size", "finetune_examples", "seed")
+        }
         row["params"] = params_of[(run["family"], run["model"], run["pretrain_tokens"])]
-        row |= {"dev_loss": summary["dev_loss"], "test_loss": result.get("test_loss"),
-                "bleu": result.get("bleu"), "chrf": result.get("chrf"), "rougeL": result.get("rougeL"),
-                "steps": summary["steps"], "train_seconds": summary["train_seconds"],
-                "status": summary["status"], "stop_reason": summary["stop_reason"], "best_step": summary["best_step"],
-                "trainable_params": summary["trainable_params"]}
+        row |= {
+            "dev_loss": summary["dev_loss"],
+            "test_loss": result.get("test_loss"),
+            "bleu": result.get("bleu"),
+            "chrf": result.get("chrf"),
+            "rougeL": result.get("rougeL"),
+            "steps": summary["steps"],
+            "train_seconds": summary["train_seconds"],
+            "status": summary["status"],
+            "stop_reason": summary["stop_reason"],
+            "best_step": summary["best_step"],
+            "trainable_params": summary["trainable_params"],
+        }
         row |= {f"axis_{axis}": axis in run["axes"] for axis in AXES}
         if run.get("transfer"):
             row |= transfer_scores(read_json(Path(eval_path).with_name("transfer.json")))
         rows.append(row)
     table = pd.DataFrame(rows)
-    table["pet_size"] = table["pet_size"].astype("Int64")          # empty for FMT
+    table["pet_size"] = table["pet_size"].astype("Int64")  # empty for FMT
     # stop_reason: patience, max_steps, max_epochs or diverged; best_step: the step of the checkpoint kept
     first = CONDITION_COLUMNS + ["seed"] + METRIC_COLUMNS + ["status", "stop_reason", "best_step"]
     return table[first + [c for c in table.columns if c not in first]]
@@ -62,10 +79,17 @@ def transfer_scores(result: dict) -> dict:
 def base_transfer_table(paths: list[str], runs: list[dict], pretrain: pd.DataFrame) -> pd.DataFrame:
     """Few-shot scores of the base models: a row per (task, base model)."""
     params_of = {(r.family, r.model, r.pretrain_tokens): r.params for r in pretrain.itertuples()}
-    rows = [{"task": run["task"], "family": run["family"], "model": run["model"],
-             "params": params_of[(run["family"], run["model"], run["pretrain_tokens"])],
-             "pretrain_tokens": run["pretrain_tokens"], **transfer_scores(read_json(path))}
-            for path, run in zip(paths, runs)]
+    rows = [
+        {
+            "task": run["task"],
+            "family": run["family"],
+            "model": run["model"],
+            "params": params_of[(run["family"], run["model"], run["pretrain_tokens"])],
+            "pretrain_tokens": run["pretrain_tokens"],
+            **transfer_scores(read_json(path)),
+        }
+        for path, run in zip(paths, runs)
+    ]
     return pd.DataFrame(rows, columns=["task", "family", "model", "params", "pretrain_tokens"] if not rows else None)
 
 
@@ -75,6 +99,9 @@ def mean_over_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
     ok = metrics[metrics["status"] == "ok"]
     scores = METRIC_COLUMNS + [c for c in metrics.columns if c.startswith(("zero_shot_", "few_shot_"))]
     mean = ok.groupby(keys, dropna=False)[scores].mean().reset_index()
-    counts = metrics.groupby(keys, dropna=False)["status"].agg(
-        runs="size", diverged=lambda s: int((s == "diverged").sum())).reset_index()
+    counts = (
+        metrics.groupby(keys, dropna=False)["status"]
+        .agg(runs="size", diverged=lambda s: int((s == "diverged").sum()))
+        .reset_index()
+    )
     return counts.merge(mean, on=keys, how="left")

@@ -3,6 +3,7 @@ finetuning-data sizes at which two methods' predicted losses cross (Table 5, Fig
 whole positive Df range as the paper does (it extrapolates its fitted laws), each reported with
 where it lies against the Df each method was measured on; and the method with the lowest predicted
 loss at a (task, axis, X, Df) with its bootstrap probability (the which-method table)."""
+
 from __future__ import annotations
 
 from itertools import combinations
@@ -13,7 +14,7 @@ from ftscale.fitting import laws, statistics
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 from ftscale.plan.grid import method_order
 
-INSIDE_BOTH, EXTRAPOLATED, NO_CROSSING = "inside both", "extrapolated", "no crossing"   # values of `where`
+INSIDE_BOTH, EXTRAPOLATED, NO_CROSSING = "inside both", "extrapolated", "no crossing"  # values of `where`
 
 
 def bootstrap_samples(fit_row: dict) -> dict | None:
@@ -44,24 +45,36 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
         h, gamma = laws.critical_closed_form(p1, p2)
         s1, s2 = bootstrap_samples(f1), bootstrap_samples(f2)
         ranges = measured_df_range(f1), measured_df_range(f2)
-        pair = {"task": task, "axis": axis, "method_1": f1["method"], "method_2": f2["method"], "H": h,
-                "gamma": gamma, "E_1": p1["E"], "E_2": p2["E"],
-                "closed_form_exact": bool(np.isclose(p1["E"], p2["E"], rtol=1e-9, atol=0.0))}
+        pair = {
+            "task": task,
+            "axis": axis,
+            "method_1": f1["method"],
+            "method_2": f2["method"],
+            "H": h,
+            "gamma": gamma,
+            "E_1": p1["E"],
+            "E_2": p2["E"],
+            "closed_form_exact": bool(np.isclose(p1["E"], p2["E"], rtol=1e-9, atol=0.0)),
+        }
         for x in sorted(set(f1["x_values"]) | set(f2["x_values"])):
             found = laws.crossings("multiplicative", p1, p2, x)
             boot = None
             if s1 is not None and s2 is not None:
                 n = min(len(s1["A"]), len(s2["A"]))
-                boot = laws.crossings("multiplicative", {k: v[:n] for k, v in s1.items()},
-                                      {k: v[:n] for k, v in s2.items()}, x)               # (n, 2)
+                boot = laws.crossings(
+                    "multiplicative", {k: v[:n] for k, v in s1.items()}, {k: v[:n] for k, v in s2.items()}, x
+                )  # (n, 2)
             with np.errstate(over="ignore", invalid="ignore"):
                 closed = float(h * np.power(float(x), gamma))
             slots = [k for k in range(2) if np.isfinite(found[k])] or [None]
             for number, slot in enumerate(slots, 1):
-                row = pair | {"x": x, "crossing": number if slot is not None else 0,
-                              "n_crossings": len(slots) if slot is not None else 0,
-                              **located(np.nan if slot is None else found[slot], f1["method"], f2["method"], *ranges),
-                              "closed_form_df": closed}
+                row = pair | {
+                    "x": x,
+                    "crossing": number if slot is not None else 0,
+                    "n_crossings": len(slots) if slot is not None else 0,
+                    **located(np.nan if slot is None else found[slot], f1["method"], f2["method"], *ranges),
+                    "closed_form_df": closed,
+                }
                 if boot is not None:
                     row |= bootstrap_interval(boot, slot)
                 rows.append(row)
@@ -73,12 +86,18 @@ def bootstrap_interval(boot: np.ndarray, slot: int | None) -> dict:
     their gap's turning point: laws.crossings' slot), and the share of replicates that do; without a
     crossing, the share of replicates that cross at all."""
     if slot is None:
-        return {"critical_df_low": np.nan, "critical_df_high": np.nan,
-                "crossing_share": float(np.mean(np.isfinite(boot).any(axis=-1)))}
+        return {
+            "critical_df_low": np.nan,
+            "critical_df_high": np.nan,
+            "crossing_share": float(np.mean(np.isfinite(boot).any(axis=-1))),
+        }
     values = boot[:, slot]
     low, high = statistics.percentile_interval(values, INTERVAL_LEVEL)
-    return {"critical_df_low": float(low), "critical_df_high": float(high),
-            "crossing_share": float(np.mean(np.isfinite(values)))}
+    return {
+        "critical_df_low": float(low),
+        "critical_df_high": float(high),
+        "crossing_share": float(np.mean(np.isfinite(values))),
+    }
 
 
 def measured_df_range(fit: dict) -> tuple[float, float]:
@@ -102,8 +121,12 @@ def located(critical_df: float, method_1: str, method_2: str, range_1, range_2) 
     if not np.isfinite(critical_df):
         return {"critical_df": np.nan, "where": NO_CROSSING, "beyond_1": np.nan, "beyond_2": np.nan} | ranges
     factor_1, factor_2 = beyond(critical_df, range_1), beyond(critical_df, range_2)
-    where = {(True, True): INSIDE_BOTH, (True, False): f"inside {method_1} only",
-             (False, True): f"inside {method_2} only", (False, False): EXTRAPOLATED}[(factor_1 == 1, factor_2 == 1)]
+    where = {
+        (True, True): INSIDE_BOTH,
+        (True, False): f"inside {method_1} only",
+        (False, True): f"inside {method_2} only",
+        (False, False): EXTRAPOLATED,
+    }[(factor_1 == 1, factor_2 == 1)]
     return {"critical_df": float(critical_df), "where": where, "beyond_1": factor_1, "beyond_2": factor_2} | ranges
 
 
@@ -122,7 +145,7 @@ def which_method(joint: list[dict], means_of: dict, queries: list[dict], note) -
     config's analysis.which_method ([]: every X and Df of the grid); note(message) records a skipped one."""
     fits = {(f["task"], f["axis"], f["method"]): f for f in joint if f["law"] == "multiplicative"}
     queries = list(queries)
-    if not queries:       # the grid's own points: every X of the axis times every Df any method ran
+    if not queries:  # the grid's own points: every X of the axis times every Df any method ran
         for task, axis in sorted({(t, a) for t, a, _ in fits if a != "pet"}):
             methods = [m for t, a, m in fits if (t, a) == (task, axis)]
             if len(methods) < 2:
@@ -134,17 +157,23 @@ def which_method(joint: list[dict], means_of: dict, queries: list[dict], note) -
     for query in queries:
         task, axis = query.get("task"), query.get("axis")
         if axis == "pet":
-            note(f"which_method query {query}: the PET axis' X is a prompt length for one method and a "
-                 "LoRA rank for another; methods are compared on the model or pretrain axis")
+            note(
+                f"which_method query {query}: the PET axis' X is a prompt length for one method and a "
+                "LoRA rank for another; methods are compared on the model or pretrain axis"
+            )
             continue
         candidates = {m: fits[(t, a, m)] for t, a, m in fits if (t, a) == (task, axis)}
         if len(candidates) < 2:
             note(f"which_method query {query}: fewer than two methods have a fit on that axis")
             continue
         x, df = query.get("x"), float(query.get("finetune_examples"))
-        if isinstance(x, str):       # a model name on the model axis
-            sizes = {m: s for (t, mm), table in means_of.items() if t == task and "model" in table
-                     for m, s in zip(table["model"]["model"], table["model"]["x"])}
+        if isinstance(x, str):  # a model name on the model axis
+            sizes = {
+                m: s
+                for (t, mm), table in means_of.items()
+                if t == task and "model" in table
+                for m, s in zip(table["model"]["model"], table["model"]["x"])
+            }
             if x not in sizes:
                 note(f"which_method query {query}: unknown model {x!r}")
                 continue
@@ -157,9 +186,10 @@ def which_method(joint: list[dict], means_of: dict, queries: list[dict], note) -
         samples = [bootstrap_samples(candidates[m]) for m in methods]
         if all(s is not None for s in samples):
             n = min(len(s["A"]) for s in samples)
-            losses = np.stack([laws.predict("multiplicative", {k: v[:n] for k, v in s.items()}, df, x)
-                               for s in samples])
-            usable = np.all(np.isfinite(losses), axis=0)        # a failed replicate fit wins nothing
+            losses = np.stack(
+                [laws.predict("multiplicative", {k: v[:n] for k, v in s.items()}, df, x) for s in samples]
+            )
+            usable = np.all(np.isfinite(losses), axis=0)  # a failed replicate fit wins nothing
             wins = np.argmin(losses[:, usable], axis=0) == methods.index(best)
             row["probability"] = float(np.mean(wins)) if usable.any() else float("nan")
         else:

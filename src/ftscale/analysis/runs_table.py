@@ -9,6 +9,7 @@ column of OPTIONAL is absent it is filled in as the workflow would have written 
 required by the rows of the axes that vary them. A bad table is one TableError line naming the
 column, or the row (as the CSV's line number) and its value.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,8 @@ from ftscale.plan.grid import AXES
 
 REQUIRED = ("task", "method", "model", "params", "finetune_examples", "test_loss")
 AXIS_FLAGS = tuple(f"axis_{axis}" for axis in AXES)
-OPTIONAL = {"pretrain_tokens": np.nan, "pet_size": np.nan, "seed": 0, "status": "ok"}   # value when absent
-AXIS_COLUMN = {"axis_pretrain": "pretrain_tokens", "axis_pet": "pet_size"}      # what the axis' rows need
+OPTIONAL = {"pretrain_tokens": np.nan, "pet_size": np.nan, "seed": 0, "status": "ok"}  # value when absent
+AXIS_COLUMN = {"axis_pretrain": "pretrain_tokens", "axis_pet": "pet_size"}  # what the axis' rows need
 POSITIVE = ("params", "finetune_examples")
 PRETRAIN_REQUIRED = ("family", "model", "params", "pretrain_tokens", "val_loss")
 
@@ -50,11 +51,15 @@ def check_runs(table: pd.DataFrame, name: str = "runs table") -> pd.DataFrame:
         raise TableError(f"{name}: the table has no rows")
     missing = [c for c in REQUIRED if c not in table]
     if missing:
-        raise TableError(f"{name}: column {missing[0]!r} is missing (the analysis needs "
-                         f"{', '.join(REQUIRED)} and one of {', '.join(AXIS_FLAGS)})")
+        raise TableError(
+            f"{name}: column {missing[0]!r} is missing (the analysis needs "
+            f"{', '.join(REQUIRED)} and one of {', '.join(AXIS_FLAGS)})"
+        )
     if not any(flag in table for flag in AXIS_FLAGS):
-        raise TableError(f"{name}: no axis column: add one of {', '.join(AXIS_FLAGS)} "
-                         "(true where the run belongs to that scaling axis)")
+        raise TableError(
+            f"{name}: no axis column: add one of {', '.join(AXIS_FLAGS)} "
+            "(true where the run belongs to that scaling axis)"
+        )
     table = table.copy()
     for column, value in OPTIONAL.items():
         if column not in table:
@@ -63,8 +68,14 @@ def check_runs(table: pd.DataFrame, name: str = "runs table") -> pd.DataFrame:
         table[flag] = _flags(table, flag, name) if flag in table else False
     for column in POSITIVE:
         _check_numbers(table, column, name, table[column].notna(), "a positive number", lambda v: v > 0)
-    _check_numbers(table, "test_loss", name, table["test_loss"].notna(), "a number (empty for a failed run)",
-                   lambda v: ~np.isnan(v))
+    _check_numbers(
+        table,
+        "test_loss",
+        name,
+        table["test_loss"].notna(),
+        "a number (empty for a failed run)",
+        lambda v: ~np.isnan(v),
+    )
     for flag, column in AXIS_COLUMN.items():
         _check_numbers(table, column, name, table[flag], f"a positive number on the {flag} rows", lambda v: v > 0)
     for column in ("task", "method", "model"):
@@ -83,8 +94,9 @@ def _check_numbers(table, column, name, rows, what, good) -> None:
     values = pd.to_numeric(table[column], errors="coerce").astype(float)
     bad = rows.to_numpy(bool) & ~good(values.to_numpy())
     if bad.any():
-        raise TableError(f"{name}: row {_line(bad)}: {column} is {_shown(table[column].iloc[int(bad.argmax())])}, "
-                         f"not {what}")
+        raise TableError(
+            f"{name}: row {_line(bad)}: {column} is {_shown(table[column].iloc[int(bad.argmax())])}, not {what}"
+        )
 
 
 def _shown(value) -> str:
@@ -112,8 +124,9 @@ def read_pretrain(path) -> pd.DataFrame | None:
     table = read_csv(path)
     missing = [c for c in PRETRAIN_REQUIRED if c not in table]
     if len(table) and missing:
-        raise TableError(f"{path}: column {missing[0]!r} is missing (a pretraining table needs "
-                         f"{', '.join(PRETRAIN_REQUIRED)})")
+        raise TableError(
+            f"{path}: column {missing[0]!r} is missing (a pretraining table needs {', '.join(PRETRAIN_REQUIRED)})"
+        )
     return table
 
 

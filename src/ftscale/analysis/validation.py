@@ -19,6 +19,7 @@ Delta_h(multiplicative) - Delta_h(additive), both measured on replicate b's held
 the point difference (from the full fits), its percentile interval, and the share of replicates in
 which the multiplicative law extrapolates better (d_b < 0).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -30,7 +31,7 @@ from ftscale.fitting import laws, solver, statistics
 from ftscale.fitting.laws import JOINT_LAWS, LAWS
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 
-SHARED_AXES = ("model", "pretrain")      # fit_joint's default: the axes whose step one sets beta and E
+SHARED_AXES = ("model", "pretrain")  # fit_joint's default: the axes whose step one sets beta and E
 
 
 def _warm(law: str, rows: dict[str, dict], axes: list[str]) -> dict:
@@ -55,9 +56,15 @@ def _refits(law, fitted: dict[str, pd.DataFrame], rows, drops: list[set], fit_kw
     keep = {axis: np.array([~m["condition"].isin(d).to_numpy() for d in drops]) for axis, m in fitted.items()}
     usable = {axis: np.array([_two_of_each(m[k]) for k in keep[axis]]) for axis, m in fitted.items()}
     shared = [a for a in SHARED_AXES if a in fitted]
-    groups = {axis: laws.Group(m["finetune_examples"].to_numpy(float), m["test_loss"].to_numpy(float),
-                               m["x"].to_numpy(float), weight=(keep[axis] & usable[axis][:, None]).astype(float))
-              for axis, m in fitted.items()}
+    groups = {
+        axis: laws.Group(
+            m["finetune_examples"].to_numpy(float),
+            m["test_loss"].to_numpy(float),
+            m["x"].to_numpy(float),
+            weight=(keep[axis] & usable[axis][:, None]).astype(float),
+        )
+        for axis, m in fitted.items()
+    }
     if not groups:
         return [{} for _ in drops]
     try:
@@ -68,7 +75,7 @@ def _refits(law, fitted: dict[str, pd.DataFrame], rows, drops: list[set], fit_kw
     out = []
     for k in range(len(drops)):
         if shared and not any(usable[a][k] for a in shared):
-            out.append({})                 # nothing left to set beta and E: no refit for this set
+            out.append({})  # nothing left to set beta and E: no refit for this set
             continue
         out.append({axis: {key: float(v[k]) for key, v in params[axis].items()} for axis in groups if usable[axis][k]})
     return out
@@ -81,8 +88,9 @@ def _error(law, params: dict | None, points: pd.DataFrame) -> float:
     return statistics.mean_absolute_deviation(predicted, points["test_loss"].to_numpy(float))
 
 
-def leave_one_out(task: str, method: str, means: dict[str, pd.DataFrame], joint_rows: list[dict],
-                  fit_kwargs: dict) -> list[dict]:
+def leave_one_out(
+    task: str, method: str, means: dict[str, pd.DataFrame], joint_rows: list[dict], fit_kwargs: dict
+) -> list[dict]:
     """Rows {task, method, law, axis, leave_out ("x" or "df"), error, n_values, errors {value: error}}."""
     out = []
     for law in JOINT_LAWS:
@@ -92,49 +100,83 @@ def leave_one_out(task: str, method: str, means: dict[str, pd.DataFrame], joint_
         x_cases = [(axis, x, left) for axis, points in fitted.items() for x, left in points.groupby("x")]
         all_fitted = pd.concat(fitted.values()) if fitted else pd.DataFrame(columns=["finetune_examples", "condition"])
         dfs = sorted(set(all_fitted["finetune_examples"]))
-        drops = [set(left["condition"]) for _, _, left in x_cases] + \
-                [set(all_fitted.loc[all_fitted["finetune_examples"] == df, "condition"]) for df in dfs]
+        drops = [set(left["condition"]) for _, _, left in x_cases] + [
+            set(all_fitted.loc[all_fitted["finetune_examples"] == df, "condition"]) for df in dfs
+        ]
         refits = _refits(law, fitted, rows, drops, fit_kwargs) if drops else []
         errors = {(axis, kind): {} for axis in fitted for kind in ("x", "df")}
         for (axis, x, left), refit in zip(x_cases, refits):
             errors[(axis, "x")][float(x)] = _error(law, refit.get(axis), left)
-        for df, refit in zip(dfs, refits[len(x_cases):]):
+        for df, refit in zip(dfs, refits[len(x_cases) :]):
             for axis, points in fitted.items():
-                errors[(axis, "df")][float(df)] = _error(law, refit.get(axis), points[points["finetune_examples"] == df])
+                errors[(axis, "df")][float(df)] = _error(
+                    law, refit.get(axis), points[points["finetune_examples"] == df]
+                )
         for (axis, kind), by_value in errors.items():
             finite = [e for e in by_value.values() if np.isfinite(e)]
-            out.append({"task": task, "method": method, "law": law, "axis": axis, "leave_out": kind,
-                        "error": float(np.mean(finite)) if finite else float("nan"), "n_values": len(finite),
-                        "errors": by_value})
+            out.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "law": law,
+                    "axis": axis,
+                    "leave_out": kind,
+                    "error": float(np.mean(finite)) if finite else float("nan"),
+                    "n_values": len(finite),
+                    "errors": by_value,
+                }
+            )
     return out
 
 
-def paired_heldout(means: dict[str, pd.DataFrame], run_losses: list[np.ndarray], joint_rows: list[dict],
-                   n_resamples: int, rng: np.random.Generator, fit_kwargs: dict) -> dict | None:
+def paired_heldout(
+    means: dict[str, pd.DataFrame],
+    run_losses: list[np.ndarray],
+    joint_rows: list[dict],
+    n_resamples: int,
+    rng: np.random.Generator,
+    fit_kwargs: dict,
+) -> dict | None:
     """{law: {axis: (B,) Delta_h}} on the multiplicative bootstrap's own replicates (`rng` must be the
     stream procedure._bootstrap drew them from); None without a bootstrap or held-out points."""
     rows = {law: {r["axis"]: r for r in joint_rows if r["law"] == law} for law in JOINT_LAWS}
-    axes = [a for a in means if a in rows["multiplicative"] and a in rows["additive"]
-            and "bootstrap" in rows["multiplicative"][a] and means[a]["heldout"].any()]
+    axes = [
+        a
+        for a in means
+        if a in rows["multiplicative"]
+        and a in rows["additive"]
+        and "bootstrap" in rows["multiplicative"][a]
+        and means[a]["heldout"].any()
+    ]
     if n_resamples == 0 or not axes:
         return None
     replicates = statistics.resample_condition_means(run_losses, n_resamples, rng)
     fitted_axes = list(rows["additive"])
-    groups = {a: laws.Group(m.loc[~m["heldout"], "finetune_examples"].to_numpy(float),
-                            replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)],
-                            m.loc[~m["heldout"], "x"].to_numpy(float)) for a, m in means.items() if a in fitted_axes}
+    groups = {
+        a: laws.Group(
+            m.loc[~m["heldout"], "finetune_examples"].to_numpy(float),
+            replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)],
+            m.loc[~m["heldout"], "x"].to_numpy(float),
+        )
+        for a, m in means.items()
+        if a in fitted_axes
+    }
     try:
-        additive = solver.fit_joint("additive", groups, warm=_warm("additive", rows["additive"], list(groups)),
-                                    **fit_kwargs)
+        additive = solver.fit_joint(
+            "additive", groups, warm=_warm("additive", rows["additive"], list(groups)), **fit_kwargs
+        )
     except laws.FitError:
         return None
-    params = {"multiplicative": {a: {k: np.asarray(v, float) for k, v in rows["multiplicative"][a]["bootstrap"].items()}
-                                 for a in axes},
-              "additive": {a: additive[a].params[0] for a in axes}}
+    params = {
+        "multiplicative": {
+            a: {k: np.asarray(v, float) for k, v in rows["multiplicative"][a]["bootstrap"].items()} for a in axes
+        },
+        "additive": {a: additive[a].params[0] for a in axes},
+    }
     out = {law: {} for law in JOINT_LAWS}
     for axis in axes:
         held = means[axis][means[axis]["heldout"]]
-        observed = replicates[:, held["condition"].to_numpy(int)]                       # (B, h)
+        observed = replicates[:, held["condition"].to_numpy(int)]  # (B, h)
         for law in JOINT_LAWS:
             p = {k: np.asarray(v, float)[:, None] for k, v in params[law][axis].items()}
             with np.errstate(over="ignore", invalid="ignore"):
@@ -153,17 +195,27 @@ def law_comparison(paired: dict[tuple[str, str], dict | None], joint_rows: list[
         items = [(m, a) for (t, m), p in paired.items() if t == task and p for a in p["multiplicative"]]
         if not items:
             continue
-        diffs = np.stack([paired[(task, m)]["multiplicative"][a] - paired[(task, m)]["additive"][a]
-                          for m, a in items])                                             # (items, B)
-        with warnings.catch_warnings():          # a replicate failed in every fit: NaN, left out below
+        diffs = np.stack(
+            [paired[(task, m)]["multiplicative"][a] - paired[(task, m)]["additive"][a] for m, a in items]
+        )  # (items, B)
+        with warnings.catch_warnings():  # a replicate failed in every fit: NaN, left out below
             warnings.simplefilter("ignore", RuntimeWarning)
             d = np.nanmean(np.where(np.isfinite(diffs), diffs, np.nan), axis=0)
         finite = d[np.isfinite(d)]
         mult = float(np.mean([point[(task, m, a, "multiplicative")] for m, a in items]))
         add = float(np.mean([point[(task, m, a, "additive")] for m, a in items]))
         low, high = statistics.percentile_interval(finite, INTERVAL_LEVEL)
-        out.append({"task": task, "n_fits": len(items), "delta_h_multiplicative": mult, "delta_h_additive": add,
-                    "difference": mult - add, "difference_low": low, "difference_high": high,
-                    "p_multiplicative_lower": float(np.mean(finite < 0)) if finite.size else float("nan"),
-                    "n_bootstrap": int(finite.size)})
+        out.append(
+            {
+                "task": task,
+                "n_fits": len(items),
+                "delta_h_multiplicative": mult,
+                "delta_h_additive": add,
+                "difference": mult - add,
+                "difference_low": low,
+                "difference_high": high,
+                "p_multiplicative_lower": float(np.mean(finite < 0)) if finite.size else float("nan"),
+                "n_bootstrap": int(finite.size),
+            }
+        )
     return out

@@ -8,6 +8,7 @@ split, the zero-shot direction, the seed of each split, the default language and
 summarization prefix, and the manifest. This module imports no other module of ftscale.data, so
 the sources depend on it and never on each other.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,10 +16,18 @@ import json
 import random
 from pathlib import Path
 
-PRETRAIN_SPLITS = {"train": 1.0, "val": 0.02}   # val lines as a share of the training lines
+PRETRAIN_SPLITS = {"train": 1.0, "val": 0.02}  # val lines as a share of the training lines
 TASK_SPLITS = ("train", "dev", "test")
-LANGUAGE_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "fr": "French", "es": "Spanish",
-                  "tr": "Turkish", "hi": "Hindi", "pl": "Polish"}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "German",
+    "zh": "Chinese",
+    "fr": "French",
+    "es": "Spanish",
+    "tr": "Turkish",
+    "hi": "Hindi",
+    "pl": "Polish",
+}
 # The paper's instruction before each summarization document; data.<source>.summarization_prefix
 # replaces it ({language}: the document's language by name, {lang}: its code).
 SUMMARIZATION_PREFIX = "Summarize the following document in {language}: "
@@ -146,7 +155,7 @@ class Source:
     was read. Subclasses set `name` (data.source) and implement `rows` and `pretrain_lines`."""
 
     name = ""
-    read_key: str | None = None       # the manifest key that lists what was read (None: nothing read)
+    read_key: str | None = None  # the manifest key that lists what was read (None: nothing read)
 
     def __init__(self, seed: int, options: dict | None = None):
         self.seed, self.options = seed, dict(options or {})

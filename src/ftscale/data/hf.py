@@ -19,6 +19,7 @@ A dataset spec (the config's `data.hf.tasks.<task>.<split>`, `data.hf.pretrain.<
 Nothing here touches the network until a job asks for rows; without network a Hub dataset fails
 with one line naming it and how to pre-fetch it.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,10 +43,12 @@ def is_saved(path: Path) -> bool:
 
 def _offline_hint(spec: dict) -> str:
     name = spec["dataset"]
-    return (f"pre-fetch it where there is network (`hf download {name} --repo-type dataset`, "
-            f"or load it once with `datasets` to fill its cache, then set HF_DATASETS_OFFLINE=1 and "
-            f"HF_HUB_OFFLINE=1 here), save it with save_to_disk and give that directory as `dataset`, "
-            f"or switch to data.source: local")
+    return (
+        f"pre-fetch it where there is network (`hf download {name} --repo-type dataset`, "
+        f"or load it once with `datasets` to fill its cache, then set HF_DATASETS_OFFLINE=1 and "
+        f"HF_HUB_OFFLINE=1 here), save it with save_to_disk and give that directory as `dataset`, "
+        f"or switch to data.source: local"
+    )
 
 
 def _one_line(error: BaseException) -> str:
@@ -61,9 +64,11 @@ def open_dataset(spec: dict, streaming: bool = False, config_name: str | None = 
     path = Path(spec["dataset"]).expanduser()
     if config_name is not None and (is_saved(path) or spec.get("data_files") is not None):
         # one table only: the "other config" would silently be these same rows
-        raise DataError(f"{where}: target_config {config_name!r} needs a dataset with configurations "
-                        f"(a Hub id or a dataset directory whose README.md defines them), not "
-                        f"{'a save_to_disk directory' if is_saved(path) else 'data_files'}")
+        raise DataError(
+            f"{where}: target_config {config_name!r} needs a dataset with configurations "
+            f"(a Hub id or a dataset directory whose README.md defines them), not "
+            f"{'a save_to_disk directory' if is_saved(path) else 'data_files'}"
+        )
     if is_saved(path):
         try:
             loaded = datasets.load_from_disk(str(path))
@@ -116,7 +121,7 @@ def field(row: dict, column: str, where: str):
 class HFSource(Source):
     """Raw splits from the datasets of `data.hf`; records {"source", "target", "lang"}."""
 
-    name, read_key = "hf", "datasets"     # the manifest lists the datasets read
+    name, read_key = "hf", "datasets"  # the manifest lists the datasets read
 
     def rows(self, specs: list[dict], task: dict, split: str, n: int, seed: int) -> tuple[list[dict], str]:
         opened = []
@@ -124,8 +129,10 @@ class HFSource(Source):
             dataset = open_dataset(spec)
             target = open_dataset(spec, config_name=spec["target_config"]) if spec.get("target_config") else None
             if target is not None and len(target) != len(dataset):
-                raise DataError(f"{describe(spec)}: target_config {spec['target_config']!r} has {len(target)} rows, "
-                                f"not {len(dataset)}: they must align row by row")
+                raise DataError(
+                    f"{describe(spec)}: target_config {spec['target_config']!r} has {len(target)} rows, "
+                    f"not {len(dataset)}: they must align row by row"
+                )
             opened.append((spec, dataset, target))
         total = sum(len(d) for _, d, _ in opened)
         where = " + ".join(describe(s) for s, _, _ in opened)
@@ -138,15 +145,29 @@ class HFSource(Source):
             chosen = dataset if keep is None else dataset.select(rows)
             targets = chosen if target is None else (target if keep is None else target.select(rows))
             for row, target_row in zip(chosen, targets):
-                lang = (field(row, columns["lang"], describe(spec)) if columns.get("lang") else "") or spec.get("lang", "")
-                records.append({"source": str(field(row, columns["source"], describe(spec))),
-                                "target": str(field(target_row, columns["target"], describe(spec))),
-                                "lang": str(lang or "")})
+                lang = (field(row, columns["lang"], describe(spec)) if columns.get("lang") else "") or spec.get(
+                    "lang", ""
+                )
+                records.append(
+                    {
+                        "source": str(field(row, columns["source"], describe(spec))),
+                        "target": str(field(target_row, columns["target"], describe(spec))),
+                        "lang": str(lang or ""),
+                    }
+                )
                 used += 1
-            self.read.append({"dataset": spec["dataset"], "config": spec.get("config"), "split": spec["split"],
-                              "revision": spec.get("revision"), "target_config": spec.get("target_config"),
-                              "fingerprint": getattr(dataset, "_fingerprint", None),
-                              "rows_available": len(dataset), "rows_used": used})
+            self.read.append(
+                {
+                    "dataset": spec["dataset"],
+                    "config": spec.get("config"),
+                    "split": spec["split"],
+                    "revision": spec.get("revision"),
+                    "target_config": spec.get("target_config"),
+                    "fingerprint": getattr(dataset, "_fingerprint", None),
+                    "rows_available": len(dataset),
+                    "rows_used": used,
+                }
+            )
             start += len(dataset)
         return records, where
 
@@ -156,7 +177,7 @@ class HFSource(Source):
         val_lines, take = split_offsets(split, n_lines)
         per_language = []
         for lang in languages:
-            lines, skip = [], val_lines             # each language skips its own val lines
+            lines, skip = [], val_lines  # each language skips its own val lines
             for spec in config_part(self.options, self.name, "pretrain", lang):
                 if len(lines) >= take:
                     break
@@ -167,16 +188,24 @@ class HFSource(Source):
                     text = " ".join(str(field(row, column, describe(spec))).split())
                     if not text:
                         continue
-                    if skipped < skip:              # the val lines (non-empty, as val counts them)
+                    if skipped < skip:  # the val lines (non-empty, as val counts them)
                         skipped += 1
                         continue
                     lines.append(text)
                     used += 1
                     if len(lines) >= take:
                         break
-                self.read.append({"dataset": spec["dataset"], "config": spec.get("config"), "split": spec["split"],
-                                  "revision": spec.get("revision"), "language": lang, "lines_skipped": skipped,
-                                  "lines_used": used})
+                self.read.append(
+                    {
+                        "dataset": spec["dataset"],
+                        "config": spec.get("config"),
+                        "split": spec["split"],
+                        "revision": spec.get("revision"),
+                        "language": lang,
+                        "lines_skipped": skipped,
+                        "lines_used": used,
+                    }
+                )
                 skip -= skipped
             if len(lines) < take:
                 print(f"note: {lang}: only {len(lines)} of {take} {split} lines available")

@@ -21,14 +21,24 @@ Pretraining text is a plain-text file of one document per line (or jsonl/parquet
 `text` column). Every problem (missing file, empty file, bytes that are not UTF-8, a missing
 column, unequal line counts of a pair) is a DataError naming the file.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
 
-from ftscale.data.common import (DataError, Source, as_list, choose, config_part, interleave, sha256, spec_files,
-                                 split_offsets)
+from ftscale.data.common import (
+    DataError,
+    Source,
+    as_list,
+    choose,
+    config_part,
+    interleave,
+    sha256,
+    spec_files,
+    split_offsets,
+)
 
 FORMATS = ("jsonl", "parquet", "csv", "tsv", "text")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv", ".tsv": "tsv"}
@@ -73,6 +83,7 @@ def read_rows(path: Path, fmt: str, columns: list[str], optional: tuple[str, ...
     if fmt == "parquet":
         _check_file(path)
         import pyarrow.parquet as pq
+
         try:
             table = pq.read_table(path)
         except Exception as error:  # noqa: BLE001 - corrupt or not parquet
@@ -122,8 +133,10 @@ def spec_records(spec: dict) -> list[dict]:
         source, target = Path(spec["source"]).expanduser(), Path(spec["target"]).expanduser()
         src, tgt = read_lines(source, keep_empty=True), read_lines(target, keep_empty=True)
         if len(src) != len(tgt):
-            raise DataError(f"{source}: {len(src)} lines but its pair {target} has {len(tgt)}: "
-                            f"a parallel pair must align line by line")
+            raise DataError(
+                f"{source}: {len(src)} lines but its pair {target} has {len(tgt)}: "
+                f"a parallel pair must align line by line"
+            )
         return [{"source": s, "target": t, "lang": spec.get("lang", "")} for s, t in zip(src, tgt) if s and t]
     names = {"source": "source", "target": "target"} | spec.get("columns", {})
     records = []
@@ -131,12 +144,17 @@ def spec_records(spec: dict) -> list[dict]:
         path = Path(path).expanduser()
         fmt = file_format(path, spec)
         wanted = [names["source"], names["target"]] + ([names["lang"]] if "lang" in names else [])
-        lang_column = names.get("lang", "lang")    # a configured one must exist; the default may not
+        lang_column = names.get("lang", "lang")  # a configured one must exist; the default may not
         rows = read_rows(path, fmt, wanted, optional=(lang_column,))
         for row in rows:
             lang = row.get(lang_column) if lang_column else None
-            records.append({"source": str(row[names["source"]]), "target": str(row[names["target"]]),
-                            "lang": str(lang if lang not in (None, "") else spec.get("lang", ""))})
+            records.append(
+                {
+                    "source": str(row[names["source"]]),
+                    "target": str(row[names["target"]]),
+                    "lang": str(lang if lang not in (None, "") else spec.get("lang", "")),
+                }
+            )
     return records
 
 
@@ -157,14 +175,19 @@ def spec_texts(spec: dict) -> list[str]:
 class LocalSource(Source):
     """Raw splits from the files of `data.local`; records {"source", "target", "lang"}."""
 
-    name, read_key = "local", "files_read"   # the manifest lists the files read, with their sha256
+    name, read_key = "local", "files_read"  # the manifest lists the files read, with their sha256
 
     def rows(self, specs: list[dict], task: dict, split: str, n: int, seed: int) -> tuple[list[dict], str]:
         records = []
         for spec in specs:
             got = spec_records(spec)
-            self.read.append({"files": spec_files(spec), "rows": len(got),
-                              "sha256": [sha256(Path(f).expanduser()) for f in spec_files(spec)]})
+            self.read.append(
+                {
+                    "files": spec_files(spec),
+                    "rows": len(got),
+                    "sha256": [sha256(Path(f).expanduser()) for f in spec_files(spec)],
+                }
+            )
             records += got
         label = " + ".join(f for spec in specs for f in spec_files(spec))
         keep = choose(len(records), n, seed, split, label)
@@ -180,11 +203,16 @@ class LocalSource(Source):
             lines = []
             for spec in config_part(self.options, self.name, "pretrain", lang):
                 lines += spec_texts(spec)
-                self.read.append({"files": spec_files(spec), "language": lang,
-                                  "sha256": [sha256(Path(f).expanduser()) for f in spec_files(spec)]})
+                self.read.append(
+                    {
+                        "files": spec_files(spec),
+                        "language": lang,
+                        "sha256": [sha256(Path(f).expanduser()) for f in spec_files(spec)],
+                    }
+                )
                 if len(lines) >= skip + take:
                     break
-            chosen = lines[skip:skip + take]
+            chosen = lines[skip : skip + take]
             if len(chosen) < take:
                 print(f"note: {lang}: only {len(chosen)} of {take} {split} lines available")
             per_language.append(chosen)

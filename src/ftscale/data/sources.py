@@ -7,6 +7,7 @@ read them from the datasets and files named under `data.hf` / `data.local` in th
 same methods (ftscale.data.common.Source). Their problems are DataError: one line naming the
 dataset or file and what is wrong. This module also writes the splits (the data rules' scripts).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,10 @@ class SyntheticSource(Source):
     name = "synthetic"
 
     def specs(self, *keys: str) -> None:
-        return None                       # generated: no datasets or files to name
+        return None  # generated: no datasets or files to name
 
     def zero_shot_seed_name(self, task_name: str, lang: str) -> str:
-        return f"task/{task_name}_zero_shot_{lang}/test"   # as before the base class: the toy's sets stay the same
+        return f"task/{task_name}_zero_shot_{lang}/test"  # as before the base class: the toy's sets stay the same
 
     def rows(self, specs, task: dict, split: str, n: int, seed: int) -> tuple[list[dict], str]:
         if task["type"] == "translation":
@@ -55,22 +56,26 @@ def get_source(name: str, seed: int, data: dict | None = None) -> Source:
             raise DataError(f"data.{name}: missing: the {name!r} source needs its datasets or files configured")
         if name == "hf":
             from ftscale.data.hf import HFSource
+
             return HFSource(seed, options)
         from ftscale.data.local import LocalSource
+
         return LocalSource(seed, options)
     raise DataError(f"data.source: unknown source {name!r}")
 
 
 # Splits of a source, and writing them: the data rules' scripts.
 
+
 def pretrain_splits(source, family: str, languages: list[str], n_lines: int) -> dict[str, list[str]]:
-    return {split: source.pretrain_lines(family, languages, split, max(1, round(n_lines * share)))
-            for split, share in PRETRAIN_SPLITS.items()}
+    return {
+        split: source.pretrain_lines(family, languages, split, max(1, round(n_lines * share)))
+        for split, share in PRETRAIN_SPLITS.items()
+    }
 
 
 def task_splits(source, task_name: str, task: dict) -> dict[str, list[dict]]:
-    return {split: source.task_records(task_name, task, split, task[f"{split}_examples"])
-            for split in TASK_SPLITS}
+    return {split: source.task_records(task_name, task, split, task[f"{split}_examples"]) for split in TASK_SPLITS}
 
 
 def write_lines(lines: list[str], path: Path) -> None:

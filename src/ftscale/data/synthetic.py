@@ -19,6 +19,7 @@ Over 400 lines, on purpose: the eight grammars render one meaning structure, and
 to the others (a change to the meaning space touches every renderer); split by language, each file
 would restate the shared agreement and clause helpers.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -29,13 +30,13 @@ from dataclasses import dataclass, replace
 from ftscale.data.common import LANGUAGE_NAMES
 
 SUMMARIZATION_LANGUAGES = ("en", "de", "es", "fr")
-LANGUAGES = tuple(LANGUAGE_NAMES)     # the languages with a grammar here
+LANGUAGES = tuple(LANGUAGE_NAMES)  # the languages with a grammar here
 
-NOUN_CLASSES = ("person", "animal", "object", "place")     # noun % 4
+NOUN_CLASSES = ("person", "animal", "object", "place")  # noun % 4
 PER_CLASS, N_VERBS, N_ADJECTIVES, N_TIMES = 50, 80, 50, 12
 N_NOUNS = 4 * PER_CLASS
-VALENCY = (2, 1, 2, 3)           # by verb % 4: transitive, intransitive, transitive, ditransitive
-RELATIVE_P = (0.25, 0.1, 0.0)    # chance of a relative clause on an entity, by nesting depth
+VALENCY = (2, 1, 2, 3)  # by verb % 4: transitive, intransitive, transitive, ditransitive
+RELATIVE_P = (0.25, 0.1, 0.0)  # chance of a relative clause on an entity, by nesting depth
 SYLLABLES = {  # (onsets, vowels, codas): each language sounds different, so lexicons do not overlap
     "en": ("b c d f g h l m n p r s t w", "a e i o u ea oo", "- - n t r s ck ll"),
     "de": ("b d f g h k l m n p r s t w z sch", "a e i o u ei au ie", "- - n t r ch st ng"),
@@ -48,16 +49,20 @@ SYLLABLES = {  # (onsets, vowels, codas): each language sounds different, so lex
 }
 # Lexical words never spell a function word of any grammar (keeps e.g. zh "de"/"le" unambiguous),
 # nor contain a few real-language obscenities the syllables can spell.
-FUNCTION_WORDS = frozenset("""the a that to in did not do does because der die das den dem ein eine einen
+FUNCTION_WORDS = frozenset(
+    """the a that to in did not do does because der die das den dem ein eine einen
     einem einer nicht weil na naxie yi yixie ge zhi jian chu men de le zai gei bu mei yinwei suoyi le la
     les un une des qui que ne pas dans parce el los una unos no en porque diye ko mein nahin kyonki ka
-    vaala hua nie w ktory ktorego bo""".split())
+    vaala hua nie w ktory ktorego bo""".split()
+)
 BLOCKED = ("fuck", "cunt", "shit", "cock", "dick", "puta", "kurw", "sik", "nig", "fag", "rape", "porn")
 
 
 # Cumulative Zipf-Mandelbrot weights: a heavy head (rank 0 ~12%), a long tail, no dominant lemma.
-WEIGHTS = {n: list(itertools.accumulate(1.0 / (rank + 3.0) ** 1.1 for rank in range(n)))
-           for n in (PER_CLASS, N_VERBS, N_ADJECTIVES, N_TIMES)}
+WEIGHTS = {
+    n: list(itertools.accumulate(1.0 / (rank + 3.0) ** 1.1 for rank in range(n)))
+    for n in (PER_CLASS, N_VERBS, N_ADJECTIVES, N_TIMES)
+}
 
 
 def _pick(rng: random.Random, n: int) -> int:
@@ -67,13 +72,13 @@ def _pick(rng: random.Random, n: int) -> int:
 # ---------------------------------------------------------------- meanings (language-free)
 @dataclass
 class Entity:
-    noun: int                   # lemma; class = NOUN_CLASSES[noun % 4], gender = noun % 3
+    noun: int  # lemma; class = NOUN_CLASSES[noun % 4], gender = noun % 3
     plural: bool = False
     definite: bool = True
-    count: int | None = None    # a numeral 2..9 on some plurals
+    count: int | None = None  # a numeral 2..9 on some plurals
     adjectives: tuple = ()
-    relative: "Event | None" = None   # a clause about this entity; it holds a trace of the entity
-    trace: bool = False         # the head's silent copy inside its own relative clause
+    relative: "Event | None" = None  # a clause about this entity; it holds a trace of the entity
+    trace: bool = False  # the head's silent copy inside its own relative clause
 
     @property
     def noun_class(self) -> str:
@@ -87,7 +92,7 @@ class Entity:
 
 @dataclass
 class Event:
-    verb: int                   # valency VALENCY[verb % 4]; patient class (verb // 4) % 4
+    verb: int  # valency VALENCY[verb % 4]; patient class (verb // 4) % 4
     agent: Entity
     patient: Entity | None = None
     recipient: Entity | None = None
@@ -95,15 +100,19 @@ class Event:
     place: Entity | None = None
     past: bool = False
     negated: bool = False
-    reason: "Event | None" = None     # "..., because <event>"
+    reason: "Event | None" = None  # "..., because <event>"
 
 
 def sample_entity(rng: random.Random, depth: int = 0, cls: int | None = None) -> Entity:
     cls = rng.randrange(4) if cls is None else cls
     plural = rng.random() < 0.3
-    entity = Entity(4 * _pick(rng, PER_CLASS) + cls, plural, rng.random() < 0.6,
-                    rng.randint(2, 9) if plural and rng.random() < 0.35 else None,
-                    tuple(_pick(rng, N_ADJECTIVES) for _ in range(bisect.bisect((0.55, 0.88), rng.random()))))
+    entity = Entity(
+        4 * _pick(rng, PER_CLASS) + cls,
+        plural,
+        rng.random() < 0.6,
+        rng.randint(2, 9) if plural and rng.random() < 0.35 else None,
+        tuple(_pick(rng, N_ADJECTIVES) for _ in range(bisect.bisect((0.55, 0.88), rng.random()))),
+    )
     if rng.random() < RELATIVE_P[min(depth, 2)]:
         # Only animate heads can be agents; the copy in the clause carries number for agreement.
         gap = "agent" if cls < 2 and rng.random() < 0.7 else "patient"
@@ -111,14 +120,19 @@ def sample_entity(rng: random.Random, depth: int = 0, cls: int | None = None) ->
     return entity
 
 
-def sample_event(rng: random.Random, depth: int = 0, agent: Entity | None = None,
-                 patient: Entity | None = None) -> Event:
-    while True:   # a given patient needs a transitive verb that takes its class
+def sample_event(
+    rng: random.Random, depth: int = 0, agent: Entity | None = None, patient: Entity | None = None
+) -> Event:
+    while True:  # a given patient needs a transitive verb that takes its class
         verb = _pick(rng, N_VERBS)
         if patient is None or (VALENCY[verb % 4] > 1 and (verb // 4) % 4 == patient.noun % 4):
             break
-    event = Event(verb, agent or sample_entity(rng, depth, cls=rng.randrange(2)),
-                  past=rng.random() < 0.5, negated=rng.random() < 0.15)
+    event = Event(
+        verb,
+        agent or sample_entity(rng, depth, cls=rng.randrange(2)),
+        past=rng.random() < 0.5,
+        negated=rng.random() < 0.15,
+    )
     if VALENCY[verb % 4] > 1:
         event.patient = patient or sample_entity(rng, depth, cls=(verb // 4) % 4)
     if VALENCY[verb % 4] > 2:
@@ -152,13 +166,18 @@ def _lexicon(lang: str) -> dict[str, list[str]]:
         ranks = [i // per_rank for i in range(n)]
         return [word(1 + (r > n // per_rank // 6) + (r > n // per_rank // 2)) for r in ranks]
 
-    return {"noun": words(N_NOUNS, 4), "verb": words(N_VERBS), "adjective": words(N_ADJECTIVES),
-            "time": words(N_TIMES), "number": [word(1 + (i > 3)) for i in range(8)]}
+    return {
+        "noun": words(N_NOUNS, 4),
+        "verb": words(N_VERBS),
+        "adjective": words(N_ADJECTIVES),
+        "time": words(N_TIMES),
+        "number": [word(1 + (i > 3)) for i in range(8)],
+    }
 
 
 def _tidy(words: list[str]) -> str:
     out: list[str] = []
-    for w in words:   # no doubled commas (clause ends meeting), none before the full stop
+    for w in words:  # no doubled commas (clause ends meeting), none before the full stop
         if not (w == "," and (not out or out[-1] == ",")):
             out.append(w)
     return " ".join(out[:-1] if out and out[-1] == "," else out).replace(" ,", ",") + "."
@@ -167,6 +186,7 @@ def _tidy(words: list[str]) -> str:
 # ---------------------------------------------------------------- grammars
 class Grammar:
     """Per-language rendering; this base is English. Cases: nom, acc, dat, loc, gen; genders 0-2."""
+
     BECAUSE, RELATIVE = ("because",), ("that",)
 
     def __init__(self, code: str):
@@ -217,9 +237,14 @@ class Grammar:
         return [verb + ("ed" if event.past else ("" if event.agent.plural else "s"))]
 
     def clause(self, event: Event, sub: bool = False) -> list[str]:
-        return self.noun_phrase(event.agent, "nom") + self.verb_group(event) + self.noun_phrase(event.patient, "acc") \
-            + self.noun_phrase(event.recipient, "dat", "to") + self.noun_phrase(event.place, "loc", "in") \
+        return (
+            self.noun_phrase(event.agent, "nom")
+            + self.verb_group(event)
+            + self.noun_phrase(event.patient, "acc")
+            + self.noun_phrase(event.recipient, "dat", "to")
+            + self.noun_phrase(event.place, "loc", "in")
             + self.time(event)
+        )
 
     def main(self, event: Event) -> list[str]:
         reason = [",", *self.BECAUSE] + self.clause(event.reason, sub=True) if event.reason else []
@@ -231,9 +256,13 @@ class Grammar:
 
 class German(Grammar):
     ARTICLES = {  # (definite, case) -> by gender m/f/n, plural last ("": no article)
-        (True, "nom"): ("der", "die", "das", "die"), (True, "acc"): ("den", "die", "das", "die"),
-        (True, "dat"): ("dem", "der", "dem", "den"), (False, "nom"): ("ein", "eine", "ein", ""),
-        (False, "acc"): ("einen", "eine", "ein", ""), (False, "dat"): ("einem", "einer", "einem", "")}
+        (True, "nom"): ("der", "die", "das", "die"),
+        (True, "acc"): ("den", "die", "das", "die"),
+        (True, "dat"): ("dem", "der", "dem", "den"),
+        (False, "nom"): ("ein", "eine", "ein", ""),
+        (False, "acc"): ("einen", "eine", "ein", ""),
+        (False, "dat"): ("einem", "einer", "einem", ""),
+    }
     BECAUSE = ("weil",)
 
     @staticmethod
@@ -260,26 +289,30 @@ class German(Grammar):
     def verb_group(self, event):
         stem = self.word("verb", event.verb)
         ending = (("te", "ten") if event.past else ("t", "en"))[event.agent.plural]
-        return [stem + ("e" if stem[-1] in "td" and ending[0] == "t" else "") + ending]   # er arbeitet, arbeitete
+        return [stem + ("e" if stem[-1] in "td" and ending[0] == "t" else "") + ending]  # er arbeitet, arbeitete
 
-    def relative_clause(self, e):   # pronoun: gender/number of the head, case of its role
+    def relative_clause(self, e):  # pronoun: gender/number of the head, case of its role
         pronoun = self.ARTICLES[(True, "nom" if e.gap == "agent" else "acc")][self.slot(e)]
         return [",", pronoun] + self.clause(e.relative, sub=True) + [","]
 
     def clause(self, event, sub=False):
         subject, verb, time = self.noun_phrase(event.agent, "nom"), self.verb_group(event), self.time(event)
-        middle = self.noun_phrase(event.recipient, "dat") + self.noun_phrase(event.patient, "acc") \
-            + (["nicht"] if event.negated else []) + self.noun_phrase(event.place, "loc", "in")
-        if sub:                     # verb final
+        middle = (
+            self.noun_phrase(event.recipient, "dat")
+            + self.noun_phrase(event.patient, "acc")
+            + (["nicht"] if event.negated else [])
+            + self.noun_phrase(event.place, "loc", "in")
+        )
+        if sub:  # verb final
             return subject + time + middle + verb
-        if time:                    # verb second: the fronted time inverts subject and verb
+        if time:  # verb second: the fronted time inverts subject and verb
             return time + verb + subject + middle
         return subject + verb + middle
 
 
 class Chinese(Grammar):
     CLASSIFIERS = {"person": "ge", "animal": "zhi", "object": "jian", "place": "chu"}
-    RELATIVE = ()   # the clause itself, then "de", then the noun phrase
+    RELATIVE = ()  # the clause itself, then "de", then the noun phrase
 
     def determiner(self, e, case):
         classifier = [self.CLASSIFIERS[e.noun_class]]
@@ -305,11 +338,16 @@ class Chinese(Grammar):
         return [verb, "le"] if event.past else [verb]
 
     def clause(self, event, sub=False):
-        return self.time(event) + self.noun_phrase(event.agent, "nom") + self.noun_phrase(event.place, "loc", "zai") \
-            + self.noun_phrase(event.recipient, "dat", "gei") + self.verb_group(event) \
+        return (
+            self.time(event)
+            + self.noun_phrase(event.agent, "nom")
+            + self.noun_phrase(event.place, "loc", "zai")
+            + self.noun_phrase(event.recipient, "dat", "gei")
+            + self.verb_group(event)
             + self.noun_phrase(event.patient, "acc")
+        )
 
-    def main(self, event):   # the reason comes first: "yinwei ..., suoyi ..."
+    def main(self, event):  # the reason comes first: "yinwei ..., suoyi ..."
         if not event.reason:
             return self.clause(event)
         return ["yinwei"] + self.clause(event.reason, sub=True) + [",", "suoyi"] + self.clause(event)
@@ -317,6 +355,7 @@ class Chinese(Grammar):
 
 class Romance(Grammar):
     """French and Spanish: gendered articles, adjectives after the noun, preverbal negation."""
+
     def __init__(self, code, articles, indefinite, endings, relative, negation, to, at, because):
         self.articles, self.indefinite, self.endings = articles, indefinite, endings
         self.relative, self.negation, self.to, self.at, self.BECAUSE = relative, negation, to, at, because
@@ -343,13 +382,19 @@ class Romance(Grammar):
         return [self.relative[e.gap == "patient"]] + self.clause(e.relative, sub=True)
 
     def clause(self, event, sub=False):
-        return self.time(event) + self.noun_phrase(event.agent, "nom") + self.verb_group(event) \
-            + self.noun_phrase(event.patient, "acc") + self.noun_phrase(event.recipient, "dat", self.to) \
+        return (
+            self.time(event)
+            + self.noun_phrase(event.agent, "nom")
+            + self.verb_group(event)
+            + self.noun_phrase(event.patient, "acc")
+            + self.noun_phrase(event.recipient, "dat", self.to)
             + self.noun_phrase(event.place, "loc", self.at)
+        )
 
 
 class VerbFinal(Grammar):
     """Turkish and Hindi: SOV, case suffixes/postpositions; relative clauses are participles before the noun."""
+
     RELATIVE = ()
 
     def __init__(self, code, cases, plural, tenses, negation, participles, because, reason_first):
@@ -361,7 +406,7 @@ class VerbFinal(Grammar):
         return self.numeral(e)
 
     def noun_form(self, noun, e, case):
-        marked = case != "acc" or e.definite     # only definite objects take the accusative
+        marked = case != "acc" or e.definite  # only definite objects take the accusative
         return noun + (self.plural if e.plural else "") + (self.cases[case] if marked else "")
 
     def attach_relative(self, phrase, clause):
@@ -369,7 +414,7 @@ class VerbFinal(Grammar):
 
     def verb_group(self, event):
         stem, ending = self.word("verb", event.verb), self.tenses[event.past]
-        if self.code == "hi":    # gender and number of the agent on the verb, negation before it
+        if self.code == "hi":  # gender and number of the agent on the verb, negation before it
             ending += "e" if event.agent.plural else ("ii" if event.agent.noun % 3 == 1 else "aa")
             return ([self.negation] if event.negated else []) + [stem + ending]
         return [stem + (self.negation if event.negated else "") + ending + ("ler" if event.agent.plural else "")]
@@ -378,9 +423,14 @@ class VerbFinal(Grammar):
         gap = "agent" if event.agent.trace else "patient" if event.patient and event.patient.trace else None
         # In an object relative the agent is genitive ("the dog's seen cat"); the verb a participle.
         verb = [self.word("verb", event.verb) + self.participles[gap]] if gap else self.verb_group(event)
-        return self.time(event) + self.noun_phrase(event.agent, "gen" if gap == "patient" else "nom") \
-            + self.noun_phrase(event.place, "loc") + self.noun_phrase(event.recipient, "dat") \
-            + self.noun_phrase(event.patient, "acc") + verb
+        return (
+            self.time(event)
+            + self.noun_phrase(event.agent, "gen" if gap == "patient" else "nom")
+            + self.noun_phrase(event.place, "loc")
+            + self.noun_phrase(event.recipient, "dat")
+            + self.noun_phrase(event.patient, "acc")
+            + verb
+        )
 
     def main(self, event):
         if not event.reason:
@@ -413,20 +463,56 @@ class Polish(Grammar):
         subject, patient = self.noun_phrase(event.agent, "nom"), self.noun_phrase(event.patient, "acc")
         rest = self.noun_phrase(event.recipient, "dat") + self.noun_phrase(event.place, "loc", "w")
         if not sub and event.patient and event.patient.definite and not event.agent.definite:
-            return self.time(event) + patient + self.verb_group(event) + subject + rest   # definite object first
+            return self.time(event) + patient + self.verb_group(event) + subject + rest  # definite object first
         return self.time(event) + subject + self.verb_group(event) + patient + rest
 
 
 GRAMMARS = {
-    "en": Grammar("en"), "de": German("de"), "zh": Chinese("zh"),
-    "fr": Romance("fr", ("le", "la", "les"), ("un", "une", "des"), (("e", "ent"), ("ait", "aient")), ("qui", "que"),
-                  (["ne"], ["pas"]), "a", "dans", ("parce", "que")),
-    "es": Romance("es", ("el", "la", "los"), ("un", "una", "unos"), (("a", "an"), ("aba", "aban")), ("que", "que"),
-                  (["no"], []), "a", "en", ("porque",)),
-    "tr": VerbFinal("tr", {"nom": "", "acc": "i", "dat": "e", "loc": "de", "gen": "in"}, "ler", ("iyor", "di"),
-                    "me", {"agent": "en", "patient": "dik"}, ("diye",), True),
-    "hi": VerbFinal("hi", {"nom": "", "acc": " ko", "dat": " ko", "loc": " mein", "gen": " ka"}, "on", ("t", "th"),
-                    "nahin", {"agent": "ne vaala", "patient": "aa hua"}, ("kyonki",), False),
+    "en": Grammar("en"),
+    "de": German("de"),
+    "zh": Chinese("zh"),
+    "fr": Romance(
+        "fr",
+        ("le", "la", "les"),
+        ("un", "une", "des"),
+        (("e", "ent"), ("ait", "aient")),
+        ("qui", "que"),
+        (["ne"], ["pas"]),
+        "a",
+        "dans",
+        ("parce", "que"),
+    ),
+    "es": Romance(
+        "es",
+        ("el", "la", "los"),
+        ("un", "una", "unos"),
+        (("a", "an"), ("aba", "aban")),
+        ("que", "que"),
+        (["no"], []),
+        "a",
+        "en",
+        ("porque",),
+    ),
+    "tr": VerbFinal(
+        "tr",
+        {"nom": "", "acc": "i", "dat": "e", "loc": "de", "gen": "in"},
+        "ler",
+        ("iyor", "di"),
+        "me",
+        {"agent": "en", "patient": "dik"},
+        ("diye",),
+        True,
+    ),
+    "hi": VerbFinal(
+        "hi",
+        {"nom": "", "acc": " ko", "dat": " ko", "loc": " mein", "gen": " ka"},
+        "on",
+        ("t", "th"),
+        "nahin",
+        {"agent": "ne vaala", "patient": "aa hua"},
+        ("kyonki",),
+        False,
+    ),
     "pl": Polish("pl"),
 }
 
@@ -441,9 +527,11 @@ def pretrain_text(lang: str, n_lines: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     lines = []
     for _ in range(n_lines):
-        topic = 4 * _pick(rng, PER_CLASS) + rng.randrange(2)   # paragraphs keep coming back to one entity
-        events = [sample_event(rng, agent=Entity(topic) if rng.random() < 0.4 else None)
-                  for _ in range(rng.choice((1, 1, 2, 2, 3, 4)))]
+        topic = 4 * _pick(rng, PER_CLASS) + rng.randrange(2)  # paragraphs keep coming back to one entity
+        events = [
+            sample_event(rng, agent=Entity(topic) if rng.random() < 0.4 else None)
+            for _ in range(rng.choice((1, 1, 2, 2, 3, 4)))
+        ]
         lines.append(" ".join(render(e, lang) for e in events))
     return lines
 
@@ -451,8 +539,10 @@ def pretrain_text(lang: str, n_lines: int, seed: int) -> list[str]:
 def translation_pairs(source_lang: str, target_lang: str, n: int, seed: int) -> list[dict]:
     """n dicts {"source", "target", "lang"}: one sampled meaning rendered in both languages."""
     rng = random.Random(seed)
-    return [{"source": render(e, source_lang), "target": render(e, target_lang), "lang": source_lang}
-            for e in (sample_event(rng) for _ in range(n))]
+    return [
+        {"source": render(e, source_lang), "target": render(e, target_lang), "lang": source_lang}
+        for e in (sample_event(rng) for _ in range(n))
+    ]
 
 
 def salient_event(events: list[Event]) -> Event | None:
@@ -463,7 +553,7 @@ def salient_event(events: list[Event]) -> Event | None:
         for entity in (event.agent, event.patient):
             if entity is not None:
                 mentions[entity.noun] = mentions.get(entity.noun, 0) + 1
-    main = max(mentions, key=mentions.get)     # dicts keep first-mention order: ties go to the first
+    main = max(mentions, key=mentions.get)  # dicts keep first-mention order: ties go to the first
     return next((e for e in events if e.agent.noun == main), None)
 
 
@@ -476,18 +566,20 @@ def summarization_documents(n: int, seed: int, languages=SUMMARIZATION_LANGUAGES
         # A hero and two others (animate). The hero first acts in sentence k, drawn uniformly, so the
         # summary is not simply the first sentence or the last.
         hero, *others = (4 * _pick(rng, PER_CLASS) + rng.randrange(2) for _ in range(3))
-        length = rng.randint(3, 7)   # 3-7 sentences: es/fr, unseen by the En-De tokenizer, fit the toy max_source_tokens 192
+        length = rng.randint(
+            3, 7
+        )  # 3-7 sentences: es/fr, unseen by the En-De tokenizer, fit the toy max_source_tokens 192
         k, events = rng.randrange(length), []
         for i in range(length):
             agent = hero if i == k else rng.choice(others if i < k else (hero, *others))
-            event = sample_event(rng, 1, agent=Entity(agent))   # depth 1: short sentences
+            event = sample_event(rng, 1, agent=Entity(agent))  # depth 1: short sentences
             event.time = _pick(rng, N_TIMES) if rng.random() < 0.4 else None
-            patients = [c for c in (hero, hero, hero, *others) if c != agent]   # the hero, most often
+            patients = [c for c in (hero, hero, hero, *others) if c != agent]  # the hero, most often
             if event.patient and patients and rng.random() < 0.8:
                 event.patient = Entity(rng.choice(patients))
             events.append(event)
         summary = salient_event(events)
-        if summary is not None and summary.agent.noun == hero:   # else draw another document
+        if summary is not None and summary.agent.noun == hero:  # else draw another document
             documents.append((lang, events, replace(summary, time=None)))
     return documents
 
@@ -497,6 +589,7 @@ def summarization_examples(n: int, seed: int, languages=SUMMARIZATION_LANGUAGES)
     salient_event), rendered without its time. Example i is in languages[i % len(languages)],
     so any prefix keeps the language mix. The instruction before each document is the data
     source's (ftscale.data.common.finish_records), as for every source."""
-    return [{"source": " ".join(render(e, lang) for e in events),
-             "target": render(summary, lang), "lang": lang}
-            for lang, events, summary in summarization_documents(n, seed, languages)]
+    return [
+        {"source": " ".join(render(e, lang) for e in events), "target": render(summary, lang), "lang": lang}
+        for lang, events, summary in summarization_documents(n, seed, languages)
+    ]

@@ -7,6 +7,7 @@ Layout of a tokenized split (a directory of .npy files, read with mmap_mode="r")
   example i's source is source[offsets[i]:offsets[i+1]] (no special tokens; batching adds them).
 Each directory is sealed with a manifest (ftscale.runtime.integrity) and checked against it when loaded.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -19,16 +20,17 @@ import numpy as np
 from ftscale.runtime import faults, integrity
 
 PAD, BOS, EOS, SEP = "<pad>", "<s>", "</s>", "<sep>"
-SPECIAL_TOKENS = [PAD, BOS, EOS, SEP]          # ids 0, 1, 2, 3 in this order
+SPECIAL_TOKENS = [PAD, BOS, EOS, SEP]  # ids 0, 1, 2, 3 in this order
 PAD_ID, BOS_ID, EOS_ID, SEP_ID = range(4)
-TOKEN_DTYPE = np.uint16                        # our vocabularies stay below 65,536
-WIDE_TOKEN_DTYPE = np.uint32                   # a Hub tokenizer's may not (Llama 3: 128,256)
+TOKEN_DTYPE = np.uint16  # our vocabularies stay below 65,536
+WIDE_TOKEN_DTYPE = np.uint32  # a Hub tokenizer's may not (Llama 3: 128,256)
 
 
 @dataclass(frozen=True)
 class PromptFormat:
     """How an example is laid out for a model: `bos source sep target eos` (finetuning, decoding,
     few-shot demonstrations); pad fills batches where it is masked and unlabelled."""
+
     bos: tuple[int, ...]
     sep: tuple[int, ...]
     eos: int
@@ -45,8 +47,8 @@ class PromptFormat:
         return self.prompt_tokens + 1
 
 
-OWN_FORMAT = PromptFormat((BOS_ID,), (SEP_ID,), EOS_ID, PAD_ID)   # ftscale's tokenizers (train_tokenizer)
-SEPARATOR_TEXT = "\n"   # between source and target, for a tokenizer without a sep token (Pythia, Llama)
+OWN_FORMAT = PromptFormat((BOS_ID,), (SEP_ID,), EOS_ID, PAD_ID)  # ftscale's tokenizers (train_tokenizer)
+SEPARATOR_TEXT = "\n"  # between source and target, for a tokenizer without a sep token (Pythia, Llama)
 
 
 def prompt_format(tokenizer) -> PromptFormat:
@@ -57,8 +59,11 @@ def prompt_format(tokenizer) -> PromptFormat:
     if tokenizer.eos_token_id is None:
         raise ValueError(f"{name}: the tokenizer has no EOS token, so a finetuned model could not end its output")
     bos = () if tokenizer.bos_token_id is None else (tokenizer.bos_token_id,)
-    sep = ((tokenizer.sep_token_id,) if tokenizer.sep_token_id is not None
-           else tuple(tokenizer.encode(SEPARATOR_TEXT, add_special_tokens=False)))
+    sep = (
+        (tokenizer.sep_token_id,)
+        if tokenizer.sep_token_id is not None
+        else tuple(tokenizer.encode(SEPARATOR_TEXT, add_special_tokens=False))
+    )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return PromptFormat(bos, sep, tokenizer.eos_token_id, pad)
 
@@ -72,6 +77,7 @@ def format_of(directory: str | Path) -> PromptFormat:
     if not has_hf_tokenizer(directory):
         return OWN_FORMAT
     from transformers import AutoTokenizer
+
     return prompt_format(AutoTokenizer.from_pretrained(str(directory)))
 
 
@@ -90,8 +96,11 @@ def save_model_tokenizer(model_dir: str | Path, out_dir: str | Path):
 
 def token_dtype(tokenizer) -> np.dtype:
     """The narrowest array type that holds every id of the tokenizer (a tokenizers.Tokenizer)."""
-    return TOKEN_DTYPE if tokenizer.get_vocab_size(with_added_tokens=True) <= np.iinfo(TOKEN_DTYPE).max + 1 \
+    return (
+        TOKEN_DTYPE
+        if tokenizer.get_vocab_size(with_added_tokens=True) <= np.iinfo(TOKEN_DTYPE).max + 1
         else WIDE_TOKEN_DTYPE
+    )
 
 
 def train_tokenizer(lines: list[str], vocab_size: int):
@@ -101,15 +110,19 @@ def train_tokenizer(lines: list[str], vocab_size: int):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(lines, trainer=trainer, length=len(lines))
     return tokenizer
 
 
 def load_tokenizer(path: str | Path):
     from tokenizers import Tokenizer
+
     return Tokenizer.from_file(str(path))
 
 
@@ -117,16 +130,17 @@ def save_hf_tokenizer(tokenizer_file: str | Path, out_dir: str | Path) -> None:
     """Write the tokenizer beside a checkpoint so `AutoTokenizer.from_pretrained(dir)` loads it."""
     from transformers import PreTrainedTokenizerFast
 
-    PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_file), pad_token=PAD, bos_token=BOS,
-                            eos_token=EOS, sep_token=SEP).save_pretrained(str(out_dir))
+    PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_file), pad_token=PAD, bos_token=BOS, eos_token=EOS, sep_token=SEP
+    ).save_pretrained(str(out_dir))
 
 
 def encode_lines(tokenizer, lines: list[str]) -> list[list[int]]:
     return [e.ids for e in tokenizer.encode_batch(lines, add_special_tokens=False)]
 
 
-STREAM_BATCH_LINES = 10_000      # lines encoded at once: what tokenizing a corpus holds in memory
-TEXT_BLOCK_CHARS = 1 << 24       # characters read at once
+STREAM_BATCH_LINES = 10_000  # lines encoded at once: what tokenizing a corpus holds in memory
+TEXT_BLOCK_CHARS = 1 << 24  # characters read at once
 
 
 def text_lines(path: str | Path) -> Iterator[str]:
@@ -137,7 +151,7 @@ def text_lines(path: str | Path) -> Iterator[str]:
         while block := f.read(TEXT_BLOCK_CHARS):
             pieces = (carry + block).splitlines(keepends=True)
             last = pieces.pop()
-            ended = len(last.splitlines()[0]) < len(last)      # the last piece ends with a line boundary
+            ended = len(last.splitlines()[0]) < len(last)  # the last piece ends with a line boundary
             carry = "" if ended else last
             yield from (piece.splitlines()[0] for piece in (pieces + [last] if ended else pieces))
     if carry:
@@ -159,7 +173,11 @@ def write_pretrain_stream(tokenizer, lines: Iterable[str], out_dir: Path) -> int
             chunk = np.empty(sum(len(i) + 2 for i in ids), dtype=TOKEN_DTYPE)
             at = 0
             for line_ids in ids:
-                chunk[at], chunk[at + 1:at + 1 + len(line_ids)], chunk[at + 1 + len(line_ids)] = BOS_ID, line_ids, EOS_ID
+                chunk[at], chunk[at + 1 : at + 1 + len(line_ids)], chunk[at + 1 + len(line_ids)] = (
+                    BOS_ID,
+                    line_ids,
+                    EOS_ID,
+                )
                 at += len(line_ids) + 2
             chunk.tofile(f)
             count += chunk.size
@@ -188,7 +206,7 @@ def write_task_split(tokenizer, records: list[dict], out_dir: Path) -> None:
         flat, offsets = _ragged(encode_lines(tokenizer, [r[field] for r in records]), token_dtype(tokenizer))
         np.save(out_dir / f"{field}.npy", flat)
         np.save(out_dir / f"{field}_offsets.npy", offsets)
-        faults.point("tokenize")   # fault-injection tests: killed with the split half written
+        faults.point("tokenize")  # fault-injection tests: killed with the split half written
     np.save(out_dir / "lang.npy", np.asarray([r.get("lang", "") for r in records], dtype=str))
     integrity.seal(out_dir)
 
@@ -212,4 +230,4 @@ class TaskSplit:
         """Source and target token ids of example i, cut to the maximum lengths."""
         s0, s1 = self.source_offsets[i], self.source_offsets[i + 1]
         t0, t1 = self.target_offsets[i], self.target_offsets[i + 1]
-        return self.source[s0:min(s1, s0 + max_source)], self.target[t0:min(t1, t0 + max_target)]
+        return self.source[s0 : min(s1, s0 + max_source)], self.target[t0 : min(t1, t0 + max_target)]

@@ -8,6 +8,7 @@
   rouge-score's own tokenizer keeps only [a-z0-9], so "Straße" becomes "stra e" and Chinese
   vanishes.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -20,8 +21,7 @@ _LANGUAGE_ALIASES = {"zho": "zh", "cmn": "zh", "jpn": "ja"}
 
 # Scripts written without spaces between words: each character is one ROUGE token. Han (CJK
 # unified ideographs, extension A, compatibility ideographs, extensions B-F), kana.
-_CHARACTER_SCRIPTS = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
-                      (0x20000, 0x2FA1F))
+_CHARACTER_SCRIPTS = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))
 
 
 def primary_language(lang: str | None) -> str:
@@ -48,9 +48,12 @@ def translation_metrics(hypotheses: list[str], references: list[str], lang: str 
     from sacrebleu.metrics import BLEU, CHRF
 
     bleu, chrf = BLEU(tokenize=bleu_tokenizer(lang)), CHRF()
-    return {"bleu": bleu.corpus_score(hypotheses, [references]).score,
-            "chrf": chrf.corpus_score(hypotheses, [references]).score,
-            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+    return {
+        "bleu": bleu.corpus_score(hypotheses, [references]).score,
+        "chrf": chrf.corpus_score(hypotheses, [references]).score,
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }
 
 
 def _is_character_script(char: str) -> bool:
@@ -107,7 +110,13 @@ def score_lines(hypotheses: list[str], references: list[str], lang: str | None) 
     """Every metric of the study on any system output (`ftscale score`): bleu, chrf, rougeL and
     the BLEU `signature`."""
     translation = translation_metrics(hypotheses, references, lang)
-    return {"bleu": translation["bleu"], "chrf": translation["chrf"],
-            "rougeL": summarization_metrics(hypotheses, references)["rougeL"],
-            "signature": translation["bleu_signature"], "chrf_signature": translation["chrf_signature"],
-            "rouge_tokenizer": ROUGE_TOKENIZER, "lang": lang, "lines": len(hypotheses)}
+    return {
+        "bleu": translation["bleu"],
+        "chrf": translation["chrf"],
+        "rougeL": summarization_metrics(hypotheses, references)["rougeL"],
+        "signature": translation["bleu_signature"],
+        "chrf_signature": translation["chrf_signature"],
+        "rouge_tokenizer": ROUGE_TOKENIZER,
+        "lang": lang,
+        "lines": len(hypotheses),
+    }

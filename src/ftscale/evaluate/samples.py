@@ -8,6 +8,7 @@ the metrics take them: ftscale.evaluate.metrics). `ftscale score --samples` re-s
 it. Written under a temporary name, flushed, then renamed: a cut-short file never looks complete.
 No torch here: the CLI reads it.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ says where it lies: solid where both methods were measured at Df around it, dash
 dotted beyond both. The critical table's values at the measured X carry their bootstrap intervals;
 each method's measured Df is a grey band. The view spans the measured Df widened by VIEW_MARGIN;
 a crossing beyond it is counted in the panel (its number is in critical.csv)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,8 @@ from ftscale.figures.panels import AXIS_LABELS, empty_panel, factor_ticks, panel
 PAIR_STYLE = {("fmt", "prompt"): "tab:blue", ("fmt", "lora"): "tab:orange", ("prompt", "lora"): "tab:green"}
 ONE_METHOD = "inside one"
 LINE_STYLE = {comparison.INSIDE_BOTH: "-", ONE_METHOD: "--", comparison.EXTRAPOLATED: ":"}
-VIEW_MARGIN = (1e-2, 1e4)        # the view: measured Df from 100x below the smallest to 1e4x above the largest
-CURVE_POINTS = 80                # X values along each curve
+VIEW_MARGIN = (1e-2, 1e4)  # the view: measured Df from 100x below the smallest to 1e4x above the largest
+CURVE_POINTS = 80  # X values along each curve
 
 
 def critical_figure(fits: dict, out_dir) -> None:
@@ -28,9 +29,13 @@ def critical_figure(fits: dict, out_dir) -> None:
         pairs.setdefault((task, axis), []).append((fit_1, fit_2))
     tasks = sorted({task for task, _ in pairs})
     axes_drawn = [axis for axis in ("model", "pretrain") if any(a == axis for _, a in pairs)]
-    fig, axes = panels(len(tasks), len(axes_drawn), "Fig 5: critical finetuning-data size between methods from "
-                                                     "the fitted laws, every crossing (line: where it lies; markers: "
-                                                     "the measured X with bootstrap intervals; grey: measured Df)")
+    fig, axes = panels(
+        len(tasks),
+        len(axes_drawn),
+        "Fig 5: critical finetuning-data size between methods from "
+        "the fitted laws, every crossing (line: where it lies; markers: "
+        "the measured X with bootstrap intervals; grey: measured Df)",
+    )
     if not tasks:
         empty_panel(axes[0][0], "no pair of methods with joint fits")
     rows = pd.DataFrame(fits.get("critical", []))
@@ -65,19 +70,33 @@ def critical_panel(ax, fit_1: dict, fit_2: dict, rows: pd.DataFrame) -> bool:
     for slot in range(values.shape[1]):
         for style_kind, style in LINE_STYLE.items():
             on = kind[:, slot] == style_kind
-            on |= np.r_[False, on[:-1]] | np.r_[on[1:], False]        # reach the neighbours: no gap between styles
+            on |= np.r_[False, on[:-1]] | np.r_[on[1:], False]  # reach the neighbours: no gap between styles
             y = np.where(on, values[:, slot], np.nan)
             if np.isfinite(y).any():
                 ax.plot(grid, y, linestyle=style, color=colour, lw=1.2)
-    if len(rows):            # the table's values at the measured X, with their bootstrap intervals
-        measured = rows[(rows.task == fit_1["task"]) & (rows.axis == fit_1["axis"]) & (rows.method_1 == first)
-                        & (rows.method_2 == second)]
+    if len(rows):  # the table's values at the measured X, with their bootstrap intervals
+        measured = rows[
+            (rows.task == fit_1["task"])
+            & (rows.axis == fit_1["axis"])
+            & (rows.method_1 == first)
+            & (rows.method_2 == second)
+        ]
         y = pd.to_numeric(measured["critical_df"], errors="coerce").to_numpy(float)
-        bounds = [pd.to_numeric(measured[c], errors="coerce").to_numpy(float) if c in measured else y
-                  for c in ("critical_df_low", "critical_df_high")]
+        bounds = [
+            pd.to_numeric(measured[c], errors="coerce").to_numpy(float) if c in measured else y
+            for c in ("critical_df_low", "critical_df_high")
+        ]
         shown = np.isfinite(y)
-        ax.errorbar(measured["x"].to_numpy(float)[shown], y[shown], fmt="o", color=colour, ms=3, lw=0.8, capsize=2,
-                    yerr=[(y - np.fmin(y, bounds[0]))[shown], (np.fmax(y, bounds[1]) - y)[shown]])
+        ax.errorbar(
+            measured["x"].to_numpy(float)[shown],
+            y[shown],
+            fmt="o",
+            color=colour,
+            ms=3,
+            lw=0.8,
+            capsize=2,
+            yerr=[(y - np.fmin(y, bounds[0]))[shown], (np.fmax(y, bounds[1]) - y)[shown]],
+        )
     return True
 
 
@@ -88,8 +107,15 @@ def _view(ax, fits: list[dict]) -> tuple[float, float]:
         ranges.setdefault(comparison.measured_df_range(fit), []).append(fit["method"])
     for (low, high), methods in ranges.items():
         ax.axhspan(low, high, color="gray", alpha=0.1, lw=0)
-        ax.text(0.01, high, ", ".join(dict.fromkeys(methods)) + " Df", transform=ax.get_yaxis_transform(),
-                fontsize=6, color="gray", va="top")
+        ax.text(
+            0.01,
+            high,
+            ", ".join(dict.fromkeys(methods)) + " Df",
+            transform=ax.get_yaxis_transform(),
+            fontsize=6,
+            color="gray",
+            va="top",
+        )
     view = (min(low for low, _ in ranges) * VIEW_MARGIN[0], max(high for _, high in ranges) * VIEW_MARGIN[1])
     ax.set_yscale("log")
     ax.set_ylim(*view)
@@ -103,8 +129,16 @@ def _outside_note(ax, pairs: list[tuple[dict, dict]], view: tuple[float, float])
         values, _ = comparison.critical_curve(fit_1, fit_2, sorted(set(fit_1["x_values"]) | set(fit_2["x_values"])))
         outside += int(np.sum(np.isfinite(values) & ((values < view[0]) | (values > view[1]))))
     if outside:
-        ax.text(0.99, 0.02, f"{outside} crossing(s) at the measured X beyond this view: critical.csv",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color="gray")
+        ax.text(
+            0.99,
+            0.02,
+            f"{outside} crossing(s) at the measured X beyond this view: critical.csv",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=6,
+            color="gray",
+        )
 
 
 def _legend(pairs: list[tuple[str, str]]) -> list[Line2D]:

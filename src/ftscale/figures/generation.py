@@ -10,6 +10,7 @@ slope per doubling of X, b ln 2, is in the legend.
 Rows are (task, metric) pairs that have data on the axis, columns the methods that do: a task or
 method without the axis gets no panel, and a figure with none says so in one line.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,12 +19,14 @@ import numpy as np
 import pandas as pd
 
 from ftscale.analysis import procedure
-from ftscale.plan.grid import method_order
 from ftscale.figures.panels import AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points
+from ftscale.plan.grid import method_order
 
-METRIC_FIGURES = {"model": ("fig07_metric_model_size", "Fig 7"),
-                  "pretrain": ("fig08_metric_pretrain_data", "Fig 8"),
-                  "pet": ("fig09_metric_pet_size", "Fig 9")}
+METRIC_FIGURES = {
+    "model": ("fig07_metric_model_size", "Fig 7"),
+    "pretrain": ("fig08_metric_pretrain_data", "Fig 8"),
+    "pet": ("fig09_metric_pet_size", "Fig 9"),
+}
 METRIC_LABELS = {"bleu": "BLEU", "chrf": "chrF", "rougeL": "ROUGE-L"}
 
 
@@ -74,7 +77,7 @@ def metric_panel(ax, means: pd.DataFrame, metric: str) -> None:
             line = np.geomspace(group["x"].min(), group["x"].max(), 40)
             ax.plot(line, a + b * np.log(line), color=colour, lw=1)
             label += f": {b * np.log(2):+.2f} per 2x"
-        ax.plot([], [], color=colour, marker="o", lw=1, label=label)       # legend entry: marker and line
+        ax.plot([], [], color=colour, marker="o", lw=1, label=label)  # legend entry: marker and line
     factor_ticks(ax, means["x"])
     ax.set_ylabel(METRIC_LABELS[metric])
     ax.legend(fontsize=6, framealpha=0.6)
@@ -86,8 +89,11 @@ def metric_figure(runs: pd.DataFrame, axis: str, heldout: dict, out_dir: Path) -
     means = metric_means(runs, axis, heldout)
     rows = panel_rows(means)
     methods = method_order(set(means["method"]))
-    fig, axes = panels(len(rows), len(methods), f"{label}: generation quality against {x_label}\n"
-                                                 "lines: least squares on log X per Df; hollow: held out")
+    fig, axes = panels(
+        len(rows),
+        len(methods),
+        f"{label}: generation quality against {x_label}\nlines: least squares on log X per Df; hollow: held out",
+    )
     if not rows:
         empty_panel(axes[0][0], f"no run on the {axis} axis has a generation metric")
     for i, (task, metric) in enumerate(rows):

@@ -2,6 +2,7 @@
 labelled at the measured values, fitted and held-out markers, saving as PNG and PDF. Its own module
 so that ftscale.figures.paper and ftscale.figures.generation both import it and not each other.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -14,8 +15,11 @@ import matplotlib.pyplot as plt  # noqa: E402 - pyplot on Agg, for every figure 
 import numpy as np  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
-AXIS_LABELS = {"model": "model parameters", "pretrain": "pretraining tokens",
-               "pet": "PET size (prompt length / LoRA rank)"}     # the x axis of each scaling factor
+AXIS_LABELS = {
+    "model": "model parameters",
+    "pretrain": "pretraining tokens",
+    "pet": "PET size (prompt length / LoRA rank)",
+}  # the x axis of each scaling factor
 
 
 def save_figure(fig, out_dir: Path, name: str) -> None:
@@ -26,9 +30,10 @@ def save_figure(fig, out_dir: Path, name: str) -> None:
 
 
 def panels(rows: int, columns: int, title: str):
-    fig, axes = plt.subplots(max(1, rows), max(1, columns), figsize=(4.2 * max(1, columns), 3.3 * max(1, rows)),
-                             squeeze=False)
-    width = 55 * max(1, columns)        # characters that fit above the panels: no title runs off the figure
+    fig, axes = plt.subplots(
+        max(1, rows), max(1, columns), figsize=(4.2 * max(1, columns), 3.3 * max(1, rows)), squeeze=False
+    )
+    width = 55 * max(1, columns)  # characters that fit above the panels: no title runs off the figure
     fig.suptitle("\n".join(line for part in title.split("\n") for line in textwrap.wrap(part, width)), fontsize=10)
     return fig, axes
 

@@ -11,6 +11,7 @@ helpers of `panels`.
 Past 300 lines because Figs 1-4, 6, 10 and the few-shot figures share its panel helpers here, and
 draw_figures names every figure's drawer in one place.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,18 +24,27 @@ import numpy as np
 import pandas as pd
 
 from ftscale.analysis import procedure
-
 from ftscale.figures import critical, generation, which_model
-from ftscale.figures.panels import (AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points,
-                                   short_number)
+from ftscale.figures.panels import (
+    AXIS_LABELS,
+    empty_panel,
+    factor_ticks,
+    panels,
+    plt,
+    save_figure,
+    scatter_points,
+    short_number,
+)
 from ftscale.fitting import laws
 from ftscale.fitting.diagnostics import describe
-from ftscale.plan.grid import METHODS, method_order
 from ftscale.outputs import FIGURES
+from ftscale.plan.grid import METHODS, method_order
 
-AXIS_FIGURES = {"model": ("fig02_model_size", "Fig 2", AXIS_LABELS["model"]),
-                "pretrain": ("fig03_pretrain_data", "Fig 3", AXIS_LABELS["pretrain"]),
-                "pet": ("fig04_pet_size", "Fig 4", AXIS_LABELS["pet"])}
+AXIS_FIGURES = {
+    "model": ("fig02_model_size", "Fig 2", AXIS_LABELS["model"]),
+    "pretrain": ("fig03_pretrain_data", "Fig 3", AXIS_LABELS["pretrain"]),
+    "pet": ("fig04_pet_size", "Fig 4", AXIS_LABELS["pet"]),
+}
 
 
 def load_fits(fits_dir_or_results) -> dict:
@@ -64,8 +74,14 @@ def _loss_axes(ax, title: str, df_values) -> None:
 
 
 def _deltas_text(ax, delta_e, delta_h) -> None:
-    ax.text(0.02, 0.03, f"Δe={_fmt(delta_e)}  Δh={_fmt(delta_h)}", transform=ax.transAxes, fontsize=7,
-            bbox={"facecolor": "white", "alpha": 0.7, "lw": 0})
+    ax.text(
+        0.02,
+        0.03,
+        f"Δe={_fmt(delta_e)}  Δh={_fmt(delta_h)}",
+        transform=ax.transAxes,
+        fontsize=7,
+        bbox={"facecolor": "white", "alpha": 0.7, "lw": 0},
+    )
 
 
 def _flagged(fit_row: dict) -> bool:
@@ -77,8 +93,16 @@ def _flag_text(ax, fit_rows: list[dict]) -> None:
     reasons = [describe(r["diagnostics"]) for r in fit_rows if _flagged(r)]
     if reasons:
         text = "FLAGGED: " + " | ".join(dict.fromkeys(reasons))
-        ax.text(0.02, 0.97, textwrap.fill(text, 60), transform=ax.transAxes, fontsize=6, color="red", va="top",
-                bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
+        ax.text(
+            0.02,
+            0.97,
+            textwrap.fill(text, 60),
+            transform=ax.transAxes,
+            fontsize=6,
+            color="red",
+            va="top",
+            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
+        )
 
 
 def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
@@ -102,8 +126,9 @@ def _tasks_methods(runs: pd.DataFrame, fits: dict) -> tuple[list[str], list[str]
 
 def single_variable_figure(runs, fits, out_dir) -> None:
     tasks, methods = _tasks_methods(runs, fits)
-    fig, axes = panels(len(tasks), len(methods), "Fig 1: L(Df) = A / Df^beta + E, one fit per model size "
-                                                  "(hollow: held out)")
+    fig, axes = panels(
+        len(tasks), len(methods), "Fig 1: L(Df) = A / Df^beta + E, one fit per model size (hollow: held out)"
+    )
     by_panel = {}
     for row in fits.get("single_variable", []):
         by_panel.setdefault((row["task"], row["method"]), []).append(row)
@@ -119,9 +144,15 @@ def single_variable_figure(runs, fits, out_dir) -> None:
                 p = row["points"]
                 scatter_points(ax, p["finetune_examples"], p["loss"], p["heldout"], colour)
                 line = np.geomspace(min(p["finetune_examples"]), max(p["finetune_examples"]), 60)
-                ax.plot(line, laws.predict("power", row, line), color=colour, lw=1, ls="--" if _flagged(row) else "-",
-                        label=f"{row['model']} ({short_number(row['params'])}): β={row['beta']:.3f}"
-                              + (" (flagged)" if _flagged(row) else ""))
+                ax.plot(
+                    line,
+                    laws.predict("power", row, line),
+                    color=colour,
+                    lw=1,
+                    ls="--" if _flagged(row) else "-",
+                    label=f"{row['model']} ({short_number(row['params'])}): β={row['beta']:.3f}"
+                    + (" (flagged)" if _flagged(row) else ""),
+                )
             _loss_axes(ax, f"{task} / {method}", _df_values(runs, task, method))
             if rows:
                 ax.legend(fontsize=6)
@@ -141,12 +172,18 @@ def _nanmean(values) -> float:
 
 def joint_figure(runs, fits, axis: str, out_dir) -> None:
     name, label, x_label = AXIS_FIGURES[axis]
-    tasks, methods = _tasks_methods(runs[procedure.as_bool(runs[f"axis_{axis}"])], {
-        "joint": [f for f in fits.get("joint", []) if f["axis"] == axis]})   # only what has this axis
-    fig, axes = panels(len(tasks), len(methods), f"{label}: L = A X^-alpha Df^-beta + E, X = {x_label} "
-                                                  "(one curve per X; hollow: held out)")
-    fitted = {(f["task"], f["method"]): f for f in fits.get("joint", [])
-              if f["axis"] == axis and f["law"] == "multiplicative"}
+    tasks, methods = _tasks_methods(
+        runs[procedure.as_bool(runs[f"axis_{axis}"])],
+        {"joint": [f for f in fits.get("joint", []) if f["axis"] == axis]},
+    )  # only what has this axis
+    fig, axes = panels(
+        len(tasks),
+        len(methods),
+        f"{label}: L = A X^-alpha Df^-beta + E, X = {x_label} (one curve per X; hollow: held out)",
+    )
+    fitted = {
+        (f["task"], f["method"]): f for f in fits.get("joint", []) if f["axis"] == axis and f["law"] == "multiplicative"
+    }
     for i, task in enumerate(tasks):
         for j, method in enumerate(methods):
             ax, fit = axes[i, j], fitted.get((task, method))
@@ -161,10 +198,19 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
             line = np.geomspace(points["finetune_examples"].min(), points["finetune_examples"].max(), 60)
             for colour, (x, group) in zip(colours, points.groupby("x")):
                 scatter_points(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
-                ax.plot(line, laws.predict("multiplicative", p, line, x), color=colour, lw=1,
-                        ls="--" if _flagged(fit) else "-", label=f"X={short_number(x)}")
-            _loss_axes(ax, f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}",
-                       points["finetune_examples"])
+                ax.plot(
+                    line,
+                    laws.predict("multiplicative", p, line, x),
+                    color=colour,
+                    lw=1,
+                    ls="--" if _flagged(fit) else "-",
+                    label=f"X={short_number(x)}",
+                )
+            _loss_axes(
+                ax,
+                f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}",
+                points["finetune_examples"],
+            )
             ax.legend(fontsize=6)
             _deltas_text(ax, fit["delta_e"], fit["delta_h"])
             _flag_text(ax, [fit])
@@ -186,30 +232,35 @@ def pretraining_figure(pretrain: pd.DataFrame | None, fits, out_dir) -> None:
         full = table.loc[table.groupby("model")["pretrain_tokens"].idxmax()].sort_values("params")
         held = full["model"].isin(fits["options"]["heldout"].get("pretraining", [])).to_numpy()
         by_size.plot(full["params"][~held], full["val_loss"][~held], "o", color=colour, label=family)
-        if held.any():         # analysis.heldout.pretraining: hollow, the law extrapolates to them
-            by_size.plot(full["params"][held], full["val_loss"][held], "o", mfc="none", color=colour,
-                         label=f"{family}: held out")
+        if held.any():  # analysis.heldout.pretraining: hollow, the law extrapolates to them
+            by_size.plot(
+                full["params"][held], full["val_loss"][held], "o", mfc="none", color=colour, label=f"{family}: held out"
+            )
         law = family_fits.get(family)
         if law:
             line = np.geomspace(full["params"].min(), full["params"].max(), 60)
             missed = f" Δh={_fmt(law.get('delta_h'))}" if held.any() else ""
-            by_size.plot(line, law["A"] * line ** -law["alpha"] + law["E"], color=colour, lw=1,
-                         ls="--" if _flagged(law) else "-",
-                         label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}{missed}")
+            by_size.plot(
+                line,
+                law["A"] * line ** -law["alpha"] + law["E"],
+                color=colour,
+                lw=1,
+                ls="--" if _flagged(law) else "-",
+                label=f"{family}: α={law['alpha']:.3f} E={law['E']:.3f}{missed}",
+            )
             _flag_text(by_size, [law])
         for model, runs in table.groupby("model"):
             if runs["pretrain_tokens"].nunique() >= 2:
                 runs = runs.sort_values("pretrain_tokens")
-                by_tokens.plot(runs["pretrain_tokens"], runs["val_loss"], marker="o", color=colour,
-                               label=f"{family} {model}")
+                by_tokens.plot(
+                    runs["pretrain_tokens"], runs["val_loss"], marker="o", color=colour, label=f"{family} {model}"
+                )
     factor_ticks(by_size, pretrain["params"])
-    by_size.set(xlabel="model parameters", ylabel="pretraining validation loss",
-                title="full corpus, by model size")
+    by_size.set(xlabel="model parameters", ylabel="pretraining validation loss", title="full corpus, by model size")
     by_size.legend(fontsize=6)
     if by_tokens.lines:
         factor_ticks(by_tokens, pretrain["pretrain_tokens"])
-        by_tokens.set(xlabel="pretraining tokens", ylabel="pretraining validation loss",
-                      title="by pretraining tokens")
+        by_tokens.set(xlabel="pretraining tokens", ylabel="pretraining validation loss", title="by pretraining tokens")
         by_tokens.legend(fontsize=6)
     else:
         empty_panel(by_tokens, "no model pretrained on several token counts")
@@ -244,8 +295,10 @@ def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
     save_figure(fig, out_dir, "fig06_zero_shot")
 
 
-FEW_SHOT_FIGURES = {"model": ("fig11_few_shot", "params", "model parameters"),
-                    "pretrain": ("fig13_few_shot_pretrain_data", "pretrain_tokens", "pretraining tokens")}
+FEW_SHOT_FIGURES = {
+    "model": ("fig11_few_shot", "params", "model parameters"),
+    "pretrain": ("fig13_few_shot_pretrain_data", "pretrain_tokens", "pretraining tokens"),
+}
 
 
 def base_models_of(base: pd.DataFrame, task: str, runs: pd.DataFrame) -> pd.DataFrame:
@@ -269,11 +322,13 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
     shots = sorted({int(c.split("_")[2]) for c in runs if c.startswith("few_shot_") and c.endswith("_bleu")})
     data = {k: _axis_runs(runs, axis, f"few_shot_{k}_bleu") for k in shots}
     tasks = tasks_with_a_curve(data.values(), x_column)
-    fig, axes = panels(len(tasks), len(shots), f"Few-shot prompting after finetuning, by {x_label}, "
-                                                "with the base models as baseline")
+    fig, axes = panels(
+        len(tasks), len(shots), f"Few-shot prompting after finetuning, by {x_label}, with the base models as baseline"
+    )
     if not tasks:
-        empty_panel(axes[0][0], f"no few-shot evaluation at two or more {x_label}\n"
-                           f"(add {axis} to evaluate.transfer.axes)")
+        empty_panel(
+            axes[0][0], f"no few-shot evaluation at two or more {x_label}\n(add {axis} to evaluate.transfer.axes)"
+        )
     for row, task in enumerate(tasks):
         for column, k in enumerate(shots):
             ax, sub, score = axes[row][column], data[k][data[k].task == task], f"few_shot_{k}_bleu"
@@ -281,8 +336,13 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
                 runs_of = sub[sub.method == method]
                 largest = runs_of[runs_of.finetune_examples == runs_of.finetune_examples.max()]
                 means = largest.groupby(x_column)[score].mean()
-                ax.plot(means.index, means.values, marker="o", color=colour,
-                        label=f"{method} (Df={runs_of.finetune_examples.max()})")
+                ax.plot(
+                    means.index,
+                    means.values,
+                    marker="o",
+                    color=colour,
+                    label=f"{method} (Df={runs_of.finetune_examples.max()})",
+                )
             if base is not None and score in base:
                 baseline = base_models_of(base, task, sub).sort_values(x_column)
                 ax.plot(baseline[x_column], baseline[score], "k--", marker="s", label="base model")
@@ -293,23 +353,31 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
     save_figure(fig, out_dir, name)
 
 
-def draw_figures(metrics: pd.DataFrame, pretrain: pd.DataFrame | None, fits_dir_or_results,
-                 out_dir: Path, base_transfer: pd.DataFrame | None = None, skip=()) -> list[Path]:
+def draw_figures(
+    metrics: pd.DataFrame,
+    pretrain: pd.DataFrame | None,
+    fits_dir_or_results,
+    out_dir: Path,
+    base_transfer: pd.DataFrame | None = None,
+    skip=(),
+) -> list[Path]:
     """Write every figure of FIGURES but those named in `skip` as .png and .pdf into out_dir;
     returns the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fits = load_fits(fits_dir_or_results)
     fits.setdefault("options", procedure.resolve_options({}))
-    with warnings.catch_warnings():     # run_analysis already warned about the diverged runs
+    with warnings.catch_warnings():  # run_analysis already warned about the diverged runs
         warnings.simplefilter("ignore", UserWarning)
         runs = procedure.usable_runs(metrics)
     heldout = fits["options"]["heldout"]
-    drawers = {"fig01_single_variable": lambda: single_variable_figure(runs, fits, out_dir),
-               "fig05_critical_size": lambda: critical.critical_figure(fits, out_dir),
-               "fig06_zero_shot": lambda: zero_shot_figure(runs, out_dir),
-               "fig10_pretraining": lambda: pretraining_figure(pretrain, fits, out_dir),
-               "which_base_model": lambda: which_model.which_model_figure(fits, out_dir)}
+    drawers = {
+        "fig01_single_variable": lambda: single_variable_figure(runs, fits, out_dir),
+        "fig05_critical_size": lambda: critical.critical_figure(fits, out_dir),
+        "fig06_zero_shot": lambda: zero_shot_figure(runs, out_dir),
+        "fig10_pretraining": lambda: pretraining_figure(pretrain, fits, out_dir),
+        "which_base_model": lambda: which_model.which_model_figure(fits, out_dir),
+    }
     for axis, (name, _, _) in AXIS_FIGURES.items():
         drawers[name] = partial(joint_figure, runs, fits, axis, out_dir)
     for axis, (name, _) in generation.METRIC_FIGURES.items():

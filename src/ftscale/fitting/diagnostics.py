@@ -14,12 +14,12 @@ The limits are config keys (analysis.diagnostics, whose defaults src/ftscale/con
 they are passed in, so this module imports nothing above it. Flags change no fitted number.
 A fit is `flagged` when it did not converge, has a parameter at a bound, or is degenerate.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-LIMIT_KEYS = ("exponent_limit", "log_scale_limit", "irreducible_floor", "interval_width_floor",
-              "gradient_tolerance")
+LIMIT_KEYS = ("exponent_limit", "log_scale_limit", "irreducible_floor", "interval_width_floor", "gradient_tolerance")
 EXPONENTS = ("alpha", "beta")
 LOG_SCALES = ("a", "b")
 
@@ -30,7 +30,7 @@ def converged(gradient, n_points: int, delta: float, tolerance: float) -> bool |
         return None
     gradient = np.asarray(gradient, float)
     if gradient.size == 0:
-        return True                       # nothing free: the fit is its fixed values
+        return True  # nothing free: the fit is its fixed values
     if not np.all(np.isfinite(gradient)):
         return False
     return bool(np.max(np.abs(gradient)) <= tolerance * delta * max(1, n_points))
@@ -62,15 +62,18 @@ def degenerate_reasons(params: dict, limits: dict, intervals: dict | None = None
     return reasons
 
 
-def diagnose(params: dict, limits: dict, *, gradient=None, n_points: int = 0, delta: float = 1e-3,
-             intervals: dict | None = None) -> dict:
+def diagnose(
+    params: dict, limits: dict, *, gradient=None, n_points: int = 0, delta: float = 1e-3, intervals: dict | None = None
+) -> dict:
     """{converged, at_bound, degenerate, flagged} of one fit (params: {a, A, alpha, beta, E, ...})."""
     missing = [k for k in LIMIT_KEYS if k not in limits]
     if missing:
         raise ValueError(f"diagnostics limits lack {missing}")
-    result = {"converged": converged(gradient, n_points, delta, limits["gradient_tolerance"]),
-              "at_bound": parameters_at_bound(params, limits),
-              "degenerate": degenerate_reasons(params, limits, intervals)}
+    result = {
+        "converged": converged(gradient, n_points, delta, limits["gradient_tolerance"]),
+        "at_bound": parameters_at_bound(params, limits),
+        "degenerate": degenerate_reasons(params, limits, intervals),
+    }
     result["flagged"] = result["converged"] is False or bool(result["at_bound"]) or bool(result["degenerate"])
     return result
 

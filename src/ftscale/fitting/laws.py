@@ -17,6 +17,7 @@ multiplicative law log(A X^-alpha Df^-beta) = a - alpha log X - beta log Df and 
 therefore described by one design array D (points x terms x parameters): log_terms = D @ theta
 (`design_array`). The solver (ftscale.fitting.solver) works on that array alone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ import numpy as np
 @dataclass(frozen=True)
 class Law:
     name: str
-    group_params: tuple[str, ...]    # each group (factor) has its own
-    shared_params: tuple[str, ...]   # one value across groups
+    group_params: tuple[str, ...]  # each group (factor) has its own
+    shared_params: tuple[str, ...]  # one value across groups
     formula: str
 
 
@@ -37,7 +38,7 @@ LAWS = {
     "multiplicative": Law("multiplicative", ("a", "alpha"), ("beta", "e"), "L(X, Df) = A * X^-alpha * Df^-beta + E"),
     "additive": Law("additive", ("a", "alpha", "b"), ("beta", "e"), "L(X, Df) = A / X^alpha + B / Df^beta + E"),
 }
-JOINT_LAWS = ("multiplicative", "additive")   # the laws of (X, Df), fitted on every axis
+JOINT_LAWS = ("multiplicative", "additive")  # the laws of (X, Df), fitted on every axis
 
 
 class FitError(ValueError):
@@ -49,6 +50,7 @@ class Group:
     """Points of one factor. `loss` is (n,) for one data set or (B, n) for B data sets on the same
     design (bootstrap replicates); `weight` (same shapes) counts each point, e.g. case-bootstrap
     multiplicities; `x` is None for the power law."""
+
     finetune_examples: np.ndarray
     loss: np.ndarray
     x: np.ndarray | None = None
@@ -62,6 +64,7 @@ class Group:
 
 
 # ----------------------------------------------------------------------------------- laws as formulas
+
 
 def predict(law: str, params: dict, finetune_examples, x=None) -> np.ndarray:
     """Loss the law predicts with one group's parameters ({A, alpha, B, beta, E} as it uses them).
@@ -113,6 +116,7 @@ def design_array(law: str, groups: list[Group], names: list[str]) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ checks
 
+
 def check_points(law: str, groups: list[Group], n_free: int | None = None) -> None:
     """Raise FitError (one line) for anything a fit cannot use."""
     if law not in LAWS:
@@ -124,8 +128,11 @@ def check_points(law: str, groups: list[Group], n_free: int | None = None) -> No
         raise FitError("no points to fit (empty table, or every point held out)")
     for g in groups:
         n_g = len(g.finetune_examples)
-        if g.loss.shape[-1:] != (n_g,) or (g.x is not None and g.x.shape != (n_g,)) or \
-                (g.weight is not None and g.weight.shape[-1:] != (n_g,)):
+        if (
+            g.loss.shape[-1:] != (n_g,)
+            or (g.x is not None and g.x.shape != (n_g,))
+            or (g.weight is not None and g.weight.shape[-1:] != (n_g,))
+        ):
             raise FitError("loss, finetuning-data size, X and weight columns have different lengths")
         if not np.all(np.isfinite(g.loss)):
             raise FitError("losses must be finite (found NaN or inf)")
@@ -147,7 +154,7 @@ def check_points(law: str, groups: list[Group], n_free: int | None = None) -> No
 
 # ------------------------------------------------------------------------------------ crossings
 
-CROSSING_LOG_DF = (np.log(1e-300), np.log(1e300))   # "every positive Df": what a float holds
+CROSSING_LOG_DF = (np.log(1e-300), np.log(1e300))  # "every positive Df": what a float holds
 
 
 def crossings(law: str, params_1: dict, params_2: dict, x=None) -> np.ndarray:
@@ -171,7 +178,7 @@ def crossings(law: str, params_1: dict, params_2: dict, x=None) -> np.ndarray:
     low, high = (np.full(s1.shape, bound) for bound in CROSSING_LOG_DF)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         turning = (np.log(b1 / b2) + s1 - s2) / (b1 - b2)
-    turning = np.where(np.isfinite(turning), np.clip(turning, low, high), high)   # none: one monotone piece
+    turning = np.where(np.isfinite(turning), np.clip(turning, low, high), high)  # none: one monotone piece
 
     def sign(u):
         t1, t2 = s1 - b1 * u, s2 - b2 * u
@@ -183,7 +190,7 @@ def crossings(law: str, params_1: dict, params_2: dict, x=None) -> np.ndarray:
     for lo, hi in ((low, turning), (turning, high)):
         sign_lo, sign_hi = sign(lo), sign(hi)
         found = (sign_lo != sign_hi) & (hi > lo) | (sign_lo == 0)
-        for _ in range(80):          # halves a bracket of 1,381 in log Df to below float spacing
+        for _ in range(80):  # halves a bracket of 1,381 in log Df to below float spacing
             mid = 0.5 * (lo + hi)
             same = sign(mid) == sign_lo
             lo, hi = np.where(same, mid, lo), np.where(same, hi, mid)
@@ -200,12 +207,18 @@ def _df_term(law: str, params: dict, x):
         return log_scale, np.asarray(params["beta"], float), np.asarray(params["E"], float)
     log_x = np.log(np.asarray(x, float))
     if law == "multiplicative":
-        return log_scale - np.asarray(params["alpha"], float) * log_x, np.asarray(params["beta"], float), \
-            np.asarray(params["E"], float)
+        return (
+            log_scale - np.asarray(params["alpha"], float) * log_x,
+            np.asarray(params["beta"], float),
+            np.asarray(params["E"], float),
+        )
     if law == "additive":
         log_b = np.asarray(params["b"], float) if "b" in params else np.log(np.asarray(params["B"], float))
-        return log_b, np.asarray(params["beta"], float), \
-            np.asarray(params["A"], float) * np.exp(-np.asarray(params["alpha"], float) * log_x) + params["E"]
+        return (
+            log_b,
+            np.asarray(params["beta"], float),
+            np.asarray(params["A"], float) * np.exp(-np.asarray(params["alpha"], float) * log_x) + params["E"],
+        )
     raise FitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
 
 

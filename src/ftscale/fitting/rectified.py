@@ -16,6 +16,7 @@ the analytic gradient from a grid of starts placed relative to the data, and kee
 Objectives as in ftscale.fitting.solver: `huber` on (prediction - loss), `log-huber` on (log prediction - log
 loss), summed over points with optional weights (case-bootstrap multiplicities).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ N_PARAMS = len(NAMES)
 BETA_MAX = 5.0
 # Starts, relative to the data so that they suit any loss scale and any range of D:
 START_BETA = (0.3, 0.7)
-START_KNEE_QUANTILE = (None, 0.0, 0.5, 1.0)   # D_l^(1/beta) at these quantiles of log D; None: no knee
-START_E_SHARE = (0.1, 0.7)                    # E as a share of the lowest observed loss
+START_KNEE_QUANTILE = (None, 0.0, 0.5, 1.0)  # D_l^(1/beta) at these quantiles of log D; None: no knee
+START_E_SHARE = (0.1, 0.7)  # E as a share of the lowest observed loss
 # E is bounded to [e^-E_FLOOR_LOG, 1] x the lowest loss: an E drifting to 0 (a curve without a floor)
 # would otherwise keep L-BFGS-B walking log E down for thousands of steps without changing the fit
 E_FLOOR_LOG = 12.0
@@ -42,6 +43,7 @@ SCREEN_ITERATIONS, MAX_ITERATIONS = 25, 500
 @dataclass
 class RectifiedFit:
     """theta in NAMES order: (4,) for one fit; objective_value is the best objective reached."""
+
     theta: np.ndarray
     objective_value: float
     n_points: int
@@ -55,7 +57,7 @@ class RectifiedFit:
 def predict(params: dict, finetune_examples) -> np.ndarray:
     """L(D) from {B, D_l, beta, E} (scalars, or (R,) arrays that broadcast against D as (R, 1))."""
     theta = _as_theta(params)
-    if theta.ndim == 2:            # (4, R) -> (4, R, 1): one row of predictions per parameter set
+    if theta.ndim == 2:  # (4, R) -> (4, R, 1): one row of predictions per parameter set
         theta = theta[:, :, None]
     return _predict_log(theta, np.asarray(finetune_examples, float))[0]
 
@@ -69,11 +71,11 @@ def _predict_log(theta, df):
     b, l, beta, e = theta
     with np.errstate(divide="ignore"):
         log_df = np.log(df)
-    scaled = np.where(df > 0, beta * log_df, -np.inf)            # log D^beta
+    scaled = np.where(df > 0, beta * log_df, -np.inf)  # log D^beta
     log_denominator = np.logaddexp(l, scaled)
-    term = np.exp(b - log_denominator)                            # B / (D_l + D^beta)
-    share = np.exp(scaled - log_denominator)                      # D^beta / (D_l + D^beta), 0 at D = 0
-    power_slope = -term * share * np.where(df > 0, log_df, 0.0)   # dL/dbeta; 0 at D = 0
+    term = np.exp(b - log_denominator)  # B / (D_l + D^beta)
+    share = np.exp(scaled - log_denominator)  # D^beta / (D_l + D^beta), 0 at D = 0
+    power_slope = -term * share * np.where(df > 0, log_df, 0.0)  # dL/dbeta; 0 at D = 0
     gradient = np.stack([term, -term * (1 - share), power_slope, np.full_like(term, np.exp(e))])
     return term + np.exp(e), gradient
 
@@ -99,8 +101,10 @@ def check_points(df, loss, weight=None) -> None:
     if not np.all(np.isfinite(df)) or np.any(df < 0):
         raise laws.FitError("finetuning-data sizes (Df) must be finite and >= 0 (0: the zero-shot loss)")
     if len(np.unique(df)) < N_PARAMS:
-        raise laws.FitError(f"{len(np.unique(df))} distinct finetuning-data sizes cannot determine the "
-                               f"{N_PARAMS} free parameters of the rectified law")
+        raise laws.FitError(
+            f"{len(np.unique(df))} distinct finetuning-data sizes cannot determine the "
+            f"{N_PARAMS} free parameters of the rectified law"
+        )
 
 
 def grid_starts(df, loss) -> np.ndarray:
@@ -126,14 +130,21 @@ def _minimise(start, df, loss, weight, objective, delta, max_iterations=MAX_ITER
     top_e = float(np.log(loss.min()))
     bounds = [(None, None), (None, None), (1e-6, BETA_MAX), (top_e - E_FLOOR_LOG, top_e)]
     start = np.clip(start, [-np.inf, -np.inf, 1e-6, top_e - E_FLOOR_LOG], [np.inf, np.inf, BETA_MAX, top_e])
-    result = optimize.minimize(_objective, start, args=(df, loss, weight, objective, delta), jac=True,
-                               method="L-BFGS-B", bounds=bounds,
-                               options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-10})
+    result = optimize.minimize(
+        _objective,
+        start,
+        args=(df, loss, weight, objective, delta),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-10},
+    )
     return result.x, float(result.fun) if np.isfinite(result.fun) else np.inf
 
 
-def fit(df, loss, *, weight=None, objective: str = "huber", delta: float = 1e-3, starts=None,
-        refine: int = 3) -> RectifiedFit:
+def fit(
+    df, loss, *, weight=None, objective: str = "huber", delta: float = 1e-3, starts=None, refine: int = 3
+) -> RectifiedFit:
     """L-BFGS-B from every start ((S, 4), default grid_starts) for SCREEN_ITERATIONS; the `refine`
     lowest go on to convergence and the lowest objective wins (ties: the earlier start)."""
     if objective not in solver.OBJECTIVES:
@@ -149,14 +160,22 @@ def fit(df, loss, *, weight=None, objective: str = "huber", delta: float = 1e-3,
         screened = [_minimise(start, df, loss, weight, objective, delta, SCREEN_ITERATIONS) for start in starts]
         order = np.argsort([value for _, value in screened], kind="stable")[:refine]
         polished = [_minimise(screened[i][0], df, loss, weight, objective, delta) for i in order]
-    best, best_value = min(polished, key=lambda pair: pair[1])     # min: the first of equals
+    best, best_value = min(polished, key=lambda pair: pair[1])  # min: the first of equals
     if not np.isfinite(best_value):
         raise laws.FitError("no start of the rectified fit reached a finite objective")
     return RectifiedFit(best, best_value, len(df))
 
 
-def bootstrap(result: RectifiedFit, df, loss, n_resamples: int, rng: np.random.Generator, *,
-              objective: str = "huber", delta: float = 1e-3) -> np.ndarray:
+def bootstrap(
+    result: RectifiedFit,
+    df,
+    loss,
+    n_resamples: int,
+    rng: np.random.Generator,
+    *,
+    objective: str = "huber",
+    delta: float = 1e-3,
+) -> np.ndarray:
     """(R, 4) refits on case-bootstrap resamples (statistics.case_resample_weights), each started from
     the full-data optimum; a resample with fewer distinct sizes than parameters is NaN."""
     df, loss = np.asarray(df, float), np.asarray(loss, float)

@@ -17,14 +17,14 @@ the same law; low/high are the 95% percentile interval of the predicted loss, p_
 replicates in which the candidate predicts the lowest loss (a failed refit cannot win).
 Pure functions on numpy arrays and dicts; the CLI and the analysis read the tables.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ftscale.fitting import rectified
-from ftscale.fitting import laws, solver, statistics
+from ftscale.fitting import laws, rectified, solver, statistics
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 
 LAWS = ("rectified", "power", "ats", "auto")
@@ -33,10 +33,10 @@ LAWS = ("rectified", "power", "ats", "auto")
 # auto loses on WMT19 at 1/64 (83.1/78.6 against 86.0/99.1), where a one-size hold-out picks the
 # rectified law for curves at their knee and it extrapolates 64x too low
 DEFAULT_LAW = "ats"
-AUTO_ORDER = ("ats", "power", "rectified")      # auto's candidates, in the order that wins ties
-MIN_SIZES = {"rectified": rectified.N_PARAMS, "power": 3, "ats": 2}   # distinct sizes a fit needs
-ATS_START = 3            # Lin et al.'s k: the line starts from the largest ATS_START sizes
-ATS_THRESHOLD = 5.0      # Lin et al.'s delta: a point further than this many residual SDs stops it
+AUTO_ORDER = ("ats", "power", "rectified")  # auto's candidates, in the order that wins ties
+MIN_SIZES = {"rectified": rectified.N_PARAMS, "power": 3, "ats": 2}  # distinct sizes a fit needs
+ATS_START = 3  # Lin et al.'s k: the line starts from the largest ATS_START sizes
+ATS_THRESHOLD = 5.0  # Lin et al.'s delta: a point further than this many residual SDs stops it
 # Held-out errors closer than this share of the held-out loss are a tie, which the simpler law
 # (earlier in AUTO_ORDER) wins: one point at one size cannot tell apart laws closer than the run-to-run
 # noise of a finetuning loss (~1-2%), and the fewer parameters, the steadier the long extrapolation
@@ -51,11 +51,12 @@ MAX_EXTRAPOLATION = 100.0
 @dataclass
 class Candidate:
     """One model (or model x method): its runs' finetuning-data sizes and losses, any order."""
+
     model: str
     finetune_examples: np.ndarray
     loss: np.ndarray
     method: str | None = None
-    extra: dict = field(default_factory=dict)      # carried into the result row (e.g. params)
+    extra: dict = field(default_factory=dict)  # carried into the result row (e.g. params)
 
     def __post_init__(self):
         self.finetune_examples = np.asarray(self.finetune_examples, float)
@@ -63,6 +64,7 @@ class Candidate:
 
 
 # ------------------------------------------------------------------------------------ one law
+
 
 def usable_points(law: str, df: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows a law can fit: every law but the rectified one needs D > 0 (log D)."""
@@ -98,8 +100,7 @@ def predict_at(law: str, df, loss, target, *, start=None) -> float:
     n_sizes = len(np.unique(df))
     if n_sizes < MIN_SIZES[law]:
         where = "" if law == "rectified" else " > 0"
-        raise laws.FitError(f"{n_sizes} distinct finetuning-data sizes{where}; the {law} law needs "
-                               f"{MIN_SIZES[law]}")
+        raise laws.FitError(f"{n_sizes} distinct finetuning-data sizes{where}; the {law} law needs {MIN_SIZES[law]}")
     if law == "ats":
         slope, intercept = ats_line(df, loss)
         return float(np.exp(slope * np.log(target) + intercept))
@@ -136,23 +137,25 @@ def choose_law(df: np.ndarray, loss: np.ndarray, every_error: bool = True) -> tu
         first = all(np.isnan(e) for e in list(errors.values())[:-1])
         if not every_error and first and errors[law] <= tie:
             break
-    validated = [law for law in errors if np.isfinite(errors[law])]    # AUTO_ORDER's order
+    validated = [law for law in errors if np.isfinite(errors[law])]  # AUTO_ORDER's order
     if validated:
         lowest = min(errors[law] for law in validated)
         return next(law for law in validated if errors[law] <= lowest + tie), errors
     for law in AUTO_ORDER:
         if len(np.unique(usable_points(law, df, loss)[0])) >= MIN_SIZES[law]:
             return law, errors
-    raise laws.FitError(f"{len(np.unique(df))} distinct finetuning-data sizes; every law needs at least "
-                           f"{min(MIN_SIZES.values())} (> 0)")
+    raise laws.FitError(
+        f"{len(np.unique(df))} distinct finetuning-data sizes; every law needs at least {min(MIN_SIZES.values())} (> 0)"
+    )
 
 
 # ------------------------------------------------------------------------------------ the ranking
 
+
 def _bootstrap(law: str, df, loss, target, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(R,) predictions at the target from case-bootstrap resamples of the rows (NaN: refit failed)."""
     start = None
-    if law == "rectified":       # warm start every replicate from the full-data optimum
+    if law == "rectified":  # warm start every replicate from the full-data optimum
         kept_df, kept_loss = usable_points(law, df, loss)
         start = rectified.fit(kept_df, kept_loss, objective=DEFAULT_OBJECTIVE["rectified"]).theta
     out = np.full(n_resamples, np.nan)
@@ -165,8 +168,16 @@ def _bootstrap(law: str, df, loss, target, n_resamples: int, rng: np.random.Gene
     return out
 
 
-def select(candidates: list[Candidate], *, budget: float, target: float, law: str = DEFAULT_LAW,
-           bootstrap: int = 0, seed: int = 0, every_error: bool = True) -> dict:
+def select(
+    candidates: list[Candidate],
+    *,
+    budget: float,
+    target: float,
+    law: str = DEFAULT_LAW,
+    bootstrap: int = 0,
+    seed: int = 0,
+    every_error: bool = True,
+) -> dict:
     """Rank candidates by predicted loss at `target` from their rows with D <= budget.
     Returns {"ranking": [row, ...] (lowest predicted loss first), "skipped": [{model, method, reason}],
     "law", "budget", "target", "bootstrap"}; a row has model, method, law (auto: the chosen one),
@@ -179,8 +190,10 @@ def select(candidates: list[Candidate], *, budget: float, target: float, law: st
     if bootstrap < 0:
         raise laws.FitError(f"bootstrap must be >= 0, got {bootstrap}")
     if target < budget:
-        raise laws.FitError(f"the target {target:g} is below the budget {budget:g}: nothing to extrapolate "
-                            "(read the measured losses instead)")
+        raise laws.FitError(
+            f"the target {target:g} is below the budget {budget:g}: nothing to extrapolate "
+            "(read the measured losses instead)"
+        )
     rng = np.random.default_rng(seed)
     rows, skipped, replicates = [], [], []
     for candidate in candidates:
@@ -195,16 +208,32 @@ def select(candidates: list[Candidate], *, budget: float, target: float, law: st
             continue
         samples = _bootstrap(chosen, df, loss, target, bootstrap, rng) if bootstrap else np.full(0, np.nan)
         low, high = statistics.percentile_interval(samples, INTERVAL_LEVEL)
-        rows.append(row | {"law": chosen, "predicted_loss": predicted, "low": low, "high": high,
-                           "n_points": len(usable_points(chosen, df, loss)[0]),
-                           "extrapolation": target / float(df.max())} | ({"heldout_errors": errors} if errors else {})
-                    | candidate.extra)
+        rows.append(
+            row
+            | {
+                "law": chosen,
+                "predicted_loss": predicted,
+                "low": low,
+                "high": high,
+                "n_points": len(usable_points(chosen, df, loss)[0]),
+                "extrapolation": target / float(df.max()),
+            }
+            | ({"heldout_errors": errors} if errors else {})
+            | candidate.extra
+        )
         replicates.append(samples)
     for row, share in zip(rows, _best_shares(replicates)):
         row["p_best"] = share
     ranking = sorted(rows, key=lambda r: (not np.isfinite(r["predicted_loss"]), r["predicted_loss"]))
-    return {"ranking": ranking, "skipped": skipped, "law": law, "budget": budget, "target": target,
-            "bootstrap": bootstrap, "extrapolation": max((r["extrapolation"] for r in rows), default=float("nan"))}
+    return {
+        "ranking": ranking,
+        "skipped": skipped,
+        "law": law,
+        "budget": budget,
+        "target": target,
+        "bootstrap": bootstrap,
+        "extrapolation": max((r["extrapolation"] for r in rows), default=float("nan")),
+    }
 
 
 def refusal(result: dict, max_extrapolation: float = MAX_EXTRAPOLATION) -> str | None:
@@ -213,11 +242,15 @@ def refusal(result: dict, max_extrapolation: float = MAX_EXTRAPOLATION) -> str |
     if not result["ranking"]:
         first = result["skipped"][0] if result["skipped"] else None
         why = f" (e.g. {first['model']}: {first['reason']})" if first else ""
-        return (f"no candidate can be ranked from runs up to the budget {result['budget']:g}: "
-                f"{len(result['skipped'])} skipped{why}")
+        return (
+            f"no candidate can be ranked from runs up to the budget {result['budget']:g}: "
+            f"{len(result['skipped'])} skipped{why}"
+        )
     if result["extrapolation"] > max_extrapolation:
-        return (f"the target {result['target']:g} is {result['extrapolation']:,.0f}x beyond the largest "
-                f"finetuning-data size used; the limit is {max_extrapolation:g}x (--max-extrapolation)")
+        return (
+            f"the target {result['target']:g} is {result['extrapolation']:,.0f}x beyond the largest "
+            f"finetuning-data size used; the limit is {max_extrapolation:g}x (--max-extrapolation)"
+        )
     return None
 
 
@@ -225,7 +258,7 @@ def _best_shares(replicates: list[np.ndarray]) -> list[float]:
     """Per candidate, the share of bootstrap replicates in which it predicts the lowest loss."""
     if not replicates or replicates[0].size == 0:
         return [float("nan")] * len(replicates)
-    losses = np.stack(replicates)                                        # (C, R)
+    losses = np.stack(replicates)  # (C, R)
     losses = np.where(np.isfinite(losses), losses, np.inf)
     usable = np.isfinite(losses).any(axis=0)
     if not usable.any():
@@ -238,23 +271,31 @@ def format_ranking(result: dict) -> str:
     """The ranking as a plain-text table (intervals and p_best only with a bootstrap), skipped
     candidates below it."""
     boot = bool(result["bootstrap"])
-    lines = [f"{'rank':>4}  {'model':<28} {'method':<8} {'law':<9} {'predicted':>10} "
-             + (f"{'95% low':>9} {'95% high':>9} {'p_best':>6} " if boot else "") + f"{'points':>6} {'extrap.':>8}"]
+    lines = [
+        f"{'rank':>4}  {'model':<28} {'method':<8} {'law':<9} {'predicted':>10} "
+        + (f"{'95% low':>9} {'95% high':>9} {'p_best':>6} " if boot else "")
+        + f"{'points':>6} {'extrap.':>8}"
+    ]
     for rank, row in enumerate(result["ranking"], 1):
-        lines.append(f"{rank:>4}  {str(row['model']):<28} {str(row['method'] or '-'):<8} {row['law']:<9} "
-                     f"{row['predicted_loss']:>10.4g} "
-                     + (f"{row['low']:>9.4g} {row['high']:>9.4g} {row['p_best']:>6.2f} " if boot else "")
-                     + f"{row['n_points']:>6} {row['extrapolation']:>7.3g}x")
+        lines.append(
+            f"{rank:>4}  {str(row['model']):<28} {str(row['method'] or '-'):<8} {row['law']:<9} "
+            f"{row['predicted_loss']:>10.4g} "
+            + (f"{row['low']:>9.4g} {row['high']:>9.4g} {row['p_best']:>6.2f} " if boot else "")
+            + f"{row['n_points']:>6} {row['extrapolation']:>7.3g}x"
+        )
     for row in result["skipped"]:
-        lines.append(f"skipped: {row['model']}" + (f" / {row['method']}" if row["method"] else "")
-                     + f": {row['reason']}")
+        lines.append(
+            f"skipped: {row['model']}" + (f" / {row['method']}" if row["method"] else "") + f": {row['reason']}"
+        )
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------ the study's own runs
 
-def which_model(model_means: dict, *, law: str = "auto", bootstrap: int = 0, seed: int = 0,
-                notes: list[str] | None = None) -> list[dict]:
+
+def which_model(
+    model_means: dict, *, law: str = "auto", bootstrap: int = 0, seed: int = 0, notes: list[str] | None = None
+) -> list[dict]:
     """Rank the model sizes of each (task, method) at its largest Df from the runs at the Df below it,
     beside the loss observed there. model_means: {(task, method): model-axis condition means with
     model, x, finetune_examples, test_loss}. Candidates that cannot be fitted come as rows with a
@@ -267,20 +308,36 @@ def which_model(model_means: dict, *, law: str = "auto", bootstrap: int = 0, see
                 notes.append(f"which_model {task}/{method}: one finetuning-data size, nothing to extrapolate")
             continue
         budget, target = float(sizes[-2]), float(sizes[-1])
-        observed = {m: float(g["test_loss"][g["finetune_examples"] == target].mean())
-                    for m, g in means.groupby("model", sort=False)}
-        candidates = [Candidate(str(m), g["finetune_examples"], g["test_loss"], method,
-                                {"params": float(g["x"].iloc[0]), "observed_loss": observed[m]})
-                      for m, g in means.groupby("model", sort=False)]
+        observed = {
+            m: float(g["test_loss"][g["finetune_examples"] == target].mean())
+            for m, g in means.groupby("model", sort=False)
+        }
+        candidates = [
+            Candidate(
+                str(m),
+                g["finetune_examples"],
+                g["test_loss"],
+                method,
+                {"params": float(g["x"].iloc[0]), "observed_loss": observed[m]},
+            )
+            for m, g in means.groupby("model", sort=False)
+        ]
         # the rows drop the held-out errors, so choose_law may skip those that cannot change its choice
-        result = select(candidates, budget=budget, target=target, law=law, bootstrap=bootstrap, seed=seed,
-                        every_error=False)
+        result = select(
+            candidates, budget=budget, target=target, law=law, bootstrap=bootstrap, seed=seed, every_error=False
+        )
         ranked = [row | {"rank": rank} for rank, row in enumerate(result["ranking"], 1)]
         order = sorted(ranked, key=lambda r: (not np.isfinite(r["observed_loss"]), r["observed_loss"]))
         for observed_rank, row in enumerate(order, 1):
             row["observed_rank"] = observed_rank
-        skipped = [row | {"params": next(c.extra["params"] for c in candidates if c.model == row["model"]),
-                          "observed_loss": observed[row["model"]]} for row in result["skipped"]]
+        skipped = [
+            row
+            | {
+                "params": next(c.extra["params"] for c in candidates if c.model == row["model"]),
+                "observed_loss": observed[row["model"]],
+            }
+            for row in result["skipped"]
+        ]
         for row in ranked + skipped:
             row.pop("heldout_errors", None)
             row.pop("extrapolation", None)

@@ -19,6 +19,7 @@ Minimiser (two stages, both deterministic):
     sum of independent blocks), which keeps a thousand refits one scipy call.
 `strategy="loop"` is the plain reference: one scipy L-BFGS-B per start, best wins (the bench compares).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -32,10 +33,11 @@ from ftscale.fitting.laws import LAWS, FitError, Group, check_points, design_arr
 OBJECTIVES = ("huber", "log-huber")
 INIT_KIND = {"a": "log_scale", "b": "log_scale", "alpha": "exponent", "beta": "exponent", "e": "log_irreducible"}
 DEFAULT_INIT_GRID = {"log_scale": [0.0, 2.5, 5.0], "exponent": [0.0, 0.5, 1.0], "log_irreducible": [-2.0, -0.5, 0.5]}
-_HUBER_LOG_TERM_CAP = 50.0   # e^50 ~ 5e21: far beyond any loss, yet its square stays finite
+_HUBER_LOG_TERM_CAP = 50.0  # e^50 ~ 5e21: far beyond any loss, yet its square stays finite
 
 
 # ------------------------------------------------------------------------------------ the problem
+
 
 class _Problem:
     """The objective of one fit, evaluated for P parameter vectors at once. Vector p belongs to data
@@ -43,21 +45,26 @@ class _Problem:
     Jacobian transposed, (P, q, n): contiguous layouts for the batched products of the hot loop."""
 
     def __init__(self, law, groups, names, free, template, objective, delta):
-        design = design_array(law, groups, names)                                 # (n, K, p)
+        design = design_array(law, groups, names)  # (n, K, p)
         free_design = design[:, :, free]
         self.n_terms = design.shape[1]
         self.q = int(free.sum())
         # log term k = theta @ term_design[k] + offset[k]; offset: the fixed parameters, per data set
-        self.term_design = [np.ascontiguousarray(free_design[:, k, :].T) for k in range(self.n_terms)]   # (q, n)
-        self.offset = [template[:, ~free] @ design[:, k, ~free].T for k in range(self.n_terms)]         # (B, n)
+        self.term_design = [np.ascontiguousarray(free_design[:, k, :].T) for k in range(self.n_terms)]  # (q, n)
+        self.offset = [template[:, ~free] @ design[:, k, ~free].T for k in range(self.n_terms)]  # (B, n)
         # each term touches two or three parameters: the Jacobian is built from those columns only
-        self.term_columns = [[(c, free_design[:, k, c]) for c in range(self.q) if np.any(free_design[:, k, c])]
-                             for k in range(self.n_terms)]
+        self.term_columns = [
+            [(c, free_design[:, k, c]) for c in range(self.q) if np.any(free_design[:, k, c])]
+            for k in range(self.n_terms)
+        ]
         self.loss = _stack([g.loss for g in groups])
         self.log_loss = np.log(self.loss)
         weights = [g.weight for g in groups]
-        self.weight = None if all(w is None for w in weights) else \
-            _stack([np.ones(len(g.finetune_examples)) if g.weight is None else g.weight for g in groups])
+        self.weight = (
+            None
+            if all(w is None for w in weights)
+            else _stack([np.ones(len(g.finetune_examples)) if g.weight is None else g.weight for g in groups])
+        )
         self.huber = objective == "huber"
         self.delta = delta
 
@@ -68,9 +75,9 @@ class _Problem:
             exp = [np.exp(np.minimum(t, _HUBER_LOG_TERM_CAP)) for t in log_terms]
             r = sum(exp) - _rows(self.loss, member)
             for e, t in zip(exp, log_terms):
-                if t.max(initial=-np.inf) >= _HUBER_LOG_TERM_CAP:           # a capped term does not move
+                if t.max(initial=-np.inf) >= _HUBER_LOG_TERM_CAP:  # a capped term does not move
                     e[t >= _HUBER_LOG_TERM_CAP] = 0.0
-            return r, exp                                       # d prediction / d log term = the term
+            return r, exp  # d prediction / d log term = the term
         # log prediction = log-sum-exp of the log terms; its derivative is their softmax
         top = log_terms[0].copy()
         for t in log_terms[1:]:
@@ -96,7 +103,7 @@ class _Problem:
 
     def value_and_gradient(self, theta, member):
         r, sensitivity = self.residuals(theta, member)
-        psi = np.clip(r, -self.delta, self.delta)            # d rho / d r
+        psi = np.clip(r, -self.delta, self.delta)  # d rho / d r
         if self.weight is not None:
             psi *= _rows(self.weight, member)
         return self.value(r, member), np.matmul(self.jacobian_t(sensitivity), psi[:, :, None])[:, :, 0]
@@ -130,7 +137,7 @@ def _levenberg_marquardt(problem: _Problem, theta, member, iterations: int, tole
     r, sensitivity = problem.residuals(theta, member)
     out_value = problem.value(r, member)
     keep = np.isfinite(out_value)
-    rows = np.flatnonzero(keep)                         # original index of each working vector
+    rows = np.flatnonzero(keep)  # original index of each working vector
     theta, r, member, value = out_theta[keep], r[keep], member[keep], out_value[keep]
     jac_t = problem.jacobian_t([s[keep] for s in sensitivity])
     damping = np.full(len(rows), 1e-3)
@@ -142,7 +149,7 @@ def _levenberg_marquardt(problem: _Problem, theta, member, iterations: int, tole
         if problem.weight is not None:
             irls *= _rows(problem.weight, member)
         weighted_t = jac_t * irls[:, None, :]
-        gradient = np.matmul(weighted_t, r[:, :, None])[:, :, 0]    # = J^T (w * clip(r)): the exact gradient
+        gradient = np.matmul(weighted_t, r[:, :, None])[:, :, 0]  # = J^T (w * clip(r)): the exact gradient
         hessian = np.matmul(weighted_t, jac_t.transpose(0, 2, 1))
         diagonal = np.diagonal(hessian, axis1=1, axis2=2)
         scale = np.maximum(diagonal, 1e-12 * diagonal.max(axis=1, keepdims=True) + 1e-300)
@@ -157,7 +164,7 @@ def _levenberg_marquardt(problem: _Problem, theta, member, iterations: int, tole
             theta, r, value, jac_t = candidate, r_new, value_new, problem.jacobian_t(sensitivity)
         elif better.any():
             theta[better], r[better], value[better] = candidate[better], r_new[better], value_new[better]
-            jac_t[better] = problem.jacobian_t([s[better] for s in sensitivity])   # only where a step was taken
+            jac_t[better] = problem.jacobian_t([s[better] for s in sensitivity])  # only where a step was taken
         damping = np.where(better, np.maximum(damping / 3.0, 1e-12), damping * 4.0)
         # a vector is done when its accepted step gains nothing, or when no step is accepted any more
         done = (better & (gain < tolerance)) | (damping > 1e10)
@@ -165,7 +172,14 @@ def _levenberg_marquardt(problem: _Problem, theta, member, iterations: int, tole
             out_theta[rows[done]], out_value[rows[done]] = theta[done], value[done]
             going = ~done
             rows, theta, r, value, jac_t, member, damping = (
-                rows[going], theta[going], r[going], value[going], jac_t[going], member[going], damping[going])
+                rows[going],
+                theta[going],
+                r[going],
+                value[going],
+                jac_t[going],
+                member[going],
+                damping[going],
+            )
     out_theta[rows], out_value[rows] = theta, value
     return out_theta, out_value
 
@@ -182,8 +196,13 @@ def _lbfgs(problem: _Problem, theta, member, max_iterations: int):
             return np.inf, np.zeros_like(flat)
         return total, gradient.ravel()
 
-    result = optimize.minimize(objective, theta.ravel(), jac=True, method="L-BFGS-B",
-                               options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-12})
+    result = optimize.minimize(
+        objective,
+        theta.ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-12},
+    )
     end = result.x.reshape(shape)
     r, _ = problem.residuals(end, member)
     return end, problem.value(r, member)
@@ -191,10 +210,12 @@ def _lbfgs(problem: _Problem, theta, member, max_iterations: int):
 
 # ------------------------------------------------------------------------------------ the fitter
 
+
 @dataclass
 class Fit:
     """Result of a fit. `theta` holds every parameter (logs for scales) in `names` order: shape (p,)
     for one data set, (B, p) for a batch. `start` is the free part, usable as `starts=` of a warm refit."""
+
     law: str
     names: list[str]
     theta: np.ndarray
@@ -202,7 +223,7 @@ class Fit:
     objective_value: float | np.ndarray
     n_points: int
     n_starts: int
-    gradient: np.ndarray | None = None    # d objective / d free parameters at theta: (q,) or (B, q)
+    gradient: np.ndarray | None = None  # d objective / d free parameters at theta: (q,) or (B, q)
 
     @property
     def start(self) -> np.ndarray:
@@ -253,10 +274,21 @@ def _batch_size(groups: list[Group], fixed: dict) -> int | None:
     return sizes.pop() if sizes else None
 
 
-def fit(law: str, groups: list[Group], *, objective: str = "huber", delta: float = 1e-3,
-        init_grid: dict | None = None, fixed: dict | None = None, starts=None, refine: int = 3,
-        screen_iterations: int = 30, survivors: int = 16, max_iterations: int = 500,
-        strategy: str = "batched") -> Fit:
+def fit(
+    law: str,
+    groups: list[Group],
+    *,
+    objective: str = "huber",
+    delta: float = 1e-3,
+    init_grid: dict | None = None,
+    fixed: dict | None = None,
+    starts=None,
+    refine: int = 3,
+    screen_iterations: int = 30,
+    survivors: int = 16,
+    max_iterations: int = 500,
+    strategy: str = "batched",
+) -> Fit:
     """Fit `law` to the groups (beta and e shared across groups), best over a grid of starts.
 
     fixed: parameters held at given values, by name ("beta", "e", "a0", ...; a role without index such
@@ -278,8 +310,11 @@ def fit(law: str, groups: list[Group], *, objective: str = "huber", delta: float
     unknown = [key for key in (fixed or {}) if key not in names and key not in {parameter_role(n) for n in names}]
     if unknown:
         raise FitError(f"cannot fix {unknown}: the {law} law's parameters are {names}")
-    fixed = {n: v for key, v in (fixed or {}).items()
-             for n in ([key] if key in names else [m for m in names if parameter_role(m) == key])}
+    fixed = {
+        n: v
+        for key, v in (fixed or {}).items()
+        for n in ([key] if key in names else [m for m in names if parameter_role(m) == key])
+    }
     free = np.array([n not in fixed for n in names])
     check_points(law, groups, int(free.sum()))
     batch = _batch_size(groups, fixed)
@@ -296,8 +331,9 @@ def fit(law: str, groups: list[Group], *, objective: str = "huber", delta: float
     if strategy == "loop":
         best_free, best_value = _fit_loop(problem, starts, n_sets)
     elif strategy == "batched":
-        best_free, best_value = _fit_batched(problem, starts, n_sets, max(1, refine), screen_iterations,
-                                             max(1, survivors, refine), max_iterations)
+        best_free, best_value = _fit_batched(
+            problem, starts, n_sets, max(1, refine), screen_iterations, max(1, survivors, refine), max_iterations
+        )
     else:
         raise FitError(f"unknown strategy {strategy!r}; choose batched or loop")
     failed = ~np.isfinite(best_value)
@@ -305,7 +341,7 @@ def fit(law: str, groups: list[Group], *, objective: str = "huber", delta: float
         raise FitError(f"no start of the {law} fit reached a finite objective; try other init_grid values")
     theta = template.copy()
     theta[:, free] = best_free
-    theta[failed] = np.nan                     # a batch member that failed: NaN, dropped by the intervals
+    theta[failed] = np.nan  # a batch member that failed: NaN, dropped by the intervals
     n_points = sum(len(g.finetune_examples) for g in groups)
     # the gradient at the end point: ftscale.fitting.diagnostics judges convergence by it
     with np.errstate(all="ignore"):
@@ -348,17 +384,17 @@ def _fit_batched(problem, starts, n_sets, refine, screen_iterations, survivors, 
     rows = _best_rows(value, n_sets, per_set, keep)
     candidates, screened, members = theta[rows], value[rows], member[rows]
     screened = np.where(np.isfinite(screened), screened, np.inf)
-    if n_sets == 1:   # the paper's single fit: each candidate polished on its own (exact stopping rule)
-        polished = [_lbfgs(problem, candidates[i:i + 1], members[i:i + 1], 2000) for i in range(len(rows))]
+    if n_sets == 1:  # the paper's single fit: each candidate polished on its own (exact stopping rule)
+        polished = [_lbfgs(problem, candidates[i : i + 1], members[i : i + 1], 2000) for i in range(len(rows))]
         refined = np.concatenate([p[0] for p in polished])
         refined_value = np.concatenate([p[1] for p in polished])
-    else:             # bootstrap replicates: one L-BFGS-B over the stacked candidates
+    else:  # bootstrap replicates: one L-BFGS-B over the stacked candidates
         refined, refined_value = _lbfgs(problem, candidates, members, 500)
     # L-BFGS-B never worsens a lone vector, but a stacked run may trade one block for another: keep the better
     worse = ~(refined_value <= screened)
     refined[worse], refined_value[worse] = candidates[worse], screened[worse]
     refined_value = np.where(np.isfinite(refined_value), refined_value, np.inf).reshape(n_sets, keep)
-    best = np.argmin(refined_value, axis=1)                                   # argmin: first of equals
+    best = np.argmin(refined_value, axis=1)  # argmin: first of equals
     pick = np.arange(n_sets) * keep + best
     return refined[pick], refined_value[np.arange(n_sets), best]
 
@@ -376,8 +412,9 @@ def _fit_loop(problem, starts, n_sets):
     return best_free, best_value
 
 
-def fit_joint(law: str, axes: dict[str, Group], *, shared_axes=("model", "pretrain"),
-              warm: dict | None = None, **fit_options) -> dict[str, Fit]:
+def fit_joint(
+    law: str, axes: dict[str, Group], *, shared_axes=("model", "pretrain"), warm: dict | None = None, **fit_options
+) -> dict[str, Fit]:
     """The paper's joint procedure. Step one: one fit over the `shared_axes` present (each its own a,
     alpha; PET excluded) estimates the shared beta and e. Step two: with beta and e fixed at those
     values, each axis (shared ones and the rest, e.g. PET) is refit on its own. Without any shared
@@ -390,8 +427,10 @@ def fit_joint(law: str, axes: dict[str, Group], *, shared_axes=("model", "pretra
     if joint:
         step_one = fit(law, [axes[a] for a in joint], starts=warm.get("step_one"), **fit_options)
         results["step_one"] = step_one
-        fixed = {"beta": step_one.theta[..., step_one.names.index("beta")],
-                 "e": step_one.theta[..., step_one.names.index("e")]}
+        fixed = {
+            "beta": step_one.theta[..., step_one.names.index("beta")],
+            "e": step_one.theta[..., step_one.names.index("e")],
+        }
     for axis, group in axes.items():
         results[axis] = fit(law, [group], fixed=fixed, starts=warm.get(axis), **fit_options)
     return results

@@ -2,6 +2,7 @@
 Delta_h), Pearson correlation of loss with a generation metric, and the bootstrap (resampled
 condition means, case-resampling weights, percentile intervals). Pure functions on numpy arrays.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ from scipy import stats
 
 from ftscale.fitting.laws import FitError
 
-INTERVAL_LEVEL = 0.95     # bootstrap percentile intervals, in every table and selection
+INTERVAL_LEVEL = 0.95  # bootstrap percentile intervals, in every table and selection
 
 
 def mean_absolute_deviation(predicted, observed) -> float:
@@ -31,6 +32,7 @@ def pearson(loss, metric) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------------ bootstrap
 
+
 def resample_condition_means(run_losses: list[np.ndarray], n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(B, C) means of each condition's runs resampled with replacement (as many draws as it has
     runs). Resampling within conditions keeps the design fixed, so all replicates fit as one batch;
@@ -41,7 +43,7 @@ def resample_condition_means(run_losses: list[np.ndarray], n_resamples: int, rng
     width = counts.max()
     padded = np.zeros((len(run_losses), width))
     for c, runs in enumerate(run_losses):
-        padded[c, :len(runs)] = runs
+        padded[c, : len(runs)] = runs
     draws = np.floor(rng.random((n_resamples, len(run_losses), width)) * counts[None, :, None]).astype(int)
     used = np.arange(width)[None, None, :] < counts[None, :, None]
     picked = np.take_along_axis(np.broadcast_to(padded, draws.shape), draws, axis=2)

@@ -6,6 +6,7 @@ two axes (the base model on the full corpus at the default PET size) appears onc
 recorded. Pure Python: the Snakefile imports it, so it must stay cheap. It reads a validated config
 (ftscale.config.validate), whose optional keys carry the schema's defaults.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,11 +24,12 @@ def method_order(methods) -> list[str]:
     """Methods in the paper's order (FMT, prompt, LoRA), unknown ones after them by name."""
     return sorted(methods, key=lambda m: (METHODS.index(m) if m in METHODS else len(METHODS), m))
 
+
 # A condition's id, the path of its runs: Condition.id fills this template, and the rules' `condition`
 # wildcard pattern (CONDITION_PATTERN) is this template with a regex in each field.
 CONDITION_ID = "{task}/{model}-{pretrain_tokens}tok/{method_id}/df{finetune_examples}"
-PET_METHOD_ID = "{method}-{pet_size}"     # a PET method's id: prompt-8, lora-4; FMT's is its name
-MODEL_NAME = r"[A-Za-z0-9_.]+"            # the rules' `model` wildcard, too
+PET_METHOD_ID = "{method}-{pet_size}"  # a PET method's id: prompt-8, lora-4; FMT's is its name
+MODEL_NAME = r"[A-Za-z0-9_.]+"  # the rules' `model` wildcard, too
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Condition:
     model: str
     pretrain_tokens: int
     method: str
-    pet_size: int | None          # prompt length or LoRA rank; None for full finetuning
+    pet_size: int | None  # prompt length or LoRA rank; None for full finetuning
     finetune_examples: int
     axes: frozenset[str]
 
@@ -47,25 +49,45 @@ class Condition:
 
     @property
     def method_id(self) -> str:
-        return self.method if self.pet_size is None else PET_METHOD_ID.format(method=self.method, pet_size=self.pet_size)
+        return (
+            self.method if self.pet_size is None else PET_METHOD_ID.format(method=self.method, pet_size=self.pet_size)
+        )
 
     @property
     def id(self) -> str:
         """Path-like name: task/model-budget/method[-size]/df<N>."""
-        return CONDITION_ID.format(task=self.task, model=self.model, pretrain_tokens=self.pretrain_tokens,
-                                   method_id=self.method_id, finetune_examples=self.finetune_examples)
+        return CONDITION_ID.format(
+            task=self.task,
+            model=self.model,
+            pretrain_tokens=self.pretrain_tokens,
+            method_id=self.method_id,
+            finetune_examples=self.finetune_examples,
+        )
 
 
 def _pattern(template: str, fields: dict[str, str]) -> str:
     """The regex of a format template: its literal text escaped, each field replaced by fields[name]."""
-    return "".join(re.escape(text) + (fields[name] if name is not None else "")
-                   for text, name, _, _ in string.Formatter().parse(template))
+    return "".join(
+        re.escape(text) + (fields[name] if name is not None else "")
+        for text, name, _, _ in string.Formatter().parse(template)
+    )
 
 
-CONDITION_PATTERN = _pattern(CONDITION_ID, {
-    "task": r"[A-Za-z0-9_]+", "model": MODEL_NAME, "pretrain_tokens": r"\d+", "finetune_examples": r"\d+",
-    "method_id": "(" + "|".join(_pattern(PET_METHOD_ID, {"method": re.escape(m), "pet_size": r"\d+"})
-                                if m in PET_METHODS else re.escape(m) for m in METHODS) + ")"})
+CONDITION_PATTERN = _pattern(
+    CONDITION_ID,
+    {
+        "task": r"[A-Za-z0-9_]+",
+        "model": MODEL_NAME,
+        "pretrain_tokens": r"\d+",
+        "finetune_examples": r"\d+",
+        "method_id": "("
+        + "|".join(
+            _pattern(PET_METHOD_ID, {"method": re.escape(m), "pet_size": r"\d+"}) if m in PET_METHODS else re.escape(m)
+            for m in METHODS
+        )
+        + ")",
+    },
+)
 
 
 def pretrain_id(family: str, model: str, tokens: int) -> str:
@@ -155,6 +177,7 @@ class PretrainJob:
     """One pretraining run: (family, model) on `tokens`, saving `checkpoints` (smaller budgets, in
     tokens) on the way. Its outputs are the base checkpoints pretrain_id(family, model, t) for t in
     (tokens, *checkpoints)."""
+
     family: str
     model: str
     tokens: int
@@ -180,8 +203,11 @@ def pretrain_jobs(config: dict, conditions: dict[str, Condition]) -> dict[str, P
     pretrain_id. With data_axis `checkpoints`, a run below its family's full corpus is a checkpoint
     of that model's full-corpus run (in practice: the base model's smaller budgets). Hub families
     are fetched, not pretrained (fetch_runs)."""
-    runs = {run_id: run for run_id, run in pretrain_runs(config, conditions).items()
-            if not hub.is_hub_family(config, run[0])}
+    runs = {
+        run_id: run
+        for run_id, run in pretrain_runs(config, conditions).items()
+        if not hub.is_hub_family(config, run[0])
+    }
     if data_axis(config) == "separate":
         return {run_id: PretrainJob(*run) for run_id, run in runs.items()}
     smaller: dict[tuple[str, str], list[int]] = {}
@@ -198,8 +224,11 @@ def pretrain_jobs(config: dict, conditions: dict[str, Condition]) -> dict[str, P
 
 def fetch_runs(config: dict, conditions: dict[str, Condition]) -> dict[str, hub.Source]:
     """The base checkpoints of hub families, keyed by pretrain_id: each fetched once (rules/fetch.smk)."""
-    return {run_id: hub.source_of(config, *run) for run_id, run in pretrain_runs(config, conditions).items()
-            if hub.is_hub_family(config, run[0])}
+    return {
+        run_id: hub.source_of(config, *run)
+        for run_id, run in pretrain_runs(config, conditions).items()
+        if hub.is_hub_family(config, run[0])
+    }
 
 
 def max_steps(config: dict, task_name: str, method: str) -> int:
@@ -233,8 +262,11 @@ def zero_shot_languages(config: dict, task_name: str) -> list[str]:
 def has_transfer(config: dict, condition: Condition) -> bool:
     """Translation runs on the axes of evaluate.transfer, when there is a zero- or few-shot set."""
     options = transfer_options(config)
-    return (config["tasks"][condition.task]["type"] == "translation" and bool(condition.axes & set(options["axes"]))
-            and bool(zero_shot_languages(config, condition.task) or options["few_shot_shots"]))
+    return (
+        config["tasks"][condition.task]["type"] == "translation"
+        and bool(condition.axes & set(options["axes"]))
+        and bool(zero_shot_languages(config, condition.task) or options["few_shot_shots"])
+    )
 
 
 def base_transfer_runs(config: dict, conditions: dict[str, Condition]) -> list[tuple[str, str, int]]:
@@ -258,12 +290,25 @@ def jobs_per_rule(config: dict, conditions: dict[str, Condition]) -> dict[str, i
     runs = len(conditions) * len(seeds(config))
     transfer = [c for c in conditions.values() if has_transfer(config, c)]
     zero_shot = zero_shot_sets(config, conditions)
-    jobs = {"pretrain_corpus": len(pretraining), "tokenizer": len(pretraining), "tokenize_pretrain": len(pretraining),
-            "hub_tokenizer": len(families) - len(pretraining), "fetch_base": len(fetch_runs(config, conditions)),
-            "task_data": len(tasks), "tokenize_task": len(tasks), "zero_shot_data": len(zero_shot),
-            "tokenize_zero_shot": len(zero_shot), **pretrain_rules, "finetune": runs,
-            "evaluate": runs, "transfer": len(transfer) * len(seeds(config)),
-            "base_transfer": len(base_transfer_runs(config, conditions)), "aggregate": 1, "fit": 1, "figures": 1}
+    jobs = {
+        "pretrain_corpus": len(pretraining),
+        "tokenizer": len(pretraining),
+        "tokenize_pretrain": len(pretraining),
+        "hub_tokenizer": len(families) - len(pretraining),
+        "fetch_base": len(fetch_runs(config, conditions)),
+        "task_data": len(tasks),
+        "tokenize_task": len(tasks),
+        "zero_shot_data": len(zero_shot),
+        "tokenize_zero_shot": len(zero_shot),
+        **pretrain_rules,
+        "finetune": runs,
+        "evaluate": runs,
+        "transfer": len(transfer) * len(seeds(config)),
+        "base_transfer": len(base_transfer_runs(config, conditions)),
+        "aggregate": 1,
+        "fit": 1,
+        "figures": 1,
+    }
     return {rule: n for rule, n in jobs.items() if n}
 
 

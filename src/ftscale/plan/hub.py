@@ -7,15 +7,16 @@ revision, which has seen `tokens` pretraining tokens; its pretraining-data axis 
 earlier revisions (or directories) of `base_model` with the tokens each has seen. Pure Python: the
 Snakefile and `ftscale grid` import it; nothing here reads the network or loads a model.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_REVISION = "main"      # the schema states the same default
-POINTER = "hub.json"           # in a fetched base checkpoint's directory: where the model is (ftscale.train.fetch)
-LOCAL_PREFIXES = ("/", "./", "../", "~")   # an entry starting so is a local directory, else a Hub id
+DEFAULT_REVISION = "main"  # the schema states the same default
+POINTER = "hub.json"  # in a fetched base checkpoint's directory: where the model is (ftscale.train.fetch)
+LOCAL_PREFIXES = ("/", "./", "../", "~")  # an entry starting so is a local directory, else a Hub id
 
 
 def is_hub_family(config: dict, family: str) -> bool:
@@ -37,10 +38,11 @@ def is_local(name: str) -> bool:
 @dataclass(frozen=True)
 class Source:
     """Where one base checkpoint comes from: a Hub repo at a revision, or a local directory."""
+
     family: str
     model: str
-    tokens: int                   # pretraining tokens it has seen
-    repo: str | None = None       # Hub id
+    tokens: int  # pretraining tokens it has seen
+    repo: str | None = None  # Hub id
     revision: str | None = None
     directory: str | None = None  # local save_pretrained directory
 
@@ -72,12 +74,18 @@ def sources(config: dict, family: str) -> dict[int, dict[str, Source]]:
     out: dict[int, dict[str, Source]] = {hub["tokens"]: {}}
     for model in hub["models"]:
         name, revision = _entry(hub, model)
-        out[hub["tokens"]][model] = (Source(family, model, hub["tokens"], directory=name) if revision is None
-                                     else Source(family, model, hub["tokens"], repo=name, revision=revision))
+        out[hub["tokens"]][model] = (
+            Source(family, model, hub["tokens"], directory=name)
+            if revision is None
+            else Source(family, model, hub["tokens"], repo=name, revision=revision)
+        )
     base_name, base_revision = _entry(hub, hub["base_model"])
     for key, tokens in hub.get("checkpoints", {}).items():
-        source = (Source(family, hub["base_model"], tokens, directory=str(Path(key).expanduser())) if base_revision is None
-                  else Source(family, hub["base_model"], tokens, repo=base_name, revision=key))
+        source = (
+            Source(family, hub["base_model"], tokens, directory=str(Path(key).expanduser()))
+            if base_revision is None
+            else Source(family, hub["base_model"], tokens, repo=base_name, revision=key)
+        )
         out.setdefault(tokens, {})[hub["base_model"]] = source
     return out
 
@@ -94,21 +102,30 @@ def check(config: dict, fail) -> None:
         if hub["base_model"] not in hub["models"]:
             fail(f"{key}.base_model", f"{hub['base_model']!r} is not one of models {list(hub['models'])}")
         for model in hub["models"]:
-            if model in config.get("models", {}) or any(model in config["families"][other]["hub"]["models"]
-                                                         for other in hub_families(config) if other < family):
+            if model in config.get("models", {}) or any(
+                model in config["families"][other]["hub"]["models"] for other in hub_families(config) if other < family
+            ):
                 fail(f"{key}.models.{model}", "the name is taken by another model: names are unique across families")
         seen: dict[int, str] = {}
         for name, tokens in hub.get("checkpoints", {}).items():
             if tokens >= hub["tokens"]:
-                fail(f"{key}.checkpoints.{name}", f"{tokens} tokens is not below the models' {hub['tokens']} (hub.tokens)")
+                fail(
+                    f"{key}.checkpoints.{name}",
+                    f"{tokens} tokens is not below the models' {hub['tokens']} (hub.tokens)",
+                )
             if tokens in seen:
-                fail(f"{key}.checkpoints.{name}", f"{tokens} tokens, as {seen[tokens]!r}: each checkpoint needs its own count")
+                fail(
+                    f"{key}.checkpoints.{name}",
+                    f"{tokens} tokens, as {seen[tokens]!r}: each checkpoint needs its own count",
+                )
             seen[tokens] = name
         for tokens, models in sources(config, family).items():
             for model, source in models.items():
                 if source.directory and not (Path(source.directory) / "config.json").is_file():
-                    fail(f"{key}.models.{model}" if tokens == hub["tokens"] else f"{key}.checkpoints",
-                         f"{source.directory} is not a save_pretrained directory (no config.json)")
+                    fail(
+                        f"{key}.models.{model}" if tokens == hub["tokens"] else f"{key}.checkpoints",
+                        f"{source.directory} is not a save_pretrained directory (no config.json)",
+                    )
 
 
 # Shapes for the planner (ftscale.plan.memory), which sizes jobs before any model is fetched. A local
@@ -116,16 +133,29 @@ def check(config: dict, fail) -> None:
 # table of the Pythia suite's published configs (Biderman et al. 2023; 50,304 embedding rows),
 # so that a dry run and `ftscale grid` work offline.
 PYTHIA = {  # name: (layers, model dim, heads)
-    "pythia-14m": (6, 128, 4), "pythia-31m": (6, 256, 8), "pythia-70m": (6, 512, 8),
-    "pythia-160m": (12, 768, 12), "pythia-410m": (24, 1024, 16), "pythia-1b": (16, 2048, 8),
-    "pythia-1.4b": (24, 2048, 16), "pythia-2.8b": (32, 2560, 32), "pythia-6.9b": (32, 4096, 32),
+    "pythia-14m": (6, 128, 4),
+    "pythia-31m": (6, 256, 8),
+    "pythia-70m": (6, 512, 8),
+    "pythia-160m": (12, 768, 12),
+    "pythia-410m": (24, 1024, 16),
+    "pythia-1b": (16, 2048, 8),
+    "pythia-1.4b": (24, 2048, 16),
+    "pythia-2.8b": (32, 2560, 32),
+    "pythia-6.9b": (32, 4096, 32),
     "pythia-12b": (36, 5120, 40),
 }
 KNOWN_CONFIGS = {
-    f"EleutherAI/{name}{suffix}": {"model_type": "gpt_neox", "num_hidden_layers": layers, "hidden_size": dim,
-                                   "num_attention_heads": heads, "intermediate_size": 4 * dim,
-                                   "vocab_size": 50304, "tie_word_embeddings": False}
-    for name, (layers, dim, heads) in PYTHIA.items() for suffix in ("", "-deduped")
+    f"EleutherAI/{name}{suffix}": {
+        "model_type": "gpt_neox",
+        "num_hidden_layers": layers,
+        "hidden_size": dim,
+        "num_attention_heads": heads,
+        "intermediate_size": 4 * dim,
+        "vocab_size": 50304,
+        "tie_word_embeddings": False,
+    }
+    for name, (layers, dim, heads) in PYTHIA.items()
+    for suffix in ("", "-deduped")
 }
 GATED_FFN_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "olmo", "olmo2", "gemma", "gemma2", "phi3")
 
@@ -145,17 +175,24 @@ def model_config(source: Source) -> dict:
         return json.loads(Path(cached).read_text())
     if source.repo in KNOWN_CONFIGS:
         return KNOWN_CONFIGS[source.repo]
-    raise UnknownShape(f"{source.label}: its shape is unknown offline; fetch it first "
-                       f"(hf download {source.repo} --revision {source.revision})")
+    raise UnknownShape(
+        f"{source.label}: its shape is unknown offline; fetch it first "
+        f"(hf download {source.repo} --revision {source.revision})"
+    )
 
 
 def shape_fields(cfg: dict) -> dict:
     """The planner's Shape fields of a transformers config.json."""
     heads = cfg["num_attention_heads"]
     dim = cfg["hidden_size"]
-    return {"layers": cfg["num_hidden_layers"], "heads": heads, "head_dim": cfg.get("head_dim") or dim // heads,
-            "ffn_dim": cfg.get("intermediate_size") or 4 * dim, "model_dim": dim, "vocab": cfg["vocab_size"],
-            "kv_heads": cfg.get("num_key_value_heads") or heads,
-            "gated_ffn": cfg.get("model_type") in GATED_FFN_TYPES,
-            "tied_embeddings": bool(cfg.get("tie_word_embeddings", True))}
-
+    return {
+        "layers": cfg["num_hidden_layers"],
+        "heads": heads,
+        "head_dim": cfg.get("head_dim") or dim // heads,
+        "ffn_dim": cfg.get("intermediate_size") or 4 * dim,
+        "model_dim": dim,
+        "vocab": cfg["vocab_size"],
+        "kv_heads": cfg.get("num_key_value_heads") or heads,
+        "gated_ffn": cfg.get("model_type") in GATED_FFN_TYPES,
+        "tied_embeddings": bool(cfg.get("tie_word_embeddings", True)),
+    }

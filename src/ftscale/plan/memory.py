@@ -19,17 +19,18 @@ real step under FakeTensorMode: bench/bench_memory.py, which prints planned over
   the optimizer's scalars.
 (Past 300 lines: every term of the peak stays in this one module, so their sum reads in one place.)
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-GB = 1e9                          # the unit of every figure shown (decimal: SLURM's --mem is MB)
+GB = 1e9  # the unit of every figure shown (decimal: SLURM's --mem is MB)
 
 # Bytes per element.
-FP32 = 4                          # weights, gradients, optimizer state; every activation on the CPU
-BF16 = 2                          # activations and weight copies under autocast on a GPU
+FP32 = 4  # weights, gradients, optimizer state; every activation on the CPU
+BF16 = 2  # activations and weight copies under autocast on a GPU
 
 # Logits are (tokens, vocabulary): the largest activation of a small model. Per logit, in
 # training the peak is at the start of backward: the log-softmax the loss kept, the gradient of the
@@ -47,14 +48,14 @@ FSDP_UNITS_GATHERED = 2
 # (transformers.Adafactor: grad**2 + eps, then the approximated update): two of the largest.
 ADAFACTOR_STEP_TEMPORARIES = 2
 
-CUDA_CONTEXT_BYTES = 1.0 * GB     # CUDA context, cuBLAS/cuDNN workspaces: outside the caching allocator
-USABLE_GPU_FRACTION = 0.9         # the rest is the caching allocator's fragmentation
+CUDA_CONTEXT_BYTES = 1.0 * GB  # CUDA context, cuBLAS/cuDNN workspaces: outside the caching allocator
+USABLE_GPU_FRACTION = 0.9  # the rest is the caching allocator's fragmentation
 
 # Host memory of one process (one per GPU, or the one CPU process).
-HOST_BASELINE_BYTES = 2.5 * GB    # Python, torch, transformers, peft resident before any model (measured)
-HOST_CUDA_BYTES = 1.5 * GB        # CUDA runtime and kernels mapped on the host by a GPU process
-EXAMPLE_OVERHEAD_BYTES = 200      # an encoded example held as a Python tuple of a numpy int64 array
-TOKEN_BYTES_HOST = 8              # encoded examples are int64 (finetune.encode)
+HOST_BASELINE_BYTES = 2.5 * GB  # Python, torch, transformers, peft resident before any model (measured)
+HOST_CUDA_BYTES = 1.5 * GB  # CUDA runtime and kernels mapped on the host by a GPU process
+EXAMPLE_OVERHEAD_BYTES = 200  # an encoded example held as a Python tuple of a numpy int64 array
+TOKEN_BYTES_HOST = 8  # encoded examples are int64 (finetune.encode)
 
 
 @dataclass(frozen=True)
@@ -62,22 +63,23 @@ class Shape:
     """A model size of the config table and its vocabulary. The defaults are ftscale's own models;
     a Hub model's config says otherwise (ftscale.plan.hub.shape_fields: Pythia has a key/value head per
     query head, a two-matrix GELU FFN and an LM head of its own)."""
+
     layers: int
     heads: int
     head_dim: int
     ffn_dim: int
     model_dim: int
     vocab: int
-    kv_heads: int = 1              # multi-query attention
-    gated_ffn: bool = True         # SwiGLU: gate, up and down projections
-    tied_embeddings: bool = True   # the LM head is the embedding
+    kv_heads: int = 1  # multi-query attention
+    gated_ffn: bool = True  # SwiGLU: gate, up and down projections
+    tied_embeddings: bool = True  # the LM head is the embedding
 
     @classmethod
     def of(cls, config: dict, model: str) -> "Shape":
         return cls(**config["models"][model], vocab=config["data"]["tokenizer_vocab_size"])
 
     @property
-    def attention_dim(self) -> int:       # query heads x head dim
+    def attention_dim(self) -> int:  # query heads x head dim
         return self.heads * self.head_dim
 
 
@@ -116,7 +118,7 @@ def count(shapes) -> int:
     return sum(math.prod(shape) for shape in shapes)
 
 
-@lru_cache(maxsize=None)    # a grid asks for the same few shapes thousands of times
+@lru_cache(maxsize=None)  # a grid asks for the same few shapes thousands of times
 def parameters(s: Shape) -> int:
     return count(weight_shapes(s))
 
@@ -138,6 +140,7 @@ def largest_unit(s: Shape) -> int:
 
 
 # ---- device memory, one function per term (bytes per GPU, or of the CPU process) ----
+
 
 @lru_cache(maxsize=None)
 def trainable_parameters(s: Shape, method: str, pet_size: int | None) -> int:
@@ -209,8 +212,10 @@ def activation_bytes_per_token_layer(s: Shape, how: str, method: str, pet_size: 
     common = row_tokens + 2 * FP32 + FP32 * s.heads + compute * (3 if s.gated_ffn else 1) * ffn + 2 * FP32 * d
     if how == "autocast":
         common += compute * (3 * attention + kv)
-        trained = {"fmt": 2 * FP32 * d + compute * (d_inputs * d + ffn),
-                   "lora": compute * (d_inputs * d + attention + ffn + projections * rank)}
+        trained = {
+            "fmt": 2 * FP32 * d + compute * (d_inputs * d + ffn),
+            "lora": compute * (d_inputs * d + attention + ffn + projections * rank),
+        }
     else:
         common += compute * (2 * attention + 2 * kv)
         trained = {"fmt": compute * (4 * d + ffn), "lora": compute * (2 * d + ffn + projections * rank)}
@@ -252,6 +257,7 @@ def fsdp_gathered_bytes(s: Shape, shards: int, trains_layers: bool = True) -> fl
 @dataclass(frozen=True)
 class DeviceMemory:
     """Peak memory of one GPU (or of the CPU process), in bytes, term by term."""
+
     weights: float
     autocast_copies: float
     gradients: float
@@ -264,31 +270,41 @@ class DeviceMemory:
 
     @property
     def total(self) -> float:
-        return (self.weights + self.autocast_copies + self.gradients + self.optimizer + self.activations
-                + self.logits + self.kv_cache + self.fsdp_gathered + self.context)
+        return (
+            self.weights
+            + self.autocast_copies
+            + self.gradients
+            + self.optimizer
+            + self.activations
+            + self.logits
+            + self.kv_cache
+            + self.fsdp_gathered
+            + self.context
+        )
 
 
 @dataclass(frozen=True)
 class Workload:
     """What one job pushes through a model, per example of its batch (a pretraining window, a
     finetuning example, a test or transfer prompt)."""
+
     shape: Shape
-    method: str                   # pretrain, fmt, lora, prompt (what trains), or base (nothing)
+    method: str  # pretrain, fmt, lora, prompt (what trains), or base (nothing)
     pet_size: int | None
     training: bool
-    tokens: int                   # tokens per example through the decoder
-    logit_tokens: int             # positions per example the LM head runs on
-    cached_tokens: int = 0        # KV-cache positions per example (decoding)
+    tokens: int  # tokens per example through the decoder
+    logit_tokens: int  # positions per example the LM head runs on
+    cached_tokens: int = 0  # KV-cache positions per example (decoding)
 
 
-@lru_cache(maxsize=4096)     # the planner tries the same workloads on many GPU counts
-def device_memory(w: Workload, micro_batch: int, shards: int, on_gpu: bool,
-                  checkpointing: bool = False) -> DeviceMemory:
+@lru_cache(maxsize=4096)  # the planner tries the same workloads on many GPU counts
+def device_memory(
+    w: Workload, micro_batch: int, shards: int, on_gpu: bool, checkpointing: bool = False
+) -> DeviceMemory:
     how = precision(on_gpu, shards)
     compute_bytes = FP32 if how == "fp32" else BF16
     s = w.shape
-    per_token_layer = activation_bytes_per_token_layer(s, how, w.method if w.training else "base", w.pet_size,
-                                                       w.tokens)
+    per_token_layer = activation_bytes_per_token_layer(s, how, w.method if w.training else "base", w.pet_size, w.tokens)
     return DeviceMemory(
         weights=weights_bytes(s, w.method, w.pet_size, shards),
         autocast_copies=autocast_copies_bytes(s, w.training, on_gpu, shards),
@@ -309,6 +325,7 @@ def per_example_bytes(w: Workload, on_gpu: bool, shards: int = 1, checkpointing:
 
 
 # ---- host memory of one process ----
+
 
 def encoded_examples_bytes(examples: int, tokens_per_example: int) -> float:
     """Examples a job encodes once and holds (finetune.encode_split): int64 tokens and a tuple each."""

@@ -14,6 +14,7 @@ FLOPs follow the usual estimates: 6 x parameters x tokens to train, 2 x paramete
 evaluate. Token counts are upper bounds: every example at its maximum source + target length.
 Pure Python on the config and ftscale.plan.grid (no torch), so a laptop previews the paper's grid.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,11 +23,11 @@ from dataclasses import dataclass
 from ftscale.data.tokens import OWN_FORMAT
 from ftscale.plan import grid, hub, memory
 
-JOB_STARTUP_MINUTES = 10          # start-up of a job: imports, reading the checkpoint and data from shared storage
+JOB_STARTUP_MINUTES = 10  # start-up of a job: imports, reading the checkpoint and data from shared storage
 SEGMENT_EXIT_MARGIN_MINUTES = 10  # a segment stops this long before its limit: save the state and exit (code 75)
-FAILURE_RETRIES = 2               # resubmissions of a segmented job for real failures, beside its segments
-ENCODING_TOKENS = OWN_FORMAT.example_tokens   # <s> source <sep> target </s>: finetune.encode
-PROMPT_TOKENS = OWN_FORMAT.prompt_tokens       # <s> source <sep>: a decoding prompt
+FAILURE_RETRIES = 2  # resubmissions of a segmented job for real failures, beside its segments
+ENCODING_TOKENS = OWN_FORMAT.example_tokens  # <s> source <sep> target </s>: finetune.encode
+PROMPT_TOKENS = OWN_FORMAT.prompt_tokens  # <s> source <sep>: a decoding prompt
 
 
 class PlanError(ValueError):
@@ -86,8 +87,7 @@ def evaluate_tokens(config: dict, condition: grid.Condition) -> int:
     """Test loss (one pass over source + target) and greedy decoding (the prompt, then one token per
     step through the KV cache)."""
     task = config["tasks"][condition.task]
-    per_example = (2 * task["max_source_tokens"] + task["max_target_tokens"]
-                   + config["evaluate"]["max_new_tokens"])
+    per_example = 2 * task["max_source_tokens"] + task["max_target_tokens"] + config["evaluate"]["max_new_tokens"]
     return task["test_examples"] * per_example
 
 
@@ -101,8 +101,10 @@ def transfer_tokens(config: dict, task_name: str, zero_shot: bool) -> int:
     steps, and for finetuned runs the zero-shot prompts and steps."""
     task, new = config["tasks"][task_name], config["evaluate"]["max_new_tokens"]
     options = grid.transfer_options(config)
-    tokens = sum(options["few_shot_examples"] * (few_shot_prompt_tokens(config, task_name, k) + new)
-                 for k in options["few_shot_shots"])
+    tokens = sum(
+        options["few_shot_examples"] * (few_shot_prompt_tokens(config, task_name, k) + new)
+        for k in options["few_shot_shots"]
+    )
     if zero_shot:
         languages = grid.zero_shot_languages(config, task_name)
         tokens += len(languages) * options["zero_shot_examples"] * (task["max_source_tokens"] + new)
@@ -111,21 +113,23 @@ def transfer_tokens(config: dict, task_name: str, zero_shot: bool) -> int:
 
 # ---- what each job asks of a cluster ----
 
+
 @dataclass(frozen=True)
 class JobPlan:
     """One job's plan: its GPUs and micro-batch, its peak memory per GPU term by term, and its
     SLURM request (per node: host memory; per segment: runtime)."""
+
     rule: str
-    gpus: int                     # 0: a CPU job
+    gpus: int  # 0: a CPU job
     nodes: int
     micro_batch_size: int | None  # examples (windows) per forward pass on one GPU; None: the whole batch (CPU)
-    memory: memory.DeviceMemory   # peak per GPU (or of the CPU process), bytes
-    host_memory_bytes: float      # per node
-    compute_hours: float          # estimated wall time of its compute on its GPUs, without start-up
-    runtime_minutes: int          # the request, per segment
-    segments: int                 # submissions it needs; > 1: it exits with 75 at each segment's end and resumes
+    memory: memory.DeviceMemory  # peak per GPU (or of the CPU process), bytes
+    host_memory_bytes: float  # per node
+    compute_hours: float  # estimated wall time of its compute on its GPUs, without start-up
+    runtime_minutes: int  # the request, per segment
+    segments: int  # submissions it needs; > 1: it exits with 75 at each segment's end and resumes
     segment_seconds: float | None  # the training loop saves and exits after this long (GPU training jobs)
-    cpus: int                     # per node
+    cpus: int  # per node
 
     @property
     def host_memory_mb(self) -> int:
@@ -143,8 +147,11 @@ def gpu_counts(cluster: dict, batch: int, training: bool) -> list[int]:
     if not training:
         return [1]
     per_node = cluster["gpus_per_node"]
-    return [g for g in range(max(1, cluster["gpus"]), cluster["max_gpus_per_job"] + 1)
-            if batch % g == 0 and (g <= per_node or g % per_node == 0)]
+    return [
+        g
+        for g in range(max(1, cluster["gpus"]), cluster["max_gpus_per_job"] + 1)
+        if batch % g == 0 and (g <= per_node or g % per_node == 0)
+    ]
 
 
 def largest_micro_batch(work: memory.Workload, batch: int, gpus: int, usable_bytes: float) -> int | None:
@@ -169,15 +176,26 @@ def compute_hours(flops: float, gpus: int, cluster: dict) -> float:
     return flops / (max(gpus, 1) * cluster["flops_per_second"]) / 3600
 
 
-def plan_job(config: dict, rule: str, label: str, work: memory.Workload, batch: int, flops: float, data_bytes: float,
-             threads: int, limit_minutes: int | None = None) -> JobPlan:
+def plan_job(
+    config: dict,
+    rule: str,
+    label: str,
+    work: memory.Workload,
+    batch: int,
+    flops: float,
+    data_bytes: float,
+    threads: int,
+    limit_minutes: int | None = None,
+) -> JobPlan:
     """Fewest GPUs whose memory fits a micro-batch; more (data parallel) until the compute fits the
     runtime limit; at the cap, resumable segments."""
     cluster = cluster_options(config)
     limit = limit_minutes or cluster["max_runtime_minutes"]
     if limit <= JOB_STARTUP_MINUTES + SEGMENT_EXIT_MARGIN_MINUTES:
-        raise PlanError(f"{rule} {label} has {limit} minutes left of cluster.max_runtime_minutes "
-                        f"{cluster['max_runtime_minutes']} (after its run group's other jobs): too little to train in")
+        raise PlanError(
+            f"{rule} {label} has {limit} minutes left of cluster.max_runtime_minutes "
+            f"{cluster['max_runtime_minutes']} (after its run group's other jobs): too little to train in"
+        )
     if not cluster["gpus"]:
         hours = compute_hours(flops, 1, cluster)
         minutes, segments = runtime_request(cluster, hours, limit)
@@ -187,8 +205,8 @@ def plan_job(config: dict, rule: str, label: str, work: memory.Workload, batch: 
 
     usable = memory.USABLE_GPU_FRACTION * cluster["gpu_memory_gb"] * memory.GB
     counts = gpu_counts(cluster, batch, work.training)
-    fitting = None                # (gpus, micro-batch) of the most GPUs tried that fit
-    for gpus in counts:           # fewest GPUs first: stop at the first that fits memory and runtime
+    fitting = None  # (gpus, micro-batch) of the most GPUs tried that fit
+    for gpus in counts:  # fewest GPUs first: stop at the first that fits memory and runtime
         micro = largest_micro_batch(work, batch, gpus, usable)
         if micro:
             fitting = gpus, micro
@@ -196,22 +214,37 @@ def plan_job(config: dict, rule: str, label: str, work: memory.Workload, batch: 
                 break
     if not fitting:
         one = memory.device_memory(work, 1, max(counts or [1]), on_gpu=True)
-        raise PlanError(f"{rule} {label} needs {one.total / memory.GB:.1f} GB per GPU at micro-batch 1 "
-                        f"on the most GPUs allowed: more than cluster.gpu_memory_gb {cluster['gpu_memory_gb']} allows")
+        raise PlanError(
+            f"{rule} {label} needs {one.total / memory.GB:.1f} GB per GPU at micro-batch 1 "
+            f"on the most GPUs allowed: more than cluster.gpu_memory_gb {cluster['gpu_memory_gb']} allows"
+        )
     gpus, micro = fitting
     hours = compute_hours(flops, gpus, cluster)
     minutes, segments = runtime_request(cluster, hours, limit)
     ranks_per_node = min(gpus, cluster["gpus_per_node"])
     # per node, the first (rank 0's): every process's libraries and data, rank 0's copies of the weights
-    host = (ranks_per_node * memory.host_process_bytes(True, data_bytes)
-            + memory.host_weights_bytes(work.shape, sharded=gpus > 1))
+    host = ranks_per_node * memory.host_process_bytes(True, data_bytes) + memory.host_weights_bytes(
+        work.shape, sharded=gpus > 1
+    )
     if host > cluster["node_memory_gb"] * memory.GB:
-        raise PlanError(f"{rule} {label} needs {host / memory.GB:.0f} GB of host memory per node "
-                        f"({ranks_per_node} processes): more than cluster.node_memory_gb {cluster['node_memory_gb']}")
+        raise PlanError(
+            f"{rule} {label} needs {host / memory.GB:.0f} GB of host memory per node "
+            f"({ranks_per_node} processes): more than cluster.node_memory_gb {cluster['node_memory_gb']}"
+        )
     segment_seconds = (minutes - SEGMENT_EXIT_MARGIN_MINUTES) * 60.0 if work.training else None
-    return JobPlan(rule, gpus, math.ceil(gpus / ranks_per_node), micro,
-                   memory.device_memory(work, micro, gpus, on_gpu=True), host, hours,
-                   minutes, segments, segment_seconds, threads * ranks_per_node)
+    return JobPlan(
+        rule,
+        gpus,
+        math.ceil(gpus / ranks_per_node),
+        micro,
+        memory.device_memory(work, micro, gpus, on_gpu=True),
+        host,
+        hours,
+        minutes,
+        segments,
+        segment_seconds,
+        threads * ranks_per_node,
+    )
 
 
 def pretrain_job(config: dict, model: str, tokens: int, rule: str = "pretrain") -> JobPlan:
@@ -219,8 +252,16 @@ def pretrain_job(config: dict, model: str, tokens: int, rule: str = "pretrain") 
     p, shape = config["pretrain"], memory.Shape.of(config, model)
     work = memory.Workload(shape, "pretrain", None, training=True, tokens=p["seq_len"], logit_tokens=p["seq_len"])
     pinned_batch = p["batch_size"] * p["seq_len"] * memory.TOKEN_BYTES_HOST
-    return plan_job(config, rule, f"{model} on {tokens:,} tokens", work, p["batch_size"],
-                    6 * memory.parameters(shape) * tokens, pinned_batch, p["threads"])
+    return plan_job(
+        config,
+        rule,
+        f"{model} on {tokens:,} tokens",
+        work,
+        p["batch_size"],
+        6 * memory.parameters(shape) * tokens,
+        pinned_batch,
+        p["threads"],
+    )
 
 
 def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] | None = None) -> JobPlan:
@@ -228,17 +269,31 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
     `run`: Snakemake adds their runtimes), so its own limit is what they leave (`after`: their
     plans, when the caller has them)."""
     task, shape = config["tasks"][condition.task], shape_of(config, condition.family, condition.model)
-    work = memory.Workload(shape, condition.method, condition.pet_size, training=True,
-                           tokens=example_tokens(config, condition.task) + prompt_length(condition),
-                           logit_tokens=task["max_target_tokens"] + 1)
-    data = memory.encoded_examples_bytes(condition.finetune_examples + task["dev_examples"],
-                                         example_tokens(config, condition.task))
+    work = memory.Workload(
+        shape,
+        condition.method,
+        condition.pet_size,
+        training=True,
+        tokens=example_tokens(config, condition.task) + prompt_length(condition),
+        logit_tokens=task["max_target_tokens"] + 1,
+    )
+    data = memory.encoded_examples_bytes(
+        condition.finetune_examples + task["dev_examples"], example_tokens(config, condition.task)
+    )
     after = after or run_group_jobs(config, condition)
     limit = cluster_options(config)["max_runtime_minutes"] - max(job.runtime_minutes for job in after)
     batch = config["finetune"]["methods"][condition.method]["batch_size"]
-    return plan_job(config, "finetune", condition.id, work, batch,
-                    6 * memory.parameters(shape) * finetune_tokens(config, condition), data,
-                    config["finetune"]["threads"], limit)
+    return plan_job(
+        config,
+        "finetune",
+        condition.id,
+        work,
+        batch,
+        6 * memory.parameters(shape) * finetune_tokens(config, condition),
+        data,
+        config["finetune"]["threads"],
+        limit,
+    )
 
 
 def run_group_jobs(config: dict, condition: grid.Condition) -> list[JobPlan]:
@@ -251,44 +306,76 @@ def evaluate_job(config: dict, condition: grid.Condition) -> JobPlan:
     """Test loss and greedy decoding of a finetuned run, counted at once (an upper bound)."""
     task, shape = config["tasks"][condition.task], shape_of(config, condition.family, condition.model)
     prompt = task["max_source_tokens"] + PROMPT_TOKENS + prompt_length(condition)
-    work = memory.Workload(shape, condition.method, condition.pet_size, training=False,
-                           tokens=example_tokens(config, condition.task) + prompt_length(condition),
-                           logit_tokens=task["max_target_tokens"] + 1,
-                           cached_tokens=prompt + config["evaluate"]["max_new_tokens"])
+    work = memory.Workload(
+        shape,
+        condition.method,
+        condition.pet_size,
+        training=False,
+        tokens=example_tokens(config, condition.task) + prompt_length(condition),
+        logit_tokens=task["max_target_tokens"] + 1,
+        cached_tokens=prompt + config["evaluate"]["max_new_tokens"],
+    )
     data = memory.encoded_examples_bytes(task["test_examples"], example_tokens(config, condition.task))
-    return plan_job(config, "evaluate", condition.id, work, config["evaluate"]["batch_size"],
-                    2 * memory.parameters(shape) * evaluate_tokens(config, condition), data,
-                    config["finetune"]["threads"])
+    return plan_job(
+        config,
+        "evaluate",
+        condition.id,
+        work,
+        config["evaluate"]["batch_size"],
+        2 * memory.parameters(shape) * evaluate_tokens(config, condition),
+        data,
+        config["finetune"]["threads"],
+    )
 
 
-def transfer_job(config: dict, condition: grid.Condition | None = None, task_name: str | None = None,
-                 model: str | None = None) -> JobPlan:
+def transfer_job(
+    config: dict, condition: grid.Condition | None = None, task_name: str | None = None, model: str | None = None
+) -> JobPlan:
     """Zero- and few-shot decoding of a finetuned run (condition), or of a base model (task, model:
     the rule base_transfer). Its longest prompt is the one with the most demonstrations."""
     task_name, model = (condition.task, condition.model) if condition else (task_name, model)
     family = config["tasks"][task_name]["family"]
     shape, shots = shape_of(config, family, model), grid.transfer_options(config)["few_shot_shots"]
-    prompt = max([few_shot_prompt_tokens(config, task_name, k) for k in shots]
-                 + [config["tasks"][task_name]["max_source_tokens"] + PROMPT_TOKENS])
+    prompt = max(
+        [few_shot_prompt_tokens(config, task_name, k) for k in shots]
+        + [config["tasks"][task_name]["max_source_tokens"] + PROMPT_TOKENS]
+    )
     prompt += prompt_length(condition) if condition else 0
-    work = memory.Workload(shape, condition.method if condition else "base", condition.pet_size if condition else None,
-                           training=False, tokens=prompt, logit_tokens=1,
-                           cached_tokens=prompt + config["evaluate"]["max_new_tokens"])
+    work = memory.Workload(
+        shape,
+        condition.method if condition else "base",
+        condition.pet_size if condition else None,
+        training=False,
+        tokens=prompt,
+        logit_tokens=1,
+        cached_tokens=prompt + config["evaluate"]["max_new_tokens"],
+    )
     flops = 2 * memory.parameters(shape) * transfer_tokens(config, task_name, condition is not None)
-    return plan_job(config, "transfer" if condition else "base_transfer",
-                    condition.id if condition else f"{task_name} {model}", work, config["evaluate"]["batch_size"],
-                    flops, 0.0, config["finetune"]["threads"])
+    return plan_job(
+        config,
+        "transfer" if condition else "base_transfer",
+        condition.id if condition else f"{task_name} {model}",
+        work,
+        config["evaluate"]["batch_size"],
+        flops,
+        0.0,
+        config["finetune"]["threads"],
+    )
 
 
 def job_plans(config: dict) -> list[JobPlan]:
     """A plan for every distinct job of the grid (seeds of a condition share theirs)."""
     conditions = grid.expand_conditions(config)
-    plans = [pretrain_job(config, job.model, job.tokens, job.rule) for job in grid.pretrain_jobs(config, conditions).values()]
+    plans = [
+        pretrain_job(config, job.model, job.tokens, job.rule) for job in grid.pretrain_jobs(config, conditions).values()
+    ]
     for c in conditions.values():
         after = run_group_jobs(config, c)
         plans += [finetune_job(config, c, after), *after]
-    plans += [transfer_job(config, task_name=task, model=model)
-              for task, model, _ in grid.base_transfer_runs(config, conditions)]
+    plans += [
+        transfer_job(config, task_name=task, model=model)
+        for task, model, _ in grid.base_transfer_runs(config, conditions)
+    ]
     return plans
 
 
@@ -296,7 +383,7 @@ def summarize(config: dict) -> dict:
     """The grid's size and cost, and what its jobs ask of the cluster, as grid.json holds it."""
     conditions = grid.expand_conditions(config)
     pretrain = grid.pretrain_runs(config, conditions)
-    pretrain_jobs = grid.pretrain_jobs(config, conditions)      # checkpoints of one run are free
+    pretrain_jobs = grid.pretrain_jobs(config, conditions)  # checkpoints of one run are free
     seeds = len(grid.seeds(config))
     runs = len(conditions) * seeds
     transfer = [c for c in conditions.values() if grid.has_transfer(config, c)]
@@ -306,11 +393,13 @@ def summarize(config: dict) -> dict:
     # a model's name is unique across families (ftscale.plan.hub.check): params are keyed by it alone
     params = {model: model_parameters(config, model, family) for family, model, _ in pretrain.values()}
     params = {model: params[model] for model in sorted(params, key=params.get)}
-    flops = {"pretrain": sum(6 * params[job.model] * job.tokens for job in pretrain_jobs.values()),
-             "finetune": seeds * sum(6 * params[c.model] * finetune_tokens(config, c) for c in conditions.values()),
-             "evaluate": seeds * sum(2 * params[c.model] * evaluate_tokens(config, c) for c in conditions.values()),
-             "transfer": seeds * sum(2 * params[c.model] * transfer_tokens(config, c.task, True) for c in transfer)
-             + sum(2 * params[model] * transfer_tokens(config, task, False) for task, model, _ in base_transfer)}
+    flops = {
+        "pretrain": sum(6 * params[job.model] * job.tokens for job in pretrain_jobs.values()),
+        "finetune": seeds * sum(6 * params[c.model] * finetune_tokens(config, c) for c in conditions.values()),
+        "evaluate": seeds * sum(2 * params[c.model] * evaluate_tokens(config, c) for c in conditions.values()),
+        "transfer": seeds * sum(2 * params[c.model] * transfer_tokens(config, c.task, True) for c in transfer)
+        + sum(2 * params[model] * transfer_tokens(config, task, False) for task, model, _ in base_transfer),
+    }
     cluster, plans = cluster_options(config), job_plans(config)
     gpu_hours = {stage: f / cluster["flops_per_second"] / 3600 for stage, f in flops.items()}
 
@@ -320,52 +409,89 @@ def summarize(config: dict) -> dict:
         per_task_axis[task][axis] += count
     shared = [c.id for c in conditions.values() if len(c.axes) > 1]
     return {
-        "study": config["study"], "pretrain_runs": len(pretrain), "pretrain_jobs": len(pretrain_jobs),
-        "data_axis": grid.data_axis(config), "conditions": len(conditions), "seeds": seeds,
-        "finetune_runs": runs, "base_models": len({c.pretrain_id for c in conditions.values()}),
-        "jobs": jobs, "total_jobs": sum(jobs.values()),
-        "conditions_per_task_axis": per_task_axis, "shared_conditions": len(shared),
-        "shared_condition_ids": shared, "parameters": params, "flops": flops,
+        "study": config["study"],
+        "pretrain_runs": len(pretrain),
+        "pretrain_jobs": len(pretrain_jobs),
+        "data_axis": grid.data_axis(config),
+        "conditions": len(conditions),
+        "seeds": seeds,
+        "finetune_runs": runs,
+        "base_models": len({c.pretrain_id for c in conditions.values()}),
+        "jobs": jobs,
+        "total_jobs": sum(jobs.values()),
+        "conditions_per_task_axis": per_task_axis,
+        "shared_conditions": len(shared),
+        "shared_condition_ids": shared,
+        "parameters": params,
+        "flops": flops,
         "flops_per_second": cluster["flops_per_second"],
-        "gpu_hours_per_stage": gpu_hours, "gpu_hours": sum(gpu_hours.values()),
-        "gpus": cluster["gpus"], "gpu_memory_gb": cluster["gpu_memory_gb"], **requests_per_rule(plans),
-        "gpu_hours_per_rule": {rule: sum(max(p.gpus, 1) * p.compute_hours for p in plans if p.rule == rule)
-                               * (seeds if rule in ("finetune", "evaluate", "transfer") else 1)
-                               for rule in dict.fromkeys(p.rule for p in plans)},
+        "gpu_hours_per_stage": gpu_hours,
+        "gpu_hours": sum(gpu_hours.values()),
+        "gpus": cluster["gpus"],
+        "gpu_memory_gb": cluster["gpu_memory_gb"],
+        **requests_per_rule(plans),
+        "gpu_hours_per_rule": {
+            rule: sum(max(p.gpus, 1) * p.compute_hours for p in plans if p.rule == rule)
+            * (seeds if rule in ("finetune", "evaluate", "transfer") else 1)
+            for rule in dict.fromkeys(p.rule for p in plans)
+        },
     }
 
 
 def requests_per_rule(plans: list[JobPlan]) -> dict[str, dict[str, float]]:
     """The largest request of each rule's jobs: GPUs, per-GPU memory, runtime, host memory, segments."""
-    figures = {"gpus_per_job": lambda p: p.gpus, "peak_gpu_memory_gb": lambda p: round(p.peak_gpu_memory_gb, 2),
-               "max_runtime_minutes": lambda p: p.runtime_minutes, "max_segments": lambda p: p.segments,
-               "max_host_memory_gb": lambda p: round(p.host_memory_bytes / memory.GB, 2)}
-    return {key: {rule: max(figure(p) for p in plans if p.rule == rule) for rule in dict.fromkeys(p.rule for p in plans)}
-            for key, figure in figures.items()}
+    figures = {
+        "gpus_per_job": lambda p: p.gpus,
+        "peak_gpu_memory_gb": lambda p: round(p.peak_gpu_memory_gb, 2),
+        "max_runtime_minutes": lambda p: p.runtime_minutes,
+        "max_segments": lambda p: p.segments,
+        "max_host_memory_gb": lambda p: round(p.host_memory_bytes / memory.GB, 2),
+    }
+    return {
+        key: {rule: max(figure(p) for p in plans if p.rule == rule) for rule in dict.fromkeys(p.rule for p in plans)}
+        for key, figure in figures.items()
+    }
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"study {summary['study']}: {summary['pretrain_runs']} base models from {summary['pretrain_jobs']} "
-             f"pretraining runs (data axis: {summary['data_axis']}), {summary['conditions']} "
-             f"finetuning conditions x {summary['seeds']} seeds = {summary['finetune_runs']} finetuning runs "
-             f"({summary['shared_conditions']} conditions shared by two axes, each run once)", "",
-             "jobs per rule:"]
+    lines = [
+        f"study {summary['study']}: {summary['pretrain_runs']} base models from {summary['pretrain_jobs']} "
+        f"pretraining runs (data axis: {summary['data_axis']}), {summary['conditions']} "
+        f"finetuning conditions x {summary['seeds']} seeds = {summary['finetune_runs']} finetuning runs "
+        f"({summary['shared_conditions']} conditions shared by two axes, each run once)",
+        "",
+        "jobs per rule:",
+    ]
     width = max(map(len, summary["jobs"]))
     lines += [f"  {rule:{width}s} {count:8,d}" for rule, count in summary["jobs"].items()]
-    lines += [f"  {'total':{width}s} {summary['total_jobs']:8,d}", "", "conditions per task and axis (shared ones on each):"]
+    lines += [
+        f"  {'total':{width}s} {summary['total_jobs']:8,d}",
+        "",
+        "conditions per task and axis (shared ones on each):",
+    ]
     for task, axes in summary["conditions_per_task_axis"].items():
         lines.append(f"  {task:22s} " + "  ".join(f"{axis} {n}" for axis, n in axes.items()))
     device = "GPU" if summary["gpus"] else "CPU"
     lines += ["", f"compute (at {summary['flops_per_second']:.3g} FLOP/s sustained per {device}):"]
     for stage, flops in summary["flops"].items():
-        lines.append(f"  {stage:10s} {flops:10.3g} FLOPs  {summary['gpu_hours_per_stage'][stage]:12,.3g} {device}-hours")
-    lines.append(f"  {'total':10s} {sum(summary['flops'].values()):10.3g} FLOPs  {summary['gpu_hours']:12,.3g} {device}-hours")
-    lines += ["", f"per rule, the largest request of its jobs ({device} jobs"
-              + (f", {summary['gpu_memory_gb']:g} GB GPUs" if summary["gpus"] else "") + f") and its {device}-hours in all:",
-              f"  {'rule':{width}s} {'jobs':>6s} {'GPUs':>5s} {'GB/GPU':>7s} {'host GB/node':>12s} {'minutes':>8s} "
-              f"{'segments':>8s} {device + '-hours':>10s}"]
+        lines.append(
+            f"  {stage:10s} {flops:10.3g} FLOPs  {summary['gpu_hours_per_stage'][stage]:12,.3g} {device}-hours"
+        )
+    lines.append(
+        f"  {'total':10s} {sum(summary['flops'].values()):10.3g} FLOPs  {summary['gpu_hours']:12,.3g} {device}-hours"
+    )
+    lines += [
+        "",
+        f"per rule, the largest request of its jobs ({device} jobs"
+        + (f", {summary['gpu_memory_gb']:g} GB GPUs" if summary["gpus"] else "")
+        + f") and its {device}-hours in all:",
+        f"  {'rule':{width}s} {'jobs':>6s} {'GPUs':>5s} {'GB/GPU':>7s} {'host GB/node':>12s} {'minutes':>8s} "
+        f"{'segments':>8s} {device + '-hours':>10s}",
+    ]
     for rule, gpus in summary["gpus_per_job"].items():
-        lines.append(f"  {rule:{width}s} {summary['jobs'][rule]:6,d} {gpus:5d} {summary['peak_gpu_memory_gb'][rule]:7.1f} "
-                     f"{summary['max_host_memory_gb'][rule]:12.1f} {summary['max_runtime_minutes'][rule]:8d} "
-                     f"{summary['max_segments'][rule]:8d} {summary['gpu_hours_per_rule'][rule]:10,.0f}")
+        lines.append(
+            f"  {rule:{width}s} {summary['jobs'][rule]:6,d} {gpus:5d} {summary['peak_gpu_memory_gb'][rule]:7.1f} "
+            f"{summary['max_host_memory_gb'][rule]:12.1f} {summary['max_runtime_minutes'][rule]:8d} "
+            f"{summary['max_segments'][rule]:8d} {summary['gpu_hours_per_rule'][rule]:10,.0f}"
+        )
     return "\n".join(lines)

@@ -18,6 +18,7 @@ its live jobs from `squeue`, counted per rule or group and state (a group job's 
 rules, not its run). What is read: one stat per run output, the marker
 names, the newest Snakemake log, the benchmark files; no checkpoint, no torch.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,10 +32,10 @@ from ftscale.runtime import integrity, launch
 
 STATES = ("done", "running", "failed", "pending")
 SNAKEMAKE_LOGS = Path(".snakemake") / "log"
-SLURM_LOGS = Path(".snakemake") / "slurm_logs"    # the SLURM executor's: the study ran on SLURM
+SLURM_LOGS = Path(".snakemake") / "slurm_logs"  # the SLURM executor's: the study ran on SLURM
 LAST_FAILURES = 10
 KILLED = "killed: marked incomplete, and no Snakemake runs here"
-LOGS_READ = 3          # Snakemake logs read for job errors: the last runs' (a paper-scale log is megabytes)
+LOGS_READ = 3  # Snakemake logs read for job errors: the last runs' (a paper-scale log is megabytes)
 
 
 @dataclass
@@ -42,14 +43,14 @@ class Failure:
     rule: str
     output: str
     log: str
-    why: str           # "error in <snakemake log>", or KILLED
+    why: str  # "error in <snakemake log>", or KILLED
 
 
 @dataclass
 class Status:
     study: str
-    counts: dict[tuple[str, str, str], dict[str, int]]     # (task, axis, method) -> state -> runs
-    runs: dict[tuple[str, int], str]                       # (condition id, seed) -> state
+    counts: dict[tuple[str, str, str], dict[str, int]]  # (task, axis, method) -> state -> runs
+    runs: dict[tuple[str, int], str]  # (condition id, seed) -> state
     # per benchmark folder (a rule, or `pretrain`, `data`, `analysis` for their rules): GPU-hours
     # (CPU-hours without GPUs), the plan's and the jobs with a benchmark file
     hours_spent: dict[str, float]
@@ -58,7 +59,7 @@ class Status:
     device: str
     snakemake_running: bool
     failures: list[Failure] = field(default_factory=list)
-    slurm: dict[str, int] | None = None                    # live SLURM jobs here per state; None: not on SLURM
+    slurm: dict[str, int] | None = None  # live SLURM jobs here per state; None: not on SLURM
 
 
 def newest_snakemake_logs(workdir: Path) -> list[Path]:
@@ -93,8 +94,9 @@ def slurm_jobs(workdir: Path) -> list[tuple[str, str]]:
     if not shutil.which("squeue"):
         return []
     try:
-        out = subprocess.run(["squeue", "--me", "--noheader", "--format=%T|%Z|%k"], capture_output=True,
-                             text=True, timeout=3).stdout
+        out = subprocess.run(
+            ["squeue", "--me", "--noheader", "--format=%T|%Z|%k"], capture_output=True, text=True, timeout=3
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
     jobs = []
@@ -112,12 +114,20 @@ def run_of(path: str, results: str) -> tuple[str, int] | None:
 
 
 def run_done(run_dir: Path, transfer: bool) -> bool:
-    return ((run_dir / "checkpoint" / integrity.MANIFEST).is_file() and (run_dir / "eval.json").is_file()
-            and (not transfer or (run_dir / "transfer.json").is_file()))
+    return (
+        (run_dir / "checkpoint" / integrity.MANIFEST).is_file()
+        and (run_dir / "eval.json").is_file()
+        and (not transfer or (run_dir / "transfer.json").is_file())
+    )
 
 
-RUN_OUTPUTS = {"checkpoint": "finetune", "train.json": "finetune", "eval.json": "evaluate",
-               "samples.jsonl": "evaluate", "transfer.json": "transfer"}
+RUN_OUTPUTS = {
+    "checkpoint": "finetune",
+    "train.json": "finetune",
+    "eval.json": "evaluate",
+    "samples.jsonl": "evaluate",
+    "transfer.json": "transfer",
+}
 
 
 def rule_of_output(path: str) -> str:
@@ -176,7 +186,7 @@ def study_status(config: dict, workdir: Path) -> Status:
     running_here = bool(launch.snakemake_processes(workdir))
     slurm = slurm_jobs(workdir) if (workdir / SLURM_LOGS).is_dir() else None
 
-    running: set[tuple[str, int]] = set()      # runs with a job running (on SLURM: submitted)
+    running: set[tuple[str, int]] = set()  # runs with a job running (on SLURM: submitted)
     failures: list[Failure] = []
     for path in launch.unfinished_outputs(workdir):
         if not running_here:
@@ -193,7 +203,7 @@ def study_status(config: dict, workdir: Path) -> Status:
             failed.add(run)
             if not failure.log and failure.rule != "?":
                 failure.log = f"{results}/logs/{failure.rule}/{run[0]}/seed{run[1]}.log"
-        last_failures.setdefault((failure.rule, run or failure.output), failure)   # one per job
+        last_failures.setdefault((failure.rule, run or failure.output), failure)  # one per job
 
     runs, counts = {}, {}
     for condition in conditions.values():
@@ -203,7 +213,7 @@ def study_status(config: dict, workdir: Path) -> Status:
             if key in running:
                 state = "running"
             elif run_done(workdir / results / "finetune" / condition.id / f"seed{seed}", transfer):
-                state = "done"       # also after a failure that a later run redid
+                state = "done"  # also after a failure that a later run redid
             else:
                 state = "failed" if key in failed else "pending"
             runs[key] = state
@@ -213,16 +223,29 @@ def study_status(config: dict, workdir: Path) -> Status:
 
     summary = sizing.summarize(config)
     planned: dict[str, float] = {}
-    for rule, hours in summary["gpu_hours_per_rule"].items():   # pretrain_<family>_checkpoints: pretrain's
+    for rule, hours in summary["gpu_hours_per_rule"].items():  # pretrain_<family>_checkpoints: pretrain's
         stage = "pretrain" if rule.startswith("pretrain") else rule
         planned[stage] = planned.get(stage, 0.0) + hours
     spent, benchmarked = hours_spent(config, workdir / results, conditions)
     # a run's failure shows while the run is failed; another job's (data, pretraining) while it is
     # marked incomplete, or its output is missing
-    shown = [f for (_, run), f in last_failures.items()
-             if runs.get(run) == "failed" or (run not in runs and (f.why == KILLED or not (workdir / f.output).exists()))]
-    return Status(config["study"], counts, runs, spent, planned, benchmarked, "GPU" if summary["gpus"] else "CPU",
-                  running_here, shown[:LAST_FAILURES], None if slurm is None else _count_states(slurm))
+    shown = [
+        f
+        for (_, run), f in last_failures.items()
+        if runs.get(run) == "failed" or (run not in runs and (f.why == KILLED or not (workdir / f.output).exists()))
+    ]
+    return Status(
+        config["study"],
+        counts,
+        runs,
+        spent,
+        planned,
+        benchmarked,
+        "GPU" if summary["gpus"] else "CPU",
+        running_here,
+        shown[:LAST_FAILURES],
+        None if slurm is None else _count_states(slurm),
+    )
 
 
 def _count_states(jobs: list[tuple[str, str]]) -> dict[str, int]:
@@ -237,27 +260,42 @@ def _count_states(jobs: list[tuple[str, str]]) -> dict[str, int]:
 def format_status(status: Status) -> str:
     total = {state: sum(row[state] for key, row in status.counts.items()) for state in STATES}
     runs = {state: sum(1 for s in status.runs.values() if s == state) for state in STATES}
-    lines = [f"study {status.study}: {len(status.runs)} finetuning runs: "
-             + ", ".join(f"{runs[s]} {s}" for s in STATES)
-             + ("  (Snakemake is running here)" if status.snakemake_running else ""), "",
-             "runs per task, axis and method (a run shared by two axes counts on each):",
-             f"  {'task':22s} {'axis':9s} {'method':7s} " + " ".join(f"{s:>8s}" for s in STATES)]
+    lines = [
+        f"study {status.study}: {len(status.runs)} finetuning runs: "
+        + ", ".join(f"{runs[s]} {s}" for s in STATES)
+        + ("  (Snakemake is running here)" if status.snakemake_running else ""),
+        "",
+        "runs per task, axis and method (a run shared by two axes counts on each):",
+        f"  {'task':22s} {'axis':9s} {'method':7s} " + " ".join(f"{s:>8s}" for s in STATES),
+    ]
     for (task, axis, method), row in sorted(status.counts.items()):
         lines.append(f"  {task:22s} {axis:9s} {method:7s} " + " ".join(f"{row[s]:8d}" for s in STATES))
     lines.append(f"  {'total':40s} " + " ".join(f"{total[s]:8d}" for s in STATES))
     device = status.device
-    lines += ["", f"{device}-hours spent (benchmark files) against the plan (ftscale grid):",
-              f"  {'stage':28s} {'jobs':>6s} {'spent':>12s} {'planned':>12s}"]
+    lines += [
+        "",
+        f"{device}-hours spent (benchmark files) against the plan (ftscale grid):",
+        f"  {'stage':28s} {'jobs':>6s} {'spent':>12s} {'planned':>12s}",
+    ]
     for rule in dict.fromkeys([*status.hours_planned, *status.hours_spent]):
         planned = status.hours_planned.get(rule)
-        lines.append(f"  {rule:28s} {status.jobs_benchmarked.get(rule, 0):6d} {status.hours_spent.get(rule, 0.0):12.4g} "
-                     + (f"{planned:12.4g}" if planned is not None else f"{'-':>12s}"))
-    lines.append(f"  {'total':28s} {sum(status.jobs_benchmarked.values()):6d} {sum(status.hours_spent.values()):12.4g} "
-                 f"{sum(status.hours_planned.values()):12.4g}")
+        lines.append(
+            f"  {rule:28s} {status.jobs_benchmarked.get(rule, 0):6d} {status.hours_spent.get(rule, 0.0):12.4g} "
+            + (f"{planned:12.4g}" if planned is not None else f"{'-':>12s}")
+        )
+    lines.append(
+        f"  {'total':28s} {sum(status.jobs_benchmarked.values()):6d} {sum(status.hours_spent.values()):12.4g} "
+        f"{sum(status.hours_planned.values()):12.4g}"
+    )
     if status.slurm is not None:
-        lines += ["", "SLURM jobs here (squeue): " + (", ".join(f"{key} {n}" for key, n in sorted(status.slurm.items()))
-                                             or "none queued or running")]
+        lines += [
+            "",
+            "SLURM jobs here (squeue): "
+            + (", ".join(f"{key} {n}" for key, n in sorted(status.slurm.items())) or "none queued or running"),
+        ]
     if status.failures:
         lines += ["", "last failures:"]
-        lines += [f"  {f.rule}: {f.output}\n    {f.why}" + (f"; log: {f.log}" if f.log else "") for f in status.failures]
+        lines += [
+            f"  {f.rule}: {f.output}\n    {f.why}" + (f"; log: {f.log}" if f.log else "") for f in status.failures
+        ]
     return "\n".join(lines)

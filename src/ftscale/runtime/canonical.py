@@ -11,6 +11,7 @@ The canonical form: plain dicts with their keys sorted at every level, list orde
 order can mean something: a family's languages), and each number written one way, an integral
 float becoming an int (1000.0 -> 1000, 8.0 -> 8) as JSON, which has one kind of number, reads it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

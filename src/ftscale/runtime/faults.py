@@ -13,6 +13,7 @@ the other ranks have exited: a save slower than anything they do (wait_for_other
 FTSCALE_FAULT=usr1:<step> instead sends SLURM's warning signal (jobs.STOP_SIGNAL) to the training
 process itself at that step's boundary, as `--signal=USR1@margin` would (signal_point).
 """
+
 from __future__ import annotations
 
 import os

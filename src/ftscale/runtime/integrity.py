@@ -10,6 +10,7 @@ disk suspected of corrupting data in place). `ftscale run` checks the sizes of e
 directory before Snakemake starts and removes the damaged ones, so Snakemake rebuilds them and what
 depends on them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,7 +54,7 @@ def seal(directory: str | Path) -> dict:
     tmp.write_text(json.dumps(manifest, indent=1))
     _fsync(tmp)
     os.replace(tmp, directory / MANIFEST)
-    _fsync(directory)   # the rename itself survives a power loss
+    _fsync(directory)  # the rename itself survives a power loss
     return manifest
 
 

@@ -7,6 +7,7 @@ boundary after any of: segment_seconds of training (the planner's); the job's ow
 SLURM end time less the planner's margin (set_limits: a slow start, a queue's lower limit); SLURM's
 warning signal (sbatch --signal=USR1@margin, or `scancel --signal=USR1`: catch_stop_signal).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ def log_to_file(path: str):
     Returns a stream to the original stderr, for the rare line the user must see on the terminal."""
     terminal = os.fdopen(os.dup(2), "w")
     open(path, "w").close()
-    log = open(path, "a", buffering=1)   # append: a warm worker's child writes to the same file
+    log = open(path, "a", buffering=1)  # append: a warm worker's child writes to the same file
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
@@ -43,9 +44,11 @@ def check_cuda(environ=os.environ) -> None:
     import torch
 
     if not torch.cuda.is_available():
-        sys.exit(f"GPU job without CUDA: SLURM allocated GPUs ({allocated}) but torch {torch.__version__} "
-                 f"(CUDA {torch.version.cuda or 'none: a CPU build'}) cannot use them; install the torch build "
-                 f"for this cluster's driver (nvidia-smi shows its CUDA version), or set FTSCALE_DEVICE=cpu")
+        sys.exit(
+            f"GPU job without CUDA: SLURM allocated GPUs ({allocated}) but torch {torch.__version__} "
+            f"(CUDA {torch.version.cuda or 'none: a CPU build'}) cannot use them; install the torch build "
+            f"for this cluster's driver (nvidia-smi shows its CUDA version), or set FTSCALE_DEVICE=cpu"
+        )
 
 
 # EX_TEMPFAIL (sysexits.h): "try again later". A training job's script exits with it when its time
@@ -70,9 +73,9 @@ def segment_seconds(resources) -> float | None:
     return None if value is None else float(value)
 
 
-DEADLINE = "FTSCALE_SEGMENT_DEADLINE"        # epoch seconds: the segment ends at the first step after it
-PG_TIMEOUT = "FTSCALE_PG_TIMEOUT_SECONDS"    # how long a rank waits in a collective (process group timeout)
-STOP_SIGNAL = signal.SIGUSR1                 # SLURM's warning (sbatch --signal=USR1@margin)
+DEADLINE = "FTSCALE_SEGMENT_DEADLINE"  # epoch seconds: the segment ends at the first step after it
+PG_TIMEOUT = "FTSCALE_PG_TIMEOUT_SECONDS"  # how long a rank waits in a collective (process group timeout)
+STOP_SIGNAL = signal.SIGUSR1  # SLURM's warning (sbatch --signal=USR1@margin)
 _stop = {"requested": False}
 
 
@@ -84,10 +87,11 @@ def job_end_time(environ=os.environ) -> float | None:
     if not environ.get("SLURM_JOB_ID"):
         return None
     try:
-        end = subprocess.run(["squeue", "-h", "-j", environ["SLURM_JOB_ID"], "-o", "%e"], capture_output=True,
-                             text=True, timeout=60).stdout.strip()
+        end = subprocess.run(
+            ["squeue", "-h", "-j", environ["SLURM_JOB_ID"], "-o", "%e"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
         return datetime.fromisoformat(end).timestamp()
-    except (OSError, subprocess.TimeoutExpired, ValueError):   # no squeue, or "N/A"/"Unknown"
+    except (OSError, subprocess.TimeoutExpired, ValueError):  # no squeue, or "N/A"/"Unknown"
         return None
 
 
@@ -115,7 +119,7 @@ def ignore_stop_signal() -> None:
     default action); ignored, the job's deadline (set_limits) ends the segment after its first step."""
     try:
         signal.signal(STOP_SIGNAL, signal.SIG_IGN)
-    except ValueError:   # not the main thread
+    except ValueError:  # not the main thread
         pass
 
 
@@ -124,7 +128,7 @@ def catch_stop_signal() -> None:
     _stop["requested"] = False
     try:
         signal.signal(STOP_SIGNAL, lambda signum, frame: _stop.update(requested=True))
-    except ValueError:   # not the main thread: the signal keeps its default
+    except ValueError:  # not the main thread: the signal keeps its default
         pass
 
 

@@ -19,6 +19,7 @@ the kernel drops when they die however they die. So, in order:
 
 A dry run (-n) changes nothing, so it goes straight to Snakemake.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,8 @@ from pathlib import Path
 from ftscale.runtime import integrity
 
 RUN_LOCK = Path(".snakemake") / "ftscale-run.lock"
-SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"   # where Snakemake's file persistence keeps its locks
-SNAKEMAKE_INCOMPLETE = Path(".snakemake") / "incomplete"   # and its marks of unfinished jobs' outputs
+SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"  # where Snakemake's file persistence keeps its locks
+SNAKEMAKE_INCOMPLETE = Path(".snakemake") / "incomplete"  # and its marks of unfinished jobs' outputs
 DRY_RUN_FLAGS = {"-n", "--dry-run", "--dryrun"}
 
 
@@ -63,13 +64,15 @@ def run_lock(workdir: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise RunRefused(f"another run is running in {workdir} (ftscale run pid {holder}): "
-                             f"wait for it to end, or stop it, then run again")
+            raise RunRefused(
+                f"another run is running in {workdir} (ftscale run pid {holder}): "
+                f"wait for it to end, or stop it, then run again"
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield fd
     finally:
-        os.close(fd)   # the kernel drops the flock once Snakemake, which shares it, has ended too
+        os.close(fd)  # the kernel drops the flock once Snakemake, which shares it, has ended too
 
 
 def snakemake_processes(workdir: Path) -> list[int]:
@@ -85,7 +88,7 @@ def snakemake_processes(workdir: Path) -> list[int]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
             if b"snakemake" in command and Path(os.readlink(entry / "cwd")) == workdir:
                 found.append(pid)
-        except OSError:   # gone meanwhile, or not ours to inspect
+        except OSError:  # gone meanwhile, or not ours to inspect
             continue
     return sorted(found)
 
@@ -97,7 +100,7 @@ def snakemake_command(args: list[str]) -> list[str]:
 def run_snakemake(args: list[str], lock_fd: int) -> int:
     """Run Snakemake holding the run lock too (if this process is killed, the lock lives on with it).
     Ctrl-C reaches Snakemake from the terminal; this process waits for it to shut down cleanly."""
-    env = os.environ | {"FTSCALE_RUN_PGID": str(os.getpgrp())}   # for ftscale.runtime.faults
+    env = os.environ | {"FTSCALE_RUN_PGID": str(os.getpgrp())}  # for ftscale.runtime.faults
     process = subprocess.Popen(snakemake_command(args), pass_fds=(lock_fd,), env=env)
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -120,7 +123,7 @@ def unfinished_outputs(workdir: Path) -> list[str]:
         encoded = "".join(part.lstrip("@") for part in marker.relative_to(markers).parts)
         try:
             found.append(base64.urlsafe_b64decode(encoded).decode())
-        except ValueError:   # not a marker of this format: leave it to Snakemake
+        except ValueError:  # not a marker of this format: leave it to Snakemake
             continue
     return found
 
@@ -141,7 +144,7 @@ def with_forcerun(args: list[str], targets: list[str]) -> list[str]:
         return args
     for i, arg in enumerate(args):
         if arg in ("-R", "--forcerun"):
-            return [*args[:i + 1], *targets, *args[i + 1:]]
+            return [*args[: i + 1], *targets, *args[i + 1 :]]
     return [*args, "--forcerun", *targets]
 
 
@@ -153,16 +156,20 @@ def run(args: list[str]) -> int:
     with run_lock(workdir) as lock_fd:
         others = snakemake_processes(workdir)
         if others:
-            raise RunRefused(f"snakemake processes still run in {workdir} (pids {', '.join(map(str, others))}), "
-                             f"outside ftscale run or left by a killed run: wait for them or kill them, then run again")
+            raise RunRefused(
+                f"snakemake processes still run in {workdir} (pids {', '.join(map(str, others))}), "
+                f"outside ftscale run or left by a killed run: wait for them or kill them, then run again"
+            )
         locks = workdir / SNAKEMAKE_LOCKS
         if locks.is_dir() and any(locks.iterdir()):
             print(f"ftscale run: removing the lock a killed run left in {locks}", file=sys.stderr)
             unlocked = subprocess.run(snakemake_command([*args, "--unlock"]), capture_output=True, text=True)
             if unlocked.returncode != 0:
-                return run_snakemake(args, lock_fd)   # Snakemake says why itself (a config error, ...)
+                return run_snakemake(args, lock_fd)  # Snakemake says why itself (a config error, ...)
         unfinished = unfinished_outputs(workdir)
         if unfinished:
-            print(f"ftscale run: redoing the jobs of {len(unfinished)} outputs a killed run left unfinished",
-                  file=sys.stderr)
+            print(
+                f"ftscale run: redoing the jobs of {len(unfinished)} outputs a killed run left unfinished",
+                file=sys.stderr,
+            )
         return run_snakemake(with_forcerun(args, [*unfinished, *remove_damaged_outputs(workdir)]), lock_fd)

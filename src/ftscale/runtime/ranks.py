@@ -21,6 +21,7 @@ every node sees). A rank's time segment ending (SegmentEnd) is not a failure: th
 rank 0 leaves a note of the step, which the launching script turns back into SegmentEnd (exit 75).
 Light: imports no torch (the scripts import this before the job).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,17 +40,29 @@ SRC = Path(__file__).resolve().parents[2]
 # multi-node jobs sharing a first node (different ids) do not collide.
 PORT_BASE, PORT_SPAN = 20000, 10000
 # What a nested srun keeps of SLURM's variables: the allocation's identity, as the jobstep plugin keeps.
-KEEP_SLURM = frozenset({"SLURM_JOB_ID", "SLURM_JOBID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
-                        "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP",
-                        "SLURM_CLUSTER_NAME", "SLURM_SUBMIT_DIR", "SLURM_SUBMIT_HOST"})
-MPI_LAUNCHER = "srun"      # resources.mpi of a multi-node job: the plugin only checks that it is set
-SLURM_KEYS = ("nodes", "cpus_per_task", "mpi", "tasks", "tasks_per_gpu", "slurm_extra")   # slurm_resources
+KEEP_SLURM = frozenset(
+    {
+        "SLURM_JOB_ID",
+        "SLURM_JOBID",
+        "SLURM_ARRAY_JOB_ID",
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_MAX",
+        "SLURM_ARRAY_TASK_STEP",
+        "SLURM_CLUSTER_NAME",
+        "SLURM_SUBMIT_DIR",
+        "SLURM_SUBMIT_HOST",
+    }
+)
+MPI_LAUNCHER = "srun"  # resources.mpi of a multi-node job: the plugin only checks that it is set
+SLURM_KEYS = ("nodes", "cpus_per_task", "mpi", "tasks", "tasks_per_gpu", "slurm_extra")  # slurm_resources
 
 
 @dataclass(frozen=True)
 class Layout:
     """Where a job's ranks run: ranks per node, nodes, CPUs per rank (None: SLURM's) and whether each
     node's ranks have GPUs (one each)."""
+
     per_node: int = 1
     nodes: int = 1
     cpus_per_rank: int | None = None
@@ -87,9 +100,10 @@ def layout(resources) -> Layout:
     if ranks <= 1:
         return Layout()
     if ranks % nodes:
-        raise ValueError(f"resources: {'tasks' if tasks else 'gpu'}={ranks} is not a whole number of ranks "
-                         f"on each of nodes={nodes}")
-    cpus_per_rank = get("cpus_per_task") or None if nodes > 1 else None   # one node: torchrun's ranks share one task
+        raise ValueError(
+            f"resources: {'tasks' if tasks else 'gpu'}={ranks} is not a whole number of ranks on each of nodes={nodes}"
+        )
+    cpus_per_rank = get("cpus_per_task") or None if nodes > 1 else None  # one node: torchrun's ranks share one task
     return Layout(ranks // nodes, nodes, cpus_per_rank, gpus > 0)
 
 
@@ -102,8 +116,12 @@ def ranks_environment(environ: dict, nested_step: bool) -> dict:
     (nested_step) without the outer step's SLURM_*, SRUN_* and SBATCH_* variables (tasks, nodes,
     CPUs, GPUs, TRES), which srun would take as its own options, keeping the allocation's identity
     (KEEP_SLURM)."""
-    env = {name: value for name, value in environ.items() if not nested_step or not (
-        name.startswith("SLURM_") and name not in KEEP_SLURM or name.startswith(("SRUN_", "SBATCH_")))}
+    env = {
+        name: value
+        for name, value in environ.items()
+        if not nested_step
+        or not (name.startswith("SLURM_") and name not in KEEP_SLURM or name.startswith(("SRUN_", "SBATCH_")))
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), environ.get("PYTHONPATH")]))
     return env
 
@@ -113,12 +131,26 @@ def command(job_file: Path, where: Layout) -> list[str]:
     explicit: none comes from the environment (ranks_environment)."""
     entry = [sys.executable, "-m", "ftscale.runtime.ranks", str(job_file)]
     if where.nodes == 1:
-        return [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={where.per_node}", "--standalone",
-                *entry[1:]]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc-per-node={where.per_node}",
+            "--standalone",
+            *entry[1:],
+        ]
     cpus = [f"--cpus-per-task={where.cpus_per_rank}"] if where.cpus_per_rank else []
     gpus = [f"--gpus-per-node={where.per_node}"] if where.gpus else []
-    return ["srun", f"--nodes={where.nodes}", f"--ntasks={where.ranks}", f"--ntasks-per-node={where.per_node}",
-            *cpus, *gpus, "--kill-on-bad-exit=1", *entry]
+    return [
+        "srun",
+        f"--nodes={where.nodes}",
+        f"--ntasks={where.ranks}",
+        f"--ntasks-per-node={where.per_node}",
+        *cpus,
+        *gpus,
+        "--kill-on-bad-exit=1",
+        *entry,
+    ]
 
 
 def rank_environment(environ: dict) -> dict:
@@ -128,12 +160,22 @@ def rank_environment(environ: dict) -> dict:
     environment names one (MASTER_ADDR: a cluster whose node names do not resolve)."""
     if "RANK" in environ or "SLURM_PROCID" not in environ:
         return {}
-    first_node = environ.get("MASTER_ADDR") or subprocess.run(
-        ["scontrol", "show", "hostnames", environ["SLURM_STEP_NODELIST"]],
-        capture_output=True, text=True, check=True).stdout.split()[0]
-    return {"RANK": environ["SLURM_PROCID"], "WORLD_SIZE": environ["SLURM_NTASKS"],
-            "LOCAL_RANK": environ["SLURM_LOCALID"], "MASTER_ADDR": first_node,
-            "MASTER_PORT": str(rendezvous_port(environ["SLURM_JOB_ID"]))}
+    first_node = (
+        environ.get("MASTER_ADDR")
+        or subprocess.run(
+            ["scontrol", "show", "hostnames", environ["SLURM_STEP_NODELIST"]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[0]
+    )
+    return {
+        "RANK": environ["SLURM_PROCID"],
+        "WORLD_SIZE": environ["SLURM_NTASKS"],
+        "LOCAL_RANK": environ["SLURM_LOCALID"],
+        "MASTER_ADDR": first_node,
+        "MASTER_PORT": str(rendezvous_port(environ["SLURM_JOB_ID"])),
+    }
 
 
 def run(target: str, where: Layout = Layout(), log: str | None = None, **kwargs) -> None:
@@ -150,8 +192,10 @@ def run(target: str, where: Layout = Layout(), log: str | None = None, **kwargs)
         if segment_file.exists():
             raise SegmentEnd(int(segment_file.read_text()))
     if returncode:
-        sys.exit(f"the ranks of {target} failed ({argv[0] if where.nodes > 1 else 'torchrun'} exit {returncode}); "
-                 f"each rank's error is above in the log")
+        sys.exit(
+            f"the ranks of {target} failed ({argv[0] if where.nodes > 1 else 'torchrun'} exit {returncode}); "
+            f"each rank's error is above in the log"
+        )
 
 
 def main(job_file: str) -> None:

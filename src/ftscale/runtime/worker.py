@@ -15,6 +15,7 @@ talks to its own user only. The socket lives in a directory only the user can en
 every use), is itself 0600, and each side checks the other's uid with SO_PEERCRED before sending or
 unpickling anything. Whatever fails a check, the job runs in its own process and its log says why.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -37,10 +38,18 @@ from pathlib import Path
 
 from ftscale.runtime.jobs import SegmentEnd, check_cuda, ignore_stop_signal
 
-PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama", "peft", "sacrebleu",
-           "rouge_score.rouge_scorer", "numpy", "pandas")
+PRELOAD = (
+    "torch",
+    "transformers",
+    "transformers.models.llama.modeling_llama",
+    "peft",
+    "sacrebleu",
+    "rouge_score.rouge_scorer",
+    "numpy",
+    "pandas",
+)
 IDLE_SECONDS = 120
-UCRED = struct.Struct("3i")    # Linux struct ucred: pid, uid, gid
+UCRED = struct.Struct("3i")  # Linux struct ucred: pid, uid, gid
 
 
 class Untrusted(Exception):
@@ -67,8 +76,11 @@ def server_environment() -> dict[str, str]:
 
 
 def enabled() -> bool:
-    return (os.environ.get("FTSCALE_WORKER", "1") != "0" and "SLURM_JOB_ID" not in os.environ
-            and hasattr(socket, "SO_PEERCRED"))      # no peer check (not Linux): no worker
+    return (
+        os.environ.get("FTSCALE_WORKER", "1") != "0"
+        and "SLURM_JOB_ID" not in os.environ
+        and hasattr(socket, "SO_PEERCRED")
+    )  # no peer check (not Linux): no worker
 
 
 def server_key() -> str:
@@ -89,7 +101,7 @@ def private_dir() -> Path:
     directory = Path(runtime) / "ftscale" if runtime else Path(tempfile.gettempdir()) / f"ftscale-{os.getuid()}"
     _check_parent(directory.parent)
     try:
-        os.mkdir(directory, 0o700)     # never follows a symlink in the last component
+        os.mkdir(directory, 0o700)  # never follows a symlink in the last component
     except FileExistsError:
         pass
     info = os.lstat(directory)
@@ -120,8 +132,9 @@ def peer_pid(conn: socket.socket) -> int:
     """The peer's pid, once SO_PEERCRED shows it runs as this user; Untrusted otherwise."""
     pid, uid, _gid = UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size))
     if uid != os.getuid():
-        raise Untrusted(f"the process at the other end (pid {pid}) runs as uid {uid}, not this user "
-                        f"(uid {os.getuid()})")
+        raise Untrusted(
+            f"the process at the other end (pid {pid}) runs as uid {uid}, not this user (uid {os.getuid()})"
+        )
     return pid
 
 
@@ -154,7 +167,7 @@ def run(target: str, log: str | None = None, **kwargs) -> None:
             check_preloadable()
             if _run_in_worker(target, log, kwargs):
                 return
-        except (Untrusted, Unavailable, OSError) as reason:   # OSError: e.g. no directory could be made
+        except (Untrusted, Unavailable, OSError) as reason:  # OSError: e.g. no directory could be made
             _note(log, f"warm worker not used, the job runs in its own process: {reason}")
     call(target, kwargs)
 
@@ -165,14 +178,23 @@ def _run_in_worker(target: str, log: str | None, kwargs: dict) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(str(path))
-            peer_pid(conn)             # before the environment leaves this process
-            _send(conn, {"target": target, "kwargs": kwargs, "log": log, "cwd": os.getcwd(),
-                         "env": dict(os.environ), "sys_path": list(sys.path)})
+            peer_pid(conn)  # before the environment leaves this process
+            _send(
+                conn,
+                {
+                    "target": target,
+                    "kwargs": kwargs,
+                    "log": log,
+                    "cwd": os.getcwd(),
+                    "env": dict(os.environ),
+                    "sys_path": list(sys.path),
+                },
+            )
             reply = _receive(conn)
     except (FileNotFoundError, ConnectionRefusedError, ConnectionError):
         _start_server(path)
         return False
-    if reply.get("segment_end") is not None:   # as in-process: the script exits with SEGMENT_EXIT_CODE
+    if reply.get("segment_end") is not None:  # as in-process: the script exits with SEGMENT_EXIT_CODE
         raise SegmentEnd(reply["segment_end"])
     if reply["error"]:
         sys.exit(f"job failed in the warm worker (traceback in {log}): {reply['error']}")
@@ -188,9 +210,14 @@ def _note(log: str | None, line: str) -> None:
 
 
 def _start_server(path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ftscale.runtime.worker", str(path)], start_new_session=True,
-                            env=server_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ftscale.runtime.worker", str(path)],
+        start_new_session=True,
+        env=server_environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _child(conn: socket.socket, request: dict, client_pid: int) -> None:
@@ -204,15 +231,15 @@ def _child(conn: socket.socket, request: dict, client_pid: int) -> None:
         os.environ.update(request["env"])
         sys.path[:] = request["sys_path"]
         for name in [m for m in sys.modules if m == "ftscale" or m.startswith("ftscale.")]:
-            del sys.modules[name]      # the job's own checkout of ftscale, not the server's
+            del sys.modules[name]  # the job's own checkout of ftscale, not the server's
         if request["log"]:
             log = open(request["log"], "a", buffering=1)
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
             sys.stdout = sys.stderr = log
         call(request["target"], request["kwargs"])
-    except BaseException as exc:   # noqa: BLE001 - everything goes back to the job
-        if type(exc).__name__ == SegmentEnd.__name__:   # the job's own (re-imported) ftscale.runtime.jobs class
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the job
+        if type(exc).__name__ == SegmentEnd.__name__:  # the job's own (re-imported) ftscale.runtime.jobs class
             segment_end = exc.step
         else:
             traceback.print_exc()
@@ -249,30 +276,30 @@ def _listen(path: Path) -> socket.socket:
 
 
 def serve(path: Path) -> None:
-    directory = private_dir()          # checked again: the server trusts no path it is given
+    directory = private_dir()  # checked again: the server trusts no path it is given
     if path.parent != directory:
         raise Untrusted(f"{path} is not in this user's private directory {directory}")
     lock = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return                         # another server already runs
+        return  # another server already runs
     for module in PRELOAD:
         importlib.import_module(module)
     server = _listen(path)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # children are reaped automatically
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     try:
         while True:
             try:
                 conn, _ = server.accept()
             except TimeoutError:
-                break                  # idle: a later job starts a fresh server
+                break  # idle: a later job starts a fresh server
             with conn:
                 try:
-                    client_pid = peer_pid(conn)      # before a byte of the request is read
+                    client_pid = peer_pid(conn)  # before a byte of the request is read
                     request = _receive(conn)
                 except (Untrusted, ConnectionError):
-                    continue           # closed unanswered; the server goes on serving its user
+                    continue  # closed unanswered; the server goes on serving its user
                 if os.fork() == 0:
                     server.close()
                     _child(conn, request, client_pid)

@@ -20,6 +20,7 @@ Plain torch, not accelerate (README "Sharded jobs"): Adafactor's factored state 
 shapes set up front (init_adafactor_state), the loss normalisation is ours (not accelerate's mean
 over accumulation steps), and the 1-process path stays free of wrappers.
 """
+
 from __future__ import annotations
 
 import os
@@ -82,8 +83,9 @@ def start() -> World:
     """This process's place in the job, from the environment torchrun sets (RANK, WORLD_SIZE,
     LOCAL_RANK); joins the process group (NCCL on GPUs, gloo on the CPU) if there is more than one
     rank and it is not joined yet. No torchrun: one rank, nothing initialised."""
-    world = World(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                  int(os.environ.get("LOCAL_RANK", 0)))
+    world = World(
+        int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+    )
     if world.size > 1 and not dist.is_initialized():
         from ftscale.train.model import device
 
@@ -95,8 +97,15 @@ def start() -> World:
     return world
 
 
-def shard(model, decoder_layers, world: World, *, source=None, forward_methods: dict | None = None,
-          param_dtype: torch.dtype | None = None):
+def shard(
+    model,
+    decoder_layers,
+    world: World,
+    *,
+    source=None,
+    forward_methods: dict | None = None,
+    param_dtype: torch.dtype | None = None,
+):
     """Shard the model's parameters over the ranks with FSDP2 (every sharded job's model goes through
     here): each decoder layer is one unit (its parameters gathered for its forward and backward
     only), the rest (embeddings tied to the LM head, final norm, PET parameters outside the layers)
@@ -133,14 +142,13 @@ def shard_units(model, decoder_layers, param_dtype: torch.dtype | None, forward_
     MixedPrecisionPolicy (param_dtype gathered, fp32 reduced; None: no policy), every unit summing."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
 
-    policy = MixedPrecisionPolicy(param_dtype=param_dtype,
-                                  reduce_dtype=None if param_dtype is None else torch.float32)
+    policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=None if param_dtype is None else torch.float32)
     for layer in decoder_layers:
         fully_shard(layer, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
-    for unit in units(model):     # the setters act on one unit's own parameters, not its sub-units'
-        unit.set_gradient_divide_factor(1.0)           # sum, not mean, over ranks
-        unit.set_force_sum_reduction_for_comms(True)   # gloo has no pre-multiplied sum
+    for unit in units(model):  # the setters act on one unit's own parameters, not its sub-units'
+        unit.set_gradient_divide_factor(1.0)  # sum, not mean, over ranks
+        unit.set_force_sum_reduction_for_comms(True)  # gloo has no pre-multiplied sum
     for name, method in forward_methods.items():
         setattr(model, name, method)
         register_fsdp_forward_method(model, name)
@@ -164,11 +172,13 @@ def load_from_main(model, source, world: World) -> None:
     if world.main:
         state = source.state_dict()
         full = {key: state[key] for key in by_first_path(state)}
-    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)   # checked below
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)  # checked below
     loaded = set_model_state_dict(model, full, options=options)
     if loaded.unexpected_keys or set(loaded.missing_keys) & by_first_path(model.state_dict()):
-        raise ValueError(f"rank 0's weights do not fit the sharded model: missing {loaded.missing_keys}, "
-                         f"unexpected {loaded.unexpected_keys}")
+        raise ValueError(
+            f"rank 0's weights do not fit the sharded model: missing {loaded.missing_keys}, "
+            f"unexpected {loaded.unexpected_keys}"
+        )
     buffers = dict(source.named_buffers()) if world.main else {}
     with torch.no_grad():
         for name, buffer in model.named_buffers():
@@ -190,7 +200,7 @@ def sync_gradients(model, last: bool) -> None:
     from torch.distributed.fsdp import FSDPModule
 
     if isinstance(model, FSDPModule):
-        if not hasattr(model, "_ftscale_defers_sync"):      # decided once: which parameters train is fixed
+        if not hasattr(model, "_ftscale_defers_sync"):  # decided once: which parameters train is fixed
             model._ftscale_defers_sync = any(not p.requires_grad for p in model.parameters())
         model.set_requires_gradient_sync(last or not model._ftscale_defers_sync)
 
@@ -238,6 +248,7 @@ def init_adafactor_state(optimizer) -> None:
 # itself with a pointer to that directory, atomically, so a kill at any moment leaves the previous
 # complete state. Resuming needs the same number of ranks (the plan gives a job the same GPUs).
 
+
 def shards_root(resume_path: Path) -> Path:
     return resume_path.with_name(f"{resume_path.stem}.shards")
 
@@ -245,8 +256,10 @@ def shards_root(resume_path: Path) -> Path:
 def optimizer_tensors(model, optimizer) -> dict:
     """The optimizer's tensors by parameter name (RMS is recomputed before each use: not state)."""
     names = {p: name for name, p in model.named_parameters()}
-    return {names[p]: {k: v for k, v in state.items() if torch.is_tensor(v) and k != "RMS"}
-            for p, state in optimizer.state.items()}
+    return {
+        names[p]: {k: v for k, v in state.items() if torch.is_tensor(v) and k != "RMS"}
+        for p, state in optimizer.state.items()
+    }
 
 
 def optimizer_steps(model, optimizer) -> dict:
@@ -263,7 +276,7 @@ def save_sharded(resume_path: Path, model, optimizer, loop_state: dict, world: W
     world.barrier()
     dcp.save({"model": model.state_dict(), "optimizer": optimizer_tensors(model, optimizer)}, checkpoint_id=step_dir)
     torch.save({**loop_state, "optimizer_steps": optimizer_steps(model, optimizer)}, step_dir / f"rank{world.rank}.pt")
-    world.barrier()                        # every rank's part written before the pointer moves
+    world.barrier()  # every rank's part written before the pointer moves
     if world.main:
         tmp = resume_path.with_suffix(".tmp")
         torch.save({"shards": step_dir.name, "ranks": world.size}, tmp)
@@ -279,10 +292,12 @@ def load_sharded(resume_path: Path, pointer: dict, model, optimizer, world: Worl
     import torch.distributed.checkpoint as dcp
 
     if pointer["ranks"] != world.size:
-        raise ValueError(f"{resume_path}: saved by {pointer['ranks']} ranks, resumed by {world.size}; "
-                         f"resume with the same number of GPUs or delete it to start over")
+        raise ValueError(
+            f"{resume_path}: saved by {pointer['ranks']} ranks, resumed by {world.size}; "
+            f"resume with the same number of GPUs or delete it to start over"
+        )
     step_dir = shards_root(resume_path) / pointer["shards"]
-    init_adafactor_state(optimizer)        # the tensors to load into
+    init_adafactor_state(optimizer)  # the tensors to load into
     state = {"model": model.state_dict(), "optimizer": optimizer_tensors(model, optimizer)}
     dcp.load(state, checkpoint_id=step_dir)
     model.load_state_dict(state["model"])
@@ -314,7 +329,7 @@ def unsharded(model, world: World, build):
     full = full_state_dict(model, world)
     if full is None:
         return None
-    with torch.random.fork_rng(devices=[]):    # building initialises weights: leave the run's generator be
+    with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the run's generator be
         plain = build()
     plain.load_state_dict(full)
     return plain

@@ -10,6 +10,7 @@ checkpoint's usual place (results/<study>/pretrain/<family>/<model>-<tokens>tok)
 ftscale.train.model.load_model follows hub.json. Without network, a model not in the cache stops the job
 with one line naming it and how to pre-fetch it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,6 @@ import shutil
 from pathlib import Path
 
 from ftscale.plan import hub
-
 from ftscale.runtime import integrity
 
 # What a base model needs: configs, tokenizer files, weights. safetensors where the revision has
@@ -36,8 +36,10 @@ def offline() -> bool:
 
 
 def prefetch_hint(repo: str, revision: str) -> str:
-    return (f"pre-fetch it where there is network with `hf download {repo} --revision {revision}` "
-            f"(the same HF_HOME as this run), then run again")
+    return (
+        f"pre-fetch it where there is network with `hf download {repo} --revision {revision}` "
+        f"(the same HF_HOME as this run), then run again"
+    )
 
 
 def download(repo: str, revision: str, cache_dir: str | None = None) -> Path:
@@ -47,16 +49,21 @@ def download(repo: str, revision: str, cache_dir: str | None = None) -> Path:
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     def get(patterns):
-        return Path(snapshot_download(repo, revision=revision, allow_patterns=patterns, cache_dir=cache_dir,
-                                      local_files_only=offline()))
+        return Path(
+            snapshot_download(
+                repo, revision=revision, allow_patterns=patterns, cache_dir=cache_dir, local_files_only=offline()
+            )
+        )
+
     try:
         snapshot = get(METADATA_PATTERNS + ["*.safetensors"])
         if not any(snapshot.glob("*.safetensors")):
             snapshot = get(METADATA_PATTERNS + ["*.bin"])
     except LocalEntryNotFoundError:
         why = "the Hub is offline (HF_HUB_OFFLINE)" if offline() else "the Hub cannot be reached"
-        raise FetchError(f"{repo}@{revision} is not in the Hugging Face cache and {why}: "
-                         f"{prefetch_hint(repo, revision)}") from None
+        raise FetchError(
+            f"{repo}@{revision} is not in the Hugging Face cache and {why}: {prefetch_hint(repo, revision)}"
+        ) from None
     except RevisionNotFoundError:
         raise FetchError(f"{repo}: no revision {revision!r} on the Hub") from None
     except RepositoryNotFoundError:
@@ -83,8 +90,16 @@ def count_parameters(directory: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def fetch(*, family: str, model: str, tokens: int, out_dir: Path, repo: str | None = None,
-          revision: str | None = None, directory: str | None = None) -> dict:
+def fetch(
+    *,
+    family: str,
+    model: str,
+    tokens: int,
+    out_dir: Path,
+    repo: str | None = None,
+    revision: str | None = None,
+    directory: str | None = None,
+) -> dict:
     """Fetch one base checkpoint (a Hub repo at revision, or a local directory) and write its
     sealed pointer directory `out_dir`. Returns hub.json's record."""
     if directory:
@@ -94,10 +109,19 @@ def fetch(*, family: str, model: str, tokens: int, out_dir: Path, repo: str | No
         record = {"path": str(path), "directory": directory, "sha256": directory_sha256(path)}
     else:
         path = download(repo, revision)
-        record = {"path": str(path), "repo": repo, "revision": revision, "sha": path.name}   # snapshots/<commit sha>
-    summary = {"family": family, "model": model, "params": count_parameters(path), "tokens": tokens,
-               "status": "hub", "train_loss": None, "val_loss": None, "steps": None, "train_seconds": 0.0,
-               "source": record.get("repo") or record["directory"]}
+        record = {"path": str(path), "repo": repo, "revision": revision, "sha": path.name}  # snapshots/<commit sha>
+    summary = {
+        "family": family,
+        "model": model,
+        "params": count_parameters(path),
+        "tokens": tokens,
+        "status": "hub",
+        "train_loss": None,
+        "val_loss": None,
+        "steps": None,
+        "train_seconds": 0.0,
+        "source": record.get("repo") or record["directory"],
+    }
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)

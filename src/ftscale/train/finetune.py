@@ -11,6 +11,7 @@ are encoded once per job; a batch (random, as ever) is packed into rows with no 
 examples, each attending only within itself (and its soft prompt); the vocabulary-sized LM
 head runs on target positions only; evaluation runs under inference_mode, batched by length.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,12 +24,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ftscale.runtime import faults, integrity
-
-from ftscale.train import distributed, training
 from ftscale.data.tokens import OWN_FORMAT, PAD_ID, PromptFormat, TaskSplit
-from ftscale.train.model import (autocast, base_format, count_parameters, decoder_layers, device, empty_model, load_model,
-                                 model_device, packs)
+from ftscale.runtime import faults, integrity
+from ftscale.train import distributed, training
+from ftscale.train.model import (
+    autocast,
+    base_format,
+    count_parameters,
+    decoder_layers,
+    device,
+    empty_model,
+    load_model,
+    model_device,
+    packs,
+)
 
 IGNORE = -100
 # Every linear layer but the LM head, in any architecture (peft's `all-linear`): in ftscale's own
@@ -42,15 +51,17 @@ def attach_method(model, method: str, pet_size: int | None, seed: int):
         return model
     from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 
-    torch.manual_seed(seed)   # the soft prompt's sampled vocabulary tokens / LoRA's A init
+    torch.manual_seed(seed)  # the soft prompt's sampled vocabulary tokens / LoRA's A init
     if method == "prompt":
         # Initialised from the embeddings of tokens sampled from the vocabulary, as the paper.
-        peft_config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=pet_size,
-                                         prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB)
+        peft_config = PromptTuningConfig(
+            task_type=TaskType.CAUSAL_LM, num_virtual_tokens=pet_size, prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB
+        )
     elif method == "lora":
         # Attention and feed-forward projections (LORA_TARGETS), as the paper; alpha = rank keeps the scale 1.
-        peft_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=pet_size, lora_alpha=pet_size,
-                                 lora_dropout=0.0, target_modules=LORA_TARGETS)
+        peft_config = LoraConfig(
+            task_type=TaskType.CAUSAL_LM, r=pet_size, lora_alpha=pet_size, lora_dropout=0.0, target_modules=LORA_TARGETS
+        )
     else:
         raise ValueError(f"unknown finetuning method {method!r}")
     return get_peft_model(model, peft_config)
@@ -63,8 +74,9 @@ def encode(source: np.ndarray, target: np.ndarray, fmt: PromptFormat = OWN_FORMA
     return ids, len(fmt.bos) + len(source) + len(fmt.sep)
 
 
-def encode_split(split: TaskSplit, indices, max_source: int, max_target: int,
-                 fmt: PromptFormat = OWN_FORMAT) -> list[tuple[np.ndarray, int]]:
+def encode_split(
+    split: TaskSplit, indices, max_source: int, max_target: int, fmt: PromptFormat = OWN_FORMAT
+) -> list[tuple[np.ndarray, int]]:
     """The examples at `indices`, encoded once (a job trains on them for many steps)."""
     return [encode(*split.example(int(i), max_source, max_target), fmt) for i in indices]
 
@@ -80,11 +92,14 @@ def pad(sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
     labels = np.full((len(sequences), length), IGNORE, dtype=np.int64)
     attention_mask = np.zeros((len(sequences), length), dtype=np.int64)
     for row, (ids, prompt) in enumerate(sequences):
-        input_ids[row, :len(ids)] = ids
-        labels[row, prompt:len(ids)] = ids[prompt:]
-        attention_mask[row, :len(ids)] = 1
-    return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask),
-            "labels": torch.from_numpy(labels)}
+        input_ids[row, : len(ids)] = ids
+        labels[row, prompt : len(ids)] = ids[prompt:]
+        attention_mask[row, : len(ids)] = 1
+    return {
+        "input_ids": torch.from_numpy(input_ids),
+        "attention_mask": torch.from_numpy(attention_mask),
+        "labels": torch.from_numpy(labels),
+    }
 
 
 def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, torch.Tensor]:
@@ -96,7 +111,7 @@ def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, 
     prefix: slots reserved before each example for prompt tuning's soft prompt (marked `virtual`)."""
     span = [prefix + len(ids) for ids, _ in sequences]
     capacity = max(span)
-    rows, space = [], []                  # example numbers per row, room left per row
+    rows, space = [], []  # example numbers per row, room left per row
     for i in sorted(range(len(sequences)), key=lambda i: -span[i]):
         row = next((r for r, room in enumerate(space) if room >= span[i]), len(rows))
         if row == len(rows):
@@ -112,14 +127,17 @@ def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, 
         at = 0
         for i in members:
             ids, prompt = sequences[i]
-            virtual[row, at:at + prefix] = True
-            input_ids[row, at + prefix:at + span[i]] = ids
-            labels[row, at + prefix + prompt:at + span[i]] = ids[prompt:]
-            position_ids[row, at:at + span[i]] = np.arange(span[i])
+            virtual[row, at : at + prefix] = True
+            input_ids[row, at + prefix : at + span[i]] = ids
+            labels[row, at + prefix + prompt : at + span[i]] = ids[prompt:]
+            position_ids[row, at : at + span[i]] = np.arange(span[i])
             at += span[i]
-        position_ids[row, at:] = np.arange(capacity - at)      # trailing padding: a sequence of its own
-    batch = {"input_ids": torch.from_numpy(input_ids), "position_ids": torch.from_numpy(position_ids),
-             "labels": torch.from_numpy(labels)}
+        position_ids[row, at:] = np.arange(capacity - at)  # trailing padding: a sequence of its own
+    batch = {
+        "input_ids": torch.from_numpy(input_ids),
+        "position_ids": torch.from_numpy(position_ids),
+        "labels": torch.from_numpy(labels),
+    }
     return batch | ({"virtual": torch.from_numpy(virtual)} if prefix else {})
 
 
@@ -160,8 +178,9 @@ def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     causal_lm = causal_lm_of(model)
     input_ids, position_ids = batch["input_ids"], batch.get("position_ids")
     if not is_prompt_tuned(model):
-        return causal_lm.base_model(input_ids=input_ids, attention_mask=batch.get("attention_mask"),
-                               position_ids=position_ids, use_cache=False).last_hidden_state
+        return causal_lm.base_model(
+            input_ids=input_ids, attention_mask=batch.get("attention_mask"), position_ids=position_ids, use_cache=False
+        ).last_hidden_state
     prompt = soft_prompt(model)
     embeds = causal_lm.get_input_embeddings()(input_ids)
     if "virtual" in batch:
@@ -171,7 +190,9 @@ def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     embeds = torch.cat((prompt.expand(len(input_ids), -1, -1), embeds), dim=1)
     mask = batch["attention_mask"]
     mask = torch.cat((mask.new_ones(len(input_ids), len(prompt)), mask), dim=1)
-    return causal_lm.base_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state[:, len(prompt):]
+    return causal_lm.base_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state[
+        :, len(prompt) :
+    ]
 
 
 def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,7 +203,7 @@ def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     most of a summarization example, never pay for it. tests/unit/test_fast_path.py checks that
     this equals the loss from the model's full logits, example by example."""
     labels = batch["labels"][:, 1:]
-    keep = labels != IGNORE                      # position t predicts token t + 1
+    keep = labels != IGNORE  # position t predicts token t + 1
     with autocast(model):
         # a sharded model has it as a registered forward method (distributed.shard): FSDP2 then
         # gathers the root's parameters (embeddings, tied LM head, final norm, soft prompt) for it
@@ -205,14 +226,15 @@ def sequences_loss(model, sequences: list[tuple[np.ndarray, int]], batch_size: i
     total, count = torch.zeros((), dtype=torch.float64, device=model_device(model)), 0
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            nll, n = target_nll(model, make_batch(model, [sequences[i] for i in order[start:start + batch_size]]))
+            nll, n = target_nll(model, make_batch(model, [sequences[i] for i in order[start : start + batch_size]]))
             total, count = total + nll.double(), count + int(n)
     model.train(was_training)
     return total.item() / max(count, 1)
 
 
-def split_loss(model, split: TaskSplit, indices, batch_size: int, max_source: int, max_target: int,
-               fmt: PromptFormat = OWN_FORMAT) -> float:
+def split_loss(
+    model, split: TaskSplit, indices, batch_size: int, max_source: int, max_target: int, fmt: PromptFormat = OWN_FORMAT
+) -> float:
     """Token-level mean target loss over examples of a split."""
     return sequences_loss(model, encode_split(split, indices, max_source, max_target, fmt), batch_size)
 
@@ -223,8 +245,9 @@ def split_loss(model, split: TaskSplit, indices, batch_size: int, max_source: in
 # without changing batches.
 
 
-def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
-                  bucket_batches: int = 1) -> list[np.ndarray]:
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int = 1
+) -> list[np.ndarray]:
     """One epoch's batches (positions into the training examples), a pure function of (seed, epoch),
     so that the batch at step k is the same after a resume.
 
@@ -235,9 +258,9 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
     rng = np.random.default_rng(training.derive_seed(seed, "buckets", epoch))
     batches = []
     for start in range(0, len(order), bucket_batches * batch_size):
-        chunk = order[start:start + bucket_batches * batch_size]
+        chunk = order[start : start + bucket_batches * batch_size]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        group = [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        group = [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
         batches += [group[j] for j in rng.permutation(len(group))]
     return batches
 
@@ -253,15 +276,19 @@ def subset(split: TaskSplit, size: int, seed: int) -> np.ndarray:
     languages, counts = np.unique(split.lang, return_counts=True)
     quotas = counts / counts.sum() * size
     take = np.floor(quotas).astype(int)
-    take[np.argsort(-(quotas - take), kind="stable")[: size - take.sum()]] += 1   # largest remainders
+    take[np.argsort(-(quotas - take), kind="stable")[: size - take.sum()]] += 1  # largest remainders
     # Per language, a prefix of one permutation: for a seed, larger subsets contain smaller ones.
     order = [rng.permutation(np.flatnonzero(split.lang == lang)) for lang in languages]
     chosen = np.concatenate([perm[:n] for perm, n in zip(order, take)])
     return np.sort(chosen)
 
 
-def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]], micro_batch_size: int | None,
-                         world: distributed.World = distributed.World()) -> tuple[torch.Tensor, torch.Tensor]:
+def accumulate_gradients(
+    model,
+    batch: list[tuple[np.ndarray, int]],
+    micro_batch_size: int | None,
+    world: distributed.World = distributed.World(),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward and backward of one optimizer step's batch, in micro-batches (each packed on its own;
     with several ranks, of this rank's share of the batch).
 
@@ -282,8 +309,15 @@ def accumulate_gradients(model, batch: list[tuple[np.ndarray, int]], micro_batch
     return loss, count
 
 
-def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int, world: distributed.World,
-                   activation_checkpointing: bool = False, param_dtype: torch.dtype | None = None):
+def model_to_train(
+    base_dir: Path,
+    method: str,
+    pet_size: int | None,
+    seed: int,
+    world: distributed.World,
+    activation_checkpointing: bool = False,
+    param_dtype: torch.dtype | None = None,
+):
     """The base model with the method attached, on its device, exactly the method's parameters
     trainable. Several ranks: sharded (ftscale.train.distributed.shard), built on the meta device,
     the weights loaded on rank 0's host only and broadcast; param_dtype: shard's."""
@@ -292,7 +326,7 @@ def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int,
         model = attach_method(load_model(base_dir), method, pet_size, seed).to(device())
     else:
         model = attach_method(empty_model(base_dir), method, pet_size, seed)
-        if world.main:     # built last: rank 0's random generator left as one process leaves it
+        if world.main:  # built last: rank 0's random generator left as one process leaves it
             source = attach_method(load_model(base_dir), method, pet_size, seed)
     if method == "fmt":
         model.requires_grad_(True)
@@ -302,18 +336,47 @@ def model_to_train(base_dir: Path, method: str, pet_size: int | None, seed: int,
     # (rank 0's source where the model is on the meta device).
     probed = packs(causal_lm_of(model if source is None else source)) if world.main else False
     packs(causal_lm_of(model), world.from_main(probed))
-    return distributed.shard(model, decoder_layers(causal_lm_of(model)), world, source=source, param_dtype=param_dtype,
-                             forward_methods={"target_logits": functools.partial(target_logits, model)})
+    return distributed.shard(
+        model,
+        decoder_layers(causal_lm_of(model)),
+        world,
+        source=source,
+        param_dtype=param_dtype,
+        forward_methods={"target_logits": functools.partial(target_logits, model)},
+    )
 
 
-def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate: float,
-             batch_size: int, parameter_scaling: bool, max_steps: int, max_epochs: int, eval_every: int, train_dir: Path,
-             dev_dir: Path, finetune_examples: int, max_source: int, max_target: int, seed: int,
-             out_dir: Path, resume_path: Path | None = None, log_name: str = "finetune", threads: int = 1,
-             bucket_batches: int = 1, patience: int | None = None, micro_batch_size: int | None = None,
-             activation_checkpointing: bool = False, segment_seconds: float | None = None,
-             # the config's finetune.lr_min_divisor, warmup_steps, dev_batch_size (the schema says what each does)
-             lr_min_divisor: float, warmup_steps: int, dev_batch_size: int) -> dict:
+def finetune(
+    *,
+    base_dir: Path,
+    method: str,
+    pet_size: int | None,
+    learning_rate: float,
+    batch_size: int,
+    parameter_scaling: bool,
+    max_steps: int,
+    max_epochs: int,
+    eval_every: int,
+    train_dir: Path,
+    dev_dir: Path,
+    finetune_examples: int,
+    max_source: int,
+    max_target: int,
+    seed: int,
+    out_dir: Path,
+    resume_path: Path | None = None,
+    log_name: str = "finetune",
+    threads: int = 1,
+    bucket_batches: int = 1,
+    patience: int | None = None,
+    micro_batch_size: int | None = None,
+    activation_checkpointing: bool = False,
+    segment_seconds: float | None = None,
+    # the config's finetune.lr_min_divisor, warmup_steps, dev_batch_size (the schema says what each does)
+    lr_min_divisor: float,
+    warmup_steps: int,
+    dev_batch_size: int,
+) -> dict:
     """Train until dev loss has not improved for `patience` evaluations (None: never stop early), or the
     step or epoch cap; save the weights of the best dev loss. train.json records why it stopped
     (stop_reason: patience, max_steps, max_epochs or diverged) and the best checkpoint's step.
@@ -348,33 +411,50 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
     distributed.init_adafactor_state(optimizer)
     trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
 
-    def snapshot():   # on the host: a GPU keeps only the weights it trains (sharded: this rank's shards)
-        return {n: distributed.local(p).detach().to("cpu", copy=True) for n, p in model.named_parameters()
-                if p.requires_grad}
+    def snapshot():  # on the host: a GPU keeps only the weights it trains (sharded: this rank's shards)
+        return {
+            n: distributed.local(p).detach().to("cpu", copy=True)
+            for n, p in model.named_parameters()
+            if p.requires_grad
+        }
 
     # evals_since_best: evaluations since the dev loss last improved, the patience counter
     step, history, best, evals_since_best = 0, [], {"dev_loss": math.inf, "step": 0, "weights": snapshot()}, 0
     state = training.load_resume_state(resume_path, model, optimizer, world, strict=False)
     if state:
-        step, history, best, evals_since_best = state["step"], state["history"], state["best"], state["evals_since_best"]
+        step, history, best, evals_since_best = (
+            state["step"],
+            state["history"],
+            state["best"],
+            state["evals_since_best"],
+        )
         log(f"resumed from {resume_path} at step {step}")
-    log(f"{method} (size {pet_size}): {count_parameters(model, trainable_only=True):,} trainable parameters, "
-        f"{len(examples)} examples, at most {total_steps} steps, patience {patience}")
+    log(
+        f"{method} (size {pet_size}): {count_parameters(model, trainable_only=True):,} trainable parameters, "
+        f"{len(examples)} examples, at most {total_steps} steps, patience {patience}"
+    )
 
     def save_state():
-        training.save_resume_state(resume_path, model, optimizer, {"step": step, "history": history, "best": best,
-                                                                   "evals_since_best": evals_since_best}, world)
+        training.save_resume_state(
+            resume_path,
+            model,
+            optimizer,
+            {"step": step, "history": history, "best": best, "evals_since_best": evals_since_best},
+            world,
+        )
 
     status, stop_reason, started, first_step_at = "ok", cap_reason, time.perf_counter(), time.time()
-    target_tokens = torch.zeros((), dtype=torch.long, device=model_device(model))   # trained on, for throughput figures
+    target_tokens = torch.zeros((), dtype=torch.long, device=model_device(model))  # trained on, for throughput figures
     batches, batches_epoch = [], None
     model.train()
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
         if epoch != batches_epoch:
             batches, batches_epoch = epoch_batches(lengths, batch_size, seed, epoch, bucket_batches), epoch
-        training.set_lr(optimizer, training.cosine_lr(step, total_steps, learning_rate, learning_rate / lr_min_divisor,
-                                                      warmup_steps))
+        training.set_lr(
+            optimizer,
+            training.cosine_lr(step, total_steps, learning_rate, learning_rate / lr_min_divisor, warmup_steps),
+        )
         loss, count = accumulate_gradients(model, [examples[i] for i in batches[position]], micro_batch_size, world)
         loss = world.total(loss)
         optimizer.step()
@@ -404,24 +484,32 @@ def finetune(*, base_dir: Path, method: str, pet_size: int | None, learning_rate
             save_state()
             raise training.SegmentEnd(step)
 
-    with torch.no_grad():   # keep the checkpoint with the best dev loss
+    with torch.no_grad():  # keep the checkpoint with the best dev loss
         params = dict(model.named_parameters())
         for name in trainable_names:
             distributed.local(params[name]).copy_(best["weights"][name])
     # rank 0: an unsharded copy (the base model with the method attached, the trained weights in)
     plain = distributed.unsharded(model, world, lambda: attach_method(load_model(base_dir), method, pet_size, seed))
     summary = {
-        "method": method, "pet_size": pet_size, "finetune_examples": finetune_examples, "seed": seed,
-        "status": status, "stop_reason": stop_reason, "steps": step, "best_step": best["step"],
+        "method": method,
+        "pet_size": pet_size,
+        "finetune_examples": finetune_examples,
+        "seed": seed,
+        "status": status,
+        "stop_reason": stop_reason,
+        "steps": step,
+        "best_step": best["step"],
         "dev_loss": best["dev_loss"] if math.isfinite(best["dev_loss"]) else None,
         "trainable_params": count_parameters(model, trainable_only=True),
-        "train_seconds": time.perf_counter() - started, "history": history,
+        "train_seconds": time.perf_counter() - started,
+        "history": history,
         # throughput figures (bench/bench_speed.py): target tokens of the steps run in this process,
         # and the wall-clock time its first step began
-        "target_tokens": int(target_tokens), "first_step_at": first_step_at,
+        "target_tokens": int(target_tokens),
+        "first_step_at": first_step_at,
     }
     if world.main:
-        faults.wait_for_other_ranks("slow_final_save")   # tests: a save slower than the other ranks
+        faults.wait_for_other_ranks("slow_final_save")  # tests: a save slower than the other ranks
         out_dir.mkdir(parents=True, exist_ok=True)
         plain.save_pretrained(str(out_dir / "checkpoint"))
         integrity.seal(out_dir / "checkpoint")

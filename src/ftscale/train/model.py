@@ -1,6 +1,7 @@
 """The base model: a decoder-only Transformer with multi-query attention (Llama, one key/value head),
 sized by the paper's table (layers, heads, head dim, FFN dim, model dim); or, for a hub family, any
 AutoModelForCausalLM (ftscale.plan.hub, ftscale.train.fetch), loaded through the same load_model."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,10 @@ from pathlib import Path
 
 import torch
 
+from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
 from ftscale.plan import hub
-
 from ftscale.runtime import integrity
 from ftscale.runtime.jobs import check_cuda
-from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
 def device() -> torch.device:
@@ -33,7 +33,7 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-GPU_COMPUTE_DTYPE = torch.bfloat16   # forward and backward on a GPU; weights and optimizer state stay fp32
+GPU_COMPUTE_DTYPE = torch.bfloat16  # forward and backward on a GPU; weights and optimizer state stay fp32
 
 
 def autocast(model):
@@ -55,11 +55,13 @@ def llama_config(size: dict, vocab_size: int, max_positions: int):
         intermediate_size=size["ffn_dim"],
         num_hidden_layers=size["layers"],
         num_attention_heads=size["heads"],
-        num_key_value_heads=1,               # multi-query attention, as the paper's models
+        num_key_value_heads=1,  # multi-query attention, as the paper's models
         head_dim=size["head_dim"],
         max_position_embeddings=max_positions,
         tie_word_embeddings=True,
-        bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
+        bos_token_id=BOS_ID,
+        eos_token_id=EOS_ID,
+        pad_token_id=PAD_ID,
         attn_implementation="sdpa",
     )
 
@@ -78,9 +80,11 @@ def base_path(directory) -> Path:
     if not pointer.is_file():
         return Path(directory)
     path = Path(json.loads(pointer.read_text())["path"])
-    if not path.is_dir():   # a cleaned cache, a moved directory
-        raise FileNotFoundError(f"{path}: the base model {directory} was fetched from is gone; fetch it again "
-                                f"(snakemake --forcerun fetch_base, or remove {directory})")
+    if not path.is_dir():  # a cleaned cache, a moved directory
+        raise FileNotFoundError(
+            f"{path}: the base model {directory} was fetched from is gone; fetch it again "
+            f"(snakemake --forcerun fetch_base, or remove {directory})"
+        )
     return path
 
 
@@ -88,7 +92,7 @@ def load_model(directory):
     """Any causal LM: ftscale's own Llama-style models, a Hub model, a finetuned (FMT) checkpoint."""
     from transformers import AutoModelForCausalLM
 
-    integrity.check(directory)   # a checkpoint cut short is never loaded
+    integrity.check(directory)  # a checkpoint cut short is never loaded
     return AutoModelForCausalLM.from_pretrained(str(base_path(directory)), dtype=torch.float32)
 
 
@@ -107,6 +111,7 @@ def base_format(directory):
     """How examples are laid out for a base model (ftscale.data.tokens.PromptFormat): from its own
     tokenizer, or ftscale's when the directory has none (a model built by a test)."""
     from ftscale.data.tokens import format_of
+
     return format_of(base_path(directory))
 
 
@@ -121,10 +126,14 @@ def honours_packing(causal_lm) -> bool:
     was_training = causal_lm.training
     causal_lm.eval()
     with torch.inference_mode():
-        packed = base(input_ids=torch.cat((first, second))[None].to(device), use_cache=False,
-                      position_ids=torch.cat((torch.arange(5), torch.arange(7)))[None].to(device)).last_hidden_state[0]
-        alone = torch.cat([base(input_ids=ids[None].to(device), use_cache=False).last_hidden_state[0]
-                           for ids in (first, second)])
+        packed = base(
+            input_ids=torch.cat((first, second))[None].to(device),
+            use_cache=False,
+            position_ids=torch.cat((torch.arange(5), torch.arange(7)))[None].to(device),
+        ).last_hidden_state[0]
+        alone = torch.cat(
+            [base(input_ids=ids[None].to(device), use_cache=False).last_hidden_state[0] for ids in (first, second)]
+        )
     causal_lm.train(was_training)
     return bool(torch.allclose(packed.float(), alone.float(), atol=1e-4, rtol=1e-3))
 
@@ -134,7 +143,7 @@ def count_parameters(model, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-_PACKS = weakref.WeakKeyDictionary()   # causal LM -> whether it honours packing (probed once)
+_PACKS = weakref.WeakKeyDictionary()  # causal LM -> whether it honours packing (probed once)
 
 
 def packs(causal_lm, known: bool | None = None) -> bool:

@@ -2,6 +2,7 @@
 
 The paper used a UL2-style objective; plain next-token prediction is our documented substitute.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale.runtime import faults, integrity
-
-from ftscale.train import distributed, training
 from ftscale.data.tokens import load_stream, save_hf_tokenizer
+from ftscale.runtime import faults, integrity
+from ftscale.train import distributed, training
 from ftscale.train.model import autocast, count_parameters, device, model_device, new_model
 
 
 def windows(stream: np.ndarray, start: int, count: int, seq_len: int) -> torch.Tensor:
     """`count` consecutive windows of seq_len tokens starting at token `start`."""
-    chunk = np.asarray(stream[start:start + count * seq_len], dtype=np.int64)
+    chunk = np.asarray(stream[start : start + count * seq_len], dtype=np.int64)
     return torch.from_numpy(chunk.reshape(count, seq_len))
 
 
@@ -45,11 +45,15 @@ def checkpoint_steps(checkpoints: dict[int, Path], tokens: int, tokens_per_step:
     steps = {}
     for budget in sorted(checkpoints):
         if not tokens_per_step <= budget < tokens:
-            raise ValueError(f"pretrain checkpoint at {budget} tokens: must be at least one batch "
-                             f"({tokens_per_step} tokens) and less than the run's {tokens} tokens")
+            raise ValueError(
+                f"pretrain checkpoint at {budget} tokens: must be at least one batch "
+                f"({tokens_per_step} tokens) and less than the run's {tokens} tokens"
+            )
         if budget // tokens_per_step in steps:
-            raise ValueError(f"pretrain checkpoints at {steps[budget // tokens_per_step]} and {budget} tokens "
-                             f"fall on the same step ({tokens_per_step} tokens a step)")
+            raise ValueError(
+                f"pretrain checkpoints at {steps[budget // tokens_per_step]} and {budget} tokens "
+                f"fall on the same step ({tokens_per_step} tokens a step)"
+            )
         steps[budget // tokens_per_step] = budget
     return steps
 
@@ -61,10 +65,10 @@ def save_base_model(model, out_dir: Path, summary: dict, tokenizer_file: Path | 
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     model.save_pretrained(str(partial))
-    if tokenizer_file:   # so that AutoTokenizer.from_pretrained(out_dir) works too
+    if tokenizer_file:  # so that AutoTokenizer.from_pretrained(out_dir) works too
         save_hf_tokenizer(tokenizer_file, partial)
     (partial / "pretrain.json").write_text(json.dumps(summary, indent=1))
-    integrity.seal(partial)    # relative names: the manifest holds after the rename
+    integrity.seal(partial)  # relative names: the manifest holds after the rename
     shutil.rmtree(out_dir, ignore_errors=True)
     partial.rename(out_dir)
 
@@ -80,8 +84,9 @@ def staging_dir(resume_path: Path | None, budget: int, out_dir: Path) -> Path:
     return staging_root(resume_path) / f"{budget}tok" if resume_path else out_dir
 
 
-def accumulate_gradients(model, batch: torch.Tensor, micro_batch_size: int | None,
-                         world: distributed.World = distributed.World()) -> torch.Tensor:
+def accumulate_gradients(
+    model, batch: torch.Tensor, micro_batch_size: int | None, world: distributed.World = distributed.World()
+) -> torch.Tensor:
     """Forward and backward of one optimizer step's windows, in micro-batches (of this rank's share,
     with several ranks); the gradients are those of the whole batch's mean next-token loss, whose
     part from these micro-batches is returned (detached; world.total adds the ranks' parts).
@@ -94,15 +99,22 @@ def accumulate_gradients(model, batch: torch.Tensor, micro_batch_size: int | Non
     for index, micro in enumerate(micros):
         distributed.sync_gradients(model, last=index == len(micros) - 1)
         with autocast(model):
-            micro_loss = model(input_ids=micro, labels=micro, use_cache=False).loss   # no KV cache in training
+            micro_loss = model(input_ids=micro, labels=micro, use_cache=False).loss  # no KV cache in training
         micro_loss = micro_loss * (len(micro) / len(batch))
         micro_loss.backward()
         loss = loss + micro_loss.detach()
     return loss
 
 
-def model_to_train(size: dict, vocab_size: int, seq_len: int, seed: int, world: distributed.World,
-                   activation_checkpointing: bool = False, param_dtype: torch.dtype | None = None):
+def model_to_train(
+    size: dict,
+    vocab_size: int,
+    seq_len: int,
+    seed: int,
+    world: distributed.World,
+    activation_checkpointing: bool = False,
+    param_dtype: torch.dtype | None = None,
+):
     """The new model a pretraining job trains, on its device. Several ranks: sharded
     (ftscale.train.distributed.shard), built on the meta device, its weights initialised on rank 0's
     host as one process initialises them and broadcast; param_dtype: shard's."""
@@ -112,20 +124,40 @@ def model_to_train(size: dict, vocab_size: int, seq_len: int, seed: int, world: 
     else:
         with torch.device("meta"):
             model = new_model(size, vocab_size, seq_len, seed)
-        if world.main:     # built last: rank 0's random generator left as one process leaves it
+        if world.main:  # built last: rank 0's random generator left as one process leaves it
             source = new_model(size, vocab_size, seq_len, seed)
     if activation_checkpointing:
         training.checkpoint_activations(model)
     return distributed.shard(model, model.model.layers, world, source=source, param_dtype=param_dtype)
 
 
-def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Path, tokens: int,
-             seq_len: int, batch_size: int, lr_max: float, lr_min: float, warmup_steps: int, parameter_scaling: bool,
-             seed: int, out_dir: Path, resume_path: Path | None = None, log_every: int,
-             checkpoint_every: int, tokenizer_file: Path | None = None, log_name: str = "pretrain", threads: int = 1,
-             checkpoints: dict[int, Path] | None = None, micro_batch_size: int | None = None,
-             activation_checkpointing: bool = False, segment_seconds: float | None = None,
-             val_windows: int) -> dict:   # with log_every, checkpoint_every: config pretrain.* (no defaults here)
+def pretrain(
+    *,
+    size: dict,
+    vocab_size: int,
+    train_tokens: Path,
+    val_tokens: Path,
+    tokens: int,
+    seq_len: int,
+    batch_size: int,
+    lr_max: float,
+    lr_min: float,
+    warmup_steps: int,
+    parameter_scaling: bool,
+    seed: int,
+    out_dir: Path,
+    resume_path: Path | None = None,
+    log_every: int,
+    checkpoint_every: int,
+    tokenizer_file: Path | None = None,
+    log_name: str = "pretrain",
+    threads: int = 1,
+    checkpoints: dict[int, Path] | None = None,
+    micro_batch_size: int | None = None,
+    activation_checkpointing: bool = False,
+    segment_seconds: float | None = None,
+    val_windows: int,
+) -> dict:  # with log_every, checkpoint_every: config pretrain.* (no defaults here)
     """checkpoints (budget in tokens -> directory): base checkpoints saved when the run has seen each
     budget, under the run's own LR schedule (not annealed at the checkpoint).
     batch_size: windows per optimizer step, computed in passes of micro_batch_size windows (None: one
@@ -144,8 +176,10 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     tokens_per_step = batch_size * seq_len
     total_steps = tokens // tokens_per_step
     if tokens > len(stream):
-        raise ValueError(f"pretrain budget {tokens} tokens exceeds the corpus ({len(stream)} tokens): "
-                         f"raise data.pretrain_lines or lower pretrain.budgets")
+        raise ValueError(
+            f"pretrain budget {tokens} tokens exceeds the corpus ({len(stream)} tokens): "
+            f"raise data.pretrain_lines or lower pretrain.budgets"
+        )
     if total_steps < 1:
         raise ValueError(f"pretrain budget {tokens} tokens is less than one batch ({tokens_per_step})")
     checkpoints = checkpoints or {}
@@ -166,10 +200,11 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
     log(f"pretraining {count_parameters(model):,} parameters on {tokens:,} tokens: {total_steps} steps")
 
     def save_state():
-        training.save_resume_state(resume_path, model, optimizer, {"step": step, "running": running, "history": history},
-                                   world)
+        training.save_resume_state(
+            resume_path, model, optimizer, {"step": step, "running": running, "history": history}, world
+        )
 
-    def saved_model():   # what save_pretrained writes: the model, or on rank 0 an unsharded copy (None elsewhere)
+    def saved_model():  # what save_pretrained writes: the model, or on rank 0 an unsharded copy (None elsewhere)
         return distributed.unsharded(model, world, lambda: new_model(size, vocab_size, seq_len, seed))
 
     model.train()
@@ -182,14 +217,21 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        if step in checkpoint_at:   # before the log below resets `running`: the loss since the last log line
+        if step in checkpoint_at:  # before the log below resets `running`: the loss since the last log line
             budget = checkpoint_at[step]
-            summary = {"params": count_parameters(model), "pretrain_tokens": budget, "steps": step,
-                       "tokens_seen": step * tokens_per_step, "checkpoint_of": tokens, "lr": lr,
-                       "train_loss": running.item() / (step % log_every or log_every),
-                       "val_loss": stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size, val_windows),
-                       "status": "ok",
-                       "train_seconds": time.perf_counter() - started, "history": list(history)}
+            summary = {
+                "params": count_parameters(model),
+                "pretrain_tokens": budget,
+                "steps": step,
+                "tokens_seen": step * tokens_per_step,
+                "checkpoint_of": tokens,
+                "lr": lr,
+                "train_loss": running.item() / (step % log_every or log_every),
+                "val_loss": stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size, val_windows),
+                "status": "ok",
+                "train_seconds": time.perf_counter() - started,
+                "history": list(history),
+            }
             if (plain := saved_model()) is not None:
                 save_base_model(plain, staging_dir(resume_path, budget, checkpoints[budget]), summary, tokenizer_file)
             log(f"checkpoint at {budget:,} tokens: val loss {summary['val_loss']:.4f}")
@@ -209,33 +251,50 @@ def pretrain(*, size: dict, vocab_size: int, train_tokens: Path, val_tokens: Pat
             raise training.SegmentEnd(step)
 
     loop_seconds = time.perf_counter() - started
-    val_loss = float("nan") if diverged else stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size,
-                                                         val_windows)
+    val_loss = (
+        float("nan")
+        if diverged
+        else stream_loss(model, val_stream, seq_len, micro_batch_size or batch_size, val_windows)
+    )
     summary = {
-        "params": count_parameters(model), "pretrain_tokens": tokens, "steps": step,
-        "train_loss": history[-1]["train_loss"] if history else float("nan"), "val_loss": val_loss,
+        "params": count_parameters(model),
+        "pretrain_tokens": tokens,
+        "steps": step,
+        "train_loss": history[-1]["train_loss"] if history else float("nan"),
+        "val_loss": val_loss,
         "status": "diverged" if diverged else "ok",
-        "train_seconds": time.perf_counter() - started, "history": history,
-        "loop_seconds": loop_seconds,   # the training steps run in this process, without validation and saving
+        "train_seconds": time.perf_counter() - started,
+        "history": history,
+        "loop_seconds": loop_seconds,  # the training steps run in this process, without validation and saving
     }
     log(f"done: val loss {val_loss:.4f}")
     plain = saved_model()
     if world.main:
-        faults.wait_for_other_ranks("slow_final_save")   # tests: a save slower than the other ranks
+        faults.wait_for_other_ranks("slow_final_save")  # tests: a save slower than the other ranks
         save_outputs(plain, out_dir, summary, tokenizer_file, checkpoints, checkpoint_at, step, resume_path)
     training.remove_resume_state(resume_path, world)
     return summary
 
 
-def save_outputs(model, out_dir: Path, summary: dict, tokenizer_file: Path | None, checkpoints: dict[int, Path],
-                 checkpoint_at: dict[int, int], step: int, resume_path: Path | None) -> None:
+def save_outputs(
+    model,
+    out_dir: Path,
+    summary: dict,
+    tokenizer_file: Path | None,
+    checkpoints: dict[int, Path],
+    checkpoint_at: dict[int, int],
+    step: int,
+    resume_path: Path | None,
+) -> None:
     """The run's base checkpoint, and its intermediate checkpoints moved from staging into place."""
     save_base_model(model, out_dir, summary, tokenizer_file)
     tokens = summary["pretrain_tokens"]
     for step_at, budget in checkpoint_at.items():
         staged = staging_dir(resume_path, budget, checkpoints[budget])
-        if step_at > step:   # a diverged run never got there: its last weights, marked diverged
-            save_base_model(model, staged, {**summary, "pretrain_tokens": budget, "checkpoint_of": tokens}, tokenizer_file)
+        if step_at > step:  # a diverged run never got there: its last weights, marked diverged
+            save_base_model(
+                model, staged, {**summary, "pretrain_tokens": budget, "checkpoint_of": tokens}, tokenizer_file
+            )
         if staged != checkpoints[budget]:
             shutil.rmtree(checkpoints[budget], ignore_errors=True)
             checkpoints[budget].parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ SegmentEnd (ftscale.runtime.jobs); the job's script exits with jobs.SEGMENT_EXIT
 submission of the same job (Snakemake `--retries`) continues from the saved state, to the same
 result as one uninterrupted run (bitwise on CPU: tests/unit/test_segments.py).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,10 +23,9 @@ import numpy as np
 import torch
 
 from ftscale.runtime import faults, jobs
-
+from ftscale.runtime.jobs import SegmentEnd  # noqa: F401 - raised here, caught by the jobs' scripts
 from ftscale.train import distributed
 from ftscale.train.distributed import World
-from ftscale.runtime.jobs import SegmentEnd  # noqa: F401 - raised here, caught by the jobs' scripts
 
 
 def cosine_lr(step: int, total_steps: int, lr_max: float, lr_min: float, warmup_steps: int = 0) -> float:
@@ -52,7 +52,7 @@ def micro_batches(batch, micro_batch_size: int | None) -> list:
         return [batch]
     if micro_batch_size < 1:
         raise ValueError(f"micro_batch_size must be a positive integer, got {micro_batch_size!r}")
-    return [batch[start:start + micro_batch_size] for start in range(0, len(batch), micro_batch_size)]
+    return [batch[start : start + micro_batch_size] for start in range(0, len(batch), micro_batch_size)]
 
 
 def rank_micro_batches(batch, micro_batch_size: int | None, world: World = World()) -> list:
@@ -63,14 +63,16 @@ def rank_micro_batches(batch, micro_batch_size: int | None, world: World = World
     if world.size == 1:
         return micro_batches(batch, micro_batch_size)
     bounds = [len(batch) * r // world.size for r in range(world.size + 1)]
-    share = batch[bounds[world.rank]:bounds[world.rank + 1]]
+    share = batch[bounds[world.rank] : bounds[world.rank + 1]]
     largest, smallest = math.ceil(len(batch) / world.size), len(batch) // world.size
     passes = 1 if micro_batch_size is None else math.ceil(largest / micro_batch_size)
     if passes > smallest:
-        raise ValueError(f"a batch of {len(batch)} cannot be shared by {world.size} ranks in passes of at most "
-                         f"{micro_batch_size}: some rank would have an empty pass")
+        raise ValueError(
+            f"a batch of {len(batch)} cannot be shared by {world.size} ranks in passes of at most "
+            f"{micro_batch_size}: some rank would have an empty pass"
+        )
     cuts = [len(share) * p // passes for p in range(passes + 1)]
-    return [share[cuts[p]:cuts[p + 1]] for p in range(passes)]
+    return [share[cuts[p] : cuts[p + 1]] for p in range(passes)]
 
 
 def checkpoint_activations(causal_lm) -> None:
@@ -99,7 +101,7 @@ class Log:
     """Progress lines to the job's log (stdout is redirected there by the rule)."""
 
     def __init__(self, prefix: str, quiet: bool = False):
-        self.prefix, self.start, self.quiet = prefix, time.perf_counter(), quiet   # quiet: ranks but the first
+        self.prefix, self.start, self.quiet = prefix, time.perf_counter(), quiet  # quiet: ranks but the first
 
     def __call__(self, message: str) -> None:
         if not self.quiet:
@@ -111,16 +113,20 @@ def save_resume_state(path: Path, model, optimizer, state: dict, world: World = 
     generators. Atomic: a kill mid-write leaves the previous state intact. Sharded over several ranks:
     torch.distributed.checkpoint (ftscale.train.distributed.save_sharded)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {**state, "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-             "python_rng": random.getstate(),
-             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    state = {
+        **state,
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": np.random.get_state(),
+        "python_rng": random.getstate(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+    }
     if world.size > 1:
         distributed.save_sharded(path, model, optimizer, state, world)
     else:
         tmp = path.with_suffix(".tmp")
         torch.save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
         os.replace(tmp, path)
-    faults.point(f"resume:{state['step']}")   # fault-injection tests: killed with a state saved
+    faults.point(f"resume:{state['step']}")  # fault-injection tests: killed with a state saved
 
 
 def load_resume_state(path: Path | None, model, optimizer, world: World = World(), strict: bool = True) -> dict | None:
@@ -128,8 +134,8 @@ def load_resume_state(path: Path | None, model, optimizer, world: World = World(
     loop's state, or None where nothing was saved."""
     if path is None or not path.exists():
         return None
-    state = torch.load(path, weights_only=False, map_location="cpu")   # load_state_dict moves it to the model
-    if "shards" in state:     # a pointer to the sharded state saved by world.size ranks
+    state = torch.load(path, weights_only=False, map_location="cpu")  # load_state_dict moves it to the model
+    if "shards" in state:  # a pointer to the sharded state saved by world.size ranks
         state = distributed.load_sharded(path, state, model, optimizer, world)
     else:
         model.load_state_dict(state["model"], strict=strict)
@@ -157,15 +163,17 @@ def segment_over(started: float, segment_seconds: float | None, step: int) -> bo
     signal came (ftscale.runtime.jobs)."""
     if segment_seconds is None:
         return False
-    faults.signal_point(str(step))   # tests: the warning signal at a fixed step
+    faults.signal_point(str(step))  # tests: the warning signal at a fixed step
     return time.perf_counter() - started >= segment_seconds or jobs.segment_stop_due()
 
 
 def check_segment_args(segment_seconds: float | None, resume_path: Path | None) -> None:
     """Refuses a segment without a limit or a place to save; a segmented job catches SLURM's warning."""
     if segment_seconds is not None and (segment_seconds <= 0 or resume_path is None):
-        raise ValueError(f"segment_seconds={segment_seconds!r} needs a positive limit and a resume_path "
-                         f"(got resume_path={resume_path})")
+        raise ValueError(
+            f"segment_seconds={segment_seconds!r} needs a positive limit and a resume_path "
+            f"(got resume_path={resume_path})"
+        )
     if segment_seconds is not None:
         jobs.catch_stop_signal()
 
