@@ -264,7 +264,7 @@ def measure(job: Job, layers: int | None = None) -> float:
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.testing._internal.distributed.fake_pg import FakeStore
 
-    from ftscale.train import finetune, pretrain, training
+    from ftscale.train import batches, finetune, pretrain, training
     from ftscale.train import model as model_module
     from ftscale.train.distributed import World, init_adafactor_state, shard_units
 
@@ -280,7 +280,7 @@ def measure(job: Job, layers: int | None = None) -> float:
     # the step's own autocast(model) contexts must enable it too, not switch the one above off
     gpu = contextlib.ExitStack()
     if job.gpus == 1:
-        for module in (finetune, pretrain):
+        for module in (batches, pretrain):  # where the steps' autocast(model) contexts are
             gpu.enter_context(
                 mock.patch.object(module, "autocast", lambda model: torch.autocast("cpu", dtype=torch.bfloat16))
             )

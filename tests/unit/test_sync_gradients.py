@@ -15,6 +15,8 @@ from ftscale.train import distributed
 
 @pytest.fixture(scope="module")
 def one_rank():
+    if dist.is_initialized():  # another test's group (bench_memory's fake one) in this process
+        dist.destroy_process_group()
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", str(29000 + os.getpid() % 1000))
     dist.init_process_group("gloo", rank=0, world_size=1)

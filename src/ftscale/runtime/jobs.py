@@ -10,6 +10,8 @@ warning signal (sbatch --signal=USR1@margin, or `scancel --signal=USR1`: catch_s
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -37,11 +39,13 @@ GPU_ALLOCATION_VARIABLES = ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS")
 def check_cuda(environ=os.environ) -> None:
     """Stop with one line where SLURM allocated GPUs but torch cannot use them (a CPU wheel, a driver
     older than the wheel's CUDA): such a job would otherwise train on the CPU without a word.
-    FTSCALE_DEVICE=cpu runs it on the CPU on purpose. Imports torch only in a GPU allocation."""
+    FTSCALE_DEVICE=cpu runs it on the CPU on purpose. Imports torch only in a GPU allocation, and only
+    where it is installed: the data and analysis environments (envs/) have none and compute nothing
+    on a GPU, so torch is an optional import here, not one of their packages."""
     allocated = next((f"{name}={environ[name]}" for name in GPU_ALLOCATION_VARIABLES if environ.get(name)), None)
-    if allocated is None or environ.get("FTSCALE_DEVICE") == "cpu":
+    if allocated is None or environ.get("FTSCALE_DEVICE") == "cpu" or importlib.util.find_spec("torch") is None:
         return
-    import torch
+    torch = importlib.import_module("torch")
 
     if not torch.cuda.is_available():
         sys.exit(
