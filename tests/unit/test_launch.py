@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -70,18 +69,3 @@ def test_damaged_outputs_are_forced_to_rerun_within_the_users_own_forcerun():
     assert launch.with_forcerun(["--cores", "2"], []) == ["--cores", "2"]
     assert launch.with_forcerun(["--cores", "2"], ["a", "b"]) == ["--cores", "2", "--forcerun", "a", "b"]
     assert launch.with_forcerun(["-R", "x", "--cores", "2"], ["a"]) == ["-R", "a", "x", "--cores", "2"]
-
-
-def test_unfinished_outputs_are_read_from_snakemakes_incomplete_markers(tmp_path):
-    from types import SimpleNamespace
-
-    from snakemake.persistence.file import FilePersistence
-
-    outputs = ["results/tiny/metrics.csv", "results/tiny/finetune/" + "x" * 300 + "/checkpoint"]  # one path > 255
-    persistence = SimpleNamespace(_fetch_max_len=lambda subject: 255)  # Snakemake's own encoder, on its own
-    for output in outputs:
-        marker = Path(FilePersistence._record_path(persistence, str(tmp_path / launch.SNAKEMAKE_INCOMPLETE), output))
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text("{}")
-    assert sorted(launch.unfinished_outputs(tmp_path)) == sorted(outputs)
-    assert launch.unfinished_outputs(tmp_path / "nothing") == []

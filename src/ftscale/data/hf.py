@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 
 from ftscale.data.common import DataError, Source, choose, config_part, interleave, split_offsets
+from ftscale.runtime import internals
 
 TASK_COLUMNS = {"source": "source", "target": "target"}
 PRETRAIN_COLUMNS = {"text": "text"}
@@ -163,7 +164,7 @@ class HFSource(Source):
                     "split": spec["split"],
                     "revision": spec.get("revision"),
                     "target_config": spec.get("target_config"),
-                    "fingerprint": getattr(dataset, "_fingerprint", None),
+                    "fingerprint": internals.dataset_fingerprint(dataset),
                     "rows_available": len(dataset),
                     "rows_used": used,
                 }

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftscale.plan import grid, sizing
-from ftscale.runtime import integrity, launch
+from ftscale.runtime import integrity, internals, launch
 
 STATES = ("done", "running", "failed", "pending")
 SNAKEMAKE_LOGS = Path(".snakemake") / "log"
@@ -188,7 +188,7 @@ def study_status(config: dict, workdir: Path) -> Status:
 
     running: set[tuple[str, int]] = set()  # runs with a job running (on SLURM: submitted)
     failures: list[Failure] = []
-    for path in launch.unfinished_outputs(workdir):
+    for path in internals.snakemake_incomplete_outputs(workdir):
         if not running_here:
             failures.append(Failure(rule_of_output(path), path, "", KILLED))
         elif (run := run_of(path, results)) is not None:

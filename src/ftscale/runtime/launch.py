@@ -23,7 +23,6 @@ A dry run (-n) changes nothing, so it goes straight to Snakemake.
 from __future__ import annotations
 
 import argparse
-import base64
 import fcntl
 import os
 import shutil
@@ -34,10 +33,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ftscale.runtime import integrity
+from ftscale.runtime.internals import snakemake_incomplete_outputs
 
 RUN_LOCK = Path(".snakemake") / "ftscale-run.lock"
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"  # where Snakemake's file persistence keeps its locks
-SNAKEMAKE_INCOMPLETE = Path(".snakemake") / "incomplete"  # and its marks of unfinished jobs' outputs
 DRY_RUN_FLAGS = {"-n", "--dry-run", "--dryrun"}
 
 
@@ -112,22 +111,6 @@ def run_snakemake(args: list[str], lock_fd: int) -> int:
             signal.signal(signum, handler)
 
 
-def unfinished_outputs(workdir: Path) -> list[str]:
-    """Outputs of the jobs a killed run left unfinished: Snakemake's markers in .snakemake/incomplete
-    (file persistence: each the urlsafe base64 of the path, split into '@'-prefixed directories)."""
-    found = []
-    markers = workdir / SNAKEMAKE_INCOMPLETE
-    for marker in sorted(markers.rglob("*") if markers.is_dir() else []):
-        if not marker.is_file() or marker.name == "migration_underway":
-            continue
-        encoded = "".join(part.lstrip("@") for part in marker.relative_to(markers).parts)
-        try:
-            found.append(base64.urlsafe_b64decode(encoded).decode())
-        except ValueError:  # not a marker of this format: leave it to Snakemake
-            continue
-    return found
-
-
 def remove_damaged_outputs(workdir: Path) -> list[str]:
     """Remove the damaged sealed directories under workdir/results; their paths for --forcerun."""
     removed = []
@@ -166,7 +149,7 @@ def run(args: list[str]) -> int:
             unlocked = subprocess.run(snakemake_command([*args, "--unlock"]), capture_output=True, text=True)
             if unlocked.returncode != 0:
                 return run_snakemake(args, lock_fd)  # Snakemake says why itself (a config error, ...)
-        unfinished = unfinished_outputs(workdir)
+        unfinished = snakemake_incomplete_outputs(workdir)
         if unfinished:
             print(
                 f"ftscale run: redoing the jobs of {len(unfinished)} outputs a killed run left unfinished",

@@ -20,6 +20,7 @@ import torch
 from ftscale.config import method_option_defaults
 from ftscale.data.tokens import TaskSplit
 from ftscale.runtime import faults, integrity
+from ftscale.runtime.internals import decoder_layers
 from ftscale.train import distributed, training
 
 # re-exported: tests and benches know these as finetune.<name>
@@ -42,7 +43,6 @@ from ftscale.train.batches import (  # noqa: F401
 from ftscale.train.model import (
     base_format,
     count_parameters,
-    decoder_layers,
     device,
     empty_model,
     load_model,

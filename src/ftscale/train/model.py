@@ -154,14 +154,3 @@ def packs(causal_lm, known: bool | None = None) -> bool:
     if causal_lm not in _PACKS:
         _PACKS[causal_lm] = honours_packing(causal_lm)
     return _PACKS[causal_lm]
-
-
-def decoder_layers(causal_lm) -> torch.nn.ModuleList:
-    """The decoder's list of layers (FSDP's units), wherever the architecture keeps it: Llama's
-    `model.layers`, GPT-NeoX's `gpt_neox.layers`, GPT-2's `transformer.h`, ...: the one ModuleList of
-    `num_hidden_layers` modules."""
-    count = causal_lm.config.num_hidden_layers
-    found = [m for m in causal_lm.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == count]
-    if not found:
-        raise ValueError(f"{type(causal_lm).__name__}: no list of its {count} decoder layers to shard")
-    return found[0]

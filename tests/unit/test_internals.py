@@ -1,0 +1,126 @@
+"""ftscale.runtime.internals against the installed libraries: each private internal still does what
+ftscale reads it for, at the versions requirements.txt pins. A failure names the internal and the pin,
+so a version bump says what to re-read."""
+
+import inspect
+import re
+from importlib.metadata import version
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ftscale.runtime import internals
+
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
+
+
+def pinned(package: str) -> str:
+    match = re.search(rf"^{package}==(\S+)", REQUIREMENTS.read_text(), re.MULTILINE)
+    assert match, f"requirements.txt pins no {package}"
+    return match.group(1)
+
+
+def gone(name: str, package: str) -> str:
+    return (
+        f"{name} no longer behaves as ftscale.runtime.internals reads it ({package} {version(package)}, "
+        f"read at {internals.PINNED[package]}): re-read it in the new {package}"
+    )
+
+
+@pytest.mark.parametrize("package", sorted(internals.PINNED))
+def test_the_internals_were_read_at_the_pinned_versions(package):
+    assert pinned(package) == internals.PINNED[package], (
+        f"requirements.txt now pins {package}=={pinned(package)}; ftscale.runtime.internals was read at "
+        f"{internals.PINNED[package]}: check each of its {package} internals, then update PINNED"
+    )
+    installed = version(package).split("+")[0]  # torch's local label (+cpu, +cu128) is the same release
+    assert installed == pinned(package), f"installed {package} {version(package)} is not the pinned one"
+
+
+def test_incomplete_markers_are_decoded_as_snakemake_writes_them(tmp_path):
+    from snakemake.persistence.file import FilePersistence
+
+    outputs = ["results/tiny/metrics.csv", "results/tiny/finetune/" + "x" * 300 + "/checkpoint"]  # one path > 255
+    persistence = SimpleNamespace(_fetch_max_len=lambda subject: 255)  # Snakemake's own encoder, on its own
+    for output in outputs:
+        marker = Path(FilePersistence._record_path(persistence, str(tmp_path / internals.SNAKEMAKE_INCOMPLETE), output))
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("{}")
+    assert sorted(internals.snakemake_incomplete_outputs(tmp_path)) == sorted(outputs), gone(
+        "FilePersistence._record_path", "snakemake"
+    )
+    assert internals.snakemake_incomplete_outputs(tmp_path / "nothing") == []
+
+
+def test_snakemake_asks_each_functions_parameters_once():
+    import snakemake.common
+    import snakemake.jobs
+    import snakemake.rules
+
+    for module in (snakemake.common, snakemake.rules, snakemake.jobs):
+        assert hasattr(module, "get_function_params"), gone(f"{module.__name__}.get_function_params", "snakemake")
+    internals.cache_snakemake_function_params()
+    internals.cache_snakemake_function_params()  # twice: still one cache, not a cache of a cache
+    cached = snakemake.rules.get_function_params
+    assert (
+        cached.ftscale_cached and snakemake.common.get_function_params is cached is snakemake.jobs.get_function_params
+    )
+
+    def input_function(wildcards, attempt):
+        return []
+
+    class Resource:
+        def evaluate(self, wildcards, threads):
+            return 1
+
+    lambda_function = lambda wc, input: []  # noqa: E731
+    for func in (input_function, lambda_function, Resource().evaluate, Resource().evaluate):
+        assert cached(func) is cached(func)  # looked up once
+        assert list(cached(func)) == list(inspect.signature(func).parameters)
+    assert "self" in cached(Resource.evaluate) and "self" not in cached(Resource().evaluate)
+    # Snakemake's own caller sees the cached parameters
+    aux = snakemake.common.get_input_function_aux_params(input_function, {"attempt": 1, "threads": 2})
+    assert aux == {"attempt": 1}, gone("get_input_function_aux_params", "snakemake")
+
+
+def test_adafactor_options_say_which_parameters_are_factored():
+    import torch
+    from transformers.optimization import Adafactor
+
+    matrix, vector = torch.nn.Parameter(torch.zeros(4, 3)), torch.nn.Parameter(torch.zeros(3))
+    for beta1, first_moment in ((None, False), (0.9, True)):
+        optimizer = Adafactor([matrix, vector], lr=1e-3, relative_step=False, scale_parameter=False, beta1=beta1)
+        group = optimizer.param_groups[0]
+        assert internals.adafactor_options(optimizer, group, matrix.shape) == (True, first_moment), gone(
+            "Adafactor._get_options", "transformers"
+        )
+        assert internals.adafactor_options(optimizer, group, vector.shape) == (False, first_moment)
+
+
+def test_a_datasets_fingerprint_follows_its_content():
+    import datasets
+
+    one, same, other = (datasets.Dataset.from_dict({"text": rows}) for rows in (["a", "b"], ["a", "b"], ["a", "c"]))
+    fingerprint = internals.dataset_fingerprint(one)
+    assert isinstance(fingerprint, str) and fingerprint, gone("Dataset._fingerprint", "datasets")
+    assert internals.dataset_fingerprint(same) == fingerprint != internals.dataset_fingerprint(other)
+    assert internals.dataset_fingerprint(object()) is None
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gpt2"])
+def test_decoder_layers_are_found_whatever_the_architecture(architecture):
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+
+    small = {"vocab_size": 32}
+    if architecture == "llama":
+        config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=3, num_attention_heads=2, **small)
+        where = lambda model: model.model.layers  # noqa: E731
+    else:
+        config = GPT2Config(n_embd=16, n_layer=3, n_head=2, **small)
+        where = lambda model: model.transformer.h  # noqa: E731
+    model = AutoModelForCausalLM.from_config(config)
+    assert internals.decoder_layers(model) is where(model), gone("the layers' ModuleList", "transformers")
+    model.config.num_hidden_layers = 5
+    with pytest.raises(ValueError, match="no list of its 5 decoder layers"):
+        internals.decoder_layers(model)
