@@ -38,6 +38,7 @@ bench: $(BIN)/snakemake
 	$(BIN)/python bench/bench_select.py
 	$(BIN)/python bench/bench_synthetic.py
 	$(BIN)/python bench/bench_grid.py
+	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_slurm.py
 
 # On a CUDA machine: the tiny study on GPU vs CPU, 1B-shaped steps' tokens/s and MFU, a sharded step
