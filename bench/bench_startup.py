@@ -12,7 +12,7 @@ ours / bare says what the workflow's own planning, input and params functions ad
 start-up itself (imports, plugins: with a SLURM client installed and no controller up, the SLURM
 plugin's `scontrol show config` waits 9 s for its import) is in both.
 
-Usage: .venv/bin/python bench/bench_startup.py [--repeats 3] [--study DIR] [--quick] [--no-merge]
+Usage: .venv/bin/python bench/bench_startup.py [--repeats 3] [--study DIR] [--skip-noop] [--quick] [--no-merge]
   --study DIR: a built toy study (bench/run.py --keep DIR) for toy_noop; without it the toy is built
   first in a temporary directory (minutes). --quick: the toy config's dry run only, once, not merged
   (tests/unit/test_bench_startup.py).
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--study", type=Path, help="a built toy study for the no-op (bench/run.py --keep DIR)")
     parser.add_argument("--quick", action="store_true", help="the toy's dry run only, once, not merged")
     parser.add_argument("--no-merge", action="store_true", help="print only")
+    parser.add_argument("--skip-noop", action="store_true", help="the paper dry run only")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
             figures = dry_run("toy_dry_run", ROOT / "config.yaml", scratch, 1)
         else:
             figures = dry_run("paper_dry_run", ROOT / "configs" / "paper.yaml", scratch, args.repeats)
-            figures |= noop(args.study, scratch, args.repeats)
+            if not args.skip_noop:
+                figures |= noop(args.study, scratch, args.repeats)
     for key, value in figures.items():
         print(f"{key:28s} {value:9.2f}" if isinstance(value, float) else f"{key:28s} {value:>9}")
     print(f"load average: {os.getloadavg()[0]:.1f} (figures: median of {1 if args.quick else args.repeats})")
