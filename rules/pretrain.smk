@@ -15,7 +15,7 @@ PRETRAIN_INPUT = {
 def pretrain_params(job):
     """The script's parameters for one run (grid.PretrainJob), its checkpoints as {tokens: directory}."""
     p = config["pretrain"]
-    return {"family": job.family, "model": job.model, "tokens": job.tokens, "size": config["models"][job.model],
+    return {"family": job.family, "model": job.model, "tokens": job.tokens, "size": study_config.model_size(config, job.model),
             "vocab_size": config["data"]["tokenizer_vocab_size"], "seq_len": p["seq_len"],
             "batch_size": p["batch_size"], "lr_max": p["lr_max"], "lr_min": p["lr_min"],
             "warmup_steps": p["warmup_steps"], "parameter_scaling": p["parameter_scaling"], "seed": config["seed"],

@@ -76,6 +76,22 @@ def method_option_defaults(method: str, schema_path: Path = SCHEMA) -> dict:
     }
 
 
+def model_option_defaults(schema_path: Path = SCHEMA) -> dict:
+    """The options of a models.<name> entry that have a schema default (kv_heads, tied_embeddings)."""
+    spec = _schema(schema_path)["properties"]["models"]["additionalProperties"]["properties"]
+    return {key: copy.deepcopy(option["default"]) for key, option in spec.items() if "default" in option}
+
+
+def model_size(config: dict, name: str) -> dict:
+    """A validated config's models.<name> entry without the options at their schema defaults (the
+    training script fills those in): the pretraining jobs' params, so a study built before kv_heads
+    and tied_embeddings were keys stays up to date, and setting one reruns that model's jobs."""
+    defaults = model_option_defaults()
+    return {
+        key: value for key, value in config["models"][name].items() if key not in defaults or defaults[key] != value
+    }
+
+
 def _defaulting_validator(schema: dict):
     """A Draft 2020-12 validator that first fills each missing property that has a `default` (a
     copy), then validates it: jsonschema's FAQ recipe, the one snakemake.utils.validate uses with

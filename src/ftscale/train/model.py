@@ -1,6 +1,7 @@
-"""The base model: a decoder-only Transformer with multi-query attention (Llama, one key/value head),
-sized by the paper's table (layers, heads, head dim, FFN dim, model dim); or, for a hub family, any
-AutoModelForCausalLM (ftscale.plan.hub, ftscale.train.fetch), loaded through the same load_model."""
+"""The base model: a decoder-only Transformer (Llama; multi-query attention and tied embeddings
+unless a models.<name> entry says otherwise), sized by the paper's table (layers, heads, head dim,
+FFN dim, model dim); or, for a hub family, any AutoModelForCausalLM (ftscale.plan.hub,
+ftscale.train.fetch), loaded through the same load_model."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ftscale.config import model_option_defaults
 from ftscale.data.tokens import BOS_ID, EOS_ID, PAD_ID
 from ftscale.plan import hub
 from ftscale.runtime import integrity
@@ -47,7 +49,11 @@ def autocast(model):
 
 
 def llama_config(size: dict, vocab_size: int, max_positions: int):
+    """The model of `size` (a models.<name> entry; its kv_heads and tied_embeddings, where not given,
+    the schema's defaults: multi-query attention, tied embeddings)."""
     from transformers import LlamaConfig
+
+    size = model_option_defaults() | size
 
     return LlamaConfig(
         vocab_size=vocab_size,
@@ -55,10 +61,10 @@ def llama_config(size: dict, vocab_size: int, max_positions: int):
         intermediate_size=size["ffn_dim"],
         num_hidden_layers=size["layers"],
         num_attention_heads=size["heads"],
-        num_key_value_heads=1,  # multi-query attention, as the paper's models
+        num_key_value_heads=size["kv_heads"],
         head_dim=size["head_dim"],
         max_position_embeddings=max_positions,
-        tie_word_embeddings=True,
+        tie_word_embeddings=size["tied_embeddings"],
         bos_token_id=BOS_ID,
         eos_token_id=EOS_ID,
         pad_token_id=PAD_ID,
