@@ -162,10 +162,7 @@ def finetune(
     (needs resume_path); the next call continues from it.
     Under torchrun with several ranks (ftscale.runtime.ranks), the model is sharded (FSDP2) and each rank
     computes its share of every batch (ftscale.train.distributed); rank 0 writes the outputs."""
-    world = distributed.start()
-    log = training.Log(log_name, quiet=not world.main)
-    training.set_threads(threads)
-    training.check_segment_args(segment_seconds, resume_path)
+    world, log = training.start(log_name, threads, segment_seconds, resume_path)
     if patience is not None and patience < 1:
         raise ValueError(f"finetune patience must be a positive number of evaluations, got {patience!r}")
     train, dev = TaskSplit(train_dir), TaskSplit(dev_dir)

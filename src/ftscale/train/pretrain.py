@@ -167,10 +167,7 @@ def pretrain(
     (needs resume_path); the next call continues from it.
     Under torchrun with several ranks (ftscale.runtime.ranks), the model is sharded (FSDP2) and each rank
     computes its share of every batch (ftscale.train.distributed); rank 0 writes the outputs."""
-    world = distributed.start()
-    log = training.Log(log_name, quiet=not world.main)
-    training.set_threads(threads)
-    training.check_segment_args(segment_seconds, resume_path)
+    world, log = training.start(log_name, threads, segment_seconds, resume_path)
     stream = load_stream(train_tokens)
     val_stream = load_stream(val_tokens)
     tokens_per_step = batch_size * seq_len

@@ -99,6 +99,15 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def start(log_name: str, threads: int, segment_seconds: float | None, resume_path: Path | None):
+    """(world, log) of a training job: its ranks (distributed.start), progress lines from the first
+    rank, torch's CPU threads; segments only with a resume state to continue from."""
+    world = distributed.start()
+    set_threads(threads)
+    check_segment_args(segment_seconds, resume_path)
+    return world, Log(log_name, quiet=not world.main)
+
+
 class Log:
     """Progress lines to the job's log (stdout is redirected there by the rule)."""
 
