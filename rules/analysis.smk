@@ -2,7 +2,10 @@
 
 # The names' one home is ftscale.outputs (light: no matplotlib or scipy at every start); the
 # figures' captions are report/<name>.rst.
-from ftscale.outputs import FIGURES as FIGURE_NAMES, TABLES as FIT_TABLE_NAMES  # noqa: E402
+from ftscale.outputs import TABLES as FIT_TABLE_NAMES, study_figures  # noqa: E402
+
+# only figures with data: the zero- and few-shot ones where the study has transfer jobs
+FIGURE_NAMES = study_figures(bool(transfer_runs() or grid.base_transfer_runs(config, CONDITIONS)))
 
 FIT_TABLES = expand(f"{RESULTS}/fits/{{name}}.{{ext}}", name=FIT_TABLE_NAMES, ext=["csv", "md"])
 FIGURES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])

@@ -7,6 +7,9 @@ from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 from ftscale.figures import files  # noqa: E402
+from ftscale.outputs import FIGURES  # noqa: E402
+
+drawn = {Path(path).stem for path in snakemake.output}  # the rule's figures (rules/analysis.smk)
 
 files.figure_files(
     snakemake.input.metrics,
@@ -14,4 +17,5 @@ files.figure_files(
     Path(snakemake.input.fits).parent,
     Path(snakemake.output[0]).parent,
     snakemake.input.base_transfer,
+    skip={name: "no data in this study" for name in FIGURES if name not in drawn},
 )

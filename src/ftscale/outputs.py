@@ -115,3 +115,11 @@ FIGURES = (  # figures/<name>.png and .pdf; captions in report/<name>.rst
     "fig13_few_shot_pretrain_data",
     "which_base_model",
 )  # ftscale select on the study's model axis: no figure of the paper
+# Zero- and few-shot translation: data only where the study has transfer jobs (evaluate.transfer.axes)
+TRANSFER_FIGURES = ("fig06_zero_shot", "fig11_few_shot", "fig13_few_shot_pretrain_data")
+
+
+def study_figures(has_transfer: bool) -> tuple[str, ...]:
+    """The figures a study's workflow draws: without transfer jobs, all but TRANSFER_FIGURES (they
+    would be blank)."""
+    return tuple(name for name in FIGURES if has_transfer or name not in TRANSFER_FIGURES)

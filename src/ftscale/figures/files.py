@@ -2,9 +2,9 @@
 pretraining and base-model tables read and checked (ftscale.analysis.runs_table), every figure
 drawn (ftscale.figures.paper.draw_figures).
 
-The workflow draws every figure (a panel without data says so: its outputs are fixed); `ftscale
-analyze` skips a figure whose columns its table lacks (FIGURE_COLUMNS; Fig 10 needs a pretraining
-table), with a line saying why (`absent_figures`).
+The workflow draws the figures of ftscale.outputs.study_figures (a panel without data says so);
+`ftscale analyze` skips a figure whose columns its table lacks (FIGURE_COLUMNS; Fig 10 needs a
+pretraining table), with a line saying why (`absent_figures`).
 """
 
 from __future__ import annotations
@@ -56,16 +56,23 @@ def absent_figures(columns, has_pretrain: bool) -> dict[str, str]:
 
 
 def figure_files(
-    runs_path, pretrain_path, fits_dir, out_dir, base_transfer_path=None, skip_absent: bool = False
+    runs_path,
+    pretrain_path,
+    fits_dir,
+    out_dir,
+    base_transfer_path=None,
+    skip_absent: bool = False,
+    skip: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The figures rule: draw the figures of the runs and pretraining tables and fits_dir's
     fits.json into out_dir; returns {figure: why} for those skipped (with skip_absent, the
-    figures whose columns are absent; otherwise every figure is drawn)."""
+    figures whose columns are absent; otherwise every figure is drawn) or in `skip` ({figure: why}:
+    the workflow's figures without data, ftscale.outputs.study_figures)."""
     raw = runs_table.read_csv(runs_path)
     runs = runs_table.check_runs(raw, str(runs_path))
     pretrain = runs_table.read_pretrain(pretrain_path)
     base_transfer = pd.read_csv(base_transfer_path) if base_transfer_path else None
-    skipped = absent_figures(raw.columns, pretrain is not None) if skip_absent else {}
+    skipped = (absent_figures(raw.columns, pretrain is not None) if skip_absent else {}) | (skip or {})
     paper.draw_figures(
         runs,
         pretrain,
