@@ -30,57 +30,40 @@ def train_bpe(special: list[str]):
     return tokenizer
 
 
-def llama_tokenizer():
+def fast_tokenizer(special: list[str], **roles: str):
+    """A transformers tokenizer of train_bpe(special), its bos/eos/pad tokens named in `roles`."""
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(
-        tokenizer_object=train_bpe(["<pad>", "<s>", "</s>"]), bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=train_bpe(special), **roles)
+
+
+def llama_tokenizer():
+    return fast_tokenizer(["<pad>", "<s>", "</s>"], bos_token="<s>", eos_token="</s>", pad_token="<pad>")
 
 
 def neox_tokenizer():
-    from transformers import PreTrainedTokenizerFast
-
     end = "<|endoftext|>"
-    return PreTrainedTokenizerFast(tokenizer_object=train_bpe([end]), bos_token=end, eos_token=end)
+    return fast_tokenizer([end], bos_token=end, eos_token=end)
+
+
+def random_model(model_class, config_class, seed: int, **config):
+    """A model of random weights (seeded): VOCAB tokens, 4 heads, 512 positions, and `config`."""
+    torch.manual_seed(seed)
+    return model_class(config_class(vocab_size=VOCAB, num_attention_heads=4, max_position_embeddings=512, **config))
 
 
 def llama(seed: int, hidden: int = 32, layers: int = 2):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=VOCAB,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=0,
-        )
-    )
+    sizes = dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers, num_key_value_heads=2)
+    return random_model(LlamaForCausalLM, LlamaConfig, seed, **sizes, bos_token_id=1, eos_token_id=2, pad_token_id=0)
 
 
 def neox(seed: int, hidden: int = 32, layers: int = 2):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-    torch.manual_seed(seed)
-    return GPTNeoXForCausalLM(
-        GPTNeoXConfig(
-            vocab_size=VOCAB,
-            hidden_size=hidden,
-            intermediate_size=4 * hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=4,
-            max_position_embeddings=512,
-            bos_token_id=0,
-            eos_token_id=0,
-        )
-    )
+    sizes = dict(hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers)
+    return random_model(GPTNeoXForCausalLM, GPTNeoXConfig, seed, **sizes, bos_token_id=0, eos_token_id=0)
 
 
 def save(model, tokenizer, directory: Path) -> str:
