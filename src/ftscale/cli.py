@@ -400,6 +400,7 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 def run_grid(args: argparse.Namespace) -> int:
     """Preview a study's grid: jobs per rule, conditions per axis, compute and GPU-hours."""
     from ftscale.plan import sizing
+    from ftscale.plan import summary as grid_summary
 
     config = _study_config(args.config)
     if args.gpu_peak_tflops is not None:
@@ -407,10 +408,10 @@ def run_grid(args: argparse.Namespace) -> int:
             raise InputError("--gpu-peak-tflops must be > 0 and --utilisation in (0, 1]")
         config["cluster"] = config["cluster"] | {"flops_per_second": args.gpu_peak_tflops * 1e12 * args.utilisation}
     try:
-        summary = sizing.summarize(config)
+        summary = grid_summary.summarize(config)
     except sizing.PlanError as error:
         raise InputError(f"{args.config}: cluster: {error}")
-    print(sizing.format_summary(summary))
+    print(grid_summary.format_summary(summary))
     out = args.json or f"results/{config['study']}/grid.json"
     try:
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)

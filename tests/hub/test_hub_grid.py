@@ -9,6 +9,7 @@ import pytest
 
 from ftscale import config
 from ftscale.plan import grid, hub, sizing
+from ftscale.plan import summary as grid_summary
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.hub
@@ -63,7 +64,7 @@ def test_a_study_of_hub_families_alone_needs_no_models_or_pretrain(hub_config):
     hub_config["analysis"]["heldout"] = {"model": ["p410m"], "pretrain": [75497472000]}
     config.validate(hub_config)
     assert grid.pretrain_jobs(hub_config, grid.expand_conditions(hub_config)) == {}
-    summary = sizing.summarize(hub_config)
+    summary = grid_summary.summarize(hub_config)
     assert summary["finetune_runs"] > 0 and summary["jobs"]["fetch_base"] == 5
     assert "pretrain" not in summary["jobs"] and "tokenizer" not in summary["jobs"]
 
@@ -169,7 +170,7 @@ def test_pythia_config_has_the_papers_three_axes_and_sizes_offline(monkeypatch):
     assert len(params) >= 5 and max(params) / min(params) >= 20
     assert len(hub.sources(pythia, "pythia")) >= 4  # revisions of the base model (tokens seen)
     assert all(tokens % 2_097_152 == 0 for tokens in hub.sources(pythia, "pythia"))
-    summary = sizing.summarize(pythia)
+    summary = grid_summary.summarize(pythia)
     assert summary["finetune_runs"] > 0 and summary["pretrain_jobs"] == 0 and summary["jobs"]["fetch_base"] == 10
     assert set(summary["conditions_per_task_axis"]["translation_ende"]) == {"model", "pretrain", "pet"}
 

@@ -13,6 +13,7 @@ from safetensors.numpy import load_file
 
 from ftscale import config
 from ftscale.plan import grid, sizing
+from ftscale.plan import summary as grid_summary
 from ftscale.runtime import integrity
 from ftscale.train import pretrain, training
 from tests.tiny_base import PRETRAIN_OPTIONS
@@ -77,8 +78,10 @@ def test_the_default_is_the_schemas_and_a_bad_value_is_one_line(tiny_config):
 
 def test_checkpoints_cost_no_pretraining_flops(toy_config):
     config.validate(toy_config)
-    together = sizing.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}})
-    apart = sizing.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "separate"}})
+    together = grid_summary.summarize(
+        {**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}}
+    )
+    apart = grid_summary.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "separate"}})
     base_params = sizing.model_parameters(toy_config, "m1")
     assert apart["flops"]["pretrain"] - together["flops"]["pretrain"] == 6 * base_params * (250000 + 500000)
     assert (together["pretrain_runs"], together["pretrain_jobs"]) == (apart["pretrain_runs"], 10 - 2) == (10, 8)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from ftscale import config as study_config
-from ftscale.plan import data_jobs, sizing
+from ftscale.plan import data_jobs
+from ftscale.plan import summary as grid_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +67,7 @@ def test_a_paper_corpus_held_in_memory_is_named_and_asked_at_the_node_limit(pape
 
 
 def test_ftscale_grid_prints_the_data_jobs(toy):
-    text = sizing.format_summary(sizing.summarize(toy))
+    text = grid_summary.format_summary(grid_summary.summarize(toy))
     section = text.split("data jobs")[1]
     for rule in ("pretrain_corpus", "tokenizer", "tokenize_pretrain", "task_data", "tokenize_task"):
         assert f"\n  {rule} " in section

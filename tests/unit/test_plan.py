@@ -12,6 +12,7 @@ import pytest
 from ftscale import cli, outputs
 from ftscale import config as study_config
 from ftscale.plan import grid, memory, sizing
+from ftscale.plan import summary as grid_summary
 from ftscale.train.model import count_parameters, new_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,12 +51,12 @@ def tiny_dry_run(tmp_path_factory) -> str:
 
 
 def test_job_counts_equal_snakemakes_dry_run(tiny, tiny_dry_run):
-    """grid.jobs_per_rule (through sizing.summarize) counts what the rules expand to."""
+    """grid.jobs_per_rule (through grid_summary.summarize) counts what the rules expand to."""
     table = tiny_dry_run.split("Job stats:", 1)[1]
     planned = {
         rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M) if rule not in ("all", "total")
     }
-    assert sizing.summarize(tiny)["jobs"] == planned == grid.jobs_per_rule(tiny, grid.expand_conditions(tiny))
+    assert grid_summary.summarize(tiny)["jobs"] == planned == grid.jobs_per_rule(tiny, grid.expand_conditions(tiny))
 
 
 def _outputs(dry_run: str, rule: str) -> set[str]:
@@ -82,7 +83,7 @@ def test_every_run_path_of_the_dry_run_is_a_condition_of_the_grid(tiny, tiny_dry
 
 def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
     fast = {**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 5e13}}
-    summary = sizing.summarize(fast)
+    summary = grid_summary.summarize(fast)
     # 6ND by hand: two pretraining runs of D = 32,768 tokens, m1 (N = 8,752, as built) and m2 (21,240);
     # m1's 16,384-token base is a checkpoint on its way, costing nothing more
     expected = 6 * (8752 + 21240) * 32768
@@ -93,7 +94,7 @@ def test_compute_is_6nd_for_training_at_the_clusters_flops(tiny):
     assert [sizing.model_parameters(tiny, m) for m in ("m1", "m2")] == [8752, 21240]
     assert summary["flops"]["pretrain"] == expected
     assert summary["gpu_hours_per_stage"]["pretrain"] == pytest.approx(expected / 5e13 / 3600)
-    slower = sizing.summarize({**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 2.5e13}})
+    slower = grid_summary.summarize({**tiny, "cluster": {**tiny["cluster"], "flops_per_second": 2.5e13}})
     assert slower["gpu_hours"] == pytest.approx(2 * summary["gpu_hours"])
     assert summary["finetune_runs"] == len(grid.expand_conditions(tiny)) * tiny["finetune"]["seeds"]
 
@@ -152,7 +153,7 @@ def paper_plans(paper) -> list:
 
 
 def test_paper_grid_summary_fits_80gb_gpus(paper):
-    summary = sizing.summarize(paper)
+    summary = grid_summary.summarize(paper)
     assert summary["finetune_runs"] == 3819 and summary["base_models"] == 19
     assert summary["gpu_memory_gb"] == 80 and summary["gpus_per_job"]["pretrain"] > 1
     assert all(0 < gb <= 80 for gb in summary["peak_gpu_memory_gb"].values())

@@ -13,7 +13,7 @@ Runs count per task, axis and method (a condition shared by two axes counts on e
 Hours spent are summed from the jobs' benchmark files (results/<study>/benchmarks/<rule>/...,
 Snakemake's `benchmark:`, the first column: wall seconds) times the job's GPUs from its plan
 (ftscale.plan.sizing); CPU jobs count one each when the study has no GPUs (cluster.gpus 0). The
-plan is `ftscale grid`'s (sizing.summarize). A study run on SLURM (.snakemake/slurm_logs) also gets
+plan is `ftscale grid`'s (grid_summary.summarize). A study run on SLURM (.snakemake/slurm_logs) also gets
 its live jobs from `squeue`, counted per rule or group and state (a group job's comment names its
 rules, not its run). What is read: one stat per run output, the marker
 names, the newest Snakemake log, the benchmark files; no checkpoint, no torch.
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftscale.plan import grid, sizing
+from ftscale.plan import summary as grid_summary
 from ftscale.runtime import integrity, internals, launch
 
 STATES = ("done", "running", "failed", "pending")
@@ -221,7 +222,7 @@ def study_status(config: dict, workdir: Path) -> Status:
                 row = counts.setdefault((condition.task, axis, condition.method), dict.fromkeys(STATES, 0))
                 row[state] += 1
 
-    summary = sizing.summarize(config)
+    summary = grid_summary.summarize(config)
     planned: dict[str, float] = {}
     for rule, hours in summary["gpu_hours_per_rule"].items():  # pretrain_<family>_checkpoints: pretrain's
         stage = "pretrain" if rule.startswith("pretrain") else rule
