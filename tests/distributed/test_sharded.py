@@ -22,7 +22,7 @@ import torch
 from safetensors.numpy import load_file
 
 from ftscale.train import finetune, pretrain
-from tests.tiny_base import FINETUNE_OPTIONS, PRETRAIN_OPTIONS, SIZE
+from tests import tiny_base
 from tests.workflow.conftest import ROOT
 
 pytestmark = pytest.mark.distributed
@@ -31,54 +31,12 @@ TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")  # 
 
 
 def pretrain_args(base, out, **extra):  # noqa: F811
-    return (
-        dict(
-            size=SIZE,
-            vocab_size=300,
-            train_tokens=base / "stream" / "tokens.npy",
-            val_tokens=base / "stream" / "tokens.npy",
-            tokens=4096,
-            seq_len=32,
-            batch_size=8,
-            lr_max=1e-2,
-            lr_min=1e-3,
-            warmup_steps=2,
-            parameter_scaling=False,
-            seed=0,
-            out_dir=out,
-            log_every=1,
-            checkpoint_every=5,
-            log_name="test",
-            val_windows=PRETRAIN_OPTIONS["val_windows"],
-        )
-        | extra
-    )
+    return tiny_base.pretrain_args(base, out, log_every=1, checkpoint_every=5, log_name="test") | extra
 
 
 def finetune_args(base, out, method, pet, **extra):  # noqa: F811
-    return (
-        dict(
-            base_dir=base / "base",
-            method=method,
-            pet_size=pet,
-            learning_rate=1e-2,
-            batch_size=4,
-            parameter_scaling=False,
-            max_steps=8,
-            max_epochs=100,
-            eval_every=1,
-            train_dir=base / "task" / "train",
-            dev_dir=base / "task" / "dev",
-            finetune_examples=16,
-            max_source=32,
-            max_target=32,
-            seed=3,
-            out_dir=out,
-            log_name="test",
-            **FINETUNE_OPTIONS,
-        )
-        | extra
-    )
+    changed = dict(method=method, pet_size=pet, learning_rate=1e-2, max_steps=8, seed=3)
+    return tiny_base.finetune_args(base, out, **changed) | extra
 
 
 LAUNCH = """

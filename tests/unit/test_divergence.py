@@ -9,29 +9,12 @@ import pytest
 from ftscale.analysis import procedure
 from ftscale.evaluate import decode
 from ftscale.train import finetune
-from tests.tiny_base import FINETUNE_OPTIONS
+from tests.tiny_base import finetune_args
 
 
 def test_diverged_run_is_recorded_and_excluded(base, tmp_path):  # noqa: F811
-    summary = finetune.finetune(
-        base_dir=base / "base",
-        method="fmt",
-        pet_size=None,
-        learning_rate=1e30,
-        batch_size=4,
-        parameter_scaling=False,
-        max_steps=10,
-        max_epochs=10,
-        eval_every=2,
-        train_dir=base / "task" / "train",
-        dev_dir=base / "task" / "dev",
-        finetune_examples=16,
-        max_source=32,
-        max_target=32,
-        seed=0,
-        out_dir=tmp_path / "run",
-        **FINETUNE_OPTIONS,
-    )
+    changed = dict(learning_rate=1e30, max_steps=10, max_epochs=10, eval_every=2, seed=0)
+    summary = finetune.finetune(**finetune_args(base, tmp_path / "run", **changed))
     assert summary["status"] == "diverged" and summary["steps"] < 10 and summary["dev_loss"] is None
     result = decode.run_job(
         base=base / "base",

@@ -10,54 +10,19 @@ import pytest
 from ftscale.runtime import jobs
 from ftscale.runtime.jobs import SegmentEnd
 from ftscale.train import finetune, pretrain
-from tests.tiny_base import FINETUNE_OPTIONS, PRETRAIN_OPTIONS, SIZE
+from tests.tiny_base import finetune_args, pretrain_args
 
 TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")  # of the last process only
 TINY_SEGMENT = 1e-9  # every segment ends after its first step
 
 
 def finetune_run(base, out, method="fmt", pet=None, lr=3e-2, **kwargs):  # noqa: F811
-    settings = dict(
-        base_dir=base / "base",
-        method=method,
-        pet_size=pet,
-        learning_rate=lr,
-        batch_size=4,
-        parameter_scaling=False,
-        max_steps=20,
-        max_epochs=100,
-        eval_every=1,
-        train_dir=base / "task" / "train",
-        dev_dir=base / "task" / "dev",
-        finetune_examples=16,
-        max_source=32,
-        max_target=32,
-        seed=5,
-        out_dir=out,
-        log_name="test",
-        **FINETUNE_OPTIONS,
-    )
+    settings = finetune_args(base, out, method=method, pet_size=pet, learning_rate=lr, max_steps=20, seed=5)
     return finetune.finetune(**settings | kwargs)
 
 
 def pretrain_run(base, out, **kwargs):  # noqa: F811
-    return pretrain.pretrain(
-        size=SIZE,
-        vocab_size=300,
-        train_tokens=base / "stream" / "tokens.npy",
-        val_tokens=base / "stream" / "tokens.npy",
-        tokens=4096,
-        seq_len=32,
-        batch_size=8,
-        lr_max=1e-2,
-        lr_min=1e-3,
-        warmup_steps=2,
-        parameter_scaling=False,
-        seed=0,
-        out_dir=out,
-        log_name="test",
-        **PRETRAIN_OPTIONS | {"log_every": 3} | kwargs,
-    )
+    return pretrain.pretrain(**pretrain_args(base, out, log_name="test", log_every=3) | kwargs)
 
 
 def in_segments(run, resume):
