@@ -19,9 +19,9 @@ PRETRAIN_OPTIONS = {
 }
 
 
-def pretrain_args(root: Path, out: Path, **changed) -> dict:
-    """pretrain()'s arguments for the base model of build(root), written to `out`, with `changed`."""
-    stream = root / "stream" / "tokens.npy"
+def pretrain_args(stream: Path, out: Path, **changed) -> dict:
+    """pretrain()'s arguments for the base model of build() on `stream` (its tokens.npy), written to
+    `out`, with `changed`."""
     return (
         dict(
             size=SIZE,
@@ -76,5 +76,5 @@ def build(root: Path) -> Path:
     pairs = synthetic.translation_pairs("en", "de", 48, 2)
     tokens.write_task_split(tokenizer, pairs[:32], root / "task" / "train")
     tokens.write_task_split(tokenizer, pairs[32:], root / "task" / "dev")
-    pretrain.pretrain(**pretrain_args(root, root / "base"))
+    pretrain.pretrain(**pretrain_args(root / "stream" / "tokens.npy", root / "base"))
     return root

@@ -31,7 +31,10 @@ TIMING = ("train_seconds", "loop_seconds", "first_step_at", "target_tokens")  # 
 
 
 def pretrain_args(base, out, **extra):  # noqa: F811
-    return tiny_base.pretrain_args(base, out, log_every=1, checkpoint_every=5, log_name="test") | extra
+    return (
+        tiny_base.pretrain_args(base / "stream" / "tokens.npy", out, log_every=1, checkpoint_every=5, log_name="test")
+        | extra
+    )
 
 
 def finetune_args(base, out, method, pet, **extra):  # noqa: F811

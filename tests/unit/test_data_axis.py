@@ -16,7 +16,7 @@ from ftscale.plan import grid, sizing
 from ftscale.plan import summary as grid_summary
 from ftscale.runtime import integrity
 from ftscale.train import pretrain, training
-from tests.tiny_base import PRETRAIN_OPTIONS
+from tests.tiny_base import pretrain_args
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = {"layers": 1, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}
@@ -113,23 +113,8 @@ def stream(tmp_path_factory) -> Path:
 
 
 def run(stream: Path, out: Path, checkpoints: dict[int, Path] | None = None, **options) -> dict:
-    return pretrain.pretrain(
-        size=SIZE,
-        vocab_size=300,
-        train_tokens=stream,
-        val_tokens=stream,
-        tokens=12 * 64,
-        seq_len=16,
-        batch_size=4,
-        lr_max=1e-2,
-        lr_min=1e-3,
-        warmup_steps=2,
-        parameter_scaling=False,
-        seed=0,
-        out_dir=out,
-        checkpoints=checkpoints,
-        **PRETRAIN_OPTIONS | {"log_every": 2} | options,
-    )
+    steps = dict(tokens=12 * 64, seq_len=16, batch_size=4, log_every=2)
+    return pretrain.pretrain(**pretrain_args(stream, out, size=SIZE, checkpoints=checkpoints, **steps) | options)
 
 
 def weights(directory: Path) -> dict[str, np.ndarray]:

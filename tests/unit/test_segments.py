@@ -22,7 +22,9 @@ def finetune_run(base, out, method="fmt", pet=None, lr=3e-2, **kwargs):  # noqa:
 
 
 def pretrain_run(base, out, **kwargs):  # noqa: F811
-    return pretrain.pretrain(**pretrain_args(base, out, log_name="test", log_every=3) | kwargs)
+    return pretrain.pretrain(
+        **pretrain_args(base / "stream" / "tokens.npy", out, log_name="test", log_every=3) | kwargs
+    )
 
 
 def in_segments(run, resume):
