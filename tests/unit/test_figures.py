@@ -132,3 +132,24 @@ def test_few_shot_figure_needs_two_values_of_the_factor(runs):
         "summarization",
         "translation_ende",
     ]
+
+
+def test_critical_panel_marks_a_pair_resting_on_a_flagged_fit():
+    """Fig 5: a pair whose fit is flagged draws a red halo under its curve (gid "flagged") and hollow
+    markers; a clean pair draws none; the legend names the halo only when asked."""
+    fmt, prompt = _fit("fmt", 10.0, 0.2, 0.5), _fit("prompt", 4.0, 0.1, 0.3)
+    rows = pd.DataFrame(
+        [{"task": "t", "axis": "model", "method_1": "fmt", "method_2": "prompt", "x": 1.0, "critical_df": 2.5**5}]
+    )
+    fig, (clean, marked) = plt.subplots(1, 2)
+    assert critical.critical_panel(clean, fmt, prompt, rows)
+    assert not [line for line in clean.lines if line.get_gid() == "flagged"]
+    prompt["diagnostics"] = {"converged": True, "at_bound": [], "degenerate": ["|alpha| 43.85 > 5"], "flagged": True}
+    assert critical.critical_panel(marked, fmt, prompt, rows)
+    halo = [line for line in marked.lines if line.get_gid() == "flagged"]
+    assert len(halo) == 1 and np.nanmax(halo[0].get_ydata()) == pytest.approx(2.5**5)
+    markers = [line for line in marked.lines if line.get_marker() == "o"]
+    assert markers and all(line.get_markerfacecolor() == "none" for line in markers)
+    assert critical.FLAGGED_LABEL not in [h.get_label() for h in critical.legend([("fmt", "prompt")])]
+    assert critical.FLAGGED_LABEL in [h.get_label() for h in critical.legend([("fmt", "prompt")], True)]
+    plt.close(fig)

@@ -15,7 +15,6 @@ draw_figures names every figure's drawer in one place.
 from __future__ import annotations
 
 import json
-import textwrap
 import warnings
 from functools import partial
 from pathlib import Path
@@ -29,6 +28,7 @@ from ftscale.figures.panels import (
     AXIS_LABELS,
     empty_panel,
     factor_ticks,
+    flag_note,
     panels,
     plt,
     save_figure,
@@ -92,17 +92,7 @@ def _flag_text(ax, fit_rows: list[dict]) -> None:
     """A flagged fit (ftscale.fitting.diagnostics) says so in red in its panel; its curves are dashed."""
     reasons = [describe(r["diagnostics"]) for r in fit_rows if _flagged(r)]
     if reasons:
-        text = "FLAGGED: " + " | ".join(dict.fromkeys(reasons))
-        ax.text(
-            0.02,
-            0.97,
-            textwrap.fill(text, 60),
-            transform=ax.transAxes,
-            fontsize=6,
-            color="red",
-            va="top",
-            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
-        )
+        flag_note(ax, " | ".join(dict.fromkeys(reasons)))
 
 
 def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
