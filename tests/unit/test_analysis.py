@@ -181,6 +181,7 @@ def test_options_defaults_and_errors():
         "bootstrap",
         "seed",
         "which_method",
+        "which_model",
         "diagnostics",
     }
     resolved = procedure.resolve_options({"heldout": {"model": ["m5"]}, "init_grid": {"exponent": [0.3]}})

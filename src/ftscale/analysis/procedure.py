@@ -463,6 +463,8 @@ def analyze(metrics: pd.DataFrame, options: dict | None = None, pretrain: pd.Dat
     )
     fits["which_model"] = selection.which_model(
         {key: m["model"] for key, m in means_of.items() if "model" in m},
+        law=options["which_model"]["law"],
+        auto_tie=float(options["which_model"]["auto_tie"]),
         bootstrap=int(options["bootstrap"]),
         seed=int(options["seed"]),
         notes=notes,

@@ -202,7 +202,8 @@ def markdown(name: str, table: pd.DataFrame) -> str:
         "correlation": "Table 7: Pearson correlation of test loss with the generation metric",
         "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability",
         "which_model": "Which base model? Model sizes ranked by the loss predicted at the largest Df from "
-        "the runs below it (ftscale select, law auto), beside the observed loss",
+        "the runs below it (ftscale select with analysis.which_model.law; column law: the law each row used), "
+        "beside the observed loss",
     }[name]
     if table.empty:
         return f"## {title}\n\n*No results: too few points for this analysis.*\n"

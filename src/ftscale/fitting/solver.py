@@ -1,7 +1,8 @@
 """The fitter of ftscale.fitting.laws: a best-of-many-starts minimiser of the Huber objective,
 vectorised over starts and bootstrap replicates, and the paper's two-step joint procedure.
 
-Objectives: `huber` on (prediction - observed loss), delta 1e-3, summed over points (the paper);
+Objectives: `huber` on (prediction - observed loss), delta HUBER_DELTA unless given (the schema's
+analysis.huber_delta: the paper's 1e-3), summed over points (the paper);
 `log-huber` on (log prediction - log observed), the log prediction taken as log-sum-exp of the log
 terms (Hoffmann et al.), so no exponential can overflow. Predictions, Jacobians and both objectives
 are a few vectorised numpy lines over the laws' design array, for any number of parameter vectors at
@@ -28,7 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from ftscale.config import schema_default
 from ftscale.fitting.laws import LAWS, FitError, Group, check_points, design_array, parameter_names, parameter_role
+
+HUBER_DELTA = schema_default("analysis", "huber_delta")  # every fit's default: the schema owns it
 
 OBJECTIVES = ("huber", "log-huber")
 INIT_KIND = {"a": "log_scale", "b": "log_scale", "alpha": "exponent", "beta": "exponent", "e": "log_irreducible"}
@@ -279,7 +283,7 @@ def fit(
     groups: list[Group],
     *,
     objective: str = "huber",
-    delta: float = 1e-3,
+    delta: float = HUBER_DELTA,
     init_grid: dict | None = None,
     fixed: dict | None = None,
     starts=None,
@@ -352,7 +356,9 @@ def fit(
     return Fit(law, names, theta, free, best_value, n_points, len(starts), gradient)
 
 
-def gradient_at(law: str, groups: list[Group], theta, *, objective: str = "huber", delta: float = 1e-3) -> np.ndarray:
+def gradient_at(
+    law: str, groups: list[Group], theta, *, objective: str = "huber", delta: float = HUBER_DELTA
+) -> np.ndarray:
     """d objective / d theta at a full parameter vector `theta` (in parameter_names(law, len(groups))
     order): what Fit.gradient holds at a fit's end point, at any other point."""
     names = parameter_names(law, len(groups))
