@@ -114,7 +114,7 @@ def mixed_rows(table) -> str | None:
             mixed.append(f"{len(values)} {column}s ({', '.join(values)})".replace("axiss", "axes"))
     flags = [f"axis_{a}" for a in AXES if f"axis_{a}" in table]
     if "axis" not in table and flags:
-        from ftscale.analysis.procedure import as_bool
+        from ftscale.analysis.points import as_bool
 
         if not any(as_bool(table[f]).all() for f in flags):
             mixed.append("several axes (no axis_* column true in every row)")

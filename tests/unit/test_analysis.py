@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ftscale import outputs
-from ftscale.analysis import comparison, procedure, tables
+from ftscale.analysis import comparison, points, procedure, tables
 from ftscale.figures import critical, paper
 from tests.synthetic_study import synthetic_metrics
 
@@ -250,7 +250,7 @@ def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
     shift), reported beside the held-out model's "x" rows."""
     other_task = metrics[metrics.finetune_examples < 1024].assign(task="summarization")  # its largest Df: 512
     table = pd.concat([metrics, other_task], ignore_index=True)
-    held = procedure.heldout_df(table, "largest")
+    held = points.heldout_df(table, "largest")
     assert set(table.loc[held, "finetune_examples"]) == {1024, 512}
     assert (table.loc[held & (table.task == "summarization"), "finetune_examples"] == 512).all()
     options = {"heldout": {"model": ["m4"], "finetune_examples": "largest"}, "bootstrap": 0, "init_grid": SMALL_GRID}
@@ -265,7 +265,7 @@ def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
     assert ("translation_ende", "pretrain", "lora", "x") not in errors.index  # nothing held out by X there
     assert df_row["delta_h_multiplicative"] < 0.01  # the laws extrapolate
     shifted = table.copy()
-    shifted.loc[procedure.heldout_df(shifted, "largest") & (shifted.task == "translation_ende"), "test_loss"] += 0.05
+    shifted.loc[points.heldout_df(shifted, "largest") & (shifted.task == "translation_ende"), "test_loss"] += 0.05
     moved = (
         tables.run_analysis(shifted, None, options, tmp_path)["heldout_error"]
         .set_index(["task", "axis", "method", "heldout"])

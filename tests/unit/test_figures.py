@@ -153,3 +153,20 @@ def test_critical_panel_marks_a_pair_resting_on_a_flagged_fit():
     assert critical.FLAGGED_LABEL not in [h.get_label() for h in critical.legend([("fmt", "prompt")])]
     assert critical.FLAGGED_LABEL in [h.get_label() for h in critical.legend([("fmt", "prompt")], True)]
     plt.close(fig)
+
+
+def test_few_shot_panel_draws_a_line_per_finetuning_data_size(runs):
+    """Few-shot quality per Df (the old figure drew only each method's largest Df): one line per Df
+    of the method's runs, each the mean over seeds at each X, and the base models dashed."""
+    scored = runs.assign(few_shot_1_bleu=runs["bleu"])
+    lora = scored[(scored.task == "translation_ende") & (scored.method == "lora") & scored.axis_model]
+    baseline = pd.DataFrame({"params": [2e5, 1e5], "few_shot_1_bleu": [1.0, 0.5]})
+    fig, ax = plt.subplots()
+    assert paper.few_shot_panel(ax, lora, baseline, "params", "few_shot_1_bleu") == 5
+    lines = {line.get_label(): line for line in ax.lines}
+    assert set(lines) == {"Df=64", "Df=128", "Df=256", "Df=512", "Df=1.02K", "base model"}
+    at_64 = lora[lora.finetune_examples == 64].groupby("params")["few_shot_1_bleu"].mean()
+    assert list(lines["Df=64"].get_xdata()) == list(at_64.index)
+    assert np.allclose(lines["Df=64"].get_ydata(), at_64.to_numpy())
+    assert list(lines["base model"].get_xdata()) == [1e5, 2e5] and lines["base model"].get_linestyle() == "--"
+    plt.close(fig)

@@ -19,6 +19,10 @@ Minimiser (two stages, both deterministic):
     bootstrap replicates the polish is ONE L-BFGS-B over the stacked replicates (the objective is a
     sum of independent blocks), which keeps a thousand refits one scipy call.
 `strategy="loop"` is the plain reference: one scipy L-BFGS-B per start, best wins (the bench compares).
+
+Past 300 lines because it is one algorithm: the objective and Jacobian of _Problem, the vectorised
+screen, the polish and the joint procedure all work on _Problem's parameter layout (free and fixed
+parameters, stacked replicates); split, each part would reach into another's internals.
 """
 
 from __future__ import annotations
