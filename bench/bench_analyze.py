@@ -32,7 +32,7 @@ import summary as bench_summary  # noqa: E402  (bench/summary.py)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository: tests.synthetic_study
 
-from ftscale.analysis import procedure, runs_table  # noqa: E402
+from ftscale.analysis import points, procedure, runs_table  # noqa: E402
 from ftscale.figures import files  # noqa: E402
 from ftscale.fitting import selection  # noqa: E402
 from tests.synthetic_study import PAPER_CONFIG, paper_grid_metrics  # noqa: E402
@@ -80,7 +80,7 @@ def main() -> None:
             )
             resolved = procedure.resolve_options(options)
             model_means = {}
-            for (task, method), task_runs in procedure.usable_runs(runs).groupby(["task", "method"], sort=True):
+            for (task, method), task_runs in points.usable_runs(runs).groupby(["task", "method"], sort=True):
                 means, _ = procedure.axis_table(task_runs, resolved)
                 model_means[(task, method)] = means["model"]
             _, which_model_s = timed(

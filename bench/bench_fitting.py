@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: 
 
 import numpy as np  # noqa: E402
 
-from ftscale.analysis import procedure, tables  # noqa: E402
+from ftscale.analysis import points, procedure, tables  # noqa: E402
 from ftscale.figures import paper  # noqa: E402
 from ftscale.fitting import laws, solver, statistics  # noqa: E402
 from ftscale.plan.grid import AXES  # noqa: E402
@@ -80,7 +80,7 @@ def timed(function, *args, **kwargs):
 def joint_groups(metrics, task, method, options):
     runs = metrics[(metrics.task == task) & (metrics.method == method)]
     means, run_losses = procedure.axis_table(runs, options)
-    return {axis: procedure.fitted_group(m) for axis, m in means.items()}, means, run_losses
+    return {axis: points.fitted_group(m) for axis, m in means.items()}, means, run_losses
 
 
 def all_joint_fits(groups, options, strategy):
@@ -149,7 +149,7 @@ def main() -> None:
     full = batched["multiplicative"]
     replicates = statistics.resample_condition_means(run_losses, args.bootstrap, np.random.default_rng(0))
     boot_groups = {
-        axis: procedure.fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
+        axis: points.fitted_group(m, loss=replicates[:, m.loc[~m["heldout"], "condition"].to_numpy(int)])
         for axis, m in means.items()
     }
     kw = {"objective": options["objective"], "delta": options["huber_delta"]}

@@ -49,7 +49,7 @@ rule fit:
         FIT_TABLES,
         json=f"{RESULTS}/fits/fits.json",
     params:
-        options=config["analysis"],
+        options=study_config.analysis_params(config["analysis"]),
     log:
         f"{LOGS}/analysis/fit.log",
     benchmark:
@@ -71,7 +71,7 @@ rule figures:
          for name in FIGURE_NAMES],
         expand(f"{RESULTS}/figures/{{name}}.pdf", name=FIGURE_NAMES),
     params:
-        options=config["analysis"],
+        options=study_config.analysis_params(config["analysis"]),
     log:
         f"{LOGS}/analysis/figures.log",
     benchmark:

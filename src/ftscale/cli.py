@@ -114,7 +114,7 @@ def mixed_rows(table) -> str | None:
             mixed.append(f"{len(values)} {column}s ({', '.join(values)})".replace("axiss", "axes"))
     flags = [f"axis_{a}" for a in AXES if f"axis_{a}" in table]
     if "axis" not in table and flags:
-        from ftscale.analysis.procedure import as_bool
+        from ftscale.analysis.points import as_bool
 
         if not any(as_bool(table[f]).all() for f in flags):
             mixed.append("several axes (no axis_* column true in every row)")
@@ -577,15 +577,13 @@ def run_analyze(args: argparse.Namespace) -> int:
         procedure.resolve_options(options)  # a bad key is one line before any work
     except study_config.ConfigError as error:
         raise InputError(f"{args.config}: analysis: {error}")
-    out = os.path.join(args.out, "fits"), os.path.join(args.out, "figures")
     try:
-        runs_table.fit_files(args.runs, args.pretrain, options, out[0])
-        skipped = files.figure_files(args.runs, args.pretrain, out[0], out[1], skip_absent=True)
-    except runs_table.TableError as error:
+        skipped = files.analyze_files(args.runs, args.pretrain, options, args.out)
+    except (runs_table.TableError, files.OutputError) as error:
         raise InputError(str(error))
     for name, why in skipped.items():
         print(f"skipped {name}: {why}")
-    print(f"written: {out[0]}/ and {out[1]}/")
+    print(f"written: {os.path.join(args.out, 'fits')}/ and {os.path.join(args.out, 'figures')}/ (sealed)")
     return 0
 
 

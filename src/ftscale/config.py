@@ -92,6 +92,18 @@ def model_size(config: dict, name: str) -> dict:
     }
 
 
+# analysis keys added after studies had run: at their schema defaults they stay out of the fit and
+# figures rules' params, so a finished study's analysis stays up to date; a changed one reruns it
+LATER_ANALYSIS_KEYS = ("which_model",)
+
+
+def analysis_params(analysis: dict, schema_path: Path = SCHEMA) -> dict:
+    """The fit and figures rules' params: a config's `analysis` section (defaults filled in) less
+    the LATER_ANALYSIS_KEYS that are at their schema defaults (the jobs fill those in)."""
+    defaults = section_with_defaults("analysis", {}, schema_path)
+    return {k: v for k, v in analysis.items() if k not in LATER_ANALYSIS_KEYS or v != defaults[k]}
+
+
 def _defaulting_validator(schema: dict):
     """A Draft 2020-12 validator that first fills each missing property that has a `default` (a
     copy), then validates it: jsonschema's FAQ recipe, the one snakemake.utils.validate uses with

@@ -66,6 +66,8 @@ TABLE_COLUMNS = {  # fits/<name>.csv and .md: the columns each has even when emp
         "df_high_2",
         "closed_form_df",
         "closed_form_exact",
+        "flagged",
+        "diagnostics",
     ],
     "leave_one_out": ["task", "axis", "method", "leave_out"] + [f"error_{law}" for law in JOINT_LAWS] + ["n_values"],
     "law_comparison": [

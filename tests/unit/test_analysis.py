@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ftscale import outputs
-from ftscale.analysis import comparison, procedure, tables
+from ftscale.analysis import comparison, points, procedure, tables
 from ftscale.figures import critical, paper
 from tests.synthetic_study import synthetic_metrics
 
@@ -181,6 +181,7 @@ def test_options_defaults_and_errors():
         "bootstrap",
         "seed",
         "which_method",
+        "which_model",
         "diagnostics",
     }
     resolved = procedure.resolve_options({"heldout": {"model": ["m5"]}, "init_grid": {"exponent": [0.3]}})
@@ -249,7 +250,7 @@ def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
     shift), reported beside the held-out model's "x" rows."""
     other_task = metrics[metrics.finetune_examples < 1024].assign(task="summarization")  # its largest Df: 512
     table = pd.concat([metrics, other_task], ignore_index=True)
-    held = procedure.heldout_df(table, "largest")
+    held = points.heldout_df(table, "largest")
     assert set(table.loc[held, "finetune_examples"]) == {1024, 512}
     assert (table.loc[held & (table.task == "summarization"), "finetune_examples"] == 512).all()
     options = {"heldout": {"model": ["m4"], "finetune_examples": "largest"}, "bootstrap": 0, "init_grid": SMALL_GRID}
@@ -264,7 +265,7 @@ def test_largest_df_is_held_out_per_task_and_method(metrics, tmp_path):
     assert ("translation_ende", "pretrain", "lora", "x") not in errors.index  # nothing held out by X there
     assert df_row["delta_h_multiplicative"] < 0.01  # the laws extrapolate
     shifted = table.copy()
-    shifted.loc[procedure.heldout_df(shifted, "largest") & (shifted.task == "translation_ende"), "test_loss"] += 0.05
+    shifted.loc[points.heldout_df(shifted, "largest") & (shifted.task == "translation_ende"), "test_loss"] += 0.05
     moved = (
         tables.run_analysis(shifted, None, options, tmp_path)["heldout_error"]
         .set_index(["task", "axis", "method", "heldout"])
@@ -408,3 +409,34 @@ def test_the_pretraining_law_holds_out_analysis_heldout_pretraining(tmp_path):
     from tests.synthetic_study import PAPER_CONFIG
 
     assert study_config.load(PAPER_CONFIG)["analysis"]["heldout"]["pretraining"] == ["16B"]
+
+
+def test_critical_sizes_resting_on_a_flagged_fit_are_marked(tmp_path, monkeypatch):
+    """Prompt tuning ran one seed per condition, so its bootstrap intervals have zero width and its
+    joint fits are flagged degenerate: every crossing with prompt tuning says so in critical.csv and
+    .md (flagged, with the reason), FMT vs LoRA stays clean, and Fig 5 draws the flagged pairs over
+    the red halo with the legend entry and the reason in the panel."""
+    runs = synthetic_metrics(tasks=("t",), seeds=2)
+    runs = runs[(runs.method != "prompt") | (runs.seed == 0)]
+    options = {"heldout": {"model": ["m4"]}, "bootstrap": 5, "init_grid": SMALL_GRID}
+    result = tables.run_analysis(runs, None, options, tmp_path)
+    table = pd.read_csv(tmp_path / "critical.csv")
+    with_prompt = (table.method_1 == "prompt") | (table.method_2 == "prompt")
+    assert with_prompt.any() and (~with_prompt).any()
+    assert table.loc[with_prompt, "flagged"].all() and not table.loc[~with_prompt, "flagged"].any()
+    assert table.loc[with_prompt, "diagnostics"].str.startswith("prompt: degenerate: alpha interval").all()
+    assert table.loc[~with_prompt, "diagnostics"].isna().all()  # "" in the CSV
+    assert "flagged" in (tmp_path / "critical.md").read_text()
+    drawn = []
+    monkeypatch.setattr(critical, "save_figure", lambda fig, out_dir, name: drawn.append(fig))
+    critical.critical_figure(result.fits, tmp_path)
+    halos = {ax.get_title(): [line for line in ax.lines if line.get_gid() == "flagged"] for ax in drawn[0].axes}
+    assert set(halos) == {"t / model", "t / pretrain"} and all(halos.values())
+    for ax in drawn[0].axes:
+        assert critical.FLAGGED_LABEL in [text.get_text() for text in ax.get_legend().get_texts()]
+        assert any(text.get_text().startswith("FLAGGED: prompt: degenerate") for text in ax.texts)
+        colours = {
+            line.get_color() for line in ax.lines if line.get_gid() != "flagged" and line.get_linestyle() != "None"
+        }
+        assert critical.PAIR_STYLE[("fmt", "lora")] in colours  # the clean pair is still drawn, with no halo
+    assert len(halos["t / model"]) == 2  # fmt vs prompt and prompt vs lora: one crossing each

@@ -1,6 +1,11 @@
 """`ftscale analyze`: the workflow's analysis (the fit and figures rules' functions) on a runs table
 the test builds, its one-line errors (exit 2), and the figures it skips with why."""
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +15,7 @@ import yaml
 from ftscale import cli, outputs
 from ftscale.analysis import tables
 from ftscale.figures import paper
+from ftscale.runtime import integrity
 from tests.synthetic_study import synthetic_metrics
 
 OPTIONS = {
@@ -145,3 +151,40 @@ def test_a_bad_config_or_pretraining_table_is_one_line(study, tmp_path, capsys):
         == 2
     )
     assert "column 'val_loss' is missing" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def _killed_at_analyze(study: Path, out: Path) -> subprocess.CompletedProcess:
+    """`ftscale analyze` in its own process (group), killed (SIGKILL) at the fault point `analyze`:
+    its fits written, its figures not."""
+    env = dict(os.environ, FTSCALE_FAULT="analyze")
+    env.pop("FTSCALE_RUN_PGID", None)
+    command = [sys.executable, "-m", "ftscale.cli", "analyze", str(study / "metrics.csv")]
+    command += ["--config", str(study / "config.yaml"), "--out", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, start_new_session=True)
+
+
+def test_analyze_seals_its_directory_and_a_kill_leaves_none_looking_complete(study, tmp_path, capsys):
+    """DIR is sealed (MANIFEST.json, ftscale.runtime.integrity) once fits and figures are written; a
+    run killed between them leaves no DIR, or the earlier complete analysis untouched (the old code
+    wrote into DIR directly, unsealed: a killed run left DIR/fits complete beside no figures)."""
+    out = tmp_path / "out"
+    killed = _killed_at_analyze(study, out)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not out.exists()  # nothing there looks like a result
+    partial = out.with_name("out.partial")
+    assert (partial / "fits" / "fits.json").is_file() and not (partial / integrity.MANIFEST).exists()
+    assert analyze(study, study / "metrics.csv", "--out", str(out)) == 0
+    assert "(sealed)" in capsys.readouterr().out
+    integrity.verify(out)
+    manifest = (out / integrity.MANIFEST).read_text()
+    sealed = json.loads(manifest)["files"]
+    assert {"fits/fits.json", "fits/critical.csv", "figures/fig05_critical_size.png"} <= set(sealed)
+    assert not partial.exists()
+    assert _killed_at_analyze(study, out).returncode == -signal.SIGKILL
+    integrity.verify(out)  # the earlier analysis, whole
+    assert (out / integrity.MANIFEST).read_text() == manifest
+    (out / "notes.txt").write_text("mine")  # not an analysis: refused, nothing replaced
+    assert analyze(study, study / "metrics.csv", "--out", str(out)) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "holds other files than an analysis" in error
+    assert (out / "notes.txt").read_text() == "mine" and (out / integrity.MANIFEST).read_text() == manifest

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from ftscale.analysis import procedure
+from ftscale.analysis import points
 from ftscale.evaluate import decode
 from ftscale.train import finetune
 from tests.tiny_base import finetune_args
@@ -54,5 +54,5 @@ def test_diverged_run_is_recorded_and_excluded(base, tmp_path):  # noqa: F811
         ]
     )
     with pytest.warns(UserWarning, match=r"t/m1/1000/fmt-None/df32/seed0"):
-        kept = procedure.usable_runs(rows)
+        kept = points.usable_runs(rows)
     assert list(kept["finetune_examples"]) == [16, 64]

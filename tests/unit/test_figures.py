@@ -132,3 +132,41 @@ def test_few_shot_figure_needs_two_values_of_the_factor(runs):
         "summarization",
         "translation_ende",
     ]
+
+
+def test_critical_panel_marks_a_pair_resting_on_a_flagged_fit():
+    """Fig 5: a pair whose fit is flagged draws a red halo under its curve (gid "flagged") and hollow
+    markers; a clean pair draws none; the legend names the halo only when asked."""
+    fmt, prompt = _fit("fmt", 10.0, 0.2, 0.5), _fit("prompt", 4.0, 0.1, 0.3)
+    rows = pd.DataFrame(
+        [{"task": "t", "axis": "model", "method_1": "fmt", "method_2": "prompt", "x": 1.0, "critical_df": 2.5**5}]
+    )
+    fig, (clean, marked) = plt.subplots(1, 2)
+    assert critical.critical_panel(clean, fmt, prompt, rows)
+    assert not [line for line in clean.lines if line.get_gid() == "flagged"]
+    prompt["diagnostics"] = {"converged": True, "at_bound": [], "degenerate": ["|alpha| 43.85 > 5"], "flagged": True}
+    assert critical.critical_panel(marked, fmt, prompt, rows)
+    halo = [line for line in marked.lines if line.get_gid() == "flagged"]
+    assert len(halo) == 1 and np.nanmax(halo[0].get_ydata()) == pytest.approx(2.5**5)
+    markers = [line for line in marked.lines if line.get_marker() == "o"]
+    assert markers and all(line.get_markerfacecolor() == "none" for line in markers)
+    assert critical.FLAGGED_LABEL not in [h.get_label() for h in critical.legend([("fmt", "prompt")])]
+    assert critical.FLAGGED_LABEL in [h.get_label() for h in critical.legend([("fmt", "prompt")], True)]
+    plt.close(fig)
+
+
+def test_few_shot_panel_draws_a_line_per_finetuning_data_size(runs):
+    """Few-shot quality per Df (the old figure drew only each method's largest Df): one line per Df
+    of the method's runs, each the mean over seeds at each X, and the base models dashed."""
+    scored = runs.assign(few_shot_1_bleu=runs["bleu"])
+    lora = scored[(scored.task == "translation_ende") & (scored.method == "lora") & scored.axis_model]
+    baseline = pd.DataFrame({"params": [2e5, 1e5], "few_shot_1_bleu": [1.0, 0.5]})
+    fig, ax = plt.subplots()
+    assert paper.few_shot_panel(ax, lora, baseline, "params", "few_shot_1_bleu") == 5
+    lines = {line.get_label(): line for line in ax.lines}
+    assert set(lines) == {"Df=64", "Df=128", "Df=256", "Df=512", "Df=1.02K", "base model"}
+    at_64 = lora[lora.finetune_examples == 64].groupby("params")["few_shot_1_bleu"].mean()
+    assert list(lines["Df=64"].get_xdata()) == list(at_64.index)
+    assert np.allclose(lines["Df=64"].get_ydata(), at_64.to_numpy())
+    assert list(lines["base model"].get_xdata()) == [1e5, 2e5] and lines["base model"].get_linestyle() == "--"
+    plt.close(fig)

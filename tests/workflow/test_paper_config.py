@@ -89,10 +89,13 @@ def dry_run_jobs(out: str) -> list[tuple[str, str, dict[str, int]]]:
 def test_paper_dry_run_counts_equal_the_study_arithmetic(slurm_dry_run):
     runs = SEEDS * sum(conditions(task) for task in FAMILY)
     assert runs == 3819  # 1,273 conditions x 3 seeds
-    # Zero/few-shot: translation runs on the model-size axis; the few-shot baseline per base model.
+    # Zero/few-shot: translation runs on the model-size and pretraining-data axes (1B on the full
+    # corpus shared by both), at every Df; the few-shot baseline per base model they finetune.
+    translation = ("translation_ende", "translation_enzh")
     transfer = SEEDS * sum(
-        MODEL_SIZES * (FMT_DF[task] + 2 * PET_DF) for task in ("translation_ende", "translation_enzh")
+        (MODEL_SIZES + BUDGETS[FAMILY[task]] - 1) * (FMT_DF[task] + 2 * PET_DF) for task in translation
     )
+    assert transfer == 1794
     # Pretraining (data_axis: checkpoints): one run per model size and family; the 1B run of each
     # family is its own rule, saving the smaller budgets on the way (test below).
     table = slurm_dry_run.split("Job stats:", 1)[1]
@@ -110,7 +113,7 @@ def test_paper_dry_run_counts_equal_the_study_arithmetic(slurm_dry_run):
         "pretrain": 2 * (MODEL_SIZES - 1),
         "pretrain_ende_checkpoints": 1,
         "pretrain_enzh_checkpoints": 1,
-        "base_transfer": 2 * MODEL_SIZES,
+        "base_transfer": sum(MODEL_SIZES + BUDGETS[FAMILY[task]] - 1 for task in translation),
         "finetune": runs,
         "evaluate": runs,
         "transfer": transfer,

@@ -11,6 +11,7 @@ from itertools import combinations
 import numpy as np
 
 from ftscale.fitting import laws, statistics
+from ftscale.fitting.diagnostics import describe
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 from ftscale.plan.grid import method_order
 
@@ -38,7 +39,9 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
     """Table 5 and Fig 5: for each task, axis (model, pretrain) and pair of methods, H and gamma of
     the closed form and, at each X of the axis, every crossing (laws.crossings: at most two) as a
     number with where it lies (`where`, `beyond_1`, `beyond_2`: see located) and its bootstrap
-    interval, never clipped; one row saying "no crossing" where the curves never cross."""
+    interval, never clipped; one row saying "no crossing" where the curves never cross. Every row
+    carries `flagged` (it rests on a fit that ftscale.fitting.diagnostics flags) and `diagnostics`
+    (which method's fit and why, "" when both are clean)."""
     rows = []
     for task, axis, f1, f2 in method_pairs(joint):
         p1, p2 = f1["params"], f2["params"]
@@ -55,7 +58,7 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
             "E_1": p1["E"],
             "E_2": p2["E"],
             "closed_form_exact": bool(np.isclose(p1["E"], p2["E"], rtol=1e-9, atol=0.0)),
-        }
+        } | resting_on(f1, f2)
         for x in sorted(set(f1["x_values"]) | set(f2["x_values"])):
             found = laws.crossings("multiplicative", p1, p2, x)
             boot = None
@@ -79,6 +82,17 @@ def critical_sizes(joint: list[dict]) -> list[dict]:
                     row |= bootstrap_interval(boot, slot)
                 rows.append(row)
     return rows
+
+
+def resting_on(*fit_rows: dict) -> dict:
+    """Whether a result drawn from these fits rests on a flagged one: `flagged` (bool) and
+    `diagnostics`, e.g. "prompt: degenerate: |alpha| 43.85 > 5" ("" when every fit is clean)."""
+    reasons = [
+        f"{row['method']}: {describe(row['diagnostics'])}"
+        for row in fit_rows
+        if (row.get("diagnostics") or {}).get("flagged")
+    ]
+    return {"flagged": bool(reasons), "diagnostics": " | ".join(reasons)}
 
 
 def bootstrap_interval(boot: np.ndarray, slot: int | None) -> dict:

@@ -192,7 +192,8 @@ def markdown(name: str, table: pd.DataFrame) -> str:
         f"({int(INTERVAL_LEVEL * 100)}% bootstrap intervals)",
         "critical": "Table 5: critical finetuning-data size, Df_c = H X^gamma when E_1 = E_2; "
         "critical_df: every crossing of the two fitted laws over all Df > 0, with where it lies "
-        "against the Df each method was measured on (extrapolated: by what factor)",
+        "against the Df each method was measured on (extrapolated: by what factor); flagged: the "
+        "crossing rests on a fit the fit diagnostics flag (diagnostics: which method's, and why)",
         "leave_one_out": "Leave-one-out: mean error on the points of one X (x) or one Df (df) left out of "
         "every fit, the joint law refitted without them",
         "law_comparison": "Table 2's question with its uncertainty: mean Delta_h, multiplicative minus "
@@ -201,7 +202,8 @@ def markdown(name: str, table: pd.DataFrame) -> str:
         "correlation": "Table 7: Pearson correlation of test loss with the generation metric",
         "which_method": "Best method predicted by the multiplicative fits, with bootstrap probability",
         "which_model": "Which base model? Model sizes ranked by the loss predicted at the largest Df from "
-        "the runs below it (ftscale select, law auto), beside the observed loss",
+        "the runs below it (ftscale select with analysis.which_model.law; column law: the law each row used), "
+        "beside the observed loss",
     }[name]
     if table.empty:
         return f"## {title}\n\n*No results: too few points for this analysis.*\n"

@@ -4,7 +4,9 @@ multiplicative laws (ftscale.analysis.comparison). Every crossing is drawn, in a
 says where it lies: solid where both methods were measured at Df around it, dashed where one was,
 dotted beyond both. The critical table's values at the measured X carry their bootstrap intervals;
 each method's measured Df is a grey band. The view spans the measured Df widened by VIEW_MARGIN;
-a crossing beyond it is counted in the panel (its number is in critical.csv)."""
+a crossing beyond it is counted in the panel (its number is in critical.csv). A pair whose
+crossings rest on a fit that ftscale.fitting.diagnostics flags (either method's) is drawn over a
+red halo, with hollow markers and the reason in red, as critical.csv's `flagged` column says."""
 
 from __future__ import annotations
 
@@ -13,13 +15,23 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from ftscale.analysis import comparison
-from ftscale.figures.panels import AXIS_LABELS, empty_panel, factor_ticks, panels, save_figure
+from ftscale.figures.panels import (
+    AXIS_LABELS,
+    FLAG_COLOUR,
+    empty_panel,
+    factor_ticks,
+    flag_note,
+    panels,
+    save_figure,
+)
 
 PAIR_STYLE = {("fmt", "prompt"): "tab:blue", ("fmt", "lora"): "tab:orange", ("prompt", "lora"): "tab:green"}
 ONE_METHOD = "inside one"
 LINE_STYLE = {comparison.INSIDE_BOTH: "-", ONE_METHOD: "--", comparison.EXTRAPOLATED: ":"}
 VIEW_MARGIN = (1e-2, 1e4)  # the view: measured Df from 100x below the smallest to 1e4x above the largest
 CURVE_POINTS = 80  # X values along each curve
+FLAGGED_LABEL = "rests on a flagged fit"  # the legend's entry for the halo under a flagged pair's curves
+HALO = {"color": FLAG_COLOUR, "lw": 5, "alpha": 0.3, "solid_capstyle": "butt", "gid": "flagged"}
 
 
 def critical_figure(fits: dict, out_dir) -> None:
@@ -34,7 +46,8 @@ def critical_figure(fits: dict, out_dir) -> None:
         len(axes_drawn),
         "Fig 5: critical finetuning-data size between methods from "
         "the fitted laws, every crossing (line: where it lies; markers: "
-        "the measured X with bootstrap intervals; grey: measured Df)",
+        "the measured X with bootstrap intervals; grey: measured Df; red halo: "
+        "the crossing rests on a flagged fit)",
     )
     if not tasks:
         empty_panel(axes[0][0], "no pair of methods with joint fits")
@@ -53,13 +66,19 @@ def critical_figure(fits: dict, out_dir) -> None:
             factor_ticks(ax, [x for fit in fits_here for x in fit["x_values"]])
             ax.set(title=f"{task} / {axis}", xlabel=AXIS_LABELS[axis], ylabel="critical Df")
             ax.title.set_fontsize(8)
-            ax.legend(handles=_legend([(f1["method"], f2["method"]) for f1, f2 in drawn]), fontsize=6)
+            flagged = comparison.resting_on(*{id(fit): fit for pair in drawn for fit in pair}.values())
+            if flagged["flagged"]:
+                flag_note(ax, flagged["diagnostics"])
+            pairs_drawn = [(f1["method"], f2["method"]) for f1, f2 in drawn]
+            ax.legend(handles=legend(pairs_drawn, flagged["flagged"]), fontsize=6)
     save_figure(fig, out_dir, "fig05_critical_size")
 
 
 def critical_panel(ax, fit_1: dict, fit_2: dict, rows: pd.DataFrame) -> bool:
-    """One pair's crossings against X; False (nothing drawn) when its laws never cross there."""
+    """One pair's crossings against X; False (nothing drawn) when its laws never cross there. A pair
+    resting on a flagged fit (comparison.resting_on) is drawn over a red halo, its markers hollow."""
     first, second = fit_1["method"], fit_2["method"]
+    flagged = comparison.resting_on(fit_1, fit_2)["flagged"]
     colour = PAIR_STYLE.get((first, second))
     xs = sorted(set(fit_1["x_values"]) | set(fit_2["x_values"]))
     grid = np.geomspace(xs[0], xs[-1], CURVE_POINTS) if xs[-1] > xs[0] else np.array(xs, float)
@@ -68,6 +87,8 @@ def critical_panel(ax, fit_1: dict, fit_2: dict, rows: pd.DataFrame) -> bool:
         return False
     kind = np.where(np.isin(where, list(LINE_STYLE)), where, ONE_METHOD)
     for slot in range(values.shape[1]):
+        if flagged and np.isfinite(values[:, slot]).any():
+            ax.plot(grid, values[:, slot], zorder=1, **HALO)
         for style_kind, style in LINE_STYLE.items():
             on = kind[:, slot] == style_kind
             on |= np.r_[False, on[:-1]] | np.r_[on[1:], False]  # reach the neighbours: no gap between styles
@@ -92,6 +113,7 @@ def critical_panel(ax, fit_1: dict, fit_2: dict, rows: pd.DataFrame) -> bool:
             y[shown],
             fmt="o",
             color=colour,
+            mfc="none" if flagged else colour,
             ms=3,
             lw=0.8,
             capsize=2,
@@ -141,6 +163,11 @@ def _outside_note(ax, pairs: list[tuple[dict, dict]], view: tuple[float, float])
         )
 
 
-def _legend(pairs: list[tuple[str, str]]) -> list[Line2D]:
+def legend(pairs: list[tuple[str, str]], flagged: bool = False) -> list[Line2D]:
+    """A panel's legend: the pairs' colours, the line styles of where a crossing lies, and the halo
+    of a flagged fit when the panel has one."""
     handles = [Line2D([], [], color=PAIR_STYLE.get(pair), label=f"{pair[0]} vs {pair[1]}") for pair in pairs]
-    return handles + [Line2D([], [], color="black", linestyle=style, label=kind) for kind, style in LINE_STYLE.items()]
+    handles += [Line2D([], [], color="black", linestyle=style, label=kind) for kind, style in LINE_STYLE.items()]
+    if flagged:
+        handles.append(Line2D([], [], label=FLAGGED_LABEL, **{k: v for k, v in HALO.items() if k != "gid"}))
+    return handles

@@ -5,17 +5,25 @@ drawn (ftscale.figures.paper.draw_figures).
 The workflow draws the figures of ftscale.outputs.study_figures (a panel without data says so);
 `ftscale analyze` skips a figure whose columns its table lacks (FIGURE_COLUMNS; Fig 10 needs a
 pretraining table), with a line saying why (`absent_figures`).
+
+`analyze_files` is `ftscale analyze`'s whole job: DIR/fits and DIR/figures are written into
+DIR.partial, sealed (ftscale.runtime.integrity: DIR/MANIFEST.json, each file's size and sha256),
+then renamed to DIR, so a run cut short never leaves DIR looking complete: DIR is the last complete
+analysis, or absent.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from ftscale.analysis import runs_table
 from ftscale.figures import paper
+from ftscale.runtime import faults, integrity
 
+ANALYSIS_ENTRIES = {"fits", "figures", integrity.MANIFEST}  # what `ftscale analyze` writes in DIR
 QUALITY = ("bleu", "chrf", "rougeL")
 FEW_SHOT = "few_shot_<k>_bleu"  # any k
 # per figure, the columns it draws from, each tuple one of which must be in the table
@@ -81,4 +89,30 @@ def figure_files(
         base_transfer if base_transfer is not None and len(base_transfer) else None,
         skip=skipped,
     )
+    return skipped
+
+
+class OutputError(ValueError):
+    """An output directory `ftscale analyze` must not replace; str() is the one line to show."""
+
+
+def analyze_files(runs_path, pretrain_path, options: dict | None, out_dir) -> dict[str, str]:
+    """`ftscale analyze RUNS --out DIR`: the fit rule's files into DIR/fits, the figures rule's into
+    DIR/figures (figures whose columns are absent skipped: the returned {figure: why}), written in
+    DIR.partial, sealed and renamed to DIR. DIR may be absent, empty or an earlier analysis (only
+    fits/, figures/ and MANIFEST.json): anything else is an OutputError, and nothing is written."""
+    out_dir = Path(out_dir).resolve()
+    if out_dir.is_file() or (out_dir.is_dir() and {p.name for p in out_dir.iterdir()} - ANALYSIS_ENTRIES):
+        raise OutputError(
+            f"{out_dir}: holds other files than an analysis ({', '.join(sorted(ANALYSIS_ENTRIES))}); "
+            "give --out a new or empty directory"
+        )
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    runs_table.fit_files(runs_path, pretrain_path, options, partial / "fits")
+    faults.point("analyze")  # the fits written, the figures not: a kill here leaves no DIR to misread
+    skipped = figure_files(runs_path, pretrain_path, partial / "fits", partial / "figures", skip_absent=True)
+    integrity.seal(partial)  # relative names: the manifest holds after the rename
+    shutil.rmtree(out_dir, ignore_errors=True)
+    partial.rename(out_dir)
     return skipped

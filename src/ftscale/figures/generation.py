@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale.analysis import procedure
+from ftscale.analysis import points
 from ftscale.figures.panels import AXIS_LABELS, empty_panel, factor_ticks, panels, plt, save_figure, scatter_points
 from ftscale.plan.grid import method_order
 
@@ -47,9 +47,9 @@ def metric_means(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["task", "method", "x", "finetune_examples", "heldout"])
     tables = []
     for (task, method), group in runs.groupby(["task", "method"], sort=True):
-        points = procedure.axis_points(group, axis, heldout)
-        if len(points) and points["x"].notna().any():
-            tables.append(procedure.condition_means(points).assign(task=task, method=method))
+        axis_runs = points.axis_points(group, axis, heldout)
+        if len(axis_runs) and axis_runs["x"].notna().any():
+            tables.append(points.condition_means(axis_runs).assign(task=task, method=method))
     return pd.concat(tables, ignore_index=True) if tables else metric_means(runs.iloc[:0], axis, heldout)
 
 
@@ -59,7 +59,7 @@ def panel_rows(means: pd.DataFrame) -> list[tuple[str, str]]:
     rows = []
     for task in sorted(set(means["task"])):
         part = means[means["task"] == task]
-        rows += [(task, m) for m in procedure.GENERATION_METRICS if m in part and part[m].notna().any()]
+        rows += [(task, m) for m in points.GENERATION_METRICS if m in part and part[m].notna().any()]
     return rows
 
 

@@ -20,6 +20,7 @@ AXIS_LABELS = {
     "pretrain": "pretraining tokens",
     "pet": "PET size (prompt length / LoRA rank)",
 }  # the x axis of each scaling factor
+FLAG_COLOUR = "red"  # what marks a flagged fit in every figure
 
 
 def save_figure(fig, out_dir: Path, name: str) -> None:
@@ -42,6 +43,20 @@ def empty_panel(ax, text: str) -> None:
     """A panel with nothing to show: its reason in grey, and no frame or axes to misread."""
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray", wrap=True)
     ax.axis("off")
+
+
+def flag_note(ax, reasons: str) -> None:
+    """A panel's flagged fits (ftscale.fitting.diagnostics), "FLAGGED: <reasons>" in red at its top left."""
+    ax.text(
+        0.02,
+        0.97,
+        textwrap.fill("FLAGGED: " + reasons, 60),
+        transform=ax.transAxes,
+        fontsize=6,
+        color=FLAG_COLOUR,
+        va="top",
+        bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
+    )
 
 
 def short_number(value: float) -> str:

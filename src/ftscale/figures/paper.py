@@ -15,7 +15,6 @@ draw_figures names every figure's drawer in one place.
 from __future__ import annotations
 
 import json
-import textwrap
 import warnings
 from functools import partial
 from pathlib import Path
@@ -23,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftscale.analysis import procedure
+from ftscale.analysis import points, procedure
 from ftscale.figures import critical, generation, which_model
 from ftscale.figures.panels import (
     AXIS_LABELS,
     empty_panel,
     factor_ticks,
+    flag_note,
     panels,
     plt,
     save_figure,
@@ -92,25 +92,15 @@ def _flag_text(ax, fit_rows: list[dict]) -> None:
     """A flagged fit (ftscale.fitting.diagnostics) says so in red in its panel; its curves are dashed."""
     reasons = [describe(r["diagnostics"]) for r in fit_rows if _flagged(r)]
     if reasons:
-        text = "FLAGGED: " + " | ".join(dict.fromkeys(reasons))
-        ax.text(
-            0.02,
-            0.97,
-            textwrap.fill(text, 60),
-            transform=ax.transAxes,
-            fontsize=6,
-            color="red",
-            va="top",
-            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
-        )
+        flag_note(ax, " | ".join(dict.fromkeys(reasons)))
 
 
 def _raw_points(ax, runs, task, method, axis, heldout) -> bool:
     """Means of an axis that has runs but no fit: drawn without curves. False when there are none."""
-    points = procedure.axis_points(runs[(runs.task == task) & (runs.method == method)], axis, heldout)
-    if points.empty or points["x"].isna().all():
+    axis_runs = points.axis_points(runs[(runs.task == task) & (runs.method == method)], axis, heldout)
+    if axis_runs.empty or axis_runs["x"].isna().all():
         return False
-    means = procedure.condition_means(points)
+    means = points.condition_means(axis_runs)
     colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, means["x"].nunique())))
     for colour, (_, group) in zip(colours, means.groupby("x")):
         scatter_points(ax, group["finetune_examples"], group["test_loss"], group["heldout"], colour)
@@ -173,7 +163,7 @@ def _nanmean(values) -> float:
 def joint_figure(runs, fits, axis: str, out_dir) -> None:
     name, label, x_label = AXIS_FIGURES[axis]
     tasks, methods = _tasks_methods(
-        runs[procedure.as_bool(runs[f"axis_{axis}"])],
+        runs[points.as_bool(runs[f"axis_{axis}"])],
         {"joint": [f for f in fits.get("joint", []) if f["axis"] == axis]},
     )  # only what has this axis
     fig, axes = panels(
@@ -193,10 +183,10 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
                 else:
                     _loss_axes(ax, f"{task} / {method}", _df_values(runs, task, method))
                 continue
-            p, points = fit["params"], pd.DataFrame(fit["points"])
-            colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, points["x"].nunique())))
-            line = np.geomspace(points["finetune_examples"].min(), points["finetune_examples"].max(), 60)
-            for colour, (x, group) in zip(colours, points.groupby("x")):
+            p, fitted_points = fit["params"], pd.DataFrame(fit["points"])
+            colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, fitted_points["x"].nunique())))
+            line = np.geomspace(fitted_points["finetune_examples"].min(), fitted_points["finetune_examples"].max(), 60)
+            for colour, (x, group) in zip(colours, fitted_points.groupby("x")):
                 scatter_points(ax, group["finetune_examples"], group["loss"], group["heldout"], colour)
                 ax.plot(
                     line,
@@ -209,7 +199,7 @@ def joint_figure(runs, fits, axis: str, out_dir) -> None:
             _loss_axes(
                 ax,
                 f"{task} / {method}: α={p['alpha']:.4f} β={p['beta']:.3f} E={p['E']:.3f}",
-                points["finetune_examples"],
+                fitted_points["finetune_examples"],
             )
             ax.legend(fontsize=6)
             _deltas_text(ax, fit["delta_e"], fit["delta_h"])
@@ -271,7 +261,7 @@ def _axis_runs(runs: pd.DataFrame, axis: str, column: str) -> pd.DataFrame:
     """Runs of an axis that have `column` (a transfer metric)."""
     if column not in runs:
         return runs.iloc[:0]
-    return runs[procedure.as_bool(runs[f"axis_{axis}"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
+    return runs[points.as_bool(runs[f"axis_{axis}"]) & pd.to_numeric(runs[column], errors="coerce").notna()]
 
 
 def zero_shot_figure(runs: pd.DataFrame, out_dir) -> None:
@@ -316,41 +306,53 @@ def tasks_with_a_curve(tables, x_column: str) -> list[str]:
 
 
 def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, out_dir) -> None:
-    """k-shot BLEU against the axis's factor: each method at its largest Df, and the base models
-    of the same runs (dashed)."""
+    """k-shot BLEU against the axis's factor, a panel per task and k (rows) and method (columns):
+    a line per finetuning-data size (the paper's question: does more finetuning data lower few-shot
+    quality?), and the base models of the same runs (dashed)."""
     name, x_column, x_label = FEW_SHOT_FIGURES[axis]
     shots = sorted({int(c.split("_")[2]) for c in runs if c.startswith("few_shot_") and c.endswith("_bleu")})
     data = {k: _axis_runs(runs, axis, f"few_shot_{k}_bleu") for k in shots}
     tasks = tasks_with_a_curve(data.values(), x_column)
+    rows = [(task, k) for task in tasks for k in shots]
+    methods = method_order({m for table in data.values() for m in table["method"]})
     fig, axes = panels(
-        len(tasks), len(shots), f"Few-shot prompting after finetuning, by {x_label}, with the base models as baseline"
+        len(rows),
+        len(methods),
+        f"Few-shot prompting after finetuning, by {x_label}: a line per finetuning-data size (Df), "
+        "the base models (dashed) as baseline",
     )
-    if not tasks:
+    if not rows:
         empty_panel(
             axes[0][0], f"no few-shot evaluation at two or more {x_label}\n(add {axis} to evaluate.transfer.axes)"
         )
-    for row, task in enumerate(tasks):
-        for column, k in enumerate(shots):
-            ax, sub, score = axes[row][column], data[k][data[k].task == task], f"few_shot_{k}_bleu"
-            for colour, method in zip(plt.cm.tab10.colors, method_order(set(sub["method"]))):
-                runs_of = sub[sub.method == method]
-                largest = runs_of[runs_of.finetune_examples == runs_of.finetune_examples.max()]
-                means = largest.groupby(x_column)[score].mean()
-                ax.plot(
-                    means.index,
-                    means.values,
-                    marker="o",
-                    color=colour,
-                    label=f"{method} (Df={runs_of.finetune_examples.max()})",
-                )
-            if base is not None and score in base:
-                baseline = base_models_of(base, task, sub).sort_values(x_column)
-                ax.plot(baseline[x_column], baseline[score], "k--", marker="s", label="base model")
+    for row, (task, k) in enumerate(rows):
+        score = f"few_shot_{k}_bleu"
+        sub = data[k][data[k].task == task]
+        baseline = base_models_of(base, task, sub) if base is not None and score in base else None
+        for column, method in enumerate(methods):
+            ax = axes[row][column]
+            if not few_shot_panel(ax, sub[sub.method == method], baseline, x_column, score):
+                empty_panel(ax, f"{task} / {method}: no {k}-shot runs")
+                continue
             factor_ticks(ax, sub[x_column])
             ax.set(xlabel=x_label, ylabel=f"{k}-shot BLEU")
-            ax.set_title(f"{task}: {k}-shot", fontsize=8)
-            ax.legend(fontsize=6)
+            ax.set_title(f"{task} / {method}: {k}-shot", fontsize=8)
+            ax.legend(fontsize=5, ncol=2)
     save_figure(fig, out_dir, name)
+
+
+def few_shot_panel(ax, runs: pd.DataFrame, baseline: pd.DataFrame | None, x_column: str, score: str) -> int:
+    """One method's k-shot BLEU (`score`, mean over seeds) against x_column, a line per Df (light to
+    dark: small to large), the base models dashed; returns the number of Df lines drawn."""
+    means = runs.groupby(["finetune_examples", x_column])[score].mean().reset_index()
+    sizes = sorted(means["finetune_examples"].unique())
+    for colour, df in zip(plt.cm.viridis(np.linspace(0.9, 0, max(1, len(sizes)))), sizes):
+        line = means[means["finetune_examples"] == df]
+        ax.plot(line[x_column], line[score], marker="o", ms=3, color=colour, label=f"Df={short_number(df)}")
+    if sizes and baseline is not None and len(baseline):
+        baseline = baseline.sort_values(x_column)
+        ax.plot(baseline[x_column], baseline[score], "k--", marker="s", ms=3, label="base model")
+    return len(sizes)
 
 
 def draw_figures(
@@ -369,7 +371,7 @@ def draw_figures(
     fits.setdefault("options", procedure.resolve_options({}))
     with warnings.catch_warnings():  # run_analysis already warned about the diverged runs
         warnings.simplefilter("ignore", UserWarning)
-        runs = procedure.usable_runs(metrics)
+        runs = points.usable_runs(metrics)
     heldout = fits["options"]["heldout"]
     drawers = {
         "fig01_single_variable": lambda: single_variable_figure(runs, fits, out_dir),

@@ -11,13 +11,16 @@ objective's gradient at its end point and its bootstrap intervals:
   replicate stuck on one point: the data do not determine it).
 
 The limits are config keys (analysis.diagnostics, whose defaults src/ftscale/config.schema.yaml owns);
-they are passed in, so this module imports nothing above it. Flags change no fitted number.
+they are passed in, so this module imports nothing above it (the Huber delta's default is the
+solver's, from the schema). Flags change no fitted number.
 A fit is `flagged` when it did not converge, has a parameter at a bound, or is degenerate.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ftscale.fitting.solver import HUBER_DELTA
 
 LIMIT_KEYS = ("exponent_limit", "log_scale_limit", "irreducible_floor", "interval_width_floor", "gradient_tolerance")
 EXPONENTS = ("alpha", "beta")
@@ -63,7 +66,13 @@ def degenerate_reasons(params: dict, limits: dict, intervals: dict | None = None
 
 
 def diagnose(
-    params: dict, limits: dict, *, gradient=None, n_points: int = 0, delta: float = 1e-3, intervals: dict | None = None
+    params: dict,
+    limits: dict,
+    *,
+    gradient=None,
+    n_points: int = 0,
+    delta: float = HUBER_DELTA,
+    intervals: dict | None = None,
 ) -> dict:
     """{converged, at_bound, degenerate, flagged} of one fit (params: {a, A, alpha, beta, E, ...})."""
     missing = [k for k in LIMIT_KEYS if k not in limits]

@@ -143,7 +143,7 @@ def _minimise(start, df, loss, weight, objective, delta, max_iterations=MAX_ITER
 
 
 def fit(
-    df, loss, *, weight=None, objective: str = "huber", delta: float = 1e-3, starts=None, refine: int = 3
+    df, loss, *, weight=None, objective: str = "huber", delta: float = solver.HUBER_DELTA, starts=None, refine: int = 3
 ) -> RectifiedFit:
     """L-BFGS-B from every start ((S, 4), default grid_starts) for SCREEN_ITERATIONS; the `refine`
     lowest go on to convergence and the lowest objective wins (ties: the earlier start)."""
@@ -174,7 +174,7 @@ def bootstrap(
     rng: np.random.Generator,
     *,
     objective: str = "huber",
-    delta: float = 1e-3,
+    delta: float = solver.HUBER_DELTA,
 ) -> np.ndarray:
     """(R, 4) refits on case-bootstrap resamples (statistics.case_resample_weights), each started from
     the full-data optimum; a resample with fewer distinct sizes than parameters is NaN."""

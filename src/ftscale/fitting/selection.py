@@ -10,7 +10,7 @@ Laws (LAWS):
                 the phase transition, and it and all smaller sizes are left out (the smallest
                 size always is, as in their code)
     auto        per candidate, the law with the lowest absolute error on its largest budget size
-                when fitted without it (ties within AUTO_TIE, and fall-backs, go by AUTO_ORDER)
+                when fitted without it (ties within `auto_tie`, and fall-backs, go by AUTO_ORDER)
 
 Intervals and p_best: each candidate's rows are case-resampled `bootstrap` times and refitted with
 the same law; low/high are the 95% percentile interval of the predicted loss, p_best the share of
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ftscale.config import schema_default
 from ftscale.fitting import laws, rectified, solver, statistics
 from ftscale.fitting.statistics import INTERVAL_LEVEL
 
@@ -32,7 +33,7 @@ LAWS = ("rectified", "power", "ats", "auto")
 # published settings (bench/bench_select.py: WMT19 and Gigaword at 1/8, 1/64, 1/512 of the target);
 # auto loses on WMT19 at 1/64 (83.1/78.6 against 86.0/99.1), where a one-size hold-out picks the
 # rectified law for curves at their knee and it extrapolates 64x too low
-DEFAULT_LAW = "ats"
+DEFAULT_LAW = schema_default("analysis", "which_model", "law")  # "ats": the schema owns it
 AUTO_ORDER = ("ats", "power", "rectified")  # auto's candidates, in the order that wins ties
 MIN_SIZES = {"rectified": rectified.N_PARAMS, "power": 3, "ats": 2}  # distinct sizes a fit needs
 ATS_START = 3  # Lin et al.'s k: the line starts from the largest ATS_START sizes
@@ -40,7 +41,7 @@ ATS_THRESHOLD = 5.0  # Lin et al.'s delta: a point further than this many residu
 # Held-out errors closer than this share of the held-out loss are a tie, which the simpler law
 # (earlier in AUTO_ORDER) wins: one point at one size cannot tell apart laws closer than the run-to-run
 # noise of a finetuning loss (~1-2%), and the fewer parameters, the steadier the long extrapolation
-AUTO_TIE = 0.02
+AUTO_TIE = schema_default("analysis", "which_model", "auto_tie")  # 0.02: the schema owns it
 DEFAULT_OBJECTIVE = {"rectified": "huber", "power": "huber"}
 # `ftscale select` refuses a target further than this factor beyond the largest size a candidate's law
 # used (--max-extrapolation): Lin et al. extrapolate 64x (budgets of 1/64 of the target); far beyond
@@ -122,13 +123,16 @@ def heldout_error(law: str, df: np.ndarray, loss: np.ndarray) -> float:
     return abs(predict_at(law, df[df < largest], loss[df < largest], largest) - loss[df == largest].mean())
 
 
-def choose_law(df: np.ndarray, loss: np.ndarray, every_error: bool = True) -> tuple[str, dict]:
-    """auto: the law of AUTO_ORDER with the lowest held-out error (see heldout_error); where none can
-    be validated, the first that can be fitted. Returns the law and each law's error (NaN: no fit).
+def choose_law(
+    df: np.ndarray, loss: np.ndarray, every_error: bool = True, auto_tie: float = AUTO_TIE
+) -> tuple[str, dict]:
+    """auto: the law of AUTO_ORDER with the lowest held-out error (see heldout_error; errors within
+    auto_tie of the held-out loss are a tie, won by the earlier law); where none can be validated,
+    the first that can be fitted. Returns the law and each law's error (NaN: no fit).
     every_error=False stops at the first law validated when its error is within the tie of zero: no
     lower error can beat it, so the choice is the same, and the later laws' errors are left out."""
     errors = {}
-    tie = AUTO_TIE * float(np.mean(loss[df == df.max()])) if len(df) else 0.0
+    tie = auto_tie * float(np.mean(loss[df == df.max()])) if len(df) else 0.0
     for law in AUTO_ORDER:
         try:
             errors[law] = heldout_error(law, df, loss)
@@ -177,6 +181,7 @@ def select(
     bootstrap: int = 0,
     seed: int = 0,
     every_error: bool = True,
+    auto_tie: float = AUTO_TIE,
 ) -> dict:
     """Rank candidates by predicted loss at `target` from their rows with D <= budget.
     Returns {"ranking": [row, ...] (lowest predicted loss first), "skipped": [{model, method, reason}],
@@ -201,7 +206,7 @@ def select(
         df, loss = candidate.finetune_examples[within], candidate.loss[within]
         row = {"model": candidate.model, "method": candidate.method}
         try:
-            chosen, errors = choose_law(df, loss, every_error) if law == "auto" else (law, None)
+            chosen, errors = choose_law(df, loss, every_error, auto_tie) if law == "auto" else (law, None)
             predicted = predict_at(chosen, df, loss, target)
         except laws.FitError as error:
             skipped.append(row | {"reason": str(error)})
@@ -294,7 +299,13 @@ def format_ranking(result: dict) -> str:
 
 
 def which_model(
-    model_means: dict, *, law: str = "auto", bootstrap: int = 0, seed: int = 0, notes: list[str] | None = None
+    model_means: dict,
+    *,
+    law: str = DEFAULT_LAW,
+    auto_tie: float = AUTO_TIE,
+    bootstrap: int = 0,
+    seed: int = 0,
+    notes: list[str] | None = None,
 ) -> list[dict]:
     """Rank the model sizes of each (task, method) at its largest Df from the runs at the Df below it,
     beside the loss observed there. model_means: {(task, method): model-axis condition means with
@@ -324,7 +335,14 @@ def which_model(
         ]
         # the rows drop the held-out errors, so choose_law may skip those that cannot change its choice
         result = select(
-            candidates, budget=budget, target=target, law=law, bootstrap=bootstrap, seed=seed, every_error=False
+            candidates,
+            budget=budget,
+            target=target,
+            law=law,
+            bootstrap=bootstrap,
+            seed=seed,
+            every_error=False,
+            auto_tie=auto_tie,
         )
         ranked = [row | {"rank": rank} for rank, row in enumerate(result["ranking"], 1)]
         order = sorted(ranked, key=lambda r: (not np.isfinite(r["observed_loss"]), r["observed_loss"]))

@@ -1,7 +1,8 @@
 """The fitter of ftscale.fitting.laws: a best-of-many-starts minimiser of the Huber objective,
 vectorised over starts and bootstrap replicates, and the paper's two-step joint procedure.
 
-Objectives: `huber` on (prediction - observed loss), delta 1e-3, summed over points (the paper);
+Objectives: `huber` on (prediction - observed loss), delta HUBER_DELTA unless given (the schema's
+analysis.huber_delta: the paper's 1e-3), summed over points (the paper);
 `log-huber` on (log prediction - log observed), the log prediction taken as log-sum-exp of the log
 terms (Hoffmann et al.), so no exponential can overflow. Predictions, Jacobians and both objectives
 are a few vectorised numpy lines over the laws' design array, for any number of parameter vectors at
@@ -18,6 +19,10 @@ Minimiser (two stages, both deterministic):
     bootstrap replicates the polish is ONE L-BFGS-B over the stacked replicates (the objective is a
     sum of independent blocks), which keeps a thousand refits one scipy call.
 `strategy="loop"` is the plain reference: one scipy L-BFGS-B per start, best wins (the bench compares).
+
+Past 300 lines because it is one algorithm: the objective and Jacobian of _Problem, the vectorised
+screen, the polish and the joint procedure all work on _Problem's parameter layout (free and fixed
+parameters, stacked replicates); split, each part would reach into another's internals.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from ftscale.config import schema_default
 from ftscale.fitting.laws import LAWS, FitError, Group, check_points, design_array, parameter_names, parameter_role
+
+HUBER_DELTA = schema_default("analysis", "huber_delta")  # every fit's default: the schema owns it
 
 OBJECTIVES = ("huber", "log-huber")
 INIT_KIND = {"a": "log_scale", "b": "log_scale", "alpha": "exponent", "beta": "exponent", "e": "log_irreducible"}
@@ -279,7 +287,7 @@ def fit(
     groups: list[Group],
     *,
     objective: str = "huber",
-    delta: float = 1e-3,
+    delta: float = HUBER_DELTA,
     init_grid: dict | None = None,
     fixed: dict | None = None,
     starts=None,
@@ -352,7 +360,9 @@ def fit(
     return Fit(law, names, theta, free, best_value, n_points, len(starts), gradient)
 
 
-def gradient_at(law: str, groups: list[Group], theta, *, objective: str = "huber", delta: float = 1e-3) -> np.ndarray:
+def gradient_at(
+    law: str, groups: list[Group], theta, *, objective: str = "huber", delta: float = HUBER_DELTA
+) -> np.ndarray:
     """d objective / d theta at a full parameter vector `theta` (in parameter_names(law, len(groups))
     order): what Fit.gradient holds at a fit's end point, at any other point."""
     names = parameter_names(law, len(groups))

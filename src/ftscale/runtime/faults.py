@@ -5,7 +5,7 @@ as a power loss or `kill -9` would: the process group `ftscale run` leads (FTSCA
 it exports) and then itself (a job in the warm worker runs outside that group). Unset, the points
 cost one environment lookup. Points: `tokenize` (a task split half written), `resume:<step>` (a
 training job right after it saved its resumable state at that step), `aggregate` (metrics.csv
-written, the other tables not). FTSCALE_FAULT=hold:<point> instead stops the process there, asleep,
+written, the other tables not), `analyze` (`ftscale analyze`'s fits written, its figures not). FTSCALE_FAULT=hold:<point> instead stops the process there, asleep,
 after one line on stdout (`held at <point>`), for a test to cancel it at a known step (scancel).
 
 FTSCALE_FAULT=slow_final_save makes rank 0 of a sharded job, about to write its outputs, wait until
