@@ -51,7 +51,7 @@ STREAM_BYTES_PER_TOKEN = 180.0
 # the larger slope of its runs, the slower speed (a loaded 2-core machine: speeds vary up to 2.5x)
 STAGES = {
     "pretrain_corpus": (4.0, 3.0 * MB),  # synthetic: the lines as a Python list: 61 -> 147 MB RSS at 7.2 -> 28.8 MB
-    "tokenizer": (2.3, 3.3 * MB),  # an upper bound: measured when it held the text too (54 -> 104 MB)
+    "tokenizer": (2.3, 3.3 * MB),  # held the text: 54 -> 104 MB; streamed, the trainer alone still grows 2.04
     "tokenize_pretrain": (0.0, 1.6 * MB),  # streamed
     "task_data": (2.5, 3.9 * MB),  # records as dicts: 43 -> 71 MB at 3.8 -> 15.2 MB
     "tokenize_task": (0.0, 1.6 * MB),  # streamed (it held 29.9 bytes a byte as Python lists)
