@@ -40,11 +40,10 @@ if stage == "pretrain_corpus":
     splits = sources.pretrain_splits(sources.get_source("synthetic", 0, {}), "ende", ["en", "de"], n)
     sources.write_lines(splits["train"], Path(f"corpus{n}.txt"))
 elif stage == "tokenizer":
-    lines = Path(f"corpus{n}.txt").read_text(encoding="utf-8").splitlines()
-    tokens.train_tokenizer(lines, 1024).save(f"tokenizer{n}.json")
+    tokens.train_tokenizer(common.text_lines(f"corpus{n}.txt"), 1024).save(f"tokenizer{n}.json")
 elif stage == "tokenize_pretrain":
     tokenizer = tokens.load_tokenizer(f"tokenizer{n}.json")
-    tokens.write_pretrain_stream(tokenizer, tokens.text_lines(f"corpus{n}.txt"), Path(f"stream{n}"))
+    tokens.write_pretrain_stream(tokenizer, common.text_lines(f"corpus{n}.txt"), Path(f"stream{n}"))
 else:
     toy = yaml.safe_load(open(sys.argv[3]))
     name = next(iter(toy["tasks"]))
@@ -54,7 +53,7 @@ else:
         sources.write_jsonl(records, Path(f"task{n}.jsonl"))
     else:
         tokenizer = tokens.load_tokenizer(sys.argv[4])
-        tokens.write_task_split(tokenizer, common.read_jsonl(Path(f"task{n}.jsonl")), Path(f"split{n}"))
+        tokens.write_task_split(tokenizer, common.iter_jsonl(Path(f"task{n}.jsonl")), Path(f"split{n}"))
 """
 INPUT = {
     "pretrain_corpus": "corpus{}.txt",

@@ -1,19 +1,27 @@
-"""Peak memory of tokenizing a pretraining corpus (rule tokenize_pretrain), which streams: it should be
-flat in the corpus size (prints figures, merges them into results/bench/summary.json; no assertions).
+"""Peak memory and speed of the tokenizing stages, which stream: peak RSS should be flat in the corpus
+size (prints figures, merges them into results/bench/summary.json; no assertions).
 
 A synthetic corpus of --sizes-mb megabytes (lines of 5-40 words from a 5,000-word vocabulary) is
-tokenized the way scripts/tokenize_pretrain.py does it (tokens.text_lines into
-tokens.write_pretrain_stream) in a fresh process; its peak RSS (getrusage ru_maxrss) and time:
-- tokenize_peak_rss_mb: {size_mb: peak RSS in MB}, tokenize_mb_per_s: {size_mb: corpus MB per second}.
-Before the stream, the job held the whole text, its lines and their token ids as Python lists: many
-times the corpus. Defaults 1,024 and 4,096 MB (about 6 GB of disk in a temporary directory).
+tokenized in a fresh process each, the way the scripts do it, and its peak RSS (wait4 ru_maxrss)
+and time taken:
+- pretrain: scripts/tokenize_pretrain.py (common.text_lines into tokens.write_pretrain_stream);
+- task: scripts/tokenize_task.py (common.iter_jsonl into tokens.write_task_split) on records
+  {source, target, lang} made of the same lines, the same megabytes of jsonl.
+Figures: tokenize_peak_rss_mb {stage: {size_mb: MB}}, tokenize_mb_per_s {stage: {size_mb: MB/s}},
+and tokenize_chunk_chars (common.STREAM_CHUNK, what they were measured at). Before the streams,
+the jobs held the whole text and its token ids as Python lists: many times the corpus.
+Defaults 1,024 and 4,096 MB (about 6 GB of disk in a temporary directory; at the 2-core VM's
+speed, hours); --quick: 1 and 2 MB, the test suite's run (tests/unit/test_bench_tokenize.py).
 
-Usage: .venv/bin/python bench/bench_tokenize.py [--sizes-mb 1024 4096]
+Usage: .venv/bin/python bench/bench_tokenize.py [--sizes-mb 1024 4096] [--stages pretrain task] [--quick] [--no-merge]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import itertools
+import json
 import os
 import random
 import subprocess
@@ -26,71 +34,93 @@ import summary as bench_summary  # bench/summary.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from ftscale.data import tokens  # noqa: E402
+from ftscale.data import common, tokens  # noqa: E402
 
 TOKENIZE = """
 import sys
 from pathlib import Path
-from ftscale.data import tokens
-tokenizer = tokens.load_tokenizer(sys.argv[1])
-print(tokens.write_pretrain_stream(tokenizer, tokens.text_lines(sys.argv[2]), Path(sys.argv[3])))
+from ftscale.data import common, tokens
+stage, tokenizer, corpus, out = sys.argv[1], tokens.load_tokenizer(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
+if stage == "pretrain":
+    print(tokens.write_pretrain_stream(tokenizer, common.text_lines(corpus), out))
+else:
+    print(tokens.write_task_split(tokenizer, common.iter_jsonl(corpus), out))
 """
 
 
-def write_corpus(path: Path, megabytes: int, seed: int = 0) -> None:
+def corpus_lines(seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     vocabulary = [f"w{i:04d}" for i in range(5000)]
-    lines = [" ".join(rng.choices(vocabulary, k=rng.randint(5, 40))) for _ in range(20000)]
-    block = ("\n".join(lines) + "\n").encode()
+    return [" ".join(rng.choices(vocabulary, k=rng.randint(5, 40))) for _ in range(20000)]
+
+
+def write_corpus(path: Path, megabytes: float, stage: str) -> None:
+    """`megabytes` of text (pretrain) or of jsonl records (task), whole lines, the 20,000 repeated."""
+    lines = corpus_lines()
+    if stage == "task":
+        lines = [json.dumps({"source": s, "target": t, "lang": "en"}) for s, t in zip(lines[::2], lines[1::2])]
+    block = "".join(line + "\n" for line in lines).encode()
+    ends = list(itertools.accumulate(len(line.encode()) + 1 for line in lines))  # byte after each line
+    left = int(megabytes * 2**20)
     with open(path, "wb") as f:
-        for _ in range(-(-megabytes * 2**20 // len(block))):
+        for _ in range(left // len(block)):
             f.write(block)
+        rest = left % len(block)
+        f.write(block[: ends[bisect.bisect_left(ends, rest)]] if rest else b"")
 
 
-def main() -> None:
+def measure(stage: str, tokenizer: Path, corpus: Path, out: Path) -> tuple[int, float, float]:
+    """(tokens or records written, peak RSS MB, seconds) of one stage in a fresh process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-c", TOKENIZE, stage, str(tokenizer), str(corpus), str(out)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    count = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak (RUSAGE_CHILDREN: all so far)
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"tokenizing {corpus} ({stage}) failed (exit {os.waitstatus_to_exitcode(status)})")
+    return int(count), usage.ru_maxrss / 1024, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes-mb", type=int, nargs="+", default=[1024, 4096])
-    args = parser.parse_args()
-    peak, speed = {}, {}
+    parser.add_argument("--sizes-mb", type=float, nargs="+", default=[1024, 4096])
+    parser.add_argument("--stages", nargs="+", choices=["pretrain", "task"], default=["pretrain", "task"])
+    parser.add_argument("--quick", action="store_true", help="1 and 2 MB (the test suite's run)")
+    parser.add_argument("--no-merge", action="store_true", help="print only; leave summary.json alone")
+    args = parser.parse_args(argv)
+    sizes = [1, 2] if args.quick else args.sizes_mb
+    peak, speed, counts = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-tokenize-") as scratch:
         scratch = Path(scratch)
-        write_corpus(scratch / "sample.txt", 4)
-        tokenizer = tokens.train_tokenizer(list(tokens.text_lines(scratch / "sample.txt")), 8000)
-        tokenizer.save(str(scratch / "tokenizer.json"))
-        for megabytes in args.sizes_mb:
-            corpus = scratch / f"corpus{megabytes}.txt"
-            write_corpus(corpus, megabytes)
-            start = time.perf_counter()
-            child = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    TOKENIZE,
-                    str(scratch / "tokenizer.json"),
-                    str(corpus),
-                    str(scratch / f"stream{megabytes}"),
-                ],
-                env={"PYTHONPATH": str(ROOT / "src")},
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            count = int(child.stdout.read())
-            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak (RUSAGE_CHILDREN: all so far)
-            child.returncode = os.waitstatus_to_exitcode(status)
-            seconds = time.perf_counter() - start
-            if child.returncode:
-                sys.exit(f"tokenizing {corpus} failed (exit {child.returncode})")
-            peak[megabytes] = round(usage.ru_maxrss / 1024, 1)
-            speed[megabytes] = round(corpus.stat().st_size / 2**20 / seconds, 2)
-            print(
-                f"{megabytes:6d} MB corpus: {count:,} tokens, peak RSS {peak[megabytes]:,.0f} MB, "
-                f"{speed[megabytes]} MB/s",
-                flush=True,
-            )
-            corpus.unlink()
-            for leftover in (scratch / f"stream{megabytes}").iterdir():
-                leftover.unlink()
-    print(f"merged into {bench_summary.merge({'tokenize_peak_rss_mb': peak, 'tokenize_mb_per_s': speed})}")
+        tokenizer = scratch / "tokenizer.json"
+        tokens.train_tokenizer(corpus_lines(), 8000).save(str(tokenizer))
+        for stage in args.stages:
+            peak[stage], speed[stage], counts[stage] = {}, {}, {}
+            for megabytes in sizes:
+                corpus = scratch / f"{stage}{megabytes}.txt"
+                write_corpus(corpus, megabytes, stage)
+                count, rss, seconds = measure(stage, tokenizer, corpus, scratch / f"out-{stage}{megabytes}")
+                size = corpus.stat().st_size / 2**20
+                key = f"{megabytes:g}"
+                peak[stage][key], speed[stage][key], counts[stage][key] = round(rss, 1), round(size / seconds, 2), count
+                unit = "tokens" if stage == "pretrain" else "records"
+                print(
+                    f"{stage:8s} {size:8.1f} MB: {count:,} {unit}, peak RSS {rss:,.0f} MB, {size / seconds:.2f} MB/s",
+                    flush=True,
+                )
+                corpus.unlink()
+                for leftover in (scratch / f"out-{stage}{megabytes}").iterdir():
+                    leftover.unlink()
+    figures = {"tokenize_peak_rss_mb": peak, "tokenize_mb_per_s": speed, "tokenize_chunk_chars": common.STREAM_CHUNK}
+    if args.quick:
+        figures = {f"{name}_quick": value for name, value in figures.items()}
+    if not args.no_merge:
+        print(f"merged into {bench_summary.merge(figures)}")
+    return {"peak_rss_mb": peak, "mb_per_s": speed, "counts": counts}
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from snakemake.settings.types import DeploymentMethod
 try:
     from ftscale import config as study_config
     from ftscale.plan import data_jobs, grid, sizing as plan
-    from ftscale.runtime import internals, ranks
+    from ftscale.runtime import internals, jobs, ranks
 except ModuleNotFoundError as error:
     if error.name != "ftscale":
         raise
@@ -23,6 +23,13 @@ internals.cache_snakemake_function_params()
 # The conda environments (envs/*.yaml, --sdm conda) install ftscale from this checkout, editable:
 # their pip entry `-e ${FTSCALE_ROOT}` reads this (pip expands ${VAR} in requirements).
 os.environ["FTSCALE_ROOT"] = workflow.basedir
+
+# In a job (remote mode: the Snakemake inside a SLURM allocation), SLURM's warning signal
+# (--signal=USR1@margin, ftscale.runtime.ranks.slurm_resources) reaches every process of the step,
+# this Snakemake too, which USR1's default action would kill: ignored, as by the scripts and
+# torchrun it starts (they inherit it); a training loop catches it (ftscale.runtime.jobs).
+if workflow.remote_exec:
+    jobs.ignore_stop_signal()
 
 # Validation also puts the config in canonical form, in place (ftscale.runtime.canonical): keys sorted at
 # every level, each number written one way. Every params value below derives from it, so

@@ -11,6 +11,7 @@ from ftscale.data.common import files_of, zero_shot_direction  # noqa: E402
 
 DATA_SOURCE = config["data"]["source"]
 SOURCE_OPTIONS = config["data"].get(DATA_SOURCE, {})
+TOKENIZER_SAMPLE = config["data"]["tokenizer_sample_lines"]
 
 
 def source_part(**parts):
@@ -109,6 +110,8 @@ rule tokenizer:
         tokenizer_path(),
     params:
         vocab_size=config["data"]["tokenizer_vocab_size"],
+        # only when set: a study without it keeps the params its tokenizers were trained with
+        **({"sample_lines": TOKENIZER_SAMPLE} if TOKENIZER_SAMPLE is not None else {}),
     resources:
         **data_resources("tokenizer"),
     log:

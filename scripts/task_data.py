@@ -16,7 +16,7 @@ source = sources.get_source(p.source, p.seed, p.data)
 splits = sources.read_or_stop(f"task {task_name}", lambda: sources.task_splits(source, task_name, p.task), terminal)
 outputs = {split: (snakemake.output[split], records) for split, records in splits.items()}
 manifest = sources.write_outputs(
-    outputs, sources.write_jsonl, snakemake.output.manifest, {"task": task_name, **source.manifest()}
+    outputs, sources.write_jsonl, snakemake.output.manifest, lambda: {"task": task_name, **source.manifest()}
 )
 for split, entry in manifest["files"].items():
     print(f"{split}: {entry['rows']} records, sha256 {entry['sha256'][:12]}")

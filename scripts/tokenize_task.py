@@ -1,4 +1,5 @@
-"""Tokenize one task's splits once into memory-mappable arrays."""
+"""Tokenize one task's splits once into memory-mappable arrays, streamed: records are read and
+encoded a chunk at a time (ftscale.data.tokens.write_task_split)."""
 
 from pathlib import Path
 
@@ -9,6 +10,5 @@ from ftscale.data import common, tokens  # noqa: E402
 
 tokenizer = tokens.load_tokenizer(snakemake.input.tokenizer)
 for raw, out in zip(snakemake.input.splits, snakemake.output):
-    records = common.read_jsonl(Path(raw))
-    tokens.write_task_split(tokenizer, records, Path(out))
-    print(f"{raw} -> {out}: {len(records)} examples")
+    count = tokens.write_task_split(tokenizer, common.iter_jsonl(Path(raw)), Path(out))
+    print(f"{raw} -> {out}: {count} examples")

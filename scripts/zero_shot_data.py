@@ -17,6 +17,6 @@ manifest = sources.write_outputs(
     {"test": (snakemake.output.records, records)},
     sources.write_jsonl,
     snakemake.output.manifest,
-    {"task": wc.task, "lang": wc.lang, **source.manifest()},
+    lambda: {"task": wc.task, "lang": wc.lang, **source.manifest()},
 )
 print(f"{wc.lang} -> {p.task['target_lang']}: {manifest['files']['test']['rows']} records")

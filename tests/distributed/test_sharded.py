@@ -12,6 +12,7 @@ bitwise equal, so the resumed run is compared exactly."""
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -241,6 +242,39 @@ except SegmentEnd as end:   # as scripts/finetune.py does
     assert result.returncode == 75, (result.stdout + result.stderr)[-3000:]
     assert "saved at step 1; resubmit to continue" in result.stdout
     assert (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()
+
+
+def test_slurms_warning_to_every_process_of_a_one_node_step_ends_the_ranks_segment_and_spares_the_rest(base, tmp_path):  # noqa: F811
+    """A multi-GPU job on one node gets --signal=USR1@margin (ranks.slurm_resources), which SLURM sends
+    to every process of the jobstep's step: the job's Snakemake, which ignores it (rules/common.smk,
+    in a job), and what it starts, which inherit that: the script and torchrun. The ranks catch it,
+    save at the step it came and exit 75 through the script. Without the ignore, USR1 kills them."""
+    args = finetune_args(base, tmp_path / "out", "lora", 2, resume_path=tmp_path / "state.pt", segment_seconds=1e9)
+    code = LAUNCH.replace(
+        "ranks.run(target, ranks.Layout(per_node=2), **kwargs)",
+        """import os
+from ftscale.runtime import jobs
+from ftscale.runtime.jobs import SegmentEnd, end_segment
+os.environ["FTSCALE_STEP_SESSION"] = str(os.getsid(0))  # the step: this session and its descendants
+IGNORE
+try:
+    ranks.run(target, ranks.Layout(per_node=2), **kwargs)
+except SegmentEnd as end:   # as scripts/finetune.py does
+    end_segment(end)""",
+    )
+    fault = {"FTSCALE_FAULT": "usr1_step:2"}  # rank 0 signals the whole step after step 2
+    ignored = two_ranks(
+        "ftscale.train.finetune:finetune",
+        args,
+        launch=code.replace("IGNORE", "jobs.ignore_stop_signal()"),
+        env_extra=fault,
+    )
+    assert ignored.returncode == 75, (ignored.stdout + ignored.stderr)[-3000:]
+    assert "saved at step 2; resubmit to continue" in ignored.stdout
+    assert (tmp_path / "state.pt").exists() and not (tmp_path / "out").exists()
+    (tmp_path / "state.pt").unlink()
+    killed = two_ranks("ftscale.train.finetune:finetune", args, launch=code.replace("IGNORE", ""), env_extra=fault)
+    assert killed.returncode == -signal.SIGUSR1, (killed.stdout + killed.stderr)[-3000:]
 
 
 def test_the_other_ranks_do_not_wait_in_a_collective_while_rank_0_writes_the_model(base, tmp_path):  # noqa: F811

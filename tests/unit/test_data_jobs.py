@@ -1,11 +1,13 @@
 """What the data jobs ask of a cluster (ftscale.plan.data_jobs): sized from the config by the
-measured per-byte figures, flat for the streamed tokenization, named where a node cannot hold them."""
+measured per-byte figures, flat for the streamed stages (at the one chunk size, common.STREAM_CHUNK),
+named where a node cannot hold them."""
 
 from pathlib import Path
 
 import pytest
 
 from ftscale import config as study_config
+from ftscale.data import common
 from ftscale.plan import data_jobs
 from ftscale.plan import summary as grid_summary
 
@@ -56,14 +58,30 @@ def test_the_toy_data_jobs_fit_and_ask_at_least_the_minimum_runtime(toy):
     assert data_jobs.corpus_bytes(toy, "ende") == pytest.approx(1.02 * data_jobs.corpus_bytes(toy, "ende", ("train",)))
 
 
-def test_a_paper_corpus_held_in_memory_is_named_and_asked_at_the_node_limit(paper):
-    cluster = paper["cluster"]
+def test_the_paper_data_stages_stream_or_sample_within_a_node(paper):
+    """hf pretraining text, its tokens and the task splits' tokens stream; the tokenizer reads its
+    sample (data.tokenizer_sample_lines); before, the corpus (4.6 TB) and the tokenizer (2.6 TB) did not fit."""
+    node = paper["cluster"]["node_memory_gb"] * 1e9
+    for rule in ("pretrain_corpus", "tokenize_pretrain"):
+        plan = data_jobs.data_job(paper, rule, family="ende")
+        assert plan.host_memory_bytes == data_jobs.stream_peak_bytes() < node and "node_memory_gb" not in (
+            plan.over or ""
+        )
     corpus = data_jobs.data_job(paper, "pretrain_corpus", family="ende")
-    assert corpus.over and "node_memory_gb" in corpus.over and "max_runtime_minutes" in corpus.over
-    assert corpus.host_memory_mb == cluster["node_memory_gb"] * 1000
-    assert corpus.runtime_minutes == cluster["max_runtime_minutes"]
-    stream = data_jobs.data_job(paper, "tokenize_pretrain", family="ende")
-    assert "node_memory_gb" not in (stream.over or "") and stream.host_memory_bytes == data_jobs.STREAM_PEAK_BYTES
+    assert "max_runtime_minutes" in corpus.over  # 1.2 TB read at one job's speed: still longer than a job may run
+    tokenizer = data_jobs.data_job(paper, "tokenizer", family="ende")
+    sample = paper["data"]["tokenizer_sample_lines"] * data_jobs.DOCUMENT_BYTES
+    assert tokenizer.input_bytes == sample and tokenizer.over is None
+    for task in paper["tasks"]:
+        plan = data_jobs.data_job(paper, "tokenize_task", task=task)
+        assert plan.host_memory_bytes == data_jobs.stream_peak_bytes() and plan.over is None, task
+
+
+def test_the_streamed_stages_memory_follows_the_one_chunk_size(toy, monkeypatch):
+    before = data_jobs.data_job(toy, "tokenize_task", task="translation_ende").host_memory_bytes
+    monkeypatch.setattr(common, "STREAM_CHUNK", 2 * common.STREAM_CHUNK)
+    after = data_jobs.data_job(toy, "tokenize_task", task="translation_ende").host_memory_bytes
+    assert after - data_jobs.BASELINE_BYTES == pytest.approx(2 * (before - data_jobs.BASELINE_BYTES))
 
 
 def test_ftscale_grid_prints_the_data_jobs(toy):

@@ -67,15 +67,17 @@ def test_a_multi_node_job_asks_for_one_task_per_gpu_and_leaves_the_step_to_itsel
         "slurm_extra": "--signal=USR1@300",
     }
     assert ranks.layout({"gpu": 64, **ranks.slurm_resources(64, 8, 32)}) == ranks.Layout(8, 8, 4, True)
-    # one node: one task of all its CPUs, wrapped by the plugin in `srun -n1`; torchrun starts the ranks
+    # one node: one task of all its CPUs, wrapped by the plugin in `srun -n1`; torchrun starts the ranks,
+    # and SLURM's warning comes as across nodes (tests/distributed/test_sharded.py: what it reaches there)
     assert ranks.slurm_resources(4, 1, 16, 300) == {
         "nodes": 1,
         "cpus_per_task": 16,
         "mpi": None,
         "tasks": None,
         "tasks_per_gpu": None,
-        "slurm_extra": None,
+        "slurm_extra": "--signal=USR1@300",
     }
+    assert ranks.slurm_resources(1, 1, 16, 300)["slurm_extra"] is None  # one GPU: its deadline serves
 
 
 def test_one_node_runs_torchrun_standalone():

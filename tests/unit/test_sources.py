@@ -135,7 +135,7 @@ def test_choose_keeps_all_a_seeded_sorted_subset_or_refuses_a_short_train_split(
 
 
 def test_interleave_alternates_languages_and_split_offsets_separate_val_from_train():
-    assert common.interleave([["a1", "a2", "a3"], ["b1"]]) == ["a1", "b1", "a2", "a3"]
+    assert list(common.interleave([["a1", "a2", "a3"], ["b1"]])) == ["a1", "b1", "a2", "a3"]
     assert common.split_offsets("val", 2) == (0, 2)
     assert common.split_offsets("train", 100) == (2, 100)  # skips the 2 val lines
     assert common.split_offsets("train", 10) == (1, 10)  # at least one
@@ -158,7 +158,7 @@ def test_finish_records_adds_default_language_and_summarization_prefix():
 
 def test_write_outputs_renames_files_into_place_with_a_manifest(tmp_path):
     outputs = {"train": (tmp_path / "train.jsonl", [{"a": 1}, {"a": 2}]), "dev": (tmp_path / "dev.jsonl", [{"a": 3}])}
-    manifest = sources.write_outputs(outputs, sources.write_jsonl, tmp_path / "manifest.json", {"source": "x"})
+    manifest = sources.write_outputs(outputs, sources.write_jsonl, tmp_path / "manifest.json", lambda: {"source": "x"})
     assert common.read_jsonl(tmp_path / "train.jsonl") == [{"a": 1}, {"a": 2}]
     on_disk = json.loads((tmp_path / "manifest.json").read_text())
     assert on_disk == manifest and on_disk["source"] == "x"
@@ -176,7 +176,7 @@ def test_write_outputs_leaves_no_complete_looking_file_when_the_writer_fails(tmp
 
     outputs = {"train": (tmp_path / "train.txt", ["a"]), "dev": (tmp_path / "dev.txt", "boom")}
     with pytest.raises(OSError):
-        sources.write_outputs(outputs, writer, tmp_path / "manifest.json", {})
+        sources.write_outputs(outputs, writer, tmp_path / "manifest.json", dict)
     assert not any((tmp_path / name).exists() for name in ("train.txt", "dev.txt", "manifest.json"))
     assert all(p.name.startswith(".") and ".tmp-" in p.name for p in tmp_path.iterdir())
 
@@ -344,7 +344,7 @@ def test_hf_pretraining_streams_val_then_train_without_overlap(tmp_path):
             lang: {"dataset": path, "split": "train", "columns": {"text": "content"}} for lang, path in corpus.items()
         }
     )
-    splits = sources.pretrain_splits(source, "ende", ["en", "de"], 100)
+    splits = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en", "de"], 100).items()}
     assert splits["val"] == ["en line 0", "de line 0", "en line 1", "de line 1"]
     assert splits["train"][:4] == ["en line 2", "de line 2", "en line 3", "de line 3"]
     assert len(splits["train"]) == 200 and not set(splits["val"]) & set(splits["train"])
@@ -409,7 +409,7 @@ def test_local_pretraining_text_files_val_then_train(tmp_path):
     for lang in ("en", "de"):
         (tmp_path / f"{lang}.txt").write_text("".join(f"{lang} {i}\n\n" for i in range(150)), encoding="utf-8")
     source = local_source(pretrain={lang: {"path": str(tmp_path / f"{lang}.txt")} for lang in ("en", "de")})
-    splits = sources.pretrain_splits(source, "ende", ["en", "de"], 100)
+    splits = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en", "de"], 100).items()}
     assert splits["val"] == ["en 0", "de 0", "en 1", "de 1"]
     assert splits["train"][:2] == ["en 2", "de 2"] and len(splits["train"]) == 200
     assert not set(splits["val"]) & set(splits["train"])

@@ -30,7 +30,9 @@ def synthetic_splits(config: dict) -> dict:
                 name, lang, task, config["evaluate"]["transfer"]["zero_shot_examples"]
             )
     for lang in config["families"]["ende"]["languages"]:
-        out["pretrain", lang] = source.pretrain_lines("ende", [lang], "train", config["data"]["pretrain_lines"] * 2)
+        out["pretrain", lang] = list(
+            source.pretrain_lines("ende", [lang], "train", config["data"]["pretrain_lines"] * 2)
+        )
     return out
 
 

@@ -347,4 +347,4 @@ def test_the_data_jobs_ask_sbatch_for_their_planned_memory_runtime_and_cpus(tmp_
         assert f" --mem {planned.host_memory_mb} " in f"{sbatch} " and f" -t {planned.runtime_minutes} " in sbatch
         assert "--gpus" not in sbatch, rule
     memory = {rule: jobs[rule][1]["mem_mb"] for rule in by}  # not the profile's default 4,000 MB each
-    assert memory["tokenize_task"] > 4000 > memory["tokenize_pretrain"]
+    assert memory["task_data"] > 4000 > memory["tokenize_task"] == memory["tokenize_pretrain"]  # the two stream

@@ -11,12 +11,19 @@ the sources depend on it and never on each other.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import itertools
 import json
 import random
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-PRETRAIN_SPLITS = {"train": 1.0, "val": 0.02}  # val lines as a share of the training lines
+PRETRAIN_SPLITS = {"train": 1.0, "val": 0.02}
+# Text a streamed data stage reads, or tokenizes, at once (bytes read; characters encoded): what it
+# holds in memory, whatever the corpus size. The planner's memory of those stages is measured at it
+# (ftscale.plan.data_jobs, bench/bench_tokenize.py).
+STREAM_CHUNK = 1 << 22  # val lines as a share of the training lines
 TASK_SPLITS = ("train", "dev", "test")
 LANGUAGE_NAMES = {
     "en": "English",
@@ -118,12 +125,17 @@ def choose(total: int, n: int, seed: int, split: str, where: str) -> list[int] |
     return sorted(random.Random(seed).sample(range(total), n))
 
 
-def interleave(per_language: list[list[str]]) -> list[str]:
-    """Lines of several languages, alternated (round robin), so any prefix mixes the languages."""
-    out = []
-    for i in range(max((len(lines) for lines in per_language), default=0)):
-        out += [lines[i] for lines in per_language if i < len(lines)]
-    return out
+def interleave(per_language: list[Iterable[str]]) -> Iterator[str]:
+    """Lines of several languages, alternated (round robin), so any prefix mixes the languages;
+    lazily, one line of each at a time."""
+    running = [iter(lines) for lines in per_language]
+    while running:
+        for lines in list(running):
+            line = next(lines, None)
+            if line is None:
+                running.remove(lines)
+            else:
+                yield line
 
 
 def split_offsets(split: str, n_lines: int) -> tuple[int, int]:
@@ -136,10 +148,53 @@ def split_offsets(split: str, n_lines: int) -> tuple[int, int]:
     raise DataError(f"pretraining split {split!r}: expected train or val")
 
 
-def read_jsonl(path) -> list[dict]:
-    """Records of a raw split (jsonl), as the data rules wrote them."""
+def iter_jsonl(path) -> Iterator[dict]:
+    """Records of a raw split (jsonl), as the data rules wrote them, one at a time."""
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        yield from (json.loads(line) for line in f if line.strip())
+
+
+def read_jsonl(path) -> list[dict]:
+    return list(iter_jsonl(path))
+
+
+def text_lines(path) -> Iterator[str]:
+    """The lines of a UTF-8 text file, exactly as `read_text().splitlines()` gives them (all of str's
+    line boundaries; CR LF counts once), read STREAM_CHUNK bytes at a time: memory bounded by a
+    chunk, not the file. Bytes that are not UTF-8 are a DataError naming the file and the offset."""
+    decoder, carry, offset = codecs.getincrementaldecoder("utf-8")(), "", 0
+
+    def decode(block: bytes) -> str:
+        pending = len(decoder.getstate()[0])  # bytes of a character the previous block cut
+        try:
+            return decoder.decode(block, final=not block)
+        except UnicodeDecodeError as error:
+            at = offset - pending + error.start
+            raise DataError(f"{path}: not UTF-8 text (undecodable byte at offset {at})") from None
+
+    with open(path, "rb") as f:
+        while block := f.read(STREAM_CHUNK):
+            pieces = (carry + decode(block)).splitlines(keepends=True)
+            offset += len(block)
+            # the last piece waits for the next block unless it ends its line (a CR may be half of CR LF)
+            carry = pieces.pop() if pieces else ""
+            if carry and not carry.endswith("\r") and carry.splitlines()[0] != carry:
+                pieces.append(carry)
+                carry = ""
+            yield from (piece.splitlines()[0] for piece in pieces)
+    yield from (carry + decode(b"")).splitlines()
+
+
+def chunks(items: Iterable, length=len) -> Iterator[list]:
+    """Lists of consecutive items (lines, or records by `length`) of about STREAM_CHUNK characters in
+    all, at least one item each."""
+    items, size = iter(items), STREAM_CHUNK
+    while first := list(itertools.islice(items, 1)):
+        batch, total = first, length(first[0])
+        while total < size and (item := next(items, None)) is not None:
+            batch.append(item)
+            total += length(item) + 1
+        yield batch
 
 
 def sha256(path) -> str:
@@ -166,7 +221,8 @@ class Source:
         `specs` are the split's datasets or files from the config (None for a generator)."""
         raise NotImplementedError
 
-    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> list[str]:
+    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> Iterable[str]:
+        """A pretraining split's lines; an iterator reads them only as they are asked for."""
         raise NotImplementedError
 
     def specs(self, *keys: str) -> list | None:

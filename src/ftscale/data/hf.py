@@ -23,6 +23,7 @@ with one line naming it and how to pre-fetch it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from ftscale.data.common import DataError, Source, choose, config_part, interleave, split_offsets
@@ -172,15 +173,16 @@ class HFSource(Source):
             start += len(dataset)
         return records, where
 
-    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> list[str]:
+    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> Iterator[str]:
         """n_lines of each language (val: a corpus's first lines, train: the lines after them),
-        streamed, so only what is read is downloaded; languages alternate."""
+        streamed, so only what is read is downloaded and held; languages alternate."""
         val_lines, take = split_offsets(split, n_lines)
-        per_language = []
-        for lang in languages:
-            lines, skip = [], val_lines  # each language skips its own val lines
+        read = {lang: [] for lang in languages}  # what each language read, in the manifest in language order
+
+        def language(lang: str) -> Iterator[str]:
+            lines, skip = 0, val_lines  # each language skips its own val lines
             for spec in config_part(self.options, self.name, "pretrain", lang):
-                if len(lines) >= take:
+                if lines >= take:
                     break
                 dataset = open_dataset(spec, streaming=spec.get("streaming", True))
                 column = (PRETRAIN_COLUMNS | spec.get("columns", {}))["text"]
@@ -192,11 +194,12 @@ class HFSource(Source):
                     if skipped < skip:  # the val lines (non-empty, as val counts them)
                         skipped += 1
                         continue
-                    lines.append(text)
+                    yield text
+                    lines += 1
                     used += 1
-                    if len(lines) >= take:
+                    if lines >= take:
                         break
-                self.read.append(
+                read[lang].append(
                     {
                         "dataset": spec["dataset"],
                         "config": spec.get("config"),
@@ -208,7 +211,8 @@ class HFSource(Source):
                     }
                 )
                 skip -= skipped
-            if len(lines) < take:
-                print(f"note: {lang}: only {len(lines)} of {take} {split} lines available")
-            per_language.append(lines)
-        return interleave(per_language)
+            if lines < take:
+                print(f"note: {lang}: only {lines} of {take} {split} lines available")
+
+        yield from interleave([language(lang) for lang in languages])
+        self.read += [entry for lang in languages for entry in read[lang]]

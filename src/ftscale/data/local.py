@@ -25,7 +25,9 @@ column, unequal line counts of a pair) is a DataError naming the file.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from ftscale.data.common import (
@@ -38,6 +40,7 @@ from ftscale.data.common import (
     sha256,
     spec_files,
     split_offsets,
+    text_lines,
 )
 
 FORMATS = ("jsonl", "parquet", "csv", "tsv", "text")
@@ -69,12 +72,15 @@ def _text(path: Path) -> str:
         raise DataError(f"{path}: not UTF-8 text (undecodable byte at offset {error.start})") from None
 
 
+def stream_lines(path: Path) -> Iterator[str]:
+    """A text file's lines with their whitespace collapsed (a leading BOM dropped), read as they come."""
+    _check_file(path)
+    for number, line in enumerate(text_lines(path)):
+        yield " ".join((line[1:] if number == 0 and line.startswith("\ufeff") else line).split())
+
+
 def read_lines(path: Path, keep_empty: bool) -> list[str]:
-    lines = _text(path).splitlines()
-    if lines and lines[0].startswith("\ufeff"):
-        lines[0] = lines[0][1:]
-    lines = [" ".join(line.split()) for line in lines]
-    return lines if keep_empty else [line for line in lines if line]
+    return [line for line in stream_lines(path) if keep_empty or line]
 
 
 def read_rows(path: Path, fmt: str, columns: list[str], optional: tuple[str, ...] = ()) -> list[dict]:
@@ -158,18 +164,17 @@ def spec_records(spec: dict) -> list[dict]:
     return records
 
 
-def spec_texts(spec: dict) -> list[str]:
-    """Pretraining lines of one spec (empty ones dropped)."""
-    lines = []
+def spec_texts(spec: dict) -> Iterator[str]:
+    """Pretraining lines of one spec (empty ones dropped): a text file's as they are read, a table's
+    a file at a time."""
     for path in as_list(spec["path"]):
         path = Path(path).expanduser()
         fmt = file_format(path, spec)
         if fmt == "text":
-            lines += read_lines(path, keep_empty=False)
+            yield from (line for line in stream_lines(path) if line)
         else:
             column = ({"text": "text"} | spec.get("columns", {}))["text"]
-            lines += [t for t in (" ".join(str(r[column]).split()) for r in read_rows(path, fmt, [column])) if t]
-    return lines
+            yield from (t for t in (" ".join(str(r[column]).split()) for r in read_rows(path, fmt, [column])) if t)
 
 
 class LocalSource(Source):
@@ -195,25 +200,30 @@ class LocalSource(Source):
             records = [records[i] for i in keep]
         return records, label
 
-    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> list[str]:
-        """n_lines of each language (val: a corpus's first lines, train: the lines after them)."""
+    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> Iterator[str]:
+        """n_lines of each language (val: a corpus's first lines, train: the lines after them), read
+        as they are written; languages alternate."""
         skip, take = split_offsets(split, n_lines)
-        per_language = []
-        for lang in languages:
-            lines = []
+        read = {lang: [] for lang in languages}  # the files each language read, in language order
+
+        def corpus(lang: str) -> Iterator[str]:
             for spec in config_part(self.options, self.name, "pretrain", lang):
-                lines += spec_texts(spec)
-                self.read.append(
+                read[lang].append(
                     {
                         "files": spec_files(spec),
                         "language": lang,
                         "sha256": [sha256(Path(f).expanduser()) for f in spec_files(spec)],
                     }
                 )
-                if len(lines) >= skip + take:
-                    break
-            chosen = lines[skip : skip + take]
-            if len(chosen) < take:
-                print(f"note: {lang}: only {len(chosen)} of {take} {split} lines available")
-            per_language.append(chosen)
-        return interleave(per_language)
+                yield from spec_texts(spec)
+
+        def language(lang: str) -> Iterator[str]:
+            chosen = 0
+            for line in itertools.islice(corpus(lang), skip, skip + take):
+                chosen += 1
+                yield line
+            if chosen < take:
+                print(f"note: {lang}: only {chosen} of {take} {split} lines available")
+
+        yield from interleave([language(lang) for lang in languages])
+        self.read += [entry for lang in languages for entry in read[lang]]

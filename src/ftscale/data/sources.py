@@ -1,6 +1,7 @@
 """Where raw data comes from. A source yields raw splits; nothing downstream knows which source.
 
-Raw splits are plain: pretraining text is a list of lines, a task split is a list of records
+Raw splits are plain: pretraining text is lines (an iterator: hf and local stream them, as the
+writer here does; the synthetic source shuffles its lines, so it holds them), a task split is a list of records
 {"source", "target", "lang"}. The `synthetic` source draws them from the toy-language generator;
 `hf` (Hugging Face `datasets`, ftscale.data.hf) and `local` (the user's files, ftscale.data.local)
 read them from the datasets and files named under `data.hf` / `data.local` in the config, with the
@@ -14,6 +15,7 @@ import json
 import os
 import random
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ftscale.data import synthetic
@@ -67,7 +69,8 @@ def get_source(name: str, seed: int, data: dict | None = None) -> Source:
 # Splits of a source, and writing them: the data rules' scripts.
 
 
-def pretrain_splits(source, family: str, languages: list[str], n_lines: int) -> dict[str, list[str]]:
+def pretrain_splits(source, family: str, languages: list[str], n_lines: int) -> dict[str, Iterable[str]]:
+    """Each split's lines, read (hf, local) as the writer asks for them."""
     return {
         split: source.pretrain_lines(family, languages, split, max(1, round(n_lines * share)))
         for split, share in PRETRAIN_SPLITS.items()
@@ -78,29 +81,42 @@ def task_splits(source, task_name: str, task: dict) -> dict[str, list[dict]]:
     return {split: source.task_records(task_name, task, split, task[f"{split}_examples"]) for split in TASK_SPLITS}
 
 
-def write_lines(lines: list[str], path: Path) -> None:
-    path.write_text("".join(line.replace("\n", " ") + "\n" for line in lines), encoding="utf-8")
+def write_lines(lines: Iterable[str], path: Path) -> int:
+    """One line a line (newlines inside a line become spaces), as they come; returns the count."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(line.replace("\n", " ") + "\n")
+            count += 1
+    return count
 
 
-def write_jsonl(records: list[dict], path: Path) -> None:
+def write_jsonl(records: Iterable[dict], path: Path) -> int:
+    count = 0
     with open(path, "w", encoding="utf-8") as out:
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
 
 
-def write_outputs(outputs: dict[str, tuple[Path, object]], writer, manifest_path: Path | None, manifest: dict) -> dict:
-    """Write each (path, content) with `writer` under a temporary name, then the manifest (row
-    counts and sha256 of every file), then rename them all into place, the manifest last: an
-    interrupted job leaves only temporary files, never a complete-looking split."""
+def write_outputs(
+    outputs: dict[str, tuple[Path, object]], writer, manifest_path: Path | None, describe: Callable[[], dict]
+) -> dict:
+    """Write each (path, content) with `writer` (which returns its row count) under a temporary name,
+    then the manifest (describe(), asked once the files are written: a streamed source learns what
+    it read while they are, with the row counts and sha256 of every file), then rename them all
+    into place, the manifest last: an interrupted job leaves only temporary files, never a
+    complete-looking split."""
     temporary = {}
     files = {}
     for name, (path, content) in outputs.items():
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        writer(content, tmp)
+        rows = writer(content, tmp)
         temporary[tmp] = path
-        files[name] = {"path": path.name, "rows": len(content), "sha256": sha256(tmp)}
-    manifest = {**manifest, "files": files}
+        files[name] = {"path": path.name, "rows": rows, "sha256": sha256(tmp)}
+    manifest = {**describe(), "files": files}
     if manifest_path is not None:
         manifest_path = Path(manifest_path)
         tmp = manifest_path.with_name(f".{manifest_path.name}.tmp-{os.getpid()}")

@@ -6,17 +6,21 @@ Layout of a tokenized split (a directory of .npy files, read with mmap_mode="r")
 - a task split: `source.npy`, `source_offsets.npy`, `target.npy`, `target_offsets.npy`, `lang.npy`;
   example i's source is source[offsets[i]:offsets[i+1]] (no special tokens; batching adds them).
 Each directory is sealed with a manifest (ftscale.runtime.integrity) and checked against it when loaded.
+Both are written as streams (common.STREAM_CHUNK characters encoded at once, appended to .npy files
+whose header is rewritten with the count at the end: NpyStream), so memory stays flat in the corpus
+size; the bytes are np.save's of the whole arrays (tests/unit/test_tokenize_stream.py).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ftscale.data import common
 from ftscale.runtime import faults, integrity
 
 PAD, BOS, EOS, SEP = "<pad>", "<s>", "</s>", "<sep>"
@@ -103,8 +107,10 @@ def token_dtype(tokenizer) -> np.dtype:
     )
 
 
-def train_tokenizer(lines: list[str], vocab_size: int):
-    """Byte-level BPE (no unknown tokens, exact round trip), special tokens first."""
+def train_tokenizer(lines: Iterable[str], vocab_size: int, sample_lines: int | None = None):
+    """Byte-level BPE (no unknown tokens, exact round trip), special tokens first, trained on the first
+    `sample_lines` lines (None: all), read as they come: the trainer keeps counts of distinct words,
+    not the text."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -116,7 +122,7 @@ def train_tokenizer(lines: list[str], vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(lines, trainer=trainer, length=len(lines))
+    tokenizer.train_from_iterator(itertools.islice(lines, sample_lines), trainer=trainer)
     return tokenizer
 
 
@@ -136,55 +142,58 @@ def save_hf_tokenizer(tokenizer_file: str | Path, out_dir: str | Path) -> None:
 
 
 def encode_lines(tokenizer, lines: list[str]) -> list[list[int]]:
-    return [e.ids for e in tokenizer.encode_batch(lines, add_special_tokens=False)]
+    return [e.ids for e in tokenizer.encode_batch_fast(lines, add_special_tokens=False)]
 
 
-STREAM_BATCH_LINES = 10_000  # lines encoded at once: what tokenizing a corpus holds in memory
-TEXT_BLOCK_CHARS = 1 << 24  # characters read at once
+def encode_flat(tokenizer, lines: list[str], dtype, bos: int | None = None, eos: int | None = None):
+    """(the lines' token ids end to end, each line between bos and eos where given; tokens per line)."""
+    ids = encode_lines(tokenizer, lines)
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=dtype, count=int(lengths.sum()))
+    if bos is None:
+        return flat, lengths
+    ends = np.cumsum(lengths + 2)  # one past each line's eos
+    out = np.empty(int(ends[-1]) if len(ends) else 0, dtype=dtype)
+    out[ends - lengths - 2], out[ends - 1] = bos, eos
+    inside = np.ones(out.size, dtype=bool)
+    inside[ends - lengths - 2] = inside[ends - 1] = False
+    out[inside] = flat
+    return out, lengths + 2
 
 
-def text_lines(path: str | Path) -> Iterator[str]:
-    """The lines of a UTF-8 text file, exactly as `read_text().splitlines()` gives them (all of str's
-    line boundaries, universal newlines), read block by block: memory bounded by a block, not the file."""
-    carry = ""
-    with open(path, encoding="utf-8") as f:
-        while block := f.read(TEXT_BLOCK_CHARS):
-            pieces = (carry + block).splitlines(keepends=True)
-            last = pieces.pop()
-            ended = len(last.splitlines()[0]) < len(last)  # the last piece ends with a line boundary
-            carry = "" if ended else last
-            yield from (piece.splitlines()[0] for piece in (pieces + [last] if ended else pieces))
-    if carry:
-        yield carry
+class NpyStream:
+    """A 1-D .npy file written a chunk at a time: the bytes np.save writes for the whole array. The
+    header is written first for no rows and rewritten with the count at the end (numpy pads it for
+    any count, so its length does not change)."""
+
+    def __init__(self, path: Path, dtype):
+        self.dtype, self.count = np.dtype(dtype), 0
+        self.file = open(path, "wb")
+        self._header(0)
+
+    def _header(self, count: int) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (count,)}
+        np.lib.format.write_array_header_1_0(self.file, header)
+
+    def append(self, values: np.ndarray) -> None:
+        np.asarray(values, dtype=self.dtype).tofile(self.file)
+        self.count += len(values)
+
+    def close(self) -> None:
+        self.file.seek(0)
+        self._header(self.count)
+        self.file.close()
 
 
 def write_pretrain_stream(tokenizer, lines: Iterable[str], out_dir: Path) -> int:
-    """Encode lines into one `<s> ... </s>` stream (tokens.npy, the bytes np.save writes); returns its
-    token count. Streams: STREAM_BATCH_LINES lines at a time are encoded and appended after a .npy
-    header, which is rewritten with the count at the end (numpy's header has room for any count), so
-    memory stays flat in the corpus size (bench/bench_tokenize.py)."""
+    """Encode lines into one `<s> ... </s>` stream (tokens.npy); returns its token count."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(TOKEN_DTYPE)), "fortran_order": False}
-    count, lines = 0, iter(lines)
-    with open(out_dir / "tokens.npy", "wb") as f:
-        np.lib.format.write_array_header_1_0(f, {**header, "shape": (0,)})
-        while batch := list(itertools.islice(lines, STREAM_BATCH_LINES)):
-            ids = encode_lines(tokenizer, batch)
-            chunk = np.empty(sum(len(i) + 2 for i in ids), dtype=TOKEN_DTYPE)
-            at = 0
-            for line_ids in ids:
-                chunk[at], chunk[at + 1 : at + 1 + len(line_ids)], chunk[at + 1 + len(line_ids)] = (
-                    BOS_ID,
-                    line_ids,
-                    EOS_ID,
-                )
-                at += len(line_ids) + 2
-            chunk.tofile(f)
-            count += chunk.size
-        f.seek(0)
-        np.lib.format.write_array_header_1_0(f, {**header, "shape": (count,)})
+    stream = NpyStream(out_dir / "tokens.npy", TOKEN_DTYPE)
+    for batch in common.chunks(lines):
+        stream.append(encode_flat(tokenizer, batch, TOKEN_DTYPE, BOS_ID, EOS_ID)[0])
+    stream.close()
     integrity.seal(out_dir)
-    return count
+    return stream.count
 
 
 def load_stream(path: str | Path) -> np.ndarray:
@@ -193,22 +202,41 @@ def load_stream(path: str | Path) -> np.ndarray:
     return np.load(path, mmap_mode="r")
 
 
-def _ragged(sequences: list[list[int]], dtype=TOKEN_DTYPE) -> tuple[np.ndarray, np.ndarray]:
-    offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(s) for s in sequences])
-    flat = np.fromiter((t for s in sequences for t in s), dtype=dtype, count=int(offsets[-1]))
-    return flat, offsets
-
-
-def write_task_split(tokenizer, records: list[dict], out_dir: Path) -> None:
+def write_task_split(tokenizer, records: Iterable[dict], out_dir: Path) -> int:
+    """Encode a split's records (the layout in the module docstring); returns their count. The
+    languages are kept as indices into the few distinct ones until the end, when lang.npy is written
+    at the width of the longest (np.save's `<U` width)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for field in ("source", "target"):
-        flat, offsets = _ragged(encode_lines(tokenizer, [r[field] for r in records]), token_dtype(tokenizer))
-        np.save(out_dir / f"{field}.npy", flat)
-        np.save(out_dir / f"{field}_offsets.npy", offsets)
+    dtype = token_dtype(tokenizer)
+    streams = {name: NpyStream(out_dir / f"{name}.npy", dtype) for name in ("source", "target")}
+    offsets = {name: NpyStream(out_dir / f"{name}_offsets.npy", np.int64) for name in ("source", "target")}
+    ends = {name: 0 for name in streams}
+    languages: dict[str, int] = {}
+    lang_index = NpyStream(out_dir / ".lang_index.npy", np.int64)
+    for name in offsets:
+        offsets[name].append(np.zeros(1, dtype=np.int64))
+    for batch in common.chunks(records, length=lambda record: len(record["source"]) + len(record["target"])):
+        for name in streams:
+            flat, lengths = encode_flat(tokenizer, [r[name] for r in batch], dtype)
+            streams[name].append(flat)
+            offsets[name].append(ends[name] + np.cumsum(lengths))
+            ends[name] += int(lengths.sum())
+        lang_index.append(
+            np.fromiter((languages.setdefault(r.get("lang", ""), len(languages)) for r in batch), np.int64)
+        )
         faults.point("tokenize")  # fault-injection tests: killed with the split half written
-    np.save(out_dir / "lang.npy", np.asarray([r.get("lang", "") for r in records], dtype=str))
+    for stream in [*streams.values(), *offsets.values(), lang_index]:
+        stream.close()
+    names = np.asarray(list(languages), dtype=str)
+    lang = NpyStream(out_dir / "lang.npy", names.dtype)
+    indices = np.load(out_dir / ".lang_index.npy", mmap_mode="r")
+    for start in range(0, len(indices), common.STREAM_CHUNK):
+        lang.append(names[indices[start : start + common.STREAM_CHUNK]])
+    lang.close()
+    del indices
+    (out_dir / ".lang_index.npy").unlink()
     integrity.seal(out_dir)
+    return lang.count
 
 
 class TaskSplit:

@@ -2,23 +2,31 @@
 
 A stage's input size in bytes comes from the config: a pretraining corpus is data.pretrain_lines
 lines per language of its family (and the validation share of it) at PRETRAIN_LINE_BYTES[source]; a
-task's records are its examples at their longest (max_source_tokens + max_target_tokens) at
-BYTES_PER_TOKEN, an upper bound like every token count of ftscale.plan.sizing. Then
+tokenizer reads its training split, or its first data.tokenizer_sample_lines lines; a task's records
+are its examples at their longest (max_source_tokens + max_target_tokens) at BYTES_PER_TOKEN, an
+upper bound like every token count of ftscale.plan.sizing. Then
 
-    memory  = BASELINE_BYTES + held_per_byte x input bytes      (stages that hold their input)
-            = STREAM_PEAK_BYTES                                 (tokenize_pretrain: streams)
+    memory  = stream_peak_bytes()                               (stages that stream: STREAMED)
+            = BASELINE_BYTES + held_per_byte x input bytes      (the others hold their input)
     minutes = max(min_runtime_minutes, safety_factor x input bytes / bytes_per_second / 60)
 
 (the floor covers the start: a data job imports in about a second, against the training jobs' 10 minutes).
+A streamed stage holds one chunk of common.STREAM_CHUNK characters and its tokens:
 
-Every constant was measured (bench/bench_data_stages.py, which prints them beside these) on the
-scripts' own code paths (synthetic source, a 1,024-token BPE, one CPU of a loaded 2-core machine)
-at two sizes, 7.2 and 28.8 MB of pretraining text, 3.8 and 15.2 MB of task records: the slope
-between them is the per-byte figure, of peak RSS and of wall time. An hf source's download speed is not measured (no network
-here): its raw-data stages use the synthetic generator's speed, and a slow mirror needs
-cluster.runtime_minutes. A job that does not fit cluster.node_memory_gb or max_runtime_minutes
-is asked at the limit and named in DataPlan.over (`ftscale grid` prints it): the stages that
-hold their input in memory do not scale past a node.
+    stream_peak_bytes() = BASELINE_BYTES + STREAM_BYTES_PER_TOKEN x common.STREAM_CHUNK
+
+at one token per character at most (CJK-like text; Latin text has about 4 characters a token).
+pretrain_corpus streams from hf and local sources; the synthetic generator shuffles its lines, so
+it holds them. The tokenizer holds the BPE trainer's counts of distinct words, bounded by its sample.
+
+Every constant was measured (bench/bench_data_stages.py and bench/bench_tokenize.py print them
+beside these) on the scripts' own code paths (synthetic source, a 1,024-token BPE, one CPU of a
+loaded 2-core machine) at two sizes, 7.2 and 28.8 MB of pretraining text, 3.8 and 15.2 MB of task
+records: the slope between them is the per-byte figure, of peak RSS and of wall time. An hf
+source's download speed is not measured (no network here): its raw-data stages use the synthetic
+generator's speed, and a slow mirror needs cluster.runtime_minutes. A job that does not fit
+cluster.node_memory_gb or max_runtime_minutes is asked at the limit and named in DataPlan.over
+(`ftscale grid` prints it).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ftscale.data import common
 from ftscale.data.common import PRETRAIN_SPLITS
 from ftscale.plan import grid, hub
 
@@ -34,18 +43,26 @@ BASELINE_BYTES = 32 * MB  # a data job's Python and libraries before any data (m
 BYTES_PER_TOKEN = 4.0  # text bytes per BPE token: assumed for a 32K BPE on news/web text (toy's 1K BPE: 3.3)
 PRETRAIN_LINE_BYTES = {"synthetic": 150.0}  # measured: 28.8 MB / 192,000 lines
 DOCUMENT_BYTES = 430 * BYTES_PER_TOKEN  # hf and local: a C4 document of ~430 tokens (configs/paper.yaml)
-STREAM_PEAK_BYTES = 260 * MB  # tokenize_pretrain's flat peak RSS (bench/bench_tokenize.py: 214-260 MB, 16-128 MB)
+# a streamed stage's RSS per token of its chunk above the baseline: bench/bench_tokenize.py, flat 269 -> 282 MiB
+# at 8 -> 32 MiB of text, 0.35 tokens a character (1.46M tokens a 4M-character chunk): (282 MiB - 32 MB) / 1.46M
+STREAM_BYTES_PER_TOKEN = 180.0
 
 # per stage: (peak RSS bytes per input byte, input bytes per second), bench/bench_data_stages.py:
 # the larger slope of its runs, the slower speed (a loaded 2-core machine: speeds vary up to 2.5x)
 STAGES = {
-    "pretrain_corpus": (4.0, 3.0 * MB),  # the lines as a Python list: 61 -> 147 MB RSS at 7.2 -> 28.8 MB
-    "tokenizer": (2.3, 3.3 * MB),  # read_text + splitlines + BPE counts: 54 -> 104 MB
-    "tokenize_pretrain": (0.0, 1.6 * MB),  # streamed: flat past its 16M-character blocks (bench_tokenize.py)
+    "pretrain_corpus": (4.0, 3.0 * MB),  # synthetic: the lines as a Python list: 61 -> 147 MB RSS at 7.2 -> 28.8 MB
+    "tokenizer": (2.3, 3.3 * MB),  # held the text: 54 -> 104 MB; streamed, the trainer alone still grows 2.04
+    "tokenize_pretrain": (0.0, 1.6 * MB),  # streamed
     "task_data": (2.5, 3.9 * MB),  # records as dicts: 43 -> 71 MB at 3.8 -> 15.2 MB
-    "tokenize_task": (29.9, 1.6 * MB),  # records and token ids as Python lists: 157 -> 497 MB
+    "tokenize_task": (0.0, 1.6 * MB),  # streamed (it held 29.9 bytes a byte as Python lists)
 }
 STAGES |= {"zero_shot_data": STAGES["task_data"], "tokenize_zero_shot": STAGES["tokenize_task"]}
+STREAMED = {"tokenize_pretrain", "tokenize_task", "tokenize_zero_shot"}  # and pretrain_corpus but from synthetic
+
+
+def stream_peak_bytes() -> float:
+    """A streamed stage's peak RSS: its chunk's tokens at one a character, at most."""
+    return BASELINE_BYTES + STREAM_BYTES_PER_TOKEN * common.STREAM_CHUNK
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,13 @@ def corpus_bytes(config: dict, family: str, splits: tuple[str, ...] = tuple(PRET
     return data["pretrain_lines"] * len(config["families"][family]["languages"]) * share * line
 
 
+def sample_bytes(config: dict) -> float:
+    """The tokenizer's sample: data.tokenizer_sample_lines lines (infinite: none set)."""
+    data = config["data"]
+    lines = data.get("tokenizer_sample_lines")
+    return math.inf if lines is None else lines * PRETRAIN_LINE_BYTES.get(data["source"], DOCUMENT_BYTES)
+
+
 def records_bytes(config: dict, task_name: str, examples: int) -> float:
     task = config["tasks"][task_name]
     return examples * (task["max_source_tokens"] + task["max_target_tokens"]) * BYTES_PER_TOKEN
@@ -78,7 +102,8 @@ def records_bytes(config: dict, task_name: str, examples: int) -> float:
 
 def plan_data_job(config: dict, rule: str, label: str, input_bytes: float) -> DataPlan:
     cluster, (held, speed) = config["cluster"], STAGES[rule]
-    need = STREAM_PEAK_BYTES if rule == "tokenize_pretrain" else BASELINE_BYTES + held * input_bytes
+    streamed = rule in STREAMED or rule == "pretrain_corpus" and config["data"]["source"] != "synthetic"
+    need = stream_peak_bytes() if streamed else BASELINE_BYTES + held * input_bytes
     minutes = math.ceil(cluster["safety_factor"] * input_bytes / speed / 60)
     minutes = max(cluster["min_runtime_minutes"], minutes)
     node, limit = cluster["node_memory_gb"] * 1e9, cluster["max_runtime_minutes"]
@@ -94,9 +119,10 @@ def plan_data_job(config: dict, rule: str, label: str, input_bytes: float) -> Da
 
 def data_job(config: dict, rule: str, family: str | None = None, task: str | None = None) -> DataPlan:
     """The plan of one data job, by its wildcards (family for the pretraining stages, else task)."""
-    if family is not None:  # the tokenizer trains on the training split alone
-        splits = ("train",) if rule == "tokenizer" else tuple(PRETRAIN_SPLITS)
-        return plan_data_job(config, rule, family, corpus_bytes(config, family, splits))
+    if rule == "tokenizer":  # the training split alone, or its first tokenizer_sample_lines lines
+        return plan_data_job(config, rule, family, min(corpus_bytes(config, family, ("train",)), sample_bytes(config)))
+    if family is not None:
+        return plan_data_job(config, rule, family, corpus_bytes(config, family))
     t = config["tasks"][task]
     if rule in ("zero_shot_data", "tokenize_zero_shot"):
         examples = grid.transfer_options(config)["zero_shot_examples"]

@@ -11,7 +11,10 @@ after one line on stdout (`held at <point>`), for a test to cancel it at a known
 FTSCALE_FAULT=slow_final_save makes rank 0 of a sharded job, about to write its outputs, wait until
 the other ranks have exited: a save slower than anything they do (wait_for_other_ranks).
 FTSCALE_FAULT=usr1:<step> instead sends SLURM's warning signal (jobs.STOP_SIGNAL) to the training
-process itself at that step's boundary, as `--signal=USR1@margin` would (signal_point).
+process itself at that step's boundary, as `--signal=USR1@margin` would (signal_point);
+FTSCALE_FAULT=usr1_step:<step> makes rank 0 send it to every process of the job's step, as SLURM
+does (its cgroup): the processes of session FTSCALE_STEP_SESSION and all their descendants
+(torchrun starts its ranks in sessions of their own).
 """
 
 from __future__ import annotations
@@ -36,8 +39,33 @@ def point(name: str) -> None:
 
 
 def signal_point(name: str) -> None:
-    if os.environ.get("FTSCALE_FAULT") == f"usr1:{name}":
+    fault = os.environ.get("FTSCALE_FAULT")
+    if fault == f"usr1:{name}":
         os.kill(os.getpid(), signal.SIGUSR1)
+    elif fault == f"usr1_step:{name}" and os.environ.get("RANK", "0") == "0":
+        for pid in step_processes(int(os.environ["FTSCALE_STEP_SESSION"])):
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:  # ended meanwhile
+                pass
+
+
+def step_processes(session: int) -> list[int]:
+    """The processes of `session` and all their descendants (Linux /proc)."""
+    parent, in_session = {}, set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+        if int(fields[3]) == session:
+            in_session.add(int(stat.parent.name))
+    found, grown = in_session, True
+    while grown:
+        children = {pid for pid, ppid in parent.items() if ppid in found} - found
+        found, grown = found | children, bool(children)
+    return sorted(found)
 
 
 def wait_for_other_ranks(name: str) -> None:

@@ -78,15 +78,18 @@ def slurm_resources(gpus: int, nodes: int, cpus_per_node: int, warning_seconds: 
     before its end at which it saves and exits); None: unset (Snakemake drops the key). One node: one
     task of all the node's CPUs (torchrun's ranks share it). Several: one task per GPU (resources
     tasks and tasks_per_gpu: sbatch --ntasks=R --ntasks-per-gpu=1), the node's CPUs split among them,
-    `mpi` so the jobstep plugin does not wrap the job in `srun -n1` (see the module docstring), and
-    SLURM's warning --signal=USR1@margin, which reaches the ranks' own step only (one node: the
-    jobstep's `srun -n1` step holds Snakemake too, which USR1 would kill; the deadline serves there)."""
+    `mpi` so the jobstep plugin does not wrap the job in `srun -n1` (see the module docstring). Every
+    job of several ranks asks for SLURM's warning --signal=USR1@margin, which SLURM sends to every
+    process of the job's steps: across nodes, the ranks' own step; on one node, the jobstep's `srun
+    -n1` step, which holds the job's Snakemake, its script and torchrun too: they ignore it
+    (rules/common.smk, in a job; the others inherit it), the ranks catch it. A one-GPU job is left
+    as it was, without: its deadline serves."""
+    warning = f"--signal=USR1@{warning_seconds}" if warning_seconds and gpus > 1 else None
     if nodes <= 1:
-        return dict(zip(SLURM_KEYS, (1, cpus_per_node, None, None, None, None)))
+        return dict(zip(SLURM_KEYS, (1, cpus_per_node, None, None, None, warning)))
     if gpus % nodes:
         raise ValueError(f"gpu={gpus} is not a whole number of GPUs on each of nodes={nodes}")
     per_node = gpus // nodes
-    warning = f"--signal=USR1@{warning_seconds}" if warning_seconds else None
     return dict(zip(SLURM_KEYS, (nodes, max(1, cpus_per_node // per_node), MPI_LAUNCHER, gpus, 1, warning)))
 
 
