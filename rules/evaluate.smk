@@ -27,6 +27,7 @@ rule evaluate:
         max_target=lambda wc: config["tasks"][condition_of(wc).task]["max_target_tokens"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],
         batch_size=evaluation_batch_size(evaluate_plan),
+        **changed_options("evaluate", ["weights_dtype"]),
     threads: config["finetune"]["threads"]
     resources:
         **resources_of("evaluate", evaluate_plan),

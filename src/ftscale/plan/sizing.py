@@ -17,6 +17,7 @@ Pure Python on the config and ftscale.plan.grid (no torch), so a laptop previews
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -130,6 +131,9 @@ class JobPlan:
     segments: int  # submissions it needs; > 1: it exits with 75 at each segment's end and resumes
     segment_seconds: float | None  # the training loop saves and exits after this long (GPU training jobs)
     cpus: int  # per node
+    # finetune.micro_batch_unit tokens: packed tokens per forward pass on one GPU (micro_batch_size
+    # is then None); None: micro-batches of examples
+    micro_batch_tokens: int | None = None
 
     @property
     def host_memory_mb(self) -> int:
@@ -264,6 +268,46 @@ def pretrain_job(config: dict, model: str, tokens: int, rule: str = "pretrain") 
     )
 
 
+def mean_example_tokens(config: dict, task_name: str) -> float:
+    """An encoded finetuning example at the config's estimate of the tokenized data's mean lengths
+    (tasks.<task>.mean_source_tokens, mean_target_tokens; null: the maximum)."""
+    task = config["tasks"][task_name]
+    source = task.get("mean_source_tokens") or task["max_source_tokens"]
+    return source + (task.get("mean_target_tokens") or task["max_target_tokens"]) + ENCODING_TOKENS
+
+
+def token_budget(config: dict, condition: grid.Condition, plan: JobPlan, packed_attention: bool) -> JobPlan:
+    """The plan on its GPUs with micro-batches of a token budget (finetune.micro_batch_unit tokens):
+    packed rows (ftscale.train.batches.pack) as long as the longest example, as many rows as fit one
+    GPU (at most its share of the batch: one example a row), the budget their tokens.
+
+    A row's logits: its tokens x the targets' mean share of an example, (mean target + 1) /
+    (mean example + soft prompt), from the config's estimate (mean_example_tokens). Rows of shorter
+    examples hold fewer tokens, and activations are linear in tokens: the budget bounds them."""
+    task = config["tasks"][condition.task]
+    row = example_tokens(config, condition.task) + prompt_length(condition)
+    target_share = ((task.get("mean_target_tokens") or task["max_target_tokens"]) + 1) / (
+        mean_example_tokens(config, condition.task) + prompt_length(condition)
+    )
+    work = memory.Workload(
+        shape_of(config, condition.family, condition.model),
+        condition.method,
+        condition.pet_size,
+        training=True,
+        tokens=row,
+        logit_tokens=math.ceil(row * target_share),
+        packed_attention=packed_attention,
+    )
+    usable = memory.USABLE_GPU_FRACTION * cluster_options(config)["gpu_memory_gb"] * memory.GB
+    fixed = memory.device_memory(work, 0, plan.gpus, on_gpu=True).total
+    share = config["finetune"]["methods"][condition.method]["batch_size"] // plan.gpus
+    rows = min(share, int((usable - fixed) // memory.per_example_bytes(work, on_gpu=True, shards=plan.gpus)))
+    if rows < 1:
+        raise PlanError(f"finetune {condition.id}: not one packed row of {row} tokens fits a GPU")
+    device = memory.device_memory(work, rows, plan.gpus, on_gpu=True)
+    return dataclasses.replace(plan, micro_batch_size=None, micro_batch_tokens=rows * row, memory=device)
+
+
 def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] | None = None) -> JobPlan:
     """A finetuning run. It shares its allocation with its evaluation and transfer jobs (group
     `run`: Snakemake adds their runtimes), so its own limit is what they leave (`after`: their
@@ -276,6 +320,7 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
         training=True,
         tokens=example_tokens(config, condition.task) + prompt_length(condition),
         logit_tokens=task["max_target_tokens"] + 1,
+        packed_attention=config["finetune"].get("attention") == "packed",
     )
     data = memory.encoded_examples_bytes(
         condition.finetune_examples + task["dev_examples"], example_tokens(config, condition.task)
@@ -283,7 +328,7 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
     after = after or run_group_jobs(config, condition)
     limit = cluster_options(config)["max_runtime_minutes"] - max(job.runtime_minutes for job in after)
     batch = config["finetune"]["methods"][condition.method]["batch_size"]
-    return plan_job(
+    plan = plan_job(
         config,
         "finetune",
         condition.id,
@@ -294,6 +339,9 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
         config["finetune"]["threads"],
         limit,
     )
+    if plan.gpus and config["finetune"].get("micro_batch_unit") == "tokens":
+        return token_budget(config, condition, plan, work.packed_attention)
+    return plan
 
 
 def run_group_jobs(config: dict, condition: grid.Condition) -> list[JobPlan]:
