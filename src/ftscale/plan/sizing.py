@@ -276,36 +276,41 @@ def mean_example_tokens(config: dict, task_name: str) -> float:
     return source + (task.get("mean_target_tokens") or task["max_target_tokens"]) + ENCODING_TOKENS
 
 
-def token_budget(config: dict, condition: grid.Condition, plan: JobPlan, packed_attention: bool) -> JobPlan:
-    """The plan on its GPUs with micro-batches of a token budget (finetune.micro_batch_unit tokens):
-    packed rows (ftscale.train.batches.pack) as long as the longest example, as many rows as fit one
-    GPU (at most its share of the batch: one example a row), the budget their tokens.
-
-    A row's logits: its tokens x the targets' mean share of an example, (mean target + 1) /
-    (mean example + soft prompt), from the config's estimate (mean_example_tokens). Rows of shorter
-    examples hold fewer tokens, and activations are linear in tokens: the budget bounds them."""
+def token_work(config: dict, condition: grid.Condition) -> memory.Workload:
+    """One packed row of a token budget (finetune.micro_batch_unit tokens) as a workload: as long as
+    the longest example (ftscale.train.batches.pack), its logits its tokens x the targets' mean share
+    of an example, (mean target + 1) / (mean example + soft prompt), from the config's estimate
+    (mean_example_tokens)."""
     task = config["tasks"][condition.task]
     row = example_tokens(config, condition.task) + prompt_length(condition)
     target_share = ((task.get("mean_target_tokens") or task["max_target_tokens"]) + 1) / (
         mean_example_tokens(config, condition.task) + prompt_length(condition)
     )
-    work = memory.Workload(
+    return memory.Workload(
         shape_of(config, condition.family, condition.model),
         condition.method,
         condition.pet_size,
         training=True,
         tokens=row,
         logit_tokens=math.ceil(row * target_share),
-        packed_attention=packed_attention,
+        packed_attention=config["finetune"].get("attention") == "packed",
     )
+
+
+def token_budget(config: dict, condition: grid.Condition, plan: JobPlan) -> JobPlan:
+    """The plan on its GPUs with micro-batches of a token budget: as many packed rows (token_work) as
+    fit one GPU, at most its share of the batch (one example a row), the budget their tokens. Rows
+    of shorter examples hold fewer tokens, and activations are linear in tokens: the budget bounds
+    them (bench/bench_packed_attention.py measures a step against this)."""
+    work = token_work(config, condition)
     usable = memory.USABLE_GPU_FRACTION * cluster_options(config)["gpu_memory_gb"] * memory.GB
     fixed = memory.device_memory(work, 0, plan.gpus, on_gpu=True).total
     share = config["finetune"]["methods"][condition.method]["batch_size"] // plan.gpus
     rows = min(share, int((usable - fixed) // memory.per_example_bytes(work, on_gpu=True, shards=plan.gpus)))
     if rows < 1:
-        raise PlanError(f"finetune {condition.id}: not one packed row of {row} tokens fits a GPU")
+        raise PlanError(f"finetune {condition.id}: not one packed row of {work.tokens} tokens fits a GPU")
     device = memory.device_memory(work, rows, plan.gpus, on_gpu=True)
-    return dataclasses.replace(plan, micro_batch_size=None, micro_batch_tokens=rows * row, memory=device)
+    return dataclasses.replace(plan, micro_batch_size=None, micro_batch_tokens=rows * work.tokens, memory=device)
 
 
 def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] | None = None) -> JobPlan:
@@ -340,7 +345,7 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
         limit,
     )
     if plan.gpus and config["finetune"].get("micro_batch_unit") == "tokens":
-        return token_budget(config, condition, plan, work.packed_attention)
+        return token_budget(config, condition, plan)
     return plan
 
 
