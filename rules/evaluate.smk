@@ -55,6 +55,7 @@ rule transfer:
         f"{run_dir()}/transfer.json",
     params:
         **transfer_params,
+        **changed_options("evaluate", ["weights_dtype"]),
         target_lang=lambda wc: target_language(transfer_task(wc)),
         method=lambda wc: condition_of(wc).method,
         languages=lambda wc: zero_shot_languages(condition_of(wc).task),
@@ -82,6 +83,7 @@ rule base_transfer:
         f"{RESULTS}/base_transfer/{{task}}/{{model}}-{{tokens}}tok.json",
     params:
         **transfer_params,
+        **changed_options("evaluate", ["weights_dtype"]),
         target_lang=lambda wc: target_language(transfer_task(wc)),
         method="base",
         languages=[],

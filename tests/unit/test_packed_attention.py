@@ -77,3 +77,20 @@ def test_the_gpu_path_calls_flash_varlen_without_repeating_kv():
 def test_examples_start_where_positions_restart(positions, offsets):
     found = packed_attention.cumulative_lengths(torch.tensor(positions))
     assert found.tolist() == offsets and found.dtype == torch.int32
+
+
+def test_use_keeps_the_models_own_attention_where_packed_examples_would_differ():
+    """use() probes the model with its attention here (model.honours_packing): an architecture whose
+    attention is not handed the position ids would attend across examples, and keeps its own. GPT-2
+    (absolute positions) and Llama are handed them; a probe that fails is put in by hand."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from ftscale.train import model as model_module
+
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=64, n_embd=16, n_layer=2, n_head=2))
+    gpt2.set_attn_implementation("sdpa")
+    assert packed_attention.use(gpt2) and gpt2.config._attn_implementation == packed_attention.NAME
+    llama = model_module.new_model({"layers": 2, "heads": 2, "head_dim": 8, "ffn_dim": 32, "model_dim": 16}, 300, 64, 0)
+    with mock.patch.object(model_module, "honours_packing", lambda causal_lm: False):
+        assert not packed_attention.use(llama) and llama.config._attn_implementation == "sdpa"
+    assert packed_attention.use(llama) and llama.config._attn_implementation == packed_attention.NAME

@@ -108,14 +108,15 @@ def model_to_train(
         model.requires_grad_(True)
     if activation_checkpointing:
         training.checkpoint_activations(causal_lm_of(model))
-    # The packing probe runs the decoder: before sharding (not outside FSDP's forward), on weights
+    # The packing probes run the decoder: before sharding (not outside FSDP's forward), on weights
     # (rank 0's source where the model is on the meta device).
-    probed = packs(causal_lm_of(model if source is None else source)) if world.main else False
-    if (
-        packs(causal_lm_of(model), world.from_main(probed))
-        and (attention or schema_default("finetune", "attention")) == "packed"
-    ):
-        packed_attention.use(causal_lm_of(model))
+    probe = causal_lm_of(model if source is None else source)
+    probed = packs(probe) if world.main else False
+    wants_packed = (attention or schema_default("finetune", "attention")) == "packed"
+    masked_free = world.main and probed and wants_packed and packed_attention.use(probe)
+    packs(causal_lm_of(model), world.from_main(probed))
+    if world.from_main(masked_free):
+        packed_attention.use(causal_lm_of(model), probe=False)
     return distributed.shard(
         model,
         decoder_layers(causal_lm_of(model)),

@@ -96,7 +96,16 @@ def register() -> None:
     AttentionMaskInterface.register(NAME, mask)
 
 
-def use(causal_lm) -> None:
-    """Compute the model's attention here (NAME) from now on."""
+def use(causal_lm, probe: bool = True) -> bool:
+    """Compute the model's attention here (NAME) from now on, where it computes packed examples as
+    each alone (ftscale.train.model.honours_packing: an architecture whose attention is not handed
+    the position ids would attend across examples); else leave it as it was. Whether it does."""
+    from ftscale.train.model import honours_packing
+
     register()
+    before = causal_lm.config._attn_implementation
     causal_lm.set_attn_implementation(NAME)
+    if probe and not honours_packing(causal_lm):
+        causal_lm.set_attn_implementation(before)
+        return False
+    return True
