@@ -48,3 +48,25 @@ def test_a_bf16_checkpoint_is_bf16_on_disk_and_when_loaded(base, tmp_path, metho
     widened = dict(finetune.load_finetuned(base, tmp_path / "bf16", method).named_parameters())
     assert {p.dtype for p in widened.values()} == {torch.float32}
     assert all(torch.equal(widened[n], v.to(torch.bfloat16).float()) for n, v in trained.items())
+
+
+def test_a_bf16_evaluations_plan_counts_half_the_weights_and_no_autocast_copies():
+    """configs/paper.yaml's largest evaluation (16B, prompt tuning, summarization): bf16 weights
+    halve the weights' 59.8 GB and leave autocast nothing to copy; the micro-batch doubles to the
+    whole evaluation batch (counted, not measured: bench_memory measures fp32 weights)."""
+    import copy
+    from pathlib import Path
+
+    from ftscale import config
+    from ftscale.plan import grid, sizing
+
+    paper = config.load(Path(__file__).resolve().parents[2] / "configs" / "paper.yaml")
+    c = grid.expand_conditions(paper)["summarization/16B-283000000000tok/prompt-100/df8000"]
+    fp32 = sizing.evaluate_job(paper, c)
+    bf16_config = copy.deepcopy(paper)
+    bf16_config["evaluate"]["weights_dtype"] = "bfloat16"
+    bf16 = sizing.evaluate_job(bf16_config, c)
+    assert bf16.memory.weights == pytest.approx(fp32.memory.weights / 2) and fp32.memory.autocast_copies > 0
+    assert bf16.memory.autocast_copies == 0
+    assert (fp32.micro_batch_size, bf16.micro_batch_size) == (32, 64)
+    assert bf16.peak_gpu_memory_gb < fp32.peak_gpu_memory_gb <= 0.9 * 80

@@ -153,9 +153,10 @@ def pet_parameters(s: Shape, method: str, pet_size: int | None) -> int:
     return trainable_parameters(s, method, pet_size) if method in ("lora", "prompt") else 0
 
 
-def weights_bytes(s: Shape, method: str, pet_size: int | None, shards: int) -> float:
-    """fp32 weights (the base model's, plus the PET parameters), sharded."""
-    return FP32 * (parameters(s) + pet_parameters(s, method, pet_size)) / shards
+def weights_bytes(s: Shape, method: str, pet_size: int | None, shards: int, element: int = FP32) -> float:
+    """The weights (the base model's, plus the PET parameters), sharded: fp32, or `element` bytes
+    each (BF16 where evaluation loads them so: evaluate.weights_dtype)."""
+    return element * (parameters(s) + pet_parameters(s, method, pet_size)) / shards
 
 
 def autocast_copies_bytes(s: Shape, training: bool, on_gpu: bool, shards: int) -> float:
@@ -307,6 +308,7 @@ class Workload:
     logit_tokens: int  # positions per example the LM head runs on
     cached_tokens: int = 0  # KV-cache positions per example (decoding)
     packed_attention: bool = False  # finetune.attention packed: no block mask, K/V not repeated
+    weight_bytes: int = FP32  # per weight: BF16 where evaluation loads bf16 weights (then no autocast copies)
 
 
 @lru_cache(maxsize=4096)  # the planner tries the same workloads on many GPU counts
@@ -320,8 +322,8 @@ def device_memory(
         s, how, w.method if w.training else "base", w.pet_size, w.tokens, w.packed_attention
     )
     return DeviceMemory(
-        weights=weights_bytes(s, w.method, w.pet_size, shards),
-        autocast_copies=autocast_copies_bytes(s, w.training, on_gpu, shards),
+        weights=weights_bytes(s, w.method, w.pet_size, shards, w.weight_bytes),
+        autocast_copies=autocast_copies_bytes(s, w.training, on_gpu, shards) if w.weight_bytes == FP32 else 0.0,
         gradients=gradients_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
         optimizer=optimizer_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
         activations=activations_bytes(s, micro_batch * w.tokens, w.training, checkpointing, per_token_layer),

@@ -367,6 +367,7 @@ def evaluate_job(config: dict, condition: grid.Condition) -> JobPlan:
         tokens=example_tokens(config, condition.task) + prompt_length(condition),
         logit_tokens=task["max_target_tokens"] + 1,
         cached_tokens=prompt + config["evaluate"]["max_new_tokens"],
+        weight_bytes=memory.BF16 if config["evaluate"].get("weights_dtype") == "bfloat16" else memory.FP32,
     )
     data = memory.encoded_examples_bytes(task["test_examples"], example_tokens(config, condition.task))
     return plan_job(
