@@ -137,7 +137,18 @@ def finetune_params(wildcards):
         # examples per forward pass (gradients accumulate over the batch): what fits the job's GPU
         # (ftscale.plan.sizing); None on the CPU: the whole batch at once
         "micro_batch_size": finetune_plan(wildcards).micro_batch_size,
-    } | changed_method_options(c.method, method)
+    } | changed_method_options(c.method, method) | changed_options("finetune", ["attention", "checkpoint_dtype"]) | (
+        {"micro_batch_tokens": finetune_plan(wildcards).micro_batch_tokens}
+        if finetune_plan(wildcards).micro_batch_tokens
+        else {}
+    )
+
+
+def changed_options(section, keys):
+    """The config section's keys that differ from the schema's defaults, which the jobs fill in:
+    a study built before these were keys stays up to date, and an edit reruns exactly the jobs that
+    read it. None changed: no entry."""
+    return {key: config[section][key] for key in keys if config[section][key] != study_config.schema_default(section, key)}
 
 
 def changed_method_options(name, method):

@@ -27,6 +27,7 @@ rule evaluate:
         max_target=lambda wc: config["tasks"][condition_of(wc).task]["max_target_tokens"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],
         batch_size=evaluation_batch_size(evaluate_plan),
+        **changed_options("evaluate", ["weights_dtype"]),
     threads: config["finetune"]["threads"]
     resources:
         **resources_of("evaluate", evaluate_plan),
@@ -54,6 +55,7 @@ rule transfer:
         f"{run_dir()}/transfer.json",
     params:
         **transfer_params,
+        **changed_options("evaluate", ["weights_dtype"]),
         target_lang=lambda wc: target_language(transfer_task(wc)),
         method=lambda wc: condition_of(wc).method,
         languages=lambda wc: zero_shot_languages(condition_of(wc).task),
@@ -81,6 +83,7 @@ rule base_transfer:
         f"{RESULTS}/base_transfer/{{task}}/{{model}}-{{tokens}}tok.json",
     params:
         **transfer_params,
+        **changed_options("evaluate", ["weights_dtype"]),
         target_lang=lambda wc: target_language(transfer_task(wc)),
         method="base",
         languages=[],

@@ -25,4 +25,5 @@ worker.run(
     max_new_tokens=p.max_new_tokens,
     batch_size=p.batch_size,
     target_lang=p.target_lang,
+    weights_dtype=getattr(p, "weights_dtype", None),  # a param only where the config changes it
 )

@@ -29,4 +29,5 @@ worker.run(
     seed=p.seed,
     target_lang=p.target_lang,
     out=snakemake.output[0],
+    weights_dtype=getattr(p, "weights_dtype", None),  # a param only where the config changes it
 )

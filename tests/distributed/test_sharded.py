@@ -347,3 +347,21 @@ def test_ranks_started_as_srun_tasks_train_as_torchruns_do(pretrained, base, tmp
         json.loads((root / "two" / "pretrain.json").read_text())
     )
     assert (out / "model.safetensors").read_bytes() == (root / "two" / "model.safetensors").read_bytes()
+
+
+def test_two_ranks_with_packed_attention_and_a_token_budget_train_as_one_process(base, tmp_path):  # noqa: F811
+    """finetune.attention packed, a token budget of 80 (examples of up to 67 tokens: one to three a
+    pass, the ranks' pass counts evened out) and a bf16 checkpoint, on 2 ranks: the losses of one
+    process with the defaults (SDPA's block mask, the whole batch in one pass)."""
+    from tests.unit.test_bf16_weights import saved_dtypes
+
+    one = finetune.finetune(**finetune_args(base, tmp_path / "one", "fmt", None))
+    options = {"attention": "packed", "micro_batch_tokens": 80, "checkpoint_dtype": "bfloat16"}
+    finished(
+        two_ranks("ftscale.train.finetune:finetune", finetune_args(base, tmp_path / "two", "fmt", None, **options))
+    )
+    two = json.loads((tmp_path / "two" / "train.json").read_text())
+    for key in ("train_loss", "dev_loss"):
+        np.testing.assert_allclose([h[key] for h in two["history"]], [h[key] for h in one["history"]], rtol=RTOL)
+    assert saved_dtypes(tmp_path / "two" / "checkpoint") == {"BF16"}
+    assert saved_dtypes(tmp_path / "one" / "checkpoint") == {"F32"}

@@ -48,6 +48,11 @@ DEFAULTS = [
     (("finetune", "lr_min_divisor"), 10),
     (("finetune", "warmup_steps"), 0),
     (("finetune", "dev_batch_size"), 64),
+    # speed and memory options (issue 25): off by default, so the toy's results stay bitwise
+    (("finetune", "attention"), "sdpa"),
+    (("finetune", "micro_batch_unit"), "examples"),
+    (("finetune", "checkpoint_dtype"), "float32"),
+    (("evaluate", "weights_dtype"), "float32"),
     (("pretrain", "val_windows"), 64),
     (("pretrain", "log_every"), 50),
     (("pretrain", "save_every"), 200),

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ftscale.data import synthetic, tokens
-from ftscale.train import finetune
+from ftscale.train import finetune, packed_attention
 from ftscale.train.model import new_model
 from tests import padded_batches
 
@@ -40,9 +40,14 @@ def model_for(method, size):
 
 
 def plain_nll(model, ids: np.ndarray, prompt: int) -> torch.Tensor:
-    """One example alone, no padding: the model's full logits, target tokens (and </s>) only."""
+    """One example alone, no padding: the model's full logits, target tokens (and </s>) only; under
+    transformers' own SDPA, whatever attention the batches use."""
+    causal_lm = finetune.causal_lm_of(model)
+    attention = causal_lm.config._attn_implementation
+    causal_lm.set_attn_implementation("sdpa")
     input_ids = torch.from_numpy(ids)[None]
     logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits[0, -len(ids) :]
+    causal_lm.set_attn_implementation(attention)
     return F.cross_entropy(logits[prompt - 1 : -1].float(), input_ids[0, prompt:], reduction="sum")
 
 
@@ -52,10 +57,13 @@ def grads(model) -> dict[str, torch.Tensor]:
     return out
 
 
-BATCHINGS = [(m, s, b) for m, s in METHODS for b in ("pad", "make_batch")]  # make_batch: packed rows
+# make_batch: packed rows; packed: the same without a mask (finetune.attention packed)
+BATCHINGS = [(m, s, b) for m, s in METHODS for b in ("pad", "make_batch", "packed")]
 
 
 def batch_of(model, batching, sequences):
+    if batching == "packed":
+        packed_attention.use(finetune.causal_lm_of(model))
     return padded_batches.pad(sequences) if batching == "pad" else finetune.make_batch(model, sequences)
 
 

@@ -131,10 +131,13 @@ def run_job(
     batch_size: int,
     threads: int,
     target_lang: str | None,
+    weights_dtype: str | None = None,
 ) -> dict:
     """The evaluate rule: eval.json, and every generation in `samples` (ftscale.evaluate.samples),
     written first. A diverged run is recorded as such, with no metrics and no samples. target_lang:
-    a translation task's; summarization takes each reference's own `lang` from its record."""
+    a translation task's; summarization takes each reference's own `lang` from its record.
+    weights_dtype: the config's evaluate.weights_dtype (None: the schema's default)."""
+    from ftscale.config import schema_default
     from ftscale.data import common, tokens
     from ftscale.train.finetune import load_finetuned
     from ftscale.train.model import base_format
@@ -144,7 +147,8 @@ def run_job(
     result = {"status": status}
     hypotheses, targets, langs = [], [], []  # what samples.jsonl keeps: none for a diverged run
     if status == "ok":
-        model = load_finetuned(Path(base), Path(checkpoint), method).to(device())
+        dtype = weights_dtype or schema_default("evaluate", "weights_dtype")
+        model = load_finetuned(Path(base), Path(checkpoint), method, dtype).to(device())
         records = common.read_jsonl(Path(references))
         targets = [r["target"] for r in records]
         reference_langs = [r.get("lang", "") for r in records]

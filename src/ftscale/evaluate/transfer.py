@@ -97,6 +97,7 @@ def run_job(
     target_lang: str,
     out: Path,
     threads: int,
+    weights_dtype: str | None = None,
 ) -> dict:
     """The transfer rule, for a finetuned run (checkpoint, method) or a base model (checkpoint None).
     Every direction translates into the task's target_lang, which picks the BLEU tokenizer; the
@@ -117,7 +118,12 @@ def run_job(
         print(f"training {status}: no transfer evaluation")
         Path(out).write_text(json.dumps(result, indent=1))
         return result
-    model = load_model(base) if checkpoint is None else load_finetuned(Path(base), Path(checkpoint), method)
+    from ftscale.config import schema_default
+
+    dtype = weights_dtype or schema_default("evaluate", "weights_dtype")  # evaluate.weights_dtype
+    model = (
+        load_model(base, dtype) if checkpoint is None else load_finetuned(Path(base), Path(checkpoint), method, dtype)
+    )
     model = model.to(device())
     tok = tokens.load_tokenizer(tokenizer)
     fmt = base_format(base)

@@ -14,7 +14,8 @@ real step under FakeTensorMode: bench/bench_memory.py, which prints planned over
   each matmul casts its input and weight to bf16, and training keeps every bf16 weight copy till
   backward.
 - On the CPU everything is fp32 (no autocast).
-- Packed rows get transformers' 4-D boolean block mask (a row's length per token, per layer).
+- Packed rows get transformers' 4-D boolean block mask (a row's length per token, per layer), unless
+  finetune.attention is packed (ftscale.train.packed_attention: no mask, K/V heads not repeated).
 - Terms under about 1% of a job's peak are left out: rotary tables, the final norm's activations,
   the optimizer's scalars.
 (Past 300 lines: every term of the peak stays in this one module, so their sum reads in one place.)
@@ -152,9 +153,10 @@ def pet_parameters(s: Shape, method: str, pet_size: int | None) -> int:
     return trainable_parameters(s, method, pet_size) if method in ("lora", "prompt") else 0
 
 
-def weights_bytes(s: Shape, method: str, pet_size: int | None, shards: int) -> float:
-    """fp32 weights (the base model's, plus the PET parameters), sharded."""
-    return FP32 * (parameters(s) + pet_parameters(s, method, pet_size)) / shards
+def weights_bytes(s: Shape, method: str, pet_size: int | None, shards: int, element: int = FP32) -> float:
+    """The weights (the base model's, plus the PET parameters), sharded: fp32, or `element` bytes
+    each (BF16 where evaluation loads them so: evaluate.weights_dtype)."""
+    return element * (parameters(s) + pet_parameters(s, method, pet_size)) / shards
 
 
 def autocast_copies_bytes(s: Shape, training: bool, on_gpu: bool, shards: int) -> float:
@@ -191,7 +193,9 @@ def precision(on_gpu: bool, shards: int) -> str:
     return "fp32" if not on_gpu else ("autocast" if shards == 1 else "mixed")
 
 
-def activation_bytes_per_token_layer(s: Shape, how: str, method: str, pet_size: int | None, row_tokens: int) -> int:
+def activation_bytes_per_token_layer(
+    s: Shape, how: str, method: str, pet_size: int | None, row_tokens: int, packed_attention: bool = False
+) -> int:
     """What one decoder layer saves for backward, per token (Llama, read off the saved tensors):
 
     every method: the block mask (row_tokens x 1 byte), RMSNorm's fp32 inputs (2 x 4 x model dim) and
@@ -204,14 +208,22 @@ def activation_bytes_per_token_layer(s: Shape, how: str, method: str, pet_size: 
     A's outputs (rank per projection). Under autocast FMT and LoRA add instead each d-input
     projection's bf16 cast of its input (5 x model dim), FMT the norms' fp32 normalised inputs
     (8 x model dim) and down's input (F), LoRA the casts for o and down (attention dim + F) and A's
-    outputs. Prompt tuning adds nothing: the frozen layers need no inputs."""
+    outputs. Prompt tuning adds nothing: the frozen layers need no inputs.
+    packed_attention (finetune.attention packed): no block mask, and k never expanded, under autocast
+    too (its q, k and v are cast to bf16 as they are): c x (2 x attention dim + 2 x kv dim)."""
     d, attention, kv, ffn = s.model_dim, s.attention_dim, s.kv_heads * s.head_dim, s.ffn_dim
     projections, d_inputs = len(layer_matrices(s)), 3 + (2 if s.gated_ffn else 1)
     rank = pet_size if method == "lora" else 0
     compute = FP32 if how == "fp32" else BF16
-    common = row_tokens + 2 * FP32 + FP32 * s.heads + compute * (3 if s.gated_ffn else 1) * ffn + 2 * FP32 * d
+    common = (
+        (0 if packed_attention else row_tokens)
+        + 2 * FP32
+        + FP32 * s.heads
+        + compute * (3 if s.gated_ffn else 1) * ffn
+        + 2 * FP32 * d
+    )
     if how == "autocast":
-        common += compute * (3 * attention + kv)
+        common += compute * ((2 * attention + 2 * kv) if packed_attention else (3 * attention + kv))
         trained = {
             "fmt": 2 * FP32 * d + compute * (d_inputs * d + ffn),
             "lora": compute * (d_inputs * d + attention + ffn + projections * rank),
@@ -295,6 +307,8 @@ class Workload:
     tokens: int  # tokens per example through the decoder
     logit_tokens: int  # positions per example the LM head runs on
     cached_tokens: int = 0  # KV-cache positions per example (decoding)
+    packed_attention: bool = False  # finetune.attention packed: no block mask, K/V not repeated
+    weight_bytes: int = FP32  # per weight: BF16 where evaluation loads bf16 weights (then no autocast copies)
 
 
 @lru_cache(maxsize=4096)  # the planner tries the same workloads on many GPU counts
@@ -304,10 +318,12 @@ def device_memory(
     how = precision(on_gpu, shards)
     compute_bytes = FP32 if how == "fp32" else BF16
     s = w.shape
-    per_token_layer = activation_bytes_per_token_layer(s, how, w.method if w.training else "base", w.pet_size, w.tokens)
+    per_token_layer = activation_bytes_per_token_layer(
+        s, how, w.method if w.training else "base", w.pet_size, w.tokens, w.packed_attention
+    )
     return DeviceMemory(
-        weights=weights_bytes(s, w.method, w.pet_size, shards),
-        autocast_copies=autocast_copies_bytes(s, w.training, on_gpu, shards),
+        weights=weights_bytes(s, w.method, w.pet_size, shards, w.weight_bytes),
+        autocast_copies=autocast_copies_bytes(s, w.training, on_gpu, shards) if w.weight_bytes == FP32 else 0.0,
         gradients=gradients_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
         optimizer=optimizer_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
         activations=activations_bytes(s, micro_batch * w.tokens, w.training, checkpointing, per_token_layer),

@@ -16,6 +16,7 @@ others open beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -129,6 +130,9 @@ class JobPlan:
     segments: int  # submissions it needs; > 1: it exits with 75 at each segment's end and resumes
     segment_seconds: float | None  # the training loop saves and exits after this long (GPU training jobs)
     cpus: int  # per node
+    # finetune.micro_batch_unit tokens: packed tokens per forward pass on one GPU (micro_batch_size
+    # is then None); None: micro-batches of examples
+    micro_batch_tokens: int | None = None
 
     @property
     def host_memory_mb(self) -> int:
@@ -263,6 +267,51 @@ def pretrain_job(config: dict, model: str, tokens: int, rule: str = "pretrain") 
     )
 
 
+def mean_example_tokens(config: dict, task_name: str) -> float:
+    """An encoded finetuning example at the config's estimate of the tokenized data's mean lengths
+    (tasks.<task>.mean_source_tokens, mean_target_tokens; null: the maximum)."""
+    task = config["tasks"][task_name]
+    source = task.get("mean_source_tokens") or task["max_source_tokens"]
+    return source + (task.get("mean_target_tokens") or task["max_target_tokens"]) + ENCODING_TOKENS
+
+
+def token_work(config: dict, condition: grid.Condition) -> memory.Workload:
+    """One packed row of a token budget (finetune.micro_batch_unit tokens) as a workload: as long as
+    the longest example (ftscale.train.batches.pack), its logits its tokens x the targets' mean share
+    of an example, (mean target + 1) / (mean example + soft prompt), from the config's estimate
+    (mean_example_tokens)."""
+    task = config["tasks"][condition.task]
+    row = example_tokens(config, condition.task) + prompt_length(condition)
+    target_share = ((task.get("mean_target_tokens") or task["max_target_tokens"]) + 1) / (
+        mean_example_tokens(config, condition.task) + prompt_length(condition)
+    )
+    return memory.Workload(
+        shape_of(config, condition.family, condition.model),
+        condition.method,
+        condition.pet_size,
+        training=True,
+        tokens=row,
+        logit_tokens=math.ceil(row * target_share),
+        packed_attention=config["finetune"].get("attention") == "packed",
+    )
+
+
+def token_budget(config: dict, condition: grid.Condition, plan: JobPlan) -> JobPlan:
+    """The plan on its GPUs with micro-batches of a token budget: as many packed rows (token_work) as
+    fit one GPU, at most its share of the batch (one example a row), the budget their tokens. Rows
+    of shorter examples hold fewer tokens, and activations are linear in tokens: the budget bounds
+    them (bench/bench_packed_attention.py measures a step against this)."""
+    work = token_work(config, condition)
+    usable = memory.USABLE_GPU_FRACTION * cluster_options(config)["gpu_memory_gb"] * memory.GB
+    fixed = memory.device_memory(work, 0, plan.gpus, on_gpu=True).total
+    share = config["finetune"]["methods"][condition.method]["batch_size"] // plan.gpus
+    rows = min(share, int((usable - fixed) // memory.per_example_bytes(work, on_gpu=True, shards=plan.gpus)))
+    if rows < 1:
+        raise PlanError(f"finetune {condition.id}: not one packed row of {work.tokens} tokens fits a GPU")
+    device = memory.device_memory(work, rows, plan.gpus, on_gpu=True)
+    return dataclasses.replace(plan, micro_batch_size=None, micro_batch_tokens=rows * work.tokens, memory=device)
+
+
 def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] | None = None) -> JobPlan:
     """A finetuning run. It shares its allocation with its evaluation and transfer jobs (group
     `run`: Snakemake adds their runtimes), so its own limit is what they leave (`after`: their
@@ -275,6 +324,7 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
         training=True,
         tokens=example_tokens(config, condition.task) + prompt_length(condition),
         logit_tokens=task["max_target_tokens"] + 1,
+        packed_attention=config["finetune"].get("attention") == "packed",
     )
     data = memory.encoded_examples_bytes(
         condition.finetune_examples + task["dev_examples"], example_tokens(config, condition.task)
@@ -282,7 +332,7 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
     after = after or run_group_jobs(config, condition)
     limit = cluster_options(config)["max_runtime_minutes"] - max(job.runtime_minutes for job in after)
     batch = config["finetune"]["methods"][condition.method]["batch_size"]
-    return plan_job(
+    plan = plan_job(
         config,
         "finetune",
         condition.id,
@@ -293,6 +343,9 @@ def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] |
         config["finetune"]["threads"],
         limit,
     )
+    if plan.gpus and config["finetune"].get("micro_batch_unit") == "tokens":
+        return token_budget(config, condition, plan)
+    return plan
 
 
 def run_group_jobs(config: dict, condition: grid.Condition) -> list[JobPlan]:
@@ -313,6 +366,7 @@ def evaluate_job(config: dict, condition: grid.Condition) -> JobPlan:
         tokens=example_tokens(config, condition.task) + prompt_length(condition),
         logit_tokens=task["max_target_tokens"] + 1,
         cached_tokens=prompt + config["evaluate"]["max_new_tokens"],
+        weight_bytes=memory.BF16 if config["evaluate"].get("weights_dtype") == "bfloat16" else memory.FP32,
     )
     data = memory.encoded_examples_bytes(task["test_examples"], example_tokens(config, condition.task))
     return plan_job(

@@ -8,6 +8,8 @@ Speed without changing the science (bench/bench_speed.py; tests/unit/test_fast_p
 are encoded once per job; a batch (random, as ever) is packed into rows with no padding between
 examples, each attending only within itself (and its soft prompt); the vocabulary-sized LM
 head runs on target positions only; evaluation runs under inference_mode, batched by length.
+(Past 300 lines: packing, the loss over packed rows and the micro-batches cut from them are one
+computation, checked together by tests/unit/test_fast_path.py and test_token_micro_batches.py.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ftscale.data.tokens import OWN_FORMAT, PAD_ID, PromptFormat, TaskSplit
-from ftscale.train import distributed, training
+from ftscale.train import distributed, packed_attention, training
 from ftscale.train.model import autocast, model_device, packs
 
 IGNORE = -100
@@ -60,30 +62,47 @@ def pad(sequences: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
     }
 
 
-def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, torch.Tensor]:
-    """The same examples packed into as few rows as fit, no padding between them: rows as long as the
-    longest example, filled first-fit by decreasing length. Position ids restart at 0 for each example,
-    and with no attention mask transformers then lets each token attend only within its own example
-    (its packed-sequence masking), so every example is computed exactly as if alone.
-
-    prefix: slots reserved before each example for prompt tuning's soft prompt (marked `virtual`)."""
-    span = [prefix + len(ids) for ids, _ in sequences]
+def pack_rows(span: list[int]) -> list[list[int]]:
+    """The examples (by number) of each packed row: rows as long as the longest span, filled first-fit
+    by decreasing length."""
     capacity = max(span)
     rows, space = [], []  # example numbers per row, room left per row
-    for i in sorted(range(len(sequences)), key=lambda i: -span[i]):
+    for i in sorted(range(len(span)), key=lambda i: -span[i]):
         row = next((r for r, room in enumerate(space) if room >= span[i]), len(rows))
         if row == len(rows):
             rows.append([])
             space.append(capacity)
         rows[row].append(i)
         space[row] -= span[i]
+    return rows
+
+
+def packed_tokens(span: list[int]) -> int:
+    """Tokens of pack's rows for examples of these spans, padding included: rows x the longest."""
+    return len(pack_rows(span)) * max(span)
+
+
+def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, torch.Tensor]:
+    """The same examples packed into as few rows as fit, no padding between them: rows as long as the
+    longest example, filled first-fit by decreasing length. Position ids restart at 0 for each example,
+    and with no attention mask transformers then lets each token attend only within its own example
+    (its packed-sequence masking), so every example is computed exactly as if alone.
+
+    prefix: slots reserved before each example for prompt tuning's soft prompt (marked `virtual`).
+    cu_seq_lens, max_length: where each example (and each row's trailing padding) starts in the
+    flattened rows, and the longest: what attention without a mask needs (ftscale.train.packed_attention)."""
+    span = [prefix + len(ids) for ids, _ in sequences]
+    capacity = max(span)
+    rows = pack_rows(span)
     input_ids = np.full((len(rows), capacity), PAD_ID, dtype=np.int64)
     labels = np.full((len(rows), capacity), IGNORE, dtype=np.int64)
     position_ids = np.zeros((len(rows), capacity), dtype=np.int64)
     virtual = np.zeros((len(rows), capacity), dtype=bool)
+    starts = []
     for row, members in enumerate(rows):
         at = 0
         for i in members:
+            starts.append(row * capacity + at)
             ids, prompt = sequences[i]
             virtual[row, at : at + prefix] = True
             input_ids[row, at + prefix : at + span[i]] = ids
@@ -91,10 +110,14 @@ def pack(sequences: list[tuple[np.ndarray, int]], prefix: int = 0) -> dict[str, 
             position_ids[row, at : at + span[i]] = np.arange(span[i])
             at += span[i]
         position_ids[row, at:] = np.arange(capacity - at)  # trailing padding: a sequence of its own
+        starts += [row * capacity + at] if at < capacity else []
+    offsets = np.array(starts + [len(rows) * capacity], dtype=np.int32)
     batch = {
         "input_ids": torch.from_numpy(input_ids),
         "position_ids": torch.from_numpy(position_ids),
         "labels": torch.from_numpy(labels),
+        "cu_seq_lens": torch.from_numpy(offsets),
+        "max_length": int(np.diff(offsets).max()),
     }
     return batch | ({"virtual": torch.from_numpy(virtual)} if prefix else {})
 
@@ -123,7 +146,9 @@ def make_batch(model, sequences: list[tuple[np.ndarray, int]]) -> dict[str, torc
     rows; prompt tuning reserves its soft prompt's slots before each packed example."""
     batch = pack(sequences, soft_prompt_length(model)) if packs(causal_lm_of(model)) else pad(sequences)
     device = model_device(model)
-    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+    return {
+        key: value.to(device, non_blocking=True) if torch.is_tensor(value) else value for key, value in batch.items()
+    }
 
 
 def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -135,22 +160,37 @@ def hidden_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     prepended to the row with an all-ones mask and default positions (its positions dropped here)."""
     causal_lm = causal_lm_of(model)
     input_ids, position_ids = batch["input_ids"], batch.get("position_ids")
+    examples = examples_of(causal_lm, batch)
     if not is_prompt_tuned(model):
         return causal_lm.base_model(
-            input_ids=input_ids, attention_mask=batch.get("attention_mask"), position_ids=position_ids, use_cache=False
+            input_ids=input_ids,
+            attention_mask=batch.get("attention_mask"),
+            position_ids=position_ids,
+            use_cache=False,
+            **examples,
         ).last_hidden_state
     prompt = soft_prompt(model)
     embeds = causal_lm.get_input_embeddings()(input_ids)
     if "virtual" in batch:
         slots = prompt[position_ids.clamp(max=len(prompt) - 1)]
         embeds = torch.where(batch["virtual"][..., None], slots, embeds)
-        return causal_lm.base_model(inputs_embeds=embeds, position_ids=position_ids, use_cache=False).last_hidden_state
+        return causal_lm.base_model(
+            inputs_embeds=embeds, position_ids=position_ids, use_cache=False, **examples
+        ).last_hidden_state
     embeds = torch.cat((prompt.expand(len(input_ids), -1, -1), embeds), dim=1)
     mask = batch["attention_mask"]
     mask = torch.cat((mask.new_ones(len(input_ids), len(prompt)), mask), dim=1)
     return causal_lm.base_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state[
         :, len(prompt) :
     ]
+
+
+def examples_of(causal_lm, batch: dict) -> dict:
+    """Where a packed batch's examples lie, for a model computing attention without a mask
+    (finetune.attention packed: ftscale.train.packed_attention); nothing for any other."""
+    if "cu_seq_lens" not in batch or causal_lm.config._attn_implementation != packed_attention.NAME:
+        return {}
+    return {"cu_seq_lens_q": batch["cu_seq_lens"], "max_length_q": batch["max_length"]}
 
 
 def target_nll(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,11 +281,49 @@ def subset(split: TaskSplit, size: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
+def token_micro_batches(span: list[int], budget: int) -> list[list[int]]:
+    """Consecutive examples (by number, of these spans) cut into micro-batches whose packed rows hold
+    at most `budget` tokens (packed_tokens, padding included); an example longer than the budget
+    is a micro-batch of its own."""
+    micros, current = [], []
+    for i, _ in enumerate(span):
+        if current and packed_tokens([span[j] for j in current + [i]]) > budget:
+            micros.append(current)
+            current = []
+        current.append(i)
+    return micros + [current] if current else micros
+
+
+def rank_token_micro_batches(batch: list, prefix: int, budget: int, world: distributed.World) -> list[list]:
+    """This rank's micro-batches of a token budget (finetune.micro_batch_unit tokens): its share of
+    the batch as training.rank_micro_batches takes it, cut by token_micro_batches. Every rank must
+    run as many passes (a sharded forward is a collective): each works out every rank's cut (the
+    batch is the same on all) and splits its largest micro-batches in two until it has the most
+    any rank needs (smaller never breaks the budget). prefix: soft-prompt slots per example."""
+    bounds = [len(batch) * r // world.size for r in range(world.size + 1)]
+    shares = [batch[bounds[r] : bounds[r + 1]] for r in range(world.size)]
+    cuts = [token_micro_batches([prefix + len(ids) for ids, _ in share], budget) for share in shares]
+    passes = max(len(cut) for cut in cuts)
+    mine = cuts[world.rank]
+    while len(mine) < passes:
+        largest = max(range(len(mine)), key=lambda m: len(mine[m]))
+        if len(mine[largest]) < 2:
+            raise ValueError(
+                f"a batch of {len(batch)} cannot be shared by {world.size} ranks in passes of at most "
+                f"{budget} tokens: some rank would have an empty pass"
+            )
+        half = len(mine[largest]) // 2
+        mine[largest : largest + 1] = [mine[largest][:half], mine[largest][half:]]
+    share = shares[world.rank]
+    return [[share[i] for i in micro] for micro in mine]
+
+
 def accumulate_gradients(
     model,
     batch: list[tuple[np.ndarray, int]],
     micro_batch_size: int | None,
     world: distributed.World = distributed.World(),
+    micro_batch_tokens: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward and backward of one optimizer step's batch, in micro-batches (each packed on its own;
     with several ranks, of this rank's share of the batch).
@@ -254,10 +332,14 @@ def accumulate_gradients(
     loss: each micro-batch's summed NLL is divided by the WHOLE batch's target-token count, so the
     micro-batches (of all ranks) add up to the full batch's mean, not to a mean of per-micro-batch
     means (tests/unit/test_accumulation.py). Returns the loss (detached; this rank's part of it,
-    world.total adds the ranks' parts) and that count."""
+    world.total adds the ranks' parts) and that count. micro_batch_tokens: passes of packed rows of at
+    most this many tokens instead (rank_token_micro_batches; micro_batch_size is then not read)."""
     count = torch.tensor(sum(len(ids) - prompt for ids, prompt in batch), device=model_device(model))
     loss = 0
-    micros = training.rank_micro_batches(batch, micro_batch_size, world)
+    if micro_batch_tokens is None:
+        micros = training.rank_micro_batches(batch, micro_batch_size, world)
+    else:
+        micros = rank_token_micro_batches(batch, soft_prompt_length(model), micro_batch_tokens, world)
     for index, micro in enumerate(micros):
         distributed.sync_gradients(model, last=index == len(micros) - 1)
         nll, _ = target_nll(model, make_batch(model, micro))

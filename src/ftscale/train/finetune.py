@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftscale.config import method_option_defaults
+from ftscale.config import method_option_defaults, schema_default
 from ftscale.data.tokens import TaskSplit
 from ftscale.runtime import faults, integrity
 from ftscale.runtime.internals import decoder_layers
-from ftscale.train import distributed, training
+from ftscale.train import distributed, packed_attention, training
 
 # re-exported: tests and benches know these as finetune.<name>
 from ftscale.train.batches import (  # noqa: F401
@@ -48,6 +48,7 @@ from ftscale.train.model import (
     load_model,
     model_device,
     packs,
+    save_checkpoint,
 )
 
 
@@ -90,10 +91,12 @@ def model_to_train(
     activation_checkpointing: bool = False,
     param_dtype: torch.dtype | None = None,
     method_options: dict | None = None,
+    attention: str | None = None,
 ):
     """The base model with the method attached, on its device, exactly the method's parameters
     trainable. Several ranks: sharded (ftscale.train.distributed.shard), built on the meta device,
-    the weights loaded on rank 0's host only and broadcast; param_dtype: shard's."""
+    the weights loaded on rank 0's host only and broadcast; param_dtype: shard's. attention: the
+    config's finetune.attention (None: the schema's default); `packed` where the model packs."""
     source = None
     if world.size == 1:
         model = attach_method(load_model(base_dir), method, pet_size, seed, method_options).to(device())
@@ -105,10 +108,15 @@ def model_to_train(
         model.requires_grad_(True)
     if activation_checkpointing:
         training.checkpoint_activations(causal_lm_of(model))
-    # The packing probe runs the decoder: before sharding (not outside FSDP's forward), on weights
+    # The packing probes run the decoder: before sharding (not outside FSDP's forward), on weights
     # (rank 0's source where the model is on the meta device).
-    probed = packs(causal_lm_of(model if source is None else source)) if world.main else False
+    probe = causal_lm_of(model if source is None else source)
+    probed = packs(probe) if world.main else False
+    wants_packed = (attention or schema_default("finetune", "attention")) == "packed"
+    masked_free = world.main and probed and wants_packed and packed_attention.use(probe)
     packs(causal_lm_of(model), world.from_main(probed))
+    if world.from_main(masked_free):
+        packed_attention.use(causal_lm_of(model), probe=False)
     return distributed.shard(
         model,
         decoder_layers(causal_lm_of(model)),
@@ -150,6 +158,11 @@ def finetune(
     warmup_steps: int,
     dev_batch_size: int,
     method_options: dict | None = None,
+    # the config's finetune.attention and checkpoint_dtype (None: the schema's defaults), and the
+    # plan's token budget (finetune.micro_batch_unit tokens; None: micro-batches of examples)
+    attention: str | None = None,
+    checkpoint_dtype: str | None = None,
+    micro_batch_tokens: int | None = None,
 ) -> dict:
     """Train until dev loss has not improved for `patience` evaluations (None: never stop early), or the
     step or epoch cap; save the weights of the best dev loss. train.json records why it stopped
@@ -178,7 +191,14 @@ def finetune(
 
     training.seed_everything(seed)
     model = model_to_train(
-        base_dir, method, pet_size, seed, world, activation_checkpointing, method_options=method_options
+        base_dir,
+        method,
+        pet_size,
+        seed,
+        world,
+        activation_checkpointing,
+        method_options=method_options,
+        attention=attention,
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = training.adafactor(trainable, learning_rate, parameter_scaling)
@@ -208,7 +228,7 @@ def finetune(
             epoch_of.clear()
             epoch_of[epoch] = epoch_batches(lengths, batch_size, seed, epoch, bucket_batches)
         batch = [examples[i] for i in epoch_of[epoch][position]]
-        loss, count = accumulate_gradients(model, batch, micro_batch_size, world)
+        loss, count = accumulate_gradients(model, batch, micro_batch_size, world, micro_batch_tokens)
         track["loss"] = world.total(loss)  # the step's loss, all ranks': read where it is evaluated
         target_tokens.add_(count)
 
@@ -283,18 +303,22 @@ def finetune(
     if world.main:
         faults.wait_for_other_ranks("slow_final_save")  # tests: a save slower than the other ranks
         out_dir.mkdir(parents=True, exist_ok=True)
-        plain.save_pretrained(str(out_dir / "checkpoint"))
-        integrity.seal(out_dir / "checkpoint")
+        save_checkpoint(
+            plain, out_dir / "checkpoint", checkpoint_dtype or schema_default("finetune", "checkpoint_dtype")
+        )
         (out_dir / "train.json").write_text(json.dumps(summary, indent=1))
     training.remove_resume_state(resume_path, world)
     return summary
 
 
-def load_finetuned(base_dir: Path, checkpoint: Path, method: str):
-    """The model as evaluated: FMT checkpoints are whole models, PET ones are peft adapters."""
+def load_finetuned(base_dir: Path, checkpoint: Path, method: str, dtype: str = "float32"):
+    """The model as evaluated: FMT checkpoints are whole models, PET ones are peft adapters; every
+    weight in `dtype` (the config's evaluate.weights_dtype), adapters included (peft would upcast
+    bf16 adapters to fp32)."""
     if method == "fmt":
-        return load_model(checkpoint)
+        return load_model(checkpoint, dtype)
     from peft import PeftModel
 
     integrity.check(checkpoint)
-    return PeftModel.from_pretrained(load_model(base_dir), str(checkpoint))
+    model = PeftModel.from_pretrained(load_model(base_dir, dtype), str(checkpoint), autocast_adapter_dtype=False)
+    return model.to(getattr(torch, dtype))

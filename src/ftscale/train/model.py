@@ -94,12 +94,22 @@ def base_path(directory) -> Path:
     return path
 
 
-def load_model(directory):
-    """Any causal LM: ftscale's own Llama-style models, a Hub model, a finetuned (FMT) checkpoint."""
+def load_model(directory, dtype: str = "float32"):
+    """Any causal LM: ftscale's own Llama-style models, a Hub model, a finetuned (FMT) checkpoint;
+    its weights in `dtype` (float32 to train; evaluation may take bfloat16: evaluate.weights_dtype)."""
     from transformers import AutoModelForCausalLM
 
     integrity.check(directory)  # a checkpoint cut short is never loaded
-    return AutoModelForCausalLM.from_pretrained(str(base_path(directory)), dtype=torch.float32)
+    return AutoModelForCausalLM.from_pretrained(str(base_path(directory)), dtype=getattr(torch, dtype))
+
+
+def save_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
+    """save_pretrained (a whole model, or a peft model's adapters) with its floating-point weights in
+    `dtype` (finetune.checkpoint_dtype), then sealed. The model is cast in place: call it last."""
+    if dtype != "float32":
+        model.to(getattr(torch, dtype))
+    model.save_pretrained(str(directory))
+    integrity.seal(directory)
 
 
 def empty_model(directory):
