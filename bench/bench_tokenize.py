@@ -8,7 +8,7 @@ tokens.write_pretrain_stream) in a fresh process; its peak RSS (getrusage ru_max
 Before the stream, the job held the whole text, its lines and their token ids as Python lists: many
 times the corpus. Defaults 1,024 and 4,096 MB (about 6 GB of disk in a temporary directory).
 
-Usage: .venv/bin/python bench/bench_tokenize.py [--sizes-mb 1024 4096]
+Usage: .venv/bin/python bench/bench_tokenize.py [--sizes-mb 1024 4096] [--quick]
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ def write_corpus(path: Path, megabytes: int, seed: int = 0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[1024, 4096])
+    parser.add_argument("--quick", action="store_true", help="1 and 2 MB (the tests' run)")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes_mb = [1, 2]
     peak, speed = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-tokenize-") as scratch:
         scratch = Path(scratch)
