@@ -10,7 +10,7 @@ accumulation_overhead is the larger of the two ratios (target <= 1.10). On a GPU
 are for) the ratio is lower still: a micro-batch there is large enough to fill the device.
 
 Prints the figures and merges them into results/bench/summary.json.
-Usage: .venv/bin/python bench/bench_accumulation.py [--steps 10] [--micro-batches 4]
+Usage: .venv/bin/python bench/bench_accumulation.py [--steps 10] [--micro-batches 4] [--quick]
 """
 
 from __future__ import annotations
@@ -53,7 +53,10 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--micro-batches", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="the smallest toy model, 1 step (the tests' run)")
     args = parser.parse_args()
+    if args.quick:
+        args.steps = 1
     import numpy as np
     import torch
 
@@ -63,7 +66,7 @@ def main() -> None:
 
     training.set_threads(1)
     config = yaml.safe_load(args.config.read_text())
-    size = list(config["models"].values())[-1]
+    size = list(config["models"].values())[0 if args.quick else -1]
     vocab = config["data"]["tokenizer_vocab_size"]
     rng = np.random.default_rng(0)
     figures = {}

@@ -10,7 +10,7 @@ runs as a user runs it, in a fresh process (imports included), on every core thi
 BLAS threads: pinned to 1 unless OPENBLAS_NUM_THREADS is already set (see bench_fitting.py: on a busy
 2-core machine a threaded OpenBLAS slows every scipy L-BFGS-B iteration).
 
-Usage: .venv/bin/python bench/bench_analyze.py
+Usage: .venv/bin/python bench/bench_analyze.py [--quick]
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ import summary as bench_summary  # noqa: E402  (bench/summary.py)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository: tests.synthetic_study
 
+import yaml  # noqa: E402
+
 from ftscale.analysis import points, procedure, runs_table  # noqa: E402
 from ftscale.figures import files  # noqa: E402
 from ftscale.fitting import selection  # noqa: E402
-from tests.synthetic_study import PAPER_CONFIG, paper_grid_metrics  # noqa: E402
+from tests.synthetic_study import paper_grid_metrics  # noqa: E402
 
 TARGET_S = 60.0
 
@@ -47,7 +49,12 @@ def timed(function, *args, **kwargs):
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv[1:]  # one task and method, 4 resamples (the tests' run)
     runs, config = paper_grid_metrics()
+    if quick:
+        config["analysis"]["bootstrap"] = 4
+        first = runs.iloc[0]
+        runs = runs[(runs.task == first.task) & (runs.method == first.method)]
     options = config["analysis"]
     print(
         f"paper-sized table: {len(runs)} runs, {runs.groupby(['task', 'method']).ngroups} task x method, "
@@ -55,8 +62,9 @@ def main() -> None:
         f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, load average {os.getloadavg()[0]:.1f}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        table = Path(tmp) / "runs.csv"
+        table, config_file = Path(tmp) / "runs.csv", Path(tmp) / "config.yaml"
         runs.to_csv(table, index=False)
+        config_file.write_text(yaml.safe_dump(config))
         command = [
             sys.executable,
             "-m",
@@ -64,7 +72,7 @@ def main() -> None:
             "analyze",
             str(table),
             "--config",
-            str(PAPER_CONFIG),
+            str(config_file),
             "--out",
             str(Path(tmp) / "out"),
         ]

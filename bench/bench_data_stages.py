@@ -10,7 +10,7 @@ Stages: pretrain_corpus (lines per language), tokenizer and tokenize_pretrain (o
 task_data and tokenize_task (train examples of the toy's first task). Defaults: 24,000 and 96,000
 lines, 20,000 and 80,000 examples (about 30 MB, a minute on one core).
 
-Usage: .venv/bin/python bench/bench_data_stages.py [--lines 24000 96000] [--examples 20000 80000]
+Usage: .venv/bin/python bench/bench_data_stages.py [--lines 24000 96000] [--examples 20000 80000] [--quick]
 """
 
 from __future__ import annotations
@@ -83,7 +83,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, nargs=2, default=[24000, 96000])
     parser.add_argument("--examples", type=int, nargs=2, default=[20000, 80000])
+    parser.add_argument("--quick", action="store_true", help="2,000/4,000 lines, 500/1,000 examples (the tests' run)")
     args = parser.parse_args()
+    if args.quick:
+        args.lines, args.examples = [2000, 4000], [500, 1000]
     per_byte, speed, baseline = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-data-") as scratch:
         scratch = Path(scratch)

@@ -19,7 +19,7 @@ threaded OpenBLAS makes every scipy L-BFGS-B iteration cost ~2 ms of thread wake
 loops); the batched analysis is barely affected either way, so pinning is the fair setting for the
 per-start loop it is compared with.
 
-Usage: .venv/bin/python bench/bench_fitting.py [--bootstrap 1000] [--loop-replicates 40]
+Usage: .venv/bin/python bench/bench_fitting.py [--bootstrap 1000] [--loop-replicates 40] [--quick]
 """
 
 from __future__ import annotations
@@ -102,8 +102,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--loop-replicates", type=int, default=40, help="replicates refit one by one for the ratio")
+    parser.add_argument("--quick", action="store_true", help="one task and method, 4 resamples (the tests' run)")
     args = parser.parse_args()
     metrics = paper_sized_metrics()
+    if args.quick:
+        args.bootstrap, args.loop_replicates = 4, 2
+        metrics = metrics[(metrics.task == "wmt14_ende") & (metrics.method == "lora")]
     options = procedure.resolve_options(
         {"init_grid": INIT_GRID, "bootstrap": args.bootstrap, "heldout": {"model": ["m5"]}}
     )

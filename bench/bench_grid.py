@@ -7,7 +7,7 @@ results/bench/summary.json; no assertions). Target: under 20 s on a 2-core machi
 
 Each in a fresh scratch directory (no .snakemake metadata), median of --repeats.
 
-Usage: .venv/bin/python bench/bench_grid.py [--repeats N] [--skip-listing]
+Usage: .venv/bin/python bench/bench_grid.py [--repeats N] [--skip-listing] [--quick]
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-listing", action="store_true", help="skip the dry run that prints every job")
+    parser.add_argument("--quick", action="store_true", help="once each, no listing (the tests' run)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.skip_listing = 1, True
     snakemake = [
         str(BIN / "snakemake"),
         "-s",

@@ -118,6 +118,7 @@ class Job:
     seq_len: int = 0  # pretraining windows
     new_tokens: int = 0  # evaluation's greedy steps
     planned_bytes: float = 0.0  # the plan's peak per GPU, without the CUDA context
+    per_node: int = 8  # GPUs per node (cluster.gpus_per_node): a job on more runs HSDP, sharded within a node
 
 
 def planned_jobs(config: dict) -> dict[str, Job]:
@@ -140,6 +141,7 @@ def planned_jobs(config: dict) -> dict[str, Job]:
                 gpus=plan.gpus,
                 micro=plan.micro_batch_size,
                 planned_bytes=plan.memory.total - plan.memory.context,
+                per_node=config["cluster"]["gpus_per_node"],
                 **fields,
             ),
         )
@@ -267,13 +269,13 @@ def measure(job: Job, layers: int | None = None) -> float:
     from ftscale.runtime import internals
     from ftscale.train import batches, finetune, pretrain, training
     from ftscale.train import model as model_module
-    from ftscale.train.distributed import World, init_adafactor_state, shard_units
+    from ftscale.train.distributed import World, device_mesh, init_adafactor_state, shard_units
 
     size = dict(job.size, layers=layers or job.size["layers"])
     if dist.is_initialized():
         dist.destroy_process_group()
     dist.init_process_group("fake", rank=0, world_size=job.gpus, store=FakeStore())
-    world = World(0, job.gpus)
+    world = World(0, job.gpus, 0, min(job.gpus, job.per_node))
     positions = max(job.seq_len, job.source + job.target + 3 + (job.pet_size or 0) + job.new_tokens)
     training_job = job.kind.split("-")[0] != "evaluate"
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=job.gpus == 1)  # a GPU's, on one GPU
@@ -301,7 +303,7 @@ def measure(job: Job, layers: int | None = None) -> float:
             {"target_logits": functools.partial(finetune.target_logits, model)} if job.method != "pretrain" else {}
         )
         # outside FakeTensorMode: FSDP's default mesh reads the ranks' ids
-        shard_units(model, internals.decoder_layers(causal_lm), torch.bfloat16, methods)
+        shard_units(model, internals.decoder_layers(causal_lm), torch.bfloat16, methods, device_mesh(world))
     with FakeTensorMode(allow_non_fake_inputs=True):
         if job.gpus > 1:
             model.to_empty(device="cpu")

@@ -12,7 +12,7 @@ Defaults only: the same settings for both datasets (no tuning per dataset).
 BLAS threads are pinned to 1 (as bench_fitting.py does): every rectified fit is many small scipy
 L-BFGS-B runs, which a threaded OpenBLAS slows ~10x on a busy machine.
 
-Usage: .venv/bin/python bench/bench_select.py [--laws ats,power,rectified,auto] [--ratios 8,64,512]
+Usage: .venv/bin/python bench/bench_select.py [--laws ats,power,rectified,auto] [--ratios 8,64,512] [--quick]
 """
 
 from __future__ import annotations
@@ -83,7 +83,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--laws", default="ats,power,rectified,auto")
     parser.add_argument("--ratios", default="8,64,512")
+    parser.add_argument("--quick", action="store_true", help="the AtS law at 1/8 only (the tests' run)")
     args = parser.parse_args()
+    if args.quick:
+        args.laws, args.ratios = "ats", "8"
     laws, ratios = args.laws.split(","), [int(r) for r in args.ratios.split(",")]
     published = published_ats()
     figures = {}

@@ -9,7 +9,7 @@ The local run uses the warm worker (no import per job) and both cores; through S
 allocation starts Snakemake and imports torch anew, so the overhead includes that start-up.
 Needs root (tests/slurm/local-cluster.sh starts the cluster); elsewhere it says so and exits 0.
 
-Usage: .venv/bin/python bench/bench_slurm.py
+Usage: .venv/bin/python bench/bench_slurm.py [--quick]  (--quick: the SLURM run alone)
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def timed_study(workdir: Path, *args: str) -> float:
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv[1:]  # the SLURM half only (the tests' run)
     started = subprocess.run(
         ["bash", str(ROOT / "tests" / "slurm" / "local-cluster.sh"), "start"], capture_output=True, text=True
     )
@@ -59,18 +60,17 @@ def main() -> None:
     os.environ["SLURM_CONF"] = "/var/lib/ftscale-slurm/slurm.conf"
     with tempfile.TemporaryDirectory(prefix="ftscale-bench-slurm-") as scratch:
         local, cluster = Path(scratch) / "local", Path(scratch) / "slurm"
-        figures = {
-            "slurm_local_s": timed_study(local, "--cores", "2"),
-            "slurm_cluster_s": timed_study(cluster, "--profile", str(PROFILE)),
-        }
+        figures = {} if quick else {"slurm_local_s": timed_study(local, "--cores", "2")}
+        figures["slurm_cluster_s"] = timed_study(cluster, "--profile", str(PROFILE))
         queue = subprocess.run(
             ["squeue", "--states=all", "-h", "-o", "%k %Z"], capture_output=True, text=True, check=True
         ).stdout
         comments = [line.split()[0] for line in queue.splitlines() if line.endswith(str(cluster))]
         benchmarks = list((local / "results" / "slurm" / "benchmarks").rglob("*.tsv"))
     figures["slurm_jobs"] = len(comments)
-    figures["snakemake_jobs"] = len(benchmarks)
-    figures["slurm_overhead_per_job_s"] = (figures["slurm_cluster_s"] - figures["slurm_local_s"]) / len(comments)
+    if not quick:
+        figures["snakemake_jobs"] = len(benchmarks)
+        figures["slurm_overhead_per_job_s"] = (figures["slurm_cluster_s"] - figures["slurm_local_s"]) / len(comments)
     for key, value in figures.items():
         print(f"{key:28s} {value:10.1f}" if isinstance(value, float) else f"{key:28s} {value:10d}")
 

@@ -5,7 +5,7 @@ tests/unit/test_synthetic.py; a speed figure belongs here, where a busy machine 
 - synthetic_20k_sentences_s: `translation_pairs("en", "de", 10000, 0)` (10k meanings, 20k
   sentences), median of --repeats. Target: under 10 s on a 2-core machine.
 
-Usage: .venv/bin/python bench/bench_synthetic.py [--repeats 3]
+Usage: .venv/bin/python bench/bench_synthetic.py [--repeats 3] [--quick]
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from ftscale.data import synthetic  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="once (the tests' run)")
     args = parser.parse_args()
+    args.repeats = 1 if args.quick else args.repeats
     seconds = []
     for _ in range(args.repeats):
         start = time.perf_counter()

@@ -116,8 +116,6 @@ def main(argv: list[str] | None = None) -> dict:
                 for leftover in (scratch / f"out-{stage}{megabytes}").iterdir():
                     leftover.unlink()
     figures = {"tokenize_peak_rss_mb": peak, "tokenize_mb_per_s": speed, "tokenize_chunk_chars": common.STREAM_CHUNK}
-    if args.quick:
-        figures = {f"{name}_quick": value for name, value in figures.items()}
     if not args.no_merge:
         print(f"merged into {bench_summary.merge(figures)}")
     return {"peak_rss_mb": peak, "mb_per_s": speed, "counts": counts}

@@ -6,7 +6,11 @@
    bf16 autocast, the CPU in fp32) and the mean BLEU/chrF within --score-atol points (default 5).
 2. A 1B-shaped model (configs/paper.yaml `models: 1B`) timed for a few pretraining and FMT steps
    (bf16 autocast, fp32 weights and Adafactor, as the jobs run): tokens/s and MFU, printed and merged
-   into results/bench/summary.json as mfu_pretrain_1b, mfu_finetune_1b (target >= 0.35).
+   into results/bench/summary.json as mfu_pretrain_1b, mfu_finetune_1b (target >= 0.35), and written
+   as the planner's calibration (--calibration, default results/bench/calibration.json; point
+   cluster.calibration at it: ftscale.plan.timing), with the collective bandwidth given by
+   --intra-node-gb-per-s / --inter-node-gb-per-s (not measured here; without them the planner refuses
+   GPU counts it has no measurement for, rather than assume free communication).
 3. With 2 or more GPUs, a sharded 2-rank pretraining run (FSDP2 under torchrun, ftscale.runtime.ranks) of a
    small model: its per-step losses agree with the 1-GPU run's within --loss-rtol.
 Exits 1 on any mismatch. No CUDA GPU: one line saying so, exit 0 (the project never needs a GPU);
@@ -18,7 +22,8 @@ MFU = achieved model FLOP/s over the device's peak dense bf16 FLOP/s, model FLOP
 6 x parameters + 12 x layers x heads x head dim x sequence length (PaLM, appendix B: the matmuls of
 forward and backward, attention included); peak from PEAK_BF16_TFLOPS by device name, else
 FALLBACK_PEAK_TFLOPS (said so in the output) or --peak-tflops.
-Usage: .venv/bin/python bench/gpu_check.py [--steps 5] [--device auto|cuda|cpu] [--dry] [--no-summary]
+Usage: .venv/bin/python bench/gpu_check.py [--steps 5] [--device auto|cuda|cpu] [--dry] [--no-summary] [--quick]
+       [--calibration FILE] [--intra-node-gb-per-s X] [--inter-node-gb-per-s X]
 """
 
 from __future__ import annotations
@@ -144,6 +149,16 @@ def time_1b(
     return {"params": params} | figures
 
 
+def calibration(name: str, peak: float, timing: dict, gpus: int, bandwidth: dict) -> dict:
+    """The planner's calibration (cluster.calibration; ftscale.plan.timing reads it): MFU as the planner
+    counts FLOPs (6 x parameters per trained token, attention left out), the slower of the pretraining
+    and FMT steps, of the timed model on one GPU; the collective bandwidth given on the command line."""
+    tokens_per_s = min(timing[stage]["tokens_per_s"] for stage in ("pretrain", "finetune"))
+    entry = {"parameters": timing["params"], "gpus": gpus, "mfu": 6 * timing["params"] * tokens_per_s / (peak * 1e12)}
+    links = {link: value for link, value in bandwidth.items() if value}
+    return {"device": name, "peak_tflops": peak, "mfu": [entry]} | ({"bandwidth_gb_per_s": links} if links else {})
+
+
 def tiny_study_metrics(workdir: Path, device: str, cores: int) -> list[dict]:
     """The tiny study's metrics.csv rows, run through Snakemake on `device`."""
     env = {**os.environ, "FTSCALE_WORKER": "0"} | ({"FTSCALE_DEVICE": "cpu"} if device == "cpu" else {})
@@ -243,7 +258,18 @@ def main() -> int:
     parser.add_argument("--score-atol", type=float, default=5.0)
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--no-summary", action="store_true", help="do not merge into results/bench/summary.json")
+    parser.add_argument("--quick", action="store_true", help="--device cpu --dry --no-summary (the tests' run)")
+    parser.add_argument(
+        "--calibration",
+        type=Path,
+        default=ROOT / "results" / "bench" / "calibration.json",
+        help="where the planner's calibration goes (cluster.calibration); written unless --dry, or if given",
+    )
+    parser.add_argument("--intra-node-gb-per-s", type=float, help="collective bandwidth within a node, if known")
+    parser.add_argument("--inter-node-gb-per-s", type=float, help="collective bandwidth across nodes, if known")
     args = parser.parse_args()
+    if args.quick:
+        args.device, args.dry, args.no_summary = "cpu", True, True
     import torch
     import yaml
 
@@ -279,6 +305,12 @@ def main() -> int:
             f"{t['step_s'] * 1e3:.0f} ms/step, MFU {t['mfu']:.3f}",
             flush=True,
         )
+
+    if not args.dry or "--calibration" in sys.argv[1:]:
+        links = {"intra_node": args.intra_node_gb_per_s, "inter_node": args.inter_node_gb_per_s}
+        args.calibration.parent.mkdir(parents=True, exist_ok=True)
+        args.calibration.write_text(json.dumps(calibration(name, peak, timing, 1, links), indent=1))
+        print(f"  calibration for the planner: {args.calibration} (set cluster.calibration to it)", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
         scratch = Path(scratch)

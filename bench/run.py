@@ -7,7 +7,7 @@
 - naive_import_s: a fresh interpreter importing torch + transformers (Llama) + peft, the cost each
   job would pay without the warm worker.
 
-Usage: .venv/bin/python bench/run.py [--config config.yaml] [--cores 2] [--keep DIR]
+Usage: .venv/bin/python bench/run.py [--config config.yaml] [--cores 2] [--keep DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -98,7 +98,12 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="run in this new directory and keep its results (default: a temporary one)"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="the tiny study (tests/configs/tiny.yaml), not the toy (the tests' run)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.config = ROOT / "tests" / "configs" / "tiny.yaml"
     study = yaml.safe_load(args.config.read_text())["study"]
     if args.keep and args.keep.exists():
         parser.error(f"--keep {args.keep}: exists; a cold run needs a new directory")

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ftscale.data.tokens import TaskSplit, load_stream
-from ftscale.train import distributed, finetune, pretrain
+from ftscale.train import distributed, finetune, pretrain, training
 
 
 def finetune_each(runs: list[dict]) -> None:
@@ -48,7 +48,8 @@ def sgd_steps(runs: list[dict]) -> None:
     gradient off by a factor shows; Adafactor's update does not depend on the gradient's scale),
     through the training loops' own model building, sharding and accumulation. Rank 0 saves to
     `out` the weights at the start and at the end (gathered from the shards), the buffers, the
-    losses of each step, the dtypes the first decoder layer computed in and the gradients had."""
+    losses of each step, the dtypes the first decoder layer computed in and the gradients had, and the
+    mesh of the first trained parameter (shape, dim names, placements; None unsharded)."""
     world = distributed.start()
     for run in runs:
         model, batches, accumulate = model_and_batches(run, world)
@@ -58,7 +59,11 @@ def sgd_steps(runs: list[dict]) -> None:
         layer.register_forward_hook(lambda module, args, output, computed=computed: computed.add(str(output[0].dtype)))
         start = copied(distributed.full_state_dict(model, world))
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.SGD(trainable, lr=run["lr"])
+        if run.get("optimizer") == "adafactor":  # the loops' own (its DTensor state: init_adafactor_state)
+            optimizer = training.adafactor(trainable, run["lr"], False)
+            distributed.init_adafactor_state(optimizer)
+        else:
+            optimizer = torch.optim.SGD(trainable, lr=run["lr"])
         losses, gradients = [], set()
         for batch in batches:
             losses.append(world.total(accumulate(model, batch, run["micro_batch_size"], world)).item())
@@ -66,6 +71,7 @@ def sgd_steps(runs: list[dict]) -> None:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         end = copied(distributed.full_state_dict(model, world))
+        mesh = getattr(trainable[0], "device_mesh", None)  # a DTensor's: how the ranks hold it
         if world.main:
             torch.save(
                 {
@@ -75,6 +81,9 @@ def sgd_steps(runs: list[dict]) -> None:
                     "computed": computed,
                     "gradients": gradients,
                     "buffers": {n: b.cpu() for n, b in model.named_buffers()},
+                    "mesh": None
+                    if mesh is None
+                    else (tuple(mesh.shape), mesh.mesh_dim_names, [str(p) for p in trainable[0].placements]),
                 },
                 Path(run["out"]),
             )

@@ -31,6 +31,7 @@ DEFAULTS = [
             "max_gpus_per_job": 8,
             "node_memory_gb": 256,
             "flops_per_second": 2 * 10**10,
+            "calibration": None,
             "safety_factor": 3,
             "min_runtime_minutes": 10,
             "max_runtime_minutes": 2880,

@@ -123,6 +123,7 @@ def test_a_rank_started_by_srun_takes_its_place_from_slurm(tmp_path, monkeypatch
         "SLURM_LOCALID": "1",
         "SLURM_STEP_NODELIST": "node[7-8]",
         "SLURM_JOB_ID": "4242",
+        "SLURM_STEP_NUM_NODES": "2",
     }
     assert ranks.rank_environment(env) == {
         "RANK": "9",
@@ -130,6 +131,7 @@ def test_a_rank_started_by_srun_takes_its_place_from_slurm(tmp_path, monkeypatch
         "LOCAL_RANK": "1",
         "MASTER_ADDR": "node7",
         "MASTER_PORT": "24242",
+        "LOCAL_WORLD_SIZE": "8",  # 16 tasks on 2 nodes: the HSDP mesh's ranks per node
     }
     assert ranks.rank_environment({**env, "RANK": "3"}) == {}  # under torchrun: torchrun's
     assert ranks.rank_environment({**env, "MASTER_ADDR": "10.0.0.7"})["MASTER_ADDR"] == "10.0.0.7"

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from ftscale.data.tokens import OWN_FORMAT
-from ftscale.plan import grid, hub, memory
+from ftscale.plan import grid, hub, memory, timing
 
 JOB_STARTUP_MINUTES = 10  # start-up of a job: imports, reading the checkpoint and data from shared storage
 SEGMENT_EXIT_MARGIN_MINUTES = 10  # a segment stops this long before its limit: save the state and exit (code 75)
@@ -157,11 +157,17 @@ def gpu_counts(cluster: dict, batch: int, training: bool) -> list[int]:
     ]
 
 
-def largest_micro_batch(work: memory.Workload, batch: int, gpus: int, usable_bytes: float) -> int | None:
+def fsdp_shards(cluster: dict, gpus: int) -> int:
+    """What a job's weights, gradients and optimizer state are sharded over: all its GPUs on one node;
+    on several, the GPUs of one node (HSDP: each node holds a sharded copy, ftscale.train.distributed)."""
+    return min(gpus, cluster["gpus_per_node"])
+
+
+def largest_micro_batch(work: memory.Workload, batch: int, gpus: int, usable_bytes: float, shards: int) -> int | None:
     """The largest micro-batch dividing each GPU's share of the batch that fits; None if even one does not."""
     share = batch // gpus
-    fixed = memory.device_memory(work, 0, gpus, on_gpu=True).total
-    room = int((usable_bytes - fixed) // memory.per_example_bytes(work, on_gpu=True, shards=gpus))
+    fixed = memory.device_memory(work, 0, shards, on_gpu=True).total
+    room = int((usable_bytes - fixed) // memory.per_example_bytes(work, on_gpu=True, shards=shards))
     return next((m for m in range(min(room, share), 0, -1) if share % m == 0), None)
 
 
@@ -174,9 +180,15 @@ def runtime_request(cluster: dict, compute_hours: float, limit_minutes: int) -> 
     return limit_minutes, math.ceil(cluster["safety_factor"] * compute_hours * 60 / per_segment)
 
 
-def compute_hours(flops: float, gpus: int, cluster: dict) -> float:
-    """Wall hours of a job's compute, data parallel over its GPUs (one device on the CPU)."""
-    return flops / (max(gpus, 1) * cluster["flops_per_second"]) / 3600
+def compute_hours(flops: float, gpus: int, cluster: dict, work: memory.Workload | None = None, batch: int = 0) -> float:
+    """Wall hours of a job's compute, data parallel over its GPUs (one device on the CPU): ftscale.plan.timing,
+    from the workload's parameters and its optimizer steps (FLOPs over those of one batch)."""
+    if work is None:
+        return timing.compute_seconds(cluster, flops, gpus) / 3600
+    parameters = memory.parameters(work.shape)
+    trained = memory.trainable_parameters(work.shape, work.method, work.pet_size) if work.training else 0
+    steps = math.ceil(flops / ((6 if work.training else 2) * parameters * max(batch, 1) * work.tokens))
+    return timing.compute_seconds(cluster, flops, gpus, parameters, trained, steps) / 3600
 
 
 def plan_job(
@@ -200,7 +212,7 @@ def plan_job(
             f"{cluster['max_runtime_minutes']} (after its run group's other jobs): too little to train in"
         )
     if not cluster["gpus"]:
-        hours = compute_hours(flops, 1, cluster)
+        hours = compute_hours(flops, 1, cluster, work, batch)
         minutes, segments = runtime_request(cluster, hours, limit)
         device = memory.device_memory(work, batch, 1, on_gpu=False)
         host = memory.HOST_BASELINE_BYTES + data_bytes + device.total
@@ -210,19 +222,19 @@ def plan_job(
     counts = gpu_counts(cluster, batch, work.training)
     fitting = None  # (gpus, micro-batch) of the most GPUs tried that fit
     for gpus in counts:  # fewest GPUs first: stop at the first that fits memory and runtime
-        micro = largest_micro_batch(work, batch, gpus, usable)
+        micro = largest_micro_batch(work, batch, gpus, usable, fsdp_shards(cluster, gpus))
         if micro:
             fitting = gpus, micro
-            if runtime_request(cluster, compute_hours(flops, gpus, cluster), limit)[1] == 1:
+            if runtime_request(cluster, compute_hours(flops, gpus, cluster, work, batch), limit)[1] == 1:
                 break
     if not fitting:
-        one = memory.device_memory(work, 1, max(counts or [1]), on_gpu=True)
+        one = memory.device_memory(work, 1, fsdp_shards(cluster, max(counts or [1])), on_gpu=True)
         raise PlanError(
             f"{rule} {label} needs {one.total / memory.GB:.1f} GB per GPU at micro-batch 1 "
             f"on the most GPUs allowed: more than cluster.gpu_memory_gb {cluster['gpu_memory_gb']} allows"
         )
     gpus, micro = fitting
-    hours = compute_hours(flops, gpus, cluster)
+    hours = compute_hours(flops, gpus, cluster, work, batch)
     minutes, segments = runtime_request(cluster, hours, limit)
     ranks_per_node = min(gpus, cluster["gpus_per_node"])
     # per node, the first (rank 0's): every process's libraries and data, rank 0's copies of the weights
@@ -240,7 +252,7 @@ def plan_job(
         gpus,
         math.ceil(gpus / ranks_per_node),
         micro,
-        memory.device_memory(work, micro, gpus, on_gpu=True),
+        memory.device_memory(work, micro, fsdp_shards(cluster, gpus), on_gpu=True),
         host,
         hours,
         minutes,

@@ -6,7 +6,7 @@ sizes, and what the jobs ask of the cluster per rule, from every job's plan (fts
 
 from __future__ import annotations
 
-from ftscale.plan import data_jobs, grid, memory, sizing
+from ftscale.plan import data_jobs, grid, memory, sizing, timing
 
 
 def summarize(config: dict) -> dict:
@@ -55,6 +55,7 @@ def summarize(config: dict) -> dict:
         "parameters": params,
         "flops": flops,
         "flops_per_second": cluster["flops_per_second"],
+        "time_model": timing.assumption(cluster),
         "gpu_hours_per_stage": gpu_hours,
         "gpu_hours": sum(gpu_hours.values()),
         "gpus": cluster["gpus"],
@@ -119,7 +120,7 @@ def format_summary(summary: dict) -> str:
     for task, axes in summary["conditions_per_task_axis"].items():
         lines.append(f"  {task:22s} " + "  ".join(f"{axis} {n}" for axis, n in axes.items()))
     device = "GPU" if summary["gpus"] else "CPU"
-    lines += ["", f"compute (at {summary['flops_per_second']:.3g} FLOP/s sustained per {device}):"]
+    lines += ["", summary["time_model"], f"compute (at {summary['flops_per_second']:.3g} FLOP/s sustained per {device}):"]
     for stage, flops in summary["flops"].items():
         lines.append(
             f"  {stage:10s} {flops:10.3g} FLOPs  {summary['gpu_hours_per_stage'][stage]:12,.3g} {device}-hours"

@@ -157,7 +157,8 @@ def command(job_file: Path, where: Layout) -> list[str]:
 
 
 def rank_environment(environ: dict) -> dict:
-    """What torch.distributed needs (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) for a rank
+    """What torch.distributed needs (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and the
+    ranks per node (LOCAL_WORLD_SIZE, as torchrun sets it: ftscale.train.distributed's HSDP mesh) for a rank
     that srun started, from its SLURM task variables; nothing under torchrun (RANK is set). Rank 0
     runs on the step's first node (srun's block distribution), its name the address, unless the
     environment names one (MASTER_ADDR: a cluster whose node names do not resolve)."""
@@ -172,13 +173,14 @@ def rank_environment(environ: dict) -> dict:
             check=True,
         ).stdout.split()[0]
     )
+    nodes = environ.get("SLURM_STEP_NUM_NODES") or environ.get("SLURM_JOB_NUM_NODES")
     return {
         "RANK": environ["SLURM_PROCID"],
         "WORLD_SIZE": environ["SLURM_NTASKS"],
         "LOCAL_RANK": environ["SLURM_LOCALID"],
         "MASTER_ADDR": first_node,
         "MASTER_PORT": str(rendezvous_port(environ["SLURM_JOB_ID"])),
-    }
+    } | ({"LOCAL_WORLD_SIZE": str(int(environ["SLURM_NTASKS"]) // int(nodes))} if nodes else {})  # HSDP's mesh
 
 
 def run(target: str, where: Layout = Layout(), log: str | None = None, **kwargs) -> None:

@@ -14,7 +14,9 @@ How a sharded step stays the same optimizer step (tests/distributed/):
 
 How a sharded job holds its model (shard): built on the meta device on every rank, rank 0's weights
 broadcast into the shards; on GPUs the units compute in bf16 (MixedPrecisionPolicy, fp32 weights,
-gradients, reductions and optimizer state), with no autocast.
+gradients, reductions and optimizer state), with no autocast. On several nodes, HSDP: a 2-D mesh
+(nodes x ranks per node, dims "replicate" and "shard"), each node holding one sharded copy, so the
+weights' all-gathers stay within a node and only the gradients' reduction crosses nodes (device_mesh).
 
 Plain torch, not accelerate (README "Sharded jobs"): Adafactor's factored state needs its DTensor
 shapes set up front (init_adafactor_state), the loss normalisation is ours (not accelerate's mean
@@ -39,6 +41,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    local_size: int | None = None  # ranks per node (torchrun's LOCAL_WORLD_SIZE); None: all on one node
 
     @property
     def main(self) -> bool:
@@ -84,7 +87,10 @@ def start() -> World:
     LOCAL_RANK); joins the process group (NCCL on GPUs, gloo on the CPU) if there is more than one
     rank and it is not joined yet. No torchrun: one rank, nothing initialised."""
     world = World(
-        int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+        int(os.environ.get("RANK", 0)),
+        int(os.environ.get("WORLD_SIZE", 1)),
+        int(os.environ.get("LOCAL_RANK", 0)),
+        int(os.environ["LOCAL_WORLD_SIZE"]) if "LOCAL_WORLD_SIZE" in os.environ else None,
     )
     if world.size > 1 and not dist.is_initialized():
         from ftscale.train.model import device
@@ -129,23 +135,47 @@ def shard(
 
     if param_dtype is None and device().type == "cuda":
         param_dtype = GPU_COMPUTE_DTYPE
-    shard_units(model, decoder_layers, param_dtype, forward_methods or {})
+    shard_units(model, decoder_layers, param_dtype, forward_methods or {}, device_mesh(world))
     if any(p.is_meta for p in model.parameters()):
         model.to_empty(device=device())
         load_from_main(model, source, world)
     return model
 
 
-def shard_units(model, decoder_layers, param_dtype: torch.dtype | None, forward_methods: dict) -> None:
+def mesh_shape(world: World) -> tuple[int, int] | None:
+    """(nodes, ranks per node) of a job on several nodes, its HSDP mesh; None on one node (FSDP over all
+    ranks). The ranks fill the nodes in order (torchrun and srun's block distribution), so the ranks of
+    a node are one contiguous row of the mesh: its "shard" group."""
+    per_node = world.local_size or world.size
+    if per_node >= world.size:
+        return None
+    if world.size % per_node:
+        raise ValueError(f"{world.size} ranks are not whole nodes of {per_node} (LOCAL_WORLD_SIZE)")
+    return world.size // per_node, per_node
+
+
+def device_mesh(world: World):
+    """The HSDP mesh (mesh_shape: dims "replicate" over nodes, "shard" within one), or None: FSDP's
+    default, every rank one shard."""
+    shape = mesh_shape(world)
+    if shape is None:
+        return None
+    from torch.distributed.device_mesh import init_device_mesh
+
+    return init_device_mesh(comms_device().type, shape, mesh_dim_names=("replicate", "shard"))
+
+
+def shard_units(model, decoder_layers, param_dtype: torch.dtype | None, forward_methods: dict, mesh=None) -> None:
     """The FSDP2 units of `shard`, its tensors left where they are (bench/bench_memory.py measures
     this very set-up under FakeTensorMode): each decoder layer a unit and the root the rest, under
-    MixedPrecisionPolicy (param_dtype gathered, fp32 reduced; None: no policy), every unit summing."""
+    MixedPrecisionPolicy (param_dtype gathered, fp32 reduced; None: no policy), every unit summing.
+    mesh: a 2-D HSDP mesh (device_mesh), or None: one shard per rank."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
 
     policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=None if param_dtype is None else torch.float32)
     for layer in decoder_layers:
-        fully_shard(layer, mp_policy=policy)
-    fully_shard(model, mp_policy=policy)
+        fully_shard(layer, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
     for unit in units(model):  # the setters act on one unit's own parameters, not its sub-units'
         unit.set_gradient_divide_factor(1.0)  # sum, not mean, over ranks
         unit.set_force_sum_reduction_for_comms(True)  # gloo has no pre-multiplied sum
@@ -236,7 +266,8 @@ def init_adafactor_state(optimizer) -> None:
                 state["exp_avg"] = zeros.clone()
             if factored:
                 state["exp_avg_sq_row"] = zeros.mean(dim=-1)
-                state["exp_avg_sq_col"] = zeros.mean(dim=-2).redistribute(placements=[Replicate()])
+                # whole on every rank: replicated along each mesh dim (one for FSDP, two for HSDP)
+                state["exp_avg_sq_col"] = zeros.mean(dim=-2).redistribute(placements=[Replicate()] * p.device_mesh.ndim)
             else:
                 state["exp_avg_sq"] = zeros.clone()
             optimizer.state[p] = state

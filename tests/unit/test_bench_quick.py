@@ -1,0 +1,93 @@
+"""Every bench in bench/ runs in its --quick mode, so that none can rot unseen (figures, not
+assertions: nothing here times anything). Each runs as `make bench` runs it, in a fresh interpreter,
+with its figures merged into a temporary summary (FTSCALE_BENCH_SUMMARY), which must then hold them.
+bench_memory has its own, in-process test (tests/unit/test_bench_memory.py) and runs here too."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftscale.plan import timing
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+HELPERS = {"summary.py", "toy_checks.py"}  # the summary file's writer; a finished study's report (below)
+# the figures each quick run must merge (None: it merges nothing in quick mode)
+FIGURES = {
+    "bench_accumulation.py": "accumulation_overhead",
+    "bench_analyze.py": "analyze_paper_seconds",
+    "bench_data_stages.py": "data_stage_rss_per_byte",
+    "bench_fitting.py": "fitting_paper_analysis_s",
+    "bench_grid.py": "paper_grid_summary_s",
+    "bench_memory.py": "memory_planned_over_measured_quick",
+    "bench_select.py": "select_wmt19_8_ats",
+    "bench_slurm.py": "slurm_cluster_s",
+    "bench_speed.py": "decode_speedup_vs_hf_generate_batched",
+    "bench_synthetic.py": "synthetic_20k_sentences_s",
+    "bench_tokenize.py": "tokenize_peak_rss_mb",
+    "gpu_check.py": None,
+    "run.py": "toy_cold_s",
+}
+MARKS = {"run.py": [pytest.mark.workflow], "bench_slurm.py": [pytest.mark.slurm]}
+
+
+def test_every_bench_has_a_quick_run_here():
+    files = {path.name for path in BENCH.glob("*.py")} - HELPERS
+    assert files == set(FIGURES)
+    for name in files:
+        assert '"--quick"' in (BENCH / name).read_text(), f"{name} has no --quick mode"
+
+
+def run_quick(name: str, tmp_path: Path, *args: str) -> dict:
+    summary = tmp_path / "summary.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / name), "--quick", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "FTSCALE_BENCH_SUMMARY": str(summary), "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert done.returncode == 0, (
+        f"{name} --quick exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    )
+    return json.loads(summary.read_text()) if summary.exists() else {}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=MARKS.get(name, [])) for name in sorted(FIGURES) if name != "run.py"]
+)
+def test_quick_mode_runs_and_merges_its_figures(name, tmp_path):
+    calibration = tmp_path / "calibration.json"  # gpu_check's: the planner's time model reads it
+    figures = run_quick(name, tmp_path, *(["--calibration", str(calibration)] if name == "gpu_check.py" else []))
+    if FIGURES[name] is None:
+        assert figures == {}
+        measured = timing.load(str(calibration))
+        assert measured.device == "cpu" and measured.mfu[0][1] == 1 and measured.mfu[0][2] > 0
+    else:
+        assert figures.get(FIGURES[name]) is not None, f"{name}: no {FIGURES[name]} in {sorted(figures)}"
+
+
+@pytest.mark.workflow
+def test_study_bench_and_the_toy_checks_on_its_run(tmp_path):
+    """bench/run.py --quick runs the tiny study twice (cold, no-op); toy_checks.py reads that run."""
+    figures = run_quick("run.py", tmp_path, "--keep", str(tmp_path / "study"))
+    assert figures["toy_cold_s"] > 0 and figures["jobs"]["finetune"] > 0
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "toy_checks.py"),
+            "--config",
+            str(ROOT / "tests" / "configs" / "tiny.yaml"),
+            "--results",
+            str(tmp_path / "study" / "results" / "tiny"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "model axis at the largest Df" in done.stdout
