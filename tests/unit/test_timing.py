@@ -11,6 +11,7 @@ import pytest
 
 from ftscale import config as study_config
 from ftscale.plan import memory, sizing, timing
+from ftscale.plan import summary as grid_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 PEAK_TFLOPS = 100.0
@@ -106,6 +107,6 @@ def test_the_paper_plan_uses_the_calibration_and_says_so(cluster):
         expected += steps * (g - 1) / g * 8 * n / (100e9 if g <= 8 else 10e9)
     assert measured.compute_hours == pytest.approx(expected / 3600, rel=1e-6)
     assert assumed.compute_hours == pytest.approx(flops / (assumed.gpus * paper["cluster"]["flops_per_second"]) / 3600)
-    assert "ASSUMED" in sizing.format_summary(sizing.summarize(paper))
-    assert "calibrated" in sizing.format_summary(sizing.summarize(calibrated))
+    assert "ASSUMED" in grid_summary.format_summary(grid_summary.summarize(paper))
+    assert "calibrated" in grid_summary.format_summary(grid_summary.summarize(calibrated))
     assert memory.parameters(memory.Shape.of(paper, "1B")) == n

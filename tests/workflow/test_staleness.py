@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from ftscale.plan import grid, sizing
+from ftscale.plan import grid
+from ftscale.plan import summary as grid_summary
 from tests.config_rewrites import rewrite
 from tests.workflow.conftest import planned_jobs, snakemake, write_config
 from tests.workflow.test_data_sources import local_config
@@ -29,7 +30,7 @@ def test_rewritten_configs_schedule_nothing(tiny_run, tmp_path):
 
 
 def jobs(config: dict) -> dict[str, int]:
-    return sizing.summarize(config)["jobs"]
+    return grid_summary.summarize(config)["jobs"]
 
 
 def added_runs(before: dict, after: dict) -> dict[str, int]:

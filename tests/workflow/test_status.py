@@ -14,7 +14,8 @@ import pytest
 
 from ftscale import cli
 from ftscale.evaluate import samples
-from ftscale.plan import sizing, status
+from ftscale.plan import status
+from ftscale.plan import summary as grid_summary
 from ftscale.runtime import launch
 from tests.workflow.conftest import ROOT, TINY, snakemake
 from tests.workflow.test_tiny_study import TINY_CONFIG  # validated: schema defaults filled in
@@ -70,7 +71,7 @@ def test_status_of_a_study_stopped_part_way(part_run):
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert shown.returncode == 0, shown.stderr
-    runs = sizing.summarize(TINY_CONFIG)["finetune_runs"]
+    runs = grid_summary.summarize(TINY_CONFIG)["finetune_runs"]
     assert shown.stdout.startswith(
         f"study tiny: {runs} finetuning runs: 1 done, 0 running, 0 failed, {runs - 1} pending"
     )
@@ -89,7 +90,7 @@ def test_status_of_a_study_stopped_part_way(part_run):
     bench = part_run / RESULTS / "benchmarks" / "finetune" / DONE / "seed0.tsv"
     assert status.benchmark_seconds(bench) > 0
     assert result.hours_spent["finetune"] == pytest.approx(status.benchmark_seconds(bench) / 3600)
-    assert result.hours_planned["finetune"] == sizing.summarize(TINY_CONFIG)["gpu_hours_per_rule"]["finetune"]
+    assert result.hours_planned["finetune"] == grid_summary.summarize(TINY_CONFIG)["gpu_hours_per_rule"]["finetune"]
     assert result.device == "CPU" and result.failures == [] and not result.snakemake_running
 
 
