@@ -26,3 +26,11 @@ worker.run(
     batch_size=p.batch_size,
     target_lang=p.target_lang,
 )
+if snakemake.config["tracking"]["mlflow"]:  # the run's final metrics beside its curves (MLflow imported only then)
+    import json
+    from pathlib import Path
+
+    from ftscale.runtime import tracking
+
+    run = tracking.finetune_run(snakemake.wildcards.condition, snakemake.wildcards.seed)
+    tracking.log_final(tracking.spec(snakemake.config, run), json.loads(Path(snakemake.output.eval).read_text()))
