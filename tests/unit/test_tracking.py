@@ -106,7 +106,7 @@ def test_mlflow_has_the_run_its_parameters_curves_and_final_metrics(base, tmp_pa
     assert run.info.run_name == "finetune/c/seed0" and run.info.status == "FINISHED"
     assert run.data.params == {"task": "translation", "method": "fmt", "finetune_examples": "16"}
     assert {"test_loss": 2.5, "bleu": 1.25}.items() <= run.data.metrics.items()
-    assert run.data.tags["ftscale.status"] == "ok"
+    assert run.data.tags["ftscale_status"] == "ok"
     history = client.get_metric_history(run.info.run_id, "loss/dev")
     assert sorted((m.step, m.value) for m in history) == [(h["step"], h["dev_loss"]) for h in summary["history"]]
     assert scalars(spec.tensorboard)["loss/dev"]  # and TensorBoard's files beside it

@@ -9,7 +9,7 @@ the shared loop (training.run_loop: resume, step times, saves) and the job's own
   a declared output: Snakemake neither clears nor reruns anything for it, and sealed outputs are as
   before. Written with tensorboard's own EventFileWriter (torch's SummaryWriter wraps the same one).
 - MLflow (tracking.mlflow: a tracking URI, e.g. sqlite:///mlruns.db; off by default): the study is
-  one experiment, each job one run (tag ftscale.run: its run name) with its condition's parameters,
+  one experiment, each job one run (tag ftscale_run: its run name) with its condition's parameters,
   the same curves, and the evaluate job's final metrics (log_final).
 Neither package is imported unless used. On sharded jobs only rank 0 writes (others: NO_CURVES).
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TENSORBOARD_DIR = "tensorboard"  # under results/<study>/
-RUN_TAG = "ftscale.run"  # an MLflow run's name in the study, e.g. finetune/<condition>/seed0
+RUN_TAG = "ftscale_run"  # an MLflow run's name in the study, e.g. finetune/<condition>/seed0
 METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 
 
@@ -251,5 +251,5 @@ def log_final(spec: CurvesSpec, metrics: dict) -> None:
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     }
     client.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in sorted(numbers.items())])
-    client.set_tag(run_id, "ftscale.status", str(metrics.get("status", "")))
+    client.set_tag(run_id, "ftscale_status", str(metrics.get("status", "")))
     client.set_terminated(run_id)
