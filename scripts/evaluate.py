@@ -27,3 +27,11 @@ worker.run(
     target_lang=p.target_lang,
     weights_dtype=getattr(p, "weights_dtype", None),  # a param only where the config changes it
 )
+if snakemake.config["tracking"]["mlflow"]:  # the run's final metrics beside its curves (MLflow imported only then)
+    import json
+    from pathlib import Path
+
+    from ftscale.runtime import tracking
+
+    run = tracking.finetune_run(snakemake.wildcards.condition, snakemake.wildcards.seed)
+    tracking.log_final(tracking.spec(snakemake.config, run), json.loads(Path(snakemake.output.eval).read_text()))

@@ -7,10 +7,18 @@ from ftscale.runtime.jobs import SegmentEnd, end_segment, log_to_file, segment_s
 
 log_to_file(snakemake.log[0])
 set_limits(snakemake.resources)  # the segment's deadline from the job's end time, the ranks' timeout
-from ftscale.runtime import ranks  # noqa: E402
+from ftscale.plan import grid  # noqa: E402
+from ftscale.runtime import ranks, tracking  # noqa: E402
 from ftscale.train.training import derive_seed  # noqa: E402
 
 p = snakemake.params.run
+# where its curves go (config tracking: not a param, since no declared output depends on it)
+settings = ("family", "model", "tokens", "seq_len", "batch_size", "lr_max", "lr_min", "warmup_steps", "seed")
+curves = tracking.spec(
+    snakemake.config,
+    tracking.pretrain_run(grid.pretrain_id(p["family"], p["model"], p["tokens"])),
+    {key: p[key] for key in settings} | p["size"],
+)
 try:
     # one process (or the warm worker); under torchrun, one rank per GPU, where the plan gives the job several
     ranks.run(
@@ -39,6 +47,7 @@ try:
         segment_seconds=segment_seconds(snakemake.resources),
         val_windows=p["val_windows"],
         log_every=p["log_every"],
+        curves=curves,
         # how often the resume state is saved changes no output: read from the config, not a
         # param, so changing it reruns nothing
         checkpoint_every=snakemake.config["pretrain"]["save_every"],

@@ -22,6 +22,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from ftscale.runtime import tracking
 from ftscale.train import finetune, pretrain
 from tests import tiny_base
 from tests.workflow.conftest import ROOT
@@ -111,10 +112,20 @@ def pretrained(base, tmp_path_factory):  # noqa: F811
                 micro_batch_size=2,
                 resume_path=root / "two.pt",
                 checkpoints={1024: root / "two_at1024"},
+                curves=tracking.CurvesSpec(run="pretrain/two", tensorboard=root / "tensorboard"),
             ),
         )
     )
     return root, one
+
+
+def test_only_rank_0_writes_the_curves(pretrained):
+    from tests.unit.test_tracking import f32, scalars
+
+    root, _ = pretrained
+    two = json.loads((root / "two" / "pretrain.json").read_text())
+    assert len(list((root / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    assert scalars(root / "tensorboard")["loss/train"] == [(h["step"], f32(h["train_loss"])) for h in two["history"]]
 
 
 def test_two_ranks_pretrain_with_the_losses_of_one_process(pretrained):

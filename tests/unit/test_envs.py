@@ -13,7 +13,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
-DISTRIBUTION = {"yaml": "pyyaml", "rouge_score": "rouge-score"}  # import name -> pip name, where they differ
+DISTRIBUTION = {
+    "yaml": "pyyaml",
+    "rouge_score": "rouge-score",
+    "mlflow": "mlflow-skinny",
+}  # import name -> pip name, where they differ
 OPTIONAL = ("ImportError", "ModuleNotFoundError")  # a try: import ... except these is optional
 JOB_TARGET = re.compile(r"ftscale(\.\w+)+:\w+")  # worker.run("module:function", ...)
 

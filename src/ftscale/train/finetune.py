@@ -19,7 +19,7 @@ import torch
 
 from ftscale.config import method_option_defaults, schema_default
 from ftscale.data.tokens import TaskSplit
-from ftscale.runtime import faults, integrity
+from ftscale.runtime import faults, integrity, tracking
 from ftscale.runtime.internals import decoder_layers
 from ftscale.train import distributed, packed_attention, training
 
@@ -163,6 +163,7 @@ def finetune(
     attention: str | None = None,
     checkpoint_dtype: str | None = None,
     micro_batch_tokens: int | None = None,
+    curves: tracking.CurvesSpec | None = None,
 ) -> dict:
     """Train until dev loss has not improved for `patience` evaluations (None: never stop early), or the
     step or epoch cap; save the weights of the best dev loss. train.json records why it stopped
@@ -172,7 +173,8 @@ def finetune(
     one pass) with the same loss and gradients. method_options: attach_method's options.
     activation_checkpointing: recompute activations in the backward pass (less memory).
     segment_seconds: after this much training, save the resume state and raise training.SegmentEnd
-    (needs resume_path); the next call continues from it.
+    (needs resume_path); the next call continues from it. curves: where its training curves go
+    (ftscale.runtime.tracking; None: nowhere).
     Under torchrun with several ranks (ftscale.runtime.ranks), the model is sharded (FSDP2) and each rank
     computes its share of every batch (ftscale.train.distributed); rank 0 writes the outputs."""
     world, log = training.start(log_name, threads, segment_seconds, resume_path)
@@ -220,6 +222,7 @@ def finetune(
         f"{len(examples)} examples, at most {total_steps} steps, patience {patience}"
     )
     target_tokens = torch.zeros((), dtype=torch.long, device=model_device(model))  # trained on, for throughput figures
+    curves = tracking.open_curves(curves, world.main)
     epoch_of = {}  # epoch -> its batches, the current epoch only
 
     def backward(step):
@@ -231,14 +234,16 @@ def finetune(
         loss, count = accumulate_gradients(model, batch, micro_batch_size, world, micro_batch_tokens)
         track["loss"] = world.total(loss)  # the step's loss, all ranks': read where it is evaluated
         target_tokens.add_(count)
+        curves.count(count)
 
-    def evaluate(step):
+    def evaluate(step, lr):
         if not (step % eval_every == 0 or step == total_steps):
             return None
         train_loss = track.pop("loss").item()
         dev_loss = sequences_loss(model, dev_examples, dev_batch_size)
         track["history"].append({"step": step, "train_loss": train_loss, "dev_loss": dev_loss})
         log(f"step {step}/{total_steps} train {train_loss:.4f} dev {dev_loss:.4f}")
+        curves.point(step, {"loss/train": train_loss, "loss/dev": dev_loss, "lr": lr})
         if not (np.isfinite(train_loss) and np.isfinite(dev_loss)):
             log("loss is not finite: recorded as diverged")
             return "diverged"
@@ -257,7 +262,7 @@ def finetune(
         training.Steps(
             total=total_steps,
             backward=backward,
-            after=lambda step, lr: evaluate(step),
+            after=evaluate,
             lr=lambda step: training.cosine_lr(step, total_steps, learning_rate, lr_min, warmup_steps),
             save_due=lambda step: step % eval_every == 0 or step == total_steps,
             state=lambda: {k: track[k] for k in resumable},
@@ -270,6 +275,7 @@ def finetune(
         segment_seconds,
         log,
         strict=False,
+        curves=curves,
     )
     status, stop_reason = ("diverged" if stop == "diverged" else "ok"), stop or cap_reason
     history, best = track["history"], track["best"]
@@ -307,6 +313,7 @@ def finetune(
             plain, out_dir / "checkpoint", checkpoint_dtype or schema_default("finetune", "checkpoint_dtype")
         )
         (out_dir / "train.json").write_text(json.dumps(summary, indent=1))
+    curves.close()
     training.remove_resume_state(resume_path, world)
     return summary
 

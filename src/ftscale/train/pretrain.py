@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ftscale.data.tokens import load_stream, save_hf_tokenizer
-from ftscale.runtime import faults, integrity
+from ftscale.runtime import faults, integrity, tracking
 from ftscale.train import distributed, training
 from ftscale.train.model import autocast, count_parameters, device, model_device, new_model
 
@@ -157,6 +157,7 @@ def pretrain(
     activation_checkpointing: bool = False,
     segment_seconds: float | None = None,
     val_windows: int,
+    curves: tracking.CurvesSpec | None = None,
 ) -> dict:  # with log_every, checkpoint_every: config pretrain.* (no defaults here)
     """checkpoints (budget in tokens -> directory): base checkpoints saved when the run has seen each
     budget, under the run's own LR schedule (not annealed at the checkpoint).
@@ -164,7 +165,8 @@ def pretrain(
     pass; validation runs in passes of the same size) with the same loss and gradients.
     activation_checkpointing: recompute activations in the backward pass (less memory).
     segment_seconds: after this much training, save the resume state and raise training.SegmentEnd
-    (needs resume_path); the next call continues from it.
+    (needs resume_path); the next call continues from it. curves: where its training curves go
+    (ftscale.runtime.tracking; None: nowhere).
     Under torchrun with several ranks (ftscale.runtime.ranks), the model is sharded (FSDP2) and each rank
     computes its share of every batch (ftscale.train.distributed); rank 0 writes the outputs."""
     world, log = training.start(log_name, threads, segment_seconds, resume_path)
@@ -189,10 +191,12 @@ def pretrain(
     # running: the summed loss of the steps since the last log line (their mean is logged)
     history, running = [], torch.zeros((), device=model_device(model))
     log(f"pretraining {count_parameters(model):,} parameters on {tokens:,} tokens: {total_steps} steps")
+    curves = tracking.open_curves(curves, world.main)
 
     def backward(step):
         batch = windows(stream, step * tokens_per_step, batch_size, seq_len).to(model_device(model), non_blocking=True)
         running.add_(world.total(accumulate_gradients(model, batch, micro_batch_size, world)))
+        curves.count(tokens_per_step)
 
     def saved_model():  # what save_pretrained writes: the model, or on rank 0 an unsharded copy (None elsewhere)
         return distributed.unsharded(model, world, lambda: new_model(size, vocab_size, seq_len, seed))
@@ -216,11 +220,13 @@ def pretrain(
             if (plain := saved_model()) is not None:
                 save_base_model(plain, staging_dir(resume_path, budget, checkpoints[budget]), summary, tokenizer_file)
             log(f"checkpoint at {budget:,} tokens: val loss {summary['val_loss']:.4f}")
+            curves.point(step, {"loss/val": summary["val_loss"]}, throughput=False)
         if step % log_every == 0 or step == total_steps:
             mean = running.item() / (log_every if step % log_every == 0 else step % log_every)
             running.zero_()
             history.append({"step": step, "train_loss": mean, "lr": lr})
             log(f"step {step}/{total_steps} loss {mean:.4f} lr {lr:.2e}")
+            curves.point(step, {"loss/train": mean, "lr": lr})
             if not np.isfinite(mean):
                 log("loss is not finite: recorded as diverged")
                 return "diverged"
@@ -247,6 +253,7 @@ def pretrain(
         resume_path,
         segment_seconds,
         log,
+        curves=curves,
     )
     diverged = stop == "diverged"
     loop_seconds = time.perf_counter() - started
@@ -267,10 +274,12 @@ def pretrain(
         "loop_seconds": loop_seconds,  # the training steps run in this process, without validation and saving
     }
     log(f"done: val loss {val_loss:.4f}")
+    curves.point(step, {"loss/val": val_loss}, throughput=False)
     plain = saved_model()
     if world.main:
         faults.wait_for_other_ranks("slow_final_save")  # tests: a save slower than the other ranks
         save_outputs(plain, out_dir, summary, tokenizer_file, checkpoints, checkpoint_at, step, resume_path)
+    curves.close()
     training.remove_resume_state(resume_path, world)
     return summary
 

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ftscale.runtime import faults, jobs
+from ftscale.runtime import faults, jobs, tracking
 from ftscale.runtime.jobs import SegmentEnd  # raised here, caught by the jobs' scripts
 from ftscale.train import distributed
 from ftscale.train.distributed import World
@@ -220,27 +220,34 @@ def run_loop(
     segment_seconds: float | None,
     log: Log,
     strict: bool = True,
+    curves: tracking.Curves = tracking.NO_CURVES,
 ) -> tuple[int, str | None]:
     """Train from the saved state (if any) until steps.total or a stop; returns the step reached and
     the stop reason (None: the cap). Each step: lr, gradients, update, then the job's hooks; the
-    resume state where the job asks for it; after segment_seconds, save and raise SegmentEnd."""
+    resume state where the job asks for it; after segment_seconds, save and raise SegmentEnd.
+    curves (ftscale.runtime.tracking): started at the step trained from, told each step's time,
+    flushed with each save; the job records its points and closes it."""
     step = 0
     if state := load_resume_state(resume_path, model, optimizer, world, strict=strict):
         step = state["step"]
         steps.restore(state)
         log(f"resumed from {resume_path} at step {step}")
+    curves.start(step)
 
     def save():
         save_resume_state(resume_path, model, optimizer, {"step": step, **steps.state()}, world)
+        curves.flush()
 
     model.train()
     started = time.perf_counter()
     while step < steps.total:
+        step_began = time.perf_counter()
         lr = steps.lr(step)
         set_lr(optimizer, lr)
         steps.backward(step)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        curves.trained(time.perf_counter() - step_began)
         step += 1
         if stop := steps.after(step, lr):
             return step, stop
