@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ftscale import cli
 from ftscale.analysis import aggregate, procedure
 from ftscale.config import schema_default
 from ftscale.data import sources, tokens
@@ -136,7 +137,7 @@ def evaluate_job(run, out, metrics_listed, scorers=None):
         target_lang="de",
         metrics=metrics_listed,
         scorers=scorers,
-        bleurt_batch_size=4,
+        bleurt_batch_size=schema_default("evaluate", "bleurt", "batch_size"),  # as `ftscale score`
     )
 
 
@@ -149,10 +150,14 @@ def test_evaluate_job_scores_bleurt_as_the_loader_and_metrics_csv_has_it(finetun
     evaluate_job(finetuned_run, out, ["bleu", "chrf", "bleurt"], {"bleurt": pointer})
     result = json.loads((out / "eval.json").read_text())
     hypotheses, references, _ = samples_file.read(out)
-    direct = bleurt.load(directory).score(references, hypotheses, batch_size=4)
+    direct = bleurt.load(directory).score(references, hypotheses, schema_default("evaluate", "bleurt", "batch_size"))
     assert result["bleurt"] == pytest.approx(float(np.mean(direct)), abs=1e-6)
     assert result["bleurt_checkpoint"] == f"{directory}@sha256:{fetch.directory_sha256(directory)}"
     assert {"bleu", "chrf"} <= set(result) and "rougeL" not in result
+    rescored = tmp_path / "rescored.json"  # `ftscale score` re-scores the run to its eval.json
+    assert cli.main(["score", "--samples", str(out), "--bleurt", str(pointer), "--json", str(rescored)]) == 0
+    again = json.loads(rescored.read_text())
+    assert (again["bleurt"], again["bleurt_checkpoint"]) == (result["bleurt"], result["bleurt_checkpoint"])
 
     run = {"task": "t", "family": "f", "model": "m", "pretrain_tokens": 10, "method": "fmt", "pet_size": None}
     run |= {"finetune_examples": 6, "seed": 0, "axes": ["model"]}

@@ -191,7 +191,10 @@ def load(directory: str | Path, device: str | torch.device = "cpu") -> Bleurt:
 
 def checkpoint_of(pointer_dir: str | Path) -> tuple[Path, str]:
     """(directory to load, the checkpoint's id) of a fetched scorer (hub.json, ftscale.train.fetch):
-    `repo@commit sha` for a Hub model, `directory@sha256:<digest>` for a local one."""
+    `repo@commit sha` for a Hub model, `directory@sha256:<digest>` for a local one. A checkpoint
+    directory itself (no hub.json) is its own id."""
+    if not (Path(pointer_dir) / hub.POINTER).is_file():
+        return Path(pointer_dir), str(pointer_dir)
     record = json.loads((Path(pointer_dir) / hub.POINTER).read_text())
     if record.get("repo"):
         return Path(record["path"]), f"{record['repo']}@{record['sha']}"
