@@ -16,7 +16,7 @@ import pandas as pd
 from ftscale.analysis import runs_table
 from ftscale.figures import paper
 
-QUALITY = ("bleurt", "bleu", "chrf", "rougeL")
+QUALITY = ("bleu", "chrf", "rougeL", "bleurt")
 FEW_SHOT = "few_shot_<k>_bleu"  # any k
 # per figure, the columns it draws from, each tuple one of which must be in the table
 FIGURE_COLUMNS = {
