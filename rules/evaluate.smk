@@ -1,5 +1,6 @@
-# Evaluation of each finetuned run: test loss, greedy generation, BLEU/chrF or ROUGE-L; every
-# generation kept in samples.jsonl (ftscale.evaluate.samples).
+# Evaluation of each finetuned run: test loss, greedy generation, the metrics of evaluate.metrics
+# (BLEU/chrF/BLEURT or ROUGE-L); every generation kept in samples.jsonl (ftscale.evaluate.samples).
+from ftscale.evaluate.metrics import learned_metrics  # noqa: E402
 
 
 def target_language(task):
@@ -8,8 +9,15 @@ def target_language(task):
     return config["tasks"][task].get("target_lang")
 
 
+def scorer_inputs(wildcards):
+    """The fetched checkpoint of each learned metric the run's evaluation computes (rule fetch_scorer)."""
+    task_type = config["tasks"][condition_of(wildcards).task]["type"]
+    return {m: f"{RESULTS}/scorers/{m}" for m in learned_metrics(config["evaluate"]["metrics"], task_type)}
+
+
 rule evaluate:
     input:
+        unpack(scorer_inputs),
         base=base_checkpoint,
         checkpoint=f"{run_dir()}/checkpoint",
         summary=f"{run_dir()}/train.json",
@@ -28,6 +36,8 @@ rule evaluate:
         max_new_tokens=config["evaluate"]["max_new_tokens"],
         batch_size=evaluation_batch_size(evaluate_plan),
         **changed_options("evaluate", ["weights_dtype"]),
+        metrics=config["evaluate"]["metrics"],
+        bleurt_batch_size=config["evaluate"]["bleurt"]["batch_size"],
     threads: config["finetune"]["threads"]
     resources:
         **resources_of("evaluate", evaluate_plan),

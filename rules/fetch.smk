@@ -11,11 +11,14 @@ def fetch_source(wildcards):
     return FETCH_RUNS[grid.pretrain_id(wildcards.family, wildcards.model, int(wildcards.tokens))]
 
 
-def local_model_files(wildcards):
-    """A local base model's files: inputs, so that a changed directory refetches it (and reruns
-    what was finetuned from it)."""
-    directory = fetch_source(wildcards).directory
+def local_files(directory):
+    """A local model's files: inputs, so that a changed directory refetches it (and reruns what
+    was finetuned from it, or scored with it)."""
     return sorted(str(p) for p in Path(directory).rglob("*") if p.is_file()) if directory else []
+
+
+def local_model_files(wildcards):
+    return local_files(fetch_source(wildcards).directory)
 
 
 rule fetch_base:
@@ -59,3 +62,26 @@ rule hub_tokenizer:
         "../envs/train.yaml"    # it reads the base checkpoint's tokenizer through ftscale.train.model (torch)
     script:
         "../scripts/hub_tokenizer.py"
+
+
+# A learned metric's checkpoint (evaluate.bleurt): fetched like a base model, once per study, into
+# a pointer directory (ftscale.train.fetch.fetch_scorer). A local rule, for the network; offline and
+# not cached it stops with one line giving the `hf download` command.
+rule fetch_scorer:
+    wildcard_constraints:
+        metric="bleurt",
+    input:
+        lambda wc: local_files(hub.scorer_source(config["evaluate"][wc.metric]).get("directory")),
+    output:
+        directory(f"{RESULTS}/scorers/{{metric}}"),
+    params:
+        source=lambda wc: hub.scorer_source(config["evaluate"][wc.metric]),
+    localrule: True
+    log:
+        f"{LOGS}/fetch/scorer_{{metric}}.log",
+    benchmark:
+        f"{BENCH}/fetch/scorer_{{metric}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/fetch_scorer.py"

@@ -1,8 +1,9 @@
-"""Evaluate one finetuned run: test loss, greedy generation and its metric."""
+"""Evaluate one finetuned run: test loss, greedy generation and its metrics (evaluate.metrics)."""
 
 from ftscale.runtime.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
+from ftscale.evaluate.metrics import LEARNED  # noqa: E402
 from ftscale.runtime import worker  # noqa: E402
 
 i, p = snakemake.input, snakemake.params
@@ -26,6 +27,9 @@ worker.run(
     batch_size=p.batch_size,
     target_lang=p.target_lang,
     weights_dtype=getattr(p, "weights_dtype", None),  # a param only where the config changes it
+    metrics=p.metrics,
+    scorers={name: getattr(i, name) for name in LEARNED if name in i.keys()},  # fetched checkpoints (rule fetch_scorer)
+    bleurt_batch_size=p.bleurt_batch_size,
 )
 if snakemake.config["tracking"]["mlflow"]:  # the run's final metrics beside its curves (MLflow imported only then)
     import json

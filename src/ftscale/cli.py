@@ -15,7 +15,7 @@ science each one runs is in the library (ftscale.fitting, ftscale.plan, ftscale.
                 [--law {rectified,power,ats,auto}] [--max-extrapolation F] [--bootstrap K] [--seed S] [--json OUT]
     ftscale grid [CONFIG] [--gpu-peak-tflops T --utilisation U] [--json OUT]
     ftscale run [SNAKEMAKE ARGUMENTS ...]
-    ftscale score (--hyp FILE --ref FILE --lang LANG | --samples RUN_DIR [--lang LANG]) [--json OUT]
+    ftscale score (--hyp FILE --ref FILE --lang LANG | --samples RUN_DIR [--lang LANG]) [--bleurt DIR] [--json OUT]
     ftscale status [--configfile CONFIG] [--directory DIR]
     ftscale analyze RUNS.csv [--pretrain PRETRAIN.csv] --config CONFIG --out DIR
     ftscale --version
@@ -490,6 +490,11 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
         help="target language (picks the BLEU tokenizer: zh, ja, else 13a); "
         "with --samples, default: the samples' own when they have one",
     )
+    parser.add_argument(
+        "--bleurt",
+        help="also BLEURT, with this checkpoint: a study's results/<study>/scorers/bleurt, or a "
+        "BLEURT-20 directory (hf download lucadiliello/BLEURT-20 --local-dir DIR)",
+    )
     parser.add_argument("--json", help="also write the scores as JSON to this file")
 
 
@@ -506,7 +511,7 @@ def _read_lines(path: str, option: str) -> list[str]:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    """Score a system output as the study does: BLEU (with its signature), chrF, ROUGE-L."""
+    """Score a system output as the study does: BLEU (with its signature), chrF, ROUGE-L; BLEURT with --bleurt."""
     from ftscale.evaluate import metrics, samples
 
     if args.samples:
@@ -529,17 +534,33 @@ def run_score(args: argparse.Namespace) -> int:
         if not hypotheses:
             raise InputError(f"--hyp {args.hyp} and --ref {args.ref} are empty: nothing to score")
     result = metrics.score_lines(hypotheses, references, args.lang)
+    if args.bleurt:
+        result |= _bleurt_scores(args.bleurt, hypotheses, references)
     if args.json:
         try:
             with open(args.json, "w", encoding="utf-8") as out:
                 json.dump(result, out, indent=1, ensure_ascii=False)
         except OSError as error:
             raise InputError(f"--json {args.json}: {error.strerror}")
+    bleurt = f"BLEURT {result['bleurt']:.4f}  " if args.bleurt else ""
     print(
-        f"BLEU {result['bleu']:.2f}  chrF {result['chrf']:.2f}  ROUGE-L {result['rougeL']:.2f}  "
+        f"BLEU {result['bleu']:.2f}  chrF {result['chrf']:.2f}  ROUGE-L {result['rougeL']:.2f}  {bleurt}"
         f"({result['lines']} lines)\n{result['signature']}"
     )
     return 0
+
+
+def _bleurt_scores(checkpoint: str, hypotheses: list[str], references: list[str]) -> dict:
+    """bleurt and bleurt_checkpoint, as the evaluate job computes them (ftscale.evaluate.bleurt)."""
+    from ftscale.config import schema_default
+    from ftscale.evaluate import bleurt
+
+    try:
+        return bleurt.bleurt_metrics(
+            hypotheses, references, checkpoint, schema_default("evaluate", "bleurt", "batch_size")
+        )
+    except (bleurt.BleurtError, OSError) as error:
+        raise InputError(f"--bleurt {checkpoint}: {error}")
 
 
 def add_status_arguments(parser: argparse.ArgumentParser) -> None:

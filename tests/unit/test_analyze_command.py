@@ -80,7 +80,7 @@ def test_a_figure_whose_columns_are_absent_is_skipped_saying_why(study, tmp_path
     minimal.to_csv(tmp_path / "minimal.csv", index=False)
     assert analyze(study, tmp_path / "minimal.csv", "--out", str(tmp_path / "out")) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "skipped fig07_metric_model_size: the runs table has no column bleu or chrf or rougeL" in lines
+    assert "skipped fig07_metric_model_size: the runs table has no column bleu or chrf or rougeL or bleurt" in lines
     assert "skipped fig03_pretrain_data: the runs table has no column axis_pretrain" in lines
     assert "skipped fig10_pretraining: no pretraining table (pretrain.csv's columns) given" in lines
     drawn = {p.stem for p in (tmp_path / "out" / "figures").glob("*.png")}

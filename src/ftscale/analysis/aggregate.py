@@ -2,7 +2,9 @@
 pretrain.csv (a row per base model) and base_transfer.csv (few-shot scores of base models).
 
 Runs with a zero-/few-shot evaluation (transfer.json beside eval.json) get its scores as columns
-zero_shot_bleu, zero_shot_chrf, few_shot_<k>_bleu, few_shot_<k>_chrf; other runs leave them empty."""
+zero_shot_bleu, zero_shot_chrf, few_shot_<k>_bleu, few_shot_<k>_chrf; other runs leave them empty.
+A learned metric (BLEURT: evaluate.metrics) adds its score and checkpoint columns (bleurt,
+bleurt_checkpoint) after rougeL, where any run has it: a study without one keeps today's columns."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from ftscale.plan.grid import AXES
 
 CONDITION_COLUMNS = ["task", "family", "model", "params", "pretrain_tokens", "method", "pet_size", "finetune_examples"]
 METRIC_COLUMNS = ["dev_loss", "test_loss", "bleu", "chrf", "rougeL", "steps", "train_seconds"]
+LEARNED_COLUMNS = ["bleurt", "bleurt_checkpoint"]  # eval.json's keys (ftscale.evaluate.metrics.RESULT_KEYS)
 
 
 def read_json(path) -> dict:
@@ -53,6 +56,7 @@ def metrics_table(runs: list[dict], summaries: list[str], evals: list[str], pret
             "bleu": result.get("bleu"),
             "chrf": result.get("chrf"),
             "rougeL": result.get("rougeL"),
+            **{k: result[k] for k in LEARNED_COLUMNS if k in result},
             "steps": summary["steps"],
             "train_seconds": summary["train_seconds"],
             "status": summary["status"],
@@ -67,8 +71,14 @@ def metrics_table(runs: list[dict], summaries: list[str], evals: list[str], pret
     table = pd.DataFrame(rows)
     table["pet_size"] = table["pet_size"].astype("Int64")  # empty for FMT
     # stop_reason: patience, max_steps, max_epochs or diverged; best_step: the step of the checkpoint kept
-    first = CONDITION_COLUMNS + ["seed"] + METRIC_COLUMNS + ["status", "stop_reason", "best_step"]
+    first = CONDITION_COLUMNS + ["seed"] + metric_columns(table) + ["status", "stop_reason", "best_step"]
     return table[first + [c for c in table.columns if c not in first]]
+
+
+def metric_columns(table: pd.DataFrame) -> list[str]:
+    """METRIC_COLUMNS, with the learned metrics' columns the table has after rougeL."""
+    at = METRIC_COLUMNS.index("rougeL") + 1
+    return METRIC_COLUMNS[:at] + [c for c in LEARNED_COLUMNS if c in table] + METRIC_COLUMNS[at:]
 
 
 def transfer_scores(result: dict) -> dict:
@@ -97,7 +107,9 @@ def mean_over_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
     """Mean of each metric over a condition's successful runs; counts of ok and diverged runs."""
     keys = CONDITION_COLUMNS + [f"axis_{axis}" for axis in AXES]
     ok = metrics[metrics["status"] == "ok"]
-    scores = METRIC_COLUMNS + [c for c in metrics.columns if c.startswith(("zero_shot_", "few_shot_"))]
+    scores = [c for c in metric_columns(metrics) if c != "bleurt_checkpoint"] + [
+        c for c in metrics.columns if c.startswith(("zero_shot_", "few_shot_"))
+    ]
     mean = ok.groupby(keys, dropna=False)[scores].mean().reset_index()
     counts = (
         metrics.groupby(keys, dropna=False)["status"]

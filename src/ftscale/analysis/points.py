@@ -24,7 +24,7 @@ from ftscale.plan.grid import AXES  # one list of axes for the whole package
 
 AXIS_X = {"model": "params", "pretrain": "pretrain_tokens", "pet": "pet_size"}  # X of each axis
 AXIS_HELDOUT_COLUMN = {"model": "model", "pretrain": "pretrain_tokens", "pet": "pet_size"}  # what heldout lists
-GENERATION_METRICS = ("bleu", "chrf", "rougeL")
+GENERATION_METRICS = ("bleurt", "bleu", "chrf", "rougeL")  # Table 7 and Figs 7-9; bleurt: the paper's, where run
 CONDITION = ["model", "params", "pretrain_tokens", "pet_size", "finetune_examples"]  # within a task and method
 LARGEST_DF = "largest"  # analysis.heldout.finetune_examples: each task and method's largest Df
 

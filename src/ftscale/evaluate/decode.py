@@ -1,5 +1,5 @@
-"""Evaluation of a finetuned model: test token-level loss, greedy generation, BLEU/chrF or ROUGE-L
-(ftscale.evaluate.metrics)."""
+"""Evaluation of a finetuned model: test token-level loss, greedy generation, BLEU/chrF/BLEURT or
+ROUGE-L, as evaluate.metrics lists them (ftscale.evaluate.metrics, ftscale.evaluate.bleurt)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
 from ftscale.evaluate import samples as samples_file
-from ftscale.evaluate.metrics import summarization_metrics, translation_metrics
+from ftscale.evaluate.metrics import listed_only, summarization_metrics, translation_metrics
 from ftscale.train.batches import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
 from ftscale.train.model import autocast, device, model_device
 
@@ -132,11 +132,17 @@ def run_job(
     threads: int,
     target_lang: str | None,
     weights_dtype: str | None = None,
+    metrics: list[str] | None = None,
+    scorers: dict[str, Path] | None = None,
+    bleurt_batch_size: int = 16,
 ) -> dict:
     """The evaluate rule: eval.json, and every generation in `samples` (ftscale.evaluate.samples),
     written first. A diverged run is recorded as such, with no metrics and no samples. target_lang:
     a translation task's; summarization takes each reference's own `lang` from its record.
-    weights_dtype: the config's evaluate.weights_dtype (None: the schema's default)."""
+    weights_dtype: the config's evaluate.weights_dtype (None: the schema's default).
+    metrics: evaluate.metrics (None: every lexical one of the task); scorers: the fetched
+    checkpoint of each learned metric to compute ({"bleurt": pointer directory}), scored after the
+    finetuned model is released."""
     from ftscale.config import schema_default
     from ftscale.data import common, tokens
     from ftscale.train.finetune import load_finetuned
@@ -168,6 +174,12 @@ def run_job(
         )
         hypotheses = result.pop("hypotheses")
         langs = [target_lang] * len(targets) if task_type == "translation" else reference_langs
+        if scorers and "bleurt" in scorers:
+            from ftscale.evaluate.bleurt import bleurt_metrics
+
+            del model  # the generations are made: BLEURT-20 (32 layers) gets the memory
+            result |= bleurt_metrics(hypotheses, targets, scorers["bleurt"], bleurt_batch_size, device())
+        result = listed_only(result, metrics)
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
     else:
         print(f"training {status}: no evaluation")

@@ -7,6 +7,10 @@
 - ROUGE-L (rouge-score): its LCS and F-measure, with a Unicode-aware tokenizer (rouge_tokens).
   rouge-score's own tokenizer keeps only [a-z0-9], so "Straße" becomes "stra e" and Chinese
   vanishes.
+- BLEURT (ftscale.evaluate.bleurt): a learned metric, the paper's for translation; its checkpoint
+  is fetched like a base model.
+
+evaluate.metrics lists the ones an evaluation computes, each on the tasks of its kind (METRICS_OF).
 """
 
 from __future__ import annotations
@@ -15,6 +19,30 @@ import unicodedata
 from importlib.util import find_spec
 
 import numpy as np
+
+METRICS_OF = {"translation": ("bleu", "chrf", "bleurt"), "summarization": ("rougeL",)}  # by task type
+LEARNED = ("bleurt",)  # scored by a fetched checkpoint (rules/fetch.smk, rule fetch_scorer)
+# eval.json's keys of each metric, all dropped where evaluate.metrics leaves the metric out
+RESULT_KEYS = {
+    "bleu": ("bleu", "bleu_signature"),
+    "chrf": ("chrf", "chrf_signature"),
+    "rougeL": ("rougeL", "rougeL_by_lang", "rouge_tokenizer"),
+    "bleurt": ("bleurt", "bleurt_checkpoint"),
+}
+
+
+def learned_metrics(metrics: list[str], task_type: str) -> list[str]:
+    """The learned metrics of `metrics` (evaluate.metrics) that a task of this type is scored with."""
+    return [m for m in metrics if m in LEARNED and m in METRICS_OF[task_type]]
+
+
+def listed_only(result: dict, metrics: list[str] | None) -> dict:
+    """`result` without the keys of the metrics `metrics` leaves out (None: all kept)."""
+    if metrics is None:
+        return result
+    dropped = {key for metric, keys in RESULT_KEYS.items() if metric not in metrics for key in keys}
+    return {k: v for k, v in result.items() if k not in dropped}
+
 
 # ISO 639-2/3 codes (as Flores-200's zho_Hans, jpn_Jpan) of the languages with their own tokenizer.
 _LANGUAGE_ALIASES = {"zho": "zh", "cmn": "zh", "jpn": "ja"}

@@ -24,7 +24,7 @@ from ftscale.figures import paper
 from ftscale.runtime import faults, integrity
 
 ANALYSIS_ENTRIES = {"fits", "figures", integrity.MANIFEST}  # what `ftscale analyze` writes in DIR
-QUALITY = ("bleu", "chrf", "rougeL")
+QUALITY = ("bleu", "chrf", "rougeL", "bleurt")
 FEW_SHOT = "few_shot_<k>_bleu"  # any k
 # per figure, the columns it draws from, each tuple one of which must be in the table
 FIGURE_COLUMNS = {

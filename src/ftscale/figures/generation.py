@@ -1,7 +1,8 @@
-"""Figs 7-9: generation quality (BLEU, chrF, ROUGE-L) against each scaling factor.
+"""Figs 7-9: generation quality (BLEURT or BLEU and chrF, ROUGE-L) against each scaling factor.
 
 The paper's Figs 7-9 show its generation metric (BLEURT for translation, ROUGE-L for summarization)
-against each factor; BLEU and chrF stand in for BLEURT here. Each panel shows the metric's
+against each factor. A translation task's rows are BLEURT's where its runs have it
+(evaluate.metrics lists bleurt), else BLEU and chrF, which stand in for it. Each panel shows the metric's
 condition means (over seeds) against the factor, a line per finetuning-data size Df, and a line
 of this project's (no law of the paper): the least-squares metric = a + b ln X per Df, fitted on
 the points not held out (hollow points are held out, and show how far the line extrapolates). Its
@@ -27,7 +28,7 @@ METRIC_FIGURES = {
     "pretrain": ("fig08_metric_pretrain_data", "Fig 8"),
     "pet": ("fig09_metric_pet_size", "Fig 9"),
 }
-METRIC_LABELS = {"bleu": "BLEU", "chrf": "chrF", "rougeL": "ROUGE-L"}
+METRIC_LABELS = {"bleurt": "BLEURT", "bleu": "BLEU", "chrf": "chrF", "rougeL": "ROUGE-L"}
 
 
 def log_linear_fit(x, y) -> tuple[float, float] | None:
@@ -54,12 +55,13 @@ def metric_means(runs: pd.DataFrame, axis: str, heldout: dict) -> pd.DataFrame:
 
 
 def panel_rows(means: pd.DataFrame) -> list[tuple[str, str]]:
-    """(task, metric) pairs with any value on the axis: BLEU and chrF for translation, ROUGE-L
-    for summarization, as the runs carry them."""
+    """(task, metric) pairs with any value on the axis: BLEURT for translation where the runs have
+    it, else BLEU and chrF; ROUGE-L for summarization."""
     rows = []
     for task in sorted(set(means["task"])):
         part = means[means["task"] == task]
-        rows += [(task, m) for m in points.GENERATION_METRICS if m in part and part[m].notna().any()]
+        present = [m for m in points.GENERATION_METRICS if m in part and part[m].notna().any()]
+        rows += [(task, m) for m in present if "bleurt" not in present or m not in ("bleu", "chrf")]
     return rows
 
 

@@ -55,6 +55,15 @@ class Source:
         return {"directory": self.directory} if self.directory else {"repo": self.repo, "revision": self.revision}
 
 
+def scorer_source(spec: dict) -> dict:
+    """What fetches a learned metric's checkpoint (evaluate.bleurt: {checkpoint, revision}), as
+    Source.params: {repo, revision} for a Hub id, {directory} for a local one."""
+    name = spec["checkpoint"]
+    if is_local(name):
+        return {"directory": str(Path(name).expanduser())}
+    return {"repo": name, "revision": spec.get("revision", DEFAULT_REVISION)}
+
+
 def _entry(hub: dict, model: str) -> tuple[str, str | None]:
     """(Hub id or directory, revision) of hub.models.<model>: a string or {id, revision}."""
     entry = hub["models"][model]

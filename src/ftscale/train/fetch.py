@@ -7,7 +7,9 @@ checkpoint's usual place (results/<study>/pretrain/<family>/<model>-<tokens>tok)
   the revision resolved to, or for a local directory a sha256 over its files;
 - pretrain.json: parameters (counted from the model's config, built on the meta device: no weights
   are read), tokens seen, status `hub` (no pretraining losses of ours).
-ftscale.train.model.load_model follows hub.json. Without network, a model not in the cache stops the job
+ftscale.train.model.load_model follows hub.json. A learned metric's checkpoint (BLEURT:
+evaluate.bleurt) is fetched the same way, into a pointer directory holding hub.json alone
+(fetch_scorer; ftscale.evaluate.bleurt reads it). Without network, a model not in the cache stops the job
 with one line naming it and how to pre-fetch it.
 """
 
@@ -90,6 +92,32 @@ def count_parameters(directory: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def locate(repo: str | None = None, revision: str | None = None, directory: str | None = None) -> dict:
+    """hub.json's record of a Hub repo at revision (downloaded unless cached) or of a local
+    save_pretrained directory: `path` to load from, and what it is (repo, revision, commit sha;
+    or directory and a sha256 over its files)."""
+    if directory:
+        path = Path(directory).resolve()
+        if not (path / "config.json").is_file():
+            raise FetchError(f"{directory}: not a save_pretrained directory (no config.json)")
+        return {"path": str(path), "directory": directory, "sha256": directory_sha256(path)}
+    path = download(repo, revision)
+    return {"path": str(path), "repo": repo, "revision": revision, "sha": path.name}  # snapshots/<commit sha>
+
+
+def write_sealed(out_dir: Path, files: dict[str, dict]) -> None:
+    """out_dir holding `files` (name -> JSON record), sealed; written beside it and renamed into
+    place, so a cut-short job never leaves one looking complete."""
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name, record in files.items():
+        (partial / name).write_text(json.dumps(record, indent=1))
+    integrity.seal(partial)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    partial.rename(out_dir)
+
+
 def fetch(
     *,
     family: str,
@@ -102,14 +130,8 @@ def fetch(
 ) -> dict:
     """Fetch one base checkpoint (a Hub repo at revision, or a local directory) and write its
     sealed pointer directory `out_dir`. Returns hub.json's record."""
-    if directory:
-        path = Path(directory).resolve()
-        if not (path / "config.json").is_file():
-            raise FetchError(f"{directory}: not a save_pretrained directory (no config.json)")
-        record = {"path": str(path), "directory": directory, "sha256": directory_sha256(path)}
-    else:
-        path = download(repo, revision)
-        record = {"path": str(path), "repo": repo, "revision": revision, "sha": path.name}  # snapshots/<commit sha>
+    record = locate(repo, revision, directory)
+    path = Path(record["path"])
     summary = {
         "family": family,
         "model": model,
@@ -122,13 +144,15 @@ def fetch(
         "train_seconds": 0.0,
         "source": record.get("repo") or record["directory"],
     }
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    (partial / hub.POINTER).write_text(json.dumps(record, indent=1))
-    (partial / "pretrain.json").write_text(json.dumps(summary, indent=1))
-    integrity.seal(partial)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    partial.rename(out_dir)
+    write_sealed(out_dir, {hub.POINTER: record, "pretrain.json": summary})
     print(f"{family}/{model} ({tokens:,} tokens): {summary['source']} -> {path}, {summary['params']:,} parameters")
+    return record
+
+
+def fetch_scorer(*, metric: str, out_dir: Path, **source) -> dict:
+    """Fetch a learned metric's checkpoint (evaluate.<metric>: a Hub repo at revision, or a local
+    directory) as a base model is, and write its sealed pointer directory `out_dir` (hub.json only)."""
+    record = locate(**source)
+    write_sealed(out_dir, {hub.POINTER: record})
+    print(f"{metric}: {record.get('repo') or record['directory']} -> {record['path']}")
     return record
