@@ -37,9 +37,14 @@ def zero_shot_loss(base_dir: Path, test_dir: Path, max_source: int, max_target: 
     return finetune.split_loss(load_model(base_dir), split, range(len(split)), 64, max_source, max_target)
 
 
+def on_model_axis(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The finished runs of the model-size axis."""
+    return metrics[metrics["axis_model"].astype(str).str.lower().isin(["true", "1"]) & (metrics["status"] == "ok")]
+
+
 def model_axis(metrics: pd.DataFrame) -> pd.DataFrame:
     """Mean test loss per task, method and model of the model-size axis at the task's largest Df."""
-    on_axis = metrics[metrics["axis_model"].astype(str).str.lower().isin(["true", "1"]) & (metrics["status"] == "ok")]
+    on_axis = on_model_axis(metrics)
     largest = on_axis.groupby("task")["finetune_examples"].transform("max")
     at_largest = on_axis[on_axis["finetune_examples"] == largest]
     return (
@@ -99,9 +104,10 @@ def main() -> None:
 
 def model_axis_runs(metrics: pd.DataFrame) -> pd.DataFrame:
     """Mean test loss and BLEU per task, method, model and Df of the model-size axis."""
-    on_axis = metrics[metrics["axis_model"].astype(str).str.lower().isin(["true", "1"]) & (metrics["status"] == "ok")]
     keys = ["task", "method", "model", "params", "finetune_examples"]
-    return on_axis.groupby(keys, as_index=False).agg(test_loss=("test_loss", "mean"), bleu=("bleu", "mean"))
+    return (
+        on_model_axis(metrics).groupby(keys, as_index=False).agg(test_loss=("test_loss", "mean"), bleu=("bleu", "mean"))
+    )
 
 
 def issue_targets(results: Path) -> None:
