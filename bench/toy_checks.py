@@ -6,6 +6,12 @@
    `<s> source <sep> target </s>` format, loss on the target tokens) beside the finetuned loss.
 3. The fits: Delta_h per axis and kind of held-out point, and how many joint fits have E at its
    lower bound (E below E_FLOOR: the fit put all of the loss into the power term).
+4. Issue 26's targets: the smallest fall of each model-axis curve between adjacent Df (target
+   >= 0.02) and the smallest gap between adjacent sizes at the largest Df (target >= 0.05); the
+   model-axis Delta_h per task, mean over methods (target <= 0.05); the flagged fits (target none,
+   ftscale.fitting.diagnostics); critical sizes inside the measured Df (target >= 1); the largest
+   model's BLEU at the largest Df per translation task (target >= 10) and the loss-BLEU correlation
+   on the model axis (target r <= -0.8).
 
 Usage: python bench/toy_checks.py [--config config.yaml] [--results results/<study>]
 """
@@ -31,9 +37,14 @@ def zero_shot_loss(base_dir: Path, test_dir: Path, max_source: int, max_target: 
     return finetune.split_loss(load_model(base_dir), split, range(len(split)), 64, max_source, max_target)
 
 
+def on_model_axis(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The finished runs of the model-size axis."""
+    return metrics[metrics["axis_model"].astype(str).str.lower().isin(["true", "1"]) & (metrics["status"] == "ok")]
+
+
 def model_axis(metrics: pd.DataFrame) -> pd.DataFrame:
     """Mean test loss per task, method and model of the model-size axis at the task's largest Df."""
-    on_axis = metrics[metrics["axis_model"].astype(str).str.lower().isin(["true", "1"]) & (metrics["status"] == "ok")]
+    on_axis = on_model_axis(metrics)
     largest = on_axis.groupby("task")["finetune_examples"].transform("max")
     at_largest = on_axis[on_axis["finetune_examples"] == largest]
     return (
@@ -88,6 +99,62 @@ def main() -> None:
         of_law = [f for f in joint if f["law"] == law]
         at_bound = [f"{f['task']}/{f['axis']}/{f['method']}" for f in of_law if f["params"]["E"] < E_FLOOR]
         print(f"{law}: E at its bound (< {E_FLOOR:g}) in {len(at_bound)} of {len(of_law)} fits: {', '.join(at_bound)}")
+    issue_targets(results)
+
+
+def model_axis_runs(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean test loss and BLEU per task, method, model and Df of the model-size axis."""
+    keys = ["task", "method", "model", "params", "finetune_examples"]
+    return (
+        on_model_axis(metrics).groupby(keys, as_index=False).agg(test_loss=("test_loss", "mean"), bleu=("bleu", "mean"))
+    )
+
+
+def issue_targets(results: Path) -> None:
+    runs = model_axis_runs(pd.read_csv(results / "metrics.csv"))
+    print("issue 26 targets")
+    drops, gaps = [], []
+    for (task, method, model), curve in runs.groupby(["task", "method", "model"]):
+        losses = curve.sort_values("finetune_examples")["test_loss"].to_numpy()
+        drops.append((float(min(losses[:-1] - losses[1:])), f"{task}/{method}/{model}"))
+    for (task, method), rows in runs.groupby(["task", "method"]):
+        at_largest = rows[rows["finetune_examples"] == rows["finetune_examples"].max()].sort_values("params")
+        losses = at_largest["test_loss"].to_numpy()
+        gaps.append((float(min(losses[:-1] - losses[1:])), f"{task}/{method}"))
+    for name, values, target in (("fall between adjacent Df", drops, 0.02), ("gap between adjacent sizes", gaps, 0.05)):
+        short = sorted(v for v in values if v[0] < target)
+        print(
+            f"  smallest {name}: {min(values)[0]:.4f} ({min(values)[1]}); below {target}: {len(short)} of {len(values)}"
+        )
+        for value, where in short:
+            print(f"    {where}: {value:.4f}")
+    errors = pd.read_csv(results / "fits" / "heldout_error.csv")
+    to_model = errors[(errors["axis"] == "model") & (errors["heldout"] == "x")]
+    for task, rows in to_model.groupby("task"):
+        print(
+            f"  Delta_h to the held-out model, {task}: multiplicative {rows['delta_h_multiplicative'].mean():.4f}, "
+            f"additive {rows['delta_h_additive'].mean():.4f}"
+        )
+    for table in ("single_variable", "params", "heldout_error"):
+        fits = pd.read_csv(results / "fits" / f"{table}.csv")
+        flagged = fits[fits["flagged"].astype(str).str.lower().isin(["true", "1"])]
+        print(f"  flagged fits in {table}.csv: {len(flagged)} of {len(fits)}")
+        for _, row in flagged.iterrows():
+            print(f"    {row['task']}/{row.get('axis', '')}/{row['method']}: {row.get('diagnostics', '')}")
+    critical = pd.read_csv(results / "fits" / "critical.csv")
+    inside = critical[critical["where"].astype(str).str.startswith("inside")]
+    print(f"  critical sizes inside the measured Df: {len(inside)} of {len(critical)}")
+    for _, row in inside.iterrows():
+        print(
+            f"    {row['task']}/{row['axis']} {row['method_1']} vs {row['method_2']} at x {row['x']}: "
+            f"Df {row['critical_df']:.0f} ({row['where']})"
+        )
+    for (task, method), rows in runs.dropna(subset=["bleu"]).groupby(["task", "method"]):
+        top = rows[rows["finetune_examples"] == rows["finetune_examples"].max()].sort_values("params").iloc[-1]
+        print(f"  BLEU of {top['model']} at Df {top['finetune_examples']}, {task}/{method}: {top['bleu']:.2f}")
+    correlation = pd.read_csv(results / "fits" / "correlation.csv")
+    for _, row in correlation[correlation["axis"] == "model"].iterrows():
+        print(f"  loss-{row['metric']} correlation, {row['task']}/{row['method']}: r {row['r']:.3f} (n {row['n']})")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,12 @@ def jobs_of(cfg: dict, data_axis: str) -> dict[str, grid.PretrainJob]:
 def test_checkpoints_make_one_run_per_model_and_family(toy_config):
     jobs = jobs_of(toy_config, "checkpoints")
     assert len(jobs) == len(toy_config["models"]) * len(toy_config["families"])
-    base = jobs["ende/m1-1000000tok"]
-    assert base.checkpoints == (250000, 500000) and base.rule == "pretrain_ende_checkpoints"
-    (enzh_budget,) = toy_config["pretrain"]["budgets"]["enzh"]
-    assert jobs[f"enzh/m1-{enzh_budget}tok"].checkpoints == ()  # one budget: nothing to save on the way
+    base_model, budgets = toy_config["pretrain"]["base_model"], toy_config["pretrain"]["budgets"]
+    *smaller, largest = budgets["ende"]
+    base = jobs[f"ende/{base_model}-{largest}tok"]
+    assert base.checkpoints == tuple(smaller) and len(smaller) == 2 and base.rule == "pretrain_ende_checkpoints"
+    (enzh_budget,) = budgets["enzh"]
+    assert jobs[f"enzh/{base_model}-{enzh_budget}tok"].checkpoints == ()  # one budget: nothing to save on the way
     assert {job.rule for job in jobs.values()} == {"pretrain", "pretrain_ende_checkpoints"}
 
 
@@ -78,12 +80,11 @@ def test_the_default_is_the_schemas_and_a_bad_value_is_one_line(tiny_config):
 
 def test_checkpoints_cost_no_pretraining_flops(toy_config):
     config.validate(toy_config)
-    together = grid_summary.summarize(
-        {**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}}
-    )
+    together = grid_summary.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}})
     apart = grid_summary.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "separate"}})
-    base_params = sizing.model_parameters(toy_config, "m1")
-    assert apart["flops"]["pretrain"] - together["flops"]["pretrain"] == 6 * base_params * (250000 + 500000)
+    base_params = sizing.model_parameters(toy_config, toy_config["pretrain"]["base_model"])
+    smaller = toy_config["pretrain"]["budgets"]["ende"][:-1]
+    assert apart["flops"]["pretrain"] - together["flops"]["pretrain"] == 6 * base_params * sum(smaller)
     assert (together["pretrain_runs"], together["pretrain_jobs"]) == (apart["pretrain_runs"], 10 - 2) == (10, 8)
     assert together["jobs"]["pretrain"] == 7 and together["jobs"]["pretrain_ende_checkpoints"] == 1
     assert apart["jobs"]["pretrain"] == 10 and "pretrain_ende_checkpoints" not in apart["jobs"]

@@ -53,8 +53,9 @@ def test_the_toy_data_jobs_fit_and_ask_at_least_the_minimum_runtime(toy):
         "tokenize_task",
     }
     assert all(p.over is None and p.runtime_minutes >= toy["cluster"]["min_runtime_minutes"] for p in plans)
-    # the toy's corpus: 24,000 lines x 2 languages (and 2% for validation) at the synthetic source's 150 bytes a line
-    assert data_jobs.corpus_bytes(toy, "ende", ("train",)) == 24_000 * 2 * data_jobs.PRETRAIN_LINE_BYTES["synthetic"]
+    # the toy's corpus: pretrain_lines x 2 languages (and 2% for validation) at the synthetic source's 150 bytes a line
+    lines = toy["data"]["pretrain_lines"]
+    assert data_jobs.corpus_bytes(toy, "ende", ("train",)) == lines * 2 * data_jobs.PRETRAIN_LINE_BYTES["synthetic"]
     assert data_jobs.corpus_bytes(toy, "ende") == pytest.approx(1.02 * data_jobs.corpus_bytes(toy, "ende", ("train",)))
 
 
