@@ -9,7 +9,8 @@ Shapes: `test` is the test model (tests/unit/test_bleurt.py); `bleurt20` is BLEU
 RemBERT shape (32 layers, 1152 wide, 18 heads, 4608 FFN, 256-wide embeddings) on the test's
 40-piece vocabulary, so its embedding table is small and its encoder full size.
 
-Usage: .venv/bin/python bench/bench_bleurt.py [--shapes test bleurt20] [--sentences 1000 8] [--threads 1]
+Usage: .venv/bin/python bench/bench_bleurt.py [--shapes test bleurt20] [--sentences 1000 8] [--threads 1] [--quick]
+(--quick: the test shape on 16 pairs, the test suite's run, tests/unit/test_bench_quick.py)
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--sentences", type=int, nargs="+", default=[1000, 8], help="pairs per shape, in order")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="the test shape on 16 pairs")
     args = parser.parse_args()
+    if args.quick:
+        args.shapes, args.sentences = ["test"], [16]
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     from transformers import BertForSequenceClassification, RemBertForSequenceClassification  # noqa: F401

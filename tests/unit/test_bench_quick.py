@@ -20,13 +20,16 @@ HELPERS = {"summary.py", "toy_checks.py"}  # the summary file's writer; a finish
 FIGURES = {
     "bench_accumulation.py": "accumulation_overhead",
     "bench_analyze.py": "analyze_paper_seconds",
+    "bench_bleurt.py": "bleurt",
     "bench_data_stages.py": "data_stage_rss_per_byte",
     "bench_fitting.py": "fitting_paper_analysis_s",
     "bench_grid.py": "paper_grid_summary_s",
     "bench_memory.py": "memory_planned_over_measured_quick",
+    "bench_packed_attention.py": "packed_attention_gb_quick",
     "bench_select.py": "select_wmt19_8_ats",
     "bench_slurm.py": "slurm_cluster_s",
     "bench_speed.py": "decode_speedup_vs_hf_generate_batched",
+    "bench_startup.py": None,  # its quick run merges nothing (tests/unit/test_bench_startup.py reads it)
     "bench_synthetic.py": "synthetic_20k_sentences_s",
     "bench_tokenize.py": "tokenize_peak_rss_mb",
     "gpu_check.py": None,
@@ -65,6 +68,7 @@ def test_quick_mode_runs_and_merges_its_figures(name, tmp_path):
     figures = run_quick(name, tmp_path, *(["--calibration", str(calibration)] if name == "gpu_check.py" else []))
     if FIGURES[name] is None:
         assert figures == {}
+    if name == "gpu_check.py":
         measured = timing.load(str(calibration))
         assert measured.device == "cpu" and measured.mfu[0][1] == 1 and measured.mfu[0][2] > 0
     else:

@@ -80,7 +80,9 @@ def test_the_default_is_the_schemas_and_a_bad_value_is_one_line(tiny_config):
 
 def test_checkpoints_cost_no_pretraining_flops(toy_config):
     config.validate(toy_config)
-    together = grid_summary.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}})
+    together = grid_summary.summarize(
+        {**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "checkpoints"}}
+    )
     apart = grid_summary.summarize({**toy_config, "pretrain": {**toy_config["pretrain"], "data_axis": "separate"}})
     base_params = sizing.model_parameters(toy_config, toy_config["pretrain"]["base_model"])
     smaller = toy_config["pretrain"]["budgets"]["ende"][:-1]

@@ -120,7 +120,11 @@ def format_summary(summary: dict) -> str:
     for task, axes in summary["conditions_per_task_axis"].items():
         lines.append(f"  {task:22s} " + "  ".join(f"{axis} {n}" for axis, n in axes.items()))
     device = "GPU" if summary["gpus"] else "CPU"
-    lines += ["", summary["time_model"], f"compute (at {summary['flops_per_second']:.3g} FLOP/s sustained per {device}):"]
+    lines += [
+        "",
+        summary["time_model"],
+        f"compute (at {summary['flops_per_second']:.3g} FLOP/s sustained per {device}):",
+    ]
     for stage, flops in summary["flops"].items():
         lines.append(
             f"  {stage:10s} {flops:10.3g} FLOPs  {summary['gpu_hours_per_stage'][stage]:12,.3g} {device}-hours"
