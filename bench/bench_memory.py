@@ -266,7 +266,7 @@ def measure(job: Job, layers: int | None = None) -> float:
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.testing._internal.distributed.fake_pg import FakeStore
 
-    from ftscale.runtime import internals
+    from ftscale.runtime.internals.transformers import decoder_layers
     from ftscale.train import batches, finetune, pretrain, training
     from ftscale.train import model as model_module
     from ftscale.train.distributed import World, device_mesh, init_adafactor_state, shard_units
@@ -303,7 +303,7 @@ def measure(job: Job, layers: int | None = None) -> float:
             {"target_logits": functools.partial(finetune.target_logits, model)} if job.method != "pretrain" else {}
         )
         # outside FakeTensorMode: FSDP's default mesh reads the ranks' ids
-        shard_units(model, internals.decoder_layers(causal_lm), torch.bfloat16, methods, device_mesh(world))
+        shard_units(model, decoder_layers(causal_lm), torch.bfloat16, methods, device_mesh(world))
     with FakeTensorMode(allow_non_fake_inputs=True):
         if job.gpus > 1:
             model.to_empty(device="cpu")

@@ -10,7 +10,8 @@ from snakemake.settings.types import DeploymentMethod
 try:
     from ftscale import config as study_config
     from ftscale.plan import data_jobs, grid, sizing as plan
-    from ftscale.runtime import internals, jobs, ranks
+    from ftscale.runtime import jobs, ranks
+    from ftscale.runtime.internals.snakemake import cache_snakemake_function_params
 except ModuleNotFoundError as error:
     if error.name != "ftscale":
         raise
@@ -18,7 +19,7 @@ except ModuleNotFoundError as error:
 
 # Snakemake inspects the signature of every input, params, resources and group function again for
 # each job (430,000 times in the paper grid's dry run, a quarter of its CPU time): once per function.
-internals.cache_snakemake_function_params()
+cache_snakemake_function_params()
 
 # The conda environments (envs/*.yaml, --sdm conda) install ftscale from this checkout, editable:
 # their pip entry `-e ${FTSCALE_ROOT}` reads this (pip expands ${VAR} in requirements).

@@ -11,6 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from ftscale.runtime import internals
+from ftscale.runtime.internals import datasets as datasets_internals
+from ftscale.runtime.internals import snakemake as snakemake_internals
+from ftscale.runtime.internals import transformers as transformers_internals
 
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 
@@ -44,13 +47,15 @@ def test_incomplete_markers_are_decoded_as_snakemake_writes_them(tmp_path):
     outputs = ["results/tiny/metrics.csv", "results/tiny/finetune/" + "x" * 300 + "/checkpoint"]  # one path > 255
     persistence = SimpleNamespace(_fetch_max_len=lambda subject: 255)  # Snakemake's own encoder, on its own
     for output in outputs:
-        marker = Path(FilePersistence._record_path(persistence, str(tmp_path / internals.SNAKEMAKE_INCOMPLETE), output))
+        marker = Path(
+            FilePersistence._record_path(persistence, str(tmp_path / snakemake_internals.SNAKEMAKE_INCOMPLETE), output)
+        )
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("{}")
-    assert sorted(internals.snakemake_incomplete_outputs(tmp_path)) == sorted(outputs), gone(
+    assert sorted(snakemake_internals.snakemake_incomplete_outputs(tmp_path)) == sorted(outputs), gone(
         "FilePersistence._record_path", "snakemake"
     )
-    assert internals.snakemake_incomplete_outputs(tmp_path / "nothing") == []
+    assert snakemake_internals.snakemake_incomplete_outputs(tmp_path / "nothing") == []
 
 
 def test_snakemake_asks_each_functions_parameters_once():
@@ -60,8 +65,8 @@ def test_snakemake_asks_each_functions_parameters_once():
 
     for module in (snakemake.common, snakemake.rules, snakemake.jobs):
         assert hasattr(module, "get_function_params"), gone(f"{module.__name__}.get_function_params", "snakemake")
-    internals.cache_snakemake_function_params()
-    internals.cache_snakemake_function_params()  # twice: still one cache, not a cache of a cache
+    snakemake_internals.cache_snakemake_function_params()
+    snakemake_internals.cache_snakemake_function_params()  # twice: still one cache, not a cache of a cache
     cached = snakemake.rules.get_function_params
     assert (
         cached.ftscale_cached and snakemake.common.get_function_params is cached is snakemake.jobs.get_function_params
@@ -92,20 +97,20 @@ def test_adafactor_options_say_which_parameters_are_factored():
     for beta1, first_moment in ((None, False), (0.9, True)):
         optimizer = Adafactor([matrix, vector], lr=1e-3, relative_step=False, scale_parameter=False, beta1=beta1)
         group = optimizer.param_groups[0]
-        assert internals.adafactor_options(optimizer, group, matrix.shape) == (True, first_moment), gone(
+        assert transformers_internals.adafactor_options(optimizer, group, matrix.shape) == (True, first_moment), gone(
             "Adafactor._get_options", "transformers"
         )
-        assert internals.adafactor_options(optimizer, group, vector.shape) == (False, first_moment)
+        assert transformers_internals.adafactor_options(optimizer, group, vector.shape) == (False, first_moment)
 
 
 def test_a_datasets_fingerprint_follows_its_content():
     import datasets
 
     one, same, other = (datasets.Dataset.from_dict({"text": rows}) for rows in (["a", "b"], ["a", "b"], ["a", "c"]))
-    fingerprint = internals.dataset_fingerprint(one)
+    fingerprint = datasets_internals.dataset_fingerprint(one)
     assert isinstance(fingerprint, str) and fingerprint, gone("Dataset._fingerprint", "datasets")
-    assert internals.dataset_fingerprint(same) == fingerprint != internals.dataset_fingerprint(other)
-    assert internals.dataset_fingerprint(object()) is None
+    assert datasets_internals.dataset_fingerprint(same) == fingerprint != datasets_internals.dataset_fingerprint(other)
+    assert datasets_internals.dataset_fingerprint(object()) is None
 
 
 @pytest.mark.parametrize("architecture", ["llama", "gpt2"])
@@ -120,7 +125,7 @@ def test_decoder_layers_are_found_whatever_the_architecture(architecture):
         config = GPT2Config(n_embd=16, n_layer=3, n_head=2, **small)
         where = lambda model: model.transformer.h  # noqa: E731
     model = AutoModelForCausalLM.from_config(config)
-    assert internals.decoder_layers(model) is where(model), gone("the layers' ModuleList", "transformers")
+    assert transformers_internals.decoder_layers(model) is where(model), gone("the layers' ModuleList", "transformers")
     model.config.num_hidden_layers = 5
     with pytest.raises(ValueError, match="no list of its 5 decoder layers"):
-        internals.decoder_layers(model)
+        transformers_internals.decoder_layers(model)

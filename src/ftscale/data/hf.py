@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ftscale.data.common import DataError, Source, choose, config_part, interleave, split_offsets
-from ftscale.runtime import internals
+from ftscale.runtime.internals.datasets import dataset_fingerprint
 
 TASK_COLUMNS = {"source": "source", "target": "target"}
 PRETRAIN_COLUMNS = {"text": "text"}
@@ -165,7 +165,7 @@ class HFSource(Source):
                     "split": spec["split"],
                     "revision": spec.get("revision"),
                     "target_config": spec.get("target_config"),
-                    "fingerprint": internals.dataset_fingerprint(dataset),
+                    "fingerprint": dataset_fingerprint(dataset),
                     "rows_available": len(dataset),
                     "rows_used": used,
                 }

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from ftscale.plan import grid, sizing
 from ftscale.plan import summary as grid_summary
-from ftscale.runtime import integrity, internals, launch
+from ftscale.runtime import integrity, launch
+from ftscale.runtime.internals.snakemake import snakemake_incomplete_outputs
 
 STATES = ("done", "running", "failed", "pending")
 SNAKEMAKE_LOGS = Path(".snakemake") / "log"
@@ -189,7 +190,7 @@ def study_status(config: dict, workdir: Path) -> Status:
 
     running: set[tuple[str, int]] = set()  # runs with a job running (on SLURM: submitted)
     failures: list[Failure] = []
-    for path in internals.snakemake_incomplete_outputs(workdir):
+    for path in snakemake_incomplete_outputs(workdir):
         if not running_here:
             failures.append(Failure(rule_of_output(path), path, "", KILLED))
         elif (run := run_of(path, results)) is not None:

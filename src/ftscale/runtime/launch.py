@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ftscale.runtime import integrity
-from ftscale.runtime.internals import snakemake_incomplete_outputs
+from ftscale.runtime.internals.snakemake import snakemake_incomplete_outputs
 
 RUN_LOCK = Path(".snakemake") / "ftscale-run.lock"
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"  # where Snakemake's file persistence keeps its locks

@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ftscale.runtime import internals, jobs
+from ftscale.runtime import jobs
+from ftscale.runtime.internals.transformers import adafactor_options
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def init_adafactor_state(optimizer) -> None:
         for p in group["params"]:
             if not isinstance(p, DTensor) or optimizer.state[p]:
                 continue
-            factored, first_moment = internals.adafactor_options(optimizer, group, p.shape)
+            factored, first_moment = adafactor_options(optimizer, group, p.shape)
             zeros = torch.zeros_like(p)
             state = {"step": 0, "RMS": 0}
             if first_moment:

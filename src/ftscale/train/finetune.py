@@ -20,7 +20,7 @@ import torch
 from ftscale.config import method_option_defaults, schema_default
 from ftscale.data.tokens import TaskSplit
 from ftscale.runtime import faults, integrity, tracking
-from ftscale.runtime.internals import decoder_layers
+from ftscale.runtime.internals.transformers import decoder_layers
 from ftscale.train import distributed, packed_attention, training
 
 # re-exported: tests and benches know these as finetune.<name>
