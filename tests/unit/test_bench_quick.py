@@ -71,7 +71,7 @@ def test_quick_mode_runs_and_merges_its_figures(name, tmp_path):
     if name == "gpu_check.py":
         measured = timing.load(str(calibration))
         assert measured.device == "cpu" and measured.mfu[0][1] == 1 and measured.mfu[0][2] > 0
-    else:
+    elif FIGURES[name] is not None:
         assert figures.get(FIGURES[name]) is not None, f"{name}: no {FIGURES[name]} in {sorted(figures)}"
 
 

@@ -8,7 +8,10 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
+from ftscale import config as configuration
+from ftscale.plan import grid
 from ftscale.train import finetune
 from tests.tiny_base import FINETUNE_OPTIONS
 from tests.workflow.conftest import ROOT, SNAKEMAKE
@@ -30,7 +33,14 @@ RUN = dict(
     seed=5,
     **FINETUNE_OPTIONS,
 )
+# the rule script names its condition from the study's config: the toy's, without curves
+CONFIG = configuration.validate(
+    yaml.safe_load((ROOT / "config.yaml").read_text()) | {"tracking": {"tensorboard": False}}
+)
+CONDITION = next(name for name, c in grid.expand_conditions(CONFIG).items() if c.method == "lora")
 SNAKEFILE = """
+configfile: "config.json"
+
 rule finetune:
     input:
         base="base", train="task/train", dev="task/dev",
@@ -47,7 +57,7 @@ rule finetune:
     script:
         "{script}"
 """
-TARGET = "finetune/c/seed0/train.json"
+TARGET = f"finetune/{CONDITION}/seed0/train.json"
 
 
 def snakemake(workdir, *args):
@@ -74,19 +84,23 @@ def test_segments_exit_75_and_retries_continue_to_the_uninterrupted_result(base,
     for name in ("base", "task"):
         shutil.copytree(base / name, workdir / name)
     (workdir / "Snakefile").write_text(SNAKEFILE.format(run=RUN, script=ROOT / "scripts" / "finetune.py"))
+    (workdir / "config.json").write_text(json.dumps(CONFIG))
 
     first = snakemake(workdir)
     assert first.returncode != 0 and "exit status 75" in first.stdout + first.stderr
-    log = (workdir / "logs" / "c" / "seed0.log").read_text()
+    log = (workdir / "logs" / CONDITION / "seed0.log").read_text()
     assert "saved at step 1; resubmit to continue\n" in log and "Traceback" not in log
-    assert (workdir / "resume" / "c" / "seed0.pt").exists() and not (workdir / TARGET).exists()
+    assert (workdir / "resume" / CONDITION / "seed0.pt").exists() and not (workdir / TARGET).exists()
 
     second = snakemake(workdir, "--retries", "5")
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "resumed from resume/c/seed0.pt at step 2" in (workdir / "logs" / "c" / "seed0.log").read_text()
+    assert (
+        f"resumed from resume/{CONDITION}/seed0.pt at step 2"
+        in (workdir / "logs" / CONDITION / "seed0.log").read_text()
+    )
     summary = json.loads((workdir / TARGET).read_text())
     timing = ("train_seconds", "first_step_at", "target_tokens")
     assert {k: v for k, v in summary.items() if k not in timing} == {
         k: v for k, v in straight.items() if k not in timing
     }
-    assert not (workdir / "resume" / "c" / "seed0.pt").exists()
+    assert not (workdir / "resume" / CONDITION / "seed0.pt").exists()
