@@ -278,7 +278,10 @@ def measure(job: Job, layers: int | None = None) -> float:
     world = World(0, job.gpus, 0, min(job.gpus, job.per_node))
     positions = max(job.seq_len, job.source + job.target + 3 + (job.pet_size or 0) + job.new_tokens)
     training_job = job.kind.split("-")[0] != "evaluate"
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=job.gpus == 1)  # a GPU's, on one GPU
+    # a GPU's autocast, on one GPU, for greedy decoding (generate() runs outside the step's contexts);
+    # not around training: autocast keeps its cache of the weights' bf16 copies until the outermost
+    # context exits, which on a GPU is each forward's own (the copies then live only as saved tensors)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=job.gpus == 1 and not training_job)
     # ftscale.train.model.autocast(model) turns autocast on for a model on a GPU only: here, on one GPU,
     # the step's own autocast(model) contexts must enable it too, not switch the one above off
     gpu = contextlib.ExitStack()

@@ -12,7 +12,7 @@ total. The GPU's varlen kernel runs as its registered fake (shapes and dtypes, n
 
 Usage: .venv/bin/python bench/bench_packed_attention.py [--rows 16] [--row-tokens 1024] [--example-tokens 100]
   [--autocast] (fp32 weights under bf16 autocast: a one-GPU job) [--quick] (a tiny shape: the test suite's run)
-  [--token-budget fmt-1B] (also one token-budget step against the plan: token_budget_step)
+  [--token-budget fmt-1B fmt-16B] (also one token-budget step of each against the plan: token_budget_step)
 """
 
 from __future__ import annotations
@@ -81,7 +81,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--autocast", action="store_true", help="fp32 weights under bf16 autocast (one GPU)")
     parser.add_argument("--quick", action="store_true", help="a tiny shape (the test suite's run)")
     parser.add_argument(
-        "--token-budget", metavar="KIND", help="also one step of a token budget (bench_memory's KIND, e.g. fmt-1B)"
+        "--token-budget",
+        nargs="+",
+        default=[],
+        metavar="KIND",
+        help="also one step of a token budget for each (bench_memory's KIND, e.g. fmt-1B)",
     )
     parser.add_argument("--no-merge", action="store_true", help="print only; leave results/bench/summary.json")
     args = parser.parse_args(argv)
@@ -108,17 +112,13 @@ def main(argv=None) -> dict:
     print(f"packed saves {saved:.2f} GB at {size['layers']} layers (one dense mask: {mask_gb:.3f} GB)")
     key = "packed_attention_gb" + ("_autocast" if args.autocast else "") + ("_quick" if args.quick else "")
     result = {key: figures | {"rows": rows, "row_tokens": row_tokens, "example_tokens": example_tokens}}
-    if args.token_budget:
-        step = token_budget_step(args.token_budget)
-        result["token_budget_planned_over_measured"] = {args.token_budget: step["planned_gb"] / step["measured_gb"]}
+    steps = {kind: token_budget_step(kind) for kind in args.token_budget}
+    if steps:
+        result["token_budget_planned_over_measured"] = {k: s["planned_gb"] / s["measured_gb"] for k, s in steps.items()}
     if not args.no_merge:
         with contextlib.suppress(OSError):
             print(f"merged into {bench_summary.merge(result)}")
     return result
-
-
-if __name__ == "__main__":
-    main()
 
 
 def token_budget_step(kind: str = "fmt-1B", example_source: int = 50, example_target: int = 50) -> dict:
@@ -132,7 +132,7 @@ def token_budget_step(kind: str = "fmt-1B", example_source: int = 50, example_ta
     import bench_memory
 
     from ftscale import config as config_module
-    from ftscale.plan import grid, memory, sizing
+    from ftscale.plan import grid, sizing
     from ftscale.train import batches, finetune
     from ftscale.train.distributed import World
     from ftscale.train.finetune import encode
@@ -166,8 +166,9 @@ def token_budget_step(kind: str = "fmt-1B", example_source: int = 50, example_ta
         mock.patch.object(finetune, "accumulate_gradients", budgeted),
     ):
         measured = bench_memory.measure(measured_job)
-    # the planner's memory of a budget, at the rows this step packed
-    planned = memory.device_memory(sizing.token_work(config, condition), rows, plan.gpus, on_gpu=True)
+    # the planner's memory of a budget, at the rows this step packed, in its one pass
+    shards = sizing.fsdp_shards(sizing.cluster_options(config), plan.gpus)
+    planned = sizing.step_memory(sizing.token_work(config, condition), rows, shards, passes=1)
     planned_bytes = planned.total - planned.context
     print(
         f"{kind} token budget {plan.micro_batch_tokens} on {plan.gpus} GPUs: {rows} rows of {job.source + job.target + 3} "
@@ -175,3 +176,7 @@ def token_budget_step(kind: str = "fmt-1B", example_source: int = 50, example_ta
         f"ratio {planned_bytes / measured:.3f}"
     )
     return {"rows": rows, "planned_gb": planned_bytes / 1e9, "measured_gb": measured / 1e9}
+
+
+if __name__ == "__main__":
+    main()

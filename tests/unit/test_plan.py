@@ -183,8 +183,8 @@ def test_a_micro_batch_one_larger_would_not_fit(paper):
     bigger = min(m for m in range(job.micro_batch_size + 1, share + 1) if share % m == 0)
     work = memory.Workload(memory.Shape.of(paper, "1B"), "pretrain", None, True, 1024, 1024)
     usable = memory.USABLE_GPU_FRACTION * 80 * memory.GB
-    assert memory.device_memory(work, job.micro_batch_size, job.gpus, on_gpu=True).total <= usable
-    assert memory.device_memory(work, bigger, job.gpus, on_gpu=True).total > usable
+    assert sizing.step_memory(work, job.micro_batch_size, 1, passes=share // job.micro_batch_size).total <= usable
+    assert sizing.step_memory(work, bigger, 1, passes=share // bigger).total > usable
 
 
 def test_16b_fmt_is_sharded_because_one_gpu_cannot_hold_it(paper):

@@ -16,6 +16,10 @@ real step under FakeTensorMode: bench/bench_memory.py, which prints planned over
 - On the CPU everything is fp32 (no autocast).
 - Packed rows get transformers' 4-D boolean block mask (a row's length per token, per layer), unless
   finetune.attention is packed (ftscale.train.packed_attention: no mask, K/V heads not repeated).
+- The terms do not all live at once (DeviceMemory.total): the peak is at the last micro-batch's
+  backward (its activations and logits, the earlier micro-batches' gradients) or at its end and the
+  optimizer's step (every gradient, Adafactor's temporaries). Backward frees a layer's activations
+  as it makes that layer's gradients: both are linear in the layers done, so the larger end wins.
 - Terms under about 1% of a job's peak are left out: rotary tables, the final norm's activations,
   the optimizer's scalars.
 (Past 300 lines: every term of the peak stays in this one module, so their sum reads in one place.)
@@ -173,19 +177,32 @@ def gradients_bytes(s: Shape, method: str, pet_size: int | None, shards: int) ->
     return FP32 * trainable_parameters(s, method, pet_size) / shards
 
 
+def accumulated_gradients_bytes(s: Shape, method: str, pet_size: int | None, shards: int, passes: int) -> float:
+    """The gradients of a step's earlier micro-batches, live through the last one's backward (none
+    in a step of one pass): FMT and pretraining reduce them after every micro-batch, so sharded;
+    LoRA and prompt tuning defer the reduction to the last (ftscale.train.distributed.sync_gradients),
+    so each rank holds them unsharded, fp32."""
+    if passes == 1:
+        return 0.0
+    return gradients_bytes(s, method, pet_size, shards if method in ("fmt", "pretrain") else 1)
+
+
 @lru_cache(maxsize=None)
-def optimizer_elements(s: Shape, method: str, pet_size: int | None) -> int:
+def optimizer_state_elements(s: Shape, method: str, pet_size: int | None) -> int:
     """Adafactor's factored second moment (no first moment: beta1 is off): a row and a column
-    statistic per trainable matrix, a full one per vector; plus its step's temporaries."""
-    shapes = trainable_shapes(s, method, pet_size)
-    if not shapes:
-        return 0
-    state = sum(shape[0] + shape[1] if len(shape) == 2 else shape[0] for shape in shapes)
-    return state + ADAFACTOR_STEP_TEMPORARIES * max(math.prod(shape) for shape in shapes)
+    statistic per trainable matrix, a full one per vector."""
+    return sum(shape[0] + shape[1] if len(shape) == 2 else shape[0] for shape in trainable_shapes(s, method, pet_size))
 
 
 def optimizer_bytes(s: Shape, method: str, pet_size: int | None, shards: int) -> float:
-    return FP32 * optimizer_elements(s, method, pet_size) / shards
+    """Adafactor's state, sharded: held through the whole step."""
+    return FP32 * optimizer_state_elements(s, method, pet_size) / shards
+
+
+def optimizer_step_bytes(s: Shape, method: str, pet_size: int | None, shards: int) -> float:
+    """The step's temporaries, sharded: live only in optimizer.step(), after backward."""
+    shapes = trainable_shapes(s, method, pet_size)
+    return FP32 * ADAFACTOR_STEP_TEMPORARIES * max((math.prod(shape) for shape in shapes), default=0) / shards
 
 
 def precision(on_gpu: bool, shards: int) -> str:
@@ -268,12 +285,20 @@ def fsdp_gathered_bytes(s: Shape, shards: int, trains_layers: bool = True) -> fl
 
 @dataclass(frozen=True)
 class DeviceMemory:
-    """Peak memory of one GPU (or of the CPU process), in bytes, term by term."""
+    """Peak memory of one GPU (or of the CPU process), in bytes, term by term.
+
+    total = weights + optimizer + fsdp_gathered + context + max(backward, step), where
+    backward = autocast_copies + activations + logits + kv_cache + accumulated_gradients (the last
+    micro-batch's backward as it starts) and step = gradients + optimizer_step (backward's end and the
+    optimizer's step). Backward frees activations and bf16 copies layer by layer as it makes the
+    gradients (checked: bench/bench_memory.py; tests/unit/test_memory_phases.py)."""
 
     weights: float
     autocast_copies: float
     gradients: float
+    accumulated_gradients: float
     optimizer: float
+    optimizer_step: float
     activations: float
     logits: float
     kv_cache: float
@@ -281,18 +306,16 @@ class DeviceMemory:
     context: float
 
     @property
+    def backward(self) -> float:
+        return self.autocast_copies + self.activations + self.logits + self.kv_cache + self.accumulated_gradients
+
+    @property
+    def step(self) -> float:
+        return self.gradients + self.optimizer_step
+
+    @property
     def total(self) -> float:
-        return (
-            self.weights
-            + self.autocast_copies
-            + self.gradients
-            + self.optimizer
-            + self.activations
-            + self.logits
-            + self.kv_cache
-            + self.fsdp_gathered
-            + self.context
-        )
+        return self.weights + self.optimizer + self.fsdp_gathered + self.context + max(self.backward, self.step)
 
 
 @dataclass(frozen=True)
@@ -313,8 +336,9 @@ class Workload:
 
 @lru_cache(maxsize=4096)  # the planner tries the same workloads on many GPU counts
 def device_memory(
-    w: Workload, micro_batch: int, shards: int, on_gpu: bool, checkpointing: bool = False
+    w: Workload, micro_batch: int, shards: int, on_gpu: bool, checkpointing: bool = False, passes: int = 1
 ) -> DeviceMemory:
+    """The peak of one step of `passes` micro-batches of `micro_batch` examples (or packed rows)."""
     how = precision(on_gpu, shards)
     compute_bytes = FP32 if how == "fp32" else BF16
     s = w.shape
@@ -325,19 +349,17 @@ def device_memory(
         weights=weights_bytes(s, w.method, w.pet_size, shards, w.weight_bytes),
         autocast_copies=autocast_copies_bytes(s, w.training, on_gpu, shards) if w.weight_bytes == FP32 else 0.0,
         gradients=gradients_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
+        accumulated_gradients=accumulated_gradients_bytes(s, w.method, w.pet_size, shards, passes)
+        if w.training
+        else 0.0,
         optimizer=optimizer_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
+        optimizer_step=optimizer_step_bytes(s, w.method, w.pet_size, shards) if w.training else 0.0,
         activations=activations_bytes(s, micro_batch * w.tokens, w.training, checkpointing, per_token_layer),
         logits=logits_bytes(s, micro_batch * w.logit_tokens, w.training, compute_bytes),
         kv_cache=kv_cache_bytes(s, micro_batch * w.cached_tokens, compute_bytes),
         fsdp_gathered=fsdp_gathered_bytes(s, shards, w.method in ("fmt", "pretrain", "lora")),
         context=CUDA_CONTEXT_BYTES if on_gpu else 0.0,
     )
-
-
-def per_example_bytes(w: Workload, on_gpu: bool, shards: int = 1, checkpointing: bool = False) -> float:
-    """What one more example in the micro-batch adds (activations, logits and KV cache are linear)."""
-    one = device_memory(w, 1, shards, on_gpu, checkpointing)
-    return one.activations + one.logits + one.kv_cache
 
 
 # ---- host memory of one process ----

@@ -164,11 +164,22 @@ def fsdp_shards(cluster: dict, gpus: int) -> int:
 
 
 def largest_micro_batch(work: memory.Workload, batch: int, gpus: int, usable_bytes: float, shards: int) -> int | None:
-    """The largest micro-batch dividing each GPU's share of the batch that fits; None if even one does not."""
+    """The largest micro-batch dividing each GPU's share of the batch that fits, in share / micro
+    passes a step; None if even one does not."""
     share = batch // gpus
-    fixed = memory.device_memory(work, 0, shards, on_gpu=True).total
-    room = int((usable_bytes - fixed) // memory.per_example_bytes(work, on_gpu=True, shards=shards))
-    return next((m for m in range(min(room, share), 0, -1) if share % m == 0), None)
+    return next(
+        (
+            m
+            for m in range(share, 0, -1)
+            if share % m == 0 and step_memory(work, m, shards, passes=share // m).total <= usable_bytes
+        ),
+        None,
+    )
+
+
+def step_memory(work: memory.Workload, micro_batch: int, shards: int, passes: int) -> memory.DeviceMemory:
+    """A GPU's peak in a step of `passes` micro-batches (ftscale.plan.memory.device_memory)."""
+    return memory.device_memory(work, micro_batch, shards, on_gpu=True, passes=passes)
 
 
 def runtime_request(cluster: dict, compute_hours: float, limit_minutes: int) -> tuple[int, int]:
@@ -228,7 +239,8 @@ def plan_job(
             if runtime_request(cluster, compute_hours(flops, gpus, cluster, work, batch), limit)[1] == 1:
                 break
     if not fitting:
-        one = memory.device_memory(work, 1, fsdp_shards(cluster, max(counts or [1])), on_gpu=True)
+        most = max(counts or [1])
+        one = step_memory(work, 1, fsdp_shards(cluster, most), passes=batch // most)
         raise PlanError(
             f"{rule} {label} needs {one.total / memory.GB:.1f} GB per GPU at micro-batch 1 "
             f"on the most GPUs allowed: more than cluster.gpu_memory_gb {cluster['gpu_memory_gb']} allows"
@@ -252,7 +264,7 @@ def plan_job(
         gpus,
         math.ceil(gpus / ranks_per_node),
         micro,
-        memory.device_memory(work, micro, fsdp_shards(cluster, gpus), on_gpu=True),
+        step_memory(work, micro, fsdp_shards(cluster, gpus), passes=batch // gpus // micro),
         host,
         hours,
         minutes,
@@ -310,18 +322,21 @@ def token_work(config: dict, condition: grid.Condition) -> memory.Workload:
 
 def token_budget(config: dict, condition: grid.Condition, plan: JobPlan) -> JobPlan:
     """The plan on its GPUs with micro-batches of a token budget: as many packed rows (token_work) as
-    fit one GPU, at most its share of the batch (one example a row), the budget their tokens. Rows
-    of shorter examples hold fewer tokens, and activations are linear in tokens: the budget bounds
-    them (bench/bench_packed_attention.py measures a step against this)."""
-    work = token_work(config, condition)
-    usable = memory.USABLE_GPU_FRACTION * cluster_options(config)["gpu_memory_gb"] * memory.GB
-    fixed = memory.device_memory(work, 0, plan.gpus, on_gpu=True).total
+    fit one GPU, at most its share of the batch (one example a row), the budget their tokens; at
+    worst (every example a row of its own) share / rows passes a step. Rows of shorter examples hold
+    fewer tokens, and activations are linear in tokens: the budget bounds them
+    (bench/bench_packed_attention.py measures a step against this)."""
+    cluster = cluster_options(config)
+    work, shards = token_work(config, condition), fsdp_shards(cluster, plan.gpus)
+    usable = memory.USABLE_GPU_FRACTION * cluster["gpu_memory_gb"] * memory.GB
     share = config["finetune"]["methods"][condition.method]["batch_size"] // plan.gpus
-    rows = min(share, int((usable - fixed) // memory.per_example_bytes(work, on_gpu=True, shards=plan.gpus)))
-    if rows < 1:
-        raise PlanError(f"finetune {condition.id}: not one packed row of {work.tokens} tokens fits a GPU")
-    device = memory.device_memory(work, rows, plan.gpus, on_gpu=True)
-    return dataclasses.replace(plan, micro_batch_size=None, micro_batch_tokens=rows * work.tokens, memory=device)
+    for rows in range(share, 0, -1):
+        device = step_memory(work, rows, shards, passes=math.ceil(share / rows))
+        if device.total <= usable:
+            return dataclasses.replace(
+                plan, micro_batch_size=None, micro_batch_tokens=rows * work.tokens, memory=device
+            )
+    raise PlanError(f"finetune {condition.id}: not one packed row of {work.tokens} tokens fits a GPU")
 
 
 def finetune_job(config: dict, condition: grid.Condition, after: list[JobPlan] | None = None) -> JobPlan:
