@@ -8,9 +8,10 @@ direction, and their mean over directions, as the paper averages them.
 Few-shot: k demonstrations `<s> source <sep> target </s>` from the task's dev split precede each
 test prompt; finetuned models and, as the baseline, the base models they started from. Translation
 is scored with BLEU and chrF (the paper: 1- and 5-shot), summarization with ROUGE-L (the paper's
-MLSum 1-shot: one article and its summary, then the test article, whose source already carries the
-task's "Summarize the following document in {lang}:" prefix): ftscale.evaluate.metrics.task_metrics,
-as the evaluate rule scores the task itself. Each k's flat score is `few_shot_<k>_<metric>`.
+MLSum 1-shot: one article and its summary, then the test article; each source already carries the
+"Summarize the following document in {language}:" prefix, ftscale.data.common), by
+ftscale.evaluate.metrics.task_metrics, as the evaluate rule scores the task itself. Each k's flat
+score is `few_shot_<k>_<metric>`.
 """
 
 from __future__ import annotations
@@ -164,11 +165,11 @@ def run_job(
     test_references, test_langs = references_of(references)
     for k in shots:
         prompts = few_shot_prompts(test_split, demo_split, k, few_shot_examples, max_source, max_target, seed, fmt)
-        scored = scores(
+        k_shot = scores(
             model, tok, prompts, test_references, task_type=task_type, reference_langs=test_langs, **options
         )
-        result[f"few_shot_{k}"] = scored
-        result |= {f"few_shot_{k}_{metric}": scored[metric] for metric in lexical_metrics(task_type)}
+        result[f"few_shot_{k}"] = k_shot
+        result |= {f"few_shot_{k}_{metric}": k_shot[metric] for metric in lexical_metrics(task_type)}
     scored = [*result.get("zero_shot", {}).values(), *(result[f"few_shot_{k}"] for k in shots)]
     if scored:
         signature = SIGNATURE[task_type]
