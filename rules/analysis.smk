@@ -4,8 +4,11 @@
 # figures' captions are report/<name>.rst.
 from ftscale.outputs import TABLES as FIT_TABLE_NAMES, study_figures  # noqa: E402
 
-# only figures with data: the zero- and few-shot ones where the study has transfer jobs
-FIGURE_NAMES = study_figures(bool(transfer_runs() or grid.base_transfer_runs(config, CONDITIONS)))
+# only figures with data: the zero-shot one where the study has zero-shot sets, the few-shot ones
+# where it has few-shot prompts (their base models' baseline goes with them)
+FIGURE_NAMES = study_figures(
+    zero_shot=bool(grid.zero_shot_sets(config, CONDITIONS)), few_shot=bool(grid.base_transfer_runs(config, CONDITIONS))
+)
 
 FIT_TABLES = expand(f"{RESULTS}/fits/{{name}}.{{ext}}", name=FIT_TABLE_NAMES, ext=["csv", "md"])
 FIGURES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])

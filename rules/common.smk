@@ -294,8 +294,8 @@ def segment_retries(rule):
     return plan.FAILURE_RETRIES + extra if extra else None
 
 
-# Zero- and few-shot translation (evaluate.transfer): translation runs on the chosen axes get a
-# transfer job; their base models get the few-shot baseline (ftscale.plan.grid decides which).
+# Zero- and few-shot translation, few-shot summarization (evaluate.transfer): runs on the chosen axes
+# get a transfer job; their base models get the few-shot baseline (ftscale.plan.grid decides which).
 TRANSFER = grid.transfer_options(config)
 
 
@@ -328,7 +328,8 @@ def transfer_data(wildcards):
 
 
 transfer_params = {
-    "shots": TRANSFER["few_shot_shots"],
+    "shots": lambda wc: grid.few_shot_shots(config, transfer_task(wc)),
+    "task_type": lambda wc: config["tasks"][transfer_task(wc)]["type"],
     "few_shot_examples": TRANSFER["few_shot_examples"],
     "max_source": lambda wc: config["tasks"][transfer_task(wc)]["max_source_tokens"],
     "max_target": lambda wc: config["tasks"][transfer_task(wc)]["max_target_tokens"],

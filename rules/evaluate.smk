@@ -53,8 +53,8 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-# Zero- and few-shot translation (evaluate.transfer): the runs of the chosen axes, and the base
-# models they start from as the few-shot baseline. Shares the run's allocation (group "run", common.smk run_group).
+# Zero- and few-shot translation, few-shot summarization (evaluate.transfer): the runs of the chosen
+# axes, and the base models they start from as the few-shot baseline. Shares the run's allocation (group "run", common.smk run_group).
 rule transfer:
     input:
         unpack(transfer_data),

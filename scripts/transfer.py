@@ -1,4 +1,5 @@
-"""Zero- and few-shot translation of a finetuned run, or few-shot of a base model (the baseline)."""
+"""Zero- and few-shot translation or few-shot summarization of a finetuned run, or few-shot of a base
+model (the baseline)."""
 
 from ftscale.runtime.jobs import log_to_file
 
@@ -27,6 +28,7 @@ worker.run(
     max_new_tokens=p.max_new_tokens,
     batch_size=p.batch_size,
     seed=p.seed,
+    task_type=p.task_type,
     target_lang=p.target_lang,
     out=snakemake.output[0],
     weights_dtype=getattr(p, "weights_dtype", None),  # a param only where the config changes it

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from ftscale.plan import hub
+from ftscale.plan import grid, hub
 from ftscale.runtime.canonical import canonicalize
 
 # Package data (pyproject.toml: tool.setuptools.package-data), so an installed ftscale finds it.
@@ -256,7 +256,6 @@ def _check_pretraining(config: dict, fail) -> tuple[dict, dict]:
 def _check_transfer(config: dict, fail) -> None:
     """Zero-shot sources only on translation tasks, other than the task's own two languages; and
     enough dev examples to draw the largest few-shot prompt's demonstrations from."""
-    shots = config["evaluate"]["transfer"]["few_shot_shots"]
     for name, task in config["tasks"].items():
         sources = task["zero_shot_sources"]
         if sources and task["type"] != "translation":
@@ -264,9 +263,10 @@ def _check_transfer(config: dict, fail) -> None:
         own = [lang for lang in sources if lang in (task.get("source_lang"), task.get("target_lang"))]
         if own:
             fail(f"tasks.{name}.zero_shot_sources", f"{own[0]!r} is the task's own source or target language")
-        if task["type"] == "translation" and shots and max(shots) > task["dev_examples"]:
+        shots = grid.few_shot_shots(config, name)
+        if shots and max(shots) > task["dev_examples"]:
             fail(
-                "evaluate.transfer.few_shot_shots",
+                f"evaluate.transfer.{grid.SHOTS_KEY[task['type']]}",
                 f"{max(shots)} demonstrations exceed tasks.{name}.dev_examples {task['dev_examples']}",
             )
 

@@ -117,11 +117,15 @@ FIGURES = (  # figures/<name>.png and .pdf; captions in report/<name>.rst
     "fig13_few_shot_pretrain_data",
     "which_base_model",
 )  # ftscale select on the study's model axis: no figure of the paper
-# Zero- and few-shot translation: data only where the study has transfer jobs (evaluate.transfer.axes)
-TRANSFER_FIGURES = ("fig06_zero_shot", "fig11_few_shot", "fig13_few_shot_pretrain_data")
+# Zero- and few-shot evaluation: data only where the study has transfer jobs of the kind (evaluate.transfer)
+ZERO_SHOT_FIGURES = ("fig06_zero_shot",)
+FEW_SHOT_FIGURES = ("fig11_few_shot", "fig13_few_shot_pretrain_data")
+TRANSFER_FIGURES = ZERO_SHOT_FIGURES + FEW_SHOT_FIGURES
 
 
-def study_figures(has_transfer: bool) -> tuple[str, ...]:
-    """The figures a study's workflow draws: without transfer jobs, all but TRANSFER_FIGURES (they
-    would be blank)."""
-    return tuple(name for name in FIGURES if has_transfer or name not in TRANSFER_FIGURES)
+def study_figures(zero_shot: bool, few_shot: bool) -> tuple[str, ...]:
+    """The figures a study's workflow draws: ZERO_SHOT_FIGURES only with zero-shot sets,
+    FEW_SHOT_FIGURES only with few-shot prompts (translation's or summarization's); either would be
+    blank without."""
+    left_out = (() if zero_shot else ZERO_SHOT_FIGURES) + (() if few_shot else FEW_SHOT_FIGURES)
+    return tuple(name for name in FIGURES if name not in left_out)

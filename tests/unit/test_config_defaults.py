@@ -20,7 +20,10 @@ DEFAULTS = [
     (("tasks", TASK, "axes"), ["model", "pretrain", "pet"]),
     (("tasks", TASK, "zero_shot_sources"), []),
     (("tasks", TASK, "max_steps"), {}),
-    (("evaluate", "transfer"), {"axes": [], "zero_shot_examples": 0, "few_shot_shots": [], "few_shot_examples": 0}),
+    (
+        ("evaluate", "transfer"),
+        {"axes": [], "zero_shot_examples": 0, "few_shot_shots": [], "summarization_shots": [], "few_shot_examples": 0},
+    ),
     (
         ("cluster",),
         {

@@ -67,6 +67,11 @@ def test_default_and_tiny_configs_validate(toy_config, tiny_config):
             "dev_examples",
         ),
         (
+            lambda c: c["evaluate"]["transfer"].update(summarization_shots=[17]),  # tiny: 16 dev articles
+            "evaluate.transfer.summarization_shots",
+            "tasks.summarization.dev_examples 16",
+        ),
+        (
             lambda c: c["tasks"]["translation_ende"].update(zero_shot_sources=["xx"]),
             "tasks.translation_ende.zero_shot_sources",
             "no language 'xx'",

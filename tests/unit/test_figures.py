@@ -170,3 +170,31 @@ def test_few_shot_panel_draws_a_line_per_finetuning_data_size(runs):
     assert np.allclose(lines["Df=64"].get_ydata(), at_64.to_numpy())
     assert list(lines["base model"].get_xdata()) == [1e5, 2e5] and lines["base model"].get_linestyle() == "--"
     plt.close(fig)
+
+
+def test_few_shot_figure_draws_summarization_rouge_l_beside_translation_bleu(runs, tmp_path):
+    """Each task gets rows of the few-shot score its runs have: summarization's 1-shot ROUGE-L,
+    translation's BLEU per k; a score none of a task's runs has draws no row for it."""
+    translation = runs.task == "translation_ende"
+    scored = runs.assign(
+        few_shot_1_bleu=runs["bleu"].where(translation),
+        few_shot_2_bleu=runs["bleu"].where(translation),
+        few_shot_1_chrf=runs["chrf"].where(translation),  # drawn nowhere: BLEU stands for translation
+        few_shot_1_rougeL=runs["rougeL"].where(~translation),
+    )
+    assert paper.few_shot_scores(scored.columns) == [(1, "bleu"), (1, "rougeL"), (2, "bleu")]
+    rows = paper.few_shot_rows(paper.few_shot_runs(scored, "model"), "params")
+    assert rows == [
+        ("summarization", (1, "rougeL")),
+        ("translation_ende", (1, "bleu")),
+        ("translation_ende", (2, "bleu")),
+    ]
+    base = pd.DataFrame(
+        {"task": ["summarization"] * 2, "model": ["m1", "m2"], "params": [1e5, 2e5], "pretrain_tokens": [1e6, 1e6]}
+    ).assign(few_shot_1_rougeL=[3.0, 4.0])
+    paper.few_shot_figure(scored, base, "model", tmp_path)
+    assert (tmp_path / "fig11_few_shot.png").stat().st_size > 1000
+    only_summarization = scored.drop(columns=["few_shot_1_bleu", "few_shot_2_bleu"])
+    assert paper.few_shot_rows(paper.few_shot_runs(only_summarization, "model"), "params") == [
+        ("summarization", (1, "rougeL"))
+    ]

@@ -1,12 +1,12 @@
 """Zero- and few-shot evaluation (ftscale.evaluate.transfer): prompt construction, and the job end to end on
-a small saved model with locally built splits."""
+a small saved model with locally built splits: translation, and summarization 1-shot scored with ROUGE-L."""
 
 import json
 
 import numpy as np
 import pytest
 
-from ftscale.data import sources, tokens
+from ftscale.data import common, sources, tokens
 from ftscale.data.tokens import BOS_ID, EOS_ID, SEP_ID
 from ftscale.evaluate import transfer
 from ftscale.runtime import integrity
@@ -28,10 +28,24 @@ def records(lang: str, n: int, offset: int = 0) -> list[dict]:
     ]
 
 
+def articles(n: int, offset: int = 0) -> list[dict]:
+    """n summarization records in two languages: a prefixed document and its summary."""
+    rows = []
+    for i in range(n):
+        lang = ("en", "de")[i % 2]
+        words = " ".join(WORDS[(i + offset + j) % 6] for j in range(8))
+        prefix = common.SUMMARIZATION_PREFIX.format(language=common.LANGUAGE_NAMES[lang])
+        rows.append(
+            {"source": f"{prefix}{words} {i + offset}", "target": f"{WORDS[(i + offset) % 6]} {i}", "lang": lang}
+        )
+    return rows
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("transfer")
     lines = [r["source"] for r in records("en", 30)] + [r["target"] for r in records("en", 30)] + ["fr zh"] * 5
+    lines += [r["source"] for r in articles(20)] + [r["target"] for r in articles(20)]
     tokenizer = tokens.train_tokenizer(lines, 300)
     tokenizer.save(str(root / "tokenizer.json"))
     splits = {
@@ -39,12 +53,18 @@ def study(tmp_path_factory):
         "dev": records("en", 8, offset=3),
         "zs_fr": records("fr", 6),
         "zs_zh": records("zh", 5),
+        "sum_test": articles(10),
+        "sum_dev": articles(6, offset=20),
     }
     for name, rows in splits.items():
         tokens.write_task_split(tokenizer, rows, root / name)
         sources.write_jsonl(rows, root / f"{name}.jsonl")
     new_model(SIZE, 300, 256, seed=0).save_pretrained(str(root / "base"))
     integrity.seal(root / "base")  # as the pretrain job does: load_model checks it
+    # a random model with tied embeddings repeats its last input token (<sep>: an empty text); an
+    # untied one writes words
+    new_model({**SIZE, "tied_embeddings": False}, 300, 256, seed=2).save_pretrained(str(root / "untied"))
+    integrity.seal(root / "untied")
     return root
 
 
@@ -91,6 +111,7 @@ def test_transfer_job_on_a_saved_model(study, tmp_path):
         batch_size=4,
         seed=0,
         threads=1,
+        task_type="translation",
         target_lang="de",
     )
     result = transfer.run_job(out=tmp_path / "a.json", **kwargs)
@@ -124,8 +145,79 @@ def test_transfer_job_skips_a_diverged_run(study, tmp_path):
         max_new_tokens=4,
         batch_size=4,
         seed=0,
+        task_type="translation",
         target_lang="de",
         out=tmp_path / "t.json",
         threads=1,
     )
     assert result == {"status": "diverged"} and json.loads((tmp_path / "t.json").read_text()) == result
+
+
+def test_summarization_one_shot_prompt_is_one_article_and_summary_then_the_test_article(study):
+    test, dev = tokens.TaskSplit(study / "sum_test"), tokens.TaskSplit(study / "sum_dev")
+    max_source, max_target = 24, 6  # cuts the documents: the demonstration is cut as in finetuning
+    prompts = transfer.few_shot_prompts(
+        test, dev, shots=1, count=len(test), max_source=max_source, max_target=max_target, seed=3
+    )
+    demos = [dev.example(i, max_source, max_target) for i in range(len(dev))]
+    assert all(len(s) == max_source for s, _ in demos)  # every document longer than the cut
+    for i, prompt in enumerate(prompts):
+        article = test.example(i, max_source, 0)[0].tolist()
+        layouts = [[BOS_ID, *s.tolist(), SEP_ID, *t.tolist(), EOS_ID, BOS_ID, *article, SEP_ID] for s, t in demos]
+        assert prompt in layouts  # one demonstration (article, summary, </s>), then the test article
+    assert len({tuple(p[: p.index(EOS_ID)]) for p in prompts}) > 1  # the demonstration is drawn per prompt
+
+
+def test_summarization_one_shot_is_scored_with_rouge_l(study, tmp_path):
+    """The job's ROUGE-L equals rouge-score's own on the same generations: references are the
+    model's own output for half the articles, so the score is neither 0 nor 100."""
+    from rouge_score import rouge_scorer
+
+    from ftscale.config import schema_default
+    from ftscale.evaluate.decode import decode_prompts
+    from ftscale.evaluate.metrics import UnicodeTokenizer
+    from ftscale.train.model import base_format, load_model
+
+    test, dev = tokens.TaskSplit(study / "sum_test"), tokens.TaskSplit(study / "sum_dev")
+    options = dict(shots=1, count=8, max_source=24, max_target=6, seed=0)
+    fmt = base_format(study / "untied")
+    model = load_model(study / "untied", schema_default("evaluate", "weights_dtype"))
+    tokenizer = tokens.load_tokenizer(study / "tokenizer.json")
+    generated = decode_prompts(model, transfer.few_shot_prompts(test, dev, fmt=fmt, **options), 8, 4, fmt)
+    hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated]
+    rows = articles(10)
+    for i in range(0, 8, 2):
+        rows[i]["target"] = hypotheses[i] + " vogel"  # overlaps its hypothesis: ROUGE-L above 0
+    sources.write_jsonl(rows, tmp_path / "references.jsonl")
+    result = transfer.run_job(
+        base=study / "untied",
+        checkpoint=None,
+        method="base",
+        summary=None,
+        tokenizer=study / "tokenizer.json",
+        zero_shot={},
+        test=study / "sum_test",
+        references=tmp_path / "references.jsonl",
+        demos=study / "sum_dev",
+        shots=[options["shots"]],
+        few_shot_examples=options["count"],
+        max_source=options["max_source"],
+        max_target=options["max_target"],
+        max_new_tokens=8,
+        batch_size=4,
+        seed=options["seed"],
+        task_type="summarization",
+        target_lang=None,
+        out=tmp_path / "t.json",
+        threads=1,
+    )
+    scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=UnicodeTokenizer())
+    direct = [scorer.score(r["target"], h)["rougeL"].fmeasure for r, h in zip(rows, hypotheses)]
+    assert 0 < np.mean(direct) < 1
+    assert result["few_shot_1_rougeL"] == pytest.approx(100 * np.mean(direct))
+    by_lang = result["few_shot_1"]["rougeL_by_lang"]
+    for lang in ("en", "de"):
+        assert by_lang[lang] == pytest.approx(100 * np.mean([d for d, r in zip(direct, rows) if r["lang"] == lang]))
+    assert result["few_shot_1"]["sample"] == hypotheses[0]
+    assert result["rouge_tokenizer"] == result["few_shot_1"]["rouge_tokenizer"]
+    assert not any("bleu" in key or "chrf" in key or key.startswith("zero_shot") for key in result)

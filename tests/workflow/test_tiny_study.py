@@ -78,13 +78,24 @@ def test_outputs_exist_and_are_sane(tiny_run):
     data_axis = metrics[metrics.axis_pretrain]
     assert sorted(set(data_axis.pretrain_tokens)) == [16384, 32768]
     assert len(data_axis) == sum("pretrain" in c.axes for c in conditions.values()) * TINY_CONFIG["finetune"]["seeds"]
-    # Zero- and few-shot scores exactly on the translation runs of the model-size axis (evaluate.transfer).
+    # Zero- and few-shot scores exactly on the translation runs of the model-size axis, 1-shot
+    # ROUGE-L exactly on its summarization runs (evaluate.transfer), in both tables.
     transfer = translation & metrics.axis_model
     scores = ["zero_shot_bleu", "zero_shot_chrf", "few_shot_1_bleu", "few_shot_2_chrf"]
     assert metrics.loc[transfer, scores].notna().all().all() and metrics.loc[~transfer, scores].isna().all().all()
     assert metrics.loc[transfer, scores].apply(lambda column: column.between(0, 100)).all().all()
+    one_shot = ~translation & metrics.axis_model
+    assert one_shot.sum() == 24 and "few_shot_2_rougeL" not in metrics  # summarization_shots: [1]
+    assert metrics.loc[one_shot, "few_shot_1_rougeL"].between(0, 100).all()
+    assert metrics.loc[~one_shot, "few_shot_1_rougeL"].isna().all()
+    assert mean.loc[mean.task == "summarization", "few_shot_1_rougeL"].notna().all()
+    run = next(c for c in conditions.values() if c.task == "summarization")
+    one_shot_json = json.loads((tiny_run / RESULTS / "finetune" / run.id / "seed0" / "transfer.json").read_text())
+    assert set(one_shot_json["few_shot_1"]["rougeL_by_lang"]) <= set(TINY_CONFIG["tasks"]["summarization"]["languages"])
     base = pd.read_csv(tiny_run / RESULTS / "base_transfer.csv")
-    assert sorted(base.model) == sorted(TINY_CONFIG["models"]) and base.few_shot_2_bleu.notna().all()
+    assert sorted(base.model) == sorted(2 * list(TINY_CONFIG["models"]))  # each model, for each task
+    assert base.loc[base.task == "translation_ende", "few_shot_2_bleu"].notna().all()
+    assert base.loc[base.task == "summarization", "few_shot_1_rougeL"].notna().all()
     for path in [
         "fits/fits.json",
         "fits/params.md",
@@ -123,6 +134,7 @@ FROM_SCRATCH = [
     "finetune/summarization/m1-32768tok/fmt/df32/seed0/eval.json",
     "finetune/summarization/m2-32768tok/prompt-4/df64/seed1/eval.json",
     "finetune/summarization/m2-32768tok/lora-2/df32/seed0/eval.json",
+    "finetune/summarization/m2-32768tok/lora-2/df32/seed0/transfer.json",
     "base_transfer/translation_ende/m2-32768tok.json",
 ]
 TIMING = ("train_seconds", "first_step_at")  # of train.json: the only keys a rerun may change
@@ -228,7 +240,7 @@ def test_changing_few_shot_settings_reruns_only_transfer_and_analysis(tiny_copy,
     transfers = sum(grid.has_transfer(config, c) for c in grid.expand_conditions(config).values())
     assert planned_jobs(tiny_copy, write_config(tmp_path / "c.yaml", config)) == {
         "transfer": transfers * config["finetune"]["seeds"],
-        "base_transfer": len(config["models"]),
+        "base_transfer": len(grid.base_transfer_runs(config, grid.expand_conditions(config))),
         "aggregate": 1,
         "fit": 1,
         "figures": 1,

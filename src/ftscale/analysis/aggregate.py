@@ -2,7 +2,8 @@
 pretrain.csv (a row per base model) and base_transfer.csv (few-shot scores of base models).
 
 Runs with a zero-/few-shot evaluation (transfer.json beside eval.json) get its scores as columns
-zero_shot_bleu, zero_shot_chrf, few_shot_<k>_bleu, few_shot_<k>_chrf; other runs leave them empty.
+zero_shot_bleu, zero_shot_chrf, few_shot_<k>_bleu, few_shot_<k>_chrf (translation) and
+few_shot_<k>_rougeL (summarization); other runs leave them empty.
 A learned metric (BLEURT: evaluate.metrics) adds its score and checkpoint columns (bleurt,
 bleurt_checkpoint) after rougeL, where any run has it: a study without one keeps today's columns."""
 
@@ -82,7 +83,7 @@ def metric_columns(table: pd.DataFrame) -> list[str]:
 
 
 def transfer_scores(result: dict) -> dict:
-    """The flat scores of a transfer.json: zero_shot_bleu, few_shot_1_chrf, ..."""
+    """The flat scores of a transfer.json: zero_shot_bleu, few_shot_1_chrf, few_shot_1_rougeL, ..."""
     return {k: v for k, v in result.items() if k.startswith(("zero_shot_", "few_shot_")) and not isinstance(v, dict)}
 
 

@@ -11,7 +11,7 @@ import torch
 
 from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
 from ftscale.evaluate import samples as samples_file
-from ftscale.evaluate.metrics import listed_only, summarization_metrics, translation_metrics
+from ftscale.evaluate.metrics import listed_only, task_metrics
 from ftscale.train.batches import causal_lm_of, soft_prompt, soft_prompt_length, split_loss
 from ftscale.train.model import autocast, device, model_device
 
@@ -101,13 +101,9 @@ def evaluate(
     test_loss = split_loss(model, test, np.arange(len(test)), batch_size, max_source, max_target, fmt)
     generated = greedy_decode(model, test, max_source, max_new_tokens, batch_size, fmt)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated]
-    if task_type == "translation":
-        metrics = translation_metrics(hypotheses, references, target_lang)
-    else:
-        metrics = summarization_metrics(hypotheses, references, reference_langs)
     return {
         "test_loss": test_loss,
-        **metrics,
+        **task_metrics(task_type, hypotheses, references, target_lang, reference_langs),
         "samples": [{"hypothesis": h, "reference": r} for h, r in list(zip(hypotheses, references))[:5]],
         "hypotheses": hypotheses,
     }

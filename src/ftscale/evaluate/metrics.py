@@ -36,6 +36,12 @@ def learned_metrics(metrics: list[str], task_type: str) -> list[str]:
     return [m for m in metrics if m in LEARNED and m in METRICS_OF[task_type]]
 
 
+def lexical_metrics(task_type: str) -> list[str]:
+    """The metrics a task of this type is scored with that need no fetched checkpoint: what the
+    zero- and few-shot evaluation computes (ftscale.evaluate.transfer)."""
+    return [m for m in METRICS_OF[task_type] if m not in LEARNED]
+
+
 def listed_only(result: dict, metrics: list[str] | None) -> dict:
     """`result` without the keys of the metrics `metrics` leaves out (None: all kept)."""
     if metrics is None:
@@ -132,6 +138,16 @@ def summarization_metrics(hypotheses: list[str], references: list[str], langs: l
             by_lang.setdefault(lang or "unknown", []).append(score)
         result["rougeL_by_lang"] = {lang: 100 * float(np.mean(s)) for lang, s in sorted(by_lang.items())}
     return result
+
+
+def task_metrics(
+    task_type: str, hypotheses: list[str], references: list[str], target_lang: str | None, reference_langs
+) -> dict:
+    """The lexical metrics of a task of this type: BLEU and chrF in target_lang (translation), or
+    ROUGE-L overall and per reference language (summarization: reference_langs, each reference's)."""
+    if task_type == "translation":
+        return translation_metrics(hypotheses, references, target_lang)
+    return summarization_metrics(hypotheses, references, reference_langs)
 
 
 def score_lines(hypotheses: list[str], references: list[str], lang: str | None) -> dict:

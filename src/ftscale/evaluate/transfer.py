@@ -1,12 +1,17 @@
-"""Zero-shot and few-shot translation: what finetuning does beyond its own task.
+"""Zero-shot and few-shot evaluation: what finetuning does beyond its own task.
 
-Zero-shot (the paper's Fig 6): a model finetuned on one direction (En->De) translates from source
-languages it was never finetuned on (toy: fr, zh, hi, tr, pl; paper: Flores-200) into the same
-target language, prompted exactly as in finetuning (`<s> source <sep>`). BLEU and chrF per
+Zero-shot translation (the paper's Fig 6): a model finetuned on one direction (En->De) translates
+from source languages it was never finetuned on (toy: fr, zh, hi, tr, pl; paper: Flores-200) into
+the same target language, prompted exactly as in finetuning (`<s> source <sep>`). BLEU and chrF per
 direction, and their mean over directions, as the paper averages them.
 
 Few-shot: k demonstrations `<s> source <sep> target </s>` from the task's dev split precede each
-test prompt; finetuned models and, as the baseline, the base models they started from.
+test prompt; finetuned models and, as the baseline, the base models they started from. Translation
+is scored with BLEU and chrF (the paper: 1- and 5-shot), summarization with ROUGE-L (the paper's
+MLSum 1-shot: one article and its summary, then the test article; each source already carries the
+"Summarize the following document in {language}:" prefix, ftscale.data.common), by
+ftscale.evaluate.metrics.task_metrics, as the evaluate rule scores the task itself. Each k's flat
+score is `few_shot_<k>_<metric>`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ import numpy as np
 
 from ftscale.data.tokens import OWN_FORMAT, PromptFormat, TaskSplit
 from ftscale.evaluate.decode import decode_prompts, source_prompt
-from ftscale.evaluate.metrics import translation_metrics
+from ftscale.evaluate.metrics import lexical_metrics, task_metrics
+
+# per task type, the key of a score's signature (how it was computed), saved once per job
+SIGNATURE = {"translation": "bleu_signature", "summarization": "rouge_tokenizer"}
 
 
 def source_prompts(
@@ -58,22 +66,23 @@ def scores(
     prompts: list[list[int]],
     references: list[str],
     *,
-    target_lang: str,
+    task_type: str,
+    target_lang: str | None,
+    reference_langs: list[str] | None,
     max_new_tokens: int,
     batch_size: int,
     fmt: PromptFormat = OWN_FORMAT,
 ) -> dict:
-    """BLEU and chrF of the greedy continuations of `prompts` (ftscale.evaluate.metrics: BLEU tokenized for
-    target_lang, with its signature), and the first hypothesis as a sample."""
+    """The task's lexical metrics (ftscale.evaluate.metrics.task_metrics: BLEU and chrF tokenized for
+    target_lang, with signatures; or ROUGE-L, overall and per reference language) of the greedy
+    continuations of `prompts` against the first len(prompts) references, and the first hypothesis
+    as a sample."""
     outputs = decode_prompts(model, prompts, max_new_tokens, batch_size, fmt)
     hypotheses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
-    metrics = translation_metrics(hypotheses, references[: len(prompts)], target_lang)
-    return {
-        "bleu": metrics["bleu"],
-        "chrf": metrics["chrf"],
-        "bleu_signature": metrics["bleu_signature"],
-        "sample": hypotheses[0] if hypotheses else "",
-    }
+    n = len(prompts)
+    langs = reference_langs[:n] if reference_langs else None
+    metrics = task_metrics(task_type, hypotheses, references[:n], target_lang, langs)
+    return {**metrics, "sample": hypotheses[0] if hypotheses else ""}
 
 
 def run_job(
@@ -94,14 +103,16 @@ def run_job(
     max_new_tokens: int,
     batch_size: int,
     seed: int,
-    target_lang: str,
+    task_type: str,
+    target_lang: str | None,
     out: Path,
     threads: int,
     weights_dtype: str | None = None,
 ) -> dict:
     """The transfer rule, for a finetuned run (checkpoint, method) or a base model (checkpoint None).
-    Every direction translates into the task's target_lang, which picks the BLEU tokenizer; the
-    signature is saved with each score and once as `bleu_signature`.
+    A translation task's directions all translate into its target_lang, which picks the BLEU
+    tokenizer; a summarization task (target_lang None) is scored per reference language. The
+    signature is saved with each score and once (SIGNATURE: `bleu_signature`, `rouge_tokenizer`).
 
     zero_shot: {source language: (tokenized split dir, raw jsonl with the references)}; empty for
     base models, which have not learnt the `<sep>` format a zero-shot prompt relies on."""
@@ -129,28 +140,40 @@ def run_job(
     fmt = base_format(base)
     options = {"target_lang": target_lang, "max_new_tokens": max_new_tokens, "batch_size": batch_size, "fmt": fmt}
 
-    def references_of(path) -> list[str]:
-        return [r["target"] for r in common.read_jsonl(Path(path))]
+    def references_of(path) -> tuple[list[str], list[str]]:
+        """The targets of a raw split, and each one's language."""
+        records = common.read_jsonl(Path(path))
+        return [r["target"] for r in records], [r.get("lang", "") for r in records]
 
     if zero_shot:
         per_language = {
             lang: scores(
-                model, tok, source_prompts(TaskSplit(split), max_source, fmt=fmt), references_of(raw), **options
+                model,
+                tok,
+                source_prompts(TaskSplit(split), max_source, fmt=fmt),
+                references_of(raw)[0],
+                task_type="translation",  # ftscale.config: zero-shot sets are translation's alone
+                reference_langs=None,
+                **options,
             )
             for lang, (split, raw) in zero_shot.items()
         }
         result["zero_shot"] = per_language
         result["zero_shot_bleu"] = float(np.mean([s["bleu"] for s in per_language.values()]))
         result["zero_shot_chrf"] = float(np.mean([s["chrf"] for s in per_language.values()]))
-    test_split, demo_split, test_references = TaskSplit(test), TaskSplit(demos), references_of(references)
+    test_split, demo_split = TaskSplit(test), TaskSplit(demos)
+    test_references, test_langs = references_of(references)
     for k in shots:
         prompts = few_shot_prompts(test_split, demo_split, k, few_shot_examples, max_source, max_target, seed, fmt)
-        result[f"few_shot_{k}"] = scores(model, tok, prompts, test_references, **options)
-        result[f"few_shot_{k}_bleu"] = result[f"few_shot_{k}"]["bleu"]
-        result[f"few_shot_{k}_chrf"] = result[f"few_shot_{k}"]["chrf"]
+        k_shot = scores(
+            model, tok, prompts, test_references, task_type=task_type, reference_langs=test_langs, **options
+        )
+        result[f"few_shot_{k}"] = k_shot
+        result |= {f"few_shot_{k}_{metric}": k_shot[metric] for metric in lexical_metrics(task_type)}
     scored = [*result.get("zero_shot", {}).values(), *(result[f"few_shot_{k}"] for k in shots)]
     if scored:
-        result["bleu_signature"] = scored[0]["bleu_signature"]  # one target language: one signature
+        signature = SIGNATURE[task_type]
+        result[signature] = scored[0][signature]  # one target language (or tokenizer): one signature
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}))
     Path(out).write_text(json.dumps(result, indent=1))
     return result

@@ -25,7 +25,7 @@ from ftscale.runtime import faults, integrity
 
 ANALYSIS_ENTRIES = {"fits", "figures", integrity.MANIFEST}  # what `ftscale analyze` writes in DIR
 QUALITY = ("bleu", "chrf", "rougeL", "bleurt")
-FEW_SHOT = "few_shot_<k>_bleu"  # any k
+FEW_SHOT = "few_shot_<k>_bleu or few_shot_<k>_rougeL"  # any k, a score paper.FEW_SHOT_METRICS names
 # per figure, the columns it draws from, each tuple one of which must be in the table
 FIGURE_COLUMNS = {
     "fig01_single_variable": [("axis_model",)],
@@ -48,7 +48,7 @@ def absent_figures(columns, has_pretrain: bool) -> dict[str, str]:
     """{figure: why it is skipped} for the figures whose columns are not among `columns` (a runs
     table's own columns, before runs_table fills any in)."""
     columns = set(columns)
-    few_shot = any(c.startswith("few_shot_") and c.endswith("_bleu") for c in columns)
+    few_shot = bool(paper.few_shot_scores(columns))
     absent = {}
     for name, needs in FIGURE_COLUMNS.items():
         missing = [

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ftscale.analysis import points, procedure
 from ftscale.figures import critical, generation, which_model
+from ftscale.figures.generation import METRIC_LABELS
 from ftscale.figures.panels import (
     AXIS_LABELS,
     empty_panel,
@@ -289,6 +290,9 @@ FEW_SHOT_FIGURES = {
     "model": ("fig11_few_shot", "params", "model parameters"),
     "pretrain": ("fig13_few_shot_pretrain_data", "pretrain_tokens", "pretraining tokens"),
 }
+# the scores few-shot panels draw, as transfer.json's few_shot_<k>_<metric> names them: the paper's
+# for translation (BLEURT, which transfer does not compute: BLEU stands in) and summarization
+FEW_SHOT_METRICS = ("bleu", "rougeL")
 
 
 def base_models_of(base: pd.DataFrame, task: str, runs: pd.DataFrame) -> pd.DataFrame:
@@ -305,15 +309,39 @@ def tasks_with_a_curve(tables, x_column: str) -> list[str]:
     return sorted({task for table in tables for task, runs in table.groupby("task") if runs[x_column].nunique() >= 2})
 
 
-def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, out_dir) -> None:
-    """k-shot BLEU against the axis's factor, a panel per task and k (rows) and method (columns):
-    a line per finetuning-data size (the paper's question: does more finetuning data lower few-shot
-    quality?), and the base models of the same runs (dashed)."""
-    name, x_column, x_label = FEW_SHOT_FIGURES[axis]
-    shots = sorted({int(c.split("_")[2]) for c in runs if c.startswith("few_shot_") and c.endswith("_bleu")})
-    data = {k: _axis_runs(runs, axis, f"few_shot_{k}_bleu") for k in shots}
+def few_shot_scores(columns) -> list[tuple[int, str]]:
+    """(k, metric) of the columns `few_shot_<k>_<metric>` among `columns` that a few-shot panel draws
+    (FEW_SHOT_METRICS: BLEU for translation, ROUGE-L for summarization), by k."""
+    found = []
+    for column in columns:
+        parts = column.split("_")
+        if len(parts) == 4 and parts[:2] == ["few", "shot"] and parts[2].isdigit() and parts[3] in FEW_SHOT_METRICS:
+            found.append((int(parts[2]), parts[3]))
+    return sorted(found, key=lambda score: (score[0], FEW_SHOT_METRICS.index(score[1])))
+
+
+def few_shot_runs(runs: pd.DataFrame, axis: str) -> dict[tuple[int, str], pd.DataFrame]:
+    """{(k, metric): the axis's runs with that few-shot score}."""
+    return {
+        (k, metric): _axis_runs(runs, axis, f"few_shot_{k}_{metric}") for k, metric in few_shot_scores(runs.columns)
+    }
+
+
+def few_shot_rows(data: dict[tuple[int, str], pd.DataFrame], x_column: str) -> list[tuple[str, tuple[int, str]]]:
+    """The few-shot figure's rows: (task, (k, metric)) for each task with a curve along x_column and
+    each score its runs have (a summarization task's ROUGE-L, a translation task's BLEU)."""
     tasks = tasks_with_a_curve(data.values(), x_column)
-    rows = [(task, k) for task in tasks for k in shots]
+    return [(task, score) for task in tasks for score, table in data.items() if (table.task == task).any()]
+
+
+def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, out_dir) -> None:
+    """k-shot quality (BLEU for translation, ROUGE-L for summarization) against the axis's factor, a
+    panel per task and k (rows) and method (columns): a line per finetuning-data size (the paper's
+    question: does more finetuning data lower few-shot quality?), and the base models of the same
+    runs (dashed). A task gets the rows of the scores its runs have."""
+    name, x_column, x_label = FEW_SHOT_FIGURES[axis]
+    data = few_shot_runs(runs, axis)
+    rows = few_shot_rows(data, x_column)
     methods = method_order({m for table in data.values() for m in table["method"]})
     fig, axes = panels(
         len(rows),
@@ -325,9 +353,9 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
         empty_panel(
             axes[0][0], f"no few-shot evaluation at two or more {x_label}\n(add {axis} to evaluate.transfer.axes)"
         )
-    for row, (task, k) in enumerate(rows):
-        score = f"few_shot_{k}_bleu"
-        sub = data[k][data[k].task == task]
+    for row, (task, (k, metric)) in enumerate(rows):
+        score = f"few_shot_{k}_{metric}"
+        sub = data[(k, metric)][data[(k, metric)].task == task]
         baseline = base_models_of(base, task, sub) if base is not None and score in base else None
         for column, method in enumerate(methods):
             ax = axes[row][column]
@@ -335,14 +363,14 @@ def few_shot_figure(runs: pd.DataFrame, base: pd.DataFrame | None, axis: str, ou
                 empty_panel(ax, f"{task} / {method}: no {k}-shot runs")
                 continue
             factor_ticks(ax, sub[x_column])
-            ax.set(xlabel=x_label, ylabel=f"{k}-shot BLEU")
+            ax.set(xlabel=x_label, ylabel=f"{k}-shot {METRIC_LABELS[metric]}")
             ax.set_title(f"{task} / {method}: {k}-shot", fontsize=8)
             ax.legend(fontsize=5, ncol=2)
     save_figure(fig, out_dir, name)
 
 
 def few_shot_panel(ax, runs: pd.DataFrame, baseline: pd.DataFrame | None, x_column: str, score: str) -> int:
-    """One method's k-shot BLEU (`score`, mean over seeds) against x_column, a line per Df (light to
+    """One method's k-shot score (`score`, mean over seeds) against x_column, a line per Df (light to
     dark: small to large), the base models dashed; returns the number of Df lines drawn."""
     means = runs.groupby(["finetune_examples", x_column])[score].mean().reset_index()
     sizes = sorted(means["finetune_examples"].unique())

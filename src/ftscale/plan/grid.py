@@ -250,7 +250,11 @@ def axis_counts(conditions: dict[str, Condition]) -> dict[tuple[str, str, str], 
     return counts
 
 
-# Zero- and few-shot translation (config evaluate.transfer): which runs and base models get it.
+# Zero- and few-shot translation, few-shot summarization (config evaluate.transfer): which runs and
+# base models get it.
+SHOTS_KEY = {"translation": "few_shot_shots", "summarization": "summarization_shots"}  # by task type
+
+
 def transfer_options(config: dict) -> dict:
     return config["evaluate"]["transfer"]
 
@@ -259,22 +263,30 @@ def zero_shot_languages(config: dict, task_name: str) -> list[str]:
     return config["tasks"][task_name]["zero_shot_sources"]
 
 
+def few_shot_shots(config: dict, task_name: str) -> list[int]:
+    """The demonstration counts of a task's few-shot prompts: evaluate.transfer's key of its type
+    (SHOTS_KEY: translation few_shot_shots, summarization summarization_shots)."""
+    return transfer_options(config)[SHOTS_KEY[config["tasks"][task_name]["type"]]]
+
+
 def has_transfer(config: dict, condition: Condition) -> bool:
-    """Translation runs on the axes of evaluate.transfer, when there is a zero- or few-shot set."""
-    options = transfer_options(config)
-    return (
-        config["tasks"][condition.task]["type"] == "translation"
-        and bool(condition.axes & set(options["axes"]))
-        and bool(zero_shot_languages(config, condition.task) or options["few_shot_shots"])
+    """Runs on the axes of evaluate.transfer whose task has a zero-shot set or few-shot prompts
+    (zero-shot sets: translation only, ftscale.config checks)."""
+    return bool(condition.axes & set(transfer_options(config)["axes"])) and bool(
+        zero_shot_languages(config, condition.task) or few_shot_shots(config, condition.task)
     )
 
 
 def base_transfer_runs(config: dict, conditions: dict[str, Condition]) -> list[tuple[str, str, int]]:
-    """(task, model, pretraining tokens) of the base models behind the transfer runs: the few-shot
-    baseline. None without few-shot settings."""
-    if not transfer_options(config)["few_shot_shots"]:
-        return []
-    return sorted({(c.task, c.model, c.pretrain_tokens) for c in conditions.values() if has_transfer(config, c)})
+    """(task, model, pretraining tokens) of the base models behind the transfer runs with few-shot
+    prompts: the few-shot baseline."""
+    return sorted(
+        {
+            (c.task, c.model, c.pretrain_tokens)
+            for c in conditions.values()
+            if has_transfer(config, c) and few_shot_shots(config, c.task)
+        }
+    )
 
 
 def jobs_per_rule(config: dict, conditions: dict[str, Condition]) -> dict[str, int]:

@@ -103,7 +103,7 @@ def transfer_tokens(config: dict, task_name: str, zero_shot: bool) -> int:
     options = grid.transfer_options(config)
     tokens = sum(
         options["few_shot_examples"] * (few_shot_prompt_tokens(config, task_name, k) + new)
-        for k in options["few_shot_shots"]
+        for k in grid.few_shot_shots(config, task_name)
     )
     if zero_shot:
         languages = grid.zero_shot_languages(config, task_name)
@@ -415,7 +415,7 @@ def transfer_job(
     the rule base_transfer). Its longest prompt is the one with the most demonstrations."""
     task_name, model = (condition.task, condition.model) if condition else (task_name, model)
     family = config["tasks"][task_name]["family"]
-    shape, shots = shape_of(config, family, model), grid.transfer_options(config)["few_shot_shots"]
+    shape, shots = shape_of(config, family, model), grid.few_shot_shots(config, task_name)
     prompt = max(
         [few_shot_prompt_tokens(config, task_name, k) for k in shots]
         + [config["tasks"][task_name]["max_source_tokens"] + PROMPT_TOKENS]
