@@ -129,3 +129,40 @@ def test_decoder_layers_are_found_whatever_the_architecture(architecture):
     model.config.num_hidden_layers = 5
     with pytest.raises(ValueError, match="no list of its 5 decoder layers"):
         transformers_internals.decoder_layers(model)
+
+
+SCONTROL = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+echo "MinJobAge               = 3600 sec"
+"""
+PROBE = """
+import sys
+from ftscale.runtime.internals import snakemake as snakemake_internals
+if sys.argv[1] == "skip":
+    assert snakemake_internals.skip_slurm_probe()
+from snakemake_executor_plugin_slurm import get_min_job_age
+print(get_min_job_age())
+"""
+
+
+def test_the_slurm_plugins_start_up_probe_is_skipped_and_its_status_query_kept(tmp_path):
+    """Imported, the SLURM plugin runs `scontrol show config` for a help text (10 s where no controller
+    answers); skipped, it does not, and the MinJobAge query of a SLURM run still asks scontrol."""
+    import os
+    import subprocess
+    import sys
+
+    for tool in ("scontrol", "sinfo", "squeue"):  # the plugin probes only where SLURM's tools are
+        (tmp_path / tool).write_text(SCONTROL)
+        (tmp_path / tool).chmod(0o755)
+    env = os.environ | {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    calls = tmp_path / "calls"
+    for mode, probes in (("import", ["show config"]), ("skip", [])):
+        calls.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-c", PROBE, mode], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["3600"], gone("get_min_job_age", "snakemake-executor-plugin-slurm")
+        asked = calls.read_text().splitlines() if calls.exists() else []
+        assert asked == [*probes, "show config"], gone(
+            "the plugin's import-time probe", "snakemake-executor-plugin-slurm"
+        )
