@@ -89,6 +89,40 @@ def test_snakemake_asks_each_functions_parameters_once():
     assert aux == {"attempt": 1}, gone("get_input_function_aux_params", "snakemake")
 
 
+def test_snakemake_checks_a_rules_script_once(tmp_path, monkeypatch):
+    """Snakemake's per-job check that a rule's script exists, done once per rule (each time where
+    the path has a wildcard in it, or the script is missing)."""
+    import snakemake.api  # noqa: F401 (snakemake.dag imported first is a circular import)
+    import snakemake.script
+    from snakemake.dag import ScriptProcessor
+    from snakemake.exceptions import WorkflowError
+    from snakemake.iocontainers import Wildcards
+    from snakemake.sourcecache import SourceCache
+
+    (tmp_path / "present.py").write_text("pass\n")
+    reads = []
+    get_source = snakemake.script.get_source
+    monkeypatch.setattr(snakemake.script, "get_source", lambda *args: reads.append(args[0]) or get_source(*args))
+    monkeypatch.setattr(ScriptProcessor, "process_job", ScriptProcessor.process_job)  # undone after the test
+    snakemake_internals.check_each_script_once()
+    snakemake_internals.check_each_script_once()  # twice: still one check, not a check of a check
+    dag = SimpleNamespace(workflow=SimpleNamespace(sourcecache=SourceCache(tmp_path / "cache")))
+    processor = ScriptProcessor(dag)
+
+    def job(rule, script, **wildcards):
+        rule = SimpleNamespace(name=rule, script=script, basedir=str(tmp_path))
+        return SimpleNamespace(is_script=True, rule=rule, wildcards=Wildcards(fromdict=wildcards), params={})
+
+    for _ in range(3):
+        processor.process_job(job("plain", "present.py"))
+        processor.process_job(job("formatted", "{wildcards.name}.py", name="present"))
+        with pytest.raises((WorkflowError, OSError)):  # Snakemake stops the run
+            processor.process_job(job("missing", "missing.py"))
+    assert reads == ["present.py"] + ["{wildcards.name}.py", "missing.py"] * 3, gone(
+        "ScriptProcessor.process_job", "snakemake"
+    )
+
+
 def test_adafactor_options_say_which_parameters_are_factored():
     import torch
     from transformers.optimization import Adafactor
