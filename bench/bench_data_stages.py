@@ -37,7 +37,7 @@ from pathlib import Path
 from ftscale.data import common, sources, tokens
 stage, n = sys.argv[1], int(sys.argv[2])
 if stage == "pretrain_corpus":
-    splits = sources.pretrain_splits(sources.get_source("synthetic", 0, {}), "ende", ["en", "de"], n)
+    splits = sources.pretrain_splits(sources.get_source("synthetic", 0, {}), "ende", ["en", "de"], n, 0.02)
     sources.write_lines(splits["train"], Path(f"corpus{n}.txt"))
 elif stage == "tokenizer":
     tokens.train_tokenizer(common.text_lines(f"corpus{n}.txt"), 1024).save(f"tokenizer{n}.json")

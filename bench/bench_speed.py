@@ -52,7 +52,7 @@ def prepare(root: Path, config: dict, pretrain_lines: int = 1500) -> dict:
     from ftscale.data import sources, tokens
 
     source = sources.get_source("synthetic", config["seed"])
-    lines = source.pretrain_lines("ende", ["en", "de"], "train", pretrain_lines)
+    lines = source.pretrain_lines("ende", ["en", "de"], "train", 0, pretrain_lines)
     tokenizer = tokens.train_tokenizer(lines, config["data"]["tokenizer_vocab_size"])
     tokenizer.save(str(root / "tokenizer.json"))
     tokens.write_pretrain_stream(tokenizer, lines, root / "stream")

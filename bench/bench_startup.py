@@ -3,14 +3,19 @@ and merges them into results/bench/summary.json; no assertions). Targets on 2 co
 at most 20 s, the toy's no-op at most 5 s.
 
 - paper_dry_run: `snakemake -n --quiet rules --configfile configs/paper.yaml` in a fresh directory;
-- toy_noop: `snakemake --cores 2` on a built toy study (config.yaml) with nothing left to do.
+- toy_noop: `snakemake --cores 2` on a built toy study (config.yaml) with nothing left to do, and
+  toy_noop_ftscale_run_s / _cpu_s: the same through `ftscale run` (what `make run` runs);
+- slurm_probe: `snakemake --version` as installed beside Snakemake as `ftscale run` starts it.
 
-The bare Snakefile is generated: one rule of as many jobs (each touching a file) and `all`. The two
-run in turn, `--repeats` times, so a loaded machine slows both alike: each figure is a median of the
-wall seconds and of the CPU seconds (user + system of snakemake and its children), and the ratio
-ours / bare says what the workflow's own planning, input and params functions add. Snakemake's
-start-up itself (imports, plugins: with a SLURM client installed and no controller up, the SLURM
-plugin's `scontrol show config` waits 9 s for its import) is in both.
+Snakemake here is Snakemake as `ftscale run` starts it (python -m ftscale.runtime.internals.snakemake):
+without the SLURM executor plugin's import-time `scontrol show config`, which Snakemake's command
+line reaches on every run, local ones too, and which waits up to 10 s where a SLURM client is
+installed but no controller answers; slurm_probe_plain_s - slurm_probe_ours_s is what that costs on
+this machine now. The bare Snakefile is generated: one rule of as many jobs (each touching a file)
+and `all`. The two run in turn, `--repeats` times, so a loaded machine slows both alike: each figure
+is a median of the wall seconds and of the CPU seconds (user + system of snakemake and its
+children), and the ratio ours / bare says what the workflow's own planning, input and params
+functions add.
 
 Usage: .venv/bin/python bench/bench_startup.py [--repeats 3] [--study DIR] [--skip-noop] [--quick] [--no-merge]
   --study DIR: a built toy study (bench/run.py --keep DIR) for toy_noop; without it the toy is built
@@ -34,7 +39,10 @@ from pathlib import Path
 import summary as bench_summary  # bench/summary.py
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+# Snakemake as `ftscale run` starts it; PLAIN: the console script, with the SLURM plugin's probe
+SNAKEMAKE = [sys.executable, "-m", "ftscale.runtime.internals.snakemake"]
+PLAIN_SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake")]
+FTSCALE_RUN = [sys.executable, "-m", "ftscale.cli", "run"]
 BARE = """rule all:
     input: expand("out/{{i}}.txt", i=range({jobs}))
 
@@ -94,28 +102,44 @@ def compare(name: str, ours: list[str], bare: list[str], workdirs: tuple[Path, P
 
 def dry_run(name: str, config: Path, scratch: Path, repeats: int) -> dict:
     """Our dry run of `config` in a fresh directory beside the bare Snakefile's of as many jobs."""
-    ours = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-n", "--cores", "1", "--quiet", "rules"]
+    ours = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-n", "--cores", "1", "--quiet", "rules"]
     ours += ["--configfile", str(config)]
     (scratch / "ours").mkdir()
     first = timed(ours, scratch / "ours")
     bare_file = bare_snakefile(scratch / "bare", job_total(first[2]))
-    bare = [SNAKEMAKE, "-s", str(bare_file), "-n", "--cores", "1", "--quiet", "rules"]
+    bare = [*SNAKEMAKE, "-s", str(bare_file), "-n", "--cores", "1", "--quiet", "rules"]
     return compare(name, ours, bare, (scratch / "ours", scratch / "bare"), repeats, first)
 
 
 def noop(study: Path | None, scratch: Path, repeats: int) -> dict:
-    """The toy's no-op (a built study, else built here) beside the bare Snakefile's, its outputs built."""
-    ours = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--cores", "2", "--configfile", str(ROOT / "config.yaml")]
+    """The toy's no-op (a built study, else built here) beside the bare Snakefile's, its outputs built,
+    and through `ftscale run`."""
+    args = ["-s", str(ROOT / "Snakefile"), "--cores", "2", "--configfile", str(ROOT / "config.yaml")]
+    ours = [*SNAKEMAKE, *args]
     if study is None:
         study = scratch / "toy"
         study.mkdir()
         print("building the toy study (minutes) ...", flush=True)
         timed(ours, study)
     listing = timed([*ours, "-n", "--forceall", "--quiet", "rules"], study)[2]
-    bare = [SNAKEMAKE, "-s", str(bare_snakefile(scratch / "bare_noop", job_total(listing))), "--cores", "2"]
+    bare = [*SNAKEMAKE, "-s", str(bare_snakefile(scratch / "bare_noop", job_total(listing))), "--cores", "2"]
     timed(bare, scratch / "bare_noop")  # build its outputs: the runs below have nothing to do
     figures = compare("toy_noop", ours, bare, (study, scratch / "bare_noop"), repeats)
+    if "Nothing to be done" not in timed(ours, study)[2]:
+        raise RuntimeError(f"{study}: the toy study is not finished (or not up to date): no no-op to time")
+    through_run = [timed([*FTSCALE_RUN, *args], study) for _ in range(repeats)]
+    figures["toy_noop_ftscale_run_s"] = statistics.median(wall for wall, _, _ in through_run)
+    figures["toy_noop_ftscale_run_cpu_s"] = statistics.median(cpu for _, cpu, _ in through_run)
     return {"toy_noop_jobs": job_total(listing)} | figures
+
+
+def slurm_probe(scratch: Path, repeats: int) -> dict:
+    """`snakemake --version`, the console script and as `ftscale run` starts it, in turn."""
+    runs = {"plain": [], "ours": []}
+    for _ in range(repeats):
+        for side, command in (("plain", PLAIN_SNAKEMAKE), ("ours", SNAKEMAKE)):
+            runs[side].append(timed([*command, "--version"], scratch)[0])
+    return {f"slurm_probe_{side}_s": statistics.median(walls) for side, walls in runs.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -129,11 +153,12 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         if args.quick:
-            figures = dry_run("toy_dry_run", ROOT / "config.yaml", scratch, 1)
+            figures = dry_run("toy_dry_run", ROOT / "config.yaml", scratch, 1) | slurm_probe(scratch, 1)
         else:
             figures = dry_run("paper_dry_run", ROOT / "configs" / "paper.yaml", scratch, args.repeats)
             if not args.skip_noop:
                 figures |= noop(args.study, scratch, args.repeats)
+            figures |= slurm_probe(scratch, args.repeats)
     for key, value in figures.items():
         print(f"{key:28s} {value:9.2f}" if isinstance(value, float) else f"{key:28s} {value:>9}")
     print(f"load average: {os.getloadavg()[0]:.1f} (figures: median of {1 if args.quick else args.repeats})")

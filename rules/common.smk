@@ -11,7 +11,7 @@ try:
     from ftscale import config as study_config
     from ftscale.plan import data_jobs, grid, sizing as plan
     from ftscale.runtime import jobs, ranks
-    from ftscale.runtime.internals.snakemake import cache_snakemake_function_params
+    from ftscale.runtime.internals.snakemake import cache_snakemake_function_params, check_each_script_once
 except ModuleNotFoundError as error:
     if error.name != "ftscale":
         raise
@@ -19,7 +19,9 @@ except ModuleNotFoundError as error:
 
 # Snakemake inspects the signature of every input, params, resources and group function again for
 # each job (430,000 times in the paper grid's dry run, a quarter of its CPU time): once per function.
+# And it reads a rule's script for each job, to check that it exists: once per rule.
 cache_snakemake_function_params()
+check_each_script_once()
 
 # The conda environments (envs/*.yaml, --sdm conda) install ftscale from this checkout, editable:
 # their pip entry `-e ${FTSCALE_ROOT}` reads this (pip expands ${VAR} in requirements).
@@ -196,6 +198,8 @@ def pretrain_plan(job):
 
 def condition_plan(rule, condition):
     """The plan of a condition's finetune, evaluate or transfer job (seeds share theirs)."""
+    if (rule, condition.id) in JOB_PLANS:   # asked for per resource of every job: the cache first
+        return JOB_PLANS[rule, condition.id]
     if rule == "evaluate":
         return job_plan(rule, condition.id, lambda: plan.evaluate_job(config, condition))
     if rule == "transfer":

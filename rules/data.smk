@@ -64,6 +64,7 @@ rule pretrain_corpus:
         lines=config["data"]["pretrain_lines"],
         languages=lambda wc: config["families"][wc.family]["languages"],
         data=pretrain_source,
+        **changed_options("data", ["pretrain_val_share"]),
     resources:
         **data_resources("pretrain_corpus"),
     log:

@@ -9,21 +9,26 @@ def target_language(task):
     return config["tasks"][task].get("target_lang")
 
 
-def scorer_inputs(wildcards):
-    """The fetched checkpoint of each learned metric the run's evaluation computes (rule fetch_scorer)."""
-    task_type = config["tasks"][condition_of(wildcards).task]["type"]
-    return {m: f"{RESULTS}/scorers/{m}" for m in learned_metrics(config["evaluate"]["metrics"], task_type)}
+def evaluation_inputs(wildcards):
+    """The inputs of a run's evaluation that its condition decides: the base model, the task's test
+    split (tokenized, and its references), the family's tokenizer, and the fetched checkpoint of each
+    learned metric it computes (rule fetch_scorer). One function, not one per input: Snakemake's cost
+    of calling a function is per job."""
+    c = condition_of(wildcards)
+    task_type = config["tasks"][c.task]["type"]
+    return {m: f"{RESULTS}/scorers/{m}" for m in learned_metrics(config["evaluate"]["metrics"], task_type)} | {
+        "base": base_checkpoint(wildcards),
+        "test": f"{RESULTS}/data/tokens/{c.task}/test",
+        "references": f"{RESULTS}/data/raw/{c.task}/test.jsonl",
+        "tokenizer": tokenizer_path(c.family),
+    }
 
 
 rule evaluate:
     input:
-        unpack(scorer_inputs),
-        base=base_checkpoint,
+        unpack(evaluation_inputs),
         checkpoint=f"{run_dir()}/checkpoint",
         summary=f"{run_dir()}/train.json",
-        test=lambda wc: f"{RESULTS}/data/tokens/{condition_of(wc).task}/test",
-        references=lambda wc: f"{RESULTS}/data/raw/{condition_of(wc).task}/test.jsonl",
-        tokenizer=lambda wc: tokenizer_path(condition_of(wc).family),
     output:
         eval=f"{run_dir()}/eval.json",
         samples=f"{run_dir()}/samples.jsonl",   # every generation
@@ -57,8 +62,7 @@ rule evaluate:
 # axes, and the base models they start from as the few-shot baseline. Shares the run's allocation (group "run", common.smk run_group).
 rule transfer:
     input:
-        unpack(transfer_data),
-        base=base_checkpoint,
+        unpack(lambda wc: transfer_data(wc) | {"base": base_checkpoint(wc)}),
         checkpoint=f"{run_dir()}/checkpoint",
         summary=f"{run_dir()}/train.json",
     output:

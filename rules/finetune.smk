@@ -3,9 +3,9 @@
 
 rule finetune:
     input:
-        base=base_checkpoint,
-        train=lambda wc: f"{RESULTS}/data/tokens/{condition_of(wc).task}/train",
-        dev=lambda wc: f"{RESULTS}/data/tokens/{condition_of(wc).task}/dev",
+        # one function, not one per input: Snakemake's cost of calling a function is per job
+        unpack(lambda wc: {"base": base_checkpoint(wc), "train": f"{RESULTS}/data/tokens/{condition_of(wc).task}/train",
+                           "dev": f"{RESULTS}/data/tokens/{condition_of(wc).task}/dev"}),
     output:
         checkpoint=directory(f"{run_dir()}/checkpoint"),
         summary=f"{run_dir()}/train.json",

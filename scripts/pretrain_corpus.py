@@ -10,14 +10,17 @@ terminal.
 from ftscale.runtime.jobs import log_to_file
 
 terminal = log_to_file(snakemake.log[0])
+from ftscale.config import schema_default  # noqa: E402
 from ftscale.data import sources  # noqa: E402
 
 p, family = snakemake.params, snakemake.wildcards.family
 source = sources.get_source(p.source, p.seed, p.data)
+# a param only where the config changes it
+val_share = getattr(p, "pretrain_val_share", None) or schema_default("data", "pretrain_val_share")
 
 
 def write() -> dict:
-    splits = sources.pretrain_splits(source, family, p.languages, p.lines)
+    splits = sources.pretrain_splits(source, family, p.languages, p.lines, val_share)
     outputs = {split: (snakemake.output[split], lines) for split, lines in splits.items()}
     describe = lambda: {"family": family, "languages": p.languages, **source.manifest()}  # noqa: E731
     return sources.write_outputs(outputs, sources.write_lines, snakemake.output.manifest, describe)

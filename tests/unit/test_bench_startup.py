@@ -16,11 +16,12 @@ def test_quick_mode_compares_the_toy_dry_run_with_a_bare_snakefile_of_as_many_jo
     assert figures["toy_dry_run_jobs"] > 100  # the toy's grid, not an empty plan
     for side in ("ours", "bare"):
         assert figures[f"toy_dry_run_{side}_s"] > 0 and figures[f"toy_dry_run_{side}_cpu_s"] > 0
+    assert figures["slurm_probe_plain_s"] > 0 and figures["slurm_probe_ours_s"] > 0
 
 
 def test_the_bare_snakefile_plans_the_job_count_it_is_given(tmp_path):
     import bench_startup
 
     snakefile = bench_startup.bare_snakefile(tmp_path, 7)
-    _, _, output = bench_startup.timed([bench_startup.SNAKEMAKE, "-s", str(snakefile), "-n", "-q", "rules"], tmp_path)
+    _, _, output = bench_startup.timed([*bench_startup.SNAKEMAKE, "-s", str(snakefile), "-n", "-q", "rules"], tmp_path)
     assert bench_startup.job_total(output) == 7

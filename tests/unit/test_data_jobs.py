@@ -57,6 +57,10 @@ def test_the_toy_data_jobs_fit_and_ask_at_least_the_minimum_runtime(toy):
     lines = toy["data"]["pretrain_lines"]
     assert data_jobs.corpus_bytes(toy, "ende", ("train",)) == lines * 2 * data_jobs.PRETRAIN_LINE_BYTES["synthetic"]
     assert data_jobs.corpus_bytes(toy, "ende") == pytest.approx(1.02 * data_jobs.corpus_bytes(toy, "ende", ("train",)))
+    larger_val = toy | {"data": toy["data"] | {"pretrain_val_share": 0.25}}  # data.pretrain_val_share
+    assert data_jobs.corpus_bytes(larger_val, "ende") == pytest.approx(
+        1.25 * data_jobs.corpus_bytes(toy, "ende", ("train",))
+    )
 
 
 def test_the_paper_data_stages_stream_or_sample_within_a_node(paper):

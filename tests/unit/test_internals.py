@@ -89,6 +89,40 @@ def test_snakemake_asks_each_functions_parameters_once():
     assert aux == {"attempt": 1}, gone("get_input_function_aux_params", "snakemake")
 
 
+def test_snakemake_checks_a_rules_script_once(tmp_path, monkeypatch):
+    """Snakemake's per-job check that a rule's script exists, done once per rule (each time where
+    the path has a wildcard in it, or the script is missing)."""
+    import snakemake.api  # noqa: F401 (snakemake.dag imported first is a circular import)
+    import snakemake.script
+    from snakemake.dag import ScriptProcessor
+    from snakemake.exceptions import WorkflowError
+    from snakemake.iocontainers import Wildcards
+    from snakemake.sourcecache import SourceCache
+
+    (tmp_path / "present.py").write_text("pass\n")
+    reads = []
+    get_source = snakemake.script.get_source
+    monkeypatch.setattr(snakemake.script, "get_source", lambda *args: reads.append(args[0]) or get_source(*args))
+    monkeypatch.setattr(ScriptProcessor, "process_job", ScriptProcessor.process_job)  # undone after the test
+    snakemake_internals.check_each_script_once()
+    snakemake_internals.check_each_script_once()  # twice: still one check, not a check of a check
+    dag = SimpleNamespace(workflow=SimpleNamespace(sourcecache=SourceCache(tmp_path / "cache")))
+    processor = ScriptProcessor(dag)
+
+    def job(rule, script, **wildcards):
+        rule = SimpleNamespace(name=rule, script=script, basedir=str(tmp_path))
+        return SimpleNamespace(is_script=True, rule=rule, wildcards=Wildcards(fromdict=wildcards), params={})
+
+    for _ in range(3):
+        processor.process_job(job("plain", "present.py"))
+        processor.process_job(job("formatted", "{wildcards.name}.py", name="present"))
+        with pytest.raises((WorkflowError, OSError)):  # Snakemake stops the run
+            processor.process_job(job("missing", "missing.py"))
+    assert reads == ["present.py"] + ["{wildcards.name}.py", "missing.py"] * 3, gone(
+        "ScriptProcessor.process_job", "snakemake"
+    )
+
+
 def test_adafactor_options_say_which_parameters_are_factored():
     import torch
     from transformers.optimization import Adafactor
@@ -129,3 +163,40 @@ def test_decoder_layers_are_found_whatever_the_architecture(architecture):
     model.config.num_hidden_layers = 5
     with pytest.raises(ValueError, match="no list of its 5 decoder layers"):
         transformers_internals.decoder_layers(model)
+
+
+SCONTROL = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+echo "MinJobAge               = 3600 sec"
+"""
+PROBE = """
+import sys
+from ftscale.runtime.internals import snakemake as snakemake_internals
+if sys.argv[1] == "skip":
+    assert snakemake_internals.skip_slurm_probe()
+from snakemake_executor_plugin_slurm import get_min_job_age
+print(get_min_job_age())
+"""
+
+
+def test_the_slurm_plugins_start_up_probe_is_skipped_and_its_status_query_kept(tmp_path):
+    """Imported, the SLURM plugin runs `scontrol show config` for a help text (10 s where no controller
+    answers); skipped, it does not, and the MinJobAge query of a SLURM run still asks scontrol."""
+    import os
+    import subprocess
+    import sys
+
+    for tool in ("scontrol", "sinfo", "squeue"):  # the plugin probes only where SLURM's tools are
+        (tmp_path / tool).write_text(SCONTROL)
+        (tmp_path / tool).chmod(0o755)
+    env = os.environ | {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    calls = tmp_path / "calls"
+    for mode, probes in (("import", ["show config"]), ("skip", [])):
+        calls.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-c", PROBE, mode], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["3600"], gone("get_min_job_age", "snakemake-executor-plugin-slurm")
+        asked = calls.read_text().splitlines() if calls.exists() else []
+        assert asked == [*probes, "show config"], gone(
+            "the plugin's import-time probe", "snakemake-executor-plugin-slurm"
+        )

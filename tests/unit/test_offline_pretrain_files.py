@@ -35,6 +35,6 @@ def test_the_documented_local_c4_spec_streams_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     spec = {**spec, "data_files": spec["data_files"].replace(SHARED, str(tmp_path / "c4"))}
     source = sources.get_source("hf", 0, {"hf": {"pretrain": {"en": spec}}})
-    splits = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en"], 50).items()}
+    splits = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en"], 50, 0.02).items()}
     assert len(splits["train"]) == 50 and len(splits["val"]) == 1
     assert set(splits["train"]) <= {f"document {s} {i}" for s in range(2) for i in range(30)}

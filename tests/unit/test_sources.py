@@ -136,10 +136,10 @@ def test_choose_keeps_all_a_seeded_sorted_subset_or_refuses_a_short_train_split(
 
 def test_interleave_alternates_languages_and_split_offsets_separate_val_from_train():
     assert list(common.interleave([["a1", "a2", "a3"], ["b1"]])) == ["a1", "b1", "a2", "a3"]
-    assert common.split_offsets("val", 2) == (0, 2)
-    assert common.split_offsets("train", 100) == (2, 100)  # skips the 2 val lines
-    assert common.split_offsets("train", 10) == (1, 10)  # at least one
-    assert "'dev'" in one_line_error(common.split_offsets, "dev", 10)
+    # (skip, take): val the first lines, train the lines after them
+    assert common.pretrain_split_offsets(100, 0.02) == {"train": (2, 100), "val": (0, 2)}
+    assert common.pretrain_split_offsets(10, 0.02) == {"train": (1, 10), "val": (0, 1)}  # at least one
+    assert common.pretrain_split_offsets(100, 0.1) == {"train": (10, 100), "val": (0, 10)}  # data.pretrain_val_share
 
 
 def test_finish_records_adds_default_language_and_summarization_prefix():
@@ -344,7 +344,7 @@ def test_hf_pretraining_streams_val_then_train_without_overlap(tmp_path):
             lang: {"dataset": path, "split": "train", "columns": {"text": "content"}} for lang, path in corpus.items()
         }
     )
-    splits = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en", "de"], 100).items()}
+    splits = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en", "de"], 100, 0.02).items()}
     assert splits["val"] == ["en line 0", "de line 0", "en line 1", "de line 1"]
     assert splits["train"][:4] == ["en line 2", "de line 2", "en line 3", "de line 3"]
     assert len(splits["train"]) == 200 and not set(splits["val"]) & set(splits["train"])
@@ -409,10 +409,12 @@ def test_local_pretraining_text_files_val_then_train(tmp_path):
     for lang in ("en", "de"):
         (tmp_path / f"{lang}.txt").write_text("".join(f"{lang} {i}\n\n" for i in range(150)), encoding="utf-8")
     source = local_source(pretrain={lang: {"path": str(tmp_path / f"{lang}.txt")} for lang in ("en", "de")})
-    splits = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en", "de"], 100).items()}
+    splits = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en", "de"], 100, 0.02).items()}
     assert splits["val"] == ["en 0", "de 0", "en 1", "de 1"]
     assert splits["train"][:2] == ["en 2", "de 2"] and len(splits["train"]) == 200
     assert not set(splits["val"]) & set(splits["train"])
+    wider = {k: list(v) for k, v in sources.pretrain_splits(source, "ende", ["en", "de"], 100, 0.05).items()}
+    assert wider["val"][-2:] == ["en 4", "de 4"] and wider["train"][:2] == ["en 5", "de 5"]
 
 
 def bad_file(tmp_path, kind):

@@ -107,7 +107,7 @@ def test_a_local_pretraining_corpus_is_read_only_as_its_lines_are_asked_for(tmp_
     (tmp_path / "bad.txt").write_bytes(b"\xff")  # reached only past the first file's lines
     options = {"pretrain": {"en": [{"path": str(tmp_path / "en.txt")}, {"path": str(tmp_path / "bad.txt")}]}}
     source = LocalSource(0, options)
-    lines = sources.pretrain_splits(source, "e", ["en"], 5)["train"]
+    lines = sources.pretrain_splits(source, "e", ["en"], 5, 0.02)["train"]
     assert list(lines) == [f"en {i}" for i in range(1, 6)] and len(source.read) == 1
     with pytest.raises(common.DataError, match="bad.txt: not UTF-8"):
-        list(LocalSource(0, options).pretrain_lines("e", ["en"], "train", 20))
+        list(LocalSource(0, options).pretrain_lines("e", ["en"], "train", 1, 20))

@@ -31,7 +31,7 @@ def synthetic_splits(config: dict) -> dict:
             )
     for lang in config["families"]["ende"]["languages"]:
         out["pretrain", lang] = list(
-            source.pretrain_lines("ende", [lang], "train", config["data"]["pretrain_lines"] * 2)
+            source.pretrain_lines("ende", [lang], "train", 0, config["data"]["pretrain_lines"] * 2)
         )
     return out
 

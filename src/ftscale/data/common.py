@@ -19,11 +19,10 @@ import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-PRETRAIN_SPLITS = {"train": 1.0, "val": 0.02}
 # Text a streamed data stage reads, or tokenizes, at once (bytes read; characters encoded): what it
 # holds in memory, whatever the corpus size. The planner's memory of those stages is measured at it
 # (ftscale.plan.data_jobs, bench/bench_tokenize.py).
-STREAM_CHUNK = 1 << 22  # val lines as a share of the training lines
+STREAM_CHUNK = 1 << 22
 TASK_SPLITS = ("train", "dev", "test")
 LANGUAGE_NAMES = {
     "en": "English",
@@ -138,14 +137,12 @@ def interleave(per_language: list[Iterable[str]]) -> Iterator[str]:
                 yield line
 
 
-def split_offsets(split: str, n_lines: int) -> tuple[int, int]:
-    """(skip, take) of a pretraining split within one language's corpus: val is its first lines,
-    train the lines after them (the share of pretrain_splits), so the two never overlap."""
-    if split == "val":
-        return 0, n_lines
-    if split == "train":
-        return max(1, round(n_lines * PRETRAIN_SPLITS["val"])), n_lines
-    raise DataError(f"pretraining split {split!r}: expected train or val")
+def pretrain_split_offsets(pretrain_lines: int, val_share: float) -> dict[str, tuple[int, int]]:
+    """(skip, take) of each pretraining split within one language's corpus: val is its first
+    max(1, round(pretrain_lines x val_share)) lines (data.pretrain_val_share), train the
+    pretrain_lines after them, so the two never overlap."""
+    val_lines = max(1, round(pretrain_lines * val_share))
+    return {"train": (val_lines, pretrain_lines), "val": (0, val_lines)}
 
 
 def iter_jsonl(path) -> Iterator[dict]:
@@ -221,8 +218,9 @@ class Source:
         `specs` are the split's datasets or files from the config (None for a generator)."""
         raise NotImplementedError
 
-    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> Iterable[str]:
-        """A pretraining split's lines; an iterator reads them only as they are asked for."""
+    def pretrain_lines(self, family: str, languages: list[str], split: str, skip: int, n_lines: int) -> Iterable[str]:
+        """A pretraining split's n_lines of each language after its first `skip` (a source that reads
+        a corpus; a generator seeds each split apart); an iterator reads them only as asked for."""
         raise NotImplementedError
 
     def specs(self, *keys: str) -> list | None:

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ftscale.data.common import DataError, Source, choose, config_part, interleave, split_offsets
+from ftscale.data.common import DataError, Source, choose, config_part, interleave
 from ftscale.runtime.internals.datasets import dataset_fingerprint
 
 TASK_COLUMNS = {"source": "source", "target": "target"}
@@ -173,16 +173,15 @@ class HFSource(Source):
             start += len(dataset)
         return records, where
 
-    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> Iterator[str]:
-        """n_lines of each language (val: a corpus's first lines, train: the lines after them),
-        streamed, so only what is read is downloaded and held; languages alternate."""
-        val_lines, take = split_offsets(split, n_lines)
+    def pretrain_lines(self, family: str, languages: list[str], split: str, skip: int, n_lines: int) -> Iterator[str]:
+        """n_lines of each language after its first `skip` (val: a corpus's first lines, train: the
+        lines after them), streamed, so only what is read is downloaded and held; languages alternate."""
         read = {lang: [] for lang in languages}  # what each language read, in the manifest in language order
 
         def language(lang: str) -> Iterator[str]:
-            lines, skip = 0, val_lines  # each language skips its own val lines
+            lines, to_skip = 0, skip  # each language skips its own val lines
             for spec in config_part(self.options, self.name, "pretrain", lang):
-                if lines >= take:
+                if lines >= n_lines:
                     break
                 dataset = open_dataset(spec, streaming=spec.get("streaming", True))
                 column = (PRETRAIN_COLUMNS | spec.get("columns", {}))["text"]
@@ -191,13 +190,13 @@ class HFSource(Source):
                     text = " ".join(str(field(row, column, describe(spec))).split())
                     if not text:
                         continue
-                    if skipped < skip:  # the val lines (non-empty, as val counts them)
+                    if skipped < to_skip:  # the val lines (non-empty, as val counts them)
                         skipped += 1
                         continue
                     yield text
                     lines += 1
                     used += 1
-                    if lines >= take:
+                    if lines >= n_lines:
                         break
                 read[lang].append(
                     {
@@ -210,9 +209,9 @@ class HFSource(Source):
                         "lines_used": used,
                     }
                 )
-                skip -= skipped
-            if lines < take:
-                print(f"note: {lang}: only {lines} of {take} {split} lines available")
+                to_skip -= skipped
+            if lines < n_lines:
+                print(f"note: {lang}: only {lines} of {n_lines} {split} lines available")
 
         yield from interleave([language(lang) for lang in languages])
         self.read += [entry for lang in languages for entry in read[lang]]

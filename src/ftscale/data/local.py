@@ -39,7 +39,6 @@ from ftscale.data.common import (
     interleave,
     sha256,
     spec_files,
-    split_offsets,
     text_lines,
 )
 
@@ -200,10 +199,9 @@ class LocalSource(Source):
             records = [records[i] for i in keep]
         return records, label
 
-    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> Iterator[str]:
-        """n_lines of each language (val: a corpus's first lines, train: the lines after them), read
-        as they are written; languages alternate."""
-        skip, take = split_offsets(split, n_lines)
+    def pretrain_lines(self, family: str, languages: list[str], split: str, skip: int, n_lines: int) -> Iterator[str]:
+        """n_lines of each language after its first `skip` (val: a corpus's first lines, train: the
+        lines after them), read as they are written; languages alternate."""
         read = {lang: [] for lang in languages}  # the files each language read, in language order
 
         def corpus(lang: str) -> Iterator[str]:
@@ -219,11 +217,11 @@ class LocalSource(Source):
 
         def language(lang: str) -> Iterator[str]:
             chosen = 0
-            for line in itertools.islice(corpus(lang), skip, skip + take):
+            for line in itertools.islice(corpus(lang), skip, skip + n_lines):
                 chosen += 1
                 yield line
-            if chosen < take:
-                print(f"note: {lang}: only {chosen} of {take} {split} lines available")
+            if chosen < n_lines:
+                print(f"note: {lang}: only {chosen} of {n_lines} {split} lines available")
 
         yield from interleave([language(lang) for lang in languages])
         self.read += [entry for lang in languages for entry in read[lang]]

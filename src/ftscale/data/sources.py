@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ftscale.data import synthetic
-from ftscale.data.common import PRETRAIN_SPLITS, TASK_SPLITS, DataError, Source, sha256, split_seed
+from ftscale.data.common import TASK_SPLITS, DataError, Source, pretrain_split_offsets, sha256, split_seed
 
 
 class SyntheticSource(Source):
@@ -39,8 +39,8 @@ class SyntheticSource(Source):
             return synthetic.translation_pairs(task["source_lang"], task["target_lang"], n, seed), self.name
         return synthetic.summarization_examples(n, seed, languages=tuple(task["languages"])), self.name
 
-    def pretrain_lines(self, family: str, languages: list[str], split: str, n_lines: int) -> list[str]:
-        lines = []
+    def pretrain_lines(self, family: str, languages: list[str], split: str, skip: int, n_lines: int) -> list[str]:
+        lines = []  # generated: each split from its own seed, so `skip` has nothing to skip
         for lang in languages:
             lines += synthetic.pretrain_text(lang, n_lines, split_seed(self.seed, f"pretrain/{family}/{lang}/{split}"))
         random.Random(split_seed(self.seed, f"shuffle/{family}/{split}")).shuffle(lines)  # languages interleaved
@@ -69,11 +69,13 @@ def get_source(name: str, seed: int, data: dict | None = None) -> Source:
 # Splits of a source, and writing them: the data rules' scripts.
 
 
-def pretrain_splits(source, family: str, languages: list[str], n_lines: int) -> dict[str, Iterable[str]]:
-    """Each split's lines, read (hf, local) as the writer asks for them."""
+def pretrain_splits(
+    source, family: str, languages: list[str], n_lines: int, val_share: float
+) -> dict[str, Iterable[str]]:
+    """Each split's lines (common.pretrain_split_offsets), read (hf, local) as the writer asks for them."""
     return {
-        split: source.pretrain_lines(family, languages, split, max(1, round(n_lines * share)))
-        for split, share in PRETRAIN_SPLITS.items()
+        split: source.pretrain_lines(family, languages, split, skip, take)
+        for split, (skip, take) in pretrain_split_offsets(n_lines, val_share).items()
     }
 
 

@@ -35,7 +35,6 @@ import math
 from dataclasses import dataclass
 
 from ftscale.data import common
-from ftscale.data.common import PRETRAIN_SPLITS
 from ftscale.plan import grid, hub
 
 MB = 1e6
@@ -80,11 +79,12 @@ class DataPlan:
         return math.ceil(self.host_memory_bytes / MB)
 
 
-def corpus_bytes(config: dict, family: str, splits: tuple[str, ...] = tuple(PRETRAIN_SPLITS)) -> float:
-    """A family's pretraining text in `splits`: pretrain_lines per language x each split's share."""
+def corpus_bytes(config: dict, family: str, splits: tuple[str, ...] = ("train", "val")) -> float:
+    """A family's pretraining text in `splits`: pretrain_lines per language x each split's share
+    (train 1, val data.pretrain_val_share)."""
     data = config["data"]
     line = PRETRAIN_LINE_BYTES.get(data["source"], DOCUMENT_BYTES)
-    share = sum(PRETRAIN_SPLITS[split] for split in splits)
+    share = sum({"train": 1.0, "val": data["pretrain_val_share"]}[split] for split in splits)
     return data["pretrain_lines"] * len(config["families"][family]["languages"]) * share * line
 
 

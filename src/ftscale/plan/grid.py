@@ -9,6 +9,7 @@ recorded. Pure Python: the Snakefile imports it, so it must stay cheap. It reads
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class Condition:
             self.method if self.pet_size is None else PET_METHOD_ID.format(method=self.method, pet_size=self.pet_size)
         )
 
-    @property
+    @functools.cached_property  # the rules ask for it per job and resource
     def id(self) -> str:
         """Path-like name: task/model-budget/method[-size]/df<N>."""
         return CONDITION_ID.format(

@@ -93,7 +93,8 @@ def snakemake_processes(workdir: Path) -> list[int]:
 
 
 def snakemake_command(args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "snakemake", *args]
+    """Snakemake without the SLURM plugin's start-up probe (ftscale.runtime.internals.snakemake.main)."""
+    return [sys.executable, "-m", "ftscale.runtime.internals.snakemake", *args]
 
 
 def run_snakemake(args: list[str], lock_fd: int) -> int:

@@ -12,6 +12,10 @@ environment has no torch, the training one no Snakemake): internals.snakemake, i
 - Snakemake's `snakemake.common.get_function_params`: the signature of every input, params, resources
   and group function, asked again for each job (inspect.signature: 430,000 calls in the paper grid's
   dry run); cached here, since a function's parameters never change.
+- The SLURM executor plugin's import-time probe: Snakemake's command line imports every executor
+  plugin, and this one runs `scontrol show config` for the help of --slurm-status-command
+  (`job_status_query.should_recommend_squeue_status_command`), 10 s where no controller answers;
+  `ftscale run` starts Snakemake without it (internals.snakemake.main).
 - transformers' `Adafactor._get_options(group, shape)` -> (factored, use_first_moment): which state a
   parameter gets, which the sharded set-up creates itself (train.distributed.init_adafactor_state).
 - datasets' `Dataset._fingerprint`: the hash of a loaded dataset's content and transforms, recorded
@@ -22,4 +26,10 @@ environment has no torch, the training one no Snakemake): internals.snakemake, i
 """
 
 # The versions the internals below were read from (requirements.txt pins the same; a test compares).
-PINNED = {"snakemake": "9.27.1", "transformers": "5.23.0", "datasets": "5.2.0", "torch": "2.13.0"}
+PINNED = {
+    "snakemake": "9.27.1",
+    "snakemake-executor-plugin-slurm": "2.8.0",
+    "transformers": "5.23.0",
+    "datasets": "5.2.0",
+    "torch": "2.13.0",
+}
