@@ -132,6 +132,7 @@ rule tokenize_pretrain:
     output:
         train=directory(f"{RESULTS}/data/tokens/pretrain_{{family}}/train"),
         val=directory(f"{RESULTS}/data/tokens/pretrain_{{family}}/val"),
+    threads: data_threads("tokenize_pretrain")
     resources:
         **data_resources("tokenize_pretrain"),
     log:
@@ -150,6 +151,7 @@ rule tokenize_task:
         splits=expand(f"{RESULTS}/data/raw/{{{{task}}}}/{{split}}.jsonl", split=["train", "dev", "test"]),
     output:
         directory(expand(f"{RESULTS}/data/tokens/{{{{task}}}}/{{split}}", split=["train", "dev", "test"])),
+    threads: data_threads("tokenize_task")
     resources:
         **data_resources("tokenize_task"),
     log:
@@ -193,6 +195,7 @@ rule tokenize_zero_shot:
         splits=[f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.jsonl"],
     output:
         directory(f"{RESULTS}/data/tokens/{{task}}/zero_shot_{{lang}}"),
+    threads: data_threads("tokenize_zero_shot")
     resources:
         **data_resources("tokenize_zero_shot"),
     log:
