@@ -56,7 +56,8 @@ BYTES_PER_TOKEN = 4.0  # text bytes per BPE token: assumed for a 32K BPE on news
 PRETRAIN_LINE_BYTES = {"synthetic": 150.0}  # measured: 28.8 MB / 192,000 lines
 DOCUMENT_BYTES = 430 * BYTES_PER_TOKEN  # hf and local: a C4 document of ~430 tokens (configs/paper.yaml)
 # a streamed stage's RSS per token of its chunk above the baseline: bench/bench_tokenize.py, flat 269 -> 282 MiB
-# at 8 -> 32 MiB of text, 0.35 tokens a character (1.46M tokens a 4M-character chunk): (282 MiB - 32 MB) / 1.46M
+# at 8 -> 32 MiB of text, 0.35 tokens a character (1.46M tokens a 4M-character chunk): (282 MiB - 32 MB) / 1.46M;
+# 278 and 279 MiB at 1 and 4 GB with the encoder one chunk ahead (tokens.encoded_ahead)
 STREAM_BYTES_PER_TOKEN = 180.0
 
 MEASURED_ON = "a shared 2-CPU VM (x86-64, load 2-9), 2026-12-02/03"
@@ -65,7 +66,7 @@ MEASURED_ON = "a shared 2-CPU VM (x86-64, load 2-9), 2026-12-02/03"
 STAGES = {
     "pretrain_corpus": (4.0, 3.0 * MB),  # synthetic: the lines as a Python list: 61 -> 147 MB RSS at 7.2 -> 28.8 MB
     "tokenizer": (2.3, 3.3 * MB),  # held the text: 54 -> 104 MB; streamed, the trainer alone still grows 2.04
-    "tokenize_pretrain": (0.0, 1.3 * MB),  # streamed; per CPU-second of one encoder thread: 1.24-1.38 at 32 MiB
+    "tokenize_pretrain": (0.0, 1.3 * MB),  # streamed; per CPU-second of one thread: 1.24-1.38 at 32 MiB, 1.36 at 1 GB
     "task_data": (2.5, 3.9 * MB),  # records as dicts: 43 -> 71 MB at 3.8 -> 15.2 MB
     "tokenize_task": (0.0, 1.8 * MB),  # streamed (it held 29.9 bytes a byte as Python lists); 1.86 at 32 MiB
 }
