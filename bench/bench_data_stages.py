@@ -6,7 +6,8 @@ beside the planner's constants, merges them into results/bench/summary.json; no 
 - data_stage_rss_per_byte: {stage: MB of peak RSS per MB of input}
 - data_stage_mb_per_s: {stage: MB of input per second, from the difference in time}
 - data_stage_baseline_mb: {stage: the RSS the line extrapolates to at no input}
-Stages: pretrain_corpus (lines per language), tokenizer and tokenize_pretrain (on that corpus),
+Stages: pretrain_corpus (lines per language; pretrain_corpus_local: that corpus read back as a local
+source's file, the planner's READ_BYTES_PER_SECOND), tokenizer and tokenize_pretrain (on that corpus),
 task_data and tokenize_task (train examples of the toy's first task). Defaults: 24,000 and 96,000
 lines, 20,000 and 80,000 examples (about 30 MB, a minute on one core).
 
@@ -39,6 +40,10 @@ stage, n = sys.argv[1], int(sys.argv[2])
 if stage == "pretrain_corpus":
     splits = sources.pretrain_splits(sources.get_source("synthetic", 0, {}), "ende", ["en", "de"], n, 0.02)
     sources.write_lines(splits["train"], Path(f"corpus{n}.txt"))
+elif stage == "pretrain_corpus_local":  # that corpus as a local file: the script's path for local and hf sources
+    source = sources.get_source("local", 0, {"local": {"pretrain": {"en": {"path": f"corpus{n}.txt"}}}})
+    lines = sources.pretrain_splits(source, "ende", ["en"], n)["train"]
+    sources.write_outputs({"train": (Path(f"local{n}.txt"), lines)}, sources.write_lines, None, source.manifest)
 elif stage == "tokenizer":
     tokens.train_tokenizer(common.text_lines(f"corpus{n}.txt"), 1024).save(f"tokenizer{n}.json")
 elif stage == "tokenize_pretrain":
@@ -57,6 +62,7 @@ else:
 """
 INPUT = {
     "pretrain_corpus": "corpus{}.txt",
+    "pretrain_corpus_local": "local{}.txt",
     "tokenizer": "corpus{}.txt",
     "tokenize_pretrain": "corpus{}.txt",
     "task_data": "task{}.jsonl",
@@ -90,7 +96,10 @@ def main() -> None:
     per_byte, speed, baseline = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-data-") as scratch:
         scratch = Path(scratch)
-        sizes = {stage: args.lines for stage in ("pretrain_corpus", "tokenizer", "tokenize_pretrain")}
+        sizes = {
+            stage: args.lines
+            for stage in ("pretrain_corpus", "pretrain_corpus_local", "tokenizer", "tokenize_pretrain")
+        }
         sizes |= {stage: args.examples for stage in ("task_data", "tokenize_task")}
         for stage, (small, large) in sizes.items():
             (mb0, rss0, s0), (mb1, rss1, s1) = (
@@ -99,7 +108,7 @@ def main() -> None:
             per_byte[stage] = round((rss1 - rss0) / (mb1 - mb0), 2)
             speed[stage] = round((mb1 - mb0) / (s1 - s0), 2)
             baseline[stage] = round(rss0 - per_byte[stage] * mb0, 1)
-            held, planned_speed = data_jobs.STAGES[stage]
+            held, planned_speed = data_jobs.STAGES.get(stage, (None, data_jobs.READ_BYTES_PER_SECOND))
             print(
                 f"{stage:18s} {mb0:6.1f} -> {mb1:6.1f} MB: RSS {rss0:6.1f} -> {rss1:6.1f} MB, {s0:5.1f} -> {s1:5.1f} s;"
                 f" {per_byte[stage]} B/B (planner {held}), {speed[stage]} MB/s (planner {planned_speed / 1e6})",

@@ -256,16 +256,29 @@ def slurm_request(training_plan):
     return ranks.slurm_resources(training_plan.gpus, training_plan.nodes, training_plan.cpus, margin)
 
 
-def data_resources(rule):
-    """A data rule's `resources:` (ftscale.plan.data_jobs): host memory, runtime and CPUs, sized from
-    the config by the job's family or task; no GPU. cluster.mem_mb / runtime_minutes override."""
+def data_plan_of(rule):
+    """The plan (ftscale.plan.data_jobs) of a data rule's job, by its family or task."""
     def plan_of(wc):
         key = wc.family if "family" in wc.keys() else wc.task
         by = {"family": key} if "family" in wc.keys() else {"task": key}
         return job_plan(rule, key, lambda: data_jobs.data_job(config, rule, **by))
+    return plan_of
+
+
+def data_resources(rule):
+    """A data rule's `resources:` (ftscale.plan.data_jobs): host memory, runtime and CPUs, sized from
+    the config by the job's family or task; no GPU. cluster.mem_mb / runtime_minutes override."""
+    plan_of = data_plan_of(rule)
     return {"mem_mb": lambda wc: CLUSTER["mem_mb"].get(rule) or plan_of(wc).host_memory_mb,
             "runtime": lambda wc: CLUSTER["runtime_minutes"].get(rule) or plan_of(wc).runtime_minutes,
             "cpus_per_task": lambda wc: plan_of(wc).cpus, "gpu": 0}
+
+
+def data_threads(rule):
+    """A tokenizing rule's `threads:`: the planned CPUs of its job, which its batch encoder runs on
+    (tokens.encoder_threads); Snakemake caps them at --cores when it runs the job itself."""
+    plan_of = data_plan_of(rule)
+    return lambda wildcards: plan_of(wildcards).cpus
 
 
 def run_group(wildcards):

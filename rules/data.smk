@@ -133,6 +133,7 @@ rule tokenize_pretrain:
     output:
         train=directory(f"{RESULTS}/data/tokens/pretrain_{{family}}/train"),
         val=directory(f"{RESULTS}/data/tokens/pretrain_{{family}}/val"),
+    threads: data_threads("tokenize_pretrain")
     resources:
         **data_resources("tokenize_pretrain"),
     log:
@@ -151,6 +152,7 @@ rule tokenize_task:
         splits=expand(f"{RESULTS}/data/raw/{{{{task}}}}/{{split}}.jsonl", split=["train", "dev", "test"]),
     output:
         directory(expand(f"{RESULTS}/data/tokens/{{{{task}}}}/{{split}}", split=["train", "dev", "test"])),
+    threads: data_threads("tokenize_task")
     resources:
         **data_resources("tokenize_task"),
     log:
@@ -194,6 +196,7 @@ rule tokenize_zero_shot:
         splits=[f"{RESULTS}/data/raw/{{task}}/zero_shot_{{lang}}.jsonl"],
     output:
         directory(f"{RESULTS}/data/tokens/{{task}}/zero_shot_{{lang}}"),
+    threads: data_threads("tokenize_zero_shot")
     resources:
         **data_resources("tokenize_zero_shot"),
     log:

@@ -16,3 +16,4 @@ def test_quick_mode_tokenizes_both_stages_and_reports_their_peaks():
         one, two = (result["counts"][stage][size] for size in ("1", "2"))
         assert 0 < one and abs(two - 2 * one) < 0.01 * two  # twice the corpus, twice the tokens
         assert all(20 < peak < 2000 for peak in result["peak_rss_mb"][stage].values())
+        assert all(speed > 0 for speed in result["mb_per_cpu_s"][stage].values())

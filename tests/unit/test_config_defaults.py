@@ -31,6 +31,7 @@ DEFAULTS = [
             "gpu_model": None,
             "gpu_memory_gb": 80,
             "gpus_per_node": 8,
+            "data_cpus": 16,
             "max_gpus_per_job": 8,
             "node_memory_gb": 256,
             "flops_per_second": 2 * 10**10,

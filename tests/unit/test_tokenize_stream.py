@@ -41,10 +41,15 @@ def tokenizer():
     return tokens.train_tokenizer(LINES * 3, 300)
 
 
+@pytest.mark.parametrize("parallel", ["false", "true"])  # the encoder's threads (tokens.encoder_threads)
 @pytest.mark.parametrize("chunk", CHUNKS)
-def test_the_stream_is_the_bytes_of_the_whole_corpus_encoded_at_once(tmp_path, monkeypatch, tokenizer, chunk):
+def test_the_stream_is_the_bytes_of_the_whole_corpus_encoded_at_once(tmp_path, monkeypatch, tokenizer, chunk, parallel):
     monkeypatch.setattr(common, "STREAM_CHUNK", chunk)
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", parallel)
     count = tokens.write_pretrain_stream(tokenizer, iter(LINES), tmp_path / "stream")
+    # as the script reads a file: its lines a block at a time (common.text_blocks)
+    (tmp_path / "corpus.txt").write_text("".join(line + "\n" for line in LINES), encoding="utf-8")
+    tokens.write_pretrain_batches(tokenizer, common.text_blocks(tmp_path / "corpus.txt"), tmp_path / "blocks")
     whole = np.concatenate(
         [
             np.asarray([tokens.BOS_ID, *e.ids, tokens.EOS_ID], dtype=tokens.TOKEN_DTYPE)
@@ -53,6 +58,7 @@ def test_the_stream_is_the_bytes_of_the_whole_corpus_encoded_at_once(tmp_path, m
     )
     np.save(tmp_path / "whole.npy", whole)
     assert (tmp_path / "stream" / "tokens.npy").read_bytes() == (tmp_path / "whole.npy").read_bytes()
+    assert (tmp_path / "blocks" / "tokens.npy").read_bytes() == (tmp_path / "whole.npy").read_bytes()
     assert count == whole.size and np.array_equal(tokens.load_stream(tmp_path / "stream" / "tokens.npy"), whole)
 
 

@@ -313,7 +313,8 @@ def test_evaluation_shares_only_a_one_gpu_finetunes_allocation(tmp_path):
 
 def test_the_data_jobs_ask_sbatch_for_their_planned_memory_runtime_and_cpus(tmp_path):
     """Each data rule's request is ftscale.plan.data_jobs' plan from the config (not the profile's
-    default 4 GB / 60 min): the pretraining stages by family, the task stages by task."""
+    default 4 GB / 60 min): the pretraining stages by family, the task stages by task; a tokenizing
+    job's threads (its encoder's) are its planned CPUs, more than one for the paper's corpus."""
     from ftscale.plan import data_jobs
 
     paper = study_config.load(PAPER)
@@ -322,7 +323,9 @@ def test_the_data_jobs_ask_sbatch_for_their_planned_memory_runtime_and_cpus(tmp_
         "results/paper/data/tokens/summarization/train",
         "results/paper/data/tokens/translation_enzh/zero_shot_fr",
     ]
-    out = snakemake(tmp_path, "--dry-run", "--profile", str(ROOT / "slurm"), *targets, config=PAPER).stdout
+    # --cores: threads as the job has them (a SLURM job's Snakemake runs with --cores all); unset, a dry run shows one
+    cores = ("--cores", str(paper["cluster"]["data_cpus"]))
+    out = snakemake(tmp_path, "--dry-run", "--profile", str(ROOT / "slurm"), *cores, *targets, config=PAPER).stdout
     jobs = {rule: (wildcards, r) for rule, wildcards, r in dry_run_jobs(out)}
     by = {
         "pretrain_corpus": {"family": "ende"},
@@ -334,6 +337,7 @@ def test_the_data_jobs_ask_sbatch_for_their_planned_memory_runtime_and_cpus(tmp_
         "tokenize_zero_shot": {"task": "translation_enzh"},
     }
     assert set(by) <= set(jobs)
+    blocks = {block.split(":", 1)[0]: block for block in re.split(r"\n\s*rule ", out)[1:]}
     for rule, wildcards in by.items():
         planned, (_, resources) = data_jobs.data_job(paper, rule, **wildcards), jobs[rule]
         assert (resources["mem_mb"], resources["runtime"], resources.get("cpus_per_task")) == (
@@ -341,8 +345,13 @@ def test_the_data_jobs_ask_sbatch_for_their_planned_memory_runtime_and_cpus(tmp_
             planned.runtime_minutes,
             planned.cpus,
         ), rule
-        sbatch, _ = slurm_commands(resources, 1)
+        printed = re.search(r"threads: (\d+)", blocks[rule])  # Snakemake prints threads past one
+        threads = int(printed.group(1)) if printed else 1
+        assert threads == planned.cpus, rule
+        sbatch, _ = slurm_commands(resources, threads)
         assert f" --mem {planned.host_memory_mb} " in f"{sbatch} " and f" -t {planned.runtime_minutes} " in sbatch
+        assert f"--cpus-per-task={planned.cpus}" in sbatch, rule
         assert "--gpus" not in sbatch, rule
+    assert data_jobs.data_job(paper, "tokenize_pretrain", family="ende").cpus > 1
     memory = {rule: jobs[rule][1]["mem_mb"] for rule in by}  # not the profile's default 4,000 MB each
     assert memory["task_data"] > 4000 > memory["tokenize_task"] == memory["tokenize_pretrain"]  # the two stream

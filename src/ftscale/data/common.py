@@ -24,6 +24,8 @@ from pathlib import Path
 # (ftscale.plan.data_jobs, bench/bench_tokenize.py).
 STREAM_CHUNK = 1 << 22
 TASK_SPLITS = ("train", "dev", "test")
+# the characters str.splitlines ends a line at (CR LF: a CR, then an LF that ends nothing more)
+LINE_ENDS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 LANGUAGE_NAMES = {
     "en": "English",
     "de": "German",
@@ -155,10 +157,11 @@ def read_jsonl(path) -> list[dict]:
     return list(iter_jsonl(path))
 
 
-def text_lines(path) -> Iterator[str]:
+def text_blocks(path) -> Iterator[list[str]]:
     """The lines of a UTF-8 text file, exactly as `read_text().splitlines()` gives them (all of str's
-    line boundaries; CR LF counts once), read STREAM_CHUNK bytes at a time: memory bounded by a
-    chunk, not the file. Bytes that are not UTF-8 are a DataError naming the file and the offset."""
+    line boundaries; CR LF counts once), as one list per STREAM_CHUNK bytes read: memory bounded by a
+    chunk, not the file, and no Python work per line (a list may be empty). Bytes that are not UTF-8
+    are a DataError naming the file and the offset."""
     decoder, carry, offset = codecs.getincrementaldecoder("utf-8")(), "", 0
 
     def decode(block: bytes) -> str:
@@ -171,15 +174,21 @@ def text_lines(path) -> Iterator[str]:
 
     with open(path, "rb") as f:
         while block := f.read(STREAM_CHUNK):
-            pieces = (carry + decode(block)).splitlines(keepends=True)
+            text = carry + decode(block)
             offset += len(block)
-            # the last piece waits for the next block unless it ends its line (a CR may be half of CR LF)
-            carry = pieces.pop() if pieces else ""
-            if carry and not carry.endswith("\r") and carry.splitlines()[0] != carry:
-                pieces.append(carry)
-                carry = ""
-            yield from (piece.splitlines()[0] for piece in pieces)
-    yield from (carry + decode(b"")).splitlines()
+            lines = text.splitlines()
+            # the last line waits for the next block unless a boundary ends it (a CR may be half of CR LF)
+            if text.endswith("\r"):
+                carry = lines.pop() + "\r"
+            else:
+                carry = "" if text[-1:] in LINE_ENDS or not lines else lines.pop()
+            yield lines
+    yield (carry + decode(b"")).splitlines()
+
+
+def text_lines(path) -> Iterator[str]:
+    """text_blocks(path), a line at a time."""
+    return itertools.chain.from_iterable(text_blocks(path))
 
 
 def chunks(items: Iterable, length=len) -> Iterator[list]:

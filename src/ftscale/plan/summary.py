@@ -148,7 +148,7 @@ def format_summary(summary: dict) -> str:
         )
     lines += [
         "",
-        "data jobs (CPU: ftscale.plan.data_jobs), the largest request per rule:",
+        f"data jobs (CPU: ftscale.plan.data_jobs; speeds measured on {data_jobs.MEASURED_ON}), the largest request per rule:",
         f"  {'rule':{width}s} {'jobs':>6s} {'input GB':>13s} {'host GB':>8s} {'minutes':>8s} CPUs",
     ]
     for rule, data in summary["data_jobs"].items():
