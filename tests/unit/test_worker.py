@@ -381,3 +381,14 @@ def test_each_checkout_gets_its_own_server(monkeypatch):
     here = worker.server_key()
     monkeypatch.setattr(worker, "__file__", "/elsewhere/src/ftscale/runtime/worker.py")
     assert worker.server_key() != here
+
+
+def test_other_cpu_kernels_get_their_own_server(monkeypatch):
+    """torch reads ATEN_CPU_CAPABILITY once, at import: a warm server must not run a job that asked
+    for other vector kernels (tests/workflow/test_toy_machines.py compares two)."""
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    default = worker.server_key()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    avx2 = worker.server_key()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    assert len({default, avx2, worker.server_key()}) == 3

@@ -86,8 +86,9 @@ def enabled() -> bool:
 def server_key() -> str:
     """One server per interpreter, installed library versions (a reinstall gets a new one) and ftscale
     checkout: a server preloads this package, so two checkouts (or worktrees) sharing a venv must not
-    run each other's code."""
-    stamps = [sys.executable, str(Path(__file__).resolve().parent)]
+    run each other's code. Also per ATEN_CPU_CAPABILITY: torch picks its CPU kernels once, at import, so
+    a server must not run a job that asked for other kernels (the toy's results depend on them)."""
+    stamps = [sys.executable, str(Path(__file__).resolve().parent), os.environ.get("ATEN_CPU_CAPABILITY", "")]
     for name in ("torch", "transformers", "peft"):
         spec = importlib.util.find_spec(name)
         stamps.append(f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}" if spec and spec.origin else name)
