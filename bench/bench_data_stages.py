@@ -35,14 +35,16 @@ from ftscale.plan import data_jobs  # noqa: E402
 STAGE = """
 import sys, yaml
 from pathlib import Path
+from ftscale import config
 from ftscale.data import common, sources, tokens
 stage, n = sys.argv[1], int(sys.argv[2])
+val_share = config.schema_default("data", "pretrain_val_share")
 if stage == "pretrain_corpus":
-    splits = sources.pretrain_splits(sources.get_source("synthetic", 0, {}), "ende", ["en", "de"], n, 0.02)
+    splits = sources.pretrain_splits(sources.get_source("synthetic", 0, {}), "ende", ["en", "de"], n, val_share)
     sources.write_lines(splits["train"], Path(f"corpus{n}.txt"))
 elif stage == "pretrain_corpus_local":  # that corpus as a local file: the script's path for local and hf sources
     source = sources.get_source("local", 0, {"local": {"pretrain": {"en": {"path": f"corpus{n}.txt"}}}})
-    lines = sources.pretrain_splits(source, "ende", ["en"], n)["train"]
+    lines = sources.pretrain_splits(source, "ende", ["en"], n, val_share)["train"]
     sources.write_outputs({"train": (Path(f"local{n}.txt"), lines)}, sources.write_lines, None, source.manifest)
 elif stage == "tokenizer":
     tokens.train_tokenizer(common.text_lines(f"corpus{n}.txt"), 1024).save(f"tokenizer{n}.json")
