@@ -54,14 +54,20 @@ def through_slurm(workdir: Path, config: Path, *extra: str, background: bool = F
     return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
+def slurm_jobs() -> list[str]:
+    """The controller's jobs, finished ones included (MinJobAge 3600): "id comment workdir" lines."""
+    listing = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %k %Z"], capture_output=True, text=True)
+    return listing.stdout.splitlines()
+
+
 def test_study_runs_through_slurm_like_a_local_run(cluster, tmp_path):
+    earlier = set(slurm_jobs())  # a run killed in the same directory (a reused --basetemp) left its jobs
     first = through_slurm(tmp_path / "slurm", CONFIG)
     log = first.stdout + first.stderr
     assert first.returncode == 0, log[-4000:]
-    submitted = subprocess.run(
-        ["squeue", "--states=all", "-h", "-o", "%i %k %Z"], capture_output=True, text=True
-    ).stdout
-    submitted = "\n".join(line for line in submitted.splitlines() if line.endswith(str(tmp_path / "slurm")))
+    submitted = "\n".join(
+        line for line in slurm_jobs() if line not in earlier and line.endswith(str(tmp_path / "slurm"))
+    )
     # Jobs went through sbatch; finetune+evaluate of a run share one allocation (group "run"):
     # 8 runs -> 8 group jobs, not 16. Aggregate, fit and figures are one job each.
     comments = [line.split()[1] for line in submitted.splitlines()]
