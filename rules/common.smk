@@ -197,16 +197,17 @@ def pretrain_plan(job):
 
 
 def condition_plan(rule, condition):
-    """The plan of a condition's finetune, evaluate or transfer job (seeds share theirs)."""
-    if (rule, condition.id) in JOB_PLANS:   # asked for per resource of every job: the cache first
-        return JOB_PLANS[rule, condition.id]
+    """The plan of a condition's finetune, evaluate or transfer job (seeds share theirs); a finetune's
+    is made with the plans of the jobs after it."""
     if rule == "evaluate":
-        return job_plan(rule, condition.id, lambda: plan.evaluate_job(config, condition))
-    if rule == "transfer":
-        return job_plan(rule, condition.id, lambda: plan.transfer_job(config, condition))
-    transfer = [condition_plan("transfer", condition)] if has_transfer(condition) else []
-    after = [condition_plan("evaluate", condition), *transfer]
-    return job_plan(rule, condition.id, lambda: plan.finetune_job(config, condition, after))
+        make = lambda: plan.evaluate_job(config, condition)
+    elif rule == "transfer":
+        make = lambda: plan.transfer_job(config, condition)
+    else:
+        def make():
+            transfer = [condition_plan("transfer", condition)] if has_transfer(condition) else []
+            return plan.finetune_job(config, condition, [condition_plan("evaluate", condition), *transfer])
+    return job_plan(rule, condition.id, make)
 
 
 def finetune_plan(wildcards):

@@ -1,11 +1,17 @@
 # Finetuning: one job per condition and seed; FMT, prompt tuning or LoRA from a shared base.
 
 
+def finetune_inputs(wildcards):
+    """The base model and the task's tokenized train and dev splits. One function, not one per
+    input: Snakemake's cost of calling a function is per job."""
+    task = condition_of(wildcards).task
+    splits = {split: f"{RESULTS}/data/tokens/{task}/{split}" for split in ("train", "dev")}
+    return {"base": base_checkpoint(wildcards), **splits}
+
+
 rule finetune:
     input:
-        # one function, not one per input: Snakemake's cost of calling a function is per job
-        unpack(lambda wc: {"base": base_checkpoint(wc), "train": f"{RESULTS}/data/tokens/{condition_of(wc).task}/train",
-                           "dev": f"{RESULTS}/data/tokens/{condition_of(wc).task}/dev"}),
+        unpack(finetune_inputs),
     output:
         checkpoint=directory(f"{run_dir()}/checkpoint"),
         summary=f"{run_dir()}/train.json",

@@ -103,12 +103,13 @@ class DataPlan:
 
 
 def corpus_bytes(config: dict, family: str, splits: tuple[str, ...] = ("train", "val")) -> float:
-    """A family's pretraining text in `splits`: pretrain_lines per language x each split's share
-    (train 1, val data.pretrain_val_share)."""
+    """A family's pretraining text in `splits`: each split's lines per language
+    (common.pretrain_split_offsets) x the family's languages x a line's bytes."""
     data = config["data"]
     line = PRETRAIN_LINE_BYTES.get(data["source"], DOCUMENT_BYTES)
-    share = sum({"train": 1.0, "val": data["pretrain_val_share"]}[split] for split in splits)
-    return data["pretrain_lines"] * len(config["families"][family]["languages"]) * share * line
+    offsets = common.pretrain_split_offsets(data["pretrain_lines"], data["pretrain_val_share"])
+    lines = sum(offsets[split][1] for split in splits)
+    return lines * len(config["families"][family]["languages"]) * line
 
 
 def sample_bytes(config: dict) -> float:
