@@ -18,7 +18,7 @@ while one Python thread reads the next chunk and writes the last one's ids (toke
 that Python work, measured apart from the encoder, is SERIAL_BYTES_PER_SECOND, the ceiling however
 many threads. The plan asks for the fewest threads, up to cluster.data_cpus, that finish within
 max_runtime_minutes. The encoder's scaling across threads is assumed linear up to that ceiling (the
-lines of a chunk are encoded independently); it was not measured here, on 2 CPUs shared by 5 people.
+lines of a chunk are encoded independently); it was not measured here: 2 CPUs, shared with other work.
 
 (the floor covers the start: a data job imports in about a second, against the training jobs' 10 minutes).
 A streamed stage holds one chunk of common.STREAM_CHUNK characters and its tokens:
