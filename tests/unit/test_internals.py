@@ -4,6 +4,7 @@ so a version bump says what to re-read."""
 
 import inspect
 import re
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,8 @@ from ftscale.runtime import internals
 from ftscale.runtime.internals import datasets as datasets_internals
 from ftscale.runtime.internals import snakemake as snakemake_internals
 from ftscale.runtime.internals import transformers as transformers_internals
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 
@@ -200,3 +203,63 @@ def test_the_slurm_plugins_start_up_probe_is_skipped_and_its_status_query_kept(t
         assert asked == [*probes, "show config"], gone(
             "the plugin's import-time probe", "snakemake-executor-plugin-slurm"
         )
+
+
+def test_the_garbage_collector_pauses_only_in_snakemakes_command_line(monkeypatch):
+    import gc
+
+    assert gc.isenabled()
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/pytest"])
+    snakemake_internals.pause_garbage_collection()  # a workflow parsed through the API (this test)
+    assert gc.isenabled()
+    for program in ("/venv/bin/snakemake", "/venv/lib/site-packages/snakemake/__main__.py"):
+        monkeypatch.setattr(sys, "argv", [program, "-n"])
+        frozen = gc.get_freeze_count()
+        try:
+            snakemake_internals.pause_garbage_collection()
+            assert not gc.isenabled()
+            snakemake_internals.resume_garbage_collection()
+            assert gc.isenabled() and gc.get_freeze_count() > frozen
+        finally:
+            gc.enable()
+            gc.unfreeze()
+
+
+GC_PROBE = """
+import atexit, gc, json, sys
+atexit.register(lambda: print("GC", json.dumps([gc.isenabled(), gc.get_freeze_count() > 0])))
+from ftscale.runtime.internals.snakemake import main
+main(sys.argv[1:])
+"""
+
+
+def test_snakemake_builds_the_dag_without_the_garbage_collector_and_runs_jobs_with_it(tmp_path):
+    """Through the real Snakefile: a dry run ends with the collector still off (it was off while the
+    DAG was built); a run turns it back on (onstart) before its jobs, the DAG frozen out of its scans."""
+    import json
+    import subprocess
+
+    target = "results/toy/data/raw/pretrain_ende/manifest.json"
+    states = []
+    for dry in (["-n"], []):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                GC_PROBE,
+                "-s",
+                str(ROOT / "Snakefile"),
+                "-d",
+                str(tmp_path),
+                "--cores",
+                "1",
+                *dry,
+                target,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        states.append(json.loads(done.stdout.rsplit("GC ", 1)[1]))
+    assert states == [[False, False], [True, True]]
+    assert (tmp_path / target).exists()
