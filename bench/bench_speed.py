@@ -8,8 +8,9 @@ measurement), on data built here from the synthetic generator with the toy's len
   final dev losses (token-level mean), which should agree within noise (batches differ); and
   ftscale with its opt-in length bucketing, faster still but with other batches. With --clock cpu,
   per second of this process's CPU time instead of the wall clock (finetune_clock says which): the
-  loops run one after the other, so on a shared machine a load swing between them moves the
-  wall-clock ratio (0.92-2.91x at load 15-19), not the CPU-time one.
+  loops run one after the other, and on a machine with more runnable processes than cores the
+  wall clock also counts the waits for one (0.92-2.91x at load 15-19); CPU time still counts
+  sharing a core (caches, its hyperthread): two runs 20 minutes apart gave 1.58-1.97x, 1.46-2.01x.
 - decode_speedup_vs_hf_generate: greedy decoding throughput of decode.greedy_decode (batched, the
   evaluation's batch size) over plain `model.generate` one example at a time with default settings;
   decode_speedup_vs_hf_generate_batched: over `model.generate` on left-padded batches of the same
@@ -541,7 +542,7 @@ def main() -> None:
         "--clock",
         choices=["wall", "cpu"],
         default="wall",
-        help="finetuning's tokens per second of wall-clock time, or of this process's CPU time (little moved by other processes' load)",
+        help="finetuning's tokens per second of wall-clock time, or of this process's CPU time (no waits for a core counted)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="translation only, FMT and LoRA, a few steps (the tests' run: seconds)"
