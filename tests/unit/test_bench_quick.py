@@ -36,6 +36,7 @@ FIGURES = {
     "run.py": "toy_cold_s",
 }
 MARKS = {"run.py": [pytest.mark.workflow], "bench_slurm.py": [pytest.mark.slurm]}
+ARGS = {"bench_speed.py": ["--clock", "cpu"]}  # the option's only run here (the default, wall, changes nothing)
 
 
 def test_every_bench_has_a_quick_run_here():
@@ -65,7 +66,9 @@ def run_quick(name: str, tmp_path: Path, *args: str) -> dict:
 )
 def test_quick_mode_runs_and_merges_its_figures(name, tmp_path):
     calibration = tmp_path / "calibration.json"  # gpu_check's: the planner's time model reads it
-    figures = run_quick(name, tmp_path, *(["--calibration", str(calibration)] if name == "gpu_check.py" else []))
+    figures = run_quick(
+        name, tmp_path, *ARGS.get(name, []), *(["--calibration", str(calibration)] if name == "gpu_check.py" else [])
+    )
     if FIGURES[name] is None:
         assert figures == {}
     if name == "gpu_check.py":
@@ -73,6 +76,8 @@ def test_quick_mode_runs_and_merges_its_figures(name, tmp_path):
         assert measured.device == "cpu" and measured.mfu[0][1] == 1 and measured.mfu[0][2] > 0
     elif FIGURES[name] is not None:
         assert figures.get(FIGURES[name]) is not None, f"{name}: no {FIGURES[name]} in {sorted(figures)}"
+    if name == "bench_speed.py":
+        assert figures["finetune_clock"] == "cpu"
 
 
 @pytest.mark.workflow
