@@ -1,6 +1,7 @@
 """Speed figures of the workflow (printed and written to results/bench/summary.json; no assertions).
 
-- toy_cold_s / toy_noop_s: the study end to end from nothing, then a rerun with nothing to do;
+- toy_cold_s / toy_noop_s: the study end to end from nothing, then a rerun with nothing to do, each
+  through `ftscale run` as `make run` runs it;
 - jobs: job count per rule;
 - per-job split of finetune and evaluate jobs: wall time (Snakemake's benchmark) vs the work the
   job itself timed, the rest being process start, imports and model/data load;
@@ -26,13 +27,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+FTSCALE_RUN = [sys.executable, "-m", "ftscale.cli", "run"]  # what `make run` runs
 
 
 def run_study(workdir: Path, config: Path, cores: int) -> float:
     start = time.perf_counter()
     subprocess.run(
         [
-            str(SNAKEMAKE),
+            *FTSCALE_RUN,
             "-s",
             str(ROOT / "Snakefile"),
             "--directory",
