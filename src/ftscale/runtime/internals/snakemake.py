@@ -38,22 +38,22 @@ def is_snakemake_command_line() -> bool:
     return program.name == "snakemake" or (program.parent.name == "snakemake" and program.name == "__main__.py")
 
 
+PAUSED = False  # pause_garbage_collection turned the collector off
+
+
 def pause_garbage_collection() -> None:
     """Python's cyclic garbage collector off while Snakemake builds the DAG (the Snakefile calls this
     at parse time; `onstart:` calls resume_garbage_collection), in Snakemake's command line only.
 
     Why: the paper grid's DAG is millions of small objects (jobs, their files, params and resources)
     that live until the run ends, and the collector rescanned them about 3,900 times while a dry run
-    built it: 15% of the dry run's CPU (bench/bench_startup.py, gc_seconds). Nothing in the DAG is
+    built it: 15% of the dry run's CPU (timed with gc.callbacks; docs/speed.md). Nothing in the DAG is
     garbage: the peak memory of the dry run is the same with the collector off. A process that
     parses the workflow through the API keeps its collector as it was."""
     global PAUSED
     if is_snakemake_command_line() and gc.isenabled():
         gc.disable()
         PAUSED = True
-
-
-PAUSED = False  # pause_garbage_collection turned the collector off
 
 
 def resume_garbage_collection() -> None:
