@@ -78,6 +78,8 @@ def test_quick_mode_runs_and_merges_its_figures(name, tmp_path):
         assert figures.get(FIGURES[name]) is not None, f"{name}: no {FIGURES[name]} in {sorted(figures)}"
     if name == "bench_speed.py":
         assert figures["finetune_clock"] == "cpu"
+    if name == "bench_slurm.py":  # its one job went through sbatch (squeue lists it for the run's directory)
+        assert figures["slurm_jobs"] == 1
 
 
 @pytest.mark.workflow
