@@ -9,7 +9,11 @@ The local run uses the warm worker (no import per job) and both cores; through S
 allocation starts Snakemake and imports torch anew, so the overhead includes that start-up.
 Needs root (tests/slurm/local-cluster.sh starts the cluster); elsewhere it says so and exits 0.
 
-Usage: .venv/bin/python bench/bench_slurm.py [--quick]  (--quick: the SLURM run alone)
+Usage: .venv/bin/python bench/bench_slurm.py [--quick]
+
+--quick (the tests' run) sends one job, the study's first (QUICK_UNTIL), through SLURM and nothing
+locally: the bench's own code path, start to merge, in a minute. The whole study through SLURM, and
+its results against a local run's, is tests/slurm/test_slurm.py's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 CONFIG = ROOT / "tests" / "configs" / "slurm.yaml"
 PROFILE = ROOT / "tests" / "slurm" / "profile"
+QUICK_UNTIL = "pretrain_corpus"  # --quick's one job: the first of the study, with no input
 
 
 def timed_study(workdir: Path, *args: str) -> float:
@@ -50,7 +55,7 @@ def timed_study(workdir: Path, *args: str) -> float:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv[1:]  # the SLURM half only (the tests' run)
+    quick = "--quick" in sys.argv[1:]
     started = subprocess.run(
         ["bash", str(ROOT / "tests" / "slurm" / "local-cluster.sh"), "start"], capture_output=True, text=True
     )
@@ -61,7 +66,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ftscale-bench-slurm-") as scratch:
         local, cluster = Path(scratch) / "local", Path(scratch) / "slurm"
         figures = {} if quick else {"slurm_local_s": timed_study(local, "--cores", "2")}
-        figures["slurm_cluster_s"] = timed_study(cluster, "--profile", str(PROFILE))
+        until = ["--until", QUICK_UNTIL] if quick else []
+        figures["slurm_cluster_s"] = timed_study(cluster, "--profile", str(PROFILE), *until)
         queue = subprocess.run(
             ["squeue", "--states=all", "-h", "-o", "%k %Z"], capture_output=True, text=True, check=True
         ).stdout

@@ -9,6 +9,7 @@
   job would pay without the warm worker.
 
 Usage: .venv/bin/python bench/run.py [--config config.yaml] [--cores 2] [--keep DIR] [--quick]
+(--quick: the smallest test study, QUICK_CONFIG)
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 FTSCALE_RUN = [sys.executable, "-m", "ftscale.cli", "run"]  # what `make run` runs
+# --quick's study: the smallest test study (the tiny one cut to one task and one axis), so that the
+# bench's code path runs in a minute; the tiny study end to end is the tests' `tiny_run` fixture
+QUICK_CONFIG = ROOT / "tests" / "configs" / "slurm.yaml"
 
 
 def run_study(workdir: Path, config: Path, cores: int) -> float:
@@ -100,12 +104,10 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="run in this new directory and keep its results (default: a temporary one)"
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="the tiny study (tests/configs/tiny.yaml), not the toy (the tests' run)"
-    )
+    parser.add_argument("--quick", action="store_true", help=f"the tests' run: {QUICK_CONFIG.name}, not the toy")
     args = parser.parse_args()
     if args.quick:
-        args.config = ROOT / "tests" / "configs" / "tiny.yaml"
+        args.config = QUICK_CONFIG
     study = yaml.safe_load(args.config.read_text())["study"]
     if args.keep and args.keep.exists():
         parser.error(f"--keep {args.keep}: exists; a cold run needs a new directory")

@@ -78,13 +78,22 @@ def test_quick_mode_runs_and_merges_its_figures(name, tmp_path):
         assert figures.get(FIGURES[name]) is not None, f"{name}: no {FIGURES[name]} in {sorted(figures)}"
     if name == "bench_speed.py":
         assert figures["finetune_clock"] == "cpu"
+    if name == "bench_slurm.py":  # its one job went through sbatch (squeue lists it for the run's directory)
+        assert figures["slurm_jobs"] == 1
 
 
 @pytest.mark.workflow
-def test_study_bench_and_the_toy_checks_on_its_run(tmp_path):
-    """bench/run.py --quick runs the tiny study twice (cold, no-op); toy_checks.py reads that run."""
+def test_study_bench_runs_and_merges_its_figures(tmp_path):
+    """bench/run.py --quick runs the smallest test study twice (cold, no-op) through `ftscale run`."""
     figures = run_quick("run.py", tmp_path, "--keep", str(tmp_path / "study"))
-    assert figures["toy_cold_s"] > 0 and figures["jobs"]["finetune"] > 0
+    assert figures["toy_cold_s"] > 0 and figures["toy_noop_s"] > 0
+    assert figures["jobs"]["finetune"] > 0 and figures["finetune_job"]["jobs"] == figures["jobs"]["finetune"]
+    assert (tmp_path / "study" / "results" / "slurm" / "metrics.csv").exists()  # --keep kept the run
+
+
+@pytest.mark.workflow
+def test_toy_checks_on_a_finished_study(tiny_run):
+    """toy_checks.py reads the tiny study's run (the session's `tiny_run`, tests/conftest.py)."""
     done = subprocess.run(
         [
             sys.executable,
@@ -92,7 +101,7 @@ def test_study_bench_and_the_toy_checks_on_its_run(tmp_path):
             "--config",
             str(ROOT / "tests" / "configs" / "tiny.yaml"),
             "--results",
-            str(tmp_path / "study" / "results" / "tiny"),
+            str(tiny_run / "results" / "tiny"),
         ],
         capture_output=True,
         text=True,
