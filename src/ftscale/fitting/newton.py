@@ -12,13 +12,15 @@ What. Newton's method on gradient(theta) = 0, with the generalized Hessian of th
     H = sum_{|r_i| < delta} w_i grad r_i grad r_i^T  +  sum_i w_i psi_i hess r_i,   psi_i = clip(r_i, +-delta)
 (points outside the band add no Gauss-Newton term, only their constant +-delta times their residual's
 own curvature; solver._Problem.newton_terms builds it). Once the band holds the right points the
-iteration is Newton's on a smooth system and converges quadratically. Levenberg-Marquardt damping,
+iteration is Newton's on a smooth system and converges quadratically (from L-BFGS-B's end points,
+one or two steps). Each vector first tries Newton's own step (lambda 0); Levenberg-Marquardt damping,
 (H + lambda diag(J^T W J)) step = -gradient with W the IRLS weights min(1, delta / |r|) (a diagonal
 that is always positive), covers the steps where H is singular or indefinite (fewer than q points
 in the band, or the band about to change). A step is kept when it lowers the objective by more than
 its rounding error, or, within that rounding, when it lowers max |gradient|: the last Newton steps
 change f by less than float64 resolves (each residual cancels two losses of size ~1), but still
-shrink the gradient.
+shrink the gradient. A vector stops when every gradient component is within its rounding error
+(on the toy's data ~1e-13, 1e-5 of diagnostics' tolerance), or when no step is kept any more.
 
 Pure functions of arrays and one `evaluate` callable, vectorised over P parameter vectors (starts,
 bootstrap replicates) as the rest of the solver.
