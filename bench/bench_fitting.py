@@ -12,7 +12,9 @@ Prints:
   (both laws, both steps) with the batched fitter vs a plain per-start scipy L-BFGS-B loop, with the
   objective values each reaches;
 - the bootstrap comparison: 1,000 multiplicative refits as one batch vs one scipy refit per replicate
-  (timed on a subset and scaled up).
+  (timed on a subset and scaled up);
+- stationarity: max |d objective / d theta| over ftscale.fitting.diagnostics' tolerance (above 1: the
+  fit is flagged not converged) of every full-data joint fit, batched and loop, and of every replicate.
 
 BLAS threads: pinned to 1 unless OPENBLAS_NUM_THREADS is already set. On a busy 2-core machine a
 threaded OpenBLAS makes every scipy L-BFGS-B iteration cost ~2 ms of thread wake-ups (15x slower
@@ -44,7 +46,7 @@ import numpy as np  # noqa: E402
 
 from ftscale.analysis import points, procedure, tables  # noqa: E402
 from ftscale.figures import paper  # noqa: E402
-from ftscale.fitting import laws, solver, statistics  # noqa: E402
+from ftscale.fitting import diagnostics, laws, solver, statistics  # noqa: E402
 from ftscale.plan.grid import AXES  # noqa: E402
 from tests.synthetic_study import synthetic_metrics  # noqa: E402
 
@@ -98,6 +100,17 @@ def all_joint_fits(groups, options, strategy):
     return results
 
 
+def gradient_ratios(result: solver.Fit, options: dict) -> np.ndarray:
+    """diagnostics.gradient_ratio of each data set of a fit (above 1: flagged not converged)."""
+    tolerance = options["diagnostics"]["gradient_tolerance"]
+    return np.array(
+        [
+            diagnostics.gradient_ratio(g, result.n_points, options["huber_delta"], tolerance)
+            for g in np.atleast_2d(result.gradient)
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", type=int, default=1000)
@@ -141,12 +154,16 @@ def main() -> None:
         f"multi-start, all full-data joint fits of wmt14_ende/lora (2 laws x (step one + 3 axes)): "
         f"batched {batched_s:.2f} s, per-start scipy loop {loop_s:.1f} s -> {loop_s / batched_s:.0f}x faster"
     )
+    full_ratios = []
     for law in laws.JOINT_LAWS:
         for step in batched[law]:
             b, p = batched[law][step].objective_value, looped[law][step].objective_value
+            ratio, loop_ratio = (gradient_ratios(r[law][step], options)[0] for r in (batched, looped))
+            full_ratios.append(ratio)
             print(
                 f"    {law:>14} {step:>9}: {batched[law][step].n_starts:>4} starts, objective batched {b:.6e} "
-                f"loop {p:.6e} (batched - loop) / loop = {(b - p) / p:+.1e}"
+                f"loop {p:.6e} (batched - loop) / loop = {(b - p) / p:+.1e}; max|gradient| / tolerance "
+                f"batched {ratio:.1e} loop {loop_ratio:.1e}"
             )
 
     # -- bootstrap: one batch of replicates vs one scipy refit per replicate (warm start for both)
@@ -170,12 +187,17 @@ def main() -> None:
         f"per-replicate scipy loop ~{per_replicate * args.bootstrap:.1f} s (timed on {args.loop_replicates}) "
         f"-> {per_replicate * args.bootstrap / batch_s:.0f}x faster"
     )
+    unconverged = 0
     for step in batch:
         b = batch[step].objective_value[: args.loop_replicates]
         p = looped_boot[step].objective_value
+        ratios = gradient_ratios(batch[step], options)
+        unconverged += int(np.sum(~(ratios <= 1)))
         print(
             f"    {step:>9}: (batched - loop) / loop over {args.loop_replicates} replicates: "
-            f"min {np.min((b - p) / p):+.1e}, max {np.max((b - p) / p):+.1e}"
+            f"min {np.min((b - p) / p):+.1e}, max {np.max((b - p) / p):+.1e}; of {len(ratios)} batched "
+            f"replicates {np.sum(~(ratios <= 1))} above the gradient tolerance (max|gradient| / tolerance "
+            f"median {np.median(ratios):.1e}, max {np.max(ratios):.1e})"
         )
     # step two inherits step one's beta and e (flat directions): compare it with the same fixed values
     fixed = {
@@ -196,6 +218,8 @@ def main() -> None:
         "fitting_paper_figures_s": figures_s,
         "fitting_multistart_speedup_vs_scipy_loop": loop_s / batched_s,
         "fitting_bootstrap_speedup_vs_scipy_loop": per_replicate * args.bootstrap / batch_s,
+        "fitting_joint_max_gradient_over_tolerance": float(np.max(full_ratios)),
+        "fitting_bootstrap_unconverged_fits": unconverged,
     }
     print(f"merged into {bench_summary.merge(measured)}")
 

@@ -31,12 +31,18 @@ def converged(gradient, n_points: int, delta: float, tolerance: float) -> bool |
     """Stationarity of the end point: max |gradient| <= tolerance * delta * n_points; None without a gradient."""
     if gradient is None:
         return None
+    return bool(gradient_ratio(gradient, n_points, delta, tolerance) <= 1)
+
+
+def gradient_ratio(gradient, n_points: int, delta: float, tolerance: float) -> float:
+    """max |gradient| / (tolerance * delta * n_points): above 1, not converged (0 with nothing free,
+    inf with a non-finite gradient)."""
     gradient = np.asarray(gradient, float)
     if gradient.size == 0:
-        return True  # nothing free: the fit is its fixed values
+        return 0.0  # nothing free: the fit is its fixed values
     if not np.all(np.isfinite(gradient)):
-        return False
-    return bool(np.max(np.abs(gradient)) <= tolerance * delta * max(1, n_points))
+        return np.inf
+    return float(np.max(np.abs(gradient)) / (tolerance * delta * max(1, n_points)))
 
 
 def parameters_at_bound(params: dict, limits: dict) -> list[str]:
