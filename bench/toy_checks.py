@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from ftscale.data.tokens import TaskSplit
+from ftscale.fitting import diagnostics
 from ftscale.train import finetune
 from ftscale.train.model import load_model
 
@@ -135,12 +136,15 @@ def issue_targets(results: Path) -> None:
             f"  Delta_h to the held-out model, {task}: multiplicative {rows['delta_h_multiplicative'].mean():.4f}, "
             f"additive {rows['delta_h_additive'].mean():.4f}"
         )
-    for table in ("single_variable", "params", "heldout_error"):
-        fits = pd.read_csv(results / "fits" / f"{table}.csv")
-        flagged = fits[fits["flagged"].astype(str).str.lower().isin(["true", "1"])]
-        print(f"  flagged fits in {table}.csv: {len(flagged)} of {len(fits)}")
-        for _, row in flagged.iterrows():
-            print(f"    {row['task']}/{row.get('axis', '')}/{row['method']}: {row.get('diagnostics', '')}")
+    fits = json.loads((results / "fits" / "fits.json").read_text())
+    kinds = {"single-variable": fits["single_variable"]}  # params.csv shows only the multiplicative law
+    kinds |= {law: [f for f in fits["joint"] if f["law"] == law] for law in ("multiplicative", "additive")}
+    for kind, rows in kinds.items():
+        flagged = [f for f in rows if f["diagnostics"].get("flagged")]
+        print(f"  flagged {kind} fits: {len(flagged)} of {len(rows)}")
+        for f in flagged:
+            where = "/".join(str(f[k]) for k in ("task", "axis", "model", "method") if k in f)
+            print(f"    {where}: {diagnostics.describe(f['diagnostics'])}")
     critical = pd.read_csv(results / "fits" / "critical.csv")
     inside = critical[critical["where"].astype(str).str.startswith("inside")]
     print(f"  critical sizes inside the measured Df: {len(inside)} of {len(critical)}")
