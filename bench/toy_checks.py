@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from ftscale.data.tokens import TaskSplit
-from ftscale.fitting import diagnostics
+from ftscale.fitting import diagnostics, laws
 from ftscale.train import finetune
 from ftscale.train.model import load_model
 
@@ -138,7 +138,7 @@ def issue_targets(results: Path) -> None:
         )
     fits = json.loads((results / "fits" / "fits.json").read_text())
     kinds = {"single-variable": fits["single_variable"]}  # params.csv shows only the multiplicative law
-    kinds |= {law: [f for f in fits["joint"] if f["law"] == law] for law in ("multiplicative", "additive")}
+    kinds |= {law: [f for f in fits["joint"] if f["law"] == law] for law in laws.JOINT_LAWS}
     for kind, rows in kinds.items():
         flagged = [f for f in rows if f["diagnostics"].get("flagged")]
         print(f"  flagged {kind} fits: {len(flagged)} of {len(rows)}")

@@ -141,7 +141,7 @@ class _Problem:
             hessian += np.matmul(design * (psi * share)[:, None, :], design.T)
         if not self.huber:
             hessian -= np.matmul(jac_t * psi[:, None, :], jac_t.transpose(0, 2, 1))
-        irls = np.minimum(1.0, self.delta / np.maximum(np.abs(r), 1e-300)) * weight
+        irls = irls_weights(r, self.delta) * weight
         scale = np.einsum("pqn,pqn,pn->pq", jac_t, jac_t, irls)
         gradient = np.matmul(jac_t, psi[:, :, None])[:, :, 0]
         residual_error = 4 * np.finfo(float).eps * (np.abs(r) + 2 * np.abs(_rows(self.target, member)))
@@ -156,6 +156,11 @@ def huber(r, delta: float):
     a = np.abs(r)
     c = np.minimum(a, delta)
     return c * (a - 0.5 * c), np.clip(r, -delta, delta)
+
+
+def irls_weights(r, delta: float):
+    """min(1, delta/|r|): the weights that make a Gauss-Newton step on the Huber loss a majoriser of it."""
+    return np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300))
 
 
 def _rows(per_set: np.ndarray, member: np.ndarray) -> np.ndarray:
@@ -187,7 +192,7 @@ def _levenberg_marquardt(problem: _Problem, theta, member, iterations: int, tole
     for _ in range(iterations):
         if len(rows) == 0:
             break
-        irls = np.minimum(1.0, problem.delta / np.maximum(np.abs(r), 1e-300))
+        irls = irls_weights(r, problem.delta)
         if problem.weight is not None:
             irls *= _rows(problem.weight, member)
         weighted_t = jac_t * irls[:, None, :]
