@@ -26,7 +26,9 @@ import pandas as pd
 import yaml
 
 from ftscale.data.tokens import TaskSplit
+from ftscale.evaluate import samples
 from ftscale.fitting import diagnostics, laws
+from ftscale.plan import grid
 from ftscale.train import finetune
 from ftscale.train.model import load_model
 
@@ -111,8 +113,30 @@ def model_axis_runs(metrics: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def distinct_outputs(results: Path, metrics: pd.DataFrame, run: pd.Series) -> str:
+    """How many different generations a model-axis run's test sources got, per seed: a model that
+    ignores its source gives every source the same few (the toy's BLEU near 0 is that)."""
+    keys = ["task", "method", "model", "finetune_examples"]
+    on_axis = on_model_axis(metrics)
+    rows = on_axis[(on_axis[keys] == run[keys]).all(axis=1)]
+    counts = []
+    for _, row in rows.iterrows():
+        method_id = row["method"] if pd.isna(row["pet_size"]) else f"{row['method']}-{int(row['pet_size'])}"
+        condition = grid.CONDITION_ID.format(
+            task=row["task"],
+            model=row["model"],
+            pretrain_tokens=row["pretrain_tokens"],
+            method_id=method_id,
+            finetune_examples=row["finetune_examples"],
+        )
+        hypotheses, _, _ = samples.read(results / "finetune" / condition / f"seed{row['seed']}")
+        counts.append(f"{len(set(hypotheses))} of {len(hypotheses)}")
+    return f"distinct outputs {', '.join(counts)}"
+
+
 def issue_targets(results: Path) -> None:
-    runs = model_axis_runs(pd.read_csv(results / "metrics.csv"))
+    metrics = pd.read_csv(results / "metrics.csv")
+    runs = model_axis_runs(metrics)
     print("issue 26 targets")
     drops, gaps = [], []
     for (task, method, model), curve in runs.groupby(["task", "method", "model"]):
@@ -155,7 +179,10 @@ def issue_targets(results: Path) -> None:
         )
     for (task, method), rows in runs.dropna(subset=["bleu"]).groupby(["task", "method"]):
         top = rows[rows["finetune_examples"] == rows["finetune_examples"].max()].sort_values("params").iloc[-1]
-        print(f"  BLEU of {top['model']} at Df {top['finetune_examples']}, {task}/{method}: {top['bleu']:.2f}")
+        print(
+            f"  BLEU of {top['model']} at Df {top['finetune_examples']}, {task}/{method}: {top['bleu']:.2f}; "
+            f"{distinct_outputs(results, metrics, top)}"
+        )
     correlation = pd.read_csv(results / "fits" / "correlation.csv")
     for _, row in correlation[correlation["axis"] == "model"].iterrows():
         print(f"  loss-{row['metric']} correlation, {row['task']}/{row['method']}: r {row['r']:.3f} (n {row['n']})")

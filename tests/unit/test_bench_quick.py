@@ -5,6 +5,7 @@ bench_memory has its own, in-process test (tests/unit/test_bench_memory.py) and 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,9 @@ def test_toy_checks_on_a_finished_study(tiny_run):
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "model axis at the largest Df" in done.stdout
+    # The largest model at the largest Df, one seed: its 16 test sources' generations, counted apart.
+    distinct = re.findall(
+        r"BLEU of m2 at Df 64, translation_ende/\w+: [\d.]+; distinct outputs (\d+) of (\d+)", done.stdout
+    )
+    assert len(distinct) == 3, done.stdout[-3000:]
+    assert all(1 <= int(n) <= int(of) == 16 for n, of in distinct), distinct
