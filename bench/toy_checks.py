@@ -113,23 +113,24 @@ def model_axis_runs(metrics: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def distinct_outputs(results: Path, metrics: pd.DataFrame, run: pd.Series) -> str:
+def distinct_outputs(results: Path, on_axis: pd.DataFrame, run: pd.Series) -> str:
     """How many different generations a model-axis run's test sources got, per seed: a model that
     ignores its source gives every source the same few (the toy's BLEU near 0 is that)."""
     keys = ["task", "method", "model", "finetune_examples"]
-    on_axis = on_model_axis(metrics)
-    rows = on_axis[(on_axis[keys] == run[keys]).all(axis=1)]
     counts = []
-    for _, row in rows.iterrows():
-        method_id = row["method"] if pd.isna(row["pet_size"]) else f"{row['method']}-{int(row['pet_size'])}"
-        condition = grid.CONDITION_ID.format(
-            task=row["task"],
-            model=row["model"],
-            pretrain_tokens=row["pretrain_tokens"],
-            method_id=method_id,
-            finetune_examples=row["finetune_examples"],
+    for _, row in on_axis[(on_axis[keys] == run[keys]).all(axis=1)].iterrows():
+        pet_size = None if pd.isna(row["pet_size"]) else int(row["pet_size"])
+        condition = grid.Condition(
+            row["task"],
+            row["family"],
+            row["model"],
+            int(row["pretrain_tokens"]),
+            row["method"],
+            pet_size,
+            int(row["finetune_examples"]),
+            frozenset(),
         )
-        hypotheses, _, _ = samples.read(results / "finetune" / condition / f"seed{row['seed']}")
+        hypotheses, _, _ = samples.read(results / "finetune" / condition.id / f"seed{row['seed']}")
         counts.append(f"{len(set(hypotheses))} of {len(hypotheses)}")
     return f"distinct outputs {', '.join(counts)}"
 
@@ -177,11 +178,12 @@ def issue_targets(results: Path) -> None:
             f"    {row['task']}/{row['axis']} {row['method_1']} vs {row['method_2']} at x {row['x']}: "
             f"Df {row['critical_df']:.0f} ({row['where']})"
         )
+    on_axis = on_model_axis(metrics)
     for (task, method), rows in runs.dropna(subset=["bleu"]).groupby(["task", "method"]):
         top = rows[rows["finetune_examples"] == rows["finetune_examples"].max()].sort_values("params").iloc[-1]
         print(
             f"  BLEU of {top['model']} at Df {top['finetune_examples']}, {task}/{method}: {top['bleu']:.2f}; "
-            f"{distinct_outputs(results, metrics, top)}"
+            f"{distinct_outputs(results, on_axis, top)}"
         )
     correlation = pd.read_csv(results / "fits" / "correlation.csv")
     for _, row in correlation[correlation["axis"] == "model"].iterrows():
