@@ -29,8 +29,8 @@ from ftscale.data.tokens import TaskSplit
 from ftscale.evaluate import samples
 from ftscale.fitting import diagnostics, laws
 from ftscale.plan import grid
-from ftscale.train import finetune
-from ftscale.train.model import load_model
+from ftscale.train import batches, finetune
+from ftscale.train.model import base_format, load_model
 
 E_FLOOR = 1e-3  # a fitted E below this is "at its bound" (E = e^e with e driven towards -inf)
 
@@ -102,7 +102,7 @@ def main() -> None:
         of_law = [f for f in joint if f["law"] == law]
         at_bound = [f"{f['task']}/{f['axis']}/{f['method']}" for f in of_law if f["params"]["E"] < E_FLOOR]
         print(f"{law}: E at its bound (< {E_FLOOR:g}) in {len(at_bound)} of {len(of_law)} fits: {', '.join(at_bound)}")
-    issue_targets(results)
+    issue_targets(results, config)
 
 
 def model_axis_runs(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -113,11 +113,9 @@ def model_axis_runs(metrics: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def distinct_outputs(results: Path, on_axis: pd.DataFrame, run: pd.Series) -> str:
-    """How many different generations a model-axis run's test sources got, per seed: a model that
-    ignores its source gives every source the same few (the toy's BLEU near 0 is that)."""
+def seed_runs(results: Path, on_axis: pd.DataFrame, run: pd.Series):
+    """(condition, run directory) of each seed of a model-axis run."""
     keys = ["task", "method", "model", "finetune_examples"]
-    counts = []
     for _, row in on_axis[(on_axis[keys] == run[keys]).all(axis=1)].iterrows():
         pet_size = None if pd.isna(row["pet_size"]) else int(row["pet_size"])
         condition = grid.Condition(
@@ -130,12 +128,42 @@ def distinct_outputs(results: Path, on_axis: pd.DataFrame, run: pd.Series) -> st
             int(row["finetune_examples"]),
             frozenset(),
         )
-        hypotheses, _, _ = samples.read(results / "finetune" / condition.id / f"seed{row['seed']}")
+        yield condition, results / "finetune" / condition.id / f"seed{row['seed']}"
+
+
+def distinct_outputs(results: Path, on_axis: pd.DataFrame, run: pd.Series) -> str:
+    """How many different generations a model-axis run's test sources got, per seed: a model that
+    ignores its source gives every source the same few (the toy's BLEU near 0 is that)."""
+    counts = []
+    for _, run_dir in seed_runs(results, on_axis, run):
+        hypotheses, _, _ = samples.read(run_dir)
         counts.append(f"{len(set(hypotheses))} of {len(hypotheses)}")
     return f"distinct outputs {', '.join(counts)}"
 
 
-def issue_targets(results: Path) -> None:
+def shifted_loss(model, pairs: list, fmt, shift: int) -> float:
+    """Test loss of each example's target after the source of the example `shift` places on."""
+    sources = [pairs[(i + shift) % len(pairs)][0] for i in range(len(pairs))]
+    return batches.sequences_loss(model, [batches.encode(s, t, fmt) for s, (_, t) in zip(sources, pairs)], 64)
+
+
+def source_use(results: Path, config: dict, on_axis: pd.DataFrame, run: pd.Series) -> str:
+    """How far a model-axis run's test loss rises when each test target follows the next example's
+    source instead of its own (nats, per seed): about 0 for a model that does not read its source,
+    the more the more of the target it takes from the source (a copying model: several nats)."""
+    spec = config["tasks"][run["task"]]
+    test = TaskSplit(results / "data" / "tokens" / run["task"] / "test")
+    pairs = [test.example(i, spec["max_source_tokens"], spec["max_target_tokens"]) for i in range(len(test))]
+    rises = []
+    for condition, run_dir in seed_runs(results, on_axis, run):
+        base = results / "pretrain" / condition.pretrain_id
+        model = finetune.load_finetuned(base, run_dir / "checkpoint", condition.method)
+        fmt = base_format(base)
+        rises.append(f"{shifted_loss(model, pairs, fmt, 1) - shifted_loss(model, pairs, fmt, 0):.3f}")
+    return f"source use {', '.join(rises)} nats"
+
+
+def issue_targets(results: Path, config: dict) -> None:
     metrics = pd.read_csv(results / "metrics.csv")
     runs = model_axis_runs(metrics)
     print("issue 26 targets")
@@ -183,7 +211,7 @@ def issue_targets(results: Path) -> None:
         top = rows[rows["finetune_examples"] == rows["finetune_examples"].max()].sort_values("params").iloc[-1]
         print(
             f"  BLEU of {top['model']} at Df {top['finetune_examples']}, {task}/{method}: {top['bleu']:.2f}; "
-            f"{distinct_outputs(results, on_axis, top)}"
+            f"{distinct_outputs(results, on_axis, top)}; {source_use(results, config, on_axis, top)}"
         )
     correlation = pd.read_csv(results / "fits" / "correlation.csv")
     for _, row in correlation[correlation["axis"] == "model"].iterrows():

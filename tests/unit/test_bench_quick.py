@@ -116,3 +116,33 @@ def test_toy_checks_on_a_finished_study(tiny_run):
     )
     assert len(distinct) == 3, done.stdout[-3000:]
     assert all(1 <= int(n) <= int(of) == 16 for n, of in distinct), distinct
+    # ... and how far its test loss rises with every source swapped for another's, per seed (two)
+    assert len(re.findall(r"of 16; source use -?\d+\.\d{3}, -?\d+\.\d{3} nats\n", done.stdout)) == 3
+
+
+def test_source_use_starts_from_the_evaluated_loss(tiny_run):
+    """toy_checks.shifted_loss with no shift is the run's test loss as evaluate computed it, and a
+    shift changes it: the source-use figure is the evaluated loss's own rise."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import toy_checks
+    finally:
+        sys.path.remove(str(BENCH))
+    import yaml
+
+    results = tiny_run / "results" / "tiny"
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
+    on_axis = toy_checks.on_model_axis(toy_checks.pd.read_csv(results / "metrics.csv"))
+    run = on_axis[(on_axis["task"] == "translation_ende") & (on_axis["method"] == "fmt")].iloc[-1]
+    spec = config["tasks"][run["task"]]
+    test = toy_checks.TaskSplit(results / "data" / "tokens" / run["task"] / "test")
+    pairs = [test.example(i, spec["max_source_tokens"], spec["max_target_tokens"]) for i in range(len(test))]
+    condition, run_dir = next(
+        r for r in toy_checks.seed_runs(results, on_axis, run) if r[1].name == f"seed{run['seed']}"
+    )
+    base = results / "pretrain" / condition.pretrain_id
+    model = toy_checks.finetune.load_finetuned(base, run_dir / "checkpoint", "fmt")
+    fmt = toy_checks.base_format(base)
+    own = toy_checks.shifted_loss(model, pairs, fmt, 0)
+    assert own == pytest.approx(run["test_loss"], abs=1e-5)
+    assert toy_checks.shifted_loss(model, pairs, fmt, 1) != own  # the tiny models read their source little: no margin
