@@ -142,7 +142,8 @@ def distinct_outputs(results: Path, on_axis: pd.DataFrame, run: pd.Series) -> st
 
 
 def shifted_loss(model, pairs: list, fmt, shift: int) -> float:
-    """Test loss of each example's target after the source of the example `shift` places on."""
+    """Test loss of each example's target after the source of the example `shift` places on, in
+    batches of 64 (the toy's evaluate.batch_size: shift 0 is the evaluated test loss)."""
     sources = [pairs[(i + shift) % len(pairs)][0] for i in range(len(pairs))]
     return batches.sequences_loss(model, [batches.encode(s, t, fmt) for s, (_, t) in zip(sources, pairs)], 64)
 
@@ -150,7 +151,7 @@ def shifted_loss(model, pairs: list, fmt, shift: int) -> float:
 def source_use(results: Path, config: dict, on_axis: pd.DataFrame, run: pd.Series) -> str:
     """How far a model-axis run's test loss rises when each test target follows the next example's
     source instead of its own (nats, per seed): about 0 for a model that does not read its source,
-    the more the more of the target it takes from the source (a copying model: several nats)."""
+    larger the more of the target it takes from the source (a model that copies: several nats)."""
     spec = config["tasks"][run["task"]]
     test = TaskSplit(results / "data" / "tokens" / run["task"] / "test")
     pairs = [test.example(i, spec["max_source_tokens"], spec["max_target_tokens"]) for i in range(len(test))]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ftscale.plan import timing
 
@@ -128,8 +129,6 @@ def test_source_use_starts_from_the_evaluated_loss(tiny_run):
         import toy_checks
     finally:
         sys.path.remove(str(BENCH))
-    import yaml
-
     results = tiny_run / "results" / "tiny"
     config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
     on_axis = toy_checks.on_model_axis(toy_checks.pd.read_csv(results / "metrics.csv"))
